@@ -1,0 +1,1 @@
+"""``ctl``: the operator's command line for an echofinn cluster."""

@@ -1,0 +1,67 @@
+"""Entry point of ``ctl``: builds the parser from ``ctl.commands`` and turns errors into
+messages and exit codes (0 ok, 1 failure, 2 bad input, 130 interrupted)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import ctl.commands
+from daemon.errors import UserError
+
+PROLOG = """\
+echofinn: a cluster of node daemons over ZeroMQ, balanced by echo waves and fed by
+Finn waves. Start a cluster from a topology file, then inject waves into it.
+
+typical session:
+  ctl start topologies/seed.toml      start one daemon per node, return when all answer
+  ctl submit subserviate --tasks 20   create imbalance
+  ctl echo                            one echo wave: the spanning tree and every node's load
+  ctl rebalance                       echo, plan, move queued tasks to free CPUs
+  ctl finn --tasks 1                  one Finn wave: every node enqueues a task as it decides
+  ctl top                             the live tree
+  ctl stop                            no process of the cluster is left afterwards
+"""
+
+
+def _commands():
+    mods = []
+    for info in pkgutil.iter_modules(ctl.commands.__path__):
+        mod = importlib.import_module(f"ctl.commands.{info.name}")
+        if hasattr(mod, "run"):
+            mods.append((getattr(mod, "ORDER", 99), info.name, mod))
+    return sorted(mods, key=lambda m: (m[0], m[1]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctl", description=PROLOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for _, name, mod in _commands():
+        p = sub.add_parser(
+            name.replace("_", "-"),
+            help=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"ctl {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ctl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
