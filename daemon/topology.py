@@ -1,0 +1,655 @@
+"""Topology files: load, validate and write the cluster's directed graph of nodes.
+
+Theory of operation:
+
+A topology is a TOML file (read with the standard library's ``tomllib``, written with
+``tomli_w``) with one ``[cluster]`` table and one ``[[node]]`` table per node daemon::
+
+    [cluster]
+    name = "demo"             # default: the file's stem
+    task_time = 1.0           # default cost of one task, seconds (> 0)
+    rebalance_interval = 5.0  # seconds between balancing rounds; 0 = off (>= 0)
+    host = "127.0.0.1"        # default host of every node
+    base_port = 7100          # a node without a port gets base_port + its index in the file
+
+    [[node]]
+    name = "root"
+    cpus = 4                  # required, a positive integer
+    parents = []              # edges parent -> child; several parents = DAG; cycles allowed
+    # optional: port (1..65535), host, tasks (queued at start, >= 0)
+
+Loading happens in two layers, each reporting the first problem it finds as a
+:class:`TopologyError` whose message starts with the file path and names the node and
+field:
+
+1. ``from_dict`` checks keys and types field by field (unknown keys get a close-match
+   suggestion from difflib) and fills in defaults.
+2. The :class:`Topology` constructor checks the graph: unique names, known parents, no
+   self-loops or repeated parents, unique host:port pairs, weak connectivity. It then
+   precomputes adjacency lists, so that the queries hot paths make (``parents``,
+   ``children``, ``neighbours``) are tuple look-ups. Everything is O(N + E): the
+   simulator builds 100,000-node topologies.
+
+Two views of one graph serve the two waves:
+
+- Echo (Tel, *Introduction to Distributed Algorithms*, 6.2.3) runs on the undirected
+  view: ``neighbours(p)`` = parents ∪ children. It needs the view connected, hence the
+  weak-connectivity check.
+- Finn (Finn 1979; Tel 6.2.6) runs on the directed graph: ``parents`` are the
+  in-neighbours, ``children`` the out-neighbours. A node hears only from in-neighbours,
+  so one node of every *source component* — a strongly connected component that no edge
+  enters from outside — must initiate, or its descendants wait forever.
+  ``finn_initiators`` names them, using Tarjan's SCC algorithm (Tarjan 1972), O(N + E).
+
+Every order here is file order (or the order of a node's ``parents`` list), never the
+iteration order of a set of strings, which changes from run to run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterable
+
+from daemon.errors import BadInput
+
+DEFAULT_TASK_TIME = 1.0
+DEFAULT_REBALANCE_INTERVAL = 5.0
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BASE_PORT = 7100
+
+TOP_LEVEL_KEYS = ("cluster", "node")
+CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port")
+NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
+
+# A node name is a ZeroMQ routing id (at most 255 bytes) and a word people type on the
+# command line; keep it short and free of spaces.
+MAX_NAME_LENGTH = 64
+# How much of each disconnected piece an error message shows.
+PIECES_SHOWN = 4
+NAMES_SHOWN_PER_PIECE = 3
+
+
+class TopologyError(BadInput):
+    """A topology file (or dict) is wrong. The message starts with the file path."""
+
+
+class UnknownNode(TopologyError, KeyError):
+    """A node name that the topology does not have. Also a ``KeyError``, so code that
+    treats the topology as a mapping can catch it as one."""
+
+    __str__ = Exception.__str__  # KeyError would quote the whole message
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    cpus: int
+    parents: tuple[str, ...]  # as listed in the file
+    host: str
+    port: int
+    tasks: int = 0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    task_time: float = DEFAULT_TASK_TIME
+    rebalance_interval: float = DEFAULT_REBALANCE_INTERVAL
+    host: str = DEFAULT_HOST
+    base_port: int = DEFAULT_BASE_PORT
+
+
+class Topology:
+    """The validated graph of one cluster. Immutable; compare with ``==`` (cluster and
+    nodes, not the path it came from).
+
+    Build one with :func:`load`, :func:`loads` or :func:`from_dict`; the constructor
+    itself checks the graph but trusts the field values of ``Node`` and ``Cluster``.
+    Raises :class:`TopologyError`.
+    """
+
+    __slots__ = (
+        "cluster", "nodes", "path", "names", "source",
+        "_index", "_parents", "_children", "_neighbours", "__dict__",
+    )
+
+    def __init__(self, cluster: Cluster, nodes: Iterable[Node], path: str | None = None, *, source: str | None = None):
+        nodes = tuple(nodes)
+        src = source or path or "<topology>"
+        _set = object.__setattr__
+        _set(self, "cluster", cluster)
+        _set(self, "nodes", nodes)
+        _set(self, "path", path)
+        _set(self, "source", src)  # how error messages name the origin
+        _set(self, "names", tuple(n.name for n in nodes))
+        if not nodes:
+            raise TopologyError(f"{src}: no nodes; add at least one [[node]] table with a name and cpus")
+
+        index: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            if node.name in index:
+                first = index[node.name]
+                raise TopologyError(
+                    f"{src}: node '{node.name}' is defined twice ([[node]] #{first + 1} and #{i + 1}); "
+                    "node names must be unique"
+                )
+            index[node.name] = i
+        _set(self, "_index", index)
+
+        # Adjacency as index lists, filled in file order, so every query below comes out
+        # in file order without sorting strings.
+        parent_ids: list[list[int]] = [[] for _ in nodes]
+        child_ids: list[list[int]] = [[] for _ in nodes]
+        for i, node in enumerate(nodes):
+            seen: set[str] = set()
+            for parent in node.parents:
+                if parent == node.name:
+                    raise TopologyError(
+                        f"{src}: node '{node.name}': field 'parents' lists the node itself; "
+                        "self-loops are not allowed"
+                    )
+                if parent in seen:
+                    raise TopologyError(
+                        f"{src}: node '{node.name}': field 'parents' lists '{parent}' twice"
+                    )
+                seen.add(parent)
+                j = index.get(parent)
+                if j is None:
+                    raise TopologyError(
+                        f"{src}: node '{node.name}': parent '{parent}' is not a node in this topology"
+                        + _did_you_mean(parent, self.names)
+                    )
+                parent_ids[i].append(j)
+                child_ids[j].append(i)  # i rises, so each child list is in file order
+        for ids in parent_ids:
+            ids.sort()  # file order of the parents, whatever order the file listed them in
+
+        endpoints: dict[tuple[str, int], str] = {}
+        for node in nodes:
+            key = (node.host, node.port)
+            other = endpoints.get(key)
+            if other is not None:
+                raise TopologyError(
+                    f"{src}: port {node.port} on host {node.host} is used by both node '{other}' "
+                    f"and node '{node.name}'; give one of them another port"
+                )
+            endpoints[key] = node.name
+
+        names = self.names
+        _set(self, "_parents", tuple(tuple(names[j] for j in ids) for ids in parent_ids))
+        _set(self, "_children", tuple(tuple(names[j] for j in ids) for ids in child_ids))
+        _set(self, "_neighbours", tuple(
+            tuple(names[j] for j in _merge_unique(parent_ids[i], child_ids[i])) for i in range(len(nodes))
+        ))
+        _set(self, "_parent_ids", parent_ids)
+        _set(self, "_child_ids", child_ids)
+
+        pieces = _weak_components(parent_ids, child_ids)
+        if len(pieces) > 1:
+            shown = []
+            for piece in pieces[:PIECES_SHOWN]:
+                first = ", ".join(names[j] for j in piece[:NAMES_SHOWN_PER_PIECE])
+                more = f", ... ({len(piece)} nodes)" if len(piece) > NAMES_SHOWN_PER_PIECE else ""
+                shown.append(f"{{{first}{more}}}")
+            if len(pieces) > PIECES_SHOWN:
+                shown.append(f"and {len(pieces) - PIECES_SHOWN} more")
+            raise TopologyError(
+                f"{src}: the graph is not connected: it falls into {len(pieces)} separate pieces "
+                f"{' '.join(shown)}; echo waves need every node reachable, so give a node of each "
+                "piece a parent in another"
+            )
+
+    # Immutability: attributes are set once, in __init__.
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Topology is immutable (tried to set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Topology is immutable (tried to delete {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Topology):
+            return NotImplemented
+        return self.cluster == other.cluster and self.nodes == other.nodes
+
+    def __hash__(self) -> int:
+        return hash((self.cluster, self.nodes))
+
+    def __repr__(self) -> str:
+        return (
+            f"Topology(name={self.cluster.name!r}, nodes={len(self.nodes)}, "
+            f"edges={self.edge_count}, shape={self.shape()!r}, path={self.path!r})"
+        )
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    # -- look-ups ----------------------------------------------------------------------
+
+    def index(self, name: str) -> int:
+        """The node's position in the file (0-based): a stable integer id."""
+        try:
+            return self._index[name]
+        except (KeyError, TypeError):
+            raise UnknownNode(
+                f"{self.source}: no node named {name!r}" + _did_you_mean(str(name), self.names)
+            ) from None
+
+    def node(self, name: str) -> Node:
+        return self.nodes[self.index(name)]
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        """In-neighbours, in file order."""
+        return self._parents[self.index(name)]
+
+    def children(self, name: str) -> tuple[str, ...]:
+        """Out-neighbours, in file order."""
+        return self._children[self.index(name)]
+
+    def neighbours(self, name: str) -> tuple[str, ...]:
+        """The undirected view (echo's): parents ∪ children, each once, in file order."""
+        return self._neighbours[self.index(name)]
+
+    def endpoint(self, name: str) -> str:
+        node = self.node(name)
+        host = f"[{node.host}]" if ":" in node.host else node.host  # IPv6 literal
+        return f"tcp://{host}:{node.port}"
+
+    @cached_property
+    def edge_count(self) -> int:
+        return sum(len(p) for p in self._parents)
+
+    def edges(self) -> list[tuple[str, str]]:
+        """Every edge (parent, child): children in file order, each one's parents in file order."""
+        return [(p, child) for child, parents in zip(self.names, self._parents) for p in parents]
+
+    def sources(self) -> tuple[str, ...]:
+        """Nodes without parents, in file order."""
+        return tuple(name for name, parents in zip(self.names, self._parents) if not parents)
+
+    # -- shape -------------------------------------------------------------------------
+
+    @cached_property
+    def _components(self) -> list[int]:
+        """Strongly connected component number of every node (Tarjan 1972)."""
+        return _strong_components(self._child_ids)
+
+    def finn_initiators(self) -> tuple[str, ...]:
+        """One node — the first in file order — of every source component: a strongly
+        connected component that no edge enters from another component. These are the
+        nodes that must initiate a Finn wave (Tel 6.2.6) for every node to decide. For a
+        DAG they are the sources; for a strongly connected graph, the first node."""
+        comp = self._components
+        entered = [False] * (max(comp) + 1)
+        for child, parents in enumerate(self._parent_ids):
+            for parent in parents:
+                if comp[parent] != comp[child]:
+                    entered[comp[child]] = True
+        chosen: set[int] = set()
+        initiators = []
+        for i, c in enumerate(comp):  # file order, so the first node of each component wins
+            if not entered[c] and c not in chosen:
+                chosen.add(c)
+                initiators.append(self.names[i])
+        return tuple(initiators)
+
+    def is_tree(self) -> bool:
+        """An out-tree: one source, every other node exactly one parent. (The graph is
+        connected, so N − 1 edges with one parent each cannot close a cycle.)"""
+        return len(self.sources()) == 1 and all(len(p) <= 1 for p in self._parents)
+
+    def is_acyclic(self) -> bool:
+        # Self-loops are rejected, so a cycle means a strong component of two or more.
+        return max(self._components) + 1 == len(self.nodes)
+
+    def shape(self) -> str:
+        """"tree", "dag" or "cyclic"."""
+        if self.is_tree():
+            return "tree"
+        return "dag" if self.is_acyclic() else "cyclic"
+
+
+# -- graph algorithms on index lists ----------------------------------------------------
+
+
+def _merge_unique(a: list[int], b: list[int]) -> list[int]:
+    """Merge two sorted index lists, dropping repeats (an edge both ways is one link)."""
+    out: list[int] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if j == len(b) or (i < len(a) and a[i] <= b[j]):
+            x = a[i]
+            i += 1
+        else:
+            x = b[j]
+            j += 1
+        if not out or out[-1] != x:
+            out.append(x)
+    return out
+
+
+def _weak_components(parent_ids: list[list[int]], child_ids: list[list[int]]) -> list[list[int]]:
+    """Pieces of the undirected view, each sorted, ordered by their first node."""
+    n = len(parent_ids)
+    piece_of = [-1] * n
+    pieces: list[list[int]] = []
+    for start in range(n):
+        if piece_of[start] != -1:
+            continue
+        number = len(pieces)
+        piece_of[start] = number
+        stack = [start]
+        members = []
+        while stack:
+            v = stack.pop()
+            members.append(v)
+            for w in parent_ids[v]:
+                if piece_of[w] == -1:
+                    piece_of[w] = number
+                    stack.append(w)
+            for w in child_ids[v]:
+                if piece_of[w] == -1:
+                    piece_of[w] = number
+                    stack.append(w)
+        members.sort()
+        pieces.append(members)
+    return pieces
+
+
+def _strong_components(child_ids: list[list[int]]) -> list[int]:
+    """Tarjan's algorithm, iterative (a 100,000-node path would overflow recursion).
+    Returns the component number of each node."""
+    n = len(child_ids)
+    order = [-1] * n  # discovery number
+    low = [0] * n
+    on_stack = [False] * n
+    comp = [-1] * n
+    stack: list[int] = []
+    counter = 0
+    components = 0
+    for root in range(n):
+        if order[root] != -1:
+            continue
+        work = [(root, 0)]
+        order[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, k = work[-1]
+            children = child_ids[v]
+            if k < len(children):
+                work[-1] = (v, k + 1)
+                w = children[k]
+                if order[w] == -1:
+                    order[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w] and order[w] < low[v]:
+                    low[v] = order[w]
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                if low[v] < low[u]:
+                    low[u] = low[v]
+            if low[v] == order[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    comp[w] = components
+                    if w == v:
+                        break
+                components += 1
+    return comp
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    if not close and word:
+        # A truncated name ("hay" for "haywagon") is too short for difflib's ratio.
+        close = [c for c in choices if c.startswith(word)][:1]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike) -> Topology:
+    """Read and validate a topology file. Raises :class:`TopologyError`."""
+    shown = os.fspath(path)
+    try:
+        with open(shown, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise TopologyError(f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise TopologyError(f"{shown}: is a directory, not a topology file") from None
+    except PermissionError:
+        raise TopologyError(f"{shown}: permission denied; cannot read the topology file") from None
+    except OSError as exc:
+        raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # tolerate the BOM some editors write
+    except UnicodeDecodeError as exc:
+        raise TopologyError(
+            f"{shown}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "TOML files must be UTF-8"
+        ) from None
+    return _parse(text, shown, os.path.abspath(shown))
+
+
+def loads(text: str, path: str = "<string>") -> Topology:
+    """Parse and validate TOML text; ``path`` names it in error messages (and, unless it
+    is a placeholder in angle brackets, becomes ``Topology.path``)."""
+    return _parse(text, path, _real_path(path))
+
+
+def from_dict(data: dict, path: str = "<dict>") -> Topology:
+    """Validate a dict shaped like the TOML file (``{"cluster": {...}, "node": [...]}``)."""
+    return _build(data, path, _real_path(path))
+
+
+def _real_path(path: str) -> str | None:
+    return None if path.startswith("<") and path.endswith(">") else os.path.abspath(path)
+
+
+def _parse(text: str, shown: str, real: str | None) -> Topology:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(f"{shown}: invalid TOML: {exc}") from None
+    return _build(data, shown, real)
+
+
+def _default_cluster_name(shown: str) -> str:
+    if shown.startswith("<"):
+        return "cluster"
+    stem = os.path.splitext(os.path.basename(shown))[0]
+    return stem or "cluster"
+
+
+def _build(data: Any, src: str, real: str | None) -> Topology:
+    if not isinstance(data, dict):
+        raise TopologyError(f"{src}: expected a table with [cluster] and [[node]], got {_kind(data)}")
+    _check_keys(data, TOP_LEVEL_KEYS, src, "at the top level")
+
+    raw_cluster = data.get("cluster", {})
+    if not isinstance(raw_cluster, dict):
+        raise TopologyError(f"{src}: 'cluster' must be a table ([cluster]), got {_kind(raw_cluster)}")
+    cluster = _cluster(raw_cluster, src)
+
+    raw_nodes = data.get("node")
+    if raw_nodes is None:
+        raise TopologyError(f"{src}: no nodes; add at least one [[node]] table with a name and cpus")
+    if not isinstance(raw_nodes, list):
+        raise TopologyError(
+            f"{src}: 'node' must be an array of tables, written [[node]] (two brackets), got {_kind(raw_nodes)}"
+        )
+    nodes = [_node(raw, i, cluster, src) for i, raw in enumerate(raw_nodes)]
+    return Topology(cluster, nodes, real, source=src)
+
+
+def _cluster(raw: dict, src: str) -> Cluster:
+    _check_keys(raw, CLUSTER_KEYS, src, "in [cluster]")
+    where = f"{src}: [cluster]"
+    name = raw.get("name", _default_cluster_name(src))
+    _need_name(name, where, "name")
+    task_time = _need_number(raw.get("task_time", DEFAULT_TASK_TIME), where, "task_time", positive=True)
+    interval = _need_number(
+        raw.get("rebalance_interval", DEFAULT_REBALANCE_INTERVAL), where, "rebalance_interval", positive=False
+    )
+    host = _need_host(raw.get("host", DEFAULT_HOST), where, "host")
+    base_port = _need_port(raw.get("base_port", DEFAULT_BASE_PORT), where, "base_port")
+    return Cluster(name, task_time, interval, host, base_port)
+
+
+def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
+    where = f"{src}: [[node]] #{i + 1}"
+    if not isinstance(raw, dict):
+        raise TopologyError(f"{where}: expected a table, got {_kind(raw)}")
+    if "name" not in raw:
+        raise TopologyError(f"{where}: field 'name' is missing")
+    name = raw["name"]
+    _need_name(name, where, "name")
+    where = f"{src}: node '{name}'"
+    _check_keys(raw, NODE_KEYS, src, f"in node '{name}'")
+
+    if "cpus" not in raw:
+        raise TopologyError(f"{where}: field 'cpus' is missing; say how many CPUs it has, e.g. cpus = 4")
+    cpus = raw["cpus"]
+    if not _is_int(cpus) or cpus < 1:
+        raise TopologyError(f"{where}: field 'cpus' must be a positive integer, got {_show(cpus)}")
+
+    parents = raw.get("parents", [])
+    if not isinstance(parents, list):
+        raise TopologyError(f"{where}: field 'parents' must be a list of node names, got {_show(parents)}")
+    for p in parents:
+        if not isinstance(p, str):
+            raise TopologyError(f"{where}: field 'parents' must hold node names (strings), got {_show(p)}")
+
+    host = _need_host(raw["host"], where, "host") if "host" in raw else cluster.host
+    if "port" in raw:
+        port = _need_port(raw["port"], where, "port")
+    else:
+        port = cluster.base_port + i
+        if port > 65535:
+            raise TopologyError(
+                f"{where}: no port given, and base_port {cluster.base_port} + index {i} = {port} "
+                "is above 65535; lower [cluster] base_port or give the node a port"
+            )
+    tasks = raw.get("tasks", 0)
+    if not _is_int(tasks) or tasks < 0:
+        raise TopologyError(f"{where}: field 'tasks' must be an integer >= 0, got {_show(tasks)}")
+    return Node(name, cpus, tuple(parents), host, port, tasks)
+
+
+def _check_keys(table: dict, allowed: tuple[str, ...], src: str, where: str) -> None:
+    for key in table:  # dict order is file order
+        if key not in allowed:
+            raise TopologyError(
+                f"{src}: unknown key '{key}' {where}"
+                + _did_you_mean(key, allowed)
+                + f"; allowed: {', '.join(allowed)}"
+            )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # bool is an int subclass
+
+
+def _need_name(value: Any, where: str, field: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise TopologyError(f"{where}: field '{field}' must be a non-empty string, got {_show(value)}")
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable() or any(c.isspace() for c in value):
+        raise TopologyError(
+            f"{where}: field '{field}' = {value!r} must be at most {MAX_NAME_LENGTH} printable "
+            "characters without spaces"
+        )
+
+
+def _need_host(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise TopologyError(
+            f"{where}: field '{field}' must be a host name or address such as \"127.0.0.1\", got {_show(value)}"
+        )
+    return value
+
+
+def _need_port(value: Any, where: str, field: str) -> int:
+    if not _is_int(value) or not 1 <= value <= 65535:
+        raise TopologyError(f"{where}: field '{field}' must be an integer port 1..65535, got {_show(value)}")
+    return value
+
+
+def _need_number(value: Any, where: str, field: str, positive: bool) -> float:
+    bound = "> 0" if positive else ">= 0"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        raise TopologyError(f"{where}: field '{field}' must be a number of seconds {bound}, got {_show(value)}")
+    return float(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a float"}.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """A value as the TOML file would spell it, with its kind when that helps."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}" (a string)'
+    if isinstance(value, (dict, list)):
+        return _kind(value)
+    return repr(value)
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def to_dict(topology: Topology) -> dict:
+    """The TOML-shaped dict; fields equal to their defaults are left out, so that
+    ``from_dict(to_dict(t)) == t`` and files stay short."""
+    c = topology.cluster
+    cluster = {
+        "name": c.name,
+        "task_time": c.task_time,
+        "rebalance_interval": c.rebalance_interval,
+        "host": c.host,
+        "base_port": c.base_port,
+    }
+    nodes = []
+    for i, n in enumerate(topology.nodes):
+        entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}
+        if n.host != c.host:
+            entry["host"] = n.host
+        if n.port != c.base_port + i:
+            entry["port"] = n.port
+        if n.tasks:
+            entry["tasks"] = n.tasks
+        nodes.append(entry)
+    return {"cluster": cluster, "node": nodes}
+
+
+def dumps(topology: Topology, comment: str | None = None) -> str:
+    """TOML text for the topology; ``loads(dumps(t)) == t``. ``comment`` (several lines
+    allowed) goes on top as ``#`` lines."""
+    import tomli_w
+
+    body = tomli_w.dumps(to_dict(topology))
+    if not comment:
+        return body
+    header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    return header + "\n" + body
