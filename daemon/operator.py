@@ -1,0 +1,282 @@
+"""The operator's side of the protocol: inject waves, submit work, run a balancing round.
+
+``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
+one more peer of the cluster (DESIGN §2): one DEALER per node it talks to, each with the
+operator's unique routing id, connected to that node's inbox. Nodes answer through their
+inbox ROUTER to that routing id, which is why the operator pings a node (and gets the
+pong) before it asks that node for anything that is answered later, such as a Finn
+decision: the pong proves the node's ROUTER knows the route back.
+
+Every call has a deadline. A wave that does not come back in time raises
+:class:`WaveTimeout`, naming the nodes that do not answer a ping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import zmq
+
+from daemon import wire
+from daemon.core import plan
+from daemon.errors import UserError
+from daemon.node import configure_socket
+from daemon.topology import Topology
+
+
+class WaveTimeout(UserError):
+    """A wave or a request got no answer in time; ``unreachable`` names silent nodes."""
+
+    def __init__(self, message: str, unreachable: list[str] | None = None):
+        super().__init__(message)
+        self.unreachable = unreachable or []
+
+
+class NodeError(UserError):
+    """A node answered with an error message."""
+
+
+def _wave_id(kind: str) -> str:
+    return f"{kind}-{time.time_ns():x}-{secrets.token_hex(3)}"
+
+
+class Operator:
+    """A client of one cluster; not thread-safe (use it from one thread)."""
+
+    def __init__(self, topology: Topology, timeout: float = 5.0):
+        self.topology = topology
+        self.timeout = timeout
+        self.ident = f"ctl-{os.getpid()}-{secrets.token_hex(4)}".encode()
+        self.epoch = time.time_ns()
+        self.ctx = zmq.Context()
+        self.socks: dict[str, zmq.Socket] = {}
+        self.by_sock: dict[zmq.Socket, str] = {}
+        self.poller = zmq.Poller()
+        self.seq = 0
+
+    def close(self) -> None:
+        self.ctx.destroy(linger=0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- plumbing ----------------------------------------------------------------
+
+    def _sock(self, name: str) -> zmq.Socket:
+        sock = self.socks.get(name)
+        if sock is None:
+            self.topology.node(name)  # names an unknown node
+            sock = self.ctx.socket(zmq.DEALER)
+            configure_socket(sock)
+            sock.setsockopt(zmq.IDENTITY, self.ident)
+            sock.connect(self.topology.endpoint(name))
+            self.socks[name] = sock
+            self.by_sock[sock] = name
+            self.poller.register(sock, zmq.POLLIN)
+        return sock
+
+    def _send(self, name: str, kind: str, **fields) -> None:
+        self._sock(name).send(wire.encode(kind, self.epoch, **fields))
+
+    def _collect(self, deadline: float, accept) -> None:
+        """Receive until ``accept(node, msg)`` returns True or the deadline passes (then
+        raise WaveTimeout). Messages ``accept`` returns False for are dropped."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaveTimeout("no answer in time")
+            for sock, _ in self.poller.poll(max(1, int(left * 1000))):
+                while True:
+                    try:
+                        frame = sock.recv(zmq.DONTWAIT)
+                    except zmq.Again:
+                        break
+                    try:
+                        msg = wire.decode(frame)
+                    except wire.WireError:
+                        continue
+                    if accept(self.by_sock[sock], msg):
+                        return
+
+    def ping(self, names=None, timeout: float | None = None) -> dict[str, dict | None]:
+        """Ping nodes in parallel: name -> pong (with pid and counters), or None if silent."""
+        names = list(self.topology.names if names is None else names)
+        self.seq += 1
+        seq = self.seq
+        for name in names:
+            self._send(name, "ping", id=seq)
+        answers: dict[str, dict | None] = {name: None for name in names}
+        waiting = set(names)
+
+        def accept(node, msg):
+            if msg["t"] == "pong" and msg["id"] == seq and node in waiting:
+                answers[node] = msg
+                waiting.discard(node)
+            return not waiting
+
+        try:
+            self._collect(time.monotonic() + (timeout or self.timeout), accept)
+        except WaveTimeout:
+            pass
+        return answers
+
+    def _require(self, names, timeout: float | None = None) -> list[str]:
+        """Ping ``names``; return those that answered."""
+        return [n for n, pong in self.ping(names, timeout).items() if pong is not None]
+
+    def _unreachable(self) -> list[str]:
+        return [n for n, pong in self.ping(timeout=min(self.timeout, 1.0)).items() if pong is None]
+
+    # --- echo ----------------------------------------------------------------------
+
+    def default_initiator(self) -> str:
+        sources = self.topology.sources()
+        return sources[0] if sources else self.topology.names[0]
+
+    def echo(self, initiator: str | None = None) -> dict:
+        """One echo wave from ``initiator``: the spanning tree and every node's state."""
+        initiator = initiator or self.default_initiator()
+        if not self._require([initiator]):
+            raise WaveTimeout(f"node {initiator} does not answer; is the cluster running?", [initiator])
+        wave = _wave_id("e")
+        result = {}
+
+        def accept(node, msg):
+            if msg["t"] == "echo.result" and msg["wave"] == wave:
+                result.update(msg)
+                return True
+            if msg["t"] == "error" and node == initiator:
+                raise NodeError(f"node {node}: {msg['text']}")
+            return False
+
+        t0 = time.perf_counter()
+        self._send(initiator, "echo.start", wave=wave)
+        try:
+            self._collect(time.monotonic() + self.timeout, accept)
+        except WaveTimeout:
+            silent = self._unreachable()
+            who = ", ".join(silent) if silent else "none (every node answers a ping)"
+            raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}", silent) from None
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        nodes = []
+        for name, father, state in result["entries"]:
+            entry = dict(state)
+            entry["name"] = name
+            entry["father"] = father
+            nodes.append(entry)
+        return {
+            "cluster": self.topology.cluster.name,
+            "wave": wave,
+            "initiator": initiator,
+            "messages": result["messages"],
+            "elapsed_ms": round(elapsed_ms, 3),
+            "time": time.time(),
+            "nodes": nodes,
+        }
+
+    # --- Finn ----------------------------------------------------------------------
+
+    def finn(self, tasks: int = 1, cost: float | None = None, initiators=None) -> dict:
+        """One Finn wave; each node enqueues ``tasks`` tasks of ``cost`` s as it decides.
+
+        Waits until every node that answers a ping has decided, or the deadline."""
+        cost = self.topology.cluster.task_time if cost is None else cost
+        initiators = list(initiators or self.topology.finn_initiators())
+        alive = set(self._require(self.topology.names))
+        dead_initiators = [n for n in initiators if n not in alive]
+        wave = _wave_id("f")
+        decided: dict[str, dict] = {}
+
+        def accept(node, msg):
+            if msg["t"] == "finn.decided" and msg["wave"] == wave:
+                decided[msg["node"]] = msg
+            return alive <= decided.keys()
+
+        t0 = time.perf_counter()
+        for name in initiators:
+            if name in alive:
+                self._send(name, "finn.start", wave=wave, tasks=tasks, cost=cost, report=self.ident)
+        try:
+            self._collect(time.monotonic() + self.timeout, accept)
+        except WaveTimeout:
+            pass
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        order = self.topology.names
+        return {
+            "cluster": self.topology.cluster.name,
+            "wave": wave,
+            "initiators": initiators,
+            "decided": [n for n in order if n in decided],
+            "undecided": [n for n in order if n not in decided],
+            "unreachable": [n for n in order if n not in alive],
+            "dead_initiators": dead_initiators,
+            "messages": sum(m["sent"] for m in decided.values()),
+            "enqueued": sum(len(m["enqueued"]) for m in decided.values()),
+            "elapsed_ms": round(elapsed_ms, 3),
+        }
+
+    # --- tasks ---------------------------------------------------------------------
+
+    def submit(self, node: str, tasks: int, cost: float | None = None, label: str = "") -> dict:
+        cost = self.topology.cluster.task_time if cost is None else cost
+        reply = {}
+
+        def accept(name, msg):
+            if name != node:
+                return False
+            reply.update(msg)
+            return msg["t"] in ("submit.ok", "error")
+
+        self._send(node, "submit", tasks=tasks, cost=cost, label=label)
+        try:
+            self._collect(time.monotonic() + self.timeout, accept)
+        except WaveTimeout:
+            raise WaveTimeout(f"node {node} did not answer within {self.timeout:g} s; is it running?", [node]) from None
+        if reply["t"] == "error":
+            raise NodeError(f"node {node}: {reply['text']}")
+        return {"node": node, "tasks": len(reply["ids"]), "cost": cost, "ids": reply["ids"]}
+
+    def rebalance(self, policy: str = "heap") -> dict:
+        """Echo, plan, move: one balancing round. Imbalance is measured by a second echo."""
+        t0 = time.perf_counter()
+        before = self.echo()
+        loads = plan.loads_from_samples(before["nodes"])
+        moves = plan.plan_moves(loads, policy)
+        base = _wave_id("m")
+        pending: dict[str, dict] = {}
+        for k, mv in enumerate(moves):
+            move_id = f"{base}-{k}"
+            pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": list(mv.task_ids), "tasks": []}
+            self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids))
+        waiting = set(pending)
+
+        def accept(node, msg):
+            if msg["t"] == "move.ok" and msg["move_id"] in waiting:
+                pending[msg["move_id"]]["tasks"] = msg["moved"]
+                waiting.discard(msg["move_id"])
+            return not waiting
+
+        if pending:
+            try:
+                self._collect(time.monotonic() + self.timeout, accept)
+            except WaveTimeout:
+                pass
+        after = self.echo() if pending else before
+        loads_after = plan.loads_from_samples(after["nodes"])
+        return {
+            "cluster": self.topology.cluster.name,
+            "policy": policy,
+            "moves": list(pending.values()),
+            "moved": sum(len(m["tasks"]) for m in pending.values()),
+            "unanswered_moves": sorted(waiting),
+            "imbalance_before": round(plan.imbalance(loads), 4),
+            "imbalance_after": round(plan.imbalance(loads_after), 4),
+            "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
+            "before": before,
+            "after": after,
+        }

@@ -1,0 +1,131 @@
+"""The wire format: the only module that knows msgpack.
+
+Every ZeroMQ message is one frame holding one msgpack map (never pickle):
+
+    {"v": 1, "t": TYPE, "e": EPOCH, ...fields of TYPE}
+
+``v`` is the protocol version, ``t`` the message type, ``e`` the sender's incarnation (its
+start time in ns; DESIGN §2: a DEALER delivers its backlog to a restarted peer, so stale
+messages must be recognisable). The sender's name is not in the frame: the receiving
+ROUTER knows it as the routing id of the sender's DEALER.
+
+:func:`decode` checks a frame against :data:`SCHEMA` at the edge — type, required keys
+and their types, sizes — and raises :class:`WireError` for anything else, so the node
+never acts on garbage. Messages are plain dicts on both sides of this module; the
+conversions to the core's message tuples live here too (:func:`to_core`,
+:func:`from_core`).
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+from daemon.core.echo import Echo, Explore
+from daemon.core.finn import FinnSets
+
+VERSION = 1
+MAX_FRAME = 32 * 1024 * 1024  # also the sockets' MAXMSGSIZE
+MAX_NAME = 256
+
+_num = (int, float)
+# type -> {field: type(s)}; every field listed is required, extra fields are ignored.
+SCHEMA: dict[str, dict[str, type | tuple]] = {
+    # operator <-> any node
+    "ping": {"id": int},
+    "pong": {"id": int, "name": str, "pid": int, "stats": dict},
+    "error": {"code": str, "text": str},
+    "echo.start": {"wave": str},
+    "echo.result": {"wave": str, "entries": list, "messages": int},
+    "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
+    "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
+    "submit": {"tasks": int, "cost": _num, "label": str},
+    "submit.ok": {"ids": list},
+    "move": {"move_id": str, "dest": str, "tasks": list},
+    "move.ok": {"move_id": str, "moved": list},
+    # node <-> node
+    "explore": {"wave": str},
+    "echo": {"wave": str, "entries": list},
+    "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
+    "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
+    "ack": {"move_id": str, "accepted": bool, "waves": list},
+    "forget": {"move_id": str},
+}
+
+
+class WireError(ValueError):
+    """A frame that is not a valid message of this protocol (the text says why)."""
+
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode(kind: str, epoch: int = 0, **fields) -> bytes:
+    fields["v"] = VERSION
+    fields["t"] = kind
+    fields["e"] = epoch
+    return _packer.pack(fields)
+
+
+def decode(frame: bytes) -> dict:
+    """Parse and check one frame; raise WireError naming what is wrong."""
+    if len(frame) > MAX_FRAME:
+        raise WireError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+    try:
+        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise WireError(f"not msgpack: {type(exc).__name__}") from None
+    if type(msg) is not dict:
+        raise WireError(f"expected a map, got {type(msg).__name__}")
+    if msg.get("v") != VERSION:
+        raise WireError(f"protocol version {msg.get('v')!r}, this node speaks {VERSION}")
+    kind = msg.get("t")
+    spec = SCHEMA.get(kind) if type(kind) is str else None
+    if spec is None:
+        raise WireError(f"unknown message type {kind!r}")
+    if type(msg.get("e")) is not int:
+        raise WireError(f"{kind}: field 'e' (epoch) must be an integer")
+    for field, want in spec.items():
+        value = msg.get(field)
+        if not isinstance(value, want) or (want is int and type(value) is bool):
+            raise WireError(f"{kind}: field {field!r} must be {_type_name(want)}, got {type(value).__name__}")
+    return msg
+
+
+def _type_name(want) -> str:
+    if isinstance(want, tuple):
+        return " or ".join(t.__name__ for t in want)
+    return want.__name__
+
+
+# --- the core's messages -------------------------------------------------------------
+
+
+def from_core(msg, epoch: int, **extra) -> bytes:
+    """Frame a core wave message (Explore, Echo, FinnSets)."""
+    kind = type(msg)
+    if kind is Explore:
+        return encode("explore", epoch, wave=msg.wave)
+    if kind is Echo:
+        return encode("echo", epoch, wave=msg.wave, entries=[list(e) for e in msg.entries])
+    if kind is FinnSets:
+        return encode("finn", epoch, wave=msg.wave, inc=sorted(msg.inc), ninc=sorted(msg.ninc), **extra)
+    raise TypeError(f"not a wave message: {msg!r}")
+
+
+def to_core(msg: dict):
+    """The core message inside a checked wave frame (raises WireError on bad contents)."""
+    kind = msg["t"]
+    if kind == "explore":
+        return Explore(msg["wave"])
+    if kind == "echo":
+        entries = msg["entries"]
+        for e in entries:
+            if type(e) is not list or len(e) != 3 or type(e[0]) is not str or not (e[1] is None or type(e[1]) is str) or type(e[2]) is not dict:
+                raise WireError("echo: each entry must be [node, father, state]")
+        return Echo(msg["wave"], tuple(tuple(e) for e in entries))
+    if kind == "finn":
+        inc, ninc = msg["inc"], msg["ninc"]
+        if not all(type(x) is str for x in inc) or not all(type(x) is str for x in ninc):
+            raise WireError("finn: inc and ninc must be lists of node names")
+        return FinnSets(msg["wave"], frozenset(inc), frozenset(ninc))
+    raise WireError(f"{kind} is not a wave message")
