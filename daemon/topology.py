@@ -181,11 +181,12 @@ class Topology:
             endpoints[key] = node.name
 
         names = self.names
-        _set(self, "_parents", tuple(tuple(names[j] for j in ids) for ids in parent_ids))
-        _set(self, "_children", tuple(tuple(names[j] for j in ids) for ids in child_ids))
-        _set(self, "_neighbours", tuple(
-            tuple(names[j] for j in _merge_unique(parent_ids[i], child_ids[i])) for i in range(len(nodes))
-        ))
+        name_of = names.__getitem__
+        _set(self, "_parents", tuple([tuple(map(name_of, ids)) for ids in parent_ids]))
+        _set(self, "_children", tuple([tuple(map(name_of, ids)) for ids in child_ids]))
+        _set(self, "_neighbours", tuple([
+            tuple(map(name_of, _union_sorted(ps, cs))) for ps, cs in zip(parent_ids, child_ids)
+        ]))
         _set(self, "_parent_ids", parent_ids)
         _set(self, "_child_ids", child_ids)
 
@@ -319,20 +320,13 @@ class Topology:
 # -- graph algorithms on index lists ----------------------------------------------------
 
 
-def _merge_unique(a: list[int], b: list[int]) -> list[int]:
-    """Merge two sorted index lists, dropping repeats (an edge both ways is one link)."""
-    out: list[int] = []
-    i = j = 0
-    while i < len(a) or j < len(b):
-        if j == len(b) or (i < len(a) and a[i] <= b[j]):
-            x = a[i]
-            i += 1
-        else:
-            x = b[j]
-            j += 1
-        if not out or out[-1] != x:
-            out.append(x)
-    return out
+def _union_sorted(a: list[int], b: list[int]) -> list[int]:
+    """Sorted union of two index lists (an edge both ways is one undirected link)."""
+    if not b:
+        return a
+    if not a:
+        return b
+    return sorted(set(a).union(b))  # integers: the order is the sort's, not the set's
 
 
 def _weak_components(parent_ids: list[list[int]], child_ids: list[list[int]]) -> list[list[int]]:
