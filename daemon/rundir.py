@@ -1,0 +1,141 @@
+"""The run directory: where a running cluster leaves what other processes need to find it.
+
+Layout::
+
+    <base>/                     $ECHOFINN_HOME, else ${XDG_RUNTIME_DIR:-/tmp}/echofinn-<uid>
+        current                 the name of the most recently started cluster
+        <cluster>/
+            cluster.json        supervisor and nodes: pids, start times, endpoints, logs, states
+            supervisor.pid      the supervisor's pid while it runs
+            supervisor.log      what the supervisor did (start, balancing rounds, exits, stop)
+            <node>.log          the node daemon's stdout and stderr
+
+The supervisor owns its cluster's folder and is the only writer of ``cluster.json``
+(``ctl stop`` writes it only after the supervisor is gone). Every write is atomic — a
+temporary file in the same folder, then ``os.replace`` — so a reader sees the old
+document or the new one, never half of one.
+
+A pid file outlives a SIGKILLed supervisor and pids get reused, so :func:`is_running`
+believes a pid only if that process is alive, not a zombie, started when
+``cluster.json`` says the supervisor started, and runs the supervisor (its command line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from daemon.errors import UserError
+from daemon.lifecycle import is_alive
+
+HOME_ENV = "ECHOFINN_HOME"
+CLUSTER_FILE = "cluster.json"
+PID_FILE = "supervisor.pid"
+SUPERVISOR_LOG = "supervisor.log"
+CURRENT_FILE = "current"
+
+
+def base_dir() -> Path:
+    """``$ECHOFINN_HOME``, else ``${XDG_RUNTIME_DIR:-/tmp}/echofinn-<uid>`` (not created)."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).absolute()
+    return Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"echofinn-{os.getuid()}"
+
+
+def cluster_dir(name: str, create: bool = False) -> Path:
+    """The folder of cluster ``name``; with ``create``, made (private to this user) if missing."""
+    path = base_dir() / name
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` so that readers see all of it or none of it."""
+    _write_atomic(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_cluster(name: str) -> dict | None:
+    """The cluster's ``cluster.json``, or None if it has none. Raises UserError if unreadable."""
+    path = cluster_dir(name) / CLUSTER_FILE
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the cluster record: {exc}; "
+                        f"remove the folder {path.parent} if no cluster {name} is running") from exc
+
+
+def set_current(name: str, base: Path | None = None) -> None:
+    """Record ``name`` as the most recently started cluster (in ``base``, default :func:`base_dir`)."""
+    base = base_dir() if base is None else base
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_atomic(base / CURRENT_FILE, name + "\n")
+
+
+def current_cluster() -> str | None:
+    """The most recently started cluster's name (running or not), or None."""
+    try:
+        name = (base_dir() / CURRENT_FILE).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def write_pid(folder: Path, pid: int) -> None:
+    """Write ``supervisor.pid`` in a cluster's folder."""
+    _write_atomic(folder / PID_FILE, f"{pid}\n")
+
+
+def read_pid(folder: Path) -> int | None:
+    """The pid in a cluster folder's ``supervisor.pid``, or None if there is none (or garbage)."""
+    try:
+        return int((folder / PID_FILE).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def remove_pid(folder: Path) -> None:
+    try:
+        os.unlink(folder / PID_FILE)
+    except FileNotFoundError:
+        pass
+
+
+def supervisor_pid(name: str) -> int | None:
+    """The pid of cluster ``name``'s live supervisor, or None (see :func:`is_running`)."""
+    folder = cluster_dir(name)
+    pid = read_pid(folder)
+    if pid is None:
+        return None
+    recorded = (read_cluster(name) or {}).get("supervisor") or {}
+    # A record from an earlier run of the cluster says nothing about this pid's start time.
+    started = recorded.get("create_time") if recorded.get("pid") == pid else None
+    # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER`` or
+    # inside ``ctl start ... --foreground``: a reused pid would have to be one of those
+    # and have started at the recorded instant.
+    for marker in (("--run-dir", str(folder)), ("--foreground",)):
+        if is_alive(pid, started, marker):
+            return pid
+    return None
+
+
+def is_running(name: str) -> bool:
+    """True if cluster ``name``'s supervisor is alive, not a zombie, and really ours."""
+    return supervisor_pid(name) is not None
