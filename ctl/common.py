@@ -1,0 +1,53 @@
+"""The options the commands share: which cluster (``-t/--topology``) and ``--json``.
+
+A command that talks to a cluster takes ``-t FILE``; without it, it means the most
+recently started cluster, whose topology path the run directory remembers
+(``daemon.rundir``). Heavy imports stay inside the functions: ``ctl --help`` must be quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NO_CLUSTER = "no cluster is running; start one with `ctl start topologies/seed.toml` or pass -t FILE"
+
+
+def add_topology_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-t", "--topology", metavar="FILE",
+        help="the cluster's topology file (default: the most recently started cluster)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def resolve_topology(args):
+    """The topology named by ``-t``, else the most recently started cluster's.
+
+    Raises TopologyError (exit 2) for a bad file, UserError (exit 1) if there is no
+    cluster to talk about.
+    """
+    from daemon import rundir
+    from daemon.errors import UserError
+    from daemon.topology import load
+
+    if getattr(args, "topology", None):
+        return load(args.topology)
+    name = rundir.current_cluster()
+    record = rundir.read_cluster(name) if name else None
+    if not record or not record.get("topology"):
+        raise UserError(NO_CLUSTER)
+    return load(record["topology"])
+
+
+def require_running(topology) -> dict:
+    """The running cluster's record (``cluster.json``); UserError if it is not running."""
+    from daemon import rundir
+    from daemon.errors import UserError
+
+    name = topology.cluster.name
+    if not rundir.is_running(name):
+        raise UserError(f"cluster {name} is not running; start it with `ctl start {topology.path}`")
+    return rundir.read_cluster(name) or {}
