@@ -54,7 +54,7 @@ class EchoWave:
 
     __slots__ = (
         "me", "wave", "neighbours", "_neighbour_set", "father", "initiator", "joined",
-        "finished", "heard", "children", "state", "sent", "result",
+        "finished", "heard", "children", "sampled", "state", "sent", "result",
     )
 
     def __init__(self, me: Hashable, neighbours: Iterable[Hashable], wave: str):
@@ -70,6 +70,7 @@ class EchoWave:
         self.finished = False  # echoed to the father, or decided
         self.heard: set = set()
         self.children: dict = {}  # child -> its Echo's entries
+        self.sampled = False  # a flag, not ``state is None``: a sample may be None
         self.state: Any = None
         self.sent = 0
         self.result: list[Entry] | None = None  # the initiator's, once decided
@@ -81,7 +82,8 @@ class EchoWave:
     def presample(self, sample: Callable[[], Any]) -> None:
         """Take this node's sample now, before it joins (Lai–Yang: a message from a node
         that has already sampled this wave is about to change what the sample covers)."""
-        if self.state is None:
+        if not self.sampled:
+            self.sampled = True
             self.state = sample()
 
     def start(self, sample: Callable[[], Any]) -> Step:
@@ -92,18 +94,34 @@ class EchoWave:
         return self._join(None, sample)
 
     def receive(self, sender: Hashable, msg: Explore | Echo, sample: Callable[[], Any]) -> Step:
-        """Handle EXPLORE or ECHO from ``sender``."""
+        """Handle EXPLORE or ECHO from ``sender``.
+
+        Raises :class:`WaveError` (and changes nothing) for a message of another wave or
+        of another type, a sender that is not a neighbour, or an ECHO that cannot be one:
+        from the father, or before the wave reached this node (a node echoes only to the
+        father it chose on an EXPLORE of ours, so neither can happen on a sound network).
+        """
+        kind = type(msg)
+        if kind is not Explore and kind is not Echo:
+            raise WaveError(f"{self.me}: wave {self.wave}: {kind.__name__} from {sender!r} is neither EXPLORE nor ECHO")
+        if msg.wave != self.wave:
+            raise WaveError(f"{self.me}: {kind.__name__} of wave {msg.wave} from {sender!r} handed to wave {self.wave}")
         if sender not in self._neighbour_set:
-            raise WaveError(f"{self.me}: {type(msg).__name__} of wave {self.wave} from {sender!r}, which is not a neighbour")
-        if self.finished:
-            return NOTHING  # a duplicate: every neighbour has been heard already
-        step = self._join(sender, sample) if not self.joined else Step([], False)
-        if type(msg) is Echo:
+            raise WaveError(f"{self.me}: {kind.__name__} of wave {self.wave} from {sender!r}, which is not a neighbour")
+        if kind is Echo:
+            # Checked before anything changes: a bad ECHO must not make its sender the
+            # father of a node that has not joined yet.
+            if not self.joined:
+                raise WaveError(f"{self.me}: ECHO of wave {self.wave} from {sender!r} before the wave reached this node")
             if sender == self.father:
                 raise WaveError(f"{self.me}: ECHO of wave {self.wave} from its father {sender!r}")
-            self.children[sender] = msg.entries
+        if self.finished:
+            return NOTHING  # a duplicate: every neighbour has been heard already
+        sends = self._join(sender, sample).sends if not self.joined else []
+        if kind is Echo:
+            self.children[sender] = msg.entries  # keyed by sender: a duplicate replaces
         self.heard.add(sender)
-        return self._finish_if_heard_all(step.sends)
+        return self._finish_if_heard_all(sends)
 
     def _join(self, father: Hashable | None, sample: Callable[[], Any]) -> Step:
         self.joined = True

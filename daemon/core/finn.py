@@ -78,6 +78,13 @@ class FinnWave:
         return self._broadcast()
 
     def receive(self, sender: Hashable, msg: FinnSets) -> Step:
+        """Merge the sets ``sender`` sent. Raises :class:`WaveError` (and changes
+        nothing) for a message of another wave or type, or from a node that is not an
+        in-neighbour."""
+        if type(msg) is not FinnSets:
+            raise WaveError(f"{self.me}: wave {self.wave}: {type(msg).__name__} from {sender!r} is not a Finn message")
+        if msg.wave != self.wave:
+            raise WaveError(f"{self.me}: Finn sets of wave {msg.wave} from {sender!r} handed to wave {self.wave}")
         if sender not in self.ins:
             raise WaveError(f"{self.me}: Finn sets of wave {self.wave} from {sender!r}, which is not an in-neighbour")
         grew = False

@@ -1,0 +1,186 @@
+"""EchoWave on its own: real wave objects, messages pumped by hand or in an order that
+hypothesis picks (duplicates included). No network, no mocks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.core.echo import Echo, EchoWave, Explore
+from daemon.core.finn import FinnSets
+from daemon.core.waves import NOTHING, Step, WaveError
+
+W = "w1"
+
+
+def state_of(name):
+    return lambda: {"node": name}
+
+
+def test_one_node_decides_at_once():
+    solo = EchoWave("solo", [], W)
+    step = solo.start(state_of("solo"))
+    assert step == Step([], True)
+    assert solo.decided and solo.result == [("solo", None, {"node": "solo"})]
+    assert solo.sent == 0
+
+
+def test_two_nodes():
+    a, b = EchoWave("a", ["b"], W), EchoWave("b", ["a"], W)
+    assert a.start(state_of("a")) == Step([("b", Explore(W))], False)
+    step = b.receive("a", Explore(W), state_of("b"))
+    assert step == Step([("a", Echo(W, (("b", "a", {"node": "b"}),)))], False)
+    assert b.father == "a" and b.finished and not b.decided
+    final = a.receive("b", step.sends[0][1], state_of("a"))
+    assert final.decided and final.sends == []
+    assert a.result == [("a", None, {"node": "a"}), ("b", "a", {"node": "b"})]
+    assert (a.sent, b.sent) == (1, 1)
+
+
+def test_duplicate_explore_does_not_trigger_an_early_echo():
+    """Distinct senders, not messages: a counter of messages would echo on the 3rd."""
+    p = EchoWave("p", ["f", "x", "y"], W)
+    first = p.receive("f", Explore(W), state_of("p"))
+    assert first.sends == [("x", Explore(W)), ("y", Explore(W))]
+    assert p.receive("f", Explore(W), state_of("p")) == Step([], False)
+    assert p.receive("x", Explore(W), state_of("p")) == Step([], False)
+    assert p.receive("x", Explore(W), state_of("p")) == Step([], False)
+    last = p.receive("y", Explore(W), state_of("p"))
+    assert last.sends == [("f", Echo(W, (("p", "f", {"node": "p"}),)))]
+    assert p.sent == 3
+
+
+def test_duplicate_echo_replaces_rather_than_adds():
+    root = EchoWave("r", ["c", "d"], W)
+    root.start(state_of("r"))
+    echo = Echo(W, (("c", "r", 1),))
+    root.receive("c", echo, state_of("r"))
+    root.receive("c", echo, state_of("r"))
+    step = root.receive("d", Echo(W, (("d", "r", 2),)), state_of("r"))
+    assert step.decided
+    assert root.result == [("r", None, {"node": "r"}), ("c", "r", 1), ("d", "r", 2)]
+
+
+def test_messages_after_finishing_are_ignored():
+    a = EchoWave("a", ["b"], W)
+    a.start(state_of("a"))
+    a.receive("b", Echo(W, (("b", "a", 0),)), state_of("a"))
+    assert a.receive("b", Echo(W, (("b", "a", 0),)), state_of("a")) is NOTHING
+    assert a.receive("b", Explore(W), state_of("a")) is NOTHING
+    leaf = EchoWave("l", ["a"], W)
+    leaf.receive("a", Explore(W), state_of("l"))
+    assert leaf.receive("a", Explore(W), state_of("l")) is NOTHING
+
+
+def test_an_echo_from_the_father_is_rejected():
+    p = EchoWave("p", ["f", "x"], W)
+    p.receive("f", Explore(W), state_of("p"))
+    with pytest.raises(WaveError, match="from its father 'f'"):
+        p.receive("f", Echo(W, ()), state_of("p"))
+    assert p.heard == {"f"} and p.children == {}
+
+
+def test_an_echo_before_the_wave_arrived_is_rejected_and_changes_nothing():
+    p = EchoWave("p", ["f", "x"], W)
+    with pytest.raises(WaveError, match="before the wave reached"):
+        p.receive("f", Echo(W, (("f", "p", 0),)), state_of("p"))
+    # Not joined, no father, nothing sampled: the next EXPLORE starts p normally.
+    assert (p.joined, p.father, p.sampled, p.heard) == (False, None, False, set())
+    assert p.receive("x", Explore(W), state_of("p")).sends == [("f", Explore(W))]
+    assert p.father == "x"
+
+
+def test_a_message_from_a_non_neighbour_raises():
+    p = EchoWave("p", ["q"], W)
+    with pytest.raises(WaveError, match="'z', which is not a neighbour"):
+        p.receive("z", Explore(W), state_of("p"))
+    assert not p.joined
+
+
+def test_a_message_of_another_wave_or_type_raises():
+    p = EchoWave("p", ["q"], W)
+    with pytest.raises(WaveError, match="wave w2 .* handed to wave w1"):
+        p.receive("q", Explore("w2"), state_of("p"))
+    with pytest.raises(WaveError, match="neither EXPLORE nor ECHO"):
+        p.receive("q", FinnSets(W, frozenset(), frozenset()), state_of("p"))
+    assert not p.joined
+
+
+def test_initiating_twice_or_after_joining_raises():
+    a = EchoWave("a", ["b"], W)
+    a.start(state_of("a"))
+    with pytest.raises(WaveError, match="already reached"):
+        a.start(state_of("a"))
+    b = EchoWave("b", ["a"], W)
+    b.receive("a", Explore(W), state_of("b"))
+    with pytest.raises(WaveError, match="already reached"):
+        b.start(state_of("b"))
+
+
+def test_a_node_cannot_neighbour_itself():
+    with pytest.raises(ValueError, match="lists itself"):
+        EchoWave("a", ["a", "b"], W)
+
+
+def test_sample_is_taken_once_even_when_it_is_none():
+    calls = []
+
+    def sample():
+        calls.append(1)
+        return None
+
+    p = EchoWave("p", ["f", "x"], W)
+    p.presample(sample)  # Lai–Yang: sampled before the wave's first message arrives
+    p.receive("f", Explore(W), sample)
+    p.receive("x", Explore(W), sample)
+    assert calls == [1]
+    assert p.state is None
+
+
+# -- whole waves, delivered in an order hypothesis chooses ---------------------------
+
+
+@st.composite
+def connected_graphs(draw, max_nodes=9):
+    n = draw(st.integers(1, max_nodes))
+    links = {tuple(sorted((draw(st.integers(0, i - 1)), i))) for i in range(1, n)}
+    for _ in range(draw(st.integers(0, 2 * n))):
+        a, b = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        if a != b:
+            links.add((min(a, b), max(a, b)))
+    neighbours = {p: sorted({b for a, b in links if a == p} | {a for a, b in links if b == p}) for p in range(n)}
+    return n, sorted(links), neighbours
+
+
+@given(graph=connected_graphs(), data=st.data())
+@settings(max_examples=300, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+def test_any_delivery_order_with_duplicates(graph, data):
+    n, links, neighbours = graph
+    root = data.draw(st.integers(0, n - 1), label="initiator")
+    waves = {p: EchoWave(p, neighbours[p], W) for p in range(n)}
+    in_flight = [(root, q, m, False) for q, m in waves[root].start(lambda: root).sends]
+    decisions = [root] if waves[root].decided else []
+    while in_flight:
+        i = data.draw(st.integers(0, len(in_flight) - 1), label="deliver")
+        src, dst, msg, is_copy = in_flight.pop(i)
+        if not is_copy and data.draw(st.booleans(), label="duplicate"):
+            in_flight.append((src, dst, msg, True))
+        step = waves[dst].receive(src, msg, lambda: dst)
+        if step.decided:
+            assert not [m for m in in_flight if not m[3]]  # nothing but copies in flight
+            decisions.append(dst)
+        in_flight.extend((dst, q, m, False) for q, m in step.sends)
+    assert decisions == [root]
+    assert sum(w.sent for w in waves.values()) == 2 * len(links)
+    entries = waves[root].result
+    assert sorted(p for p, _, _ in entries) == list(range(n))
+    assert all(state == p for p, _, state in entries)
+    for p, father, _ in entries:  # fathers lead to the root without a cycle
+        seen = {p}
+        while father is not None:
+            assert father in neighbours[p] and father not in seen
+            seen.add(father)
+            p, father = father, waves[father].father
+        assert p == root

@@ -1,0 +1,157 @@
+"""FinnWave on its own: real wave objects, messages pumped by hand or in an order that
+hypothesis picks (duplicates included). No network, no mocks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon.core.echo import Explore
+from daemon.core.finn import FinnSets, FinnWave
+from daemon.core.waves import NOTHING, WaveError
+
+W = "w1"
+
+
+def sets(inc, ninc):
+    return FinnSets(W, frozenset(inc), frozenset(ninc))
+
+
+def test_a_lone_node_decides_when_it_initiates():
+    solo = FinnWave("s", [], [], W)
+    step = solo.initiate()
+    assert step.decided and step.sends == []
+    assert solo.inc == solo.ninc == {"s"}
+
+
+def test_a_source_enters_ninc_when_it_initiates():
+    src = FinnWave("s", [], ["a", "b"], W)
+    step = src.initiate()
+    assert step.sends == [("a", sets({"s"}, {"s"})), ("b", sets({"s"}, {"s"}))]
+    assert step.decided  # Inc = NInc = {s}: a source depends on nobody
+    assert src.sent == 2
+
+
+def test_repeated_initiate_does_nothing():
+    src = FinnWave("s", [], ["a"], W)
+    src.initiate()
+    assert src.initiate() is NOTHING
+    assert src.sent == 1
+    inner = FinnWave("a", ["s"], ["b"], W)
+    inner.receive("s", sets({"s"}, {"s"}))
+    assert inner.initiate() is NOTHING  # already sent its sets
+
+
+def test_a_non_source_initiator_sends_without_joining_ninc():
+    p = FinnWave("p", ["q"], ["q"], W)
+    step = p.initiate()
+    assert step.sends == [("q", sets({"p"}, set()))] and not step.decided
+
+
+def test_forwarding_starts_before_hearing_every_in_neighbour():
+    """Waiting for every in-neighbour first deadlocks on a cycle."""
+    p = FinnWave("p", ["a", "b"], ["c"], W)
+    step = p.receive("a", sets({"a"}, set()))
+    assert step.sends == [("c", sets({"a", "p"}, set()))]
+    assert "p" not in p.ninc
+
+
+def test_joins_ninc_after_hearing_every_in_neighbour_and_decides_once():
+    p = FinnWave("p", ["a", "b"], ["c"], W)
+    p.receive("a", sets({"a"}, {"a"}))
+    step = p.receive("b", sets({"b"}, {"b"}))
+    assert p.inc == p.ninc == {"a", "b", "p"}
+    # The deciding step still forwards the final sets: the successors need them.
+    assert step.decided and step.sends == [("c", sets({"a", "b", "p"}, {"a", "b", "p"}))]
+    assert p.receive("b", sets({"b"}, {"b"})) is NOTHING  # a duplicate: no re-flood
+    assert p.decided and p.sent == 2
+
+
+def test_no_re_flood_when_nothing_grew():
+    p = FinnWave("p", ["a", "b"], ["c"], W)
+    p.receive("a", sets({"a", "x"}, {"x"}))
+    assert p.receive("b", sets({"b"}, set())).sends  # p joined NInc: that is growth
+    assert p.receive("a", sets({"a"}, set())) is NOTHING
+    assert p.receive("b", sets({"b", "x"}, {"x"})) is NOTHING
+
+
+def test_sets_are_never_reset_after_forwarding():
+    p = FinnWave("p", ["a"], ["c"], W)
+    p.receive("a", sets({"a", "x"}, {"x"}))
+    p.receive("a", sets({"a", "y"}, {"y"}))
+    assert p.inc == {"a", "x", "y", "p"} and p.ninc == {"x", "y", "p"}
+
+
+def test_a_message_from_a_non_in_neighbour_raises():
+    p = FinnWave("p", ["a"], ["c"], W)
+    with pytest.raises(WaveError, match="'c', which is not an in-neighbour"):
+        p.receive("c", sets({"c"}, set()))
+    assert p.heard == set() and p.inc == {"p"}
+
+
+def test_a_message_of_another_wave_or_type_raises():
+    p = FinnWave("p", ["a"], ["c"], W)
+    with pytest.raises(WaveError, match="wave w2 .* handed to wave w1"):
+        p.receive("a", FinnSets("w2", frozenset({"a"}), frozenset()))
+    with pytest.raises(WaveError, match="not a Finn message"):
+        p.receive("a", Explore(W))
+    assert p.heard == set()
+
+
+def test_a_node_cannot_neighbour_itself():
+    with pytest.raises(ValueError, match="lists itself"):
+        FinnWave("p", ["p"], [], W)
+    with pytest.raises(ValueError, match="lists itself"):
+        FinnWave("p", [], ["p"], W)
+
+
+# -- whole waves, delivered in an order hypothesis chooses ---------------------------
+
+
+@st.composite
+def strongly_connected(draw, max_nodes=8):
+    n = draw(st.integers(1, max_nodes))
+    cycle = draw(st.permutations(range(n)))
+    edges = {(cycle[i], cycle[(i + 1) % n]) for i in range(n)} if n > 1 else set()
+    for _ in range(draw(st.integers(0, 2 * n))):
+        a, b = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        if a != b:
+            edges.add((a, b))
+    return n, sorted(edges)
+
+
+@given(graph=strongly_connected(), data=st.data())
+@settings(max_examples=200, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+def test_strongly_connected_any_order_with_duplicates(graph, data):
+    n, edges = graph
+    ins = {p: [a for a, b in edges if b == p] for p in range(n)}
+    outs = {p: [b for a, b in edges if a == p] for p in range(n)}
+    waves = {p: FinnWave(p, ins[p], outs[p], W) for p in range(n)}
+    starter = data.draw(st.integers(0, n - 1), label="initiator")
+    step = waves[starter].initiate()
+    decisions = [starter] if step.decided else []
+    in_flight = [(starter, q, m, False) for q, m in step.sends]
+    per_channel: dict = {}
+    for src, dst, _, _ in in_flight:
+        per_channel[src, dst] = per_channel.get((src, dst), 0) + 1
+    while in_flight:
+        i = data.draw(st.integers(0, len(in_flight) - 1), label="deliver")
+        src, dst, msg, is_copy = in_flight.pop(i)
+        if not is_copy and data.draw(st.booleans(), label="duplicate"):
+            in_flight.append((src, dst, msg, True))
+        before = (waves[dst].inc, waves[dst].ninc)
+        step = waves[dst].receive(src, msg)
+        w = waves[dst]
+        assert dst in w.inc and w.ninc <= w.inc
+        assert before[0] <= w.inc and before[1] <= w.ninc
+        assert all(set(ins[q]) <= w.inc for q in w.ninc)
+        if step.decided:
+            decisions.append(dst)
+        for q, m in step.sends:
+            in_flight.append((dst, q, m, False))
+            per_channel[dst, q] = per_channel.get((dst, q), 0) + 1
+    assert sorted(decisions) == list(range(n))  # everyone, once
+    assert all(w.inc == w.ninc == set(range(n)) for w in waves.values())
+    assert max(per_channel.values(), default=0) <= 2 * n
