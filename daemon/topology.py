@@ -113,11 +113,6 @@ class Topology:
     Raises :class:`TopologyError`.
     """
 
-    __slots__ = (
-        "cluster", "nodes", "path", "names", "source",
-        "_index", "_parents", "_children", "_neighbours", "__dict__",
-    )
-
     def __init__(self, cluster: Cluster, nodes: Iterable[Node], path: str | None = None, *, source: str | None = None):
         nodes = tuple(nodes)
         src = source or path or "<topology>"
@@ -273,6 +268,10 @@ class Topology:
 
     def sources(self) -> tuple[str, ...]:
         """Nodes without parents, in file order."""
+        return self._sources
+
+    @cached_property
+    def _sources(self) -> tuple[str, ...]:
         return tuple(name for name, parents in zip(self.names, self._parents) if not parents)
 
     # -- shape -------------------------------------------------------------------------
@@ -287,6 +286,10 @@ class Topology:
         connected component that no edge enters from another component. These are the
         nodes that must initiate a Finn wave (Tel 6.2.6) for every node to decide. For a
         DAG they are the sources; for a strongly connected graph, the first node."""
+        return self._finn_initiators
+
+    @cached_property
+    def _finn_initiators(self) -> tuple[str, ...]:
         comp = self._components
         entered = [False] * (max(comp) + 1)
         for child, parents in enumerate(self._parent_ids):
@@ -304,7 +307,7 @@ class Topology:
     def is_tree(self) -> bool:
         """An out-tree: one source, every other node exactly one parent. (The graph is
         connected, so N − 1 edges with one parent each cannot close a cycle.)"""
-        return len(self.sources()) == 1 and all(len(p) <= 1 for p in self._parents)
+        return self.shape() == "tree"
 
     def is_acyclic(self) -> bool:
         # Self-loops are rejected, so a cycle means a strong component of two or more.
@@ -312,7 +315,11 @@ class Topology:
 
     def shape(self) -> str:
         """"tree", "dag" or "cyclic"."""
-        if self.is_tree():
+        return self._shape
+
+    @cached_property
+    def _shape(self) -> str:
+        if len(self._sources) == 1 and all(len(p) <= 1 for p in self._parents):
             return "tree"
         return "dag" if self.is_acyclic() else "cyclic"
 
