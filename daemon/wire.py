@@ -71,7 +71,7 @@ def decode(frame: bytes) -> dict:
     if len(frame) > MAX_FRAME:
         raise WireError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
-        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
+        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise WireError(f"not msgpack: {type(exc).__name__}") from None
     if type(msg) is not dict:

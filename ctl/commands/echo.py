@@ -1,0 +1,41 @@
+"""``ctl echo [-t T] [--from NODE] [--json]``: one echo wave over the running cluster.
+
+Sends ``echo.start`` to the initiator (default: the first source node); the wave runs on
+the undirected topology and comes back with every node's state along the wave's spanning
+tree. Prints that tree (cpus, running, queued, done, load per CPU, measured CPU%), the
+message count (2|E| on a healthy cluster) and the wave's own latency (from the start
+message to the result, without process start-up).
+"""
+
+ORDER = 20
+HELP = "run one echo wave: every node's state along the wave's spanning tree"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p):
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    p.add_argument("--from", dest="initiator", metavar="NODE", help="the initiator (default: the first source node)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long (default 5)")
+    add_json_option(p)
+
+
+def run(args) -> int:
+    from ctl.common import resolve_topology
+    from ctl.output import format_tree, print_json
+    from daemon.operator import Operator
+
+    topology = resolve_topology(args)
+    if args.initiator is not None:
+        topology.node(args.initiator)
+    with Operator(topology, timeout=args.timeout) as op:
+        snap = op.echo(args.initiator)
+    if args.json:
+        print_json(snap)
+        return 0
+    print("\n".join(format_tree(snap)))
+    total = len(topology.names)
+    print(f"\necho wave {snap['wave']} from {snap['initiator']}: {len(snap['nodes'])}/{total} nodes, "
+          f"{snap['messages']} messages (2|E| = {2 * topology.edge_count()}), {snap['elapsed_ms']:.2f} ms")
+    return 0

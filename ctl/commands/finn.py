@@ -1,0 +1,54 @@
+"""``ctl finn [-t T] [--tasks K] [--cost S] [--from NODE] [--json]``: one Finn wave.
+
+Finn's algorithm runs on the directed topology. The operator starts it at one node of
+every source component (on a DAG: every source; on a strongly connected graph: one node,
+``--from`` picks it). Each node enqueues K tasks when it decides, and tells the operator.
+The command waits until every node has decided, or names those that did not in time.
+"""
+
+ORDER = 40
+HELP = "run one Finn wave: each node enqueues K tasks as it decides"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p):
+    from ctl.commands.submit import positive_float
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    p.add_argument("--tasks", "-k", type=int, default=1, metavar="K", help="tasks each node enqueues when it decides (default 1; 0 = just the wave)")
+    p.add_argument("--cost", type=positive_float, metavar="SECONDS", help="cost of each task (default: the cluster's task_time)")
+    p.add_argument("--from", dest="initiator", metavar="NODE", help="initiate here (only for a graph with one source component)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait for every decision (default 5)")
+    add_json_option(p)
+
+
+def run(args) -> int:
+    from ctl.common import resolve_topology
+    from ctl.output import print_json
+    from daemon.errors import BadInput
+    from daemon.operator import Operator
+
+    topology = resolve_topology(args)
+    if not 0 <= args.tasks <= 10_000:
+        raise BadInput(f"--tasks must be between 0 and 10000, got {args.tasks}")
+    initiators = None
+    if args.initiator is not None:
+        topology.node(args.initiator)
+        comps = topology.finn_initiators()
+        if len(comps) > 1:
+            raise BadInput(f"--from works on a graph with one source component; this one has {len(comps)} ({', '.join(comps)}), and each must initiate")
+        initiators = [args.initiator]
+    with Operator(topology, timeout=args.timeout) as op:
+        res = op.finn(args.tasks, args.cost, initiators)
+    if args.json:
+        print_json(res)
+    else:
+        print(f"Finn wave {res['wave']} initiated at {', '.join(res['initiators'])}")
+        print(f"decided: {len(res['decided'])}/{len(topology.names)} nodes, {res['messages']} messages, "
+              f"{res['enqueued']} task(s) enqueued, {res['elapsed_ms']:.2f} ms")
+        if res["undecided"]:
+            print(f"undecided within {args.timeout:g} s: {', '.join(res['undecided'])}")
+        if res["unreachable"]:
+            print(f"not answering: {', '.join(res['unreachable'])}")
+    return 0 if not res["undecided"] else 1

@@ -1,0 +1,76 @@
+"""``ctl rebalance [-t T] [--policy heap|seed] [--every SECONDS] [--rounds N] [--json]``
+
+One balancing round: an echo wave collects every node's tasks, the plan picks queued
+tasks to move from the most loaded nodes to those with the most free CPUs, the donors
+hand them over (exactly once: move id, acknowledgement, resend), and a second echo
+measures the result. Prints each move and the imbalance (max/avg load per CPU) before and
+after.
+
+Policies: ``heap`` (default: by expected finish time; a task moves only when it would end
+earlier by more than half its cost, so tasks do not bounce) and ``seed`` (the original
+lab's rule, kept as the baseline: each node at >= 75% of its cpus gives one task to the
+node with most free cpus). ``--every`` repeats until Ctrl-C or ``--rounds`` rounds; with
+``--json`` each round is one JSON object per line.
+"""
+
+ORDER = 50
+HELP = "one balancing round: echo, plan, move queued tasks to free CPUs"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p):
+    from ctl.commands.submit import positive_float
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    p.add_argument("--policy", choices=("heap", "seed"), default="heap", help="the balancer's plan (default heap)")
+    p.add_argument("--every", type=positive_float, metavar="SECONDS", help="repeat every SECONDS until Ctrl-C (or --rounds)")
+    p.add_argument("--rounds", type=int, metavar="N", help="stop after N rounds (with --every)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="deadline of each wave (default 5)")
+    add_json_option(p)
+
+
+def _print_round(res, topology) -> None:
+    if not res["moves"]:
+        print(f"no move needed (policy {res['policy']}); imbalance {res['imbalance_before']:.2f}")
+        return
+    for m in res["moves"]:
+        note = "" if len(m["tasks"]) == len(m["planned"]) else f" (planned {len(m['planned'])}; the rest had started)"
+        print(f"  {m['from']} -> {m['to']}: {len(m['tasks'])} task(s){note}")
+    print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg load per CPU) "
+          f"{res['imbalance_before']:.2f} -> {res['imbalance_after']:.2f}; {res['elapsed_ms']:.1f} ms")
+
+
+def run(args) -> int:
+    import json
+    import time
+
+    from ctl.common import resolve_topology
+    from ctl.output import print_json
+    from daemon.errors import BadInput
+    from daemon.operator import Operator
+
+    topology = resolve_topology(args)
+    if args.rounds is not None and args.rounds < 1:
+        raise BadInput(f"--rounds must be at least 1, got {args.rounds}")
+    rounds = args.rounds if args.every else 1
+    done = 0
+    with Operator(topology, timeout=args.timeout) as op:
+        while rounds is None or done < rounds:
+            t0 = time.monotonic()
+            res = op.rebalance(args.policy)
+            done += 1
+            out = {k: v for k, v in res.items() if k not in ("before", "after")}
+            if args.json:
+                if args.every:
+                    print(json.dumps(out), flush=True)
+                else:
+                    print_json(out)
+            else:
+                if args.every:
+                    print(f"round {done}:")
+                _print_round(res, topology)
+            if rounds is not None and done >= rounds:
+                break
+            time.sleep(max(0.0, args.every - (time.monotonic() - t0)))
+    return 0
