@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.topology import Cluster, Node, Topology, dumps, from_dict, loads
+from daemon.topology import Cluster, Node, Topology, TopologyError, dumps, from_dict, load, loads
 
 
 def graph(edges, names=None, **cluster):
@@ -114,8 +114,6 @@ def test_explicit_port_does_not_shift_later_nodes():
 def test_cluster_name_defaults_to_file_stem(tmp_path):
     path = tmp_path / "lab.toml"
     path.write_text('[[node]]\nname = "solo"\ncpus = 1\n')
-    from daemon.topology import load
-
     t = load(path)
     assert t.cluster.name == "lab"
     assert t.path == str(path.resolve())
@@ -254,7 +252,7 @@ def test_round_trip_through_toml(t, data):
         ))
     try:
         original = Topology(cluster, nodes)
-    except Exception as exc:  # only a port clash between explicit and default ports is expected
+    except TopologyError as exc:  # an explicit port may clash with a default one
         assert "is used by both" in str(exc)
         return
     text = dumps(original)
