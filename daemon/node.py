@@ -75,6 +75,7 @@ class NodeDaemon:
         self.task_seq = 0
         self.echo_waves: dict[str, EchoWave] = {}
         self.echo_reporters: dict[str, bytes] = {}
+        self.echo_detail: dict[str, bool] = {}  # wave -> whether samples list every task
         self.done_waves: OrderedDict[str, float] = OrderedDict()  # finished/sampled echo waves -> when
         self.finn_waves: dict[str, FinnWave] = {}
         self.finn_params: dict[str, tuple[int, float, bytes]] = {}
@@ -184,6 +185,7 @@ class NodeDaemon:
                 self.last_seen.pop(wave, None)
                 self.echo_waves.pop(wave, None)
                 self.echo_reporters.pop(wave, None)
+                self.echo_detail.pop(wave, None)
                 self.finn_waves.pop(wave, None)
                 self.finn_params.pop(wave, None)
         while self.done_waves and now - next(iter(self.done_waves.values())) > DONE_WAVE_MEMORY:
@@ -255,12 +257,20 @@ class NodeDaemon:
 
     # echo ---------------------------------------------------------------------------
 
-    def sample(self) -> dict:
-        """This node's entry in an echo wave's convergecast."""
+    def sample(self, detail: bool = True) -> dict:
+        """This node's entry in an echo wave's convergecast. Without ``detail`` the
+        per-task lists are left out (a live view needs counts; the balancer's plan needs
+        every queued task): the wave's messages are then a few times smaller."""
         state = self.board.sample(time.time())
-        state.update(name=self.name, cpus=self.spec.cpus, pid=self.pid, epoch=self.epoch,
-                     cpu_percent=self.cpu_percent, parents=list(self.parents), sent=0)
+        if not detail:
+            del state["running_tasks"], state["queued_tasks"]
+        state.update(cpus=self.spec.cpus, pid=self.pid, cpu_percent=self.cpu_percent,
+                     parents=list(self.parents), sent=0)
         return state
+
+    def sampler(self, wave: str):
+        detail = self.echo_detail.get(wave, True)
+        return lambda: self.sample(detail)
 
     def echo_wave(self, wave: str) -> EchoWave | None:
         w = self.echo_waves.get(wave)
@@ -278,20 +288,24 @@ class NodeDaemon:
             self.reply(ident, wire.encode("error", self.epoch, code="duplicate", text=f"wave {wave} already reached {self.name}"))
             return
         self.echo_reporters[wave] = ident
-        self.emit_echo(w, w.start(self.sample))
+        self.echo_detail[wave] = msg["detail"]
+        self.emit_echo(w, w.start(self.sampler(wave)))
 
     def on_wave(self, ident: bytes, msg: dict) -> None:
-        w = self.echo_wave(msg["wave"])
+        wave = msg["wave"]
+        w = self.echo_wave(wave)
         if w is None:
             return
-        self.emit_echo(w, w.receive(ident.decode(), wire.to_core(msg), self.sample))
+        if msg["t"] == "explore":
+            self.echo_detail.setdefault(wave, msg["detail"])
+        self.emit_echo(w, w.receive(ident.decode(), wire.to_core(msg), self.sampler(wave)))
 
     def emit_echo(self, w: EchoWave, step) -> None:
         for dest, m in step.sends:
             if type(m) is Echo:
                 # this node's message count is known only now, as it echoes
                 w.state["sent"] = w.sent
-            self.send_peer(dest, wire.from_core(m, self.epoch))
+            self.send_peer(dest, wire.from_core(m, self.epoch, detail=self.echo_detail.get(w.wave, True)))
         if w.finished:
             self.finish_echo(w)
         if step.decided:
@@ -304,6 +318,7 @@ class NodeDaemon:
 
     def finish_echo(self, w: EchoWave) -> None:
         self.echo_waves.pop(w.wave, None)
+        self.echo_detail.pop(w.wave, None)
         self.last_seen.pop(w.wave, None)
         self.done_waves[w.wave] = time.time()
 
@@ -318,7 +333,7 @@ class NodeDaemon:
             if type(wave) is str and wave not in self.done_waves:
                 w = self.echo_wave(wave)
                 if w is not None:
-                    w.presample(self.sample)
+                    w.presample(self.sample)  # the detail level is not known yet: take all
 
     # Finn ---------------------------------------------------------------------------
 

@@ -138,8 +138,9 @@ class Operator:
         sources = self.topology.sources()
         return sources[0] if sources else self.topology.names[0]
 
-    def echo(self, initiator: str | None = None) -> dict:
-        """One echo wave from ``initiator``: the spanning tree and every node's state."""
+    def echo(self, initiator: str | None = None, detail: bool = False) -> dict:
+        """One echo wave from ``initiator``: the spanning tree and every node's state
+        (with ``detail``, every running and queued task too, as the balancer needs)."""
         initiator = initiator or self.default_initiator()
         if not self._require([initiator]):
             raise WaveTimeout(f"node {initiator} does not answer; is the cluster running?", [initiator])
@@ -155,7 +156,7 @@ class Operator:
             return False
 
         t0 = time.perf_counter()
-        self._send(initiator, "echo.start", wave=wave)
+        self._send(initiator, "echo.start", wave=wave, detail=detail)
         try:
             self._collect(time.monotonic() + self.timeout, accept)
         except WaveTimeout:
@@ -244,7 +245,7 @@ class Operator:
     def rebalance(self, policy: str = "heap") -> dict:
         """Echo, plan, move: one balancing round. Imbalance is measured by a second echo."""
         t0 = time.perf_counter()
-        before = self.echo()
+        before = self.echo(detail=True)
         loads = plan.loads_from_samples(before["nodes"])
         moves = plan.plan_moves(loads, policy)
         base = _wave_id("m")
@@ -266,7 +267,7 @@ class Operator:
                 self._collect(time.monotonic() + self.timeout, accept)
             except WaveTimeout:
                 pass
-        after = self.echo() if pending else before
+        after = self.echo(detail=True) if pending else before
         loads_after = plan.loads_from_samples(after["nodes"])
         return {
             "cluster": self.topology.cluster.name,

@@ -34,7 +34,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "ping": {"id": int},
     "pong": {"id": int, "name": str, "pid": int, "stats": dict},
     "error": {"code": str, "text": str},
-    "echo.start": {"wave": str},
+    "echo.start": {"wave": str, "detail": bool},
     "echo.result": {"wave": str, "entries": list, "messages": int},
     "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
     "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
@@ -43,7 +43,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "move": {"move_id": str, "dest": str, "tasks": list},
     "move.ok": {"move_id": str, "moved": list},
     # node <-> node
-    "explore": {"wave": str},
+    "explore": {"wave": str, "detail": bool},
     "echo": {"wave": str, "entries": list},
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
@@ -104,7 +104,7 @@ def from_core(msg, epoch: int, **extra) -> bytes:
     """Frame a core wave message (Explore, Echo, FinnSets)."""
     kind = type(msg)
     if kind is Explore:
-        return encode("explore", epoch, wave=msg.wave)
+        return encode("explore", epoch, wave=msg.wave, detail=bool(extra.get("detail")))
     if kind is Echo:
         return encode("echo", epoch, wave=msg.wave, entries=[list(e) for e in msg.entries])
     if kind is FinnSets:

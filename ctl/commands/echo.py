@@ -37,5 +37,5 @@ def run(args) -> int:
     print("\n".join(format_tree(snap)))
     total = len(topology.names)
     print(f"\necho wave {snap['wave']} from {snap['initiator']}: {len(snap['nodes'])}/{total} nodes, "
-          f"{snap['messages']} messages (2|E| = {2 * topology.edge_count()}), {snap['elapsed_ms']:.2f} ms")
+          f"{snap['messages']} messages (2|E| = {2 * topology.edge_count}), {snap['elapsed_ms']:.2f} ms")
     return 0
