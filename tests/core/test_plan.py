@@ -1,0 +1,268 @@
+"""The balancer's plan (daemon/core/plan.py): the slot model, the yardsticks, the three
+policies, and the guarantees of the heap policy stated in the module text, checked by
+hypothesis on random snapshots."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from daemon.core.plan import (
+    POLICIES,
+    Move,
+    NodeLoad,
+    apply_moves,
+    finish_time,
+    imbalance,
+    load_cv,
+    loads_from_samples,
+    lower_bound,
+    makespan,
+    plan_moves,
+    plan_steps,
+)
+
+# Snapshots are built from a drawn seed with ``random.Random``: drawing hundreds of
+# numbers through hypothesis one by one costs ~25 ms an example, this ~0.1 ms, which is
+# what lets the suite check ~1500 snapshots in a few seconds. The seed is in the
+# falsifying example. Round costs make ties (the hard cases for "more than half"),
+# arbitrary floats make rounding; zero costs and idle nodes are included.
+ROUND_COSTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def _cost(r: random.Random, rounding: bool) -> float:
+    return r.choice(ROUND_COSTS) if rounding and r.random() < 0.7 else r.uniform(0.01, 10.0)
+
+
+@st.composite
+def snapshots(draw, in_flight=True):
+    r = random.Random(draw(st.integers(0, 2**64 - 1)))
+    rounding = draw(st.booleans())
+    loads = []
+    for i in range(r.randint(1, 8)):
+        cpus = r.randint(1, 6)
+        running = tuple(_cost(r, rounding) for _ in range(r.randint(0, cpus)))
+        queue_len = r.choice((0, 1, 2, 4, 8, 16, 24))
+        queued = tuple((f"n{i}-t{k}", _cost(r, rounding)) for k in range(queue_len))
+        incoming = tuple(_cost(r, rounding) for _ in range(r.randint(0, 3))) if in_flight else ()
+        loads.append(NodeLoad(f"n{i}", cpus, running, queued, incoming))
+    return loads
+
+
+@st.composite
+def busy_snapshots(draw):
+    """A burst: 7 tasks per CPU or more (costs within a factor 3) queued on up to three
+    of the nodes, beside running tasks."""
+    r = random.Random(draw(st.integers(0, 2**64 - 1)))
+    n = r.randint(2, 8)
+    cpus = [r.randint(1, 4) for _ in range(n)]
+    queues: list[list] = [[] for _ in range(n)]
+    for k in range(7 * sum(cpus) + r.randint(0, 20)):
+        queues[r.randint(0, min(2, n - 1))].append((f"t{k}", r.uniform(0.5, 1.5)))
+    running = [tuple(r.uniform(0.0, 1.5) for _ in range(r.randint(0, c))) for c in cpus]
+    return [NodeLoad(f"n{i}", cpus[i], running[i], tuple(queues[i])) for i in range(n)]
+
+
+def in_plan_order(loads, steps):
+    """Land the tasks one by one, in the order the plan chose them."""
+    return apply_moves(loads, [Move(source, dest, (task_id,)) for source, dest, task_id in steps])
+
+
+def all_task_ids(loads):
+    return sorted(task_id for n in loads for task_id, _ in n.queued)
+
+
+# --- the slot model and the yardsticks ------------------------------------------------
+
+
+def test_finish_time_places_the_queue_fifo_on_the_slot_that_frees_first():
+    node = NodeLoad("a", 2, running=(3.0,), queued=(("x", 1.0), ("y", 1.0), ("z", 2.5)))
+    # slot 1: running 3.0; slot 2: x 0-1, y 1-2, then z on slot 2 at 2 -> 4.5
+    assert finish_time(node) == 4.5
+    assert finish_time(NodeLoad("idle", 4, (), ())) == 0.0
+    # in-flight tasks are placed ahead of the queue
+    assert finish_time(NodeLoad("b", 1, (), (("q", 1.0),), incoming=(2.0,))) == 3.0
+
+
+def test_yardsticks_on_small_cases():
+    a = NodeLoad("a", 4, (), tuple((f"t{k}", 1.0) for k in range(5)))
+    assert lower_bound([a]) == 1.25 and makespan([a]) == 2.0
+    b = NodeLoad("b", 1, (), (("long", 3.0),))
+    assert lower_bound([a, b]) == 3.0  # the longest task
+    assert imbalance([NodeLoad("x", 2, (), ()), NodeLoad("y", 1, (), ())]) == 1.0  # all idle
+    even = [NodeLoad("x", 2, (1.0, 1.0), ()), NodeLoad("y", 1, (1.0,), ())]
+    assert imbalance(even) == 1.0 and load_cv(even) == 0.0
+    skew = [NodeLoad("x", 1, (3.0,), ()), NodeLoad("y", 1, (), ())]
+    assert imbalance(skew) == 2.0  # 3 s on one CPU against 1.5 s per CPU overall
+    assert math.isclose(load_cv(skew), 1.0)
+    assert makespan([]) == 0.0 and lower_bound([]) == 0.0 and load_cv([]) == 0.0
+
+
+def test_node_load_rejects_impossible_loads_naming_the_node():
+    with pytest.raises(ValueError, match="node a: 3 running tasks on 2 cpus"):
+        NodeLoad("a", 2, (1.0, 1.0, 1.0), ())
+    with pytest.raises(ValueError, match="node b: cpus"):
+        NodeLoad("b", 0, (), ())
+
+
+def test_plan_rejects_unknown_policy_and_duplicate_names():
+    with pytest.raises(ValueError, match="unknown balancing policy 'fifo'"):
+        plan_moves([], "fifo")
+    with pytest.raises(ValueError, match="node a appears twice"):
+        plan_moves([NodeLoad("a", 1, (), ()), NodeLoad("a", 1, (), ())])
+
+
+# --- loads from TaskBoard samples --------------------------------------------------------
+
+
+def sample(name, cpus, running=(), queued=(), outgoing=(), unconfirmed=()):
+    return {
+        "name": name, "cpus": cpus, "running_tasks": [list(r) for r in running],
+        "queued_tasks": [list(q) for q in queued], "outgoing": [list(o) for o in outgoing],
+        "unconfirmed": list(unconfirmed),
+    }
+
+
+def test_in_flight_tasks_count_at_their_destination_once():
+    donor = sample("b", 1, outgoing=[["m1", "a", [["t1", 2.0], ["t2", 1.0]]], ["m2", "a", [["t3", 4.0]]]])
+    dest = sample("a", 2, running=[["r", 0.5]], queued=[["t3", 4.0]], unconfirmed=["m2"])
+    a, b = loads_from_samples([donor, dest])  # sorted by name
+    assert (a.name, b.name) == ("a", "b")
+    assert a.incoming == (2.0, 1.0)  # m1 in flight; m2 already in a's queue
+    assert a.queued == (("t3", 4.0),) and a.running == (0.5,)
+    assert b.incoming == () and b.work == 0.0
+
+
+def test_a_sample_without_a_field_is_named():
+    with pytest.raises(ValueError, match="sample of node a: missing field 'queued_tasks'"):
+        loads_from_samples([{"name": "a", "cpus": 1, "running_tasks": [], "outgoing": [], "unconfirmed": []}])
+
+
+# --- the three policies on hand-made cases --------------------------------------------
+
+
+def test_heap_spreads_a_queue_over_idle_cpus():
+    a = NodeLoad("a", 2, (3.0,), tuple((f"t{k}", 1.0) for k in range(10)))
+    b = NodeLoad("b", 3, (), ())
+    c = NodeLoad("c", 1, (0.5,), (("z", 2.0),))
+    moves = plan_moves([a, b, c])
+    assert moves == [Move("a", "b", ("t9", "t8", "t7", "t6", "t5", "t4", "t3"))]
+    after = apply_moves([a, b, c], moves)
+    assert makespan([a, b, c]) == 7.0 and makespan(after) == 3.0 == lower_bound([a, b, c])
+
+
+def test_heap_does_not_move_a_task_that_gains_only_half_its_cost():
+    # Completes at 1.5 here, at 1.0 there: better by 0.5, exactly half its cost.
+    a = NodeLoad("a", 1, (), (("short", 0.5), ("long", 1.0)))
+    assert plan_moves([a, NodeLoad("b", 1, (), ())]) == []
+    # A hair more gain and it moves.
+    a = NodeLoad("a", 1, (), (("short", 0.5001), ("long", 1.0)))
+    assert plan_moves([a, NodeLoad("b", 1, (), ())]) == [Move("a", "b", ("long",))]
+
+
+def test_heap_counts_tasks_in_flight_at_their_destination():
+    a = NodeLoad("a", 1, (), (("t0", 1.0), ("t1", 1.0)))
+    idle = NodeLoad("b", 1, (), ())
+    assert plan_moves([a, idle]) == [Move("a", "b", ("t1",))]
+    busy = NodeLoad("b", 1, (), (), incoming=(1.0, 1.0))  # last round's moves still on the way
+    assert plan_moves([a, busy]) == []
+
+
+def test_seed_policy_is_the_original_rule():
+    loads = [
+        NodeLoad("a", 4, (1.0, 1.0), (("a1", 1.0), ("a2", 1.0))),  # 4 tasks >= 75% of 4
+        NodeLoad("b", 4, (1.0,), (("b1", 1.0), ("b2", 1.0))),  # 3 tasks >= 75% of 4
+        NodeLoad("c", 4, (), ()),  # 4 free
+        NodeLoad("d", 8, (1.0,), ()),  # 7 free: the most
+        NodeLoad("e", 2, (1.0,), ()),  # 1 task < 75% of 2: gives nothing
+    ]
+    # a gives its last queued task to d (7 free -> 6), b to d again (6 free beats c's 4)
+    assert plan_moves(loads, "seed") == [Move("a", "d", ("a2",)), Move("b", "d", ("b2",))]
+    full = [NodeLoad("a", 1, (1.0,), (("a1", 1.0),)), NodeLoad("b", 1, (1.0,), ())]
+    assert plan_moves(full, "seed") == []  # nobody has a free CPU
+    assert plan_moves(loads, "none") == []
+
+
+# --- properties on random snapshots ---------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(loads=snapshots(), policy=st.sampled_from(POLICIES))
+def test_plans_never_lose_duplicate_or_invent_tasks(loads, policy):
+    steps = plan_steps(loads, policy)
+    queued_at = {task_id: n.name for n in loads for task_id, _ in n.queued}
+    moved = [task_id for _, _, task_id in steps]
+    assert len(moved) == len(set(moved))  # a task moves at most once per plan
+    for source, dest, task_id in steps:
+        assert source != dest
+        assert queued_at.get(task_id) == source  # queued there: never running, never unknown
+    moves = plan_moves(loads, policy)
+    assert sorted((m.source, m.dest, t) for m in moves for t in m.task_ids) == sorted(steps)
+    assert len({(m.source, m.dest) for m in moves}) == len(moves)  # one Move per pair
+    after = apply_moves(loads, moves)
+    assert all_task_ids(after) == all_task_ids(loads)
+    assert [(n.running, n.incoming) for n in after] == [(n.running, n.incoming) for n in loads]
+    assert plan_steps(loads, policy) == steps  # deterministic
+
+
+@settings(max_examples=400, deadline=None)
+@given(loads=snapshots())
+def test_heap_plan_gives_last_tasks_never_raises_makespan_and_is_a_fixpoint(loads):
+    steps = plan_steps(loads, "heap")
+    for n in loads:  # a donor gives the tail of its queue, last task first
+        given = [task_id for source, _, task_id in steps if source == n.name]
+        assert given == [task_id for task_id, _ in reversed(n.queued)][: len(given)]
+    after = in_plan_order(loads, steps)
+    assert makespan(after) <= makespan(loads)
+    assert plan_steps(after, "heap") == []  # no bouncing: re-planning moves nothing
+
+
+@settings(max_examples=200, deadline=None)
+@given(loads=snapshots())
+def test_heap_plan_is_a_fixpoint_when_each_receiver_has_one_donor(loads):
+    # Transfers from different donors may land in any order; from one donor, the
+    # order of its Move is the plan's order, so the fixpoint is exact.
+    moves = plan_moves(loads, "heap")
+    donors: dict[str, set] = {}
+    for m in moves:
+        donors.setdefault(m.dest, set()).add(m.source)
+    assume(all(len(d) == 1 for d in donors.values()))
+    after = apply_moves(loads, moves)
+    assert makespan(after) <= makespan(loads)
+    assert plan_moves(after, "heap") == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(loads=snapshots(in_flight=False))
+def test_heap_plan_meets_its_bound(loads):
+    m = sum(n.cpus for n in loads)
+    work = sum(n.work for n in loads)
+    longest_running = max((r for n in loads for r in n.running), default=0.0)
+    costliest_queued = max((c for n in loads for _, c in n.queued), default=0.0)
+    bound = max(longest_running, work / m + 1.5 * (1 - 1 / m) * costliest_queued)
+    after = in_plan_order(loads, plan_steps(loads, "heap"))
+    assert makespan(after) <= bound * (1 + 1e-9) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(loads=busy_snapshots())
+def test_heap_plan_is_within_four_thirds_of_lb_with_enough_work_per_cpu(loads):
+    m = sum(n.cpus for n in loads)
+    costliest_queued = max(c for n in loads for _, c in n.queued)
+    assume(sum(n.work for n in loads) / m >= 4.5 * (1 - 1 / m) * costliest_queued)
+    after = in_plan_order(loads, plan_steps(loads, "heap"))
+    assert makespan(after) <= 4 / 3 * lower_bound(loads) * (1 + 1e-9)
+
+
+def test_four_thirds_of_lb_fails_without_enough_work():
+    # No schedule of 5 unit tasks on 4 CPUs beats 2, while LB = 1.25.
+    five = [NodeLoad(f"n{i}", 1, (), tuple((f"t{k}", 1.0) for k in range(5)) if i == 0 else ()) for i in range(4)]
+    after = apply_moves(five, plan_moves(five))
+    assert lower_bound(five) == 1.25 and makespan(after) == 2.0
+    # The half-cost margin: LB = optimum = 1 (0.5 here, 1 there), the heap plan keeps 1.5.
+    margin = [NodeLoad("a", 1, (), (("short", 0.5), ("long", 1.0))), NodeLoad("b", 1, (), ())]
+    assert makespan(apply_moves(margin, plan_moves(margin))) == 1.5 == 1.5 * lower_bound(margin)
