@@ -3,6 +3,8 @@ hypothesis picks (duplicates included). No network, no mocks."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -139,6 +141,12 @@ def test_sample_is_taken_once_even_when_it_is_none():
 
 
 # -- whole waves, delivered in an order hypothesis chooses ---------------------------
+#
+# The order: oldest message first (FIFO everywhere), newest first (the most reordered),
+# or random from a seed hypothesis draws (a draw per delivery would cost more than the
+# wave). A delivered message is redelivered later with probability 0.3.
+
+orders = st.sampled_from(["random", "oldest", "newest"])
 
 
 @st.composite
@@ -153,20 +161,21 @@ def connected_graphs(draw, max_nodes=9):
     return n, sorted(links), neighbours
 
 
-@given(graph=connected_graphs(), data=st.data())
+@given(graph=connected_graphs(), order=orders, schedule_seed=st.integers(0, 2**32 - 1), data=st.data())
 @settings(max_examples=300, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-def test_any_delivery_order_with_duplicates(graph, data):
+def test_any_delivery_order_with_duplicates(graph, order, schedule_seed, data):
+    rng = random.Random(schedule_seed)
+    pick = {"random": rng.randrange, "oldest": lambda k: 0, "newest": lambda k: k - 1}[order]
     n, links, neighbours = graph
     root = data.draw(st.integers(0, n - 1), label="initiator")
     waves = {p: EchoWave(p, neighbours[p], W) for p in range(n)}
     in_flight = [(root, q, m, False) for q, m in waves[root].start(lambda: root).sends]
     decisions = [root] if waves[root].decided else []
     while in_flight:
-        i = data.draw(st.integers(0, len(in_flight) - 1), label="deliver")
-        src, dst, msg, is_copy = in_flight.pop(i)
-        if not is_copy and data.draw(st.booleans(), label="duplicate"):
-            in_flight.append((src, dst, msg, True))
+        src, dst, msg, is_copy = in_flight.pop(pick(len(in_flight)))
+        if not is_copy and rng.random() < 0.3:
+            in_flight.append((src, dst, msg, True))  # delivered again, some time later
         step = waves[dst].receive(src, msg, lambda: dst)
         if step.decided:
             assert not [m for m in in_flight if not m[3]]  # nothing but copies in flight

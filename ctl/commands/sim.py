@@ -1,0 +1,351 @@
+"""``ctl sim echo|finn|balance``: the deterministic simulator, no daemon started.
+
+::
+
+    ctl sim echo    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE] [--dup P] [--json]
+    ctl sim finn    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE ...] [--dup P] [--json]
+    ctl sim balance [TOPOLOGY.toml | --nodes N --shape S] [--scenario burst] [--policy heap|seed|none]
+                    [--seed S] [--interval SECONDS] [--json]
+
+Runs the pure wave state machines (``daemon.core``) in one process over a simulated
+network whose delays, reorderings and duplicates all come from the seed
+(``daemon.sim``). Sends no message to any cluster. The seed is printed first (chosen
+at random when not given); the same arguments and seed print the same bytes. A
+generated topology (``--nodes``, ``--shape``) takes its own sub-seed from the run seed.
+
+Checks the run against the algorithms' guarantees (echo: 2|E| messages, one decision at
+the initiator, nothing in flight then, one entry per node, a spanning tree; Finn: at
+most one decision per node, everyone decides when every source component initiates, at
+most 2N messages per channel; on networks of up to 200 nodes, each decision made with
+Inc = the node's ancestors and causally after an event at each of them). On a failed check it prints the command that replays the run and exits 1.
+Exit 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+ORDER = 70
+HELP = "simulate echo, Finn or balancing on a topology, reproducibly from a seed"
+DESCRIPTION = """\
+Simulate one wave (or a balancing scenario) in-process over a seeded network: delays
+reorder messages, --dup P duplicates a share of them. No cluster is needed.
+
+examples:
+  ctl sim echo topologies/seed.toml --seed 7
+  ctl sim finn --nodes 40 --shape dag --seed 123 --dup 0.05
+  ctl sim finn --nodes 40 --shape dag --seed 123 --from NODE   (one source only: see who waits)
+  ctl sim balance --nodes 1000 --shape tree --scenario burst --policy seed --json
+"""
+
+SHAPES = ("tree", "dag", "ring", "strong")
+TOP_SENDERS = 5      # per-node counts shown in text
+NAMES_SHOWN = 10     # decided / undecided names listed in text before summarising
+# Vector clocks cost N² integers and the ancestor sets O(N·E) time: checked on small runs.
+CAUSALITY_MAX_NODES = 200
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sim", metavar="WHAT", required=True)
+    echo = sub.add_parser("echo", help="one echo wave", description="Simulate one echo wave.")
+    finn = sub.add_parser("finn", help="one Finn wave", description="Simulate one Finn wave.")
+    balance = sub.add_parser("balance", help="a balancing scenario",
+                             description="Simulate balancing rounds (echo, plan, moves) on a scenario.")
+    for p in (echo, finn, balance):
+        p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
+                       help="a topology file (or generate one with --nodes and --shape)")
+        p.add_argument("--nodes", "-n", metavar="N", type=_integer("--nodes"),
+                       help="generate a topology of N nodes (with --shape)")
+        p.add_argument("--shape", metavar="SHAPE", help="tree, dag, ring or strong (default tree)")
+        p.add_argument("--seed", type=_integer("--seed"), help="run seed (default: a random one, printed)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    echo.add_argument("--from", dest="initiators", action="append", metavar="NODE",
+                      help="the initiator (default: the first node)")
+    finn.add_argument("--from", dest="initiators", action="append", metavar="NODE",
+                      help="an initiator; repeat, or separate with commas "
+                           "(default: one node of every source component)")
+    for p in (echo, finn):
+        p.add_argument("--dup", type=_probability, default=0.0, metavar="P",
+                       help="probability that a message is delivered twice (default 0)")
+    balance.add_argument("--scenario", default="burst", help="workload scenario (default burst)")
+    balance.add_argument("--policy", default="heap", help="heap, seed or none (default heap)")
+    balance.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                         help="simulated seconds between balancing rounds (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import secrets
+
+    if args.seed is None:
+        args.seed = secrets.randbelow(2**31)
+    topology, source = _topology(args)
+    if not args.json:
+        print(f"seed {args.seed}", flush=True)  # first, so that even a crash can be replayed
+    if args.sim == "balance":
+        return _balance(args, topology)
+    if args.sim == "echo":
+        report, problems = _echo(args, topology, source)
+    else:
+        report, problems = _finn(args, topology, source)
+    report["problems"] = problems
+    report["replay"] = replay_command(args)
+    if args.json:
+        from ctl.output import print_json
+
+        print_json(report)
+    else:
+        _print_text(report)
+    return 1 if problems else 0
+
+
+def replay_command(args: argparse.Namespace) -> str:
+    """The exact command that repeats this run."""
+    words = ["ctl", "sim", args.sim]
+    if args.topology:
+        words.append(args.topology)
+    else:
+        words += ["--nodes", str(args.nodes), "--shape", args.shape or "tree"]
+    words += ["--seed", str(args.seed)]
+    for name in _initiator_names(args) or ():
+        words += ["--from", name]
+    if getattr(args, "dup", 0.0):
+        words += ["--dup", repr(args.dup)]
+    if args.sim == "balance":
+        words += ["--scenario", args.scenario, "--policy", args.policy]
+        if args.interval != 1.0:
+            words += ["--interval", repr(args.interval)]
+    return shlex.join(words)
+
+
+# -- topology --------------------------------------------------------------------------
+
+
+def _topology(args):
+    """The topology to simulate and a line saying where it came from."""
+    from daemon.errors import BadInput
+
+    if args.topology and args.nodes is not None:
+        raise BadInput("give either a topology file or --nodes N --shape S, not both")
+    if args.topology:
+        if args.shape:
+            raise BadInput(f"--shape applies to generated topologies; {args.topology} is a file")
+        from daemon.topology import load
+
+        topology = load(args.topology)
+        return topology, f"{args.topology}"
+    if args.nodes is None:
+        raise BadInput("no topology: give a topology file, or --nodes N --shape tree|dag|ring|strong")
+    if args.nodes < 1:
+        raise BadInput(f"--nodes must be at least 1, got {args.nodes}")
+    shape = args.shape or "tree"
+    if shape not in SHAPES:
+        import difflib
+
+        close = difflib.get_close_matches(shape, SHAPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise BadInput(f"--shape: unknown shape {shape!r}{hint}; choose one of {', '.join(SHAPES)}")
+    from daemon.sim.seeds import TOPOLOGY, subseed
+    from daemon.topogen import generate
+
+    topology_seed = subseed(args.seed, TOPOLOGY)
+    topology = generate(args.nodes, shape, topology_seed)
+    return topology, f"generated {shape} (ctl gen --nodes {args.nodes} --shape {shape} --seed {topology_seed})"
+
+
+def _initiator_names(args) -> list[str] | None:
+    if not getattr(args, "initiators", None):
+        return None
+    return [name for item in args.initiators for name in item.split(",") if name]
+
+
+def _check_names(topology, names: list[str]) -> None:
+    from daemon.errors import BadInput
+    from daemon.topology import UnknownNode
+
+    for name in names:
+        try:
+            topology.index(name)
+        except UnknownNode as exc:
+            raise BadInput(f"--from: {exc}") from None
+
+
+# -- the waves ---------------------------------------------------------------------------
+
+
+def _common(args, topology, source, run, graph) -> dict:
+    names = graph.names
+    top = sorted(range(len(names)), key=lambda p: (-run.per_node[p], p))[:TOP_SENDERS]
+    return {
+        "seed": args.seed,
+        "wave": args.sim,
+        "topology": source,
+        "nodes": len(names),
+        "edges": graph.edge_count,
+        "dup": args.dup,
+        "messages": run.messages,
+        "duplicates": run.duplicates,
+        "top_senders": [[names[p], run.per_node[p]] for p in top],
+        "max_per_channel": max(run.per_channel.values(), default=0),
+        "events": run.events,
+    }
+
+
+def _echo(args, topology, source):
+    from daemon.errors import BadInput
+    from daemon.sim.echo import simulate_echo, spanning_tree_problem
+    from daemon.sim.graph import IndexedGraph
+
+    names = _initiator_names(args)
+    if names and len(names) > 1:
+        raise BadInput(f"--from: an echo wave has one initiator, got {len(names)}: {', '.join(names)}")
+    if names:
+        _check_names(topology, names)
+    graph = IndexedGraph(topology)
+    run = simulate_echo(graph, names[0] if names else None, seed=args.seed, dup=args.dup)
+    problems = run.problems(graph)
+    report = _common(args, topology, source, run, graph)
+    report.update({
+        "initiator": graph.names[run.initiator],
+        "links": run.links,
+        "decided": run.decided,
+        "undecided": run.undecided,
+        "decided_at": _ms(run.decided_at),
+        "time": _ms(run.time),
+        "entries": len(run.entries or ()),
+        "tree_ok": run.entries is not None and spanning_tree_problem(graph, run.initiator, run.entries) is None,
+        "in_flight_at_decision": run.in_flight_at_decision,
+    })
+    return report, problems
+
+
+def _finn(args, topology, source):
+    from daemon.sim.finn import ancestor_problems, simulate_finn
+    from daemon.sim.graph import IndexedGraph
+
+    names = _initiator_names(args)
+    if names:
+        _check_names(topology, names)
+    graph = IndexedGraph(topology)
+    small = len(graph) <= CAUSALITY_MAX_NODES
+    run = simulate_finn(graph, names, seed=args.seed, dup=args.dup, clocks=small)
+    required = set(graph.finn_initiators())
+    every_source_starts = required <= set(run.initiators)
+    problems = run.problems(expect_all=every_source_starts)
+    if small:
+        problems += ancestor_problems(run, graph)
+    woke = [size for size in run.inc_sizes if size]
+    report = _common(args, topology, source, run, graph)
+    report.update({
+        "initiators": [graph.names[p] for p in run.initiators],
+        "every_source_component_initiated": every_source_starts,
+        "decided": run.decided,
+        "undecided": run.undecided,
+        "decisions": [[graph.names[p], _ms(t)] for t, p in run.decisions],
+        "first_decision": _ms(run.decisions[0][0]) if run.decisions else None,
+        "time": _ms(run.last_decision if run.decisions else run.time),
+        "last_event": _ms(run.time),
+        "average_inc": round(sum(woke) / len(woke), 3) if woke else 0.0,
+        "causality_checked": small,
+    })
+    return report, problems
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" if k == 1 else f"{k} {noun}s"
+
+
+def _ms(t: float | None) -> float | None:
+    return None if t is None else round(t, 6)
+
+
+def _names(names: list[str]) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > NAMES_SHOWN else "")
+
+
+def _print_text(r: dict) -> None:
+    print(f"topology: {r['topology']}: {_count(r['nodes'], 'node')}, {_count(r['edges'], 'edge')}")
+    dup = f", duplicates delivered: {r['duplicates']} (--dup {r['dup']})" if r["dup"] else ""
+    senders = ", ".join(f"{name} {count}" for name, count in r["top_senders"])
+    if r["wave"] == "echo":
+        print(f"echo from {r['initiator']}")
+        print(f"messages: {r['messages']} (2|E| = {2 * r['links']}){dup}")
+        print(f"per node (top {len(r['top_senders'])} of {r['nodes']}): {senders}")
+        if r["decided"]:
+            print(f"decided: {r['initiator']} at {r['decided_at']:.3f} ms, "
+                  f"{r['in_flight_at_decision']} messages in flight then")
+        else:
+            print(f"undecided: {r['initiator']}")
+        tree = "a spanning tree rooted at the initiator" if r["tree_ok"] else "NOT a spanning tree"
+        print(f"entries: {r['entries']} of {r['nodes']}; father pointers: {tree}")
+    else:
+        print(f"finn from {len(r['initiators'])} initiator(s): {_names(r['initiators'])}"
+              + ("" if r["every_source_component_initiated"] else
+                 " (not every source component initiated: its descendants wait)"))
+        print(f"messages: {r['messages']}, at most {r['max_per_channel']} on one channel "
+              f"(bound 2N = {2 * r['nodes']}){dup}")
+        print(f"per node (top {len(r['top_senders'])} of {r['nodes']}): {senders}")
+        if r["decided"]:
+            print(f"decided: {len(r['decided'])} of {r['nodes']}, first at {r['first_decision']:.3f} ms, "
+                  f"last at {r['time']:.3f} ms: {_names(r['decided'])}")
+        print(f"undecided: {_names(r['undecided'])}")
+        print(f"average |Inc| at the end: {r['average_inc']}")
+        if not r["causality_checked"]:
+            print(f"decisions against ancestors and vector clocks: not checked (over {CAUSALITY_MAX_NODES} nodes)")
+    print(f"simulated time: {r['time']:.3f} ms, {r['events']} events")
+    if r["problems"]:
+        for problem in r["problems"]:
+            print(f"check failed: {problem}")
+        print(f"replay: {r['replay']}")
+    else:
+        print("checks: ok")
+
+
+# -- balancing ---------------------------------------------------------------------------
+
+
+def _balance(args, topology) -> int:
+    from daemon.errors import UserError
+
+    try:
+        from daemon.sim.balance import format_report, simulate
+    except ModuleNotFoundError as exc:
+        if exc.name != "daemon.sim.balance":
+            raise
+        raise UserError("ctl sim balance is not available yet: daemon/sim/balance.py has not landed") from None
+    result = simulate(topology, scenario=args.scenario, policy=args.policy, seed=args.seed,
+                      interval=args.interval)
+    if args.json:
+        from ctl.output import print_json
+
+        print_json({"seed": args.seed, **result, "replay": replay_command(args)})
+    else:
+        print(format_report(result))
+        print(f"replay: {replay_command(args)}")
+    return 0
+
+
+# -- argument types ------------------------------------------------------------------------
+
+
+def _integer(flag: str):
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
+    parse.__name__ = "integer"
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--dup must be a probability, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"--dup must be at least 0 and below 1, got {text!r}")
+    return value

@@ -1,0 +1,220 @@
+"""Simulated Finn waves: the pure :class:`~daemon.core.finn.FinnWave` driven over the
+seeded :class:`~daemon.sim.network.Network`.
+
+Theory of operation (DESIGN §3 and §7; Finn 1979; Tel 6.2.6 for what is checked):
+
+- One ``FinnWave`` per node, created when the first event of the wave reaches it. The
+  initiators (by default ``Topology.finn_initiators()``: one node of every source
+  component) get START events at time 0, in the order given. A caller may pass fewer,
+  to watch what happens when a source does not initiate: its descendants never decide,
+  and the run says so by name instead of hanging.
+- The run ends when the queue is empty, or at ``max_events`` / ``max_time`` (reported
+  as ``limit``). The default event limit is twice Tel's bound — at most 2N sends per
+  directed channel, each possibly duplicated — plus the starts, so a correct core never
+  reaches it and a core that re-floods forever is stopped.
+- With ``trace=True`` every step is recorded as ``(time, node, inc, ninc, decided)``;
+  the sets are the core's own frozensets (never copied: the core replaces them when
+  they grow), so a trace costs one tuple per step. The tests check on it that
+  p ∈ Inc_p, NInc_p ⊆ Inc_p, both only grow and q ∈ NInc_p ⇒ In_q ⊆ Inc_p.
+- With ``clocks=True`` every node keeps a vector clock and each decision records the
+  deciding node's clock, so a test can check that it is causally after an event at
+  every ancestor (Tel 6.2.6: Finn's decision depends on all of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from daemon.core.finn import FinnWave
+from daemon.core.waves import WaveError
+from daemon.sim.clocks import VectorClocks
+from daemon.sim.graph import IndexedGraph
+from daemon.sim.network import DEFAULT_DELAY, START, Network
+
+
+@dataclass
+class FinnRun:
+    """What one simulated Finn wave did. Node ids index ``names``."""
+
+    seed: int
+    dup: float
+    names: tuple[str, ...]
+    initiators: list[int]
+    messages: int = 0                              # sends by the wave (not counting duplicates)
+    deliveries: int = 0                            # deliveries made, duplicates included
+    duplicates: int = 0
+    events: int = 0
+    time: float = 0.0                              # of the last event handled
+    per_node: list[int] = field(default_factory=list)
+    per_channel: dict[tuple[int, int], int] = field(default_factory=dict)
+    decisions: list[tuple[float, int]] = field(default_factory=list)  # in time order
+    decision_clocks: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    decision_inc: dict[int, frozenset] = field(default_factory=dict)  # Inc_p right after p decided
+    steps: list[tuple] = field(default_factory=list)  # (time, node, inc, ninc, decided)
+    inc_sizes: list[int] = field(default_factory=list)   # final |Inc_p| (0: never woke)
+    ninc_sizes: list[int] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    limit: str | None = None
+
+    @property
+    def decided(self) -> list[str]:
+        return [self.names[node] for _, node in self.decisions]
+
+    @property
+    def undecided(self) -> list[str]:
+        done = {node for _, node in self.decisions}
+        return [name for i, name in enumerate(self.names) if i not in done]
+
+    @property
+    def last_decision(self) -> float | None:
+        return self.decisions[-1][0] if self.decisions else None
+
+    @property
+    def max_per_channel(self) -> int:
+        return max(self.per_channel.values(), default=0)
+
+    def problems(self, expect_all: bool = True) -> list[str]:
+        """Every way this run broke Finn's guarantees; ``expect_all`` when every source
+        component initiated, so that every node must decide."""
+        found = []
+        n = len(self.names)
+        if self.limit:
+            found.append(f"stopped at the limit: {self.limit}")
+        if self.rejected:
+            found.append(f"{len(self.rejected)} messages rejected, first: {self.rejected[0]}")
+        deciders = [node for _, node in self.decisions]
+        if len(set(deciders)) != len(deciders):
+            found.append("a node decided twice")
+        if expect_all and self.undecided:
+            shown = ", ".join(self.undecided[:5])
+            found.append(f"{len(self.undecided)} nodes never decided: {shown}")
+        if self.max_per_channel > 2 * n:
+            (src, dst), most = max(self.per_channel.items(), key=lambda kv: (kv[1], kv[0]))
+            found.append(f"channel {self.names[src]} -> {self.names[dst]} carried {most} messages, over 2N = {2 * n}")
+        return found
+
+
+def simulate_finn(
+    topology,
+    initiators: list[str] | None = None,
+    seed: int = 0,
+    dup: float = 0.0,
+    *,
+    clocks: bool = False,
+    trace: bool = False,
+    delay: tuple[float, float] = DEFAULT_DELAY,
+    max_events: int | None = None,
+    max_time: float | None = None,
+    wave: str = "finn-sim",
+) -> FinnRun:
+    """Run one Finn wave started at ``initiators`` (default: one node of every source
+    component) over a seeded network. ``topology`` is a Topology or an
+    :class:`IndexedGraph`. Raises the topology's UnknownNode for a name it does not
+    have."""
+    graph = topology if isinstance(topology, IndexedGraph) else IndexedGraph(topology)
+    n = len(graph)
+    starters = graph.finn_initiators() if initiators is None else [graph.index(name) for name in initiators]
+    run = FinnRun(seed=seed, dup=dup, names=graph.names, initiators=starters)
+    if max_events is None:
+        max_events = 2 * (2 * n * graph.edge_count) + len(starters) + 100
+    net = Network(seed, dup=dup, delay=delay)
+    vclocks = VectorClocks(n) if clocks else None
+    ins, outs = graph.ins, graph.outs
+    waves: list[FinnWave | None] = [None] * n
+    per_node = [0] * n
+    per_channel: dict[tuple[int, int], int] = {}
+    steps = run.steps
+
+    for p in starters:
+        net.start(0.0, p)
+    events = 0
+    while True:
+        if events >= max_events:
+            run.limit = f"{max_events} events handled, {len(net)} still queued"
+            break
+        event = net.next()
+        if event is None:
+            break
+        now, _, kind, src, dst, msg, stamp = event
+        if max_time is not None and now > max_time:
+            run.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
+            break
+        events += 1
+        w = waves[dst]
+        if w is None:
+            w = waves[dst] = FinnWave(dst, ins[dst], outs[dst], wave)
+        try:
+            step = w.initiate() if kind == START else w.receive(src, msg)
+        except WaveError as exc:
+            run.rejected.append(str(exc))
+            continue
+        if vclocks is not None:
+            if kind == START:
+                vclocks.local(dst)
+            else:
+                vclocks.receive(dst, stamp)
+        if trace:
+            steps.append((now, dst, w.inc, w.ninc, step.decided))
+        if step.decided:
+            run.decisions.append((now, dst))
+            run.decision_inc[dst] = w.inc
+            if vclocks is not None:
+                run.decision_clocks[dst] = vclocks.now(dst)
+        for q, m in step.sends:
+            net.send(dst, q, m, vclocks.send(dst) if vclocks is not None else None)
+            per_node[dst] += 1
+            key = (dst, q)
+            per_channel[key] = per_channel.get(key, 0) + 1
+    run.events = events
+    run.deliveries = events - len(starters)
+    run.time = net.now
+    run.messages = net.sends
+    run.duplicates = net.duplicates
+    run.per_node = per_node
+    run.per_channel = per_channel
+    run.inc_sizes = [len(w.inc) if w is not None else 0 for w in waves]
+    run.ninc_sizes = [len(w.ninc) if w is not None else 0 for w in waves]
+    return run
+
+
+def ancestors(graph: IndexedGraph) -> list[set[int]]:
+    """For each node, the nodes with a directed path to it (itself included).
+    O(N·E): for checks on small graphs."""
+    n = len(graph)
+    result = []
+    for p in range(n):
+        seen = {p}
+        stack = [p]
+        while stack:
+            v = stack.pop()
+            for u in graph.ins[v]:
+                if u not in seen:
+                    seen.add(u)
+                    stack.append(u)
+        result.append(seen)
+    return result
+
+
+def ancestor_problems(run: FinnRun, graph: IndexedGraph) -> list[str]:
+    """Decisions that do not rest on exactly the deciding node's ancestors (Tel 6.2.6:
+    at the decision Inc_p = NInc_p = p and its ancestors) or, when the run kept vector
+    clocks, that are not causally after an event at every ancestor. O(N·E): for small
+    networks."""
+    found = []
+    names = graph.names
+    above = ancestors(graph)
+    for _, p in run.decisions:
+        inc = run.decision_inc[p]
+        if inc != above[p]:
+            missing = sorted(above[p] - inc)
+            extra = sorted(inc - above[p])
+            found.append(f"{names[p]} decided with Inc missing ancestors "
+                         f"{', '.join(names[a] for a in missing[:5]) or 'none'} "
+                         f"and holding non-ancestors {', '.join(names[a] for a in extra[:5]) or 'none'}")
+        clock = run.decision_clocks.get(p)
+        if clock is not None:
+            missed = sorted(a for a in above[p] if clock[a] < 1)
+            if missed:
+                shown = ", ".join(names[a] for a in missed[:5])
+                found.append(f"{names[p]} decided before hearing of an event at its ancestors {shown}")
+    return found

@@ -1,0 +1,132 @@
+"""The simulator catches the mistakes seen in public versions of this lab (DESIGN §3).
+
+Each variant below is the correct core with one classic mistake put back. Run through
+the simulator on a few generated topologies and seeds, every one of them must be
+flagged by the run's own checks — otherwise those checks are too weak to trust."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.core.echo import EchoWave
+from daemon.core.finn import FinnWave
+from daemon.core.waves import NOTHING, Step
+from daemon.sim.echo import simulate_echo
+from daemon.sim.finn import ancestor_problems, simulate_finn
+from daemon.sim.graph import IndexedGraph
+from daemon.topogen import generate
+
+CASES = [(shape, seed) for shape in ("tree", "dag", "strong") for seed in (1, 2, 3)]
+
+
+def graph(shape, seed, n=25):
+    return IndexedGraph(generate(n, shape, seed))
+
+
+class CountingMessages(EchoWave):
+    """Counts messages instead of distinct senders: a duplicate fakes a neighbour."""
+
+    __slots__ = ("count",)
+
+    def receive(self, sender, msg, sample):
+        if not self.finished:
+            self.count = getattr(self, "count", 0) + 1
+            self.heard.add(("message", self.count))
+        return super().receive(sender, msg, sample)
+
+
+class ExploresItsFather(EchoWave):
+    """Floods EXPLORE to every neighbour, the father included."""
+
+    def _join(self, father, sample):
+        step = super()._join(None, sample)
+        self.father = father
+        return step
+
+
+class ResettingSets(FinnWave):
+    """Resets Inc and NInc right after forwarding them."""
+
+    def _broadcast(self):
+        step = super()._broadcast()
+        self.inc, self.ninc = frozenset((self.me,)), frozenset()
+        return step
+
+
+class WaitsForEveryInNeighbour(FinnWave):
+    """Sends only once it has heard every in-neighbour (deadlocks on cycles)."""
+
+    def _broadcast(self):
+        if self.ins and len(self.heard) < len(self.ins):
+            self.started = True
+            return NOTHING
+        return super()._broadcast()
+
+
+class SilentDecider(FinnWave):
+    """Stops forwarding on the step where it decides."""
+
+    def _broadcast(self):
+        step = super()._broadcast()
+        return Step([], True) if step.decided else step
+
+
+class SourceNeverInNInc(FinnWave):
+    """A source initiates without entering NInc."""
+
+    def initiate(self):
+        if self.started:
+            return NOTHING
+        return self._broadcast()
+
+
+class RefloodsOnEveryReceipt(FinnWave):
+    """Forwards on every message, grown or not."""
+
+    def receive(self, sender, msg):
+        step = super().receive(sender, msg)
+        return step if step.sends else self._broadcast()
+
+
+def flagged_echo(variant, monkeypatch, dup):
+    monkeypatch.setattr("daemon.sim.echo.EchoWave", variant)
+    hits = 0
+    for shape, seed in CASES:
+        g = graph(shape, seed)
+        hits += bool(simulate_echo(g, seed=seed, dup=dup).problems(g))
+    return hits
+
+
+def flagged_finn(variant, monkeypatch, shapes=("tree", "dag", "strong")):
+    monkeypatch.setattr("daemon.sim.finn.FinnWave", variant)
+    hits = 0
+    for shape, seed in CASES:
+        if shape in shapes:
+            g = graph(shape, seed)
+            run = simulate_finn(g, seed=seed, dup=0.05, clocks=True)
+            hits += bool(run.problems() or ancestor_problems(run, g))
+    return hits
+
+
+def test_the_correct_cores_pass(monkeypatch):
+    assert flagged_echo(EchoWave, monkeypatch, dup=0.3) == 0
+    assert flagged_finn(FinnWave, monkeypatch) == 0
+
+
+def test_counting_messages_is_caught_with_duplicates(monkeypatch):
+    assert flagged_echo(CountingMessages, monkeypatch, dup=0.3) == len(CASES)
+
+
+def test_exploring_the_father_is_caught(monkeypatch):
+    assert flagged_echo(ExploresItsFather, monkeypatch, dup=0.0) == len(CASES)
+
+
+@pytest.mark.parametrize("variant, shapes", [
+    (ResettingSets, ("dag", "strong")),
+    (WaitsForEveryInNeighbour, ("strong",)),
+    (SilentDecider, ("tree", "dag", "strong")),
+    (SourceNeverInNInc, ("tree", "dag")),
+    (RefloodsOnEveryReceipt, ("strong",)),
+])
+def test_finn_mistakes_are_caught(monkeypatch, variant, shapes):
+    assert flagged_finn(variant, monkeypatch, shapes) == 3 * len(shapes)
