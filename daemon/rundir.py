@@ -55,7 +55,7 @@ def cluster_dir(name: str, create: bool = False) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as JSON to ``path`` so that readers see all of it or none of it."""
-    _write_atomic(Path(path), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    _write_atomic(Path(path), json.dumps(obj, indent=2) + "\n")
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -1,0 +1,268 @@
+"""``ctl start TOPOLOGY.toml [--foreground] [--json]``: start a cluster; return once every node is ready.
+
+1. Loads the topology (a bad file: exit 2, nothing started).
+2. Refuses a cluster that is already running (exit 1, naming its supervisor pid).
+3. Bind-tests the port of every node that runs on this host: a taken port fails the
+   start, naming the node and the port, before any process exists (exit 1).
+4. Starts the supervisor, ``python -m daemon.supervisor --topology FILE --run-dir DIR
+   --notify-fd FD``, detached: a new session, stdin /dev/null, output appended to
+   ``DIR/supervisor.log``. It follows the supervisor's progress lines on the pipe FD
+   (``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or
+   ``failed N``; see ``daemon.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
+5. Prints the endpoints and the run directory. On failure it prints each node's error,
+   waits for the supervisor to stop what it started, and checks by pid that no process
+   of the cluster is left (killing, by pid, any that is).
+
+``--foreground`` runs the supervisor inside this process instead: the cluster lives until
+Ctrl-C or SIGTERM, which stop every node. ``--json`` prints
+``{"cluster", "run_dir", "supervisor", "nodes": [{"name", "pid", "endpoint"}]}``.
+"""
+
+from __future__ import annotations
+
+ORDER = 10
+HELP = "start a cluster's node daemons and return when every node is ready"
+DESCRIPTION = __doc__
+
+SUPERVISOR_EXIT_WAIT = 10.0  # seconds for a failed supervisor to stop its nodes and exit
+PROGRESS_SLACK = 10.0  # beyond the supervisor's own start deadline, before we give up on it
+
+
+def add_arguments(p):
+    from ctl.common import add_json_option
+
+    p.add_argument("topology", metavar="TOPOLOGY.toml", help="the cluster's topology file")
+    p.add_argument("--foreground", action="store_true",
+                   help="run the supervisor in this process; Ctrl-C or SIGTERM stops the cluster")
+    add_json_option(p)
+
+
+def run(args) -> int:
+    from daemon import rundir
+    from daemon.errors import UserError
+    from daemon.supervisor import local_nodes
+    from daemon.topology import load
+
+    topology = load(args.topology)
+    name = topology.cluster.name
+    pid = rundir.supervisor_pid(name)
+    if pid is not None:
+        raise UserError(f"cluster {name} is already running (supervisor pid {pid}); "
+                        f"stop it with `ctl stop -t {args.topology}`")
+    nodes = local_nodes(topology)
+    if not nodes:
+        hosts = ", ".join(sorted({n.host for n in topology.nodes}))
+        raise UserError(f"{topology.path}: no node of cluster {name} runs on this host (hosts: {hosts})")
+    check_ports(topology, nodes)
+    run_dir = rundir.cluster_dir(name, create=True)
+    view = StartView(topology, run_dir, args.json)
+    if args.foreground:
+        return _foreground(topology, run_dir, view)
+    return _detached(topology, run_dir, view)
+
+
+def check_ports(topology, nodes: list[str]) -> None:
+    """Bind each node's port the way ZeroMQ will (SO_REUSEADDR); UserError naming the first
+    node whose port is taken or cannot be bound."""
+    import errno
+    import socket
+
+    from daemon.errors import UserError
+
+    for name in nodes:
+        node = topology.node(name)
+        endpoint = topology.endpoint(name)
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(node.host, node.port, 0, socket.SOCK_STREAM)[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"node {name}: port {node.port} ({endpoint}) is already in use; "
+                                f"stop what holds it or change the port in {topology.path}") from None
+            reason = exc.strerror or str(exc)
+            raise UserError(f"node {name}: port {node.port} ({endpoint}) cannot be bound: {reason}") from None
+
+
+class StartView:
+    """Turns the supervisor's progress lines into what the user sees.
+
+    Progress goes to stderr (one line rewritten in place on a terminal), the result to
+    stdout, so ``--json`` output stays clean.
+    """
+
+    def __init__(self, topology, run_dir, as_json: bool):
+        import sys
+
+        self.topology = topology
+        self.run_dir = run_dir
+        self.as_json = as_json
+        self.err = sys.stderr
+        self.live = self.err.isatty()
+        self.total = 0
+        self.ready: list[dict] = []
+        self.errors: list[str] = []
+        self.supervisor: int | None = None
+        self.outcome: str | None = None  # "running" or "failed"
+
+    def line(self, line: str) -> None:
+        word, _, rest = line.partition(" ")
+        if word == "starting":
+            self.total = int(rest)
+        elif word == "ready":
+            name, pid, endpoint = rest.split(" ", 2)
+            self.ready.append({"name": name, "pid": int(pid), "endpoint": endpoint})
+        elif word == "error":
+            self._end_live_line()
+            self.errors.append(rest)
+            print(f"error: {rest}", file=self.err, flush=True)
+        elif word in ("running", "failed"):
+            self.outcome = word
+            if word == "running":
+                self.supervisor = int(rest)
+        self._show_count(final=self.outcome is not None)
+        if self.outcome == "running":
+            self._show_result()
+
+    def _count(self) -> str:
+        return f"starting {self.total} nodes … {len(self.ready)}/{self.total} ready"
+
+    def _show_count(self, final: bool) -> None:
+        if self.total == 0:
+            return
+        if self.live:
+            self.err.write("\r" + self._count() + ("\n" if final else ""))
+            self.err.flush()
+        elif final:
+            print(self._count(), file=self.err, flush=True)
+
+    def _end_live_line(self) -> None:
+        if self.live and self.total:
+            self.err.write("\n")
+
+    def _show_result(self) -> None:
+        from ctl.output import print_json
+
+        nodes = sorted(self.ready, key=lambda n: self.topology.index(n["name"]))
+        if self.as_json:
+            print_json({"cluster": self.topology.cluster.name, "run_dir": str(self.run_dir),
+                        "supervisor": self.supervisor, "nodes": nodes})
+            return
+        width = max(len(n["name"]) for n in nodes)
+        print(f"cluster {self.topology.cluster.name} is running: supervisor pid {self.supervisor}, "
+              f"run directory {self.run_dir}")
+        for n in nodes:
+            print(f"  {n['name']:<{width}}  pid {n['pid']:<7}  {n['endpoint']}")
+        print(f"stop it with `ctl stop -t {self.topology.path}`", flush=True)
+
+    def failure(self):
+        from daemon.errors import UserError
+
+        reasons = "; ".join(self.errors) or "the supervisor exited without a word; see its log"
+        return UserError(f"cluster {self.topology.cluster.name} did not start: {reasons} "
+                         f"(logs in {self.run_dir}); nothing of it is left running")
+
+
+def _foreground(topology, run_dir, view: StartView) -> int:
+    from daemon.supervisor import Supervisor
+
+    supervisor = Supervisor(topology, run_dir, progress=view.line)
+    if not view.as_json:
+        print("running in the foreground: Ctrl-C stops the cluster", flush=True)
+    if supervisor.run() != 0:
+        raise view.failure()
+    if not view.as_json:
+        print(f"cluster {topology.cluster.name} stopped", flush=True)
+    return 0
+
+
+def _detached(topology, run_dir, view: StartView) -> int:
+    import os
+    import subprocess
+    import sys
+
+    from daemon import rundir
+    from daemon.lifecycle import child_env
+    from daemon.supervisor import START_TIMEOUT, START_TIMEOUT_PER_NODE
+
+    read_end, write_end = os.pipe()
+    command = [
+        sys.executable, "-m", "daemon.supervisor", "--topology", topology.path,
+        "--run-dir", str(run_dir), "--notify-fd", str(write_end),
+    ]
+    try:
+        with open(run_dir / rundir.SUPERVISOR_LOG, "ab") as log:
+            supervisor = subprocess.Popen(
+                command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, env=child_env(), cwd="/",
+            )
+    finally:
+        os.close(write_end)
+    deadline = START_TIMEOUT + START_TIMEOUT_PER_NODE * len(topology.names) + PROGRESS_SLACK
+    try:
+        _follow(read_end, deadline, view)
+    except KeyboardInterrupt:
+        _give_up(supervisor, view)
+        raise
+    finally:
+        os.close(read_end)
+    if view.outcome == "running":
+        return 0
+    _give_up(supervisor, view)
+    raise view.failure()
+
+
+def _follow(fd: int, timeout: float, view: StartView) -> None:
+    """Feed the supervisor's progress lines to ``view`` until it closes the pipe or time is up."""
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    pending = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            view.errors.append(f"no word from the supervisor in {timeout:.0f} s")
+            return
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            view.line(line.decode("utf-8", "replace"))
+
+
+def _give_up(supervisor, view: StartView) -> None:
+    """Make sure nothing of a failed start is left: the supervisor stops its nodes; if it
+    does not exit, it is stopped by pid, and any node it leaves is killed by pid."""
+    import os
+    import signal
+    import subprocess
+
+    from daemon import rundir
+    from daemon.lifecycle import is_alive
+    from daemon.supervisor import STOP_GRACE
+
+    try:
+        supervisor.wait(SUPERVISOR_EXIT_WAIT)
+    except subprocess.TimeoutExpired:
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            supervisor.wait(STOP_GRACE + 2.0)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
+            supervisor.wait()
+    record = rundir.read_cluster(view.topology.cluster.name) or {}
+    if (record.get("supervisor") or {}).get("pid") != supervisor.pid:
+        return  # it never took the run directory (say, another start won the race)
+    for name, node in sorted((record.get("nodes") or {}).items()):
+        if is_alive(node.get("pid"), node.get("create_time"), ("--node", name)):
+            os.kill(node["pid"], signal.SIGKILL)
+            view.errors.append(f"node {name} (pid {node['pid']}) outlived its supervisor: killed")
+    rundir.remove_pid(view.run_dir)

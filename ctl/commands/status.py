@@ -1,0 +1,130 @@
+"""``ctl status [-t TOPOLOGY.toml] [--json]``: is the cluster running, and is each node alive?
+
+Reads the run directory only (``cluster.json``): the supervisor's pid, run directory and
+uptime, then one row per node — name, pid, endpoint, alive (the pid is a live process,
+not a zombie, with the recorded start time and ``--node NAME`` on its command line),
+state, and how it ended if it did (restart policy: none, so a dead node stays dead
+until the next ``ctl start``). Exit 1 if the cluster is not running.
+
+``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
+"uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
+"state", "exit"}], "remote_nodes": [...]}``.
+"""
+
+from __future__ import annotations
+
+ORDER = 12
+HELP = "show the cluster's supervisor and whether each node daemon is alive"
+DESCRIPTION = __doc__
+
+# The text table: (heading, key of a node row). A ZeroMQ ping through the operator
+# (daemon.operator.Operator.ping) belongs here as ("PING", "ping_ms"), filled in
+# node_rows(); it is not part of status yet, which reads the run directory only.
+COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("STATE", "state")]
+
+
+def add_arguments(p):
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    add_json_option(p)
+
+
+def run(args) -> int:
+    import time
+
+    from ctl.common import resolve_topology
+    from ctl.output import print_json
+    from daemon import rundir
+    from daemon.errors import UserError
+
+    topology = resolve_topology(args)
+    name = topology.cluster.name
+    run_dir = rundir.cluster_dir(name)
+    record = rundir.read_cluster(name) or {}
+    pid = rundir.supervisor_pid(name)
+    running = pid is not None
+    state = record.get("state", "never started") if running else _ended(record)
+    started = record.get("started_at")
+    report = {
+        "cluster": name,
+        "run_dir": str(run_dir),
+        "running": running,
+        "state": state,
+        "supervisor": {
+            "pid": pid,
+            "started_at": started,
+            "uptime_s": round(time.time() - started, 1) if running and started else None,
+            "log": str(run_dir / rundir.SUPERVISOR_LOG),
+            "restart_policy": record.get("restart_policy", "none"),
+        },
+        "nodes": node_rows(record) if running else [],
+        "remote_nodes": record.get("remote_nodes", []),
+    }
+    if args.json:
+        print_json(report)
+        return 0 if running else 1
+    if not running:
+        raise UserError(f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
+    _print_table(report)
+    return 0
+
+
+def node_rows(record: dict) -> list[dict]:
+    """One row per node of the record, in the supervisor's (file) order."""
+    from daemon.lifecycle import is_alive
+
+    rows = []
+    for name, entry in (record.get("nodes") or {}).items():
+        rows.append({
+            "name": name,
+            "pid": entry.get("pid"),
+            "endpoint": entry.get("endpoint"),
+            "alive": is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name)),
+            "state": entry.get("state"),
+            "exit": entry.get("exit"),
+        })
+    return rows
+
+
+def _ended(record: dict) -> str:
+    """How a cluster that is not running ended, in a few words."""
+    state = record.get("state")
+    if state is None:
+        return "never started here"
+    if state in ("starting", "running", "stopping"):
+        return f"its supervisor pid {record.get('supervisor', {}).get('pid')} is gone; `ctl stop` cleans up"
+    return state
+
+
+def _print_table(report: dict) -> None:
+    sup = report["supervisor"]
+    print(f"cluster {report['cluster']}: {report['state']}, supervisor pid {sup['pid']}, "
+          f"up {_duration(sup['uptime_s'])}, restart policy: {sup['restart_policy']}")
+    print(f"run directory {report['run_dir']}")
+    cells = [[_cell(key, row) for _, key in COLUMNS] for row in report["nodes"]]
+    widths = [max([len(head)] + [len(c[i]) for c in cells]) for i, (head, _) in enumerate(COLUMNS)]
+    print("  ".join(head.ljust(w) for (head, _), w in zip(COLUMNS, widths)).rstrip())
+    for c in cells:
+        print("  ".join(text.ljust(w) for text, w in zip(c, widths)).rstrip())
+    alive = sum(1 for row in report["nodes"] if row["alive"])
+    print(f"{alive}/{len(report['nodes'])} nodes alive")
+    if report["remote_nodes"]:
+        print(f"on other hosts (not watched here): {', '.join(report['remote_nodes'])}")
+
+
+def _cell(key: str, row: dict) -> str:
+    value = row.get(key)
+    if key == "alive":
+        return "yes" if value else "no"
+    if key == "state" and row.get("exit") and row["state"] != "ready":
+        return f"{value} ({row['exit']})"
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

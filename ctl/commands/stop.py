@@ -1,0 +1,152 @@
+"""``ctl stop [-t TOPOLOGY.toml] [--json]``: stop a cluster; afterwards none of its processes exists.
+
+Without ``-t``, the most recently started cluster. Before signalling anything it takes
+the cluster's process tree — the supervisor, its node daemons and their burners — plus
+the nodes ``cluster.json`` records (each checked by start time and command line: pids
+get reused). Then it sends SIGTERM to the supervisor, by pid; the supervisor stops its
+nodes (SIGTERM, then SIGKILL after a grace period) and the nodes stop their burners. It
+waits until every process of that list is gone — exited *and* reaped, so no zombie is
+left — and SIGKILLs, by pid, any that outstays the wait, saying so.
+
+A cluster that is not running is not an error (exit 0): ``ctl stop`` says so, stops any
+node that outlived a killed supervisor, and cleans the stale pid file and record.
+``--json`` prints ``{"cluster", "run_dir", "was_running", "stopped": [...], "killed": [...]}``,
+each process as ``{"role", "name", "pid"}``.
+"""
+
+from __future__ import annotations
+
+ORDER = 90
+HELP = "stop a cluster: its supervisor, node daemons and burners; leaves no process behind"
+DESCRIPTION = __doc__
+
+# The supervisor may be in a balancing round (a few seconds at most) before it sees the
+# SIGTERM, then gives its nodes STOP_GRACE seconds.
+STOP_WAIT = 12.0
+KILL_WAIT = 3.0  # after SIGKILL, for the parent to reap
+
+
+def add_arguments(p):
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    add_json_option(p)
+
+
+def run(args) -> int:
+    import os
+    import signal
+
+    import psutil
+
+    from ctl.common import resolve_topology
+    from daemon import rundir
+    from daemon.errors import UserError
+
+    topology = resolve_topology(args)
+    name = topology.cluster.name
+    run_dir = rundir.cluster_dir(name)
+    record = rundir.read_cluster(name) or {}
+    pid = rundir.supervisor_pid(name)
+    members = cluster_processes(pid, record)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    _, alive = psutil.wait_procs([proc for proc, _, _ in members], timeout=STOP_WAIT)
+    killed = []
+    for proc in alive:
+        role, label = next((r, n) for p, r, n in members if p is proc)
+        try:
+            proc.kill()  # psutil refuses if the pid now belongs to another process
+        except psutil.NoSuchProcess:
+            continue
+        killed.append({"role": role, "name": label, "pid": proc.pid})
+    _, left = psutil.wait_procs(alive, timeout=KILL_WAIT)
+    if left:
+        raise UserError(f"cluster {name}: could not stop " + ", ".join(_describe_left(p) for p in left))
+    rundir.remove_pid(run_dir)
+    if record.get("state") in ("starting", "running", "stopping"):
+        record["state"] = "stopped"  # the supervisor did not live to write it
+        rundir.write_json_atomic(run_dir / rundir.CLUSTER_FILE, record)
+    stopped = [{"role": role, "name": label, "pid": proc.pid} for proc, role, label in members]
+    _report(args, name, run_dir, pid, stopped, killed)
+    return 0
+
+
+def cluster_processes(supervisor: int | None, record: dict) -> list:
+    """(psutil.Process, role, name) for every live process of the cluster: the supervisor
+    and all its descendants, and any node the record names that is still alive."""
+    import psutil
+
+    from daemon.lifecycle import is_alive
+
+    found: dict[int, tuple] = {}
+    roots = []
+    if supervisor is not None:
+        try:
+            roots.append(psutil.Process(supervisor))
+        except psutil.NoSuchProcess:
+            pass
+    for node, entry in sorted((record.get("nodes") or {}).items()):
+        if is_alive(entry.get("pid"), entry.get("create_time"), ("--node", node)):
+            try:
+                roots.append(psutil.Process(entry["pid"]))
+            except psutil.NoSuchProcess:
+                pass
+    for root in roots:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in tree:
+            if proc.pid not in found:
+                found[proc.pid] = (proc, *_role(proc, supervisor))
+    return [found[pid] for pid in sorted(found)]
+
+
+def _role(proc, supervisor: int | None) -> tuple[str, str]:
+    import psutil
+
+    if proc.pid == supervisor:
+        return "supervisor", ""
+    try:
+        args = proc.cmdline()
+    except psutil.Error:
+        return "process", ""
+    node = args[args.index("--node") + 1] if "--node" in args[:-1] else ""
+    if "daemon.burner" in args:
+        return "burner", node
+    if "daemon" in args and node:
+        return "node", node
+    return "process", " ".join(args[:3])
+
+
+def _describe_left(proc) -> str:
+    import psutil
+
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return f"pid {proc.pid} (a zombie: its parent, pid {proc.ppid()}, has not reaped it)"
+    except psutil.Error:
+        pass
+    return f"pid {proc.pid}"
+
+
+def _report(args, name, run_dir, supervisor: int | None, stopped: list, killed: list) -> None:
+    from ctl.output import print_json
+
+    if args.json:
+        print_json({"cluster": name, "run_dir": str(run_dir), "was_running": supervisor is not None,
+                    "stopped": stopped, "killed": killed})
+        return
+    count = {role: sum(1 for p in stopped if p["role"] == role) for role in ("node", "burner", "process")}
+    parts = [f"{count['node']} nodes", f"{count['burner']} burners"] + (
+        [f"{count['process']} other processes"] if count["process"] else [])
+    if supervisor is not None:
+        print(f"stopped cluster {name}: supervisor pid {supervisor}, " + ", ".join(parts))
+    else:
+        print(f"cluster {name} is not running" + (f"; stopped what it left: {', '.join(parts)}" if stopped else ""))
+    for p in killed:
+        print(f"  {p['role']} {p['name']} pid {p['pid']} did not stop in time: killed (SIGKILL)")

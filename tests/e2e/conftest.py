@@ -1,0 +1,241 @@
+"""Fixtures for end-to-end tests: real clusters, isolated, and proven gone afterwards.
+
+Use the ``cluster_env`` fixture in any test under ``tests/e2e/``::
+
+    pytestmark = pytest.mark.e2e
+
+    def test_something(cluster_env):
+        topo = cluster_env.topology("seed.toml", rebalance_interval=0)  # a copy on free ports
+        r = cluster_env.ctl("start", topo)            # `python -m ctl start ...`, a real process
+        assert r.returncode == 0, r.stderr
+        status = cluster_env.ctl_json("status")       # parsed --json output (exit 0 asserted)
+        cluster_env.ctl("echo", "-t", topo)
+
+What it gives each test:
+
+- ``home``: a private ``ECHOFINN_HOME`` (under ``tmp_path``), so clusters of concurrent
+  tests never see each other; ``env`` is the environment every ``ctl`` runs with.
+- ``topology(file, nodes=None, **cluster)``: a copy of ``topologies/<file>`` whose nodes
+  all sit on 127.0.0.1 in a block of ports reserved for this test (an flock'd lock
+  file per block, so concurrent test runs on this machine do not collide, and each
+  port bind-tested). ``cluster`` overrides ``[cluster]`` fields (``rebalance_interval=0``,
+  ``task_time=60``); ``nodes={"root": {"tasks": 2}}`` overrides fields of nodes.
+  ``ports(path)`` gives back ``{node: port}``.
+- ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
+  the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses.
+- ``processes()``: every live process started under this test's home (found by the
+  ``ECHOFINN_HOME`` in its environment, which supervisors, nodes and burners inherit);
+  ``gone(pid, create_time=None)``: that process is gone and reaped (or the pid reused).
+
+Teardown runs ``ctl stop -t`` for every cluster this test started, then checks by pid —
+the supervisors and nodes that ``cluster.json`` records, and every process seen carrying
+this test's home — that nothing is left, zombies included. Anything left is SIGKILLed
+by pid as a last resort and the test FAILS, naming it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import psutil
+import pytest
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGIES = ROOT / "topologies"
+# Port blocks for tests: below Linux's ephemeral range (32768+), where outgoing
+# connections pick their source ports, and above the shipped topologies' 7100-7599.
+PORT_BLOCK = 100
+PORT_FIRST, PORT_LAST = 20000, 32000
+PORT_LOCKS = Path("/tmp/echofinn-test-ports")
+STOP_TIMEOUT = 30
+
+
+class ClusterEnv:
+    """One test's private world of clusters. See the module docstring."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.home = tmp_path / "home"
+        self.env = dict(os.environ)
+        self.env["ECHOFINN_HOME"] = str(self.home)
+        self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+        self.env.pop("ECHOFINN_PARENT_PID", None)
+        self._locks: list = []
+        self.seen: dict[tuple, psutil.Process] = {}  # (pid, start) -> every process of ours observed
+
+    # -- topologies -------------------------------------------------------------------
+
+    def topology(self, file: str = "seed.toml", nodes: dict | None = None, **cluster) -> Path:
+        with open(TOPOLOGIES / file, "rb") as f:
+            data = tomllib.load(f)
+        count = len(data["node"])
+        data.setdefault("cluster", {})
+        data["cluster"].update({"host": "127.0.0.1", "base_port": self._reserve_ports(count)}, **cluster)
+        for node in data["node"]:
+            node.pop("port", None)
+            node.pop("host", None)
+            node.update((nodes or {}).get(node["name"], {}))
+        path = self.tmp / file
+        path.write_text(tomli_w.dumps(data))
+        return path
+
+    @staticmethod
+    def ports(path: Path) -> dict[str, int]:
+        from daemon.topology import load
+
+        topology = load(path)
+        return {n.name: n.port for n in topology.nodes}
+
+    def _reserve_ports(self, count: int) -> int:
+        assert count <= PORT_BLOCK, f"a test topology of {count} nodes needs more than one port block"
+        PORT_LOCKS.mkdir(exist_ok=True)
+        blocks = list(range(PORT_FIRST, PORT_LAST, PORT_BLOCK))
+        random.shuffle(blocks)
+        for base in blocks:
+            lock = open(PORT_LOCKS / f"{base}.lock", "w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            if all(_port_free(port) for port in range(base, base + count)):
+                self._locks.append(lock)  # held (flock) until teardown
+                return base
+            lock.close()
+        raise RuntimeError(f"no free block of {count} ports in {PORT_FIRST}-{PORT_LAST}")
+
+    # -- ctl ------------------------------------------------------------------------
+
+    def ctl(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "ctl", *map(str, args)], env=self.env, cwd=ROOT,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+        )
+        self.processes()  # remember what runs now, for the teardown's check
+        return result
+
+    def ctl_json(self, *args, timeout: float = 60) -> dict:
+        result = self.ctl(*args, "--json", timeout=timeout)
+        assert result.returncode == 0, f"ctl {' '.join(map(str, args))}: {result.returncode}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+    @staticmethod
+    def gone(pid: int, create_time: float | None = None) -> bool:
+        """True if process ``pid`` is gone and reaped (no zombie), or the pid now names
+        another process (a different start time)."""
+        try:
+            proc = psutil.Process(pid)
+            return create_time is not None and abs(proc.create_time() - create_time) > 0.05
+        except psutil.NoSuchProcess:
+            return True
+
+    def record(self, cluster: str) -> dict:
+        return json.loads((self.home / cluster / "cluster.json").read_text())
+
+    # -- processes ------------------------------------------------------------------
+
+    def processes(self) -> list[psutil.Process]:
+        """Live processes (zombies aside) carrying this test's ECHOFINN_HOME."""
+        found = []
+        for proc in psutil.process_iter():
+            if proc.pid == os.getpid():
+                continue
+            try:
+                if proc.environ().get("ECHOFINN_HOME") == str(self.home):
+                    found.append(proc)
+            except psutil.Error:  # gone, a zombie, or not ours to read
+                continue
+        for proc in found:
+            self._saw(proc)
+        return found
+
+    def _saw(self, proc: psutil.Process) -> None:
+        try:
+            self.seen.setdefault((proc.pid, proc.create_time()), proc)
+        except psutil.Error:
+            pass
+
+    def _recorded(self) -> list[psutil.Process]:
+        procs = []
+        for record_file in sorted(self.home.glob("*/cluster.json")):
+            record = json.loads(record_file.read_text())
+            entries = [record.get("supervisor") or {}, *(record.get("nodes") or {}).values()]
+            for entry in entries:
+                try:
+                    proc = psutil.Process(entry["pid"])
+                except (KeyError, TypeError, psutil.Error):
+                    continue
+                if entry.get("create_time") is None or abs(proc.create_time() - entry["create_time"]) < 0.05:
+                    procs.append(proc)
+        return procs
+
+    def teardown(self) -> list[str]:
+        """Stop every cluster, then list (and SIGKILL) whatever is left. Returns problems."""
+        problems = []
+        self.processes()
+        for proc in self._recorded():
+            self._saw(proc)
+        for record_file in sorted(self.home.glob("*/cluster.json")):
+            topology = json.loads(record_file.read_text()).get("topology")
+            try:
+                result = self.ctl("stop", "-t", topology, timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                problems.append(f"`ctl stop -t {topology}` did not finish in {STOP_TIMEOUT} s")
+                continue
+            if result.returncode != 0:
+                problems.append(f"`ctl stop -t {topology}` exited {result.returncode}: {result.stderr.strip()}")
+        self.processes()  # anything still carrying our home joins the list
+        left = [p for p in self.seen.values() if _still_here(p)]
+        for proc in left:
+            problems.append(f"left behind: {_describe(proc)}")
+            try:
+                proc.send_signal(signal.SIGKILL)  # psutil checks the pid still names this process
+            except psutil.Error:
+                pass
+        for lock in self._locks:
+            lock.close()
+        return problems
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _still_here(proc: psutil.Process) -> bool:
+    """True if this very process (not a reuse of its pid) exists, zombie or not."""
+    try:
+        return proc.is_running()
+    except psutil.Error:
+        return False
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"pid {proc.pid} [{proc.status()}] {' '.join(proc.cmdline()) or proc.name()}"
+    except psutil.Error:
+        return f"pid {proc.pid}"
+
+
+@pytest.fixture
+def cluster_env(tmp_path):
+    env = ClusterEnv(tmp_path)
+    yield env
+    problems = env.teardown()
+    if problems:
+        pytest.fail("cluster teardown:\n  " + "\n  ".join(problems), pytrace=False)

@@ -1,0 +1,238 @@
+"""Process lifecycle with real processes: start, status, stop, failures, and what a SIGKILL
+of the supervisor takes with it. Every check of "nothing is left" is made by pid."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from daemon.burner import Burner
+
+pytestmark = pytest.mark.e2e
+
+SEED = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
+DEATH_WAIT = 10.0  # bound on "dies within a few seconds": generous, the machine is shared
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_start_status_stop_leaves_no_process(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    started = cluster_env.ctl("start", topo)
+    assert started.returncode == 0, started.stderr
+    assert "8/8 ready" in started.stderr
+    assert str(cluster_env.home / "seed") in started.stdout
+
+    status = cluster_env.ctl_json("status")  # no -t: the most recently started cluster
+    assert status["cluster"] == "seed" and status["running"]
+    assert [n["name"] for n in status["nodes"]] == SEED
+    assert all(n["alive"] for n in status["nodes"]), status["nodes"]
+    ports = cluster_env.ports(topo)
+    assert [n["endpoint"] for n in status["nodes"]] == [f"tcp://127.0.0.1:{ports[n]}" for n in SEED]
+    text = cluster_env.ctl("status")
+    assert text.returncode == 0 and "8/8 nodes alive" in text.stdout, text.stdout
+
+    record = cluster_env.record("seed")
+    pids = [(record["supervisor"]["pid"], record["supervisor"]["create_time"])] + [
+        (n["pid"], n["create_time"]) for n in record["nodes"].values()]
+    assert status["supervisor"]["pid"] == pids[0][0]
+
+    stopped = cluster_env.ctl("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped cluster seed" in stopped.stdout
+    left = [pid for pid, started_at in pids if not cluster_env.gone(pid, started_at)]
+    assert not left, f"still there (or zombies) after ctl stop: {left}"
+    assert not cluster_env.processes()
+    assert not (cluster_env.home / "seed" / "supervisor.pid").exists()
+    assert cluster_env.record("seed")["state"] == "stopped"
+
+    after = cluster_env.ctl("status", "-t", topo)
+    assert after.returncode == 1 and "not running" in after.stderr
+    again = cluster_env.ctl("stop", "-t", topo)
+    assert again.returncode == 0 and "not running" in again.stdout
+
+
+def test_start_twice_is_refused(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    first = cluster_env.ctl_json("start", topo)
+    assert first["cluster"] == "seed" and first["run_dir"] == str(cluster_env.home / "seed")
+    assert [n["name"] for n in first["nodes"]] == SEED
+    second = cluster_env.ctl("start", topo)
+    assert second.returncode == 1
+    assert f"cluster seed is already running (supervisor pid {first['supervisor']})" in second.stderr
+    assert "ctl stop -t" in second.stderr and "Traceback" not in second.stderr
+    status = cluster_env.ctl_json("status", "-t", topo)
+    assert status["supervisor"]["pid"] == first["supervisor"]
+    assert [n["pid"] for n in status["nodes"]] == [n["pid"] for n in first["nodes"]]
+
+
+def test_taken_port_fails_start_naming_node_and_port(cluster_env):
+    topo = cluster_env.topology("seed.toml")
+    port = cluster_env.ports(topo)["affixed"]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = cluster_env.ctl("start", topo)
+    assert result.returncode == 1
+    assert f"node affixed: port {port} (tcp://127.0.0.1:{port}) is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not cluster_env.processes()
+    assert not (cluster_env.home / "seed" / "supervisor.pid").exists()
+
+
+def test_node_that_cannot_bind_fails_the_supervisor(cluster_env):
+    """The port is taken after ctl's check: the node's own error line reaches the
+    supervisor's progress output, the other nodes are stopped, the exit is non-zero."""
+    topo = cluster_env.topology("seed.toml")
+    port = cluster_env.ports(topo)["pical"]
+    run_dir = cluster_env.home / "seed"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon.supervisor", "--topology", str(topo), "--run-dir", str(run_dir)],
+            env=cluster_env.env, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"error node pical: port {port} (tcp://127.0.0.1:{port}) is already in use" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("failed")
+    record = cluster_env.record("seed")
+    assert record["state"] == "failed" and record["nodes"]["pical"]["state"] == "failed"
+    for name, node in record["nodes"].items():
+        assert node["state"] not in ("starting", "ready"), (name, node)
+        assert cluster_env.gone(node["pid"], node["create_time"]), name
+    assert not cluster_env.processes()
+    assert not (run_dir / "supervisor.pid").exists()
+
+
+def test_sigkill_of_supervisor_takes_nodes_and_burners(cluster_env):
+    busy = {"root": {"tasks": 2}, "pical": {"tasks": 1}}
+    topo = cluster_env.topology("seed.toml", nodes=busy, rebalance_interval=0, task_time=300.0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+
+    def burners():
+        found = [p for p in cluster_env.processes() if "daemon.burner" in p.cmdline()]
+        return found if len(found) == 2 else None
+
+    wait_until(burners, DEATH_WAIT, "the burners of root and pical")
+    family = [(p.pid, p.create_time()) for p in cluster_env.processes()]
+    assert len(family) == 1 + 8 + 2  # supervisor, nodes, burners
+    supervisor = psutil.Process(cluster_env.record("seed")["supervisor"]["pid"])
+    supervisor.send_signal(signal.SIGKILL)
+
+    wait_until(lambda: all(cluster_env.gone(pid, t) for pid, t in family), DEATH_WAIT,
+               "the supervisor, every node and every burner to be gone and reaped")
+    assert not cluster_env.processes()
+
+    status = cluster_env.ctl("status", "-t", topo)
+    assert status.returncode == 1 and "is gone" in status.stderr
+    stop = cluster_env.ctl("stop", "-t", topo)
+    assert stop.returncode == 0 and "not running" in stop.stdout
+    assert not (cluster_env.home / "seed" / "supervisor.pid").exists()
+    restarted = cluster_env.ctl("start", topo)
+    assert restarted.returncode == 0, restarted.stderr
+    assert all(n["alive"] for n in cluster_env.ctl_json("status", "-t", topo)["nodes"])
+
+
+def test_bad_topology_exits_2_and_starts_nothing(cluster_env, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nname = "bad"\n\n[[node]]\nname = "root"\ncpus = 0\n')
+    result = cluster_env.ctl("start", bad)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "cpus" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not cluster_env.processes()
+    assert not (cluster_env.home / "bad").exists()
+
+
+def test_foreground_start_stops_everything_on_sigterm(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    ctl = subprocess.Popen(
+        [sys.executable, "-m", "ctl", "start", str(topo), "--foreground"], env=cluster_env.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        said = ""
+        while "is running" not in said:
+            assert time.monotonic() < deadline, f"no 'is running' from ctl start --foreground: {said!r}"
+            if select.select([ctl.stdout], [], [], 1.0)[0]:
+                line = ctl.stdout.readline()
+                assert line, f"ctl start --foreground ended early: {said!r} {ctl.stderr.read()!r}"
+                said += line
+        status = cluster_env.ctl_json("status", "-t", topo)
+        assert status["supervisor"]["pid"] == ctl.pid
+        assert all(n["alive"] for n in status["nodes"])
+        nodes = [(n["pid"], n["create_time"]) for n in cluster_env.record("seed")["nodes"].values()]
+        ctl.send_signal(signal.SIGTERM)
+        out, err = ctl.communicate(timeout=30)
+    finally:
+        if ctl.poll() is None:
+            ctl.kill()
+            ctl.wait()
+    assert ctl.returncode == 0, err
+    assert "cluster seed stopped" in out
+    assert all(cluster_env.gone(pid, t) for pid, t in nodes)
+    assert not cluster_env.processes()
+
+
+# --- the burner -----------------------------------------------------------------------
+
+
+def test_burner_runs_busy_slots_as_sched_idle_threads_and_closes(cluster_env):
+    burner = Burner("testnode")
+    try:
+        assert burner.pids() == []  # started lazily
+        burner.set_busy(0)
+        assert burner.pids() == []
+        burner.set_busy(3)
+        (pid,) = burner.pids()
+        proc = psutil.Process(pid)
+        assert proc.cmdline()[-2:] == ["--node", "testnode"]
+        wait_until(lambda: proc.num_threads() == 4, DEATH_WAIT, "main thread + 3 burning threads")
+        policies = {os.sched_getscheduler(t.id) for t in proc.threads()}
+        assert policies == {os.SCHED_IDLE}
+        wait_until(lambda: sum(proc.cpu_times()[:2]) > 0.05, DEATH_WAIT, "the burner to use CPU")
+        burner.set_busy(1)
+        burner.set_busy(0)
+        assert burner.pids() == [pid]  # idle, not gone: the process is kept for the next task
+    finally:
+        burner.close()
+    assert burner.pids() == []
+    assert cluster_env.gone(pid)
+
+
+def test_burner_dies_with_its_node(cluster_env):
+    """The burner's parent (a stand-in for a node) is SIGKILLed: the burner follows."""
+    node = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from daemon.burner import Burner\n"
+         "b = Burner('standin'); b.set_busy(1); print(b.pids()[0], flush=True); time.sleep(120)\n"],
+        env=cluster_env.env, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        burner_pid = int(node.stdout.readline())
+        burner_start = psutil.Process(burner_pid).create_time()
+    finally:
+        node.kill()
+        node.wait()
+    wait_until(lambda: cluster_env.gone(burner_pid, burner_start), DEATH_WAIT, f"burner pid {burner_pid} to die")
