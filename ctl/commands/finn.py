@@ -23,6 +23,17 @@ def add_arguments(p):
     add_json_option(p)
 
 
+def _reach(topology, start: str) -> int:
+    """How many nodes ``start`` reaches along the edges (itself included)."""
+    seen, todo = {start}, [start]
+    while todo:
+        for child in topology.children(todo.pop()):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return len(seen)
+
+
 def run(args) -> int:
     from ctl.common import resolve_topology
     from ctl.output import print_json
@@ -38,6 +49,9 @@ def run(args) -> int:
         comps = topology.finn_initiators()
         if len(comps) > 1:
             raise BadInput(f"--from works on a graph with one source component; this one has {len(comps)} ({', '.join(comps)}), and each must initiate")
+        if _reach(topology, args.initiator) < len(topology.names):
+            raise BadInput(f"a Finn wave from {args.initiator} would not reach every node (it must start in the "
+                           f"source component, e.g. at {comps[0]}); leave out --from to start at {comps[0]}")
         initiators = [args.initiator]
     with Operator(topology, timeout=args.timeout) as op:
         res = op.finn(args.tasks, args.cost, initiators)

@@ -1,0 +1,217 @@
+"""Waves over real daemons: echo, Finn, submit and rebalance on real processes and sockets.
+
+Every test starts its own cluster through ``ctl start`` (a real supervisor and one real
+daemon per node, on ports reserved for the test) and the ``cluster_env`` fixture proves
+by pid that nothing is left afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+import pytest
+import zmq
+
+from daemon import wire
+from daemon.core.tasks import account
+from daemon.operator import Operator
+from daemon.topology import load
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 60.0  # a bound on waiting for work to finish, not a speed check
+
+
+def started(env, file="seed.toml", **cluster):
+    cluster.setdefault("rebalance_interval", 0)
+    path = env.topology(file, **cluster)
+    r = env.ctl("start", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return path
+
+
+def assert_spanning_tree(nodes, initiator):
+    fathers = {n["name"]: n["father"] for n in nodes}
+    assert fathers[initiator] is None
+    for name in fathers:  # every node reaches the initiator by father pointers, no cycle
+        seen = set()
+        while name is not None:
+            assert name not in seen
+            seen.add(name)
+            name = fathers[name]
+        assert initiator in seen
+
+
+def test_echo_lists_every_node_of_the_seed_tree_with_14_messages(cluster_env):
+    path = started(cluster_env)
+    snap = cluster_env.ctl_json("echo", "-t", path)
+    names = [n["name"] for n in snap["nodes"]]
+    assert sorted(names) == sorted(load(path).names) and len(names) == 8
+    assert snap["messages"] == 14  # 2|E| on the seed tree's 7 edges
+    assert snap["initiator"] == "root"
+    assert_spanning_tree(snap["nodes"], "root")
+    cpus = {n["name"]: n["cpus"] for n in snap["nodes"]}
+    assert cpus["pical"] == 8 and cpus["subserviate"] == 2
+    assert snap["elapsed_ms"] > 0
+    text = cluster_env.ctl("echo", "-t", path)
+    assert text.returncode == 0 and "8/8 nodes, 14 messages" in text.stdout
+
+
+def test_echo_on_a_dag_from_another_initiator(cluster_env):
+    path = started(cluster_env, "dag.toml")
+    topology = load(path)
+    initiator = topology.names[-1]
+    snap = cluster_env.ctl_json("echo", "-t", path, "--from", initiator)
+    assert len(snap["nodes"]) == len(topology.names)
+    assert snap["messages"] == 2 * topology.edge_count
+    assert_spanning_tree(snap["nodes"], initiator)
+
+
+def test_burst_is_spread_by_rebalance_and_accounting_holds_until_done(cluster_env):
+    path = started(cluster_env)
+    topology = load(path)
+    sub = cluster_env.ctl_json("submit", "subserviate", "--tasks", "24", "--cost", "0.4", "-t", path)
+    assert sub["tasks"] == 24
+    res = cluster_env.ctl_json("rebalance", "-t", path)
+    assert res["moves"], res
+    assert all(m["from"] == "subserviate" for m in res["moves"])
+    assert res["moved"] > 0
+    assert res["imbalance_after"] < res["imbalance_before"]
+    with Operator(topology) as op:
+        deadline = time.monotonic() + DEADLINE
+        echoes = 0
+        while True:
+            snap = op.echo(detail=True)
+            echoes += 1
+            books = account(snap["nodes"])
+            assert books["balanced"], books  # submitted = done + queued + running + in flight
+            assert books["submitted"] == 24
+            if books["done"] == 24:
+                break
+            assert time.monotonic() < deadline, f"work not finished after {DEADLINE} s: {books}"
+            time.sleep(0.05)
+    done_at = {n["name"]: n["done"] for n in snap["nodes"]}
+    assert done_at["subserviate"] < 24  # others did part of the burst
+    assert sum(v > 0 for v in done_at.values()) >= 2
+    assert echoes >= 2
+
+
+def test_rebalance_while_tasks_move_keeps_every_task_exactly_once(cluster_env):
+    """Rounds back to back, each echo checked: moves in flight at an echo are counted
+    once (the Lai-Yang tags on TRANSFER/ACK make the samples a consistent cut)."""
+    path = started(cluster_env)
+    topology = load(path)
+    with Operator(topology) as op:
+        op.submit("subserviate", 30, 0.3)
+        op.submit("affixed", 10, 0.3)
+        total = 40
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            res = op.rebalance("heap")
+            for snap in (res["before"], res["after"]):
+                books = account(snap["nodes"])
+                assert books["balanced"] and books["submitted"] == total, books
+            if books["done"] == total:
+                break
+            assert time.monotonic() < deadline, books
+
+
+def test_seed_policy_moves_one_task_per_loaded_node(cluster_env):
+    path = started(cluster_env)
+    cluster_env.ctl_json("submit", "subserviate", "--tasks", "10", "--cost", "30", "-t", path)
+    res = cluster_env.ctl_json("rebalance", "--policy", "seed", "-t", path)
+    assert [(m["from"], len(m["tasks"])) for m in res["moves"]] == [("subserviate", 1)]
+
+
+def test_finn_wave_adds_k_tasks_on_every_node(cluster_env):
+    path = started(cluster_env)
+    res = cluster_env.ctl_json("finn", "--tasks", "2", "--cost", "0.2", "-t", path)
+    assert sorted(res["decided"]) == sorted(load(path).names)
+    assert res["undecided"] == []
+    assert res["messages"] == 7  # on an out-tree Finn is a broadcast: N - 1 messages
+    assert res["enqueued"] == 16
+    snap = cluster_env.ctl_json("echo", "-t", path)
+    assert all(n["submitted"] == 2 for n in snap["nodes"])
+
+
+@pytest.mark.parametrize("file", ["dag.toml", "strong.toml"])
+def test_finn_wave_decides_everywhere_on_dags_and_cycles(cluster_env, file):
+    path = started(cluster_env, file)
+    topology = load(path)
+    res = cluster_env.ctl_json("finn", "--tasks", "1", "--cost", "0.1", "-t", path)
+    assert sorted(res["decided"]) == sorted(topology.names)
+    assert res["initiators"] == list(topology.finn_initiators())
+    assert res["messages"] <= 2 * len(topology.names) * topology.edge_count
+
+
+def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env):
+    path = started(cluster_env)
+    topology = load(path)
+    port = topology.node("tubularia").port
+    # raw bytes that are not ZMTP at all: libzmq drops the connection
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(os.urandom(512))
+    ctx = zmq.Context()
+    try:
+        d = ctx.socket(zmq.DEALER)
+        d.setsockopt(zmq.LINGER, 0)
+        d.setsockopt(zmq.IDENTITY, b"garbage-test")
+        d.connect(topology.endpoint("tubularia"))
+        bad_frames = [
+            b"\xc1not msgpack",
+            wire._packer.pack([1, 2, 3]),
+            wire._packer.pack({"v": 99, "t": "ping", "e": 0, "id": 1}),
+            wire._packer.pack({"v": 1, "t": "ping", "e": 0, "id": "one"}),
+            wire._packer.pack({"v": 1, "t": "launch-missiles", "e": 0}),
+            wire.encode("echo", 0, wave="w", entries=[["x", None, {}]]),  # an ECHO from a non-neighbour
+        ]
+        errors = []
+        for frame in bad_frames:
+            d.send(frame)
+            assert d.poll(5000), "the node stopped answering"
+            errors.append(wire.decode(d.recv()))
+        d.send_multipart([b"two", b"frames"])
+        assert d.poll(5000)
+        errors.append(wire.decode(d.recv()))
+        assert [e["t"] for e in errors] == ["error"] * 7
+        assert "'id' must be int" in errors[3]["text"]
+        assert "not a neighbour" in errors[5]["text"]
+        d.close()
+    finally:
+        ctx.destroy(linger=0)
+    with Operator(topology) as op:
+        pong = op.ping(["tubularia"])["tubularia"]
+        assert pong["stats"]["garbage"] >= 6
+        assert len(op.echo()["nodes"]) == 8  # still a working member of the cluster
+
+
+def test_a_node_killed_mid_run_is_named_by_echo_and_finn(cluster_env):
+    path = started(cluster_env)
+    record = cluster_env.record("seed")
+    os.kill(record["nodes"]["pical"]["pid"], signal.SIGKILL)
+    r = cluster_env.ctl("echo", "-t", path, "--timeout", "2")
+    assert r.returncode == 1
+    assert "pical" in r.stderr and "Traceback" not in r.stderr
+    f = cluster_env.ctl("finn", "-t", path, "--timeout", "2", "--json")
+    assert f.returncode == 1
+    res = json.loads(f.stdout)
+    assert res["undecided"] == ["pical"] and res["unreachable"] == ["pical"]
+    assert len(res["decided"]) == 7
+
+
+def test_bad_arguments_name_what_is_wrong(cluster_env):
+    path = started(cluster_env)
+    r = cluster_env.ctl("submit", "nosuchnode", "-t", path)
+    assert r.returncode == 2 and "nosuchnode" in r.stderr
+    r = cluster_env.ctl("submit", "root", "--tasks", "0", "-t", path)
+    assert r.returncode == 2 and "--tasks" in r.stderr
+    r = cluster_env.ctl("echo", "--from", "nosuchnode", "-t", path)
+    assert r.returncode == 2 and "nosuchnode" in r.stderr
+    r = cluster_env.ctl("finn", "--from", "pical", "-t", path)
+    assert r.returncode == 2 and "pical" in r.stderr and "root" in r.stderr  # pical reaches no one
+    r = cluster_env.ctl("finn", "--from", "root", "--tasks", "0", "-t", path)
+    assert r.returncode == 0, r.stderr
