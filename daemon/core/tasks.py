@@ -1,0 +1,351 @@
+"""One node's tasks: the queue, the CPU slots, and the exactly-once hand-off of queued
+tasks between nodes.
+
+Theory of operation (DESIGN §5 and §6):
+
+Slots. A node has ``cpus`` slots. A task holds one slot for ``cost`` seconds; a task
+started at t finishes at t + cost. Queued tasks start FIFO on the first slot that frees
+(Graham's list scheduling, 1966). Time is an argument, never read from a clock: the
+board catches up with ``now`` event by event, in time order, so a slot freed at t' is
+refilled at t' and the outcome does not depend on how often the driver calls
+:meth:`TaskBoard.advance` (the sans-IO rule of aioquic and wsproto: time is passed in,
+the next deadline is exposed). Tasks given to :meth:`TaskBoard.submit` without a time
+have an unknown arrival between two calls: they start no earlier than the next ``now``.
+
+Hand-off (DESIGN §5; retransmit until acknowledged, duplicates recognised by their
+identifier, as in the data-link protocols of Tel, *Introduction to Distributed
+Algorithms*, ch. 3):
+
+1. The donor takes still-QUEUED tasks out of its queue under a move id and a
+   destination (:meth:`move_out`); running tasks never move. They are *leaving*: no
+   slot will start them, and they are reported as ``outgoing`` until acknowledged.
+2. The driver sends the :class:`Transfer` and resends it until the ACK arrives
+   (:meth:`transfers_to_resend`).
+3. The destination remembers every move id it has answered (:meth:`on_transfer`): a new
+   one enqueues the tasks and is ACKed; a repeat gets the same answer again and
+   enqueues nothing. A transfer whose ``expires`` has passed is refused and its id
+   remembered as refused, so no later copy can be accepted either.
+4. On ACK the donor forgets the tasks (:meth:`on_ack`) and sends FORGET, which tells the
+   destination to stop reporting the move as *unconfirmed* (:meth:`on_forget`). If no
+   ACK came by ``expires + grace``, the donor takes the tasks back to the FRONT of its
+   queue (:meth:`take_back_expired`): the destination refuses the transfer from
+   ``expires`` on, and ``grace`` covers clock skew between the two hosts.
+
+Accounting (:func:`account`). Summed over the nodes of a consistent cut (Lai and Yang
+1987: the daemon samples before handling a message sent after its sender sampled)::
+
+    submitted == done + queued + running + |outgoing tasks whose move id no node reports unconfirmed|
+
+A task in flight is counted once by its donor's ``outgoing``; once accepted, it is in
+the destination's queue and the destination reports the move id as unconfirmed, which
+cancels the donor's entry until the ACK arrives.
+
+The one case no protocol can make exactly-once (the two generals' problem; Gray 1978):
+the destination accepted, and every ACK, for every resend, was lost until
+``expires + grace``. The donor then takes the tasks back and they run twice. A task is
+never lost; it may in that case be duplicated. Resending until the take-back keeps the
+window as small as the link allows.
+
+Memory is bounded: a move id is remembered (seen, unconfirmed) until ``expires +
+memory``. ``memory`` must exceed ``grace`` plus the network's delay, so that every
+resend the donor can still make meets a destination that remembers its answer; after
+that, the expiry check alone refuses any stale copy. The driver calls
+:meth:`take_back_expired` more often than every ``memory - grace`` seconds (the daemon
+does so each housekeeping tick), so that no donor still reports a move its destination
+has forgotten.
+
+Task ids are assumed unique in the cluster (the daemon makes them from node name,
+epoch and a counter).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A piece of video to decode: it holds one CPU slot for ``cost`` seconds."""
+
+    id: str
+    label: str
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """TRANSFER(move id, tasks): queued tasks handed from ``source`` to ``dest``.
+
+    ``expires`` is an absolute time: the destination refuses the transfer after it.
+    """
+
+    move_id: str
+    source: str
+    dest: str
+    tasks: tuple[Task, ...]
+    expires: float
+
+
+class _Leaving:
+    """The donor's record of a move not acknowledged yet."""
+
+    __slots__ = ("transfer", "last_sent")
+
+    def __init__(self, transfer: Transfer, last_sent: float):
+        self.transfer = transfer
+        self.last_sent = last_sent
+
+
+class TaskBoard:
+    """The tasks of node ``node``: running, queued, leaving, and the move ids it answered.
+
+    ``grace``: seconds past a move's ``expires`` before the donor takes its tasks back.
+    ``memory``: seconds past a move's ``expires`` during which its id is remembered
+    (must exceed ``grace``). Raises ``ValueError`` for bad arguments, naming the node.
+    """
+
+    __slots__ = (
+        "node", "cpus", "grace", "memory", "submitted", "done", "running", "queued",
+        "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
+        "_seen", "_unconfirmed", "_forget_at",
+    )
+
+    def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0):
+        if not isinstance(cpus, int) or cpus < 1:
+            raise ValueError(f"node {node}: cpus must be a whole number >= 1, got {cpus!r}")
+        if not grace >= 0:
+            raise ValueError(f"node {node}: grace must be >= 0 seconds, got {grace!r}")
+        if not memory > grace:
+            raise ValueError(f"node {node}: memory ({memory!r} s) must exceed grace ({grace!r} s)")
+        self.node = node
+        self.cpus = cpus
+        self.grace = float(grace)
+        self.memory = float(memory)
+        self.submitted = 0
+        self.done = 0
+        self.running: dict[str, tuple[Task, float]] = {}  # task id -> (task, started at)
+        self.queued: deque[Task] = deque()
+        self.clock = 0.0  # the latest `now` the board has caught up with
+        self._fresh = 0  # tasks at the queue's tail submitted without a time
+        self._ends: list[tuple[float, int, str]] = []  # (finishes at, seq, task id), a heap
+        self._seq = 0
+        self._started: list[Task] = []  # since the last advance()
+        self._finished: list[Task] = []
+        self._outgoing: dict[str, _Leaving] = {}  # move id -> leaving, in move order
+        self._seen: dict[str, bool] = {}  # move id -> accepted?
+        self._unconfirmed: dict[str, None] = {}  # accepted move ids awaiting FORGET, in order
+        self._forget_at: list[tuple[float, int, str]] = []  # (forget after, seq, move id)
+
+    # --- work --------------------------------------------------------------------------
+
+    def submit(self, tasks: Iterable[Task], now: float | None = None) -> None:
+        """Enqueue new tasks (counted in ``submitted``). Without ``now`` they start no
+        earlier than the next time the board is given; with it, they may start at ``now``."""
+        tasks = list(tasks)
+        if now is not None:
+            self._catch_up(now)
+        self.queued.extend(tasks)
+        self.submitted += len(tasks)
+        if now is None:
+            self._fresh += len(tasks)
+        else:
+            self._catch_up(now)
+
+    def advance(self, now: float) -> tuple[list[Task], list[Task]]:
+        """Catch up with ``now``; return (started, finished) since the last call.
+
+        Raises ``ValueError`` if ``now`` is earlier than a time already given."""
+        self._catch_up(now)
+        started, finished = self._started, self._finished
+        self._started, self._finished = [], []
+        return started, finished
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`advance` has something to do next: the end of the earliest running
+        task, or the board's clock if started/finished tasks are waiting to be collected
+        or submitted tasks wait for a free slot. None when nothing is pending."""
+        if self._started or self._finished or (self._fresh and len(self.running) < self.cpus):
+            return self.clock
+        return self._ends[0][0] if self._ends else None
+
+    def busy_slots(self) -> int:
+        return len(self.running)
+
+    @property
+    def remembered(self) -> int:
+        """How many move ids this board still remembers (answered transfers): bounded by
+        the transfers it answered within ``memory`` seconds of their expiry."""
+        return len(self._seen)
+
+    def is_idle(self) -> bool:
+        """Nothing running, queued, leaving or unconfirmed."""
+        return not (self.running or self.queued or self._outgoing or self._unconfirmed)
+
+    def _catch_up(self, now: float) -> None:
+        if now < self.clock:
+            raise ValueError(f"node {self.node}: time went back from {self.clock!r} to {now!r}")
+        waiting = len(self.queued) - self._fresh  # queued before the last known time
+        while True:
+            if self._ends and self._ends[0][0] <= now:
+                ends_at, _, task_id = heapq.heappop(self._ends)
+                task, _ = self.running.pop(task_id)
+                self.done += 1
+                self._finished.append(task)
+                if waiting > 0:  # the freed slot is refilled when it frees, not at `now`
+                    waiting -= 1
+                    self._start(self.queued.popleft(), ends_at)
+            elif self.queued and len(self.running) < self.cpus:
+                # a free slot and nothing ending before `now`: the head arrived at `now`
+                # (or at an unknown time since the last call), so it starts at `now`
+                waiting = max(0, waiting - 1)
+                self._start(self.queued.popleft(), now)
+            else:
+                break
+        self._fresh = 0
+        self.clock = now
+        while self._forget_at and self._forget_at[0][0] < now:
+            _, _, move_id = heapq.heappop(self._forget_at)
+            self._seen.pop(move_id, None)
+            self._unconfirmed.pop(move_id, None)
+
+    def _start(self, task: Task, at: float) -> None:
+        self.running[task.id] = (task, at)
+        self._seq += 1
+        heapq.heappush(self._ends, (at + task.cost, self._seq, task.id))
+        self._started.append(task)
+
+    # --- moving tasks out (donor) -----------------------------------------------------
+
+    def move_out(self, move_id: str, dest: str, task_ids: list[str], now: float, deadline: float) -> Transfer | None:
+        """Take the still-queued tasks among ``task_ids`` out of the queue as move
+        ``move_id`` to ``dest`` [DESIGN §5.1]; running and unknown ids are skipped.
+
+        ``deadline`` is absolute: it becomes the transfer's ``expires``. Returns the
+        Transfer to send, the same one again for a move id already leaving, or None when
+        none of the tasks is still queued. Raises ``ValueError`` when ``dest`` is this node."""
+        if dest == self.node:
+            raise ValueError(f"node {self.node}: move {move_id} names this node as its destination")
+        if move_id in self._outgoing:
+            return self._outgoing[move_id].transfer
+        self._catch_up(now)
+        wanted = dict.fromkeys(task_ids)
+        found = {t.id: t for t in self.queued if t.id in wanted}
+        if not found:
+            return None
+        kept = [t for t in self.queued if t.id not in found]
+        self.queued.clear()
+        self.queued.extend(kept)
+        tasks = tuple(found[i] for i in wanted if i in found)  # in the order asked for
+        transfer = Transfer(move_id, self.node, dest, tasks, float(deadline))
+        self._outgoing[move_id] = _Leaving(transfer, now)
+        return transfer
+
+    def transfers_to_resend(self, now: float, every: float) -> list[Transfer]:
+        """Unacknowledged transfers last sent at least ``every`` seconds ago [DESIGN §5.2],
+        in move order; each is marked as sent at ``now``."""
+        due = []
+        for leaving in self._outgoing.values():
+            if now - leaving.last_sent >= every:
+                leaving.last_sent = now
+                due.append(leaving.transfer)
+        return due
+
+    def on_ack(self, move_id: str) -> bool:
+        """The destination has the tasks: forget them [DESIGN §5.4]. True if the move was
+        pending (the driver then sends FORGET); False for an unknown or repeated ACK."""
+        return self._outgoing.pop(move_id, None) is not None
+
+    def take_back_expired(self, now: float) -> list[str]:
+        """Moves unacknowledged past ``expires + grace`` [DESIGN §5.4]: their tasks go back
+        to the FRONT of the queue, earliest move first. Returns those move ids."""
+        expired = [m for m, leaving in self._outgoing.items() if now > leaving.transfer.expires + self.grace]
+        if not expired:
+            return []
+        self._catch_up(now)
+        back: list[Task] = []
+        for move_id in expired:
+            back.extend(self._outgoing.pop(move_id).transfer.tasks)
+        self.queued.extendleft(reversed(back))
+        self._catch_up(now)
+        return expired
+
+    # --- receiving tasks (destination) ------------------------------------------------
+
+    def on_transfer(self, transfer: Transfer, now: float) -> bool:
+        """Answer a TRANSFER [DESIGN §5.3]: True = accepted (ACK it), False = refused.
+
+        A move id answered before gets the same answer and enqueues nothing. A new
+        transfer is refused when its ``expires`` has passed (the donor takes the tasks
+        back) or when it is addressed to another node."""
+        answer = self._seen.get(transfer.move_id)
+        if answer is not None:
+            return answer
+        self._catch_up(now)
+        accepted = transfer.dest == self.node and transfer.expires >= now
+        self._seen[transfer.move_id] = accepted
+        self._seq += 1
+        heapq.heappush(self._forget_at, (transfer.expires + self.memory, self._seq, transfer.move_id))
+        if accepted:
+            self._unconfirmed[transfer.move_id] = None
+            self.queued.extend(transfer.tasks)
+            self._catch_up(now)
+        return accepted
+
+    def on_forget(self, move_id: str) -> None:
+        """The donor has the ACK: stop reporting the move as unconfirmed. The id itself
+        stays remembered, so a late copy of the transfer is still only ACKed."""
+        self._unconfirmed.pop(move_id, None)
+
+    # --- reporting --------------------------------------------------------------------
+
+    def sample(self, now: float) -> dict:
+        """This node's state as a plain dict (msgpack and JSON can carry it).
+
+        It reads, never advances: call :meth:`advance` first for an up-to-date picture
+        (a task past its end shows 0 s remaining until then)."""
+        running_tasks = [[t.id, max(0.0, start + t.cost - now)] for t, start in self.running.values()]
+        queued_tasks = [[t.id, t.cost] for t in self.queued]
+        outgoing = [
+            [move_id, leaving.transfer.dest, [[t.id, t.cost] for t in leaving.transfer.tasks]]
+            for move_id, leaving in self._outgoing.items()
+        ]
+        work = sum(r for _, r in running_tasks) + sum(c for _, c in queued_tasks)
+        return {
+            "name": self.node,
+            "cpus": self.cpus,
+            "running": len(running_tasks),
+            "queued": len(queued_tasks),
+            "done": self.done,
+            "submitted": self.submitted,
+            "running_tasks": running_tasks,
+            "queued_tasks": queued_tasks,
+            "outgoing": outgoing,
+            "unconfirmed": list(self._unconfirmed),
+            "work": work,
+            "load": (len(running_tasks) + len(queued_tasks)) / self.cpus,
+        }
+
+
+def account(samples: list[dict]) -> dict:
+    """The accounting rule over the samples of a consistent cut (see the module text).
+
+    Returns the totals ``submitted``, ``done``, ``running``, ``queued``, ``in_flight``
+    (outgoing tasks whose move id no node reports unconfirmed), ``surplus`` (tasks found
+    minus tasks submitted: negative = lost, positive = duplicated) and ``balanced``."""
+    unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
+    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0, "in_flight": 0}
+    for s in samples:
+        totals["submitted"] += s["submitted"]
+        totals["done"] += s["done"]
+        totals["running"] += s["running"]
+        totals["queued"] += s["queued"]
+        for move_id, _dest, tasks in s["outgoing"]:
+            if move_id not in unconfirmed:
+                totals["in_flight"] += len(tasks)
+    found = totals["done"] + totals["running"] + totals["queued"] + totals["in_flight"]
+    totals["surplus"] = found - totals["submitted"]
+    totals["balanced"] = totals["surplus"] == 0
+    return totals

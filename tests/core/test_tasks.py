@@ -1,0 +1,406 @@
+"""The task board (daemon/core/tasks.py): slots in simulated time, and the exactly-once
+hand-off between real boards over a hand-driven network (no mocks). The accounting rule
+is checked on every state reached: exhaustively for one move (every interleaving of
+delivery, duplication, loss, resend, expiry and forgetting), and by hypothesis over
+random operation sequences on three boards."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import deque
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon.core.tasks import Task, TaskBoard, Transfer, account
+
+
+def tasks(*costs, prefix="t"):
+    return [Task(f"{prefix}{k}", "test", float(c)) for k, c in enumerate(costs)]
+
+
+def history(board: TaskBoard, times):
+    """(time, running {id: started}, queued ids, done) after advancing to each time."""
+    out = []
+    for t in times:
+        board.advance(t)
+        out.append((t, {i: s for i, (_, s) in board.running.items()}, [q.id for q in board.queued], board.done))
+    return out
+
+
+# --- slots -----------------------------------------------------------------------------
+
+
+def test_a_freed_slot_is_refilled_when_it_frees_not_when_advanced():
+    board = TaskBoard("a", 1)
+    board.submit(tasks(1, 2, 0.5), now=0.0)
+    started, finished = board.advance(10.0)
+    assert [t.id for t in started] == ["t0", "t1", "t2"]
+    assert [t.id for t in finished] == ["t0", "t1", "t2"]
+    assert board.done == 3 and board.busy_slots() == 0
+    # The same with a look half way: t1 started at 1 (when t0 ended), not at 2.
+    board = TaskBoard("a", 1)
+    board.submit(tasks(1, 2, 0.5), now=0.0)
+    board.advance(2.0)
+    assert board.running["t1"][1] == 1.0
+    assert board.next_deadline() == 3.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    costs=st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 1.5, 3.0]), max_size=12),
+    cpus=st.integers(1, 3),
+    looks=st.lists(st.sampled_from([0.25 * k for k in range(1, 48)]), max_size=12),
+)
+def test_how_often_advance_is_called_changes_nothing(costs, cpus, looks):
+    coarse, fine = TaskBoard("a", cpus), TaskBoard("a", cpus)
+    for board in (coarse, fine):
+        board.submit(tasks(*costs), now=0.0)
+    checkpoints = [3.0, 6.0, 12.0]
+    every = sorted(set(looks) | set(checkpoints))
+    fine_at = {h[0]: h for h in history(fine, every)}
+    assert history(coarse, checkpoints) == [fine_at[t] for t in checkpoints]
+
+
+def test_submitted_without_a_time_starts_at_the_next_time_given():
+    board = TaskBoard("a", 2)
+    board.submit(tasks(5), now=0.0)
+    board.submit(tasks(1, prefix="late"))  # arrived at some time after 0: unknown
+    assert board.next_deadline() == 0.0  # the driver should advance now
+    started, _ = board.advance(4.0)
+    assert [t.id for t in started] == ["t0", "late0"] and board.running["late0"][1] == 4.0
+    assert board.next_deadline() == 5.0
+
+
+def test_next_deadline_and_collecting_what_happened_inside_other_calls():
+    board = TaskBoard("a", 1)
+    assert board.next_deadline() is None
+    board.submit(tasks(2), now=1.0)  # starts inside submit, reported by the next advance
+    assert board.next_deadline() == 1.0
+    started, finished = board.advance(1.0)
+    assert [t.id for t in started] == ["t0"] and finished == []
+    assert board.next_deadline() == 3.0
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="node a: cpus"):
+        TaskBoard("a", 0)
+    with pytest.raises(ValueError, match="node a: memory"):
+        TaskBoard("a", 1, grace=5.0, memory=5.0)
+    board = TaskBoard("a", 1)
+    board.advance(5.0)
+    with pytest.raises(ValueError, match="node a: time went back from 5.0 to 4.0"):
+        board.advance(4.0)
+    with pytest.raises(ValueError, match="node a: move m1 names this node"):
+        board.move_out("m1", "a", [], 5.0, 10.0)
+
+
+def test_sample_reports_every_field_as_plain_data():
+    board = TaskBoard("a", 2)
+    board.submit(tasks(4, 1, 3, 2), now=0.0)
+    board.advance(1.0)  # t0 (0-4) and t1 (0-1) ran; t2 started at 1
+    board.move_out("m1", "b", ["t3"], 1.0, 10.0)
+    s = board.sample(1.5)
+    assert json.loads(json.dumps(s)) == s
+    assert s == {
+        "name": "a", "cpus": 2, "running": 2, "queued": 0, "done": 1, "submitted": 4,
+        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [],
+        "outgoing": [["m1", "b", [["t3", 2.0]]]], "unconfirmed": [], "work": 5.0, "load": 1.0,
+    }
+
+
+# --- the hand-off, step by step ----------------------------------------------------------
+
+
+def pair(grace=1.0, memory=5.0):
+    """Donor a (one slot busy for 100 s, three tasks queued) and destination b (busy too)."""
+    a, b = TaskBoard("a", 1, grace=grace, memory=memory), TaskBoard("b", 1, grace=grace, memory=memory)
+    a.submit(tasks(100, 1, 2, 3), now=0.0)
+    b.submit(tasks(100, prefix="b"), now=0.0)
+    return a, b
+
+
+def test_move_out_takes_only_queued_tasks_in_the_order_asked():
+    a, _ = pair()
+    tr = a.move_out("m1", "b", ["t3", "t0", "nope", "t1"], 0.0, 2.0)  # t0 runs, "nope" is unknown
+    assert tr == Transfer("m1", "a", "b", (a_task("t3", 3), a_task("t1", 1)), 2.0)
+    assert [t.id for t in a.queued] == ["t2"] and "t0" in a.running
+    assert a.move_out("m1", "b", ["t2"], 0.0, 2.0) is tr  # the same move again: same transfer
+    assert a.move_out("m2", "b", ["t0", "t1"], 0.0, 2.0) is None  # nothing left to take
+
+
+def a_task(task_id, cost):
+    return Task(task_id, "test", float(cost))
+
+
+def test_transfer_ack_forget():
+    a, b = pair()
+    tr = a.move_out("m1", "b", ["t1", "t2"], 0.0, 2.0)
+    assert b.on_transfer(tr, 0.5) is True
+    assert [t.id for t in b.queued] == ["t1", "t2"] and b.sample(0.5)["unconfirmed"] == ["m1"]
+    assert account([a.sample(0.5), b.sample(0.5)])["balanced"]  # ACK in flight
+    assert b.on_transfer(tr, 0.6) is True  # a duplicate: ACK again, enqueue nothing
+    assert len(b.queued) == 2
+    assert a.on_ack("m1") is True and a.on_ack("m1") is False
+    assert a.sample(0.7)["outgoing"] == []
+    b.on_forget("m1")
+    assert b.sample(0.8)["unconfirmed"] == []
+    assert b.on_transfer(tr, 0.9) is True  # a very late copy still gets its ACK
+    assert len(b.queued) == 2
+
+
+def test_resend_until_acknowledged():
+    a, _ = pair()
+    a.move_out("m1", "b", ["t1"], 0.0, 2.0)
+    a.move_out("m2", "b", ["t2"], 0.4, 2.4)
+    assert a.transfers_to_resend(0.3, every=0.5) == []
+    assert [t.move_id for t in a.transfers_to_resend(0.5, every=0.5)] == ["m1"]
+    assert [t.move_id for t in a.transfers_to_resend(1.0, every=0.5)] == ["m1", "m2"]
+    a.on_ack("m1")
+    assert [t.move_id for t in a.transfers_to_resend(1.5, every=0.5)] == ["m2"]
+
+
+def test_a_stale_transfer_is_refused_and_taken_back_to_the_front():
+    a, b = pair(grace=1.0)
+    tr = a.move_out("m1", "b", ["t1", "t2"], 0.0, 2.0)
+    assert a.take_back_expired(3.0) == []  # expires 2 + grace 1: not yet
+    assert b.on_transfer(tr, 2.5) is False  # the destination was away until after expiry
+    assert b.on_transfer(tr, 2.6) is False  # remembered as refused
+    assert len(b.queued) == 0
+    assert a.take_back_expired(3.5) == ["m1"]
+    assert [t.id for t in a.queued] == ["t1", "t2", "t3"]  # back in front, in order
+    assert account([a.sample(3.5), b.sample(3.5)])["balanced"]
+
+
+def test_a_transfer_for_another_node_is_refused():
+    a, _ = pair()
+    tr = a.move_out("m1", "c", ["t1"], 0.0, 2.0)
+    assert TaskBoard("b", 1).on_transfer(tr, 0.1) is False
+
+
+def test_memory_of_move_ids_is_bounded():
+    a, b = TaskBoard("a", 1, grace=1.0, memory=5.0), TaskBoard("b", 1, grace=1.0, memory=5.0)
+    sizes = []
+    for k in range(600):
+        now = float(k)
+        a.submit([Task(f"x{k}", "test", 100.0)], now=now)
+        tr = a.move_out(f"m{k}", "b", [f"x{k}"], now, now + 2.0)
+        if tr is not None:
+            b.on_transfer(tr, now)
+        a.take_back_expired(now)  # FORGET and ACK are all lost: nothing is ever confirmed
+        b.advance(now)
+        sizes.append((b.remembered, len(b.sample(now)["unconfirmed"])))
+    assert max(sizes) <= (8, 8)  # ids answered in the last expires + memory = 7 s
+
+
+# --- every interleaving of one move --------------------------------------------------------
+
+MAX_IN_FLIGHT = 3
+LAST_TICK = 9  # expires 2, take-back after 3, b forgets after 7
+
+
+def explore_one_move():
+    """Breadth-first over every state of one move of two tasks from a to b, through a
+    network that may deliver, duplicate or lose any message; the donor resends and takes
+    back; time ticks. Yields each state reached once."""
+    a, b = pair(grace=1.0, memory=5.0)
+    tr = a.move_out("m1", "b", ["t1", "t2"], 0.0, 2.0)
+    start = (0, (("transfer", tr),), a, b, {"accepted": False, "taken_back": False})
+    seen, todo = set(), deque([start])
+    while todo:
+        state = todo.popleft()
+        t, net, a, b, flags = state
+        key = (t, tuple(sorted(map(repr, net))), repr(a.sample(t)), repr(b.sample(t)), tuple(sorted(flags.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        yield state
+
+        def successor(change):
+            a2, b2, f2 = copy.deepcopy((a, b, flags))
+            result = change(a2, b2, f2)
+            todo.append(result)
+
+        for i, msg in enumerate(net):
+            rest = net[:i] + net[i + 1:]
+            successor(lambda a2, b2, f2, msg=msg, rest=rest: (t, rest + deliver(msg, a2, b2, f2, t), a2, b2, f2))
+            successor(lambda a2, b2, f2, rest=rest: (t, rest, a2, b2, f2))  # lost
+            if len(net) < MAX_IN_FLIGHT:
+                successor(lambda a2, b2, f2, msg=msg: (t, net + (msg,), a2, b2, f2))  # duplicated
+        if len(net) < MAX_IN_FLIGHT:
+            successor(lambda a2, b2, f2: (t, net + tuple(("transfer", x) for x in a2.transfers_to_resend(t, 0.0)), a2, b2, f2))
+        if t < LAST_TICK:
+            successor(lambda a2, b2, f2: tick(t + 1, net, a2, b2, f2))
+
+
+def deliver(msg, a, b, flags, t):
+    kind, body = msg
+    if kind == "transfer":
+        accepted = b.on_transfer(body, t)
+        flags["accepted"] |= accepted
+        return (("ack", (body.move_id, accepted)),)
+    if kind == "ack":
+        move_id, accepted = body
+        if accepted and a.on_ack(move_id):
+            return (("forget", move_id),)
+        return ()
+    b.on_forget(body)
+    return ()
+
+
+def tick(t, net, a, b, flags):
+    flags["taken_back"] |= bool(a.take_back_expired(t))
+    a.advance(t)
+    b.advance(t)
+    return (t, net, a, b, flags)
+
+
+def test_every_interleaving_of_one_move_keeps_the_count():
+    states = 0
+    reached = {"duplicate ack": False, "refused": False, "taken back": False, "twice": False, "forgotten": False}
+    for t, net, a, b, flags in explore_one_move():
+        states += 1
+        totals = account([a.sample(t), b.sample(t)])
+        assert totals["submitted"] == 5
+        if flags["accepted"] and flags["taken_back"]:
+            # The two generals: b accepted, every ACK was lost until the deadline passed,
+            # a took the tasks back. They run twice; they are never lost.
+            assert totals["surplus"] == 2
+            reached["twice"] = True
+        else:
+            assert totals["balanced"], (t, net, totals)
+        b_has = [x.id for x in b.queued]
+        assert b_has in ([], ["t1", "t2"])  # never enqueued twice
+        reached["duplicate ack"] |= b_has != [] and sum(1 for m in net if m[0] == "ack") >= 2
+        reached["refused"] |= any(m == ("ack", ("m1", False)) for m in net)
+        reached["taken back"] |= flags["taken_back"] and not flags["accepted"]
+        reached["forgotten"] |= b.remembered == 0 and flags["accepted"]
+    assert states > 500
+    assert all(reached.values()), reached
+
+
+# --- random operation sequences on three boards ------------------------------------------
+
+NODES = ("a", "b", "c")
+op = st.one_of(
+    st.tuples(st.just("submit"), st.sampled_from(NODES), st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=1, max_size=4)),
+    st.tuples(st.just("tick"), st.sampled_from([0.25, 0.5, 1.0, 3.0])),
+    st.tuples(st.just("move"), st.sampled_from(NODES), st.sampled_from(NODES), st.integers(0, 7)),
+    st.tuples(st.just("deliver"), st.integers(0, 7)),
+    st.tuples(st.just("lose"), st.integers(0, 7)),
+    st.tuples(st.just("duplicate"), st.integers(0, 7)),
+    st.tuples(st.just("resend"), st.sampled_from(NODES)),
+)
+
+
+class Cluster:
+    """Three boards, a network of messages in flight, and what the test remembers."""
+
+    def __init__(self):
+        self.boards = {n: TaskBoard(n, 1 + i % 2, grace=1.0, memory=4.0) for i, n in enumerate(NODES)}
+        self.now = 0.0
+        self.net: list[tuple] = []
+        self.submitted: list[str] = []
+        self.done: dict[str, list[str]] = {n: [] for n in NODES}
+        self.moves = 0
+        self.accepted: dict[str, int] = {}  # move id -> tasks, once the destination took them
+        self.taken_back: set[str] = set()
+
+    def run(self, operation):
+        kind, *args = operation
+        getattr(self, kind)(*args)
+
+    def submit(self, node, costs):
+        new = [Task(f"s{len(self.submitted) + k}", "test", c) for k, c in enumerate(costs)]
+        self.submitted += [t.id for t in new]
+        self.boards[node].submit(new, now=self.now)
+        self.collect()
+
+    def tick(self, dt):
+        self.now += dt
+        for name, board in self.boards.items():
+            self.taken_back.update(board.take_back_expired(self.now))
+        self.collect()
+
+    def collect(self):
+        for name, board in self.boards.items():
+            before = dict(board.running)
+            _, finished = board.advance(self.now)
+            for task in finished:
+                self.done[name].append(task.id)
+            for task_id in before:  # running tasks never move: still here or done here
+                assert task_id in board.running or task_id in self.done[name]
+
+    def move(self, source, dest, pick):
+        if source == dest:
+            return
+        board = self.boards[source]
+        queued = [t.id for t in board.queued]
+        ids = queued[pick % 3::2] + list(board.running)[:1] + ["unknown"]
+        self.moves += 1
+        tr = board.move_out(f"m{self.moves}", dest, ids, self.now, self.now + 1.5)
+        if tr is not None:
+            assert {t.id for t in tr.tasks} <= set(queued)
+            self.net.append(("transfer", tr))
+        self.collect()
+
+    def deliver(self, i):
+        if not self.net:
+            return
+        kind, body = self.net.pop(i % len(self.net))
+        if kind == "transfer":
+            ok = self.boards[body.dest].on_transfer(body, self.now)
+            if ok:
+                self.accepted.setdefault(body.move_id, len(body.tasks))
+            self.net.append(("ack", (body.source, body.dest, body.move_id, ok)))
+        elif kind == "ack":
+            source, dest, move_id, ok = body
+            if ok and self.boards[source].on_ack(move_id):
+                self.net.append(("forget", (dest, move_id)))
+        else:
+            dest, move_id = body
+            self.boards[dest].on_forget(move_id)
+        self.collect()
+
+    def lose(self, i):
+        if self.net:
+            self.net.pop(i % len(self.net))
+
+    def duplicate(self, i):
+        if self.net and len(self.net) < 12:
+            self.net.append(self.net[i % len(self.net)])
+
+    def resend(self, node):
+        for tr in self.boards[node].transfers_to_resend(self.now, 0.5):
+            self.net.append(("transfer", tr))
+
+    def check(self):
+        boards = self.boards.values()
+        samples = [b.sample(self.now) for b in boards]
+        totals = account(samples)
+        twice = {m: n for m, n in self.accepted.items() if m in self.taken_back}
+        assert totals["surplus"] == sum(twice.values())  # only the two generals' case
+        unconfirmed = {m for s in samples for m in s["unconfirmed"]}
+        found = [i for ids in self.done.values() for i in ids]
+        for board, s in zip(boards, samples):
+            found += [t.id for t in board.queued] + list(board.running)
+            found += [i for m, _, ts in s["outgoing"] if m not in unconfirmed for i, _ in ts]
+        assert set(found) == set(self.submitted)  # nothing lost, nothing invented
+        if not twice:
+            assert sorted(found) == sorted(self.submitted)  # and nothing twice
+        assert [b.done for b in boards] == [len(d) for d in self.done.values()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(op, max_size=40))
+def test_random_operations_never_lose_a_task(ops):
+    cluster = Cluster()
+    done_before = 0
+    for operation in ops:
+        cluster.run(operation)
+        cluster.check()
+        done = sum(b.done for b in cluster.boards.values())
+        assert done >= done_before
+        done_before = done
