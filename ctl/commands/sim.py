@@ -145,11 +145,11 @@ def _topology(args):
         close = difflib.get_close_matches(shape, SHAPES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise BadInput(f"--shape: unknown shape {shape!r}{hint}; choose one of {', '.join(SHAPES)}")
+    from daemon.sim.graph import generated
     from daemon.sim.seeds import TOPOLOGY, subseed
-    from daemon.topogen import generate
 
+    topology = generated(args.nodes, shape, args.seed)
     topology_seed = subseed(args.seed, TOPOLOGY)
-    topology = generate(args.nodes, shape, topology_seed)
     return topology, f"generated {shape} (ctl gen --nodes {args.nodes} --shape {shape} --seed {topology_seed})"
 
 

@@ -58,3 +58,13 @@ class IndexedGraph:
     def finn_initiators(self) -> list[int]:
         """One node per source component, from ``Topology.finn_initiators()``."""
         return [self._index[n] for n in self.topology.finn_initiators()]
+
+
+def generated(nodes: int, shape: str, run_seed: int) -> "Topology":
+    """The topology that ``ctl sim ... --nodes N --shape S --seed RUN_SEED`` simulates:
+    ``topogen.generate`` with the run's ``topology`` sub-seed, so that the network's
+    draws and the topology's never share a stream. Raises BadInput for bad arguments."""
+    from daemon.sim.seeds import TOPOLOGY, subseed
+    from daemon.topogen import generate
+
+    return generate(nodes, shape, subseed(run_seed, TOPOLOGY))
