@@ -215,6 +215,7 @@ def _echo(args, topology, source):
         "entries": len(run.entries or ()),
         "tree_ok": run.entries is not None and spanning_tree_problem(graph, run.initiator, run.entries) is None,
         "in_flight_at_decision": run.in_flight_at_decision,
+        "delivered_after_decision": run.after_decision,
     })
     return report, problems
 
@@ -275,8 +276,9 @@ def _print_text(r: dict) -> None:
         print(f"messages: {r['messages']} (2|E| = {2 * r['links']}){dup}")
         print(f"per node (top {len(r['top_senders'])} of {r['nodes']}): {senders}")
         if r["decided"]:
+            late = f", {r['delivered_after_decision']} duplicates delivered after it" if r["dup"] else ""
             print(f"decided: {r['initiator']} at {r['decided_at']:.3f} ms, "
-                  f"{r['in_flight_at_decision']} messages in flight then")
+                  f"{r['in_flight_at_decision']} messages in flight then{late}")
         else:
             print(f"undecided: {r['initiator']}")
         tree = "a spanning tree rooted at the initiator" if r["tree_ok"] else "NOT a spanning tree"

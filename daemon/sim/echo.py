@@ -15,6 +15,9 @@ Theory of operation (DESIGN §3 and §7; Tel 6.2.3 for what is checked):
   with their time (exactly one, at the initiator), original messages still in flight
   at the decision (none), the initiator's entries (one per node) and whether their
   father pointers form a spanning tree rooted at the initiator.
+- Duplicates still arrive after the decision (``after_decision``): a driver must keep a
+  finished wave's state (or its id) long enough to recognise them, or a late duplicate
+  would start the wave again at that node.
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ class EchoRun:
     per_channel: dict[tuple[int, int], int] = field(default_factory=dict)
     decisions: list[tuple[float, int]] = field(default_factory=list)
     in_flight_at_decision: int | None = None     # first deliveries still queued then
+    after_decision: int = 0                      # deliveries after it (duplicates, if all is well)
     entries: list[tuple[int, int | None, Any]] | None = None
     fathers: list[int | None] = field(default_factory=list)
     reached: list[bool] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # WaveError messages
     decision_clock: tuple[int, ...] | None = None
+    final_clocks: list[tuple[int, ...]] | None = None  # every node's vector clock at the end
     limit: str | None = None
 
     @property
@@ -186,6 +191,8 @@ def simulate_echo(
             run.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
             break
         events += 1
+        if run.decisions:
+            run.after_decision += 1
         w = waves[dst]
         if w is None:
             w = waves[dst] = EchoWave(dst, neighbours[dst], wave)
@@ -216,6 +223,8 @@ def simulate_echo(
     run.duplicates = net.duplicates
     run.per_node = per_node
     run.per_channel = per_channel
+    if vclocks is not None:
+        run.final_clocks = [tuple(c) for c in vclocks.clocks]
     run.fathers = [w.father if w is not None else None for w in waves]
     run.reached = [w is not None and w.joined for w in waves]
     if waves[root] is not None and waves[root].result is not None:

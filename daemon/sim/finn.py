@@ -50,6 +50,7 @@ class FinnRun:
     decisions: list[tuple[float, int]] = field(default_factory=list)  # in time order
     decision_clocks: dict[int, tuple[int, ...]] = field(default_factory=dict)
     decision_inc: dict[int, frozenset] = field(default_factory=dict)  # Inc_p right after p decided
+    final_clocks: list[tuple[int, ...]] | None = None  # every node's vector clock at the end
     steps: list[tuple] = field(default_factory=list)  # (time, node, inc, ninc, decided)
     inc_sizes: list[int] = field(default_factory=list)   # final |Inc_p| (0: never woke)
     ninc_sizes: list[int] = field(default_factory=list)
@@ -172,6 +173,8 @@ def simulate_finn(
     run.duplicates = net.duplicates
     run.per_node = per_node
     run.per_channel = per_channel
+    if vclocks is not None:
+        run.final_clocks = [tuple(c) for c in vclocks.clocks]
     run.inc_sizes = [len(w.inc) if w is not None else 0 for w in waves]
     run.ninc_sizes = [len(w.ninc) if w is not None else 0 for w in waves]
     return run

@@ -80,6 +80,17 @@ class SourceNeverInNInc(FinnWave):
         return self._broadcast()
 
 
+class KeepsTheLatestMessage(FinnWave):
+    """Takes the sets of the latest message instead of their union: right on FIFO
+    channels where each message holds the last, wrong once the network reorders."""
+
+    def receive(self, sender, msg):
+        step = super().receive(sender, msg)
+        self.inc = msg.inc | {self.me}
+        self.ninc = msg.ninc | ({self.me} if self.me in self.ninc else set())
+        return step
+
+
 class RefloodsOnEveryReceipt(FinnWave):
     """Forwards on every message, grown or not."""
 
@@ -121,12 +132,14 @@ def test_exploring_the_father_is_caught(monkeypatch):
     assert flagged_echo(ExploresItsFather, monkeypatch, dup=0.0) == len(CASES)
 
 
-@pytest.mark.parametrize("variant, shapes", [
-    (ResettingSets, ("dag", "strong")),
-    (WaitsForEveryInNeighbour, ("strong",)),
-    (SilentDecider, ("tree", "dag", "strong")),
-    (SourceNeverInNInc, ("tree", "dag")),
-    (RefloodsOnEveryReceipt, ("strong",)),
+@pytest.mark.parametrize("variant, shapes, at_least", [
+    (ResettingSets, ("dag", "strong"), 6),
+    (WaitsForEveryInNeighbour, ("strong",), 3),
+    (SilentDecider, ("tree", "dag", "strong"), 9),
+    (SourceNeverInNInc, ("tree", "dag"), 6),
+    (RefloodsOnEveryReceipt, ("strong",), 3),
+    # Depends on an unlucky reordering: seen in 5 of these 6 runs.
+    (KeepsTheLatestMessage, ("dag", "strong"), 5),
 ])
-def test_finn_mistakes_are_caught(monkeypatch, variant, shapes):
-    assert flagged_finn(variant, monkeypatch, shapes) == 3 * len(shapes)
+def test_finn_mistakes_are_caught(monkeypatch, variant, shapes, at_least):
+    assert flagged_finn(variant, monkeypatch, shapes) >= at_least

@@ -4,12 +4,14 @@ nodes), random initiators, seeds and duplicate rates."""
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.sim.echo import simulate_echo, spanning_tree_problem
 from daemon.sim.graph import IndexedGraph
-from sim_graphs import graph_cases, profile, replay_hint
+from sim_graphs import graph_cases, make_case, profile, replay_hint
 
 seeds = st.integers(0, 2**32 - 1)
 dups = st.sampled_from([0.0, 0.05, 0.3])
@@ -59,6 +61,15 @@ def test_duplicates_change_deliveries_not_the_wave(case, seed):
     assert noisy.decisions == clean.decisions
     assert noisy.entries == clean.entries
     assert noisy.deliveries == clean.deliveries + noisy.duplicates
+    assert clean.after_decision == 0 and noisy.after_decision <= noisy.duplicates
+
+
+def test_late_duplicates_reach_nodes_after_the_decision():
+    """Why a daemon must remember finished waves: across a few seeds, duplicates do
+    arrive after the initiator decided."""
+    graph = make_case("strong", 30, random.Random(1)).graph()
+    late = [simulate_echo(graph, seed=seed, dup=0.05).after_decision for seed in range(10)]
+    assert sum(late) > 0
 
 
 def test_one_node_network_decides_at_once():
@@ -89,6 +100,11 @@ def test_decision_is_causally_after_every_node():
     case = GraphCase("dag", 5, ((0, 1), (0, 2), (2, 3), (1, 3), (3, 4)), (0, 1, 2, 3, 4))
     run = simulate_echo(case.graph(), "n3", seed=5, clocks=True)
     assert all(t >= 1 for t in run.decision_clock)
+    # Each node's own counter counts its events: one receive per neighbour plus deg(p)
+    # sends (the initiator's start replaces one receive).
+    graph = case.graph()
+    assert [c[p] for p, c in enumerate(run.final_clocks)] == [2 * len(nb) for nb in graph.neighbours[:3]] + [
+        2 * len(graph.neighbours[3]) + 1, 2 * len(graph.neighbours[4])]
 
 
 def test_a_step_limit_is_reported_not_hung():
