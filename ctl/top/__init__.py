@@ -1,0 +1,24 @@
+"""``ctl top``: the live tree of a cluster in the terminal.
+
+Theory of operation. Every interval the view injects one echo wave (Tel 6.2.3) and draws
+the wave's spanning tree with each node's load; keys inject balancing rounds, Finn waves
+(Tel 6.2.6) and submissions. The pieces, from pure to impure:
+
+- :mod:`ctl.top.view`: ``ViewState``, everything the view remembers between frames
+  (selection, scroll, collapsed subtrees, each node's recent load, since when a node has
+  not answered, the last balancing round and Finn wave). Time is passed in.
+- :mod:`ctl.top.render`: ``render(snapshot, width, height, view=..., color=...)`` →
+  the frame's lines, escape sequences included. Pure, so it is tested by feeding its
+  lines to a terminal emulator (pyte) and reading the screen back.
+- :mod:`ctl.top.keys`: a key → a change of the view state and, maybe, a ``Command``
+  for the cluster. Pure.
+- :mod:`ctl.top.paint`: the bytes that turn the previous frame into the next one (only
+  changed lines, inside one synchronized update) so the screen never flickers.
+- :mod:`ctl.top.worker`: the thread that owns the ``Operator``, so a wave that takes
+  seconds to time out never blocks a key.
+- :mod:`ctl.top.loop`: the thin blessed loop that ties them together.
+
+The view is honest about what an echo wave is: each node's numbers are sampled as the
+wave passes it, so the frame is not a consistent snapshot (DESIGN §3), and a node that
+stops answering stays on screen, dimmed, with the time it went silent.
+"""
