@@ -310,7 +310,7 @@ def _print_text(r: dict) -> None:
 
 
 def _balance(args, topology) -> int:
-    from daemon.errors import UserError
+    from daemon.errors import BadInput, UserError
 
     try:
         from daemon.sim.balance import format_report, simulate
@@ -318,8 +318,11 @@ def _balance(args, topology) -> int:
         if exc.name != "daemon.sim.balance":
             raise
         raise UserError("ctl sim balance is not available yet: daemon/sim/balance.py has not landed") from None
-    result = simulate(topology, scenario=args.scenario, policy=args.policy, seed=args.seed,
-                      interval=args.interval)
+    try:
+        result = simulate(topology, scenario=args.scenario, policy=args.policy, seed=args.seed,
+                          interval=args.interval)
+    except ValueError as exc:  # its documented answer to a bad scenario, policy or interval
+        raise BadInput(str(exc)) from None
     if args.json:
         from ctl.output import print_json
 
