@@ -166,14 +166,12 @@ class NodeDaemon:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
-            if events:
-                # drain what is there without blocking, then go round for timers
-                for _ in range(1000):
-                    try:
-                        frames = self.inbox.recv_multipart(zmq.DONTWAIT)
-                    except zmq.Again:
-                        break
-                    self.handle(frames)
+            # drain what is there without blocking (no exception per empty read), then go
+            # round for the timers
+            for _ in range(1000 if events else 0):
+                if not self.inbox.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    break
+                self.handle(self.inbox.recv_multipart(zmq.DONTWAIT))
 
     def housekeeping(self, now: float) -> None:
         for tr in self.board.transfers_to_resend(now, RESEND_EVERY):
@@ -264,8 +262,7 @@ class NodeDaemon:
         state = self.board.sample(time.time())
         if not detail:
             del state["running_tasks"], state["queued_tasks"]
-        state.update(cpus=self.spec.cpus, pid=self.pid, cpu_percent=self.cpu_percent,
-                     parents=list(self.parents), sent=0)
+        state.update(cpus=self.spec.cpus, pid=self.pid, cpu_percent=self.cpu_percent, sent=0)
         return state
 
     def sampler(self, wave: str):

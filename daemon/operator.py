@@ -169,6 +169,7 @@ class Operator:
             entry = dict(state)
             entry["name"] = name
             entry["father"] = father
+            entry["parents"] = list(self.topology.parents(name)) if name in self.topology else []
             nodes.append(entry)
         return {
             "cluster": self.topology.cluster.name,
