@@ -203,13 +203,15 @@ def _detached(topology, run_dir, view: StartView) -> int:
     try:
         _follow(read_end, deadline, view)
     except KeyboardInterrupt:
-        _give_up(supervisor, view)
+        _give_up(supervisor, view, stop_it=True)  # it runs in its own session: tell it
         raise
     finally:
         os.close(read_end)
     if view.outcome == "running":
         return 0
-    _give_up(supervisor, view)
+    # After "failed" the supervisor stops its nodes and exits by itself; silence or a
+    # closed pipe without an outcome means it hangs or died: stop it.
+    _give_up(supervisor, view, stop_it=view.outcome != "failed")
     raise view.failure()
 
 
@@ -238,26 +240,24 @@ def _follow(fd: int, timeout: float, view: StartView) -> None:
             view.line(line.decode("utf-8", "replace"))
 
 
-def _give_up(supervisor, view: StartView) -> None:
-    """Make sure nothing of a failed start is left: the supervisor stops its nodes; if it
-    does not exit, it is stopped by pid, and any node it leaves is killed by pid."""
+def _give_up(supervisor, view: StartView, stop_it: bool) -> None:
+    """Make sure nothing of a failed start is left: the supervisor stops its nodes (asked
+    by SIGTERM if ``stop_it``) and exits; if it does not, it is killed by pid, and so is
+    any node it leaves behind."""
     import os
     import signal
     import subprocess
 
     from daemon import rundir
     from daemon.lifecycle import is_alive
-    from daemon.supervisor import STOP_GRACE
 
+    if stop_it:
+        supervisor.send_signal(signal.SIGTERM)
     try:
         supervisor.wait(SUPERVISOR_EXIT_WAIT)
     except subprocess.TimeoutExpired:
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            supervisor.wait(STOP_GRACE + 2.0)
-        except subprocess.TimeoutExpired:
-            supervisor.kill()
-            supervisor.wait()
+        supervisor.kill()
+        supervisor.wait()
     record = rundir.read_cluster(view.topology.cluster.name) or {}
     if (record.get("supervisor") or {}).get("pid") != supervisor.pid:
         return  # it never took the run directory (say, another start won the race)

@@ -142,11 +142,15 @@ def _report(args, name, run_dir, supervisor: int | None, stopped: list, killed: 
                     "stopped": stopped, "killed": killed})
         return
     count = {role: sum(1 for p in stopped if p["role"] == role) for role in ("node", "burner", "process")}
-    parts = [f"{count['node']} nodes", f"{count['burner']} burners"] + (
-        [f"{count['process']} other processes"] if count["process"] else [])
+    parts = [_plural(count["node"], "node"), _plural(count["burner"], "burner")] + (
+        [_plural(count["process"], "other process")] if count["process"] else [])
     if supervisor is not None:
         print(f"stopped cluster {name}: supervisor pid {supervisor}, " + ", ".join(parts))
     else:
         print(f"cluster {name} is not running" + (f"; stopped what it left: {', '.join(parts)}" if stopped else ""))
     for p in killed:
         print(f"  {p['role']} {p['name']} pid {p['pid']} did not stop in time: killed (SIGKILL)")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"

@@ -3,6 +3,7 @@ of the supervisor takes with it. Every check of "nothing is left" is made by pid
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -32,6 +33,18 @@ def wait_until(predicate, timeout: float, what: str):
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def squat(port: int):
+    """Hold ``port`` with a listening socket, as another program would. SO_REUSEADDR: an
+    earlier test's cluster may have left the port in TIME_WAIT, which is no obstacle to
+    ZeroMQ (it sets the option too) and must be none here."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        yield
 
 
 def test_start_status_stop_leaves_no_process(cluster_env):
@@ -87,14 +100,12 @@ def test_start_twice_is_refused(cluster_env):
 def test_taken_port_fails_start_naming_node_and_port(cluster_env):
     topo = cluster_env.topology("seed.toml")
     port = cluster_env.ports(topo)["affixed"]
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with squat(port):
         result = cluster_env.ctl("start", topo)
-    assert result.returncode == 1
-    assert f"node affixed: port {port} (tcp://127.0.0.1:{port}) is already in use" in result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"node affixed: port {port} (tcp://127.0.0.1:{port}) is already in use" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert not cluster_env.processes()
+    assert not cluster_env.processes(), [p.cmdline() for p in cluster_env.processes()]
     assert not (cluster_env.home / "seed" / "supervisor.pid").exists()
 
 
@@ -104,9 +115,7 @@ def test_node_that_cannot_bind_fails_the_supervisor(cluster_env):
     topo = cluster_env.topology("seed.toml")
     port = cluster_env.ports(topo)["pical"]
     run_dir = cluster_env.home / "seed"
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
+    with squat(port):
         result = subprocess.run(
             [sys.executable, "-m", "daemon.supervisor", "--topology", str(topo), "--run-dir", str(run_dir)],
             env=cluster_env.env, capture_output=True, text=True, timeout=60,
@@ -206,7 +215,8 @@ def test_burner_runs_busy_slots_as_sched_idle_threads_and_closes(cluster_env):
         burner.set_busy(3)
         (pid,) = burner.pids()
         proc = psutil.Process(pid)
-        assert proc.cmdline()[-2:] == ["--node", "testnode"]
+        # Popen returns once exec has begun; /proc shows the new command line a moment later.
+        wait_until(lambda: proc.cmdline()[-2:] == ["--node", "testnode"], DEATH_WAIT, "the burner's command line")
         wait_until(lambda: proc.num_threads() == 4, DEATH_WAIT, "main thread + 3 burning threads")
         policies = {os.sched_getscheduler(t.id) for t in proc.threads()}
         assert policies == {os.SCHED_IDLE}
