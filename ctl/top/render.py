@@ -330,6 +330,9 @@ def _header(snapshot: dict | None, width: int, view: ViewState, now: float,
 def _cluster_line(snapshot, alive, width, view, pal, g) -> str:
     """Cluster name, nodes up/total, cpus and tasks of the nodes that answer; the clock."""
     line = _Line(width, pal, g)
+    if view.paused:  # first, so that no width can push it off the line
+        line.add("PAUSED", pal.reverse + pal.bold)
+        line.add("  ")
     if view.roster:
         known = [r.name for r in view.roster]
     else:
@@ -341,15 +344,11 @@ def _cluster_line(snapshot, alive, width, view, pal, g) -> str:
     else:
         line.add(f"  {up}/{len(known)} nodes up", pal.alarm + pal.bold if up < len(known) else "")
     line.add(f"  {sum(n.get('cpus', 0) for n in alive)} cpus")
-    line.add(f"  tasks {sum(n.get('running', 0) for n in alive)} running {g.dot} "
+    line.add(f"  {sum(n.get('running', 0) for n in alive)} running {g.dot} "
              f"{sum(n.get('queued', 0) for n in alive)} queued {g.dot} {sum(n.get('done', 0) for n in alive)} done")
     clock = _clock(snapshot["time"]) if snapshot else ""
-    right = len(clock) + (7 if view.paused else 0)
-    if right and line.room > right + 2:
-        line.pad_to(width - right)
-        if view.paused:
-            line.add("PAUSED", pal.reverse + pal.bold)
-            line.add(" ")
+    if clock and line.room > len(clock) + 2:
+        line.pad_to(width - len(clock))
         line.add(clock)
     return line.text()
 

@@ -42,7 +42,7 @@ def test_seed_tree_at_80x24_glyphs_names_and_numbers(seed_roster):
     screen = screen_of(render(snap, 80, 24, view=view, color="truecolor", now=T + 0.4), 80, 24)
     text = screen.display
 
-    assert text[0].startswith("seed  8/8 nodes up  38 cpus  tasks 7 running · 12 queued · 10 done")
+    assert text[0].startswith("seed  8/8 nodes up  38 cpus  7 running · 12 queued · 10 done")
     assert "echo from root: 14 msgs, 2.5 ms, sampled 0.4 s ago" in text[1]
     # imbalance = max/avg load per cpu: root 16/4 = 4, affixed 1, pical 1/8
     loads = [4.0, 1.0, 0, 0, 0, 0, 0.125, 0]

@@ -1,0 +1,155 @@
+"""``ctl top`` for real: a cluster of real node processes, ``ctl top`` in a pseudo-terminal
+read back through pyte, keys pressed, the frame checked, the terminal restored."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import termios
+
+import pytest
+
+from conftest import ROOT
+from top_pty import PtyTerminal
+
+pytestmark = pytest.mark.e2e
+
+
+def start_seed(cluster_env, **cluster):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, **cluster)
+    started = cluster_env.ctl("start", topo)
+    assert started.returncode == 0, started.stderr
+    return topo
+
+
+def top_in_pty(cluster_env, topo, *args, cols=100, rows=30) -> PtyTerminal:
+    env = dict(cluster_env.env, TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
+    env.pop("NO_COLOR", None)
+    env.pop("LC_ALL", None)
+    argv = [sys.executable, "-m", "ctl", "top", "-t", str(topo), "--interval", "0.3", *args]
+    return PtyTerminal(argv, env, cols, rows, cwd=ROOT)
+
+
+def node_row(t: PtyTerminal, name: str) -> str:
+    y = t.line_with(f" {name} ", 4) or t.line_with(f"▶{name} ", 4)
+    return t.screen.display[y] if y is not None else ""
+
+
+def fields(t: PtyTerminal, name: str) -> list[str]:
+    """The columns after a node's name on its row: cpus, run/que, done, bar, load, ..."""
+    return node_row(t, name).split(name, 1)[-1].split() or ["", "", ""]
+
+
+def queued(t: PtyTerminal, name: str) -> int:
+    run_que = fields(t, name)[1]
+    return int(run_que.split("/")[1]) if "/" in run_que else -1
+
+
+def test_live_view_keys_and_a_clean_exit(cluster_env):
+    topo = start_seed(cluster_env, task_time=30.0)  # tasks that stay running while we look
+
+    # --once without a terminal: one plain frame, every node, then exit.
+    once = cluster_env.ctl("top", "--once", "-t", topo, "--width", "100")
+    assert once.returncode == 0, once.stderr
+    lines = once.stdout.splitlines()
+    assert lines[0].startswith("seed  8/8 nodes up  38 cpus")
+    assert len(lines) == 4 + 8 + 1 and all(len(line) <= 100 for line in lines)
+    assert "\x1b" not in once.stdout
+    for name in ("root", "├─ affixed", "└─ outwhirled", "└─ pical"):
+        assert name in once.stdout
+    bad = cluster_env.ctl("top", "-t", topo)  # stdin is not a terminal
+    assert bad.returncode == 1 and "needs a terminal" in bad.stderr and "Traceback" not in bad.stderr
+    bad = cluster_env.ctl("top", "-t", topo, "--width", "80")
+    assert bad.returncode == 2 and "--once" in bad.stderr
+
+    t = top_in_pty(cluster_env, topo)
+    saved = termios.tcgetattr(t.master)
+    try:
+        t.wait_for(lambda t: "8/8 nodes up" in t.text() and "echo from root: 14 msgs" in t.text(),
+                   what="the first echo wave")
+        assert (True, (1049,)) in t.screen.private_modes  # the alternate screen
+        assert t.screen.cursor.hidden
+        assert "└─ outwhirled" in t.text() and "│        └─ pical" in t.text()
+        assert node_row(t, "root").startswith("▶")
+
+        # ↓ ↓ selects haywagon; s 5 Enter submits five 30-second tasks there.
+        t.press("down")
+        t.press("down")
+        t.wait_for(lambda t: node_row(t, "haywagon").startswith("▶"), what="haywagon selected")
+        for key in ("s", "5"):
+            t.press(key)
+        t.wait_for(lambda t: "submit tasks at haywagon, how many? 5_" in t.text(), what="the prompt")
+        t.press("enter")
+        t.wait_for(lambda t: "submitted 5 tasks at haywagon" in t.text(), what="the submission")
+        t.wait_for(lambda t: fields(t, "haywagon")[:3] == ["6", "5/0", "0"], what="5 tasks running")
+        y = t.line_with("haywagon", 4)
+        x = t.screen.display[y].index("█")
+        assert t.screen.buffer[y][x].fg != "default"  # a coloured bar
+
+        # f: a Finn wave, one task per node; the header reports it.
+        t.press("f")
+        t.wait_for(lambda t: "finn: 8/8 decided" in t.text(), what="the Finn wave")
+
+        # Overload root, then r: a balancing round moves queued tasks away.
+        assert cluster_env.ctl("submit", "root", "--tasks", "12", "-t", topo).returncode == 0
+        t.wait_for(lambda t: queued(t, "root") >= 8, what="root's queue")
+        t.press("r")
+        t.wait_for(lambda t: "balance: " in t.text() and " moves, " in t.text(), what="the balancing round")
+        assert "balance: 0 moves" not in t.text()
+
+        # Enter folds the selected subtree; p pauses; resizing redraws at the new size.
+        t.press("up")
+        t.wait_for(lambda t: node_row(t, "affixed").startswith("▶"), what="affixed selected")
+        t.press("enter")
+        t.wait_for(lambda t: "affixed [+5]" in t.text(), what="the folded subtree")
+        assert "tubularia" not in t.text()
+        t.press("p")
+        t.wait_for(lambda t: "PAUSED" in t.screen.display[0], what="pause")
+        t.resize(80, 24)
+        t.wait_for(lambda t: re.search(r"^PAUSED  seed .* \d\d:\d\d:\d\d$", t.screen.display[0]), what="the resize")
+        assert "affixed [+5]" in t.text()
+        assert all(len(line.rstrip()) <= 80 for line in t.screen.display)
+
+        t.press("q")
+        assert t.wait_exit() == 0
+        # Terminal restored: normal screen, cursor shown, the tty modes of before.
+        assert [m for m in t.screen.private_modes if 1049 in m[1]][-1] == (False, (1049,))
+        assert [m for m in t.screen.private_modes if 25 in m[1]][-1] == (True, (25,))
+        assert not t.screen.cursor.hidden
+        assert termios.tcgetattr(t.master)[3] == saved[3]  # lflag: ICANON, ECHO back
+        assert b"\x1b[?2026h" in t.raw and b"\x1b[?2026l" in t.raw  # synchronized frames
+    finally:
+        t.close()
+
+
+def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
+    topo = start_seed(cluster_env)
+    t = top_in_pty(cluster_env, topo, "--timeout", "1")
+    saved = termios.tcgetattr(t.master)
+    try:
+        t.wait_for(lambda t: "8/8 nodes up" in t.text(), what="the first echo wave")
+        pid = cluster_env.record("seed")["nodes"]["pical"]["pid"]
+        os.kill(pid, signal.SIGKILL)  # a node of the cluster this test started, by pid
+        t.wait_for(lambda t: "no answer since" in node_row(t, "pical"), what="pical marked silent")
+        assert "7/8 nodes up" in t.screen.display[0]
+        assert "silent: pical" in t.screen.display[1]
+        y = t.line_with("pical", 4)
+        x = t.screen.display[y].index("pical")
+        assert t.screen.buffer[y][x].fg == "787878"  # grey (and dim, which pyte does not keep)
+        assert "no answer" not in node_row(t, "subserviate")
+        t.press("ctrl-c")
+        assert t.wait_exit() == 130
+        assert [m for m in t.screen.private_modes if 1049 in m[1]][-1] == (False, (1049,))
+        assert not t.screen.cursor.hidden
+        assert termios.tcgetattr(t.master)[3] == saved[3]
+    finally:
+        t.close()
+
+    # --once without a terminal: one plain frame; the silent node in it; exit 1.
+    once = cluster_env.ctl("top", "--once", "-t", topo, "--timeout", "1", "--width", "100")
+    assert once.returncode == 1, once.stderr
+    assert "\x1b" not in once.stdout
+    assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "no answer since" in once.stdout
+    assert "silent nodes: pical" in once.stderr
