@@ -181,7 +181,10 @@ def _loop(term, worker: OperatorWorker, view: ViewState, interval: float, color:
                 term.stream.write(text)
                 term.stream.flush()
             dirty, drawn_second = False, int(now)
-        keystroke = term.inkey(timeout=TICK)
+        try:
+            keystroke = term.inkey(timeout=TICK)
+        except EOFError:  # the keyboard is gone: no key can ever quit, so stop now
+            return 0
         if not keystroke:
             continue
         rows = [r.name for r in tree_rows(snapshot, view)]

@@ -96,6 +96,21 @@ def _printable(name: str) -> str:
     return "".join(c if c.isprintable() and c.isascii() else "?" for c in name)
 
 
+def _one_line(text: str, g: Glyphs) -> str:
+    """A message (an exception's text) fit for one line: no control characters, and
+    ASCII only when the glyphs are."""
+    ascii_only = g is ASCII
+    out = []
+    for c in text:
+        if c in "\n\r\t":
+            out.append(" ")
+        elif c.isprintable() and (c.isascii() or not ascii_only):
+            out.append(c)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
 def _clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t))
 
@@ -259,42 +274,78 @@ def _tree_cell(row: Row, note: str, cols: _Columns, g: Glyphs) -> tuple[str, str
     return guides, name, tag, ("  " + note if note else "")
 
 
+def _styled(text: str, style: str, pal: Palette) -> str:
+    return f"{style}{text}{pal.reset}" if style and text and pal.reset else text
+
+
 def _row_line(row: Row, note: str, cols: _Columns, width: int, view: ViewState, selected: bool,
               now: float, pal: Palette, g: Glyphs) -> str:
-    line = _Line(width, pal, g)
     dead_at = view.dead_since.get(row.name)
-    silent = dead_at is not None or row.node is None
-    quiet = pal.dim + pal.grey  # a silent node, and the tree's guides
-    line.add(g.cursor if selected else " ", pal.bold if selected else "")
-    guides, name, tag, note = _tree_cell(row, note, cols, g)
-    line.add(guides, quiet)
-    name_style = quiet if silent else (pal.bold if row.depth == 0 else "")
-    line.add(name, (pal.reverse if selected else "") + name_style)
-    line.add(tag, pal.grey)
-    line.add(note, quiet if silent else pal.grey)
-    line.pad_to(1 + cols.tree)
-    samples = view.history.get(row.name)
     node = row.node
-    if silent:
-        if dead_at is not None:
-            text = f" {g.dead} no answer since {_clock(dead_at)} ({_ago(now - dead_at)})"
-        else:
-            text = " not reached by a wave yet"
-        line.add(text[: cols.data].ljust(cols.data), quiet)
-        if cols.spark:
-            line.add(" ")
-            line.add_cells(_spark(samples, cols.spark, pal, g, style_all=quiet), cols.spark)
-        return line.text()
+    if dead_at is not None or node is None:
+        return _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, g)
+    if 1 + cols.tree + cols.fixed > width:  # narrower than the columns: cut piece by piece
+        return _narrow_row_line(row, note, cols, width, view, selected, pal, g)
+    # Every column fits (see _columns): build the line in one go, it is the hot path.
+    guides, name, tag, note = _tree_cell(row, note, cols, g)
+    name_style = (pal.reverse if selected else "") + (pal.bold if row.depth == 0 else "")
+    load = float(node.get("load", 0.0))
+    pct = node.get("cpu_percent")
+    parts = [
+        _styled(g.cursor, pal.bold, pal) if selected else " ",
+        _styled(guides, pal.dim + pal.grey, pal), _styled(name, name_style, pal),
+        _styled(tag, pal.grey, pal), _styled(note, pal.grey, pal),
+        " " * (cols.tree - len(guides) - len(name) - len(tag) - len(note)),
+        f" {node.get('cpus', '?'):>{cols.cpu}} {node.get('running', '?'):>{cols.run}}/"
+        f"{node.get('queued', '?'):<{cols.que}} {node.get('done', '?'):>{cols.done}} ",
+        _bar(load, cols.bar, pal, g),
+        _styled(f" {load:5.2f}" if load < 100 else f" {min(load, 99999):5.0f}", pal.load(load), pal),
+        f" {min(pct, 9999):4.0f}%" if pct is not None else "     ?",
+    ]
+    if cols.spark:
+        parts.append(" " + _spark(view.history.get(row.name), cols.spark, pal, g))
+    return "".join(parts)
+
+
+def _narrow_row_line(row, note, cols, width, view, selected, pal, g) -> str:
+    line = _Line(width, pal, g)
+    guides, name, tag, note = _tree_cell(row, note, cols, g)
+    line.add(g.cursor if selected else " ", pal.bold if selected else "")
+    line.add(guides, pal.dim + pal.grey)
+    line.add(name, (pal.reverse if selected else "") + (pal.bold if row.depth == 0 else ""))
+    line.add(tag, pal.grey)
+    line.add(note, pal.grey)
+    line.pad_to(1 + cols.tree)
+    node = row.node
     load = float(node.get("load", 0.0))
     line.add(f" {node.get('cpus', '?'):>{cols.cpu}} {node.get('running', '?'):>{cols.run}}/"
              f"{node.get('queued', '?'):<{cols.que}} {node.get('done', '?'):>{cols.done}} ")
     line.add_cells(_bar(load, cols.bar, pal, g), cols.bar)
-    line.add(f" {load:5.2f}" if load < 100 else f" {load:5.0f}", pal.load(load))
+    line.add(f" {load:5.2f}" if load < 100 else f" {min(load, 99999):5.0f}", pal.load(load))
     pct = node.get("cpu_percent")
-    line.add(f" {pct:4.0f}%" if pct is not None else "     ?")
+    line.add(f" {min(pct, 9999):4.0f}%" if pct is not None else "     ?")
+    return line.text()
+
+
+def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, g) -> str:
+    """A node that does not answer (or never has): dimmed, with since when."""
+    line = _Line(width, pal, g)
+    quiet = pal.dim + pal.grey
+    guides, name, tag, note = _tree_cell(row, note, cols, g)
+    line.add(g.cursor if selected else " ", pal.bold if selected else "")
+    line.add(guides, quiet)
+    line.add(name, (pal.reverse if selected else "") + quiet)
+    line.add(tag, pal.grey)
+    line.add(note, quiet)
+    line.pad_to(1 + cols.tree)
+    if dead_at is not None:
+        text = f" {g.dead} no answer since {_clock(dead_at)} ({_ago(now - dead_at)})"
+    else:
+        text = " not reached by a wave yet"
+    line.add(text[: cols.data].ljust(cols.data), quiet)
     if cols.spark:
         line.add(" ")
-        line.add_cells(_spark(samples, cols.spark, pal, g), cols.spark)
+        line.add_cells(_spark(view.history.get(row.name), cols.spark, pal, g, style_all=quiet), cols.spark)
     return line.text()
 
 
@@ -477,7 +528,7 @@ def _footer(rows: list[Row], body: int, width: int, view: ViewState, now: float,
         line.add(view.prompt + "_", pal.reverse)
         line.add("  Enter sends, Esc cancels", pal.dim)
     elif view.status is not None and now - view.status[0] < STATUS_SECONDS:
-        line.add(" " + view.status[1], pal.bold)
+        line.add(" " + _one_line(view.status[1], g), pal.bold)
     elif view.interactive:
         for key, what in (("q", "quit"), ("r", "balance"), ("a", "auto"), ("f", "finn"), ("s", "submit"),
                           ("p", "pause" if not view.paused else "resume"), ("?", "help")):

@@ -353,6 +353,17 @@ def test_too_small_says_so():
     assert len(lines) == 5 and "too small" in "".join(lines) and all(len(x) <= 30 for x in lines)
 
 
+def test_status_messages_are_one_clean_line(seed_roster):
+    snap = seed_snapshot(seed_roster)
+    view = ViewState(roster=seed_roster)
+    view.note("submit failed: node pical:\nqueue full \x1b[2J… done", T)
+    for glyphs in ("unicode", "ascii"):
+        footer = render(snap, 80, 24, view=view, color="plain", glyphs=glyphs, now=T)[-1]
+        assert "\n" not in footer and "\x1b" not in footer
+        assert "node pical: queue full ?[2J" in footer
+        assert ("… done" in footer) == (glyphs == "unicode")
+
+
 def test_names_cannot_inject_escapes():
     r = (RosterNode("\x1b[31mevil", (), 2),)
     snap = {"cluster": "x\x1b[2J", "wave": "e", "initiator": "\x1b[31mevil", "messages": 0, "elapsed_ms": 0,
