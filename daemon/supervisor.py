@@ -93,6 +93,11 @@ def local_nodes(topology: Topology) -> list[str]:
     return [n.name for n in topology.nodes if is_local_host(n.host, local)]
 
 
+def start_timeout(nodes: int) -> float:
+    """Seconds a start of ``nodes`` node daemons may take before it counts as failed."""
+    return START_TIMEOUT + START_TIMEOUT_PER_NODE * nodes
+
+
 def describe_exit(code: int | None) -> str:
     """``exit status 3`` or ``killed by SIGKILL``, from a ``waitstatus_to_exitcode`` value."""
     if code is None:
@@ -236,7 +241,7 @@ class Supervisor:
         for name in names:
             self._spawn(name)
         self._write_record()
-        ok = self._wait_ready(time.monotonic() + START_TIMEOUT + START_TIMEOUT_PER_NODE * len(names))
+        ok = self._wait_ready(time.monotonic() + start_timeout(len(names)))
         if not ok:
             failed = [n for n in self.nodes.values() if n.state == "failed"]
             self.state = "failed"
@@ -359,7 +364,7 @@ class Supervisor:
             left = deadline - time.monotonic()
             if left <= 0:
                 for node in waiting.values():
-                    self.progress(node.fail(f"node {node.name}: not ready after {START_TIMEOUT + START_TIMEOUT_PER_NODE * len(self.nodes):.0f} s; see {node.log}"))
+                    self.progress(node.fail(f"node {node.name}: not ready after {start_timeout(len(self.nodes)):.0f} s; see {node.log}"))
                 break
             readable, _, _ = select.select([self._wakeup_r, *waiting], [], [], left)
             for fd in readable:

@@ -184,7 +184,7 @@ def _detached(topology, run_dir, view: StartView) -> int:
 
     from daemon import rundir
     from daemon.lifecycle import child_env
-    from daemon.supervisor import START_TIMEOUT, START_TIMEOUT_PER_NODE
+    from daemon.supervisor import start_timeout
 
     read_end, write_end = os.pipe()
     command = [
@@ -199,7 +199,7 @@ def _detached(topology, run_dir, view: StartView) -> int:
             )
     finally:
         os.close(write_end)
-    deadline = START_TIMEOUT + START_TIMEOUT_PER_NODE * len(topology.names) + PROGRESS_SLACK
+    deadline = start_timeout(len(topology.names)) + PROGRESS_SLACK
     try:
         _follow(read_end, deadline, view)
     except KeyboardInterrupt:
