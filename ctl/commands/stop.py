@@ -43,6 +43,10 @@ def run(args) -> int:
     from daemon import rundir
     from daemon.errors import UserError
 
+    current = rundir.current_cluster()
+    if not args.topology and (current is None or rundir.read_cluster(current) is None):
+        print(f"no cluster is running (none was started under {rundir.base_dir()})")
+        return 0  # stopping nothing is not an error
     topology = resolve_topology(args)
     name = topology.cluster.name
     run_dir = rundir.cluster_dir(name)

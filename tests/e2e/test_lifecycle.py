@@ -170,6 +170,8 @@ def test_bad_topology_exits_2_and_starts_nothing(cluster_env, tmp_path):
     assert "Traceback" not in result.stderr
     assert not cluster_env.processes()
     assert not (cluster_env.home / "bad").exists()
+    nothing = cluster_env.ctl("stop")  # nothing to stop is not an error
+    assert nothing.returncode == 0 and "no cluster is running" in nothing.stdout
 
 
 def test_foreground_start_stops_everything_on_sigterm(cluster_env):
