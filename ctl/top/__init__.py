@@ -7,6 +7,10 @@ the wave's spanning tree with each node's load; keys inject balancing rounds, Fi
 - :mod:`ctl.top.view`: ``ViewState``, everything the view remembers between frames
   (selection, scroll, collapsed subtrees, each node's recent load, since when a node has
   not answered, the last balancing round and Finn wave). Time is passed in.
+- :mod:`ctl.top.tree`: the echo wave's spanning tree as rows in screen order, with the
+  edges the tree does not show (DAG and cycle edges). Pure.
+- :mod:`ctl.top.style`: glyph sets (box drawing or ASCII) and colour palettes
+  (24-bit, 256, 16, attributes only, nothing).
 - :mod:`ctl.top.render`: ``render(snapshot, width, height, view=..., color=...)`` →
   the frame's lines, escape sequences included. Pure, so it is tested by feeding its
   lines to a terminal emulator (pyte) and reading the screen back.

@@ -165,8 +165,10 @@ def _bar_and_spark(width: int) -> tuple[int, int]:
     return 6, 0
 
 
-def _columns(rows: list[Row], notes: list[str], width: int) -> _Columns:
+def _columns(rows: list[Row], notes: list[str], width: int, history: bool) -> _Columns:
     bar, spark = _bar_and_spark(width)
+    if not history:  # one frame for a script: a sparkline of one wave says nothing
+        spark = 0
     nodes = [r.node for r in rows if r.node is not None]
 
     def widest(key, least):
@@ -241,7 +243,7 @@ def _notes(row: Row, g: Glyphs) -> str:
     if extra:
         parts.append(f"also {g.from_} " + ", ".join(_printable(p) for p in extra))
     if row.against_edge:
-        parts.append(f"(reached via child {_printable(row.father)})")
+        parts.append(f"(via child {_printable(row.father)})")
     return "  ".join(parts)
 
 
@@ -488,6 +490,7 @@ HELP = [
     ("├─", "edge of the echo wave's spanning tree (father above)"),
     ("├╌", "a node no wave reached, under its topology parent"),
     ("also ← x", "topology parents other than the father (DAG, cycle)"),
+    ("(via child x)", "the wave came up the edge from x, a topology child"),
     ("load bar", "(running + queued) / cpus, full at 2; green → red"),
     ("cpu%", "psutil: the node and its burners, % of one core"),
     ("recent load", "load per cpu at each wave, newest right; gap: no answer"),
@@ -571,7 +574,7 @@ def render(snapshot: dict | None, width: int, height: int, *, view: ViewState | 
     rows = tree_rows(snapshot, view)
     body = body_height(height)
     notes = [_notes(r, g) for r in rows]
-    cols = _columns(rows, notes, width)
+    cols = _columns(rows, notes, width, history=view.interactive)
     out = _header(snapshot, width, view, now, pal, g)
     out.append(_column_titles(cols, width, pal, g))
     if view.show_help:
