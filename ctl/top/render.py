@@ -131,7 +131,7 @@ def _ago(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class _Columns:
-    """Where each column of a tree row starts, for one width and one set of rows."""
+    """The widths of a tree row's columns, for one terminal width and one set of rows."""
 
     tree: int  # width of the tree column (guides + name)
     cpu: int

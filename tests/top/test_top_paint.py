@@ -49,7 +49,7 @@ def test_a_full_width_line_keeps_its_last_column():
     assert screen.display == ["abcde", "fghiJ"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(seeds=st.lists(st.integers(0, 50), min_size=1, max_size=6), width=st.integers(40, 130),
        height=st.integers(8, 40), mode=st.sampled_from(["truecolor", "256", "none"]))
 def test_incremental_frames_leave_the_same_screen_as_one_full_frame(seeds, width, height, mode):
