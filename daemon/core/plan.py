@@ -88,7 +88,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 
 POLICIES = ("heap", "seed", "none")
 
@@ -106,17 +107,16 @@ class NodeLoad:
     running: tuple[float, ...]
     queued: tuple[tuple[str, float], ...]
     incoming: tuple[float, ...] = ()
+    # Remaining seconds of work: running remainders, queued and incoming costs.
+    work: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.cpus < 1:
             raise ValueError(f"node {self.name}: cpus must be >= 1, got {self.cpus}")
         if len(self.running) > self.cpus:
             raise ValueError(f"node {self.name}: {len(self.running)} running tasks on {self.cpus} cpus")
-
-    @property
-    def work(self) -> float:
-        """Remaining seconds of work: running remainders, queued and incoming costs."""
-        return sum(self.running) + sum(c for _, c in self.queued) + sum(self.incoming)
+        work = sum(self.running) + sum(map(itemgetter(1), self.queued)) + sum(self.incoming)
+        object.__setattr__(self, "work", work)  # once: queues can be thousands long
 
 
 @dataclass(frozen=True)
@@ -189,24 +189,36 @@ def lower_bound(loads: list[NodeLoad]) -> float:
 def imbalance(loads: list[NodeLoad]) -> float:
     """max over nodes of work per CPU, divided by the cluster's work per CPU (total work
     / total cpus); 1.0 when perfectly balanced or when every node is idle."""
-    cpus = sum(n.cpus for n in loads)
-    per_cpu = [n.work / n.cpus for n in loads]
-    total = sum(n.work for n in loads)
-    if not per_cpu or total <= 0:
-        return 1.0
-    return max(per_cpu) / (total / cpus)
+    return imbalance_of([n.work for n in loads], [n.cpus for n in loads])
 
 
 def load_cv(loads: list[NodeLoad]) -> float:
     """Coefficient of variation (population standard deviation / mean) of work per CPU
     over the nodes, each node counting once; 0.0 when all are idle."""
-    per_cpu = [n.work / n.cpus for n in loads]
-    if not per_cpu:
+    return load_cv_of([n.work for n in loads], [n.cpus for n in loads])
+
+
+def imbalance_of(work: list[float], cpus: list[int], total_cpus: int | None = None) -> float:
+    """:func:`imbalance` from each node's work and cpus (say, from samples without
+    detail). With ``total_cpus``, the cluster has more CPUs, on idle nodes not listed."""
+    total = sum(work)
+    if not work or total <= 0:
+        return 1.0
+    return max(w / c for w, c in zip(work, cpus)) / (total / (total_cpus or sum(cpus)))
+
+
+def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> float:
+    """:func:`load_cv` from each node's work and cpus. With ``nodes``, the cluster has
+    that many nodes, the ones not listed idle."""
+    per_cpu = [w / c for w, c in zip(work, cpus)]
+    count = nodes or len(per_cpu)
+    if not count:
         return 0.0
-    mean = sum(per_cpu) / len(per_cpu)
+    mean = sum(per_cpu) / count
     if mean <= 0:
         return 0.0
-    return math.sqrt(sum((x - mean) ** 2 for x in per_cpu) / len(per_cpu)) / mean
+    spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
+    return math.sqrt(spread / count) / mean
 
 
 def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
@@ -228,8 +240,8 @@ def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
         NodeLoad(
             name=str(_field(s, "name")),
             cpus=int(_field(s, "cpus")),
-            running=tuple(float(r) for _, r in _field(s, "running_tasks")),
-            queued=tuple((str(i), float(c)) for i, c in _field(s, "queued_tasks")),
+            running=tuple(map(itemgetter(1), _field(s, "running_tasks"))),
+            queued=tuple(map(tuple, _field(s, "queued_tasks"))),  # [id, cost] pairs, long
             incoming=tuple(incoming.get(s["name"], ())),
         )
         for s in samples
@@ -344,17 +356,15 @@ def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
     steps: list[tuple[int, int, str]] = []
     tasks = [len(n.running) + len(n.queued) + len(n.incoming) for n in loads]
     free = [n.cpus - t for n, t in zip(loads, tasks)]
-    queues = [list(n.queued) for n in loads]
     most_free = [(-f, i) for i, f in enumerate(free)]  # lazy: current iff -key == free[i]
     heapq.heapify(most_free)
     for i, node in enumerate(loads):
-        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not queues[i]:
+        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued:
             continue
         j = _most_free(most_free, free, exclude=i)
         if j is None:
             continue
-        task_id, _ = queues[i].pop()
-        steps.append((i, j, task_id))
+        steps.append((i, j, node.queued[-1][0]))  # one task per node: its last queued
         for k, delta in ((i, -1), (j, +1)):
             tasks[k] += delta
             free[k] -= delta

@@ -89,6 +89,112 @@ class Transfer:
     expires: float
 
 
+class _Queue:
+    """A node's FIFO of queued tasks, with what moves and samples need made cheap.
+
+    - Removal by id is O(1): the heap plan spreads a donor's tail over many receivers,
+      one Move each, so cutting each move's tasks out of a long queue would make a
+      round quadratic. Removed tasks are only counted in ``_gone``, and dropped when the
+      head reaches them or when the queue is read in order (:meth:`tasks`, :meth:`pairs`).
+    - The queue is kept a second time as (id, cost) pairs, which a sample copies in one
+      C loop, and its work in integer nanoseconds: exact sums, read in O(1).
+    - Copies are counted per id, so that even a task present twice (the one duplicate
+      case of the module text) is removed once per removal, never lost.
+    """
+
+    __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns")
+
+    def __init__(self):
+        self._tasks: deque[Task] = deque()
+        self._pairs: deque[tuple[str, float]] = deque()
+        self._by_id: dict[str, Task] = {}
+        self._copies: dict[str, int] = {}  # id -> copies in _tasks, removed ones included
+        self._gone: dict[str, int] = {}  # id -> copies removed but still in _tasks
+        self._size = 0
+        self.ns = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, tasks: list[Task] | tuple[Task, ...], front: bool = False) -> None:
+        pairs = [(t.id, t.cost) for t in tasks]
+        if front:
+            self._tasks.extendleft(reversed(tasks))
+            self._pairs.extendleft(reversed(pairs))
+        else:
+            self._tasks.extend(tasks)
+            self._pairs.extend(pairs)
+        for t in tasks:
+            self._by_id[t.id] = t
+            self._copies[t.id] = self._copies.get(t.id, 0) + 1
+        self._size += len(tasks)
+        self.ns += _nanoseconds(tasks)
+
+    def popleft(self) -> Task:
+        """The first task not removed (the queue must not be empty)."""
+        while True:
+            task = self._tasks.popleft()
+            self._pairs.popleft()
+            if not self._drop_copy(task.id):
+                self._size -= 1
+                self.ns -= _nanoseconds((task,))
+                return task
+
+    def take(self, task_ids: Iterable[str]) -> list[Task]:
+        """Remove the queued tasks among ``task_ids`` (others are skipped); return them
+        in the order asked for."""
+        taken = []
+        for task_id in dict.fromkeys(task_ids):
+            gone = self._gone.get(task_id, 0)
+            if self._copies.get(task_id, 0) > gone:
+                self._gone[task_id] = gone + 1
+                taken.append(self._by_id[task_id])
+        self._size -= len(taken)
+        self.ns -= _nanoseconds(taken)
+        # The plan takes from the tail: drop what is removed there now, so that usually
+        # nothing is left for a purge to do.
+        while self._tasks and self._gone.get(self._tasks[-1].id):
+            self._drop_copy(self._tasks.pop().id)
+            self._pairs.pop()
+        return taken
+
+    def tasks(self) -> deque[Task]:
+        self._purge()
+        return self._tasks
+
+    def pairs(self) -> list[tuple[str, float]]:
+        self._purge()
+        return list(self._pairs)
+
+    def _drop_copy(self, task_id: str) -> bool:
+        """One copy of ``task_id`` leaves _tasks; True if it was a removed one."""
+        copies = self._copies[task_id] - 1
+        if copies:
+            self._copies[task_id] = copies
+        else:
+            del self._copies[task_id], self._by_id[task_id]
+        gone = self._gone.get(task_id, 0)
+        if not gone:
+            return False
+        if gone == 1:
+            del self._gone[task_id]
+        else:
+            self._gone[task_id] = gone - 1
+        return True
+
+    def _purge(self) -> None:
+        if not self._gone:
+            return
+        kept = deque()
+        for task in self._tasks:
+            if self._gone.get(task.id):
+                self._drop_copy(task.id)
+            else:
+                kept.append(task)
+        self._tasks = kept
+        self._pairs = deque((t.id, t.cost) for t in kept)
+
+
 class _Leaving:
     """The donor's record of a move not acknowledged yet."""
 
@@ -108,7 +214,7 @@ class TaskBoard:
     """
 
     __slots__ = (
-        "node", "cpus", "grace", "memory", "submitted", "done", "running", "queued",
+        "node", "cpus", "grace", "memory", "submitted", "done", "running", "_queue",
         "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
         "_seen", "_unconfirmed", "_forget_at",
     )
@@ -127,7 +233,7 @@ class TaskBoard:
         self.submitted = 0
         self.done = 0
         self.running: dict[str, tuple[Task, float]] = {}  # task id -> (task, started at)
-        self.queued: deque[Task] = deque()
+        self._queue = _Queue()
         self.clock = 0.0  # the latest `now` the board has caught up with
         self._fresh = 0  # tasks at the queue's tail submitted without a time
         self._ends: list[tuple[float, int, str]] = []  # (finishes at, seq, task id), a heap
@@ -147,7 +253,7 @@ class TaskBoard:
         tasks = list(tasks)
         if now is not None:
             self._catch_up(now)
-        self.queued.extend(tasks)
+        self._queue.extend(tasks)
         self.submitted += len(tasks)
         if now is None:
             self._fresh += len(tasks)
@@ -171,6 +277,11 @@ class TaskBoard:
             return self.clock
         return self._ends[0][0] if self._ends else None
 
+    @property
+    def queued(self) -> deque[Task]:
+        """The queued tasks in order (read-only: change them through the methods)."""
+        return self._queue.tasks()
+
     def busy_slots(self) -> int:
         return len(self.running)
 
@@ -182,12 +293,12 @@ class TaskBoard:
 
     def is_idle(self) -> bool:
         """Nothing running, queued, leaving or unconfirmed."""
-        return not (self.running or self.queued or self._outgoing or self._unconfirmed)
+        return not (self.running or len(self._queue) or self._outgoing or self._unconfirmed)
 
     def _catch_up(self, now: float) -> None:
         if now < self.clock:
             raise ValueError(f"node {self.node}: time went back from {self.clock!r} to {now!r}")
-        waiting = len(self.queued) - self._fresh  # queued before the last known time
+        waiting = len(self._queue) - self._fresh  # queued before the last known time
         while True:
             if self._ends and self._ends[0][0] <= now:
                 ends_at, _, task_id = heapq.heappop(self._ends)
@@ -196,12 +307,12 @@ class TaskBoard:
                 self._finished.append(task)
                 if waiting > 0:  # the freed slot is refilled when it frees, not at `now`
                     waiting -= 1
-                    self._start(self.queued.popleft(), ends_at)
-            elif self.queued and len(self.running) < self.cpus:
+                    self._start(self._queue.popleft(), ends_at)
+            elif len(self._queue) and len(self.running) < self.cpus:
                 # a free slot and nothing ending before `now`: the head arrived at `now`
                 # (or at an unknown time since the last call), so it starts at `now`
                 waiting = max(0, waiting - 1)
-                self._start(self.queued.popleft(), now)
+                self._start(self._queue.popleft(), now)
             else:
                 break
         self._fresh = 0
@@ -231,14 +342,9 @@ class TaskBoard:
         if move_id in self._outgoing:
             return self._outgoing[move_id].transfer
         self._catch_up(now)
-        wanted = dict.fromkeys(task_ids)
-        found = {t.id: t for t in self.queued if t.id in wanted}
-        if not found:
+        tasks = tuple(self._queue.take(task_ids))
+        if not tasks:
             return None
-        kept = [t for t in self.queued if t.id not in found]
-        self.queued.clear()
-        self.queued.extend(kept)
-        tasks = tuple(found[i] for i in wanted if i in found)  # in the order asked for
         transfer = Transfer(move_id, self.node, dest, tasks, float(deadline))
         self._outgoing[move_id] = _Leaving(transfer, now)
         return transfer
@@ -268,7 +374,7 @@ class TaskBoard:
         back: list[Task] = []
         for move_id in expired:
             back.extend(self._outgoing.pop(move_id).transfer.tasks)
-        self.queued.extendleft(reversed(back))
+        self._queue.extend(back, front=True)
         self._catch_up(now)
         return expired
 
@@ -290,7 +396,7 @@ class TaskBoard:
         heapq.heappush(self._forget_at, (transfer.expires + self.memory, self._seq, transfer.move_id))
         if accepted:
             self._unconfirmed[transfer.move_id] = None
-            self.queued.extend(transfer.tasks)
+            self._queue.extend(transfer.tasks)
             self._catch_up(now)
         return accepted
 
@@ -301,32 +407,39 @@ class TaskBoard:
 
     # --- reporting --------------------------------------------------------------------
 
-    def sample(self, now: float) -> dict:
-        """This node's state as a plain dict (msgpack and JSON can carry it).
+    def sample(self, now: float, detail: bool = True) -> dict:
+        """This node's state as a plain dict (msgpack and JSON can carry it). Without
+        ``detail``, the per-task lists ``running_tasks`` and ``queued_tasks`` are left
+        out and the cost no longer grows with the queue.
 
-        It reads, never advances: call :meth:`advance` first for an up-to-date picture
+        The [id, seconds] pairs of ``running_tasks`` and ``queued_tasks`` are tuples
+        (msgpack and JSON carry them as arrays, like lists). It reads, never advances: call :meth:`advance` first for an up-to-date picture
         (a task past its end shows 0 s remaining until then)."""
-        running_tasks = [[t.id, max(0.0, start + t.cost - now)] for t, start in self.running.values()]
-        queued_tasks = [[t.id, t.cost] for t in self.queued]
+        running_tasks = [(t.id, max(0.0, start + t.cost - now)) for t, start in self.running.values()]
         outgoing = [
             [move_id, leaving.transfer.dest, [[t.id, t.cost] for t in leaving.transfer.tasks]]
             for move_id, leaving in self._outgoing.items()
         ]
-        work = sum(r for _, r in running_tasks) + sum(c for _, c in queued_tasks)
-        return {
+        sample = {
             "name": self.node,
             "cpus": self.cpus,
-            "running": len(running_tasks),
-            "queued": len(queued_tasks),
+            "running": len(self.running),
+            "queued": len(self._queue),
             "done": self.done,
             "submitted": self.submitted,
-            "running_tasks": running_tasks,
-            "queued_tasks": queued_tasks,
             "outgoing": outgoing,
             "unconfirmed": list(self._unconfirmed),
-            "work": work,
-            "load": (len(running_tasks) + len(queued_tasks)) / self.cpus,
+            "work": sum(r for _, r in running_tasks) + self._queue.ns / 1e9,
+            "load": (len(self.running) + len(self._queue)) / self.cpus,
         }
+        if detail:
+            sample["running_tasks"] = running_tasks
+            sample["queued_tasks"] = self._queue.pairs()
+        return sample
+
+
+def _nanoseconds(tasks: Iterable[Task]) -> int:
+    return sum(round(t.cost * 1e9) for t in tasks)
 
 
 def account(samples: list[dict]) -> dict:

@@ -102,13 +102,15 @@ def test_sample_reports_every_field_as_plain_data():
     board.submit(tasks(4, 1, 3, 2), now=0.0)
     board.advance(1.0)  # t0 (0-4) and t1 (0-1) ran; t2 started at 1
     board.move_out("m1", "b", ["t3"], 1.0, 10.0)
-    s = board.sample(1.5)
-    assert json.loads(json.dumps(s)) == s
+    board.submit(tasks(1.5, prefix="q"), now=1.0)
+    s = json.loads(json.dumps(board.sample(1.5)))  # as another process would see it
     assert s == {
-        "name": "a", "cpus": 2, "running": 2, "queued": 0, "done": 1, "submitted": 4,
-        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [],
-        "outgoing": [["m1", "b", [["t3", 2.0]]]], "unconfirmed": [], "work": 5.0, "load": 1.0,
+        "name": "a", "cpus": 2, "running": 2, "queued": 1, "done": 1, "submitted": 5,
+        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [["q0", 1.5]],
+        "outgoing": [["m1", "b", [["t3", 2.0]]]], "unconfirmed": [], "work": 6.5, "load": 1.5,
     }
+    brief = board.sample(1.5, detail=False)
+    assert brief == {k: v for k, v in board.sample(1.5).items() if k not in ("running_tasks", "queued_tasks")}
 
 
 # --- the hand-off, step by step ----------------------------------------------------------
@@ -129,6 +131,31 @@ def test_move_out_takes_only_queued_tasks_in_the_order_asked():
     assert [t.id for t in a.queued] == ["t2"] and "t0" in a.running
     assert a.move_out("m1", "b", ["t2"], 0.0, 2.0) is tr  # the same move again: same transfer
     assert a.move_out("m2", "b", ["t0", "t1"], 0.0, 2.0) is None  # nothing left to take
+
+
+def test_moves_from_anywhere_in_a_long_queue_keep_it_in_order():
+    board = TaskBoard("a", 1)
+    board.submit(tasks(*([1.0] * 1000)), now=0.0)  # t0 runs, t1..t999 queued
+    for k in range(10):  # the heap plan's pattern: each receiver gets every tenth task
+        board.move_out(f"m{k}", f"r{k}", [f"t{i}" for i in range(999 - k, 500, -10)], 0.0, 5.0)
+    assert [t.id for t in board.queued] == [f"t{i}" for i in range(1, 501)]  # t501..t999 left
+    s = board.sample(0.0)
+    assert s["queued"] == 500 and s["work"] == 501.0
+    assert s["queued_tasks"] == [(f"t{i}", 1.0) for i in range(1, 501)]
+    assert sum(len(o[2]) for o in s["outgoing"]) == 499
+
+
+def test_a_task_queued_twice_is_removed_once_per_move():
+    # Only the two generals' case puts one task twice on a board: b took it, the ACK was
+    # lost for good, a took it back, and b had meanwhile handed it back to a.
+    board = TaskBoard("a", 1)
+    twin = Task("twin", "test", 1.0)
+    board.submit([Task("busy", "test", 10.0), twin, Task("x", "test", 1.0), twin], now=0.0)
+    assert [t.id for t in board.move_out("m1", "b", ["twin"], 0.0, 5.0).tasks] == ["twin"]
+    assert [t.id for t in board.queued] == ["twin", "x"]
+    assert board.move_out("m2", "b", ["twin", "twin"], 0.0, 5.0).tasks == (twin,)
+    assert [t.id for t in board.queued] == ["x"] and board.sample(0.0)["work"] == 11.0
+    assert board.move_out("m3", "b", ["twin"], 0.0, 5.0) is None
 
 
 def a_task(task_id, cost):
@@ -391,6 +418,10 @@ class Cluster:
         if not twice:
             assert sorted(found) == sorted(self.submitted)  # and nothing twice
         assert [b.done for b in boards] == [len(d) for d in self.done.values()]
+        for board, s in zip(boards, samples):  # kept beside the queue: must agree with it
+            assert s["queued_tasks"] == [(t.id, t.cost) for t in board.queued]
+            listed = sum(r for _, r in s["running_tasks"]) + sum(c for _, c in s["queued_tasks"])
+            assert abs(s["work"] - listed) < 1e-6
 
 
 @settings(max_examples=300, deadline=None)
