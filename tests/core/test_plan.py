@@ -18,7 +18,9 @@ from daemon.core.plan import (
     apply_moves,
     finish_time,
     imbalance,
+    imbalance_of,
     load_cv,
+    load_cv_of,
     loads_from_samples,
     lower_bound,
     makespan,
@@ -100,6 +102,16 @@ def test_yardsticks_on_small_cases():
     assert imbalance(skew) == 2.0  # 3 s on one CPU against 1.5 s per CPU overall
     assert math.isclose(load_cv(skew), 1.0)
     assert makespan([]) == 0.0 and lower_bound([]) == 0.0 and load_cv([]) == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(loads=snapshots())
+def test_yardsticks_from_work_lists_with_idle_nodes_left_out(loads):
+    busy = [n for n in loads if n.work > 0]
+    work, cpus = [n.work for n in busy], [n.cpus for n in busy]
+    total_cpus = sum(n.cpus for n in loads)
+    assert imbalance_of(work, cpus, total_cpus) == pytest.approx(imbalance(loads))
+    assert load_cv_of(work, cpus, len(loads)) == pytest.approx(load_cv(loads), abs=1e-9)
 
 
 def test_node_load_rejects_impossible_loads_naming_the_node():
