@@ -29,6 +29,7 @@ import argparse
 import errno
 import os
 import signal
+import socket
 import sys
 import time
 from collections import OrderedDict
@@ -146,6 +147,21 @@ class NodeDaemon:
     def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
         poller = zmq.Poller()
         poller.register(self.inbox, zmq.POLLIN)
+        # A signal writes a byte here, so SIGTERM ends a poll at once instead of when its
+        # timeout runs out (Python runs the handler only when poll returns).
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        previous_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        poller.register(wake_r.fileno(), zmq.POLLIN)
+        try:
+            self._loop(poller, wake_r, parent_pid, parent_alive)
+        finally:
+            signal.set_wakeup_fd(previous_fd)
+            wake_r.close()
+            wake_w.close()
+
+    def _loop(self, poller, wake_r, parent_pid, parent_alive) -> None:
         next_housekeeping = 0.0
         while self._running:
             now = time.time()
@@ -166,6 +182,11 @@ class NodeDaemon:
                 if exc.errno == errno.EINTR:
                     continue
                 raise
+            if any(fd == wake_r.fileno() for fd, _ in events):
+                try:
+                    wake_r.recv(512)
+                except BlockingIOError:
+                    pass
             # drain what is there without blocking (no exception per empty read), then go
             # round for the timers
             for _ in range(1000 if events else 0):

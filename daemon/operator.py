@@ -104,7 +104,8 @@ class Operator:
                         return
 
     def ping(self, names=None, timeout: float | None = None) -> dict[str, dict | None]:
-        """Ping nodes in parallel: name -> pong (with pid and counters), or None if silent."""
+        """Ping nodes in parallel: name -> pong (with pid, counters and ``rtt_ms``), or
+        None if silent within the timeout."""
         names = list(self.topology.names if names is None else names)
         self.seq += 1
         seq = self.seq
@@ -112,9 +113,11 @@ class Operator:
             self._send(name, "ping", id=seq)
         answers: dict[str, dict | None] = {name: None for name in names}
         waiting = set(names)
+        t0 = time.perf_counter()
 
         def accept(node, msg):
             if msg["t"] == "pong" and msg["id"] == seq and node in waiting:
+                msg["rtt_ms"] = round((time.perf_counter() - t0) * 1000, 3)
                 answers[node] = msg
                 waiting.discard(node)
             return not waiting

@@ -1,14 +1,16 @@
 """``ctl status [-t TOPOLOGY.toml] [--json]``: is the cluster running, and is each node alive?
 
-Reads the run directory only (``cluster.json``): the supervisor's pid, run directory and
+Reads the run directory (``cluster.json``): the supervisor's pid, run directory and
 uptime, then one row per node — name, pid, endpoint, alive (the pid is a live process,
 not a zombie, with the recorded start time and ``--node NAME`` on its command line),
-state, and how it ended if it did (restart policy: none, so a dead node stays dead
-until the next ``ctl start``). Exit 1 if the cluster is not running.
+the round trip of a ZeroMQ ping to its inbox, state, and how it ended if it did
+(restart policy: none, so a dead node stays dead until the next ``ctl start``).
+Exit 1 if the cluster is not running.
 
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
 "uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
-"state", "exit"}], "remote_nodes": [...]}``.
+"ping_ms", "state", "exit"}], "remote_nodes": [...]}``; ``ping_ms`` is a ZeroMQ round trip
+to the node's inbox (null when it does not answer within a second).
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ ORDER = 12
 HELP = "show the cluster's supervisor and whether each node daemon is alive"
 DESCRIPTION = __doc__
 
-# The text table: (heading, key of a node row). A ZeroMQ ping through the operator
-# (daemon.operator.Operator.ping) belongs here as ("PING", "ping_ms"), filled in
-# node_rows(); it is not part of status yet, which reads the run directory only.
-COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("STATE", "state")]
+# The text table: (heading, key of a node row). PING is a ZeroMQ round trip through the
+# node's inbox (daemon.operator.Operator.ping): a live pid that does not answer is stuck.
+COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("PING", "ping_ms"), ("STATE", "state")]
 
 
 def add_arguments(p):
@@ -58,7 +59,7 @@ def run(args) -> int:
             "log": str(run_dir / rundir.SUPERVISOR_LOG),
             "restart_policy": record.get("restart_policy", "none"),
         },
-        "nodes": node_rows(record) if running else [],
+        "nodes": _with_ping(topology, node_rows(record)) if running else [],
         "remote_nodes": record.get("remote_nodes", []),
     }
     if args.json:
@@ -84,6 +85,19 @@ def node_rows(record: dict) -> list[dict]:
             "state": entry.get("state"),
             "exit": entry.get("exit"),
         })
+    return rows
+
+
+def _with_ping(topology, rows: list[dict]) -> list[dict]:
+    """Add ``ping_ms`` (None: no answer within a second) to the rows of live nodes."""
+    from daemon.operator import Operator
+
+    live = [row["name"] for row in rows if row["alive"] and row["name"] in topology]
+    with Operator(topology, timeout=1.0) as op:
+        pongs = op.ping(live) if live else {}
+    for row in rows:
+        pong = pongs.get(row["name"])
+        row["ping_ms"] = pong["rtt_ms"] if pong else None
     return rows
 
 
@@ -117,6 +131,8 @@ def _cell(key: str, row: dict) -> str:
     value = row.get(key)
     if key == "alive":
         return "yes" if value else "no"
+    if key == "ping_ms":
+        return "no answer" if value is None and row.get("alive") else "-" if value is None else f"{value:.1f} ms"
     if key == "state" and row.get("exit") and row["state"] != "ready":
         return f"{value} ({row['exit']})"
     return "-" if value is None else str(value)

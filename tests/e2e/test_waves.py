@@ -202,6 +202,10 @@ def test_a_node_killed_mid_run_is_named_by_echo_and_finn(cluster_env):
     res = json.loads(f.stdout)
     assert res["undecided"] == ["pical"] and res["unreachable"] == ["pical"]
     assert len(res["decided"]) == 7
+    status = cluster_env.ctl_json("status", "-t", path)
+    rows = {row["name"]: row for row in status["nodes"]}
+    assert rows["pical"]["alive"] is False and rows["pical"]["ping_ms"] is None
+    assert all(row["ping_ms"] > 0 for name, row in rows.items() if name != "pical")
 
 
 def test_bad_arguments_name_what_is_wrong(cluster_env):
