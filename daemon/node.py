@@ -71,7 +71,7 @@ class NodeDaemon:
         self.neighbours = topology.neighbours(name)
         self.parents = topology.parents(name)
         self.children = topology.children(name)
-        self.board = TaskBoard(name, self.spec.cpus)
+        self.board = TaskBoard(name, self.spec.cpus, memory=SEEN_MOVE_TTL)
         self.burner = burner
         self.task_seq = 0
         self.echo_waves: dict[str, EchoWave] = {}
@@ -280,9 +280,7 @@ class NodeDaemon:
         """This node's entry in an echo wave's convergecast. Without ``detail`` the
         per-task lists are left out (a live view needs counts; the balancer's plan needs
         every queued task): the wave's messages are then a few times smaller."""
-        state = self.board.sample(time.time())
-        if not detail:
-            del state["running_tasks"], state["queued_tasks"]
+        state = self.board.sample(time.time(), detail)
         state.update(cpus=self.spec.cpus, pid=self.pid, cpu_percent=self.cpu_percent, sent=0)
         return state
 
@@ -330,9 +328,7 @@ class NodeDaemon:
             w.state["sent"] = w.sent
             ident = self.echo_reporters.pop(w.wave, None)
             if ident is not None:
-                entries = [list(e) for e in w.result]
-                messages = sum(e[2].get("sent", 0) for e in entries)
-                self.reply(ident, wire.encode("echo.result", self.epoch, wave=w.wave, entries=entries, messages=messages))
+                self.reply(ident, wire.encode("echo.result", self.epoch, wave=w.wave, entries=wire.pack_entries(w.result)))
 
     def finish_echo(self, w: EchoWave) -> None:
         self.echo_waves.pop(w.wave, None)

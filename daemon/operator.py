@@ -168,7 +168,7 @@ class Operator:
             raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}", silent) from None
         elapsed_ms = (time.perf_counter() - t0) * 1000
         nodes = []
-        for name, father, state in result["entries"]:
+        for name, father, state in wire.unpack_entries(result["entries"]):
             entry = dict(state)
             entry["name"] = name
             entry["father"] = father
@@ -178,7 +178,7 @@ class Operator:
             "cluster": self.topology.cluster.name,
             "wave": wave,
             "initiator": initiator,
-            "messages": result["messages"],
+            "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
             "nodes": nodes,

@@ -35,7 +35,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "pong": {"id": int, "name": str, "pid": int, "stats": dict},
     "error": {"code": str, "text": str},
     "echo.start": {"wave": str, "detail": bool},
-    "echo.result": {"wave": str, "entries": list, "messages": int},
+    "echo.result": {"wave": str, "entries": bytes},
     "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
     "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
     "submit": {"tasks": int, "cost": _num, "label": str},
@@ -44,7 +44,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "move.ok": {"move_id": str, "moved": list},
     # node <-> node
     "explore": {"wave": str, "detail": bool},
-    "echo": {"wave": str, "entries": list},
+    "echo": {"wave": str, "entries": bytes},
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
     "ack": {"move_id": str, "accepted": bool, "waves": list},
@@ -97,6 +97,36 @@ def _type_name(want) -> str:
     return want.__name__
 
 
+# --- echo entries ------------------------------------------------------------------
+#
+# An ECHO carries the entries of the sender's whole subtree. Decoding and re-encoding
+# them at every hop would make a node's cost grow with its subtree, so the entries travel
+# as one msgpack *stream* in a bin field: a node packs its own entry and appends its
+# children's streams byte for byte. Only the operator unpacks (and checks) them.
+
+
+def pack_entries(entries) -> bytes:
+    """One stream from entries ``(node, father, state)`` and already packed runs (bytes)."""
+    return b"".join(e if type(e) is bytes else _packer.pack(list(e)) for e in entries)
+
+
+def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
+    """The entries of a stream; WireError unless each is ``[node, father|None, state]``."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
+    unpacker.feed(stream)
+    entries = []
+    try:
+        for e in unpacker:
+            if type(e) is not list or len(e) != 3 or type(e[0]) is not str or not (e[1] is None or type(e[1]) is str) or type(e[2]) is not dict:
+                raise WireError("echo: each entry must be [node, father, state]")
+            entries.append((e[0], e[1], e[2]))
+    except (ValueError, msgpack.UnpackException) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"echo: entries are not a msgpack stream: {type(exc).__name__}") from None
+    return entries
+
+
 # --- the core's messages -------------------------------------------------------------
 
 
@@ -106,7 +136,7 @@ def from_core(msg, epoch: int, **extra) -> bytes:
     if kind is Explore:
         return encode("explore", epoch, wave=msg.wave, detail=bool(extra.get("detail")))
     if kind is Echo:
-        return encode("echo", epoch, wave=msg.wave, entries=[list(e) for e in msg.entries])
+        return encode("echo", epoch, wave=msg.wave, entries=pack_entries(msg.entries))
     if kind is FinnSets:
         return encode("finn", epoch, wave=msg.wave, inc=sorted(msg.inc), ninc=sorted(msg.ninc), **extra)
     raise TypeError(f"not a wave message: {msg!r}")
@@ -118,11 +148,8 @@ def to_core(msg: dict):
     if kind == "explore":
         return Explore(msg["wave"])
     if kind == "echo":
-        entries = msg["entries"]
-        for e in entries:
-            if type(e) is not list or len(e) != 3 or type(e[0]) is not str or not (e[1] is None or type(e[1]) is str) or type(e[2]) is not dict:
-                raise WireError("echo: each entry must be [node, father, state]")
-        return Echo(msg["wave"], tuple(tuple(e) for e in entries))
+        # the child's whole run of entries stays one packed item: it is forwarded as is
+        return Echo(msg["wave"], (msg["entries"],))
     if kind == "finn":
         inc, ninc = msg["inc"], msg["ninc"]
         if not all(type(x) is str for x in inc) or not all(type(x) is str for x in ninc):

@@ -168,7 +168,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
             wire._packer.pack({"v": 99, "t": "ping", "e": 0, "id": 1}),
             wire._packer.pack({"v": 1, "t": "ping", "e": 0, "id": "one"}),
             wire._packer.pack({"v": 1, "t": "launch-missiles", "e": 0}),
-            wire.encode("echo", 0, wave="w", entries=[["x", None, {}]]),  # an ECHO from a non-neighbour
+            wire.encode("echo", 0, wave="w", entries=wire.pack_entries([("x", None, {})])),  # an ECHO from a non-neighbour
         ]
         errors = []
         for frame in bad_frames:
