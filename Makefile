@@ -20,8 +20,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Benchmarks print numbers (and ratios against a floor measured in the same run); the
+# results and the commands live in BENCHMARKS.md. They are not part of `make test`.
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python bench/echo_latency.py --load --big 200
+	$(BIN)/python bench/balance.py
+	$(BIN)/python bench/sim_scale.py
+	$(BIN)/python bench/top_render.py
+	$(BIN)/python bench/topology_scale.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

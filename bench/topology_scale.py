@@ -1,6 +1,6 @@
 """How long topologies take to generate, build, query, write and read, by size and shape.
 
-    .venv/bin/python tests/topology/bench_topology.py [N ...]     (default: 1000 100000)
+    .venv/bin/python bench/topology_scale.py [N ...]     (default: 1000 100000)
 
 Prints numbers; asserts nothing (the machine is shared and noisy). Best of 3 runs for
 the in-memory steps; one run for the TOML text steps, which are slow at 100,000 nodes.
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.topogen import SHAPES, generate  # noqa: E402
 from daemon.topology import Topology, dumps, loads  # noqa: E402

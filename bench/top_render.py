@@ -1,6 +1,6 @@
 """How long one frame of ``ctl top`` takes: render and paint, 200 nodes, several sizes.
 
-Run: ``.venv/bin/python tests/top/bench_top_render.py [--nodes 200] [--frames 200]``
+Run: ``.venv/bin/python bench/top_render.py [--nodes 200] [--frames 200]``
 
 Prints, per terminal size and colour mode, the per-frame time (min / median / p95 in ms,
 wall clock and the process's CPU time, which a busy shared machine disturbs less) for
@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "top"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import top_synthetic as synth  # noqa: E402
 from ctl.top.paint import Painter  # noqa: E402
