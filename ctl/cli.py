@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 
 import ctl.commands
 from daemon.errors import UserError
@@ -52,9 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM and SIGHUP (a closed terminal) unwind like Ctrl-C does, so every
+        # command's cleanup — `ctl demo` stopping its cluster above all — still runs.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, _exit_on_signal)
     try:
         return int(args._run(args) or 0)
     except UserError as exc:

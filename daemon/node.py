@@ -8,7 +8,8 @@ Theory of operation (DESIGN §2, the ZeroMQ guide's chapter 8 "Harmony" pattern)
   by writing a name in a frame.
 - One DEALER per peer, created on first use, connected to that peer's inbox with this
   node's name as its routing id: the neighbours (waves) and any node it hands tasks to.
-  Replies (ACKs, results, decisions) go back through the inbox to the asker's routing id.
+  Node-to-node traffic, ACKs included, always goes DEALER -> the peer's inbox; only
+  operators (which read their DEALERs) get replies through the inbox's routing ids.
 - A single-threaded loop: poll the inbox with a timeout set by the next timer (a task
   finishing, a transfer to resend, housekeeping), handle one message at a time. The core
   state machines are called from here and nowhere else.
@@ -122,6 +123,13 @@ class NodeDaemon:
 
     def send_peer(self, name: str, frame: bytes) -> None:
         self.peer(name).send(frame, zmq.DONTWAIT)
+
+    def reply_error(self, ident: bytes, code: str, text: str) -> None:
+        """Tell an operator what was wrong with its message. A node peer is not told: it
+        reads only its inbox, and the reply would sit unread on its DEALER."""
+        if ident.decode(errors="replace") in self.topology:
+            return
+        self.reply(ident, wire.encode("error", self.epoch, code=code, text=text))
 
     def reply(self, ident: bytes, frame: bytes) -> None:
         try:
@@ -246,14 +254,14 @@ class NodeDaemon:
         if len(frames) != 2:
             self.stats["garbage"] += 1
             if frames:
-                self.reply(frames[0], wire.encode("error", self.epoch, code="frames", text=f"expected one frame, got {len(frames) - 1}"))
+                self.reply_error(frames[0], "frames", f"expected one frame, got {len(frames) - 1}")
             return
         ident, frame = frames
         try:
             msg = wire.decode(frame)
         except wire.WireError as exc:
             self.stats["garbage"] += 1
-            self.reply(ident, wire.encode("error", self.epoch, code="malformed", text=str(exc)))
+            self.reply_error(ident, "malformed", str(exc))
             return
         seen = self.sender_epochs.get(ident, 0)
         if msg["e"] < seen:
@@ -263,13 +271,13 @@ class NodeDaemon:
         handler = self.HANDLERS.get(msg["t"])
         if handler is None:
             self.stats["garbage"] += 1
-            self.reply(ident, wire.encode("error", self.epoch, code="unexpected", text=f"a node does not accept {msg['t']!r}"))
+            self.reply_error(ident, "unexpected", f"a node does not accept {msg['t']!r}")
             return
         try:
             handler(self, ident, msg)
         except (WaveError, wire.WireError) as exc:
             self.stats["wave_errors"] += 1
-            self.reply(ident, wire.encode("error", self.epoch, code="rejected", text=str(exc)))
+            self.reply_error(ident, "rejected", str(exc))
 
     def on_ping(self, ident: bytes, msg: dict) -> None:
         self.reply(ident, wire.encode("pong", self.epoch, id=msg["id"], name=self.name, pid=self.pid, stats=dict(self.stats)))
@@ -301,7 +309,7 @@ class NodeDaemon:
         wave = msg["wave"]
         w = self.echo_wave(wave)
         if w is None or w.joined:
-            self.reply(ident, wire.encode("error", self.epoch, code="duplicate", text=f"wave {wave} already reached {self.name}"))
+            self.reply_error(ident, "duplicate", f"wave {wave} already reached {self.name}")
             return
         self.echo_reporters[wave] = ident
         self.echo_detail[wave] = msg["detail"]
@@ -392,7 +400,7 @@ class NodeDaemon:
     def on_submit(self, ident: bytes, msg: dict) -> None:
         n, cost = msg["tasks"], float(msg["cost"])
         if not 0 < n <= 100_000 or not 0 < cost <= 86_400:
-            self.reply(ident, wire.encode("error", self.epoch, code="bad-submit", text=f"tasks must be 1..100000 and cost 0..86400 s, got {n} and {cost}"))
+            self.reply_error(ident, "bad-submit", f"tasks must be 1..100000 and cost 0..86400 s, got {n} and {cost}")
             return
         ids = self.enqueue(n, cost, msg["label"] or "submitted")
         self.reply(ident, wire.encode("submit.ok", self.epoch, ids=ids))
@@ -400,7 +408,7 @@ class NodeDaemon:
     def on_move(self, ident: bytes, msg: dict) -> None:
         dest = msg["dest"]
         if dest not in self.topology or dest == self.name:
-            self.reply(ident, wire.encode("error", self.epoch, code="bad-move", text=f"{self.name}: cannot move tasks to {dest!r}"))
+            self.reply_error(ident, "bad-move", f"{self.name}: cannot move tasks to {dest!r}")
             return
         now = time.time()
         ids = [t for t in msg["tasks"] if type(t) is str]
@@ -424,7 +432,9 @@ class NodeDaemon:
         if not accepted:
             self.stats["refused_transfers"] += 1
         self.advance_tasks(time.time())
-        self.reply(ident, wire.encode("ack", self.epoch, move_id=tr.move_id, accepted=accepted, waves=self.sampled_waves()))
+        # to the donor's inbox, like all node-to-node traffic: a reply through our ROUTER
+        # would land on the donor's DEALER, which only sends
+        self.send_peer(tr.source, wire.encode("ack", self.epoch, move_id=tr.move_id, accepted=accepted, waves=self.sampled_waves()))
 
     def on_ack(self, ident: bytes, msg: dict) -> None:
         self.presample(msg["waves"])

@@ -29,10 +29,11 @@ def run(args) -> int:
     small = min(topology.names, key=lambda n: (topology.node(n).cpus, topology.names.index(n)))
 
     def step(*argv: str) -> int:
-        print(f"\n$ ctl {' '.join(argv)}", flush=True)
-        code = ctl(list(argv))
-        sys.stdout.flush()
-        return code
+        try:
+            print(f"\n$ ctl {' '.join(argv)}", flush=True)
+        except OSError:
+            pass  # the terminal is gone (SIGHUP): the step must run all the same
+        return ctl(list(argv))
 
     if step("start", path):
         return 1
@@ -49,5 +50,8 @@ def run(args) -> int:
         interactive = sys.stdout.isatty() and sys.stdin.isatty() and not args.no_top
         step("top", "-t", path) if interactive else step("top", "--once", "-t", path)
     finally:
-        step("stop", "-t", path)
+        try:
+            step("stop", "-t", path)
+        except OSError:
+            pass  # stopped; only its report could not be printed
     return 0

@@ -18,6 +18,7 @@ import zmq
 
 from daemon import wire
 from daemon.core.tasks import account
+from daemon.node import MOVE_DEADLINE
 from daemon.operator import Operator
 from daemon.topology import load
 
@@ -99,6 +100,14 @@ def test_burst_is_spread_by_rebalance_and_accounting_holds_until_done(cluster_en
     assert done_at["subserviate"] < 24  # others did part of the burst
     assert sum(v > 0 for v in done_at.values()) >= 2
     assert echoes >= 2
+    # Past the donor's take-back deadline: every move was acknowledged, none came back,
+    # nothing ran twice.
+    time.sleep(MOVE_DEADLINE + 2.0)
+    with Operator(topology) as op:
+        snap = op.echo(detail=True)
+    books = account(snap["nodes"])
+    assert books["balanced"] and books["done"] == 24 and books["queued"] == 0, books
+    assert all(n["outgoing"] == [] and n["unconfirmed"] == [] for n in snap["nodes"]), snap["nodes"]
 
 
 def test_rebalance_while_tasks_move_keeps_every_task_exactly_once(cluster_env):
