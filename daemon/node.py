@@ -10,9 +10,9 @@ Theory of operation (DESIGN §2, the ZeroMQ guide's chapter 8 "Harmony" pattern)
   node's name as its routing id: the neighbours (waves) and any node it hands tasks to.
   Node-to-node traffic, ACKs included, always goes DEALER -> the peer's inbox; only
   operators (which read their DEALERs) get replies through the inbox's routing ids.
-- A single-threaded loop: poll the inbox with a timeout set by the next timer (a task
-  finishing, a transfer to resend, housekeeping), handle one message at a time. The core
-  state machines are called from here and nowhere else.
+- A single-threaded loop: a blocking receive on the inbox whose timeout is the next
+  timer (a task finishing, a transfer to resend, housekeeping); one message at a time.
+  The core state machines are called from here and nowhere else.
 
 Echo samples (DESIGN §3, §5). A node samples its state once per echo wave, when it
 joins. So that the samples add up — submitted = done + queued + running + in flight at
@@ -30,7 +30,6 @@ import argparse
 import errno
 import os
 import signal
-import socket
 import sys
 import time
 from collections import OrderedDict
@@ -51,6 +50,10 @@ RESEND_EVERY = 0.5  # resend an unacknowledged TRANSFER
 MOVE_DEADLINE = 5.0  # a destination silent this long: the donor takes the tasks back
 SEEN_MOVE_TTL = 600.0
 HOUSEKEEPING = 1.0
+
+
+class Stopping(Exception):
+    """Raised by the stop signal's handler to leave the loop wherever it is."""
 
 
 def configure_socket(sock: zmq.Socket) -> None:
@@ -150,57 +153,44 @@ class NodeDaemon:
     # --- the loop ------------------------------------------------------------------
 
     def stop(self, *_):
+        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive."""
         self._running = False
+        raise Stopping
 
     def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
-        poller = zmq.Poller()
-        poller.register(self.inbox, zmq.POLLIN)
-        # A signal writes a byte here, so SIGTERM ends a poll at once instead of when its
-        # timeout runs out (Python runs the handler only when poll returns).
-        wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        previous_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
-        poller.register(wake_r.fileno(), zmq.POLLIN)
-        try:
-            self._loop(poller, wake_r, parent_pid, parent_alive)
-        finally:
-            signal.set_wakeup_fd(previous_fd)
-            wake_r.close()
-            wake_w.close()
+        """Serve until :meth:`stop` (or the parent dies).
 
-    def _loop(self, poller, wake_r, parent_pid, parent_alive) -> None:
+        The loop blocks in the inbox's receive with a timeout (RCVTIMEO) set to the next
+        timer, rather than in zmq_poll: on this kind of machine each libzmq call costs
+        system calls, and a poll costs several per message, a blocking receive one. A
+        signal interrupts the receive; the handler's exception ends the loop at once."""
+        inbox = self.inbox
+        timeout_set = None
         next_housekeeping = 0.0
-        while self._running:
-            now = time.time()
-            if now >= next_housekeeping:
-                self.housekeeping(now)
-                next_housekeeping = now + HOUSEKEEPING
-                if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
-                    break
-            self.advance_tasks(now)
-            deadline = next_housekeeping
-            task_deadline = self.board.next_deadline()
-            if task_deadline is not None:
-                deadline = min(deadline, task_deadline)
-            timeout_ms = max(0, int((deadline - time.time()) * 1000) + 1)
-            try:
-                events = poller.poll(timeout_ms)
-            except zmq.ZMQError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
-            # One message per poll: a poll with more waiting returns at once, and this
-            # costs fewer calls into libzmq than draining (each checks the pid, and
-            # EVENTS comes back as an enum).
-            for sock, _ in events:
-                if sock is self.inbox:
-                    self.handle(self.inbox.recv_multipart(zmq.DONTWAIT))
-                else:
-                    try:
-                        wake_r.recv(512)
-                    except BlockingIOError:
-                        pass
+        try:
+            while self._running:
+                now = time.time()
+                if now >= next_housekeeping:
+                    self.housekeeping(now)
+                    next_housekeeping = now + HOUSEKEEPING
+                    if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
+                        return
+                self.advance_tasks(now)
+                deadline = next_housekeeping
+                task_deadline = self.board.next_deadline()
+                if task_deadline is not None and task_deadline < deadline:
+                    deadline = task_deadline
+                timeout_ms = max(0, int((deadline - time.time()) * 1000) + 1)
+                if timeout_ms != timeout_set:
+                    inbox.setsockopt(zmq.RCVTIMEO, timeout_ms)
+                    timeout_set = timeout_ms
+                try:
+                    frames = inbox.recv_multipart()
+                except zmq.Again:
+                    continue  # a timer is due
+                self.handle(frames)
+        except Stopping:
+            pass
 
     def housekeeping(self, now: float) -> None:
         for tr in self.board.transfers_to_resend(now, RESEND_EVERY):
