@@ -24,6 +24,7 @@ test: $(STAMP)
 # results and the commands live in BENCHMARKS.md. They are not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python bench/echo_latency.py --load --big 200
+	$(BIN)/python bench/node_handle.py
 	$(BIN)/python bench/balance.py
 	$(BIN)/python bench/sim_scale.py
 	$(BIN)/python bench/top_render.py

@@ -9,7 +9,8 @@
    ``--waves`` echo waves through :class:`daemon.operator.Operator` (the wave's own time:
    start message to result), idle, then (``--load``) with every CPU slot of every node
    busy burning (burners under SCHED_IDLE).
-3. ``--big N``: start an N-node cluster, time the start and one echo wave, stop.
+3. The original lab's 8-node tree (topologies/seed.toml), idle.
+4. ``--big N``: start an N-node cluster, time the start and 20 echo waves, stop.
 
 Prints p50/p90/min per case and the ratio of each p50 to the floor's p50.
 """
@@ -128,13 +129,25 @@ def binary_tree_toml(n: int, base: int, cpus: int = 2) -> str:
     return "\n".join(lines)
 
 
+def seed_toml() -> str:
+    """The original lab's tree (topologies/seed.toml) on free ports, balancing off."""
+    import tomllib
+
+    import tomli_w
+
+    with open(os.path.join(ROOT, "topologies", "seed.toml"), "rb") as f:
+        data = tomllib.load(f)
+    data["cluster"].update(base_port=free_base_port(len(data["node"])), rebalance_interval=0)
+    return tomli_w.dumps(data)
+
+
 class Cluster:
-    def __init__(self, n: int, tmp: str):
+    def __init__(self, n: int, tmp: str, text: str | None = None):
         self.n = n
         self.env = dict(os.environ, ECHOFINN_HOME=os.path.join(tmp, "home"))
         self.path = os.path.join(tmp, f"tree{n}.toml")
         with open(self.path, "w") as f:
-            f.write(binary_tree_toml(n, free_base_port(n)))
+            f.write(text or binary_tree_toml(n, free_base_port(n)))
 
     def __enter__(self):
         t = time.perf_counter()
@@ -154,19 +167,33 @@ class Cluster:
             print(r.stdout, r.stderr, file=sys.stderr)
 
 
-def echo_waves(topology, waves: int) -> list[float]:
-    from daemon.operator import Operator
+LOST: dict[str, int] = {}
 
+
+def echo_waves(topology, waves: int, label: str = "") -> list[float]:
+    """``waves`` echo waves; a wave that does not come back counts as lost."""
+    from daemon.operator import Operator, WaveTimeout
+
+    lat = []
     with Operator(topology) as op:
         op.echo()  # connect
-        return [op.echo()["elapsed_ms"] for _ in range(waves)]
+        for _ in range(waves):
+            try:
+                snap = op.echo()
+            except WaveTimeout:
+                LOST[label] = LOST.get(label, 0) + 1
+                continue
+            assert len(snap["nodes"]) == len(topology.names)
+            lat.append(snap["elapsed_ms"])
+    return lat
 
 
 def summary(name: str, lat: list[float], ref: float | None) -> str:
     lat = sorted(lat)
     p50, p90 = statistics.median(lat), lat[int(len(lat) * 0.9)]
     ratio = f"  {p50 / ref:5.2f}x floor" if ref else ""
-    return f"{name:<34} p50 {p50:7.2f} ms  p90 {p90:7.2f} ms  min {lat[0]:7.2f} ms{ratio}"
+    lost = f"  lost {LOST.get(name, 0)}/{len(lat) + LOST.get(name, 0)}" if ref else ""
+    return f"{name:<34} p50 {p50:7.2f} ms  p90 {p90:7.2f} ms  min {lat[0]:7.2f} ms{ratio}{lost}"
 
 
 def main() -> int:
@@ -184,7 +211,8 @@ def main() -> int:
     print(summary(f"floor: raw pyzmq relay tree ({args.nodes})", fl, None))
     with tempfile.TemporaryDirectory() as tmp, Cluster(args.nodes, tmp) as c:
         print(f"ctl start ({args.nodes} nodes): {c.start_s:.2f} s")
-        print(summary(f"echofinn echo, idle ({args.nodes})", echo_waves(c.topology, args.waves), ref))
+        name = f"echofinn echo, idle ({args.nodes})"
+        print(summary(name, echo_waves(c.topology, args.waves, name), ref))
         if args.load:
             with Operator(c.topology) as op:
                 for name in c.topology.names:
@@ -192,11 +220,16 @@ def main() -> int:
                 time.sleep(1.5)
                 busy = sum(n["running"] for n in op.echo()["nodes"])
             print(f"load: {busy} busy slots on {os.cpu_count()} cores")
-            print(summary(f"echofinn echo, full load ({args.nodes})", echo_waves(c.topology, args.waves), ref))
+            name = f"echofinn echo, full load ({args.nodes})"
+            print(summary(name, echo_waves(c.topology, args.waves, name), ref))
+    with tempfile.TemporaryDirectory() as tmp, Cluster(8, tmp, seed_toml()) as c:
+        name = "echofinn echo, seed tree (8)"
+        print(summary(name, echo_waves(c.topology, args.waves, name), ref))
     if args.big:
         with tempfile.TemporaryDirectory() as tmp, Cluster(args.big, tmp) as c:
             print(f"ctl start ({args.big} nodes): {c.start_s:.2f} s")
-            print(summary(f"echofinn echo, idle ({args.big})", echo_waves(c.topology, 20), ref))
+            name = f"echofinn echo, idle ({args.big})"
+            print(summary(name, echo_waves(c.topology, 20, name), ref))
     return 0
 
 
