@@ -13,11 +13,12 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(p):
+    from ctl.argtypes import seconds
     from ctl.common import add_json_option, add_topology_option
 
     add_topology_option(p)
     p.add_argument("--from", dest="initiator", metavar="NODE", help="the initiator (default: the first source node)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long (default 5)")
+    p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="give up after this long (default 5)")
     add_json_option(p)
 
 

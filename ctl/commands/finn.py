@@ -12,14 +12,14 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(p):
-    from ctl.commands.submit import positive_float
+    from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option
 
     add_topology_option(p)
-    p.add_argument("--tasks", "-k", type=int, default=1, metavar="K", help="tasks each node enqueues when it decides (default 1; 0 = just the wave)")
-    p.add_argument("--cost", type=positive_float, metavar="SECONDS", help="cost of each task (default: the cluster's task_time)")
+    p.add_argument("--tasks", "-k", type=integer("--tasks", 0, 10_000), default=1, metavar="K", help="tasks each node enqueues when it decides (default 1; 0 = just the wave)")
+    p.add_argument("--cost", type=seconds("--cost"), metavar="SECONDS", help="cost of each task (default: the cluster's task_time)")
     p.add_argument("--from", dest="initiator", metavar="NODE", help="initiate here (only for a graph with one source component)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="how long to wait for every decision (default 5)")
+    p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="how long to wait for every decision (default 5)")
     add_json_option(p)
 
 
@@ -41,8 +41,6 @@ def run(args) -> int:
     from daemon.operator import Operator
 
     topology = resolve_topology(args)
-    if not 0 <= args.tasks <= 10_000:
-        raise BadInput(f"--tasks must be between 0 and 10000, got {args.tasks}")
     initiators = None
     if args.initiator is not None:
         topology.node(args.initiator)

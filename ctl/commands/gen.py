@@ -13,6 +13,8 @@ import argparse
 import shlex
 import sys
 
+from ctl.argtypes import integer
+
 ORDER = 80
 HELP = "write a random topology file (tree, dag, ring or strong)"
 DESCRIPTION = """\
@@ -34,18 +36,18 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nodes", "-n", metavar="N", required=True, type=_integer("--nodes"),
+    parser.add_argument("--nodes", "-n", metavar="N", required=True, type=integer("--nodes"),
                         help="number of nodes (at least 1)")
     parser.add_argument("--shape", required=True, metavar="SHAPE",
                         help="tree, dag, ring or strong")
-    parser.add_argument("--seed", type=_integer("--seed"), default=None,
+    parser.add_argument("--seed", type=integer("--seed"), default=None,
                         help="random seed (default: a random one, printed to stderr)")
-    parser.add_argument("--max-children", metavar="K", type=_integer("--max-children"), default=3,
+    parser.add_argument("--max-children", metavar="K", type=integer("--max-children"), default=3,
                         help="tree and dag: at most K children per node in the tree part (default 3)")
     parser.add_argument("--cpus", metavar="MIN-MAX", default="1-8",
                         help="cpus of each node, drawn uniformly from MIN..MAX (default 1-8)")
     parser.add_argument("--name", default=None, help="cluster name (default: SHAPE followed by N)")
-    parser.add_argument("--base-port", metavar="P", type=_integer("--base-port"), default=7100,
+    parser.add_argument("--base-port", metavar="P", type=integer("--base-port"), default=7100,
                         help="port of the first node; the others follow (default 7100)")
     parser.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="write to FILE instead of stdout")
@@ -122,12 +124,3 @@ def _cpu_range(text: str) -> tuple[int, int]:
 def _first(names: tuple[str, ...], k: int) -> list[str]:
     return list(names[:k]) + ([f"... ({len(names)} in all)"] if len(names) > k else [])
 
-
-def _integer(flag: str):
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-    parse.__name__ = "integer"
-    return parse

@@ -19,14 +19,14 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(p):
-    from ctl.commands.submit import positive_float
+    from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option
 
     add_topology_option(p)
     p.add_argument("--policy", choices=("heap", "seed"), default="heap", help="the balancer's plan (default heap)")
-    p.add_argument("--every", type=positive_float, metavar="SECONDS", help="repeat every SECONDS until Ctrl-C (or --rounds)")
-    p.add_argument("--rounds", type=int, metavar="N", help="stop after N rounds (with --every)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="deadline of each wave (default 5)")
+    p.add_argument("--every", type=seconds("--every"), metavar="SECONDS", help="repeat every SECONDS until Ctrl-C (or --rounds)")
+    p.add_argument("--rounds", type=integer("--rounds", 1), metavar="N", help="stop after N rounds (with --every)")
+    p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="deadline of each wave (default 5)")
     add_json_option(p)
 
 
@@ -47,12 +47,9 @@ def run(args) -> int:
 
     from ctl.common import resolve_topology
     from ctl.output import print_json
-    from daemon.errors import BadInput
     from daemon.operator import Operator
 
     topology = resolve_topology(args)
-    if args.rounds is not None and args.rounds < 1:
-        raise BadInput(f"--rounds must be at least 1, got {args.rounds}")
     rounds = args.rounds if args.every else 1
     done = 0
     with Operator(topology, timeout=args.timeout) as op:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from ctl.argtypes import integer, probability
+
 ORDER = 70
 HELP = "simulate echo, Finn or balancing on a topology, reproducibly from a seed"
 DESCRIPTION = """\
@@ -55,10 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for p in (echo, finn, balance):
         p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
                        help="a topology file (or generate one with --nodes and --shape)")
-        p.add_argument("--nodes", "-n", metavar="N", type=_integer("--nodes"),
+        p.add_argument("--nodes", "-n", metavar="N", type=integer("--nodes"),
                        help="generate a topology of N nodes (with --shape)")
         p.add_argument("--shape", metavar="SHAPE", help="tree, dag, ring or strong (default tree)")
-        p.add_argument("--seed", type=_integer("--seed"), help="run seed (default: a random one, printed)")
+        p.add_argument("--seed", type=integer("--seed"), help="run seed (default: a random one, printed)")
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
     echo.add_argument("--from", dest="initiators", action="append", metavar="NODE",
                       help="the initiator (default: the first node)")
@@ -66,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="an initiator; repeat, or separate with commas "
                            "(default: one node of every source component)")
     for p in (echo, finn):
-        p.add_argument("--dup", type=_probability, default=0.0, metavar="P",
+        p.add_argument("--dup", type=probability("--dup"), default=0.0, metavar="P",
                        help="probability that a message is delivered twice (default 0)")
     balance.add_argument("--scenario", default="burst", help="workload scenario (default burst)")
     balance.add_argument("--policy", default="heap", help="heap, seed or none (default heap)")
@@ -336,21 +338,4 @@ def _balance(args, topology) -> int:
 # -- argument types ------------------------------------------------------------------------
 
 
-def _integer(flag: str):
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-    parse.__name__ = "integer"
-    return parse
 
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--dup must be a probability, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"--dup must be at least 0 and below 1, got {text!r}")
-    return value

@@ -9,37 +9,17 @@ HELP = "enqueue N tasks at one node (creates imbalance)"
 DESCRIPTION = __doc__
 
 
-def _positive_int(text):
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= v <= 100_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100000, got {v}")
-    return v
 
 
-def positive_float(text):
-    import argparse
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (v > 0 and math.isfinite(v)) or v > 86_400:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (at most 86400), got {text}")
-    return v
 
 
 def add_arguments(p):
+    from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option
 
     p.add_argument("node", metavar="NODE", help="the node that gets the tasks")
-    p.add_argument("--tasks", "-n", type=_positive_int, default=1, metavar="N", help="how many tasks (default 1)")
-    p.add_argument("--cost", type=positive_float, metavar="SECONDS", help="seconds of CPU each task holds a slot (default: the cluster's task_time)")
+    p.add_argument("--tasks", "-n", type=integer("--tasks", 1, 100_000), default=1, metavar="N", help="how many tasks (default 1)")
+    p.add_argument("--cost", type=seconds("--cost"), metavar="SECONDS", help="seconds of CPU each task holds a slot (default: the cluster's task_time)")
     add_topology_option(p)
     add_json_option(p)
 

@@ -32,43 +32,20 @@ HELP = "the live tree of the cluster in the terminal (echo wave every interval)"
 DESCRIPTION = __doc__
 
 
-def _positive(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
-def _columns(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of cells, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
 def add_arguments(p) -> None:
+    from ctl.argtypes import integer, seconds
     from ctl.common import add_topology_option
 
     add_topology_option(p)
-    p.add_argument("--interval", type=_positive, default=1.0, metavar="SECONDS",
+    p.add_argument("--interval", type=seconds("--interval", 3600), default=1.0, metavar="SECONDS",
                    help="seconds between echo waves (default 1)")
-    p.add_argument("--timeout", type=_positive, default=2.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds("--timeout", 600), default=2.0, metavar="SECONDS",
                    help="a wave not back after this long marks the silent nodes (default 2)")
     p.add_argument("--once", action="store_true", help="print one frame to stdout and exit")
     p.add_argument("--no-color", action="store_true", help="no colour (NO_COLOR does the same)")
     p.add_argument("--ascii", action="store_true", help="ASCII instead of box drawing and blocks")
-    p.add_argument("--width", type=_columns, metavar="W", help="--once: frame width in columns")
-    p.add_argument("--height", type=_columns, metavar="H", help="--once: frame height in lines")
+    p.add_argument("--width", type=integer("--width", 1), metavar="W", help="--once: frame width in columns")
+    p.add_argument("--height", type=integer("--height", 1), metavar="H", help="--once: frame height in lines")
 
 
 def run(args) -> int:
