@@ -85,8 +85,9 @@ class NodeDaemon:
         self.finn_waves: dict[str, FinnWave] = {}
         self.finn_params: dict[str, tuple[int, float, bytes]] = {}
         self.last_seen: dict[str, float] = {}  # wave -> last activity, for the TTL
-        self.sender_epochs: dict[bytes, int] = {}
-        self.stats = {"received": 0, "garbage": 0, "stale": 0, "unroutable": 0, "wave_errors": 0, "refused_transfers": 0}
+        self.sender_epochs: dict[bytes, int] = {}  # node peer -> latest epoch seen
+        self.peer_idents = frozenset(n.encode() for n in topology.names)
+        self.stats = {"received": 0, "garbage": 0, "stale": 0, "unroutable": 0, "dropped": 0, "wave_errors": 0, "refused_transfers": 0}
         self.cpu_percent: float | None = None
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
@@ -125,7 +126,12 @@ class NodeDaemon:
         return sock
 
     def send_peer(self, name: str, frame: bytes) -> None:
-        self.peer(name).send(frame, zmq.DONTWAIT)
+        try:
+            self.peer(name).send(frame, zmq.DONTWAIT)
+        except zmq.Again:
+            # the DEALER's queue toward a peer that has been down a long time is full:
+            # drop and count (a wave to a dead node fails anyway; transfers are resent)
+            self.stats["dropped"] += 1
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
         """Tell an operator what was wrong with its message. A node peer is not told: it
@@ -253,11 +259,12 @@ class NodeDaemon:
             self.stats["garbage"] += 1
             self.reply_error(ident, "malformed", str(exc))
             return
-        seen = self.sender_epochs.get(ident, 0)
-        if msg["e"] < seen:
-            self.stats["stale"] += 1
-            return
-        self.sender_epochs[ident] = msg["e"]
+        if ident in self.peer_idents:  # operators come and go; only peers have epochs to track
+            seen = self.sender_epochs.get(ident, 0)
+            if msg["e"] < seen:
+                self.stats["stale"] += 1
+                return
+            self.sender_epochs[ident] = msg["e"]
         handler = self.HANDLERS.get(msg["t"])
         if handler is None:
             self.stats["garbage"] += 1

@@ -198,7 +198,7 @@ class Supervisor:
         self._wakeup_r: int | None = None
         self._wakeup_w: int | None = None
         self._old_handlers: dict[int, object] = {}
-        self._balancer_missing = False
+        self._operator = None  # the balancer's client, made on the first round
 
     # -- the whole life ----------------------------------------------------------------
 
@@ -217,6 +217,8 @@ class Supervisor:
                 if ok:
                     self.serve()
             finally:
+                if self._operator is not None:
+                    self._operator.close()
                 self.stop()
                 self._release_signals()
                 rundir.remove_pid(self.run_dir)
@@ -302,18 +304,14 @@ class Supervisor:
     # -- balancing --------------------------------------------------------------------
 
     def balance(self) -> None:
-        """One balancing round through the operator (echo, plan, move), logged."""
-        if self._balancer_missing:
-            return
+        """One balancing round through the operator (echo, plan, move), logged. One
+        operator serves every round: its connections to the nodes stay open."""
+        from daemon.operator import Operator
+
         try:
-            from daemon.operator import Operator
-        except ImportError as exc:
-            self._balancer_missing = True
-            self.log.warning("balancing unavailable (%s); the cluster runs without it", exc)
-            return
-        try:
-            with Operator(self.topology, timeout=BALANCING_TIMEOUT) as operator:
-                report = operator.rebalance()
+            if self._operator is None:
+                self._operator = Operator(self.topology, timeout=BALANCING_TIMEOUT)
+            report = self._operator.rebalance()
         except UserError as exc:  # a wave timed out or a node refused: try next round
             self.log.warning("balancing round failed: %s", exc)
             return

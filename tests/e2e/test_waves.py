@@ -229,3 +229,24 @@ def test_bad_arguments_name_what_is_wrong(cluster_env):
     assert r.returncode == 2 and "pical" in r.stderr and "root" in r.stderr  # pical reaches no one
     r = cluster_env.ctl("finn", "--from", "root", "--tasks", "0", "-t", path)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_supervisor_balances_every_rebalance_interval(cluster_env):
+    """The original lab's scenario 1: no `ctl rebalance`, the supervisor's timer does it."""
+    path = started(cluster_env, rebalance_interval=0.5)
+    topology = load(path)
+    with Operator(topology) as op:
+        op.submit("subserviate", 20, 0.5)
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            snap = op.echo(detail=True)
+            books = account(snap["nodes"])
+            assert books["balanced"], books
+            if books["done"] == 20:
+                break
+            assert time.monotonic() < deadline, books
+            time.sleep(0.1)
+    done_at = {n["name"]: n["done"] for n in snap["nodes"]}
+    assert done_at["subserviate"] < 20 and sum(v > 0 for v in done_at.values()) >= 3, done_at
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert "balancing round:" in log
