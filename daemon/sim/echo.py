@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.core.echo import EchoWave
-from daemon.core.waves import WaveError
-from daemon.sim.clocks import VectorClocks
+from daemon.sim.drive import Driver
 from daemon.sim.graph import IndexedGraph
-from daemon.sim.network import DEFAULT_DELAY, START, Network
+from daemon.sim.network import DEFAULT_DELAY, START
 
 
 @dataclass
@@ -166,65 +165,39 @@ def simulate_echo(
     run = EchoRun(seed=seed, dup=dup, names=graph.names, initiator=root, links=graph.link_count)
     if max_events is None:
         max_events = 4 * (2 * run.links + n) + 100  # twice every send, duplicated: never reached
-    net = Network(seed, dup=dup, delay=delay)
-    vclocks = VectorClocks(n) if clocks else None
+    drive = Driver(n, seed, dup, clocks=clocks, delay=delay)
+    net = drive.net
+    vclocks = drive.vclocks
     neighbours = graph.neighbours
     cpus = graph.cpus
-    waves: list[EchoWave | None] = [None] * n
-    per_node = [0] * n
-    per_channel: dict[tuple[int, int], int] = {}
+    decided_event = 0  # the event that made the first decision
 
     def sampler(p: int):
         return lambda: {"cpus": cpus[p], "sampled_at": round(net.now, 6)}
 
-    net.start(0.0, root)
-    events = 0
-    while True:
-        if events >= max_events:
-            run.limit = f"{max_events} events handled, {len(net)} still queued"
-            break
-        event = net.next()
-        if event is None:
-            break
-        now, _, kind, src, dst, msg, stamp = event
-        if max_time is not None and now > max_time:
-            run.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
-            break
-        events += 1
-        if run.decisions:
-            run.after_decision += 1
-        w = waves[dst]
-        if w is None:
-            w = waves[dst] = EchoWave(dst, neighbours[dst], wave)
-        try:
-            step = w.start(sampler(dst)) if kind == START else w.receive(src, msg, sampler(dst))
-        except WaveError as exc:
-            run.rejected.append(str(exc))
-            continue
-        if vclocks is not None:
-            if kind == START:
-                vclocks.local(dst)
-            else:
-                vclocks.receive(dst, stamp)
+    def make(p: int) -> EchoWave:
+        return EchoWave(p, neighbours[p], wave)
+
+    def apply(w: EchoWave, p: int, kind: int, src: int | None, msg):
+        return w.start(sampler(p)) if kind == START else w.receive(src, msg, sampler(p))
+
+    def record(now: float, p: int, w: EchoWave, step) -> None:
+        nonlocal decided_event
         if step.decided:
-            run.decisions.append((now, dst))
+            if not run.decisions:
+                decided_event = drive.events
+            run.decisions.append((now, p))
             run.in_flight_at_decision = net.in_flight
             if vclocks is not None:
-                run.decision_clock = vclocks.now(dst)
-        for q, m in step.sends:
-            net.send(dst, q, m, vclocks.send(dst) if vclocks is not None else None)
-            per_node[dst] += 1
-            key = (dst, q)
-            per_channel[key] = per_channel.get(key, 0) + 1
-    run.events = events
+                run.decision_clock = vclocks.now(p)
+
+    drive.run([root], make, apply, record, max_events, max_time)
+    drive.fill(run)
+    events = run.events
     run.deliveries = events - 1 if events else 0  # every event but the START
-    run.time = net.now
-    run.messages = net.sends
-    run.duplicates = net.duplicates
-    run.per_node = per_node
-    run.per_channel = per_channel
-    if vclocks is not None:
-        run.final_clocks = [tuple(c) for c in vclocks.clocks]
+    if run.decisions:  # every event handled after the one that decided first
+        run.after_decision = events - decided_event
+    waves = drive.waves
     run.fathers = [w.father if w is not None else None for w in waves]
     run.reached = [w is not None and w.joined for w in waves]
     if waves[root] is not None and waves[root].result is not None:

@@ -26,10 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daemon.core.finn import FinnWave
-from daemon.core.waves import WaveError
-from daemon.sim.clocks import VectorClocks
+from daemon.sim.drive import Driver
 from daemon.sim.graph import IndexedGraph
-from daemon.sim.network import DEFAULT_DELAY, START, Network
+from daemon.sim.network import DEFAULT_DELAY, START
 
 
 @dataclass
@@ -118,63 +117,30 @@ def simulate_finn(
     run = FinnRun(seed=seed, dup=dup, names=graph.names, initiators=starters)
     if max_events is None:
         max_events = 2 * (2 * n * graph.edge_count) + len(starters) + 100
-    net = Network(seed, dup=dup, delay=delay)
-    vclocks = VectorClocks(n) if clocks else None
+    drive = Driver(n, seed, dup, clocks=clocks, delay=delay)
+    vclocks = drive.vclocks
     ins, outs = graph.ins, graph.outs
-    waves: list[FinnWave | None] = [None] * n
-    per_node = [0] * n
-    per_channel: dict[tuple[int, int], int] = {}
     steps = run.steps
 
-    for p in starters:
-        net.start(0.0, p)
-    events = 0
-    while True:
-        if events >= max_events:
-            run.limit = f"{max_events} events handled, {len(net)} still queued"
-            break
-        event = net.next()
-        if event is None:
-            break
-        now, _, kind, src, dst, msg, stamp = event
-        if max_time is not None and now > max_time:
-            run.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
-            break
-        events += 1
-        w = waves[dst]
-        if w is None:
-            w = waves[dst] = FinnWave(dst, ins[dst], outs[dst], wave)
-        try:
-            step = w.initiate() if kind == START else w.receive(src, msg)
-        except WaveError as exc:
-            run.rejected.append(str(exc))
-            continue
-        if vclocks is not None:
-            if kind == START:
-                vclocks.local(dst)
-            else:
-                vclocks.receive(dst, stamp)
+    def make(p: int) -> FinnWave:
+        return FinnWave(p, ins[p], outs[p], wave)
+
+    def apply(w: FinnWave, p: int, kind: int, src: int | None, msg):
+        return w.initiate() if kind == START else w.receive(src, msg)
+
+    def record(now: float, p: int, w: FinnWave, step) -> None:
         if trace:
-            steps.append((now, dst, w.inc, w.ninc, step.decided))
+            steps.append((now, p, w.inc, w.ninc, step.decided))
         if step.decided:
-            run.decisions.append((now, dst))
-            run.decision_inc[dst] = w.inc
+            run.decisions.append((now, p))
+            run.decision_inc[p] = w.inc
             if vclocks is not None:
-                run.decision_clocks[dst] = vclocks.now(dst)
-        for q, m in step.sends:
-            net.send(dst, q, m, vclocks.send(dst) if vclocks is not None else None)
-            per_node[dst] += 1
-            key = (dst, q)
-            per_channel[key] = per_channel.get(key, 0) + 1
-    run.events = events
-    run.deliveries = events - len(starters)
-    run.time = net.now
-    run.messages = net.sends
-    run.duplicates = net.duplicates
-    run.per_node = per_node
-    run.per_channel = per_channel
-    if vclocks is not None:
-        run.final_clocks = [tuple(c) for c in vclocks.clocks]
+                run.decision_clocks[p] = vclocks.now(p)
+
+    drive.run(starters, make, apply, record, max_events, max_time)
+    drive.fill(run)
+    run.deliveries = run.events - len(starters)
+    waves = drive.waves
     run.inc_sizes = [len(w.inc) if w is not None else 0 for w in waves]
     run.ninc_sizes = [len(w.ninc) if w is not None else 0 for w in waves]
     return run

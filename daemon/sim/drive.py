@@ -1,0 +1,116 @@
+"""The event loop shared by the simulated waves (:mod:`daemon.sim.echo`,
+:mod:`daemon.sim.finn`): one pure wave object per node, driven over a seeded
+:class:`~daemon.sim.network.Network`.
+
+What the loop does for every event, whatever the algorithm: stop at ``max_events`` or
+past ``max_time`` (saying so in ``limit`` rather than hanging), create the node's wave
+object when the first event reaches it (as the daemon does), apply the event and keep
+a WaveError as a rejection, advance the vector clocks when the run keeps them, let the
+algorithm record the step, then hand the step's sends to the network, counted per node
+and per directed channel. What a step means (decisions, traces) is the algorithm's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from daemon.core.waves import WaveError
+from daemon.sim.clocks import VectorClocks
+from daemon.sim.network import DEFAULT_DELAY, START, Network
+
+
+class Driver:
+    """One run's network, clocks and counters over nodes ``0 .. n-1``.
+
+    Build it, give the algorithm's callbacks access to it (``net.now``,
+    ``net.in_flight``, ``vclocks``, ``events``), call :meth:`run` once, then
+    :meth:`fill` the run's record with the counters every wave keeps.
+    """
+
+    __slots__ = ("net", "vclocks", "waves", "per_node", "per_channel", "events", "rejected", "limit")
+
+    def __init__(self, n: int, seed: int, dup: float = 0.0, *, clocks: bool = False,
+                 delay: tuple[float, float] = DEFAULT_DELAY):
+        self.net = Network(seed, dup=dup, delay=delay)
+        self.vclocks = VectorClocks(n) if clocks else None
+        self.waves: list[Any] = [None] * n           # a node's wave object, once reached
+        self.per_node = [0] * n                      # sends by each node
+        self.per_channel: dict[tuple[int, int], int] = {}
+        self.events = 0                              # events handled so far
+        self.rejected: list[str] = []                # WaveError messages
+        self.limit: str | None = None
+
+    def run(
+        self,
+        starters: list[int],
+        make: Callable[[int], Any],
+        apply: Callable[[Any, int, int, Any, Any], Any],
+        record: Callable[[float, int, Any, Any], None],
+        max_events: int,
+        max_time: float | None = None,
+    ) -> None:
+        """Start the wave at ``starters`` (at time 0, in that order) and handle events
+        until none is left or a limit is hit.
+
+        ``make(p)`` creates node ``p``'s wave object; ``apply(w, p, kind, src, msg)``
+        hands it one event (``kind`` START, with ``src`` and ``msg`` None, or a
+        delivery) and returns the core's step, with ``sends`` of ``(dst, msg)``;
+        ``record(now, p, w, step)`` sees every accepted step after the clocks moved and
+        before its sends go out.
+        """
+        net = self.net
+        vclocks = self.vclocks
+        waves = self.waves
+        per_node = self.per_node
+        per_channel = self.per_channel
+        for p in starters:
+            net.start(0.0, p)
+        events = 0
+        while True:
+            if events >= max_events:
+                self.limit = f"{max_events} events handled, {len(net)} still queued"
+                break
+            event = net.next()
+            if event is None:
+                break
+            now, _, kind, src, dst, msg, stamp = event
+            if max_time is not None and now > max_time:
+                self.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
+                break
+            events += 1
+            self.events = events
+            w = waves[dst]
+            if w is None:
+                w = waves[dst] = make(dst)
+            try:
+                step = apply(w, dst, kind, src, msg)
+            except WaveError as exc:
+                self.rejected.append(str(exc))
+                continue
+            if vclocks is not None:
+                if kind == START:
+                    vclocks.local(dst)
+                else:
+                    vclocks.receive(dst, stamp)
+            record(now, dst, w, step)
+            for q, m in step.sends:
+                net.send(dst, q, m, vclocks.send(dst) if vclocks is not None else None)
+                per_node[dst] += 1
+                key = (dst, q)
+                per_channel[key] = per_channel.get(key, 0) + 1
+
+    def fill(self, run) -> None:
+        """Copy the counters every simulated wave reports onto ``run`` (an EchoRun or a
+        FinnRun): events, time, messages, duplicates, sends per node and per channel,
+        rejections, the limit and, with clocks, every node's final clock."""
+        net = self.net
+        run.events = self.events
+        run.time = net.now
+        run.messages = net.sends
+        run.duplicates = net.duplicates
+        run.per_node = self.per_node
+        run.per_channel = self.per_channel
+        run.rejected = self.rejected
+        run.limit = self.limit
+        if self.vclocks is not None:
+            run.final_clocks = [tuple(c) for c in self.vclocks.clocks]
