@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             name.replace("_", "-"),
             help=mod.HELP,
-            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            # the modules' docstrings double as help: drop their reST code marks
+            description=getattr(mod, "DESCRIPTION", mod.HELP).replace("``", ""),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
