@@ -265,6 +265,10 @@ class NodeDaemon:
                 self.stats["stale"] += 1
                 return
             self.sender_epochs[ident] = msg["e"]
+        wave = msg.get("wave")
+        if wave is not None and (wire.wave_started(wave) or self.epoch) < self.epoch:
+            self.stats["stale"] += 1  # a wave that began before this node did
+            return
         handler = self.HANDLERS.get(msg["t"])
         if handler is None:
             self.stats["garbage"] += 1
@@ -349,7 +353,7 @@ class NodeDaemon:
 
     def presample(self, waves: list) -> None:
         for wave in waves:
-            if type(wave) is str and wave not in self.done_waves:
+            if type(wave) is str and wave not in self.done_waves and (wire.wave_started(wave) or self.epoch) >= self.epoch:
                 w = self.echo_wave(wave)
                 if w is not None:
                     w.presample(self.sample)  # the detail level is not known yet: take all

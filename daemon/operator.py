@@ -39,7 +39,7 @@ class NodeError(UserError):
 
 
 def _wave_id(kind: str) -> str:
-    return f"{kind}-{time.time_ns():x}-{secrets.token_hex(3)}"
+    return wire.new_wave_id(kind, time.time_ns(), secrets.token_hex(3))
 
 
 class Operator:

@@ -97,6 +97,28 @@ def _type_name(want) -> str:
     return want.__name__
 
 
+# --- wave ids ------------------------------------------------------------------------
+#
+# "<kind>-<start time in ns, hex>-<random>": unique, and a node can tell a wave that
+# began before the node itself started — a stale backlog a DEALER delivers to a restarted
+# peer (DESIGN §2) — and drop it.
+
+
+def new_wave_id(kind: str, now_ns: int, salt: str) -> str:
+    return f"{kind}-{now_ns:x}-{salt}"
+
+
+def wave_started(wave: str) -> int | None:
+    """The start time (ns) in a wave id, or None if the id is not of this form."""
+    parts = wave.split("-")
+    if len(parts) != 3:
+        return None
+    try:
+        return int(parts[1], 16)
+    except ValueError:
+        return None
+
+
 # --- echo entries ------------------------------------------------------------------
 #
 # An ECHO carries the entries of the sender's whole subtree. Decoding and re-encoding

@@ -190,6 +190,12 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         assert [e["t"] for e in errors] == ["error"] * 7
         assert "'id' must be int" in errors[3]["text"]
         assert "not a neighbour" in errors[5]["text"]
+        # a wave that began before the node started (a stale backlog): dropped, counted
+        d.send(wire.encode("echo.start", 0, wave=wire.new_wave_id("e", 1, "old"), detail=False))
+        d.send(wire.encode("ping", 0, id=7))
+        assert d.poll(5000)
+        pong = wire.decode(d.recv())
+        assert pong["t"] == "pong" and pong["stats"]["stale"] == 1, pong
         d.close()
     finally:
         ctx.destroy(linger=0)
