@@ -11,7 +11,7 @@ import termios
 
 import pytest
 
-from conftest import ROOT
+from top_frames import ROOT
 from top_pty import PtyTerminal
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import top_synthetic as synth
 from ctl.top import keys
 from ctl.top.keys import Command, press
-from conftest import visible
+from top_frames import visible
 from ctl.top.render import body_height, render, tree_rows
 from ctl.top.view import HISTORY, ViewState, imbalance
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import top_synthetic as synth
-from conftest import chars, roster, row_of, screen_of, visible
+from top_frames import chars, roster, row_of, screen_of, visible
 from ctl.top.render import FULL_SCALE, body_height, full_height, render, tree_rows
 from ctl.top.style import gradient_rgb
 from ctl.top.view import RosterNode, ViewState
