@@ -16,9 +16,10 @@ Theory of operation (DESIGN §2, the ZeroMQ guide's chapter 8 "Harmony" pattern)
 
 Echo samples (DESIGN §3, §5). A node samples its state once per echo wave, when it
 joins. So that the samples add up — submitted = done + queued + running + in flight at
-every echo — the cut is made consistent with Lai and Yang's rule: every TRANSFER and ACK
-carries the ids of the echo waves its sender has already sampled, and a receiver that
-has not sampled one of them yet samples it *before* handling the message.
+every echo — the cut is made consistent with Lai and Yang's rule: every message of the
+hand-off (TRANSFER, ACK, FORGET) carries the ids of the echo waves its sender has
+already sampled, and a receiver that has not sampled one of them yet samples it
+*before* handling the message.
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it.
@@ -441,10 +442,11 @@ class NodeDaemon:
         self.presample(msg["waves"])
         if msg["accepted"]:
             if self.board.on_ack(msg["move_id"]):
-                self.send_peer(ident.decode(), wire.encode("forget", self.epoch, move_id=msg["move_id"]))
+                self.send_peer(ident.decode(), wire.encode("forget", self.epoch, move_id=msg["move_id"], waves=self.sampled_waves()))
         # a refusal: the donor keeps the tasks as leaving until its deadline takes them back
 
     def on_forget(self, ident: bytes, msg: dict) -> None:
+        self.presample(msg["waves"])  # else: sampled after the FORGET, before the donor's ACK
         self.board.on_forget(msg["move_id"])
 
     HANDLERS = {

@@ -48,7 +48,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
     "ack": {"move_id": str, "accepted": bool, "waves": list},
-    "forget": {"move_id": str},
+    "forget": {"move_id": str, "waves": list},
 }
 
 

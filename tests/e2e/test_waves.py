@@ -35,6 +35,13 @@ def started(env, file="seed.toml", **cluster):
     return path
 
 
+def _ledger(books, snap) -> str:
+    """The totals and every node's hand-off state, for a failed accounting check."""
+    rows = [f"{n['name']}: run {n['running']} queue {n['queued']} done {n['done']} submitted {n['submitted']} "
+            f"outgoing {n['outgoing']} unconfirmed {n['unconfirmed']}" for n in snap["nodes"]]
+    return f"{books}\n" + "\n".join(rows)
+
+
 def assert_spanning_tree(nodes, initiator):
     fathers = {n["name"]: n["father"] for n in nodes}
     assert fathers[initiator] is None
@@ -90,7 +97,7 @@ def test_burst_is_spread_by_rebalance_and_accounting_holds_until_done(cluster_en
             snap = op.echo(detail=True)
             echoes += 1
             books = account(snap["nodes"])
-            assert books["balanced"], books  # submitted = done + queued + running + in flight
+            assert books["balanced"], _ledger(books, snap)  # submitted = done + queued + running + in flight
             assert books["submitted"] == 24
             if books["done"] == 24:
                 break
@@ -124,7 +131,7 @@ def test_rebalance_while_tasks_move_keeps_every_task_exactly_once(cluster_env):
             res = op.rebalance("heap")
             for snap in (res["before"], res["after"]):
                 books = account(snap["nodes"])
-                assert books["balanced"] and books["submitted"] == total, books
+                assert books["balanced"] and books["submitted"] == total, _ledger(books, snap)
             if books["done"] == total:
                 break
             assert time.monotonic() < deadline, books
