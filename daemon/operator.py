@@ -146,7 +146,8 @@ class Operator:
         (with ``detail``, every running and queued task too, as the balancer needs)."""
         initiator = initiator or self.default_initiator()
         if not self._require([initiator]):
-            raise WaveTimeout(f"node {initiator} does not answer; is the cluster running?", [initiator])
+            raise WaveTimeout(f"node {initiator} ({self.topology.endpoint(initiator)}) does not answer within "
+                              f"{self.timeout:g} s; is cluster {self.topology.cluster.name} running? (`ctl status`)", [initiator])
         wave = _wave_id("e")
         result = {}
 
