@@ -1,7 +1,8 @@
-"""Plain-text output shared by the wave commands: the spanning tree of an echo snapshot.
+"""Plain-text output shared by the wave commands: JSON, and an echo snapshot's spanning
+tree as text.
 
-``ctl top`` has its own renderer (colour, bars, history); this one is for scripts and
-terminals without a screen: one line per node, indented along the wave's spanning tree.
+``ctl top`` draws the same tree with colour, bars and history; both take its rows from
+:func:`ctl.top.tree.tree_rows`, so the two views order and hang nodes alike.
 """
 
 from __future__ import annotations
@@ -15,33 +16,28 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def tree_order(nodes: list[dict]) -> list[tuple[str, dict]]:
-    """(prefix, node) pairs in depth-first order of the father pointers."""
-    by_father: dict = {}
-    for n in nodes:
-        by_father.setdefault(n["father"], []).append(n)
-    out: list[tuple[str, dict]] = []
+def format_tree(snapshot: dict, topology) -> list[str]:
+    """One line per node, indented along the wave's spanning tree."""
+    from ctl.top.tree import tree_rows
+    from ctl.top.view import ViewState, roster_from_topology
 
-    def walk(n: dict, prefix: str, last: bool, root: bool) -> None:
-        out.append(("" if root else prefix + ("└─ " if last else "├─ "), n))
-        kids = by_father.get(n["name"], [])
-        for i, k in enumerate(kids):
-            walk(k, "" if root else prefix + ("   " if last else "│  "), i == len(kids) - 1, False)
-
-    for r in by_father.get(None, []):
-        walk(r, "", True, True)
-    return out
-
-
-def format_tree(snapshot: dict) -> list[str]:
-    rows = tree_order(snapshot["nodes"])
-    width = max((len(p) + len(n["name"]) for p, n in rows), default=4)
+    rows = tree_rows(snapshot, ViewState(roster=roster_from_topology(topology), interactive=False))
+    cells = []
+    for row in rows:
+        guides = "".join("│  " if more else "   " for more in row.guides)
+        if row.depth > 0:
+            guides += "└─ " if row.last else "├─ "
+        cells.append((guides + row.name, row))
+    width = max((len(text) for text, _ in cells), default=4)
     lines = [f"{'node':<{width}}  cpus  run  queue   done  load/cpu   cpu%  also from"]
-    for prefix, n in rows:
-        extra = [p for p in n.get("parents", []) if p != n["father"]]
+    for text, row in cells:
+        n = row.node
+        if n is None:  # in the topology, not in this wave's answer
+            lines.append(f"{text:<{width}}  (no answer)")
+            continue
         cpu = n.get("cpu_percent")
-        lines.append(
-            f"{prefix + n['name']:<{width}}  {n['cpus']:>4}  {n['running']:>3}  {n['queued']:>5}  {n['done']:>5}"
-            f"  {n['load']:>8.2f}  {'-' if cpu is None else format(cpu, '.0f'):>5}  {', '.join(extra)}"
-        )
+        lines.append((
+            f"{text:<{width}}  {n['cpus']:>4}  {n['running']:>3}  {n['queued']:>5}  {n['done']:>5}"
+            f"  {n['load']:>8.2f}  {'-' if cpu is None else format(cpu, '.0f'):>5}  {', '.join(row.extra_parents)}"
+        ).rstrip())
     return lines

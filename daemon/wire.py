@@ -25,7 +25,6 @@ from daemon.core.finn import FinnSets
 
 VERSION = 1
 MAX_FRAME = 32 * 1024 * 1024  # also the sockets' MAXMSGSIZE
-MAX_NAME = 256
 
 _num = (int, float)
 # type -> {field: type(s)}; every field listed is required, extra fields are ignored.

@@ -35,7 +35,7 @@ def run(args) -> int:
     if args.json:
         print_json(snap)
         return 0
-    print("\n".join(format_tree(snap)))
+    print("\n".join(format_tree(snap, topology)))
     total = len(topology.names)
     links = sum(len(topology.neighbours(n)) for n in topology.names) // 2  # a<->b is one link
     print(f"\necho wave {snap['wave']} from {snap['initiator']}: {len(snap['nodes'])}/{total} nodes, "

@@ -43,8 +43,3 @@ class VectorClocks:
     def now(self, node: int) -> tuple[int, ...]:
         """A copy of ``node``'s clock (to record at a decision)."""
         return tuple(self.clocks[node])
-
-
-def happened_before(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
-    """Whether the event stamped ``a`` happened before the one stamped ``b``."""
-    return a != b and all(x <= y for x, y in zip(a, b))

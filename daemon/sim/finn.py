@@ -52,7 +52,6 @@ class FinnRun:
     final_clocks: list[tuple[int, ...]] | None = None  # every node's vector clock at the end
     steps: list[tuple] = field(default_factory=list)  # (time, node, inc, ninc, decided)
     inc_sizes: list[int] = field(default_factory=list)   # final |Inc_p| (0: never woke)
-    ninc_sizes: list[int] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     limit: str | None = None
 
@@ -142,7 +141,6 @@ def simulate_finn(
     run.deliveries = run.events - len(starters)
     waves = drive.waves
     run.inc_sizes = [len(w.inc) if w is not None else 0 for w in waves]
-    run.ninc_sizes = [len(w.ninc) if w is not None else 0 for w in waves]
     return run
 
 
