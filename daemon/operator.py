@@ -55,6 +55,7 @@ class Operator:
         self.by_sock: dict[zmq.Socket, str] = {}
         self.poller = zmq.Poller()
         self.seq = 0
+        self.answered: set[str] = set()  # nodes that have answered a ping: their route back exists
 
     def close(self) -> None:
         self.ctx.destroy(linger=0)
@@ -117,6 +118,7 @@ class Operator:
 
         def accept(node, msg):
             if msg["t"] == "pong" and msg["id"] == seq and node in waiting:
+                self.answered.add(node)
                 msg["rtt_ms"] = round((time.perf_counter() - t0) * 1000, 3)
                 answers[node] = msg
                 waiting.discard(node)
@@ -145,7 +147,9 @@ class Operator:
         """One echo wave from ``initiator``: the spanning tree and every node's state
         (with ``detail``, every running and queued task too, as the balancer needs)."""
         initiator = initiator or self.default_initiator()
-        if not self._require([initiator]):
+        # the first wave to this initiator pings first (the result needs the route back);
+        # later ones do not: a silent initiator then shows as a timeout, named below
+        if initiator not in self.answered and not self._require([initiator]):
             raise WaveTimeout(f"node {initiator} ({self.topology.endpoint(initiator)}) does not answer within "
                               f"{self.timeout:g} s; is cluster {self.topology.cluster.name} running? (`ctl status`)", [initiator])
         wave = _wave_id("e")
@@ -165,6 +169,7 @@ class Operator:
             self._collect(time.monotonic() + self.timeout, accept)
         except WaveTimeout:
             silent = self._unreachable()
+            self.answered.difference_update(silent)
             who = ", ".join(silent) if silent else "none (every node answers a ping)"
             raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}", silent) from None
         elapsed_ms = (time.perf_counter() - t0) * 1000
