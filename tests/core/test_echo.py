@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from budget import examples
 
 from daemon.core.echo import Echo, EchoWave, Explore
 from daemon.core.finn import FinnSets
@@ -162,8 +164,7 @@ def connected_graphs(draw, max_nodes=9):
 
 
 @given(graph=connected_graphs(), order=orders, schedule_seed=st.integers(0, 2**32 - 1), data=st.data())
-@settings(max_examples=300, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300))
 def test_any_delivery_order_with_duplicates(graph, order, schedule_seed, data):
     rng = random.Random(schedule_seed)
     pick = {"random": rng.randrange, "oldest": lambda k: 0, "newest": lambda k: k - 1}[order]

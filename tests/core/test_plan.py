@@ -11,6 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from daemon.core.plan import (
     POLICIES,
     Move,
@@ -104,7 +106,7 @@ def test_yardsticks_on_small_cases():
     assert makespan([]) == 0.0 and lower_bound([]) == 0.0 and load_cv([]) == 0.0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100))
 @given(loads=snapshots())
 def test_yardsticks_from_work_lists_with_idle_nodes_left_out(loads):
     busy = [n for n in loads if n.work > 0]
@@ -202,7 +204,7 @@ def test_seed_policy_is_the_original_rule():
 # --- properties on random snapshots ---------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(loads=snapshots(), policy=st.sampled_from(POLICIES))
 def test_plans_never_lose_duplicate_or_invent_tasks(loads, policy):
     steps = plan_steps(loads, policy)
@@ -221,7 +223,7 @@ def test_plans_never_lose_duplicate_or_invent_tasks(loads, policy):
     assert plan_steps(loads, policy) == steps  # deterministic
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(loads=snapshots())
 def test_heap_plan_gives_last_tasks_never_raises_makespan_and_is_a_fixpoint(loads):
     steps = plan_steps(loads, "heap")
@@ -233,7 +235,7 @@ def test_heap_plan_gives_last_tasks_never_raises_makespan_and_is_a_fixpoint(load
     assert plan_steps(after, "heap") == []  # no bouncing: re-planning moves nothing
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(loads=snapshots())
 def test_heap_plan_is_a_fixpoint_when_each_receiver_has_one_donor(loads):
     # Transfers from different donors may land in any order; from one donor, the
@@ -248,7 +250,7 @@ def test_heap_plan_is_a_fixpoint_when_each_receiver_has_one_donor(loads):
     assert plan_moves(after, "heap") == []
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(loads=snapshots(in_flight=False))
 def test_heap_plan_meets_its_bound(loads):
     m = sum(n.cpus for n in loads)
@@ -260,7 +262,7 @@ def test_heap_plan_meets_its_bound(loads):
     assert makespan(after) <= bound * (1 + 1e-9) + 1e-9
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(loads=busy_snapshots())
 def test_heap_plan_is_within_four_thirds_of_lb_with_enough_work_per_cpu(loads):
     m = sum(n.cpus for n in loads)

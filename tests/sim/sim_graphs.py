@@ -24,8 +24,10 @@ import random
 import tempfile
 from typing import NamedTuple
 
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
+
+from budget import examples
 
 from daemon import topology as topo
 from daemon.sim.graph import IndexedGraph
@@ -34,16 +36,10 @@ SHAPES = ("tree", "dag", "strong", "graph")
 MAX_NODES = 60
 
 
-def profile(examples: int) -> settings:
-    """Reproducible hypothesis settings: derandomized, no example database."""
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+def profile(n: int) -> settings:
+    """The suite's profile (tests/budget.py: randomized under ``ci``, failures print
+    their reproduction blob) with ``n`` examples under ``ci``."""
+    return settings(max_examples=examples(n))
 
 
 class GraphCase(NamedTuple):
@@ -90,8 +86,10 @@ def _unique(pairs):
 
 
 @st.composite
-def graph_cases(draw, shapes=SHAPES, min_nodes=1, max_nodes=MAX_NODES) -> GraphCase:
-    """Hypothesis draws the shape, the size and a structure seed (so it shrinks towards
+def graph_cases(draw, shapes=SHAPES, min_nodes=2, max_nodes=MAX_NODES) -> GraphCase:
+    """At least two nodes: a one-node network exchanges no message, so it would spend
+    examples checking nothing (tests/sim/test_sim_echo.py and test_sim_finn.py test it
+    as its own case). Hypothesis draws the shape, the size and a structure seed (so it shrinks towards
     small graphs); the edges come from ``random.Random(structure seed)``, which is far
     cheaper than drawing every edge through hypothesis and as reproducible."""
     shape = draw(st.sampled_from(shapes))

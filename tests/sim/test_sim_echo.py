@@ -1,6 +1,8 @@
 """Echo over the simulated network: Tel's lemmas for algorithm 6.5, checked on
-generated topologies (trees, DAGs, strongly connected and arbitrary graphs, 1 to 60
-nodes), random initiators, seeds and duplicate rates."""
+generated topologies (trees, DAGs, strongly connected and arbitrary graphs, 2 to 60
+nodes; one node is its own case below), random initiators, seeds and duplicate rates.
+Links, degrees and channels come from the drawn edge list (tests/sim/oracles.py), not
+from the simulator's index."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from daemon.sim.echo import simulate_echo, spanning_tree_problem
 from daemon.sim.graph import IndexedGraph
+import oracles
 from sim_graphs import graph_cases, make_case, profile, replay_hint
 
 seeds = st.integers(0, 2**32 - 1)
@@ -29,10 +32,12 @@ def test_echo_keeps_tel_lemmas(case, seed, dup, data):
     assert run.limit is None, hint
     assert run.rejected == [], hint
     # Exactly 2|E| sends, deg(p) by each node, one per directed channel of the view.
-    links = sum(len(nb) for nb in graph.neighbours) // 2
-    assert run.messages == 2 * links, hint
-    assert run.per_node == [len(nb) for nb in graph.neighbours], hint
-    assert sorted(run.per_channel) == sorted((p, q) for p in range(n) for q in graph.neighbours[p]), hint
+    names = graph.names
+    edges = oracles.case_edges(case)
+    assert run.messages == 2 * len(oracles.links(edges)), hint
+    degree = oracles.degrees(names, edges)
+    assert run.per_node == [degree[name] for name in names], hint
+    assert {(names[p], names[q]) for p, q in run.per_channel} == oracles.channels(edges), hint
     assert set(run.per_channel.values()) <= {1}, hint
     # Exactly one decision, at the initiator, with nothing but duplicates in flight.
     assert [node for _, node in run.decisions] == [root], hint
@@ -41,6 +46,16 @@ def test_echo_keeps_tel_lemmas(case, seed, dup, data):
     entries = run.entries
     assert sorted(p for p, _, _ in entries) == list(range(n)), hint
     assert spanning_tree_problem(graph, root, entries) is None, hint
+    # The same, from the edge list: each father is a neighbour and leads to the root.
+    father = {names[p]: (names[f] if f is not None else None) for p, f, _ in entries}
+    view = oracles.links(edges)
+    for name in names:
+        hops, at = 0, name
+        while father[at] is not None:
+            assert frozenset((at, father[at])) in view, hint
+            at, hops = father[at], hops + 1
+            assert hops < n, hint  # no cycle
+        assert at == names[root], hint
     assert all(f == run.fathers[p] for p, f, _ in entries), hint
     assert all(run.reached), hint
     # Each node sampled once, when it joined; never after the decision.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 import top_synthetic as synth
 from ctl.top import keys
 from ctl.top.keys import Command, press
@@ -141,7 +143,7 @@ def test_imbalance_is_max_over_average_of_load_per_cpu():
     assert imbalance([]) is None
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80))
 @given(n=st.integers(1, 40), seed=st.integers(0, 1000),
        presses=st.lists(st.sampled_from(["up", "down", "pgup", "pgdn", "home", "end", "enter", " "]), max_size=40),
        height=st.integers(8, 40))

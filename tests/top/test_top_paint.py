@@ -8,6 +8,8 @@ import pyte
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 import top_synthetic as synth
 from ctl.top.paint import BEGIN_SYNC, CLEAR, END_SYNC, Painter
 from ctl.top.render import render
@@ -49,7 +51,7 @@ def test_a_full_width_line_keeps_its_last_column():
     assert screen.display == ["abcde", "fghiJ"]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25))
 @given(seeds=st.lists(st.integers(0, 50), min_size=1, max_size=6), width=st.integers(40, 130),
        height=st.integers(8, 40), mode=st.sampled_from(["truecolor", "256", "none"]))
 def test_incremental_frames_leave_the_same_screen_as_one_full_frame(seeds, width, height, mode):

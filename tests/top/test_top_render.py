@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 import top_synthetic as synth
 from top_frames import chars, roster, row_of, screen_of, visible
 from ctl.top.render import FULL_SCALE, body_height, full_height, render, tree_rows
@@ -373,7 +375,7 @@ def test_names_cannot_inject_escapes():
     assert "?[31mevil" in lines[4]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(
     n=st.integers(1, 60), seed=st.integers(0, 10_000), extra=st.integers(0, 20),
     width=st.integers(40, 220), height=st.integers(8, 70),

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from daemon.topology import Cluster, Node, Topology, TopologyError, dumps, from_dict, load, loads
 
 
@@ -199,7 +201,7 @@ def test_equality_ignores_the_path():
     assert a != loads(SEED.replace("cpus = 6", "cpus = 5"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(connected_digraphs())
 def test_finn_initiators_and_shape_match_brute_force(t):
     assert t.finn_initiators() == brute_initiators(t)
@@ -210,7 +212,7 @@ def test_finn_initiators_and_shape_match_brute_force(t):
         assert t.finn_initiators() == t.sources()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(connected_digraphs())
 def test_neighbours_are_the_undirected_view(t):
     for v in t.names:
@@ -227,7 +229,7 @@ def test_neighbours_are_the_undirected_view(t):
 hosts = st.sampled_from(["127.0.0.1", "127.0.0.2", "localhost", "::1"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100))
 @given(
     connected_digraphs(max_nodes=8),
     st.data(),

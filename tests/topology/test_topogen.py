@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from daemon.errors import BadInput
 from daemon.topogen import SHAPES, generate, words
 from daemon.topology import dumps, loads
@@ -45,7 +47,7 @@ def depth(t):
     return max(level.values())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150))
 @given(n=st.integers(1, 80), shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**32))
 def test_generated_shape_is_what_it_claims(n, shape, seed):
     t = generate(n, shape, seed)
