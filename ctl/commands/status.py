@@ -1,4 +1,4 @@
-"""``ctl status [-t TOPOLOGY.toml] [--json]``: is the cluster running, and is each node alive?
+"""``ctl status [-t TOPOLOGY.toml] [--timeout S] [--json]``: is the cluster running, and is each node alive?
 
 Reads the run directory (``cluster.json``): the supervisor's pid, run directory and
 uptime, then one row per node — name, pid, endpoint, alive (the pid is a live process,
@@ -10,7 +10,7 @@ Exit 1 if the cluster is not running.
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
 "uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
 "ping_ms", "state", "exit"}], "remote_nodes": [...]}``; ``ping_ms`` is a ZeroMQ round trip
-to the node's inbox (null when it does not answer within a second).
+to the node's inbox (null when it does not answer within ``--timeout``, default 1 s).
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE",
 
 
 def add_arguments(p):
+    from ctl.argtypes import seconds
     from ctl.common import add_json_option, add_topology_option
 
     add_topology_option(p)
+    p.add_argument("--timeout", type=seconds("--timeout", 600), default=1.0, metavar="SECONDS",
+                   help="how long to wait for each node's ping (default 1)")
     add_json_option(p)
 
 
@@ -59,7 +62,7 @@ def run(args) -> int:
             "log": str(run_dir / rundir.SUPERVISOR_LOG),
             "restart_policy": record.get("restart_policy", "none"),
         },
-        "nodes": _with_ping(topology, node_rows(record)) if running else [],
+        "nodes": _with_ping(topology, node_rows(record), args.timeout) if running else [],
         "remote_nodes": record.get("remote_nodes", []),
     }
     if args.json:
@@ -88,12 +91,12 @@ def node_rows(record: dict) -> list[dict]:
     return rows
 
 
-def _with_ping(topology, rows: list[dict]) -> list[dict]:
-    """Add ``ping_ms`` (None: no answer within a second) to the rows of live nodes."""
+def _with_ping(topology, rows: list[dict], timeout: float) -> list[dict]:
+    """Add ``ping_ms`` (None: no answer within ``timeout`` seconds) to the rows of live nodes."""
     from daemon.operator import Operator
 
     live = [row["name"] for row in rows if row["alive"] and row["name"] in topology]
-    with Operator(topology, timeout=1.0) as op:
+    with Operator(topology, timeout=timeout) as op:
         pongs = op.ping(live) if live else {}
     for row in rows:
         pong = pongs.get(row["name"])

@@ -3,7 +3,8 @@
 :class:`~daemon.sim.network.Network`.
 
 What the loop does for every event, whatever the algorithm: stop at ``max_events`` or
-past ``max_time`` (saying so in ``limit`` rather than hanging), create the node's wave
+past ``max_time`` (saying so in ``limit`` rather than hanging, or raising
+:class:`EventLimitExceeded` with ``strict=True``), create the node's wave
 object when the first event reaches it (as the daemon does), apply the event and keep
 a WaveError as a rejection, advance the vector clocks when the run keeps them, let the
 algorithm record the step, then hand the step's sends to the network, counted per node
@@ -17,6 +18,33 @@ from typing import Any, Callable
 from daemon.core.waves import WaveError
 from daemon.sim.clocks import VectorClocks
 from daemon.sim.network import DEFAULT_DELAY, START, Network
+
+
+class EventLimitExceeded(RuntimeError):
+    """A simulated run handled more events than its limit: it livelocks or never ends.
+    Raised, not reported, where the caller expects every run to end (tests, balancing
+    runs), so that a stuck run fails at once instead of hanging its caller."""
+
+
+class EventBudget:
+    """A hard limit on the events of one simulated run, for event loops of their own
+    (``spend()`` once per event raises :class:`EventLimitExceeded` past ``limit``)."""
+
+    __slots__ = ("limit", "spent", "what")
+
+    def __init__(self, limit: int, what: str = "simulated run"):
+        if limit < 1:
+            raise ValueError(f"an event limit must be at least 1, got {limit}")
+        self.limit = limit
+        self.spent = 0
+        self.what = what
+
+    def spend(self, queued: int | None = None) -> None:
+        self.spent += 1
+        if self.spent > self.limit:
+            still = f", {queued} still queued" if queued is not None else ""
+            raise EventLimitExceeded(f"{self.what}: more than {self.limit} events{still}; "
+                                     "a run that should end did not")
 
 
 class Driver:
@@ -48,9 +76,13 @@ class Driver:
         record: Callable[[float, int, Any, Any], None],
         max_events: int,
         max_time: float | None = None,
+        *,
+        strict: bool = False,
     ) -> None:
         """Start the wave at ``starters`` (at time 0, in that order) and handle events
-        until none is left or a limit is hit.
+        until none is left or a limit is hit: reported in ``limit``, or with ``strict``
+        raised as :class:`EventLimitExceeded` (``max_events`` only: a time limit is a
+        question the caller asks, an event limit a run that does not end).
 
         ``make(p)`` creates node ``p``'s wave object; ``apply(w, p, kind, src, msg)``
         hands it one event (``kind`` START, with ``src`` and ``msg`` None, or a
@@ -69,6 +101,8 @@ class Driver:
         while True:
             if events >= max_events:
                 self.limit = f"{max_events} events handled, {len(net)} still queued"
+                if strict:
+                    raise EventLimitExceeded(f"simulated wave: {self.limit}; a run that should end did not")
                 break
             event = net.next()
             if event is None:

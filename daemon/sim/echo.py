@@ -7,7 +7,9 @@ Theory of operation (DESIGN §3 and §7; Tel 6.2.3 for what is checked):
   the daemon does. The initiator gets a START event at time 0; every send the core
   returns goes to the network, which delivers it after a seeded delay (and sometimes
   twice). The run ends when the queue is empty, or at ``max_events`` / ``max_time``,
-  which the run reports as ``limit`` rather than hanging.
+  which the run reports as ``limit`` rather than hanging. The default event limit
+  (every send twice, plus the start) is never reached by a correct core: reaching it
+  raises :class:`~daemon.sim.drive.EventLimitExceeded`.
 - A node's sample is a small state dict: its CPU count and the simulated time of the
   sample (so a reader can see that samples are taken at different moments).
 - What the run records is what the tests check against Tel's lemmas: messages sent
@@ -163,6 +165,7 @@ def simulate_echo(
     n = len(graph)
     root = 0 if initiator is None else graph.index(initiator)
     run = EchoRun(seed=seed, dup=dup, names=graph.names, initiator=root, links=graph.link_count)
+    strict = max_events is None  # the default bound is never reached by a run that ends
     if max_events is None:
         max_events = 4 * (2 * run.links + n) + 100  # twice every send, duplicated: never reached
     drive = Driver(n, seed, dup, clocks=clocks, delay=delay)
@@ -191,7 +194,7 @@ def simulate_echo(
             if vclocks is not None:
                 run.decision_clock = vclocks.now(p)
 
-    drive.run([root], make, apply, record, max_events, max_time)
+    drive.run([root], make, apply, record, max_events, max_time, strict=strict)
     drive.fill(run)
     events = run.events
     run.deliveries = events - 1 if events else 0  # every event but the START

@@ -11,7 +11,8 @@ Theory of operation (DESIGN §3 and §7; Finn 1979; Tel 6.2.6 for what is checke
 - The run ends when the queue is empty, or at ``max_events`` / ``max_time`` (reported
   as ``limit``). The default event limit is twice Tel's bound — at most 2N sends per
   directed channel, each possibly duplicated — plus the starts, so a correct core never
-  reaches it and a core that re-floods forever is stopped.
+  reaches it and a core that re-floods forever is stopped: with the default, reaching
+  it raises :class:`~daemon.sim.drive.EventLimitExceeded` (a bug, not a result).
 - With ``trace=True`` every step is recorded as ``(time, node, inc, ninc, decided)``;
   the sets are the core's own frozensets (never copied: the core replaces them when
   they grow), so a trace costs one tuple per step. The tests check on it that
@@ -114,6 +115,7 @@ def simulate_finn(
     n = len(graph)
     starters = graph.finn_initiators() if initiators is None else [graph.index(name) for name in initiators]
     run = FinnRun(seed=seed, dup=dup, names=graph.names, initiators=starters)
+    strict = max_events is None  # the default bound is never reached by a run that ends
     if max_events is None:
         max_events = 2 * (2 * n * graph.edge_count) + len(starters) + 100
     drive = Driver(n, seed, dup, clocks=clocks, delay=delay)
@@ -136,7 +138,7 @@ def simulate_finn(
             if vclocks is not None:
                 run.decision_clocks[p] = vclocks.now(p)
 
-    drive.run(starters, make, apply, record, max_events, max_time)
+    drive.run(starters, make, apply, record, max_events, max_time, strict=strict)
     drive.fill(run)
     run.deliveries = run.events - len(starters)
     waves = drive.waves

@@ -18,7 +18,6 @@ import zmq
 
 from daemon import wire
 from daemon.core.tasks import account
-from daemon.node import MOVE_DEADLINE
 from daemon.operator import Operator
 from daemon.topology import load
 
@@ -107,14 +106,18 @@ def test_burst_is_spread_by_rebalance_and_accounting_holds_until_done(cluster_en
     assert done_at["subserviate"] < 24  # others did part of the burst
     assert sum(v > 0 for v in done_at.values()) >= 2
     assert echoes >= 2
-    # Past the donor's take-back deadline: every move was acknowledged, none came back,
-    # nothing ran twice.
-    time.sleep(MOVE_DEADLINE + 2.0)
+    # Once no move is outstanding (each acknowledged or taken back after its deadline,
+    # and forgotten by its destination): none came back, nothing ran twice.
     with Operator(topology) as op:
-        snap = op.echo(detail=True)
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            snap = op.echo(detail=True)
+            if all(n["outgoing"] == [] and n["unconfirmed"] == [] for n in snap["nodes"]):
+                break
+            assert time.monotonic() < deadline, f"moves still outstanding after {DEADLINE} s: {snap['nodes']}"
+            time.sleep(0.2)
     books = account(snap["nodes"])
-    assert books["balanced"] and books["done"] == 24 and books["queued"] == 0, books
-    assert all(n["outgoing"] == [] and n["unconfirmed"] == [] for n in snap["nodes"]), snap["nodes"]
+    assert books["balanced"] and books["done"] == 24 and books["queued"] == 0, _ledger(books, snap)
 
 
 def test_rebalance_while_tasks_move_keeps_every_task_exactly_once(cluster_env):
@@ -189,10 +192,10 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         errors = []
         for frame in bad_frames:
             d.send(frame)
-            assert d.poll(5000), "the node stopped answering"
+            assert d.poll(30_000), "the node stopped answering"
             errors.append(wire.decode(d.recv()))
         d.send_multipart([b"two", b"frames"])
-        assert d.poll(5000)
+        assert d.poll(30_000)
         errors.append(wire.decode(d.recv()))
         assert [e["t"] for e in errors] == ["error"] * 7
         assert "'id' must be int" in errors[3]["text"]
@@ -200,7 +203,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         # a wave that began before the node started (a stale backlog): dropped, counted
         d.send(wire.encode("echo.start", 0, wave=wire.new_wave_id("e", 1, "old"), detail=False))
         d.send(wire.encode("ping", 0, id=7))
-        assert d.poll(5000)
+        assert d.poll(30_000)
         pong = wire.decode(d.recv())
         assert pong["t"] == "pong" and pong["stats"]["stale"] == 1, pong
         d.close()
@@ -219,14 +222,21 @@ def test_a_node_killed_mid_run_is_named_by_echo_and_finn(cluster_env):
     r = cluster_env.ctl("echo", "-t", path, "--timeout", "2")
     assert r.returncode == 1
     assert "pical" in r.stderr and "Traceback" not in r.stderr
-    f = cluster_env.ctl("finn", "-t", path, "--timeout", "2", "--json")
-    assert f.returncode == 1
-    res = json.loads(f.stdout)
-    assert res["undecided"] == ["pical"] and res["unreachable"] == ["pical"]
-    assert len(res["decided"]) == 7
-    status = cluster_env.ctl_json("status", "-t", path)
+    # The wave cannot finish (pical never decides), so it always runs to its timeout: a
+    # short one, doubled while a loaded machine leaves live nodes undecided too.
+    for timeout in (2, 4, 8, 16, 32):
+        f = cluster_env.ctl("finn", "-t", path, "--timeout", timeout, "--json")
+        assert f.returncode == 1, f.stderr
+        res = json.loads(f.stdout)
+        assert "pical" in res["undecided"] and "pical" in res["unreachable"], res
+        if len(res["decided"]) == 7:
+            break
+    assert res["undecided"] == ["pical"] and res["unreachable"] == ["pical"], res
+    status = cluster_env.ctl_json("status", "-t", path, "--timeout", 30)
     rows = {row["name"]: row for row in status["nodes"]}
     assert rows["pical"]["alive"] is False and rows["pical"]["ping_ms"] is None
+    silent = [name for name, row in rows.items() if name != "pical" and row["ping_ms"] is None]
+    assert silent == [], f"live nodes that did not answer a ping in 30 s: {silent}"
     assert all(row["ping_ms"] > 0 for name, row in rows.items() if name != "pical")
 
 

@@ -12,6 +12,7 @@ from daemon.core.echo import EchoWave
 from daemon.core.finn import FinnWave
 from daemon.core.waves import NOTHING, Step
 from daemon.sim.echo import simulate_echo
+from daemon.sim.drive import EventLimitExceeded
 from daemon.sim.finn import ancestor_problems, simulate_finn
 from daemon.sim.graph import IndexedGraph
 from daemon.topogen import generate
@@ -104,7 +105,10 @@ def flagged_echo(variant, monkeypatch, dup):
     hits = 0
     for shape, seed in CASES:
         g = graph(shape, seed)
-        hits += bool(simulate_echo(g, seed=seed, dup=dup).problems(g))
+        try:
+            hits += bool(simulate_echo(g, seed=seed, dup=dup).problems(g))
+        except EventLimitExceeded:  # a core that never stops sending
+            hits += 1
     return hits
 
 
@@ -114,7 +118,11 @@ def flagged_finn(variant, monkeypatch, shapes=("tree", "dag", "strong")):
     for shape, seed in CASES:
         if shape in shapes:
             g = graph(shape, seed)
-            run = simulate_finn(g, seed=seed, dup=0.05, clocks=True)
+            try:
+                run = simulate_finn(g, seed=seed, dup=0.05, clocks=True)
+            except EventLimitExceeded:  # a core that never stops sending
+                hits += 1
+                continue
             hits += bool(run.problems() or ancestor_problems(run, g))
     return hits
 

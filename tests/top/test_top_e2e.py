@@ -124,21 +124,25 @@ def test_live_view_keys_and_a_clean_exit(cluster_env):
         t.close()
 
 
+def only_pical_silent(t: PtyTerminal) -> bool:
+    """pical is marked silent and no other node: on a loaded machine a live node may miss
+    one wave's timeout, and is forgotten as silent when it answers the next one."""
+    return ("no answer since" in node_row(t, "pical") and "7/8 nodes up" in t.screen.display[0]
+            and t.screen.display[1].rstrip().endswith("silent: pical"))
+
+
 def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
     topo = start_seed(cluster_env)
-    t = top_in_pty(cluster_env, topo, "--timeout", "1")
+    t = top_in_pty(cluster_env, topo, "--timeout", "2")
     saved = termios.tcgetattr(t.master)
     try:
         t.wait_for(lambda t: "8/8 nodes up" in t.text(), what="the first echo wave")
         pid = cluster_env.record("seed")["nodes"]["pical"]["pid"]
         os.kill(pid, signal.SIGKILL)  # a node of the cluster this test started, by pid
-        t.wait_for(lambda t: "no answer since" in node_row(t, "pical"), what="pical marked silent")
-        assert "7/8 nodes up" in t.screen.display[0]
-        assert "silent: pical" in t.screen.display[1]
+        t.wait_for(only_pical_silent, what="pical, and only pical, marked silent")
         y = t.line_with("pical", 4)
         x = t.screen.display[y].index("pical")
         assert t.screen.buffer[y][x].fg == "787878"  # grey (and dim, which pyte does not keep)
-        assert "no answer" not in node_row(t, "subserviate")
         t.press("ctrl-c")
         assert t.wait_exit() == 130
         assert [m for m in t.screen.private_modes if 1049 in m[1]][-1] == (False, (1049,))
@@ -147,9 +151,46 @@ def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
     finally:
         t.close()
 
-    # --once without a terminal: one plain frame; the silent node in it; exit 1.
-    once = cluster_env.ctl("top", "--once", "-t", topo, "--timeout", "1", "--width", "100")
-    assert once.returncode == 1, once.stderr
+    # --once without a terminal: one plain frame; the silent node in it; exit 1. The wave
+    # always runs to its timeout (pical never answers): a short one, doubled while a
+    # loaded machine leaves a live node silent too.
+    for timeout in (1, 2, 4, 8, 16):
+        once = cluster_env.ctl("top", "--once", "-t", topo, "--timeout", timeout, "--width", "100")
+        assert once.returncode == 1, once.stderr
+        assert "silent nodes: pical" in once.stderr, once.stderr
+        if once.stderr.strip().endswith("silent nodes: pical"):
+            break
+    assert once.stderr.strip().endswith("silent nodes: pical"), once.stderr
     assert "\x1b" not in once.stdout
     assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "no answer since" in once.stdout
-    assert "silent nodes: pical" in once.stderr
+
+
+def test_pause_holds_the_frame_and_a_balances_every_interval(cluster_env):
+    """p stops the waves (a submission does not show until p again); a turns automatic
+    balancing on (AUTO in the header): every interval is a balancing round, so a burst
+    at root spreads with no r pressed, and a again turns it off."""
+    topo = start_seed(cluster_env, task_time=30.0)
+    t = top_in_pty(cluster_env, topo)
+    try:
+        t.wait_for(lambda t: "8/8 nodes up" in t.text() and fields(t, "haywagon")[1] == "0/0", what="the first echo wave")
+        t.press("p")
+        t.wait_for(lambda t: "PAUSED" in t.screen.display[0], what="pause")
+        assert cluster_env.ctl("submit", "haywagon", "--tasks", "3", "-t", topo).returncode == 0
+        for _ in range(20):  # a few intervals: no wave, so the frame keeps the old numbers
+            t.pump(0.1)
+        assert fields(t, "haywagon")[1] == "0/0", node_row(t, "haywagon")
+        t.press("p")
+        t.wait_for(lambda t: fields(t, "haywagon")[1] == "3/0", what="the submission, once resumed")
+        assert "PAUSED" not in t.screen.display[0]
+
+        assert cluster_env.ctl("submit", "root", "--tasks", "16", "-t", topo).returncode == 0
+        t.wait_for(lambda t: queued(t, "root") >= 8, what="root's queue")
+        t.press("a")
+        t.wait_for(lambda t: "AUTO" in t.screen.display[0], what="AUTO in the header")
+        t.wait_for(lambda t: 0 <= queued(t, "root") < 8 and "balance: " in t.text(), what="root's queue spread")
+        t.press("a")
+        t.wait_for(lambda t: "AUTO" not in t.screen.display[0], what="AUTO off")
+        t.press("q")
+        assert t.wait_exit() == 0
+    finally:
+        t.close()

@@ -94,7 +94,7 @@ class PtyTerminal:
             if time.monotonic() >= deadline:
                 return
 
-    def wait_for(self, predicate, timeout: float = 20.0, what: str = "the screen") -> None:
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "the screen") -> None:
         """Pump until ``predicate(self)`` holds; AssertionError with the screen if not."""
         deadline = time.monotonic() + timeout
         while not predicate(self):
@@ -121,7 +121,7 @@ class PtyTerminal:
                 return y
         return None
 
-    def wait_exit(self, timeout: float = 10.0) -> int:
+    def wait_exit(self, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.pump(0.05)
