@@ -1,10 +1,11 @@
 # The two quick-start commands: `make demo` and `make test`. Each bootstraps .venv first.
+# TESTING.md says how the suite is organised and what each test target runs.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test test-long coverage mutation bench venv clean
 
 venv: $(STAMP)
 
@@ -17,8 +18,29 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ctl demo topologies/demo.toml
 
+# The hypothesis profile comes from ECHOFINN_HYPOTHESIS (tests/budget.py): `ci` is
+# randomized, `long` runs 10x the examples.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q
+
+test-long: $(STAMP)
+	ECHOFINN_HYPOTHESIS=long $(BIN)/python -m pytest -q
+
+# Branch coverage of daemon/ and ctl/ across every process the suite starts ([coverage:*]
+# in setup.cfg); COVERAGE_FILE is absolute because supervisors run with cwd /.
+coverage: $(STAMP)
+	rm -f .coverage .coverage.*
+	COVERAGE_FILE=$(CURDIR)/.coverage ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report
+
+# Mutation testing of the pure core and the wire format against the fast tests ([mutmut]
+# in setup.cfg), at the lowest priority: it keeps a core busy for minutes.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	rm -rf mutants
+	ECHOFINN_HYPOTHESIS=mutation nice -n 19 $(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results
 
 # Benchmarks print numbers (and ratios against a floor measured in the same run); the
 # results and the commands live in BENCHMARKS.md. They are not part of `make test`.
@@ -31,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/topology_scale.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .coverage .coverage.* mutants

@@ -1,0 +1,208 @@
+"""The wire format (daemon/wire.py) on its own: real msgpack frames, every check of
+:func:`decode` and the exact text it gives, wave ids, echo entry streams and the
+conversions to the core's messages. The same checks over a real socket are in
+tests/e2e/test_waves.py (garbage) and tests/e2e/test_hostile.py (the size limit)."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from budget import examples
+
+from daemon import wire
+from daemon.core.echo import Echo, Explore
+from daemon.core.finn import FinnSets
+from daemon.wire import MAX_FRAME, SCHEMA, VERSION, WireError
+
+pack = msgpack.Packer(use_bin_type=True).pack
+
+# One valid value of each field type of the schema.
+SAMPLE = {int: 3, str: "s", bool: True, dict: {"k": 1}, list: [1, "a"], bytes: b"\x00\x01", (int, float): 2.5}
+
+
+def valid_fields(kind):
+    return {field: SAMPLE[want] for field, want in SCHEMA[kind].items()}
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEMA))
+def test_every_message_type_round_trips(kind):
+    fields = valid_fields(kind)
+    msg = wire.decode(wire.encode(kind, 42, **fields))
+    assert msg == {"v": VERSION, "t": kind, "e": 42, **fields}
+
+
+def test_encode_defaults_to_epoch_zero_and_extra_fields_pass():
+    msg = wire.decode(wire.encode("ping", id=1, note="extra"))
+    assert msg == {"v": 1, "t": "ping", "e": 0, "id": 1, "note": "extra"}
+    assert VERSION == 1
+
+
+def test_numbers_accept_int_and_float_but_int_refuses_bool_and_float():
+    assert wire.decode(wire.encode("submit", tasks=2, cost=3, label="x"))["cost"] == 3
+    assert wire.decode(wire.encode("submit", tasks=2, cost=0.5, label="x"))["cost"] == 0.5
+    with pytest.raises(WireError, match=r"^submit: field 'tasks' must be int, got bool$"):
+        wire.decode(wire.encode("submit", tasks=True, cost=1, label="x"))
+    with pytest.raises(WireError, match=r"^submit: field 'tasks' must be int, got float$"):
+        wire.decode(wire.encode("submit", tasks=2.0, cost=1, label="x"))
+    with pytest.raises(WireError, match=r"^submit: field 'cost' must be int or float, got str$"):
+        wire.decode(wire.encode("submit", tasks=2, cost="1", label="x"))
+    # a bool field takes a bool (bool is not "int" here, but True is a bool)
+    assert wire.decode(wire.encode("ack", move_id="m", accepted=False, waves=[]))["accepted"] is False
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEMA))
+def test_each_missing_field_is_named(kind):
+    for field in SCHEMA[kind]:
+        fields = valid_fields(kind)
+        del fields[field]
+        with pytest.raises(WireError, match=rf"^{kind}: field '{field}' must be .*, got NoneType$"):
+            wire.decode(wire.encode(kind, **fields))
+
+
+def test_frame_size_limit():
+    assert MAX_FRAME == 32 * 1024 * 1024
+    overhead = len(wire.encode("ping", id=1, pad=b"x" * 70_000)) - 70_000  # same bin32 header
+    exact = wire.encode("ping", id=1, pad=b"x" * (MAX_FRAME - overhead))
+    assert len(exact) == MAX_FRAME
+    assert wire.decode(exact)["id"] == 1  # up to the limit: fine
+    over = wire.encode("ping", id=1, pad=b"x" * (MAX_FRAME - overhead + 1))
+    with pytest.raises(WireError, match=rf"^frame of {MAX_FRAME + 1} bytes exceeds {MAX_FRAME}$"):
+        wire.decode(over)
+
+
+@pytest.mark.parametrize("frame, text", [
+    (b"\xc1not msgpack", "not msgpack: "),
+    (b"", "not msgpack: "),
+    (pack({"v": 1, "t": "ping"}) + b"\x00", "not msgpack: ExtraData"),
+    (pack([1, 2, 3]), "expected a map, got list"),
+    (pack(7), "expected a map, got int"),
+    (pack({"v": 99, "t": "ping", "e": 0, "id": 1}), "protocol version 99, this node speaks 1"),
+    (pack({"t": "ping", "e": 0, "id": 1}), "protocol version None, this node speaks 1"),
+    (pack({"v": 1, "t": "launch", "e": 0}), "unknown message type 'launch'"),
+    (pack({"v": 1, "t": 5, "e": 0}), "unknown message type 5"),
+    (pack({"v": 1, "t": ["ping"], "e": 0}), "unknown message type ['ping']"),
+    (pack({"v": 1, "e": 0}), "unknown message type None"),
+    (pack({"v": 1, "t": "ping", "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 1, "t": "ping", "e": True, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 1, "t": "ping", "e": 1.0, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 1, "t": "ping", "e": 0, "id": "one"}), "ping: field 'id' must be int, got str"),
+    (pack({1: 2}), "not msgpack: ValueError"),  # strict_map_key: only str/bytes keys
+])
+def test_bad_frames_are_named(frame, text):
+    with pytest.raises(WireError) as err:
+        wire.decode(frame)
+    assert str(err.value).startswith(text), str(err.value)
+    if text.startswith("not msgpack"):
+        assert err.value.__suppress_context__  # no chained traceback from msgpack
+
+
+def test_unpacking_is_not_raw():
+    msg = wire.decode(pack({"v": 1, "t": "error", "e": 0, "code": "c", "text": "t"}))
+    assert type(msg["code"]) is str
+
+
+@settings(max_examples=examples(300))
+@given(st.binary(max_size=64) | st.builds(lambda d: pack(d), st.dictionaries(
+    st.sampled_from(["v", "t", "e", "id", "wave", "x"]),
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False), st.text(max_size=4),
+              st.sampled_from(sorted(SCHEMA)), st.just(1)), max_size=6)))
+def test_decode_accepts_only_checked_maps_and_raises_only_wire_errors(frame):
+    try:
+        msg = wire.decode(frame)
+    except WireError:
+        return
+    assert type(msg) is dict and msg["v"] == 1 and type(msg["e"]) is int
+    for field, want in SCHEMA[msg["t"]].items():
+        assert isinstance(msg[field], want)
+
+
+# --- wave ids --------------------------------------------------------------------------
+
+
+def test_wave_ids_carry_their_start_time():
+    wave = wire.new_wave_id("echo", 0xABC123, "salt")
+    assert wave == "echo-abc123-salt"
+    assert wire.wave_started(wave) == 0xABC123
+    assert wire.wave_started("echo-0-x") == 0
+    for bad in ("echo", "echo-abc", "a-b-c-d", "echo-xyz-salt", "echo--salt", ""):
+        assert wire.wave_started(bad) is None, bad
+
+
+# --- echo entry streams ----------------------------------------------------------------
+
+
+def test_entry_streams_concatenate_byte_for_byte():
+    child = wire.pack_entries([("c", "p", {"cpus": 1}), ("d", "c", {})])
+    stream = wire.pack_entries([("p", None, {"cpus": 2}), child])
+    assert stream.endswith(child)
+    assert wire.unpack_entries(stream) == [("p", None, {"cpus": 2}), ("c", "p", {"cpus": 1}), ("d", "c", {})]
+    assert wire.pack_entries([]) == b"" and wire.unpack_entries(b"") == []
+    assert type(wire.unpack_entries(stream)[0]) is tuple
+
+
+@pytest.mark.parametrize("entry", [
+    ["a", None],                # too short
+    ["a", None, {}, 1],         # too long
+    [1, None, {}],              # name not a string
+    ["a", 2, {}],               # father neither None nor a string
+    ["a", None, []],            # state not a map
+    ("a", None, {}, "x"),
+    {"a": 1},                   # not a list
+    "a",
+])
+def test_bad_entries_are_refused(entry):
+    stream = wire.pack_entries([("ok", None, {})]) + pack(entry)
+    with pytest.raises(WireError, match=r"^echo: each entry must be \[node, father, state\]$"):
+        wire.unpack_entries(stream)
+
+
+def test_a_stream_that_is_not_msgpack_is_refused():
+    good = wire.pack_entries([("ok", None, {})])
+    for bad in (b"\xc1", good + b"\xc1", pack({1: 2})):
+        with pytest.raises(WireError, match=r"^echo: entries are not a msgpack stream: \w+$") as err:
+            wire.unpack_entries(bad)
+        assert err.value.__suppress_context__
+    # a truncated stream: the last entry is incomplete, so it is not returned
+    assert wire.unpack_entries(good + good[:-1]) == [("ok", None, {})]
+
+
+def test_a_stream_may_be_as_large_as_a_frame():
+    big = wire.pack_entries([("n", None, {"pad": "x" * (2 * 1024 * 1024)})] * 4)
+    assert len(big) > 8 * 1024 * 1024
+    assert len(wire.unpack_entries(big)) == 4
+
+
+# --- the core's messages ---------------------------------------------------------------
+
+
+def test_core_messages_round_trip():
+    explore = wire.decode(wire.from_core(Explore("w"), 9, detail=1))
+    assert explore == {"v": 1, "t": "explore", "e": 9, "wave": "w", "detail": True}
+    assert wire.to_core(explore) == Explore("w")
+    assert wire.decode(wire.from_core(Explore("w"), 9))["detail"] is False
+
+    child = wire.pack_entries([("c", "p", {})])
+    echo = wire.decode(wire.from_core(Echo("w", (("p", None, {}), child)), 3))
+    assert echo["t"] == "echo" and echo["e"] == 3
+    assert wire.unpack_entries(echo["entries"]) == [("p", None, {}), ("c", "p", {})]
+    assert wire.to_core(echo) == Echo("w", (echo["entries"],))  # forwarded as one packed run
+
+    sets = FinnSets("f", frozenset({"b", "a"}), frozenset({"a"}))
+    finn = wire.decode(wire.from_core(sets, 5, tasks=2, cost=0.5, report=b"r"))
+    assert finn == {"v": 1, "t": "finn", "e": 5, "wave": "f", "inc": ["a", "b"], "ninc": ["a"],
+                    "tasks": 2, "cost": 0.5, "report": b"r"}
+    assert wire.to_core(finn) == sets
+
+
+def test_conversions_refuse_what_is_not_a_wave_message():
+    with pytest.raises(TypeError, match="not a wave message: 'x'"):
+        wire.from_core("x", 0)
+    with pytest.raises(WireError, match="^ping is not a wave message$"):
+        wire.to_core({"t": "ping"})
+    base = dict(t="finn", wave="f", tasks=0, cost=0, report=b"")
+    for inc, ninc in (([1], []), (["a"], [None]), ([b"a"], ["a"])):
+        with pytest.raises(WireError, match=r"^finn: inc and ninc must be lists of node names$"):
+            wire.to_core(dict(base, inc=inc, ninc=ninc))
