@@ -71,6 +71,9 @@ def run(args) -> int:
     if left:
         raise UserError(f"cluster {name}: could not stop " + ", ".join(_describe_left(p) for p in left))
     rundir.remove_pid(run_dir)
+    # Read again: the supervisor wrote how each node ended as it exited (the copy read
+    # before the stop is stale and must not overwrite that).
+    record = rundir.read_cluster(name) or record
     if record.get("state") in ("starting", "running", "stopping"):
         record["state"] = "stopped"  # the supervisor did not live to write it
         rundir.write_json_atomic(run_dir / rundir.CLUSTER_FILE, record)

@@ -1,0 +1,196 @@
+"""Failing machines and unhelpful users, with real processes: nodes that hang or die
+before they are ready, a node deaf to SIGTERM, the supervisor's stop signals, ctl
+against a cluster that is not running, ``ctl demo`` from start to stop.
+
+Faults are injected from outside the daemon's code (tests/e2e/faults/sitecustomize.py,
+put on the nodes' PYTHONPATH), so these tests hold whatever the node's internals become.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULTS = Path(__file__).resolve().parent / "faults"
+WAIT = 60.0  # bound on waiting for a process or a state: generous, the machine is shared
+
+
+def wait_until(predicate, what: str, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def inject(env, node: str, fault: str) -> None:
+    env.env["PYTHONPATH"] = os.pathsep.join([str(FAULTS), env.env["PYTHONPATH"]])
+    env.env["ECHOFINN_TEST_FAULT"] = f"{node}:{fault}"
+
+
+def started(env, file="seed.toml", **cluster):
+    cluster.setdefault("rebalance_interval", 0)
+    path = env.topology(file, **cluster)
+    r = env.ctl("start", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return path
+
+
+def all_gone(env, record: dict) -> bool:
+    pids = [record["supervisor"]["pid"], *(n["pid"] for n in record["nodes"].values() if n.get("pid"))]
+    return all(env.gone(pid) for pid in pids) and not env.processes()
+
+
+# --- a node that never gets ready ---------------------------------------------------------
+
+
+def test_a_node_that_exits_before_it_is_ready_fails_the_start(cluster_env):
+    inject(cluster_env, "pical", "exit")
+    path = cluster_env.topology("seed.toml", rebalance_interval=0)
+    r = cluster_env.ctl("start", path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "node pical: exited before it was ready (exit status 3)" in r.stderr, r.stderr
+    assert "nothing of it is left running" in r.stderr and "Traceback" not in r.stderr
+    record = cluster_env.record("seed")
+    assert record["state"] == "failed" and record["nodes"]["pical"]["state"] == "failed"
+    wait_until(lambda: all_gone(cluster_env, record), "every process of the failed start to be gone")
+    status = cluster_env.ctl("status", "-t", path)
+    assert status.returncode == 1 and "is not running (failed)" in status.stderr, status.stderr
+
+
+def test_a_node_that_hangs_at_start_deaf_to_sigterm_is_killed(cluster_env):
+    """Silence past the start deadline fails the start; the hung node ignores SIGTERM,
+    so after the grace period the supervisor SIGKILLs it, by pid."""
+    inject(cluster_env, "pical", "hang-deaf")
+    path = cluster_env.topology("seed.toml", rebalance_interval=0)
+    r = cluster_env.ctl("start", path, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "node pical: not ready after 17 s" in r.stderr, r.stderr
+    record = cluster_env.record("seed")
+    assert record["nodes"]["pical"]["exit"] == "killed by SIGKILL", record["nodes"]["pical"]
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert "SIGKILL: pical=" in log, log
+    wait_until(lambda: all_gone(cluster_env, record), "every process of the failed start to be gone")
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
+def test_the_supervisor_stops_the_cluster_on_sigint_and_sighup(cluster_env, signum):
+    path = started(cluster_env, nodes={"root": {"tasks": 2}}, task_time=60.0)  # root's burner runs
+    record = cluster_env.record("seed")
+    os.kill(record["supervisor"]["pid"], signum)
+    wait_until(lambda: all_gone(cluster_env, record), "the cluster to stop")
+    record = cluster_env.record("seed")
+    assert record["state"] == "stopped"
+    assert {n["state"] for n in record["nodes"].values()} == {"stopped"}, record["nodes"]
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert f"{signal.Signals(signum).name} received" in log
+    assert "SIGKILL" not in log  # every node stopped on SIGTERM
+    status = cluster_env.ctl("status", "-t", path)
+    assert status.returncode == 1 and "is not running (stopped)" in status.stderr
+
+
+def test_a_node_deaf_to_sigterm_is_sigkilled_after_the_grace_period(cluster_env):
+    inject(cluster_env, "pical", "deaf")
+    path = started(cluster_env)
+    record = cluster_env.record("seed")
+    pical = record["nodes"]["pical"]["pid"]
+    r = cluster_env.ctl("stop", "-t", path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["was_running"] is True
+    assert cluster_env.gone(pical)
+    record = cluster_env.record("seed")
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert record["nodes"]["pical"]["exit"] == "killed by SIGKILL", (record["nodes"]["pical"], record["state"])
+    assert all(n["exit"] != "killed by SIGKILL" for name, n in record["nodes"].items() if name != "pical")
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert "not stopped after 3 s, SIGKILL: pical=" in log, log
+
+
+# --- ctl against a cluster that is not running -------------------------------------------------
+
+
+def test_ctl_against_a_stopped_cluster_says_so(cluster_env):
+    path = cluster_env.topology("seed.toml", rebalance_interval=0)
+    never = cluster_env.ctl("status", "-t", path)
+    assert never.returncode == 1 and "cluster seed is not running (never started here)" in never.stderr
+    assert f"start it with `ctl start {path}`" in never.stderr
+    as_json = cluster_env.ctl("status", "-t", path, "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["running"] is False
+    stop = cluster_env.ctl("stop", "-t", path)
+    assert stop.returncode == 0, stop.stderr
+    started(cluster_env)
+    assert cluster_env.ctl("stop", "-t", path).returncode == 0
+    again = cluster_env.ctl("stop", "-t", path, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["was_running"] is False
+    # Commands that talk to the nodes: exit 1, naming the silent initiator, no traceback.
+    for argv in (("echo", "--timeout", "1"), ("finn", "--timeout", "1"), ("rebalance", "--timeout", "1"),
+                 ("submit", "root", "--tasks", "1"), ("top", "--once", "--timeout", "1")):
+        r = cluster_env.ctl(*argv, "-t", path)
+        assert r.returncode == 1, (argv, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and "root" in r.stdout + r.stderr, (argv, r.stdout, r.stderr)
+    status = cluster_env.ctl("status", "-t", path)
+    assert status.returncode == 1 and "is not running (stopped)" in status.stderr
+
+
+# --- ctl demo ---------------------------------------------------------------------------------
+
+
+def test_demo_runs_the_walkthrough_and_stops_its_cluster(cluster_env):
+    path = cluster_env.topology("demo.toml", rebalance_interval=0)
+    r = cluster_env.ctl("demo", path, "--no-top", "--burst", "12", timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = [line[len("$ ctl "):].split()[0] for line in r.stdout.splitlines() if line.startswith("$ ctl ")]
+    assert steps == ["start", "echo", "submit", "echo", "rebalance", "finn", "top", "stop"], r.stdout
+    assert "submitted 12 task(s) of 3 s at " in r.stdout, r.stdout
+    assert "finn: " in r.stdout or "decided" in r.stdout, r.stdout
+    record = json.loads(next((cluster_env.home).glob("*/cluster.json")).read_text())
+    assert record["state"] == "stopped"
+    assert not cluster_env.processes()
+    bad = cluster_env.ctl("demo", str(cluster_env.tmp / "missing.toml"))
+    assert bad.returncode == 2 and "missing.toml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_demo_stops_its_cluster_when_its_terminal_hangs_up(cluster_env):
+    """SIGHUP (the terminal closed) in the middle of the walkthrough: the demo unwinds
+    and stops the cluster it started."""
+    path = cluster_env.topology("demo.toml", rebalance_interval=0)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ctl", "demo", str(path), "--no-top"], env=cluster_env.env, cwd=ROOT,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        seen = []
+        for line in demo.stdout:
+            seen.append(line)
+            if line.startswith("$ ctl submit"):
+                break
+        assert any(line.startswith("$ ctl submit") for line in seen), "".join(seen)
+        demo.send_signal(signal.SIGHUP)
+        out = "".join(seen) + demo.stdout.read()
+        code = demo.wait(timeout=WAIT)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert code != 0, out
+    assert "$ ctl stop" in out, out
+    assert "Traceback" not in out, out
+    record = json.loads(next((cluster_env.home).glob("*/cluster.json")).read_text())
+    wait_until(lambda: all_gone(cluster_env, record), "the demo's cluster to stop")
