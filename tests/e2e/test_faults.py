@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_a_node_that_hangs_at_start_deaf_to_sigterm_is_killed(cluster_env):
 # --- stopping -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
 def test_the_supervisor_stops_the_cluster_on_sigint_and_sighup(cluster_env, signum):
     path = started(cluster_env, nodes={"root": {"tasks": 2}}, task_time=60.0)  # root's burner runs
     record = cluster_env.record("seed")
@@ -167,29 +168,47 @@ def test_demo_runs_the_walkthrough_and_stops_its_cluster(cluster_env):
     assert bad.returncode == 2 and "missing.toml" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def read_until(proc, marker: str | None, timeout: float = WAIT) -> str:
+    """The output of ``proc`` until a line starts with ``marker`` (None: until it ends),
+    failing after ``timeout`` seconds with what it printed so far."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    while True:
+        lines = out.decode(errors="replace").splitlines()
+        if marker is not None and any(line.startswith(marker) for line in lines):
+            return out.decode(errors="replace")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"gave up after {timeout:.0f} s waiting for {marker or 'the end'}; output:\n"
+                        + out.decode(errors="replace"))
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return out.decode(errors="replace")
+            out += chunk
+
+
 def test_demo_stops_its_cluster_when_its_terminal_hangs_up(cluster_env):
     """SIGHUP (the terminal closed) in the middle of the walkthrough: the demo unwinds
     and stops the cluster it started."""
     path = cluster_env.topology("demo.toml", rebalance_interval=0)
     demo = subprocess.Popen(
         [sys.executable, "-m", "ctl", "demo", str(path), "--no-top"], env=cluster_env.env, cwd=ROOT,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
-        seen = []
-        for line in demo.stdout:
-            seen.append(line)
-            if line.startswith("$ ctl submit"):
-                break
-        assert any(line.startswith("$ ctl submit") for line in seen), "".join(seen)
+        out = read_until(demo, "$ ctl submit")
         demo.send_signal(signal.SIGHUP)
-        out = "".join(seen) + demo.stdout.read()
+        out += read_until(demo, None)
         code = demo.wait(timeout=WAIT)
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
-    assert code != 0, out
+        demo.stdout.close()
+    assert code == 128 + signal.SIGHUP, out
     assert "$ ctl stop" in out, out
     assert "Traceback" not in out, out
     record = json.loads(next((cluster_env.home).glob("*/cluster.json")).read_text())
