@@ -16,7 +16,9 @@ Theory of operation (DESIGN §6):
   burning thread sets it for itself (new threads would inherit it, but saying so costs
   nothing and survives a change in who starts them).
 - The burner dies with its node: ``die_with_parent`` (PDEATHSIG) and, as a second
-  route, end of file on stdin, which happens however the node ends.
+  route, end of file on stdin, which happens however the node ends. A burner that dies
+  under its node is replaced the next time the node asks for its pid (every
+  housekeeping round, for the CPU measurement) or changes the number of busy slots.
 """
 
 from __future__ import annotations
@@ -66,7 +68,16 @@ class Burner:
         self._busy = slots
 
     def pids(self) -> list[int]:
-        """The burner's pid while it runs (for psutil measurement), else nothing."""
+        """The burner's pid while it runs (for psutil measurement), else nothing.
+
+        A burner that died while slots were busy (killed, out of memory) is replaced
+        here first: the node asks on every housekeeping round, so its tasks burn again
+        within a round instead of burning nothing until the number of busy slots changes.
+        """
+        if self._busy and self._proc is not None and self._proc.poll() is not None:
+            print(f"node {self.node_name}: burner pid {self._proc.pid} died (exit {self._proc.returncode}) "
+                  f"with {self._busy} busy slots; starting a new one", file=sys.stderr, flush=True)
+            self.set_busy(self._busy)
         if self._proc is not None and self._proc.poll() is None:
             return [self._proc.pid]
         return []

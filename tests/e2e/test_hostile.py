@@ -1,0 +1,104 @@
+"""A hostile local client on a real node's socket: requests the node must refuse with a
+named error (``bad-submit``, ``bad-move``), and frames past the size limit, which the
+socket drops without the node noticing. Each time the node stays a working member of
+the cluster. (Garbage frames: tests/e2e/test_waves.py; the checks of each frame on
+their own: tests/core/test_wire.py.)"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import zmq
+
+from daemon import wire
+from daemon.operator import Operator
+from daemon.topology import load
+
+pytestmark = pytest.mark.e2e
+
+ANSWER_WAIT_MS = 30_000  # bound on waiting for a reply: generous, the machine is shared
+
+
+def started(env):
+    path = env.topology("seed.toml", rebalance_interval=0, task_time=60.0)
+    r = env.ctl("start", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return load(path)
+
+
+class Client:
+    """A DEALER on one node's inbox, speaking the wire format by hand."""
+
+    def __init__(self, topology, node: str):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IDENTITY, b"hostile-test")
+        self.sock.connect(topology.endpoint(node))
+
+    def ask(self, frame: bytes) -> dict:
+        self.sock.send(frame)
+        assert self.sock.poll(ANSWER_WAIT_MS), "the node stopped answering"
+        return wire.decode(self.sock.recv())
+
+    def close(self):
+        self.ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def seed(cluster_env):
+    topology = started(cluster_env)
+    client = Client(topology, "root")
+    yield topology, client
+    client.close()
+
+
+def test_bad_submits_are_refused_by_code(seed):
+    topology, client = seed
+    for tasks, cost in ((0, 1.0), (-1, 1.0), (100_001, 1.0), (1, 0.0), (1, -2.0), (1, 86_401.0), (1, math.nan), (1, math.inf)):
+        reply = client.ask(wire.encode("submit", 0, tasks=tasks, cost=cost, label="x"))
+        assert reply["t"] == "error" and reply["code"] == "bad-submit", (tasks, cost, reply)
+        assert reply["text"].startswith("tasks must be 1..100000 and cost 0..86400 s, got "), reply
+    # the limits themselves are accepted
+    ok = client.ask(wire.encode("submit", 0, tasks=2, cost=86_400, label=""))
+    assert ok["t"] == "submit.ok" and len(ok["ids"]) == 2
+    with Operator(topology, timeout=30) as op:
+        root = next(n for n in op.echo(detail=True)["nodes"] if n["name"] == "root")
+    assert root["submitted"] == 2  # nothing of the refused requests was enqueued
+
+
+def test_bad_moves_are_refused_by_code(seed):
+    topology, client = seed
+    submitted = client.ask(wire.encode("submit", 0, tasks=8, cost=60, label="x"))
+    queued = submitted["ids"][4:]  # root has 4 cpus: the last four wait
+    for dest in ("nosuchnode", "root", ""):
+        reply = client.ask(wire.encode("move", 0, move_id="m1", dest=dest, tasks=queued))
+        assert reply["t"] == "error" and reply["code"] == "bad-move", (dest, reply)
+        assert reply["text"] == f"root: cannot move tasks to {dest!r}"
+    # ids that are not strings, unknown or running are left out; a known queued one moves
+    reply = client.ask(wire.encode("move", 0, move_id="m2", dest="affixed",
+                                   tasks=[1, None, "unknown", submitted["ids"][0], queued[0]]))
+    assert reply == {"v": 1, "t": "move.ok", "e": reply["e"], "move_id": "m2", "moved": [queued[0]]}
+    with Operator(topology, timeout=30) as op:
+        pong = op.ping(["root"])["root"]
+    assert pong is not None and pong["stats"]["garbage"] == 0
+
+
+def test_frames_past_the_size_limit_are_dropped_by_the_socket(seed):
+    topology, client = seed
+    # Exactly the limit: a valid frame, answered.
+    overhead = len(wire.encode("ping", 0, id=1, pad=b"x" * 70_000)) - 70_000
+    exact = wire.encode("ping", 0, id=1, pad=b"x" * (wire.MAX_FRAME - overhead))
+    assert len(exact) == wire.MAX_FRAME
+    reply = client.ask(exact)
+    assert reply["t"] == "pong" and reply["id"] == 1, reply
+    # One byte more: ZMQ_MAXMSGSIZE makes libzmq drop the connection; the DEALER
+    # reconnects by itself and the next request is answered.
+    over = wire.encode("ping", 0, id=2, pad=b"x" * (wire.MAX_FRAME - overhead + 1))
+    client.sock.send(over)
+    reply = client.ask(wire.encode("ping", 0, id=3))
+    assert reply["t"] == "pong" and reply["id"] == 3, reply  # not 2: that frame never arrived
+    assert reply["stats"]["garbage"] == 0
+    with Operator(topology, timeout=30) as op:
+        assert len(op.echo()["nodes"]) == 8
