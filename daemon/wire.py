@@ -134,9 +134,9 @@ def pack_entries(entries) -> bytes:
 def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
     """The entries of a stream; WireError unless each is ``[node, father|None, state]``."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
-    unpacker.feed(stream)
     entries = []
     try:
+        unpacker.feed(stream)  # BufferFull past MAX_FRAME
         for e in unpacker:
             if type(e) is not list or len(e) != 3 or type(e[0]) is not str or not (e[1] is None or type(e[1]) is str) or type(e[2]) is not dict:
                 raise WireError("echo: each entry must be [node, father, state]")
