@@ -30,9 +30,10 @@ test-long: $(STAMP)
 # in setup.cfg); COVERAGE_FILE is absolute because supervisors run with cwd /.
 coverage: $(STAMP)
 	rm -f .coverage .coverage.*
-	COVERAGE_FILE=$(CURDIR)/.coverage ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m coverage run -m pytest -q
-	$(BIN)/python -m coverage combine -q
-	$(BIN)/python -m coverage report
+	COVERAGE_FILE=$(CURDIR)/.coverage ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m coverage run -m pytest -q; \
+	status=$$?; \
+	$(BIN)/python -m coverage combine -q && $(BIN)/python -m coverage report; \
+	exit $$status
 
 # Mutation testing of the pure core and the wire format against the fast tests ([mutmut]
 # in setup.cfg), at the lowest priority: it keeps a core busy for minutes.
