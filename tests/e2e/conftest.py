@@ -20,7 +20,8 @@ What it gives each test:
   file per block, so concurrent test runs on this machine do not collide, and each
   port bind-tested). ``cluster`` overrides ``[cluster]`` fields (``rebalance_interval=0``,
   ``task_time=60``); ``nodes={"root": {"tasks": 2}}`` overrides fields of nodes.
-  ``ports(path)`` gives back ``{node: port}``.
+  ``ports(path)`` gives back ``{node: port}``; ``start(file, **cluster)`` copies and
+  ``ctl start``s it (asserting it started).
 - ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
   the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses.
 - ``processes()``: every live process started under this test's home (found by the
@@ -113,6 +114,15 @@ class ClusterEnv:
                 return base
             lock.close()
         raise RuntimeError(f"no free block of {count} ports in {PORT_FIRST}-{PORT_LAST}")
+
+    def start(self, file: str = "seed.toml", **cluster) -> Path:
+        """``ctl start`` a copy of ``topologies/<file>`` (no automatic balancing unless
+        ``rebalance_interval`` says so); asserts it started and returns its path."""
+        cluster.setdefault("rebalance_interval", 0)
+        path = self.topology(file, **cluster)
+        r = self.ctl("start", path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return path
 
     # -- ctl ------------------------------------------------------------------------
 

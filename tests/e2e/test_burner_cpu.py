@@ -14,22 +14,9 @@ import pytest
 
 from daemon.operator import Operator
 from daemon.topology import load
+from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.e2e
-
-WAIT = 60.0  # bound on waiting for a state: generous, the machine is shared
-
-
-def wait_until(predicate, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-
 
 def burners(node_pid: int) -> list[psutil.Process]:
     """The node's burner processes (its children running daemon.burner)."""
@@ -55,22 +42,22 @@ def test_cpu_is_measured_and_the_burner_goes_idle_when_tasks_end(cluster_env):
     root = cluster_env.record("seed")["nodes"]["root"]["pid"]
     assert burners(root) == []  # started on first need
     # Every node measures itself once housekeeping has run: a number, not None.
-    wait_until(lambda: sample(topology, "pical")["cpu_percent"] is not None, "pical's first CPU measurement")
+    wait_until(lambda: sample(topology, "pical")["cpu_percent"] is not None, WAIT, "pical's first CPU measurement")
     with Operator(topology, timeout=30) as op:
         op.submit("root", 4, 2.0)  # root's 4 cpus, busy for 2 s of wall time
-    (burner,) = wait_until(lambda: burners(root), "root's burner")
+    (burner,) = wait_until(lambda: burners(root), WAIT, "root's burner")
     # psutil: the node's own process plus its burner, in % of one core.
-    wait_until(lambda: (sample(topology, "root")["cpu_percent"] or 0) > 0, "a CPU measurement above 0 at root")
-    wait_until(lambda: sum(burner.cpu_times()[:2]) > 0, "the burner to burn")
+    wait_until(lambda: (sample(topology, "root")["cpu_percent"] or 0) > 0, WAIT, "a CPU measurement above 0 at root")
+    wait_until(lambda: sum(burner.cpu_times()[:2]) > 0, WAIT, "the burner to burn")
     # The tasks end: the burner stays (for the next task) and burns nothing more.
-    wait_until(lambda: sample(topology, "root")["done"] == 4, "the four tasks to end")
+    wait_until(lambda: sample(topology, "root")["done"] == 4, WAIT, "the four tasks to end")
     assert burners(root) == [burner]
 
     def still():
         before = sum(burner.cpu_times()[:2])
         time.sleep(0.5)
         return sum(burner.cpu_times()[:2]) == before
-    wait_until(lambda: still() and still(), "the idle burner to stop using CPU")
+    wait_until(lambda: still() and still(), WAIT, "the idle burner to stop using CPU")
 
 
 def test_a_killed_burner_is_replaced_while_its_tasks_run(cluster_env):
@@ -82,11 +69,11 @@ def test_a_killed_burner_is_replaced_while_its_tasks_run(cluster_env):
     root = cluster_env.record("seed")["nodes"]["root"]["pid"]
     with Operator(topology, timeout=30) as op:
         op.submit("root", 2, 600.0)
-    (first,) = wait_until(lambda: burners(root), "root's burner")
+    (first,) = wait_until(lambda: burners(root), WAIT, "root's burner")
     first.kill()  # the burner of a node this test started, by pid
-    (second,) = wait_until(lambda: [b for b in burners(root) if b.pid != first.pid], "a new burner")
+    (second,) = wait_until(lambda: [b for b in burners(root) if b.pid != first.pid], WAIT, "a new burner")
     assert cluster_env.gone(first.pid, first.create_time())  # the dead one reaped, no zombie
-    wait_until(lambda: second.num_threads() == 3, "main thread + 2 burning threads")
+    wait_until(lambda: second.num_threads() == 3, WAIT, "main thread + 2 burning threads")
     state = sample(topology, "root")
     assert state["running"] == 2, state
     log = (cluster_env.home / "seed" / "root.log").read_text()

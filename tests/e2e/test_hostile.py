@@ -20,13 +20,6 @@ pytestmark = pytest.mark.e2e
 ANSWER_WAIT_MS = 30_000  # bound on waiting for a reply: generous, the machine is shared
 
 
-def started(env):
-    path = env.topology("seed.toml", rebalance_interval=0, task_time=60.0)
-    r = env.ctl("start", path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return load(path)
-
-
 class Client:
     """A DEALER on one node's inbox, speaking the wire format by hand."""
 
@@ -48,7 +41,7 @@ class Client:
 
 @pytest.fixture
 def seed(cluster_env):
-    topology = started(cluster_env)
+    topology = load(cluster_env.start(task_time=60.0))
     client = Client(topology, "root")
     yield topology, client
     client.close()

@@ -16,23 +16,12 @@ import psutil
 import pytest
 
 from daemon.burner import Burner
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
 SEED = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
 DEATH_WAIT = 10.0  # bound on "dies within a few seconds": generous, the machine is shared
-
-
-def wait_until(predicate, timeout: float, what: str):
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -27,11 +27,7 @@ DEADLINE = 60.0  # a bound on waiting for work to finish, not a speed check
 
 
 def started(env, file="seed.toml", **cluster):
-    cluster.setdefault("rebalance_interval", 0)
-    path = env.topology(file, **cluster)
-    r = env.ctl("start", path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return path
+    return env.start(file, **cluster)
 
 
 def _ledger(books, snap) -> str:
