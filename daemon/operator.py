@@ -13,8 +13,11 @@ Every call has a deadline. A wave that does not come back in time raises
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
+import threading
 import time
 
 import zmq
@@ -36,6 +39,27 @@ class WaveTimeout(UserError):
 
 class NodeError(UserError):
     """A node answered with an error message."""
+
+
+# Signals that ctl turns into exceptions (ctl/cli.py): Ctrl-C, SIGTERM, SIGHUP.
+_UNWINDING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold the stop signals back (they arrive when the block ends) in the main thread,
+    where Python runs signal handlers. pyzmq registers a new socket with its context only
+    after creating it: an exception raised in between left a socket that
+    ``Context.destroy`` does not know, and ``term`` then waited for it forever (ctl demo
+    hung on SIGHUP)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _UNWINDING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _wave_id(kind: str) -> str:
@@ -72,7 +96,8 @@ class Operator:
         sock = self.socks.get(name)
         if sock is None:
             self.topology.node(name)  # names an unknown node
-            sock = self.ctx.socket(zmq.DEALER)
+            with _signals_deferred():  # tracked by the context before a signal can unwind
+                sock = self.ctx.socket(zmq.DEALER)
             configure_socket(sock)
             sock.setsockopt(zmq.IDENTITY, self.ident)
             sock.connect(self.topology.endpoint(name))

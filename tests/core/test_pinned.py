@@ -43,6 +43,17 @@ def test_a_queue_counts_copies_of_an_id_one_by_one():
     assert q.popleft() == b and q.popleft() == a and len(q) == 0
 
 
+def test_two_removed_copies_before_the_tail_are_dropped_one_by_one():
+    a, b = task("a"), task("b")
+    q = _Queue()
+    q.extend([a, a, b])
+    assert q.take(["a"]) == [a] and q.take(["a"]) == [a]  # both copies, neither at the tail
+    assert len(q) == 1 and [t.id for t in q.tasks()] == ["b"]
+    q.extend([a])  # a new copy is not mistaken for a removed one
+    assert [t.id for t in q.tasks()] == ["b", "a"] and len(q) == 2
+    assert q.popleft() == b and q.popleft() == a
+
+
 def test_a_removed_head_is_skipped_and_one_copy_is_taken_once():
     a, b = task("a"), task("b")
     q = _Queue()
@@ -121,20 +132,25 @@ def test_next_deadline_is_now_for_fresh_tasks_with_a_free_slot():
 
 
 def test_tasks_ending_together_finish_in_start_order():
+    """Ids in the opposite order, so that only the start order can give the answer."""
     board = TaskBoard("a", 3)
     board.submit([task("b", 2), task("a", 2)], now=0.0)
-    board.on_transfer(Transfer("m", "z", "a", (task("c", 1),), 9.0), 1.0)  # starts at 1, ends at 2
+    board.on_transfer(Transfer("m", "z", "a", (task("0c", 1),), 9.0), 1.0)  # starts at 1, ends at 2
     _, finished = board.advance(2.0)
-    assert [t.id for t in finished] == ["b", "a", "c"]
+    assert [t.id for t in finished] == ["b", "a", "0c"]
 
 
 def test_is_idle():
     board = TaskBoard("a", 1)
     assert board.is_idle()
-    board.submit([task("r", 1), task("q")], now=0.0)
-    assert not board.is_idle()
-    board.move_out("m", "b", ["q"], 0.0, 2.0)
+    board.submit([task("r", 1)], now=0.0)
+    assert not board.is_idle()  # running, nothing queued
     board.advance(1.0)
+    assert board.is_idle()
+    board.submit([task("r", 1), task("q")], now=1.0)
+    assert not board.is_idle()
+    board.move_out("m", "b", ["q"], 1.0, 3.0)
+    board.advance(2.0)
     assert not board.is_idle()  # nothing runs or waits, but a move is not acknowledged
     assert board.on_ack("m") and board.is_idle()
     other = TaskBoard("b", 1)

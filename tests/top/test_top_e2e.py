@@ -28,7 +28,7 @@ def top_in_pty(cluster_env, topo, *args, cols=100, rows=30) -> PtyTerminal:
     env = dict(cluster_env.env, TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
     env.pop("NO_COLOR", None)
     env.pop("LC_ALL", None)
-    argv = [sys.executable, "-m", "ctl", "top", "-t", str(topo), "--interval", "0.3", *args]
+    argv = [sys.executable, "-X", "faulthandler", "-m", "ctl", "top", "-t", str(topo), "--interval", "0.3", *args]
     return PtyTerminal(argv, env, cols, rows, cwd=ROOT)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -126,7 +127,12 @@ class PtyTerminal:
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.pump(0.05)
         self.pump(0.05)
-        self.exit_code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if self.proc.poll() is None:  # still running: faulthandler (-X faulthandler) says where
+            os.kill(self.proc.pid, signal.SIGABRT)
+            self.pump(2.0)
+            tail = bytes(self.raw[-6000:]).decode(errors="replace")
+            raise AssertionError(f"the program did not exit within {timeout:.0f} s; its threads:\n{tail}")
+        self.exit_code = self.proc.returncode
         return self.exit_code
 
     def close(self) -> None:
