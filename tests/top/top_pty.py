@@ -50,8 +50,13 @@ class _AnsweringScreen(pyte.Screen):
 
 def _take_terminal() -> None:
     """In the child, after setsid: make the pty (its stdin) the controlling terminal, so
-    that Ctrl-C on it sends SIGINT and a resize sends SIGWINCH, as in a real terminal."""
+    that Ctrl-C on it sends SIGINT and a resize sends SIGWINCH, as in a real terminal.
+    SIGINT and SIGQUIT back to their defaults: a test run started as a background job
+    of a non-interactive shell ignores them, the child would inherit that, and Python
+    leaves an inherited SIGINT ignored (Ctrl-C would do nothing)."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 class PtyTerminal:
