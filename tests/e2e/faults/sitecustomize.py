@@ -1,4 +1,4 @@
-"""Faults injected into real node daemon processes, for tests/e2e/test_faults.py.
+"""Faults injected into real node daemon processes, for tests/e2e/test_process_faults.py.
 
 A test puts this folder first on ``PYTHONPATH`` and sets ``ECHOFINN_TEST_FAULT`` to
 ``NODE:FAULT``; Python imports this module at the start of every interpreter. In the one
