@@ -22,7 +22,7 @@ import zmq
 from daemon import wire
 from daemon.core import plan
 from daemon.errors import UserError
-from daemon.node import configure_socket
+from daemon.sockets import configure_socket
 from daemon.topology import Topology
 
 
@@ -164,9 +164,12 @@ class Operator:
             return False
 
         t0 = time.perf_counter()
-        self._send(initiator, "echo.start", wave=wave, detail=detail)
+        # The initiator answers by its deadline with whatever it has (nodes that are
+        # silent by then are left out: daemon/core/node.py); the operator waits a little
+        # longer for that answer to travel.
+        self._send(initiator, "echo.start", wave=wave, detail=detail, timeout=float(self.timeout))
         try:
-            self._collect(time.monotonic() + self.timeout, accept)
+            self._collect(time.monotonic() + self.timeout + max(1.0, self.timeout / 5), accept)
         except WaveTimeout:
             silent = self._unreachable()
             self.answered.difference_update(silent)
@@ -180,10 +183,14 @@ class Operator:
             entry["father"] = father
             entry["parents"] = list(self.topology.parents(name)) if name in self.topology else []
             nodes.append(entry)
+        reached = {n["name"] for n in nodes}
+        missing = [name for name in self.topology.names if name not in reached]
         return {
             "cluster": self.topology.cluster.name,
             "wave": wave,
             "initiator": initiator,
+            "complete": not missing,
+            "missing": missing,
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
