@@ -542,8 +542,9 @@ class ChaosRun:
             self.problems.append(f"echo wave {msg.wave}: node(s) {', '.join(twice)} in the result twice")
             return
         states = [e[2] for e in entries]
+        final = msg.wave == self.final_wave
         if set(names) == set(self.names):
-            self.complete += 1
+            self.complete += not final
             books = account(states)
             allowed = self._duplicable()
             self.cuts += 1
@@ -552,8 +553,7 @@ class ChaosRun:
                     f"echo wave {msg.wave} at {self.now:.6f} s is not a consistent cut: {books['submitted']} submitted, "
                     f"{books['done']} done + {books['queued']} queued + {books['running']} running + "
                     f"{books['in_flight']} in flight (surplus {books['surplus']}, at most {allowed} allowed)")
-            if msg.wave == self.final_wave:
-                self.final_ok = True
+            self.final_ok |= final
         else:
             self.incomplete += 1
             if not any(s.get("missing") for s in states):
