@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from math import isfinite
 from typing import NamedTuple
 
@@ -178,7 +179,7 @@ class NodeCore:
         self.neighbours = tuple(dict.fromkeys(config.parents + config.children))
         self._neighbour_set = frozenset(self.neighbours)
         self._parent_set = frozenset(config.parents)
-        self._node_of = {n.encode(): n for n in config.nodes if n != config.name}
+        self._node_of = _routing_ids(config.nodes)  # this node's own id too: see handle()
         if recovered is None:
             self.board = TaskBoard(config.name, config.cpus, memory=SEEN_MOVE_TTL, journaled=journaled)
         else:
@@ -205,6 +206,8 @@ class NodeCore:
         now = self._clock(now)
         self.stats["received"] += 1
         peer = self._node_of.get(sender)
+        if peer == self.name:  # its own name is not a peer: an operator's id, like any other
+            peer = None
         kind = type(msg)
         try:
             if peer is None:
@@ -557,6 +560,13 @@ class NodeCore:
         m.Ack: _on_ack,
         m.Forget: _on_forget,
     }
+
+
+@lru_cache(maxsize=16)
+def _routing_ids(nodes: frozenset[str]) -> dict[bytes, str]:
+    """Routing id -> name of every node of a cluster. Shared by the cores of one process
+    (the simulator runs a thousand: one table each would hold a million entries)."""
+    return {n.encode(): n for n in nodes}
 
 
 def _tasks_of(items: list) -> tuple[Task, ...] | None:
