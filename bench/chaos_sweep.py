@@ -4,6 +4,7 @@ topologies; prints seeds/s, events, faults per kind, tasks, lost and duplicates.
     python bench/chaos_sweep.py                       # 2,000 seeds on each topology below
     python bench/chaos_sweep.py --seeds 20000 --first 100000
     python bench/chaos_sweep.py --nodes 12 --shape dag --seeds 500   (generated, one per seed)
+    python bench/chaos_sweep.py --long-partitions   (every ACK of a move may be lost: duplicates allowed)
 
 Exit 1 if any seed fails a check; each failure is printed with the command that replays it.
 """
@@ -18,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from daemon.sim.chaos import FAULT_KINDS, simulate_chaos  # noqa: E402
+from daemon.sim.chaos import FAULT_KINDS, LONG_PARTITIONS, ChaosConfig, simulate_chaos  # noqa: E402
 from daemon.sim.graph import generated  # noqa: E402
 from daemon.topology import load  # noqa: E402
 
@@ -26,13 +27,13 @@ FILES = ["topologies/chaos/pair.toml", "topologies/chaos/diamond.toml", "topolog
          "topologies/chaos/line.toml", "topologies/seed.toml", "topologies/strong.toml", "topologies/dag.toml"]
 
 
-def sweep(label, topology_of, first, seeds, replay_of):
+def sweep(label, topology_of, first, seeds, replay_of, config):
     faults = dict.fromkeys(FAULT_KINDS, 0)
     totals = dict.fromkeys(("events", "tasks", "done", "lost", "duplicated", "allowed_duplicates", "cuts", "finn"), 0)
     failures = []
     t0 = time.perf_counter()
     for seed in range(first, first + seeds):
-        r = simulate_chaos(topology_of(seed), seed)
+        r = simulate_chaos(topology_of(seed), seed, config)
         for k in ("events", "tasks", "done", "lost", "duplicated", "allowed_duplicates"):
             totals[k] += r[k]
         totals["cuts"] += r["echoes"]["cuts_checked"]
@@ -59,18 +60,21 @@ def main() -> int:
     p.add_argument("--first", type=int, default=1_000_000, help="first seed (default past CI's 0..499)")
     p.add_argument("--nodes", type=int)
     p.add_argument("--shape", default="tree")
+    p.add_argument("--long-partitions", action="store_true", help="partitions of 2-8 s (ctl sim chaos --long-partitions)")
     args = p.parse_args()
+    config = LONG_PARTITIONS if args.long_partitions else ChaosConfig()
+    flag = " --long-partitions" if args.long_partitions else ""
     print(f"seeds {args.first}..{args.first + args.seeds - 1}")
     failed = 0
     if args.nodes:
         failed += sweep(f"generated {args.shape} n={args.nodes}", lambda s: generated(args.nodes, args.shape, s),
                         args.first, args.seeds,
-                        lambda s: f"ctl sim chaos --nodes {args.nodes} --shape {args.shape} --seed {s}")
+                        lambda s: f"ctl sim chaos --nodes {args.nodes} --shape {args.shape} --seed {s}{flag}", config)
     else:
         for path in FILES:
             topology = load(os.path.join(ROOT, path))
             failed += sweep(path, lambda s: topology, args.first, args.seeds,
-                            lambda s: f"ctl sim chaos {path} --seed {s}")
+                            lambda s, path=path: f"ctl sim chaos {path} --seed {s}{flag}", config)
     return 1 if failed else 0
 
 

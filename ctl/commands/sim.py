@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="probability that a message is delivered twice (default 0)")
     chaos.add_argument("--seeds", type=integer("--seeds", 1), default=1, metavar="K",
                        help="run K seeds: S, S+1, ... (default 1)")
+    chaos.add_argument("--long-partitions", action="store_true",
+                       help="partitions of 2-8 s, past a move's deadline: every ACK of a move may be lost")
     balance.add_argument("--scenario", default="burst", help="workload scenario (default burst)")
     balance.add_argument("--policy", default="heap", help="heap, seed or none (default heap)")
     balance.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
@@ -120,6 +122,8 @@ def replay_command(args: argparse.Namespace) -> str:
     words += ["--seed", str(args.seed)]
     for name in _initiator_names(args) or ():
         words += ["--from", name]
+    if getattr(args, "long_partitions", False):
+        words.append("--long-partitions")
     if getattr(args, "dup", 0.0):
         words += ["--dup", repr(args.dup)]
     if args.sim == "balance":
@@ -350,9 +354,10 @@ def _balance(args, topology) -> int:
 def _chaos(args, topology, source) -> int:
     import copy
 
-    from daemon.sim.chaos import FAULT_KINDS, simulate_chaos
+    from daemon.sim.chaos import FAULT_KINDS, LONG_PARTITIONS, ChaosConfig, simulate_chaos
     from daemon.sim.graph import generated
 
+    config = LONG_PARTITIONS if args.long_partitions else ChaosConfig()
     first = args.seed
     totals = {"tasks": 0, "done": 0, "lost": 0, "duplicated": 0, "allowed_duplicates": 0, "events": 0,
               "cuts_checked": 0, "finn_decisions": 0}
@@ -364,7 +369,7 @@ def _chaos(args, topology, source) -> int:
     for seed in range(first, first + args.seeds):
         if args.nodes is not None and seed != first:
             topology = generated(args.nodes, args.shape or "tree", seed)
-        report = simulate_chaos(topology, seed)
+        report = simulate_chaos(topology, seed, config)
         one = copy.copy(args)
         one.seed = seed
         report["replay"] = replay_command(one)

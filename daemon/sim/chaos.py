@@ -118,6 +118,12 @@ class ChaosConfig:
     max_events: int = 200_000
 
 
+# Partitions longer than a move's deadline (daemon/core/node.py MOVE_DEADLINE + grace):
+# every ACK of a move can be lost, so the hand-off's one duplicate case happens
+# (``ctl sim chaos --long-partitions``; allowed_duplicates counts it).
+LONG_PARTITIONS = ChaosConfig(duration=4.0, partitions=2, partition_length=(2.0, 8.0))
+
+
 class _Node:
     __slots__ = ("name", "config", "core", "journal", "up", "incarnation", "offset", "epoch", "wake_at",
                  "backlog", "crash_mid", "steps")

@@ -21,7 +21,7 @@ from ctl.cli import main
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
 from daemon.core.node import NodeCore, Persist, Send
-from daemon.sim.chaos import ChaosConfig, simulate_chaos
+from daemon.sim.chaos import LONG_PARTITIONS, ChaosConfig, simulate_chaos
 from daemon.topology import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -96,6 +96,29 @@ def test_a_failed_check_prints_the_command_that_replays_it(capsys, monkeypatch):
     assert code == 1
     assert out.startswith(f"seed {seed}\n") and "check failed" in out
     assert f"replay: ctl sim chaos {os.path.join(ROOT, path(name))} --seed {seed}" in out
+
+
+def test_every_ack_lost_is_the_one_allowed_duplicate(monkeypatch):
+    """With partitions longer than a move's deadline, the pair's donor takes back a move
+    its taker accepted (seed 30): the task runs twice, counted apart as allowed. Without
+    that allowance the same run fails: the count is not a blanket excuse."""
+    pair = TOPOLOGY["pair"]
+    r = simulate_chaos(pair, 30, LONG_PARTITIONS)
+    assert r["ok"], r["problems"]
+    assert r["allowed_duplicates"] == 1 and r["duplicated"] == 0 and r["lost"] == 0
+    assert r["moves"]["accepted_and_taken_back"] == 1
+    monkeypatch.setattr(chaos.ChaosRun, "_duplicable", lambda self: 0)
+    strict = chaos.ChaosRun(pair, 30, LONG_PARTITIONS)
+    strict.taken_back = _NeverTakenBack()
+    r = strict.run()
+    assert any("done 2 times" in p for p in r["problems"]), r["problems"]
+
+
+class _NeverTakenBack(set):
+    """A set that forgets what is added: the run then sees no move taken back."""
+
+    def add(self, item):
+        pass
 
 
 # --- a finding, kept as a regression test ---------------------------------------------
