@@ -154,9 +154,9 @@ class _BurstRun:
         for i, tasks in enumerate(burst):
             if tasks:
                 self.activate(i)
-                core = self.cores[i]
-                for task in tasks:  # new work at the node, as the topology's initial tasks are
-                    core.enqueue(1, task.cost, task.label, 0.0)
+                # the scenario's starting state: the burst is on the nodes' boards at 0
+                # (NodeCore.enqueue makes tasks of one cost; the burst's costs differ)
+                self.boards[i].submit(tasks, now=0.0)
                 self.schedule_wake(i, 0.0)
         self.lower_bound = max(sum(t.cost for b in burst for t in b) / self.cpus,
                                max((t.cost for b in burst for t in b), default=0.0))
