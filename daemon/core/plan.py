@@ -98,6 +98,8 @@ import math
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of  # noqa: F401  (imbalance_of, load_cv_of: re-exported)
+
 POLICIES = ("heap", "seed", "none")
 
 SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% of cpus
@@ -205,44 +207,15 @@ def load_cv(loads: list[NodeLoad]) -> float:
     return load_cv_of([n.work for n in loads], [n.cpus for n in loads])
 
 
-def imbalance_of(work: list[float], cpus: list[int], total_cpus: int | None = None) -> float:
-    """:func:`imbalance` from each node's work and cpus (say, from samples without
-    detail). With ``total_cpus``, the cluster has more CPUs, on idle nodes not listed."""
-    total = sum(work)
-    if not work or total <= 0:
-        return 1.0
-    return max(w / c for w, c in zip(work, cpus)) / (total / (total_cpus or sum(cpus)))
-
-
-def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> float:
-    """:func:`load_cv` from each node's work and cpus. With ``nodes``, the cluster has
-    that many nodes, the ones not listed idle."""
-    per_cpu = [w / c for w, c in zip(work, cpus)]
-    count = nodes or len(per_cpu)
-    if not count:
-        return 0.0
-    mean = sum(per_cpu) / count
-    if mean <= 0:
-        return 0.0
-    spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
-    return math.sqrt(spread / count) / mean
-
-
 def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
     """NodeLoads from ``TaskBoard.sample()`` dicts (each with its ``name``), sorted by
-    name. Tasks in an ``outgoing`` move that no node reports ``unconfirmed`` are in
-    flight: they count at their destination (as incoming), not at their source; once a
-    destination reports the move unconfirmed, they are in its queue already.
+    name. Tasks in flight (daemon/core/snapshot.py ``in_flight``) count at their
+    destination, as incoming.
 
     Raises ``ValueError`` naming the node and field when a sample lacks a field."""
-    unconfirmed = set()
     for s in samples:
-        unconfirmed.update(_field(s, "unconfirmed"))
-    incoming: dict[str, list[float]] = {}
-    for s in samples:
-        for move_id, dest, tasks in _field(s, "outgoing"):
-            if move_id not in unconfirmed:
-                incoming.setdefault(dest, []).extend(float(cost) for _, cost in tasks)
+        _field(s, "unconfirmed"), _field(s, "outgoing")
+    incoming = in_flight(samples)
     loads = [
         NodeLoad(
             name=str(_field(s, "name")),

@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from daemon.core import journal
+from daemon.core.snapshot import in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,18 +514,15 @@ def account(samples: list[dict]) -> dict:
     """The accounting rule over the samples of a consistent cut (see the module text).
 
     Returns the totals ``submitted``, ``done``, ``running``, ``queued``, ``in_flight``
-    (outgoing tasks whose move id no node reports unconfirmed), ``surplus`` (tasks found
+    (daemon/core/snapshot.py's rule), ``surplus`` (tasks found
     minus tasks submitted: negative = lost, positive = duplicated) and ``balanced``."""
-    unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
-    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0, "in_flight": 0}
+    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0}
     for s in samples:
         totals["submitted"] += s["submitted"]
         totals["done"] += s["done"]
         totals["running"] += s["running"]
         totals["queued"] += s["queued"]
-        for move_id, _dest, tasks in s["outgoing"]:
-            if move_id not in unconfirmed:
-                totals["in_flight"] += len(tasks)
+    totals["in_flight"] = sum(len(costs) for costs in in_flight(samples).values())
     found = totals["done"] + totals["running"] + totals["queued"] + totals["in_flight"]
     totals["surplus"] = found - totals["submitted"]
     totals["balanced"] = totals["surplus"] == 0

@@ -34,7 +34,8 @@ import heapq
 from random import Random
 from typing import Any, Iterable
 
-from daemon.core.plan import POLICIES, NodeLoad, imbalance_of, load_cv_of, loads_from_samples, plan_moves
+from daemon.core.plan import POLICIES, NodeLoad, loads_from_samples, plan_moves
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
 from daemon.core.tasks import Task, TaskBoard, account
 
 SCENARIOS = ("burst",)
@@ -211,13 +212,8 @@ class _BurstRun:
                 f"seed {self.seed}: the task count does not add up at t={now:g}: {submitted} submitted, "
                 f"{found} found ({totals}); replay with simulate(..., policy={self.policy!r}, seed={self.seed})"
             )
-        work = [s["work"] for s in samples]
-        position = {s["name"]: k for k, s in enumerate(samples)}
-        unconfirmed = {m for s in samples for m in s["unconfirmed"]}
-        for s in samples:
-            for move_id, dest, tasks in s["outgoing"]:
-                if move_id not in unconfirmed:  # in flight: it counts at its destination
-                    work[position[dest]] += sum(cost for _, cost in tasks)
+        flying = in_flight(samples)  # counts at its destination
+        work = [s["work"] + sum(flying.get(s["name"], ())) for s in samples]
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
         if self.policy == "none":
