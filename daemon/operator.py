@@ -1,7 +1,7 @@
 """The operator's side of the protocol: inject waves, submit work, run a balancing round.
 
 ``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
-one more peer of the cluster (DESIGN §2): one DEALER per node it talks to, each with the
+one more peer of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to, each with the
 operator's unique routing id, connected to that node's inbox. Nodes answer through their
 inbox ROUTER to that routing id, which is why the operator pings a node (and gets the
 pong) before it asks that node for anything that is answered later, such as a Finn

@@ -3,7 +3,7 @@
 ``python -m daemon.supervisor --topology FILE --run-dir DIR [--notify-fd FD]``, started
 detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` in-process.
 
-Theory of operation (DESIGN §1):
+Theory of operation (ARCHITECTURE.md, "Processes"):
 
 - Lifetimes nest. The supervisor starts one node daemon per node of the topology whose
   host is this one, each in its own process group inside the supervisor's session (so a

@@ -17,7 +17,7 @@ The frame, top to bottom:
   psutil, and a sparkline of recent load; a silent node is dimmed, with since when;
 - a footer: the keys, a prompt, or the last status message, and the scroll position.
 
-Each node's numbers were sampled as the wave passed it, at different moments (DESIGN §3):
+Each node's numbers were sampled as the wave passed it, at different moments (ARCHITECTURE.md, "The waves"):
 the header says "sampled … ago" of the wave, not "the state at".
 """
 

@@ -1,6 +1,6 @@
 """The balancer's plan: from every node's load, which queued tasks go where.
 
-Theory of operation (DESIGN §4):
+Theory of operation (ARCHITECTURE.md, "Balancing"):
 
 The model of a node. A node with c CPUs is c slots. Running tasks hold their slots for
 their remaining seconds; tasks already in flight to the node (``incoming``) come next,
@@ -19,7 +19,7 @@ receiver it would complete at E + x. Move it when::
     E + x < C - x/2
 
 that is, when the task itself completes earlier by more than half its cost. This is
-our reading of the DESIGN's "lowers the donor's finish time by more than half the
+our reading of the rule "lowers the donor's finish time by more than half the
 task's cost", after Dask's work stealing (distributed/stealing.py steals when
 ``occ_thief + duration <= occ_victim - duration / 2``: the thief's backlog with the task
 must stay below the victim's backlog less half the task). On one CPU the readings

@@ -1,6 +1,6 @@
 """The burst scenario, simulated: task boards in simulated time, balanced by the plan.
 
-Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism):
+Theory of operation (ARCHITECTURE.md, "Balancing" and "The node core"; TigerBeetle's VOPR for the determinism):
 
 - Every node is a real :class:`daemon.core.tasks.TaskBoard` driven with simulated time;
   the balancer is the real :func:`daemon.core.plan.plan_moves` on the boards' samples;
@@ -16,7 +16,7 @@ Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism)
   ``task_time``. A balancing round runs at time 0 and every ``interval`` seconds while
   work remains. The run ends when the last task finishes: that time is the makespan,
   compared with LB = max(total work / total cpus, longest task) of the burst.
-- Every round checks the accounting rule of DESIGN §5 on the samples (all taken at the
+- Every round checks the accounting rule of ARCHITECTURE.md, "Moving a task exactly once" on the samples (all taken at the
   same simulated instant, hence a consistent cut) and stops with ``RuntimeError``
   naming the seed if it fails.
 
