@@ -225,7 +225,7 @@ class NodeCore:
                 if kind not in m.NODE_MESSAGES:
                     raise Refused("refused", "not-an-operator", f"{self.name}: node {peer} sent an operator request")
                 self._check_epoch(peer, epoch, now)
-            if kind in m.WAVE_MESSAGES:
+            if kind in m.WAVE_MESSAGES and msg.wave not in self.echoes:  # a known wave was checked
                 self._check_wave_age(msg.wave, now)
             self._HANDLERS[kind](self, peer if peer is not None else sender, msg, now)
         except Refused as exc:
@@ -241,7 +241,9 @@ class NodeCore:
             self.last_internal = f"{type(exc).__name__}: {exc}"[:300]
             if peer is None:
                 self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}"))
-        self._advance(now)
+        due = self.board.next_deadline()
+        if due is not None and due <= now:  # new tasks to start, or ended ones to collect
+            self._advance(now)
         return self._drain()
 
     def tick(self, now: float) -> list:
