@@ -101,12 +101,18 @@ def wait_for(predicate, what: str, timeout: float = 30.0):
     raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
-def test_a_node_killed_and_started_again_keeps_its_queue(daemons):
+def started_with_work(daemons):
+    """Both nodes up, ten 60 s tasks at the donor (one runs, nine wait)."""
     topology = load(daemons.path)
     daemons.start("donor")
     daemons.start("taker")
     with Operator(topology) as op:
         ids = op.submit("donor", 10, 60.0)["ids"]
+    return topology, ids
+
+
+def test_a_node_killed_and_started_again_keeps_its_queue(daemons):
+    topology, ids = started_with_work(daemons)
     first = daemons.procs["donor"].pid
     daemons.kill("donor")
     assert daemons.start("donor") != first
@@ -121,11 +127,8 @@ def test_a_node_killed_and_started_again_keeps_its_queue(daemons):
 
 
 def test_a_move_in_flight_when_the_donor_dies_ends_exactly_once(daemons):
-    topology = load(daemons.path)
-    daemons.start("donor")
-    daemons.start("taker")
+    topology, ids = started_with_work(daemons)
     with Operator(topology) as op:
-        ids = op.submit("donor", 10, 60.0)["ids"]
         op.ping()  # routes back from both nodes
         daemons.signal("taker", signal.SIGSTOP)  # the transfer waits, unacknowledged
         op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:])
