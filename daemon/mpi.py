@@ -427,6 +427,23 @@ def check_addresses(gathered: list[dict]) -> list[str]:
             for g in gathered if g.get("address") and ipaddress.ip_address(g["address"]).is_loopback]
 
 
+def group_errors(errors: list[tuple]) -> list[tuple[str, str]]:
+    """(message, "rank R on HOST: " or "ranks 0, 1, 2: ") per distinct message, in rank
+    order: a bad file read by every rank is said once."""
+    grouped: dict[str, list] = {}
+    for rank, host, message, _ in errors:
+        grouped.setdefault(message, []).append((rank, host))
+    said = []
+    for message, where in grouped.items():
+        if where[0][0] is None:
+            said.append((message, ""))
+        elif len(where) == 1:
+            said.append((message, f"rank {where[0][0]} on {where[0][1]}: "))
+        else:
+            said.append((message, f"ranks {', '.join(str(r) for r, _ in where)}: "))
+    return said
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -458,8 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         if mine:
             mine["reservation"].release()
         if world.rank == 0:
-            for rank, on, message, _ in errors:
-                where = f"rank {rank} on {on}: " if rank is not None else ""
+            for message, where in group_errors(errors):
                 print(f"daemon.mpi: error: {where}{message}", file=sys.stderr)
         world.barrier()
         MPI.Finalize()
