@@ -154,13 +154,13 @@ class MpiEnv(ClusterEnv):
         super().__init__(tmp_path)
         self.runs: list[MpiRun] = []
 
-    def launch(self, ranks: int, topology: Path, *args: str, launcher: tuple[str, ...] = (),
-               python: tuple[str, ...] | None = None) -> MpiRun:
+    def launch(self, ranks: int, topology: Path, *args: str, launcher: list[str] = (), wrap=None) -> MpiRun:
+        """``mpiexec LAUNCHER -n RANKS python -m daemon.mpi TOPOLOGY --publish FILE ARGS``;
+        ``wrap(command)`` may return the command to run instead (one entering a namespace)."""
         publish = self.tmp / "live.toml"
-        python = python or (sys.executable,)
-        command = [str(MPIEXEC), *launcher, "-n", str(ranks), *python, "-m", "daemon.mpi",
+        command = [str(MPIEXEC), *launcher, "-n", str(ranks), sys.executable, "-m", "daemon.mpi",
                    str(topology), "--publish", str(publish), *args]
-        run = MpiRun(self, command, publish)
+        run = MpiRun(self, wrap(command) if wrap else command, publish)
         self.runs.append(run)
         return run
 
