@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sim_scale.py
 	$(BIN)/python bench/top_render.py
 	$(BIN)/python bench/topology_scale.py
+	$(BIN)/python bench/mpi_launch.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

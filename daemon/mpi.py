@@ -4,7 +4,7 @@
 started once per rank by the launcher (without one it runs as a single rank)::
 
     mpiexec -n 3 python -m daemon.mpi topologies/demo.toml --publish live-demo.toml
-    srun -n 16 --mpi=pmi2 python -m daemon.mpi big.toml --publish live-big.toml
+    srun -K -n 16 --mpi=pmi2 python -m daemon.mpi big.toml --publish live-big.toml
     ctl echo -t live-demo.toml
 
 Theory of operation:
@@ -45,7 +45,10 @@ Theory of operation:
   nodes like any supervisor, sends STOP to every other rank once and waits, sleeping,
   for theirs (K-1 messages each way: that is the closing barrier), then finalizes MPI.
   A rank that is killed outright takes its nodes with it (their death signal) and the
-  launcher kills the other ranks, whose nodes follow theirs.
+  launcher stops the other ranks: mpiexec (hydra) does so by itself, srun when asked
+  with ``-K``/``--kill-on-bad-exit=1`` (without it Slurm lets the other ranks run on).
+  The survivors wait at most :data:`LEAVE_TIMEOUT` for the dead rank's STOP, then exit
+  without MPI_Finalize.
 - MPI's shared-memory files (/dev/shm/mpich_shm_*, Open MPI's vader/sm segments) would
   be left behind by killed ranks. Once every rank has passed the last collective of the
   start, each rank unlinks the /dev/shm files it has mapped: the mappings stay valid,
@@ -80,8 +83,7 @@ from daemon.topology import Topology, TopologyError, dumps, load
 ADVERTISE_ENV = "ECHOFINN_ADVERTISE"
 WATCH_INTERVAL = 0.5  # seconds between two tests for a STOP while the cluster serves
 POLL_FIRST, POLL_MAX = 0.001, 0.05  # sleeping waits: first pause, longest pause
-START_AGREEMENT_TIMEOUT = None  # ranks wait for each other's start as long as it takes
-LEAVE_TIMEOUT = STOP_GRACE + 30.0  # seconds to wait for the other ranks' STOP at the end
+LEAVE_TIMEOUT = STOP_GRACE + 5.0  # seconds to wait for the other ranks' STOP at the end
 STOP_TAG = 11
 SHM_DIR = "/dev/shm"
 SHM_PREFIXES = ("mpich_shm_", "vader_segment", "sm_segment", "psm2_shm")
@@ -239,6 +241,7 @@ class World:
 
         self.MPI = MPI
         self.comm = comm
+        comm.Set_errhandler(MPI.ERRORS_RETURN)  # a dead peer raises here, not MPI_Abort
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.shm: set[str] = set()
@@ -308,23 +311,26 @@ class World:
         self._watcher.start()
 
     def leave(self) -> bool:
-        """Send STOP to every other rank, receive one from each (sleeping), finalize.
-        False if some rank did not answer within LEAVE_TIMEOUT (MPI is then aborted)."""
+        """Send STOP to every other rank and receive one from each, sleeping, then finalize.
+        False, without MPI_Finalize (which would wait for them), if a rank did not answer
+        within LEAVE_TIMEOUT or MPI reported an error: a killed rank never answers."""
         self.watching.clear()
         if self._watcher is not None:
             self._watcher.join()
-        requests = [self.comm.isend(self.rank, dest=other, tag=STOP_TAG)
-                    for other in range(self.size) if other != self.rank]
-        expected = self.size - 1 - self._got_stop
-        if self._stop_request is not None:  # the watcher's receive, still open
-            requests.append(self._stop_request)
-            expected -= 1
-        requests += [self.comm.irecv(source=self.MPI.ANY_SOURCE, tag=STOP_TAG) for _ in range(expected)]
-        done = self.wait(lambda: self.MPI.Request.Testall(requests), LEAVE_TIMEOUT)
-        if not done:
-            self.comm.Abort(1)
-        self.MPI.Finalize()
+        try:
+            requests = [self.comm.isend(self.rank, dest=other, tag=STOP_TAG)
+                        for other in range(self.size) if other != self.rank]
+            expected = self.size - 1 - self._got_stop
+            if self._stop_request is not None:  # the watcher's receive, still open
+                requests.append(self._stop_request)
+                expected -= 1
+            requests += [self.comm.irecv(source=self.MPI.ANY_SOURCE, tag=STOP_TAG) for _ in range(expected)]
+            done = self.wait(lambda: self.MPI.Request.Testall(requests), LEAVE_TIMEOUT)
+        except self.MPI.Exception:
+            done = False
         unlink_shm(self.shm)
+        if done:
+            self.MPI.Finalize()
         return done
 
 
@@ -521,7 +527,11 @@ def main(argv: list[str] | None = None) -> int:
                 publish.unlink()
             except FileNotFoundError:
                 pass
-        world.leave()
+        if not world.leave():
+            say(f"a rank did not answer the stop within {LEAVE_TIMEOUT:.0f} s (killed?); leaving without MPI_Finalize")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 1)  # mpi4py's exit hook would call MPI_Finalize and wait for it
     return code
 
 
