@@ -78,7 +78,7 @@ from daemon import rundir
 from daemon.errors import BadInput, UserError
 from daemon.lifecycle import PR_SET_PDEATHSIG, _prctl, is_alive
 from daemon.supervisor import STOP_GRACE, Supervisor
-from daemon.topology import Topology, TopologyError, dumps, load
+from daemon.topology import Topology, dumps, load
 
 ADVERTISE_ENV = "ECHOFINN_ADVERTISE"
 WATCH_INTERVAL = 0.5  # seconds between two tests for a STOP while the cluster serves
@@ -348,7 +348,6 @@ class RankSupervisor(Supervisor):
         self.reservation = reservation
         self.publish = publish
         self.published = False
-        self.began = time.monotonic()
 
     def start(self) -> bool:
         try:
@@ -366,12 +365,17 @@ class RankSupervisor(Supervisor):
             return False
         self.world.watch(self._stop_from)
         if self.world.rank == 0:
-            text = self.topology.path and Path(self.topology.path).read_text()
             tmp = self.publish.with_name(f".{self.publish.name}.{os.getpid()}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, self.publish)
+            try:
+                tmp.write_text(Path(self.topology.path).read_text())
+                os.replace(tmp, self.publish)
+            except OSError as exc:
+                self.progress(f"error --publish {self.publish}: cannot write it: {exc.strerror}; stopping")
+                self.state = "failed"
+                return False
             self.published = True
-            self.progress(f"published {len(self.topology)} {self.world.size} {time.monotonic() - self.began:.2f}")
+            took = time.time() - psutil.Process().create_time()
+            self.progress(f"published {len(self.topology)} {self.world.size} {took:.2f}")
         return True
 
     def stop(self) -> None:
@@ -410,14 +414,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(world: World, args: argparse.Namespace) -> dict:
-    """This rank's half of the exchange: its nodes, address and held ports. Raises UserError."""
+def prepare(world: World, args: argparse.Namespace, one_machine: bool) -> dict:
+    """This rank's half of the exchange: its nodes, address and held ports. Raises UserError.
+    No collective in here: a rank that fails must not leave the others waiting in one."""
     topology = load(os.path.abspath(args.topology))
     if world.size > len(topology):
         raise BadInput(f"{args.topology}: {world.size} ranks for {len(topology)} nodes; "
                        f"start at most {len(topology)} ranks")
+    folder = Path(args.publish).absolute().parent
+    if world.rank == 0 and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise BadInput(f"--publish {args.publish}: the folder {folder} does not exist or is not writable")
     mine = share(topology.names, world.rank, world.size)
-    address, source = choose_address(args.advertise, os.environ, world.one_machine())
+    address, source = choose_address(args.advertise, os.environ, one_machine)
     wanted = {name: (topology.node(name).port if args.ports == "file" else 0) for name in mine}
     return {"topology": topology, "nodes": mine, "address": address, "source": source,
             "reservation": Reservation(address, wanted)}
@@ -466,9 +474,10 @@ def main(argv: list[str] | None = None) -> int:
 
     mine: dict = {}
     error, code = None, 0
+    one_machine = world.one_machine()  # collective: every rank, whatever fails next
     try:
-        mine = prepare(world, args)
-    except (TopologyError, UserError) as exc:
+        mine = prepare(world, args, one_machine)
+    except UserError as exc:  # a bad topology file too (TopologyError)
         error, code = str(exc), exc.exit_code
     gathered = world.allgather({
         "rank": world.rank, "host": host, "machine": machine_id(), "pid": os.getpid(),
@@ -491,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = {name: (g["address"], port) for g in gathered for name, port in g["ports"].items()}
     run_dir = rundir.base_dir() / topology.cluster.name / f"rank-{world.rank}"
     publish = Path(args.publish).absolute()
-    code = 1
+    code, supervisor = 1, None
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         other = rundir.read_pid(run_dir)
@@ -510,23 +519,22 @@ def main(argv: list[str] | None = None) -> int:
                 say(rest)
             elif word == "published":
                 nodes, ranks, seconds = rest.split()
-                print(f"cluster {topology.cluster.name}: {nodes} nodes on {ranks} ranks ready in {seconds} s; "
+                ranks = f"{ranks} rank" + ("s" if ranks != "1" else "")
+                print(f"cluster {topology.cluster.name}: {nodes} nodes on {ranks} ready {seconds} s after "
+                      f"rank 0 started; "
                       f"reach it with `ctl echo -t {args.publish}`", flush=True)
 
         supervisor = RankSupervisor(world, resolved, run_dir, mine["nodes"], mine["reservation"], publish, progress)
         code = supervisor.run()
-    except (TopologyError, UserError) as exc:
+    except UserError as exc:
         say(str(exc))
         code = exc.exit_code
         if not world.agreed:
             world.allgather(False)  # the others wait for this rank's start
     finally:
         mine["reservation"].release()
-        if world.rank == 0:
-            try:
-                publish.unlink()
-            except FileNotFoundError:
-                pass
+        if supervisor is not None and supervisor.published:
+            publish.unlink(missing_ok=True)
         if not world.leave():
             say(f"a rank did not answer the stop within {LEAVE_TIMEOUT:.0f} s (killed?); leaving without MPI_Finalize")
             sys.stdout.flush()

@@ -96,6 +96,11 @@ def test_errors_under_mpiexec_name_the_problem_once(mpi_env, tmp_path):
     assert "cannot bind a port on 192.0.2.1" in out and "Traceback" not in out, out
     assert out.count("rank 0 on") == 1 and out.count("rank 1 on") == 1, out
 
+    run = mpi_env.launch(2, topo, "--publish", str(tmp_path / "missing" / "live.toml"))  # the last one counts
+    run.wait_gone()
+    out = run.output()
+    assert run.proc.returncode == 2 and "the folder" in out and "missing does not exist" in out, out
+
     run = mpi_env.launch(9, topo)  # seed.toml has 8 nodes
     run.wait_gone()
     assert run.proc.returncode == 2 and "9 ranks for 8 nodes" in run.output(), run.output()
