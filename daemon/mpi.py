@@ -55,8 +55,11 @@ Theory of operation:
   and the memory is freed when the last rank exits, however it exits.
 - CURVE keys are not exchanged: the nodes speak plain ZeroMQ, as with ``ctl start``.
 
-Run directories: ``$ECHOFINN_HOME/<cluster>/rank-<r>/`` on each rank's machine
-(supervisor log, node logs, cluster.json, the resolved topology).
+Run directories, on each rank's machine: rank 0 uses the cluster's usual one,
+``$ECHOFINN_HOME/<cluster>/``, so that on its machine ``ctl status|top|stop -t FILE``
+find it (``ctl stop`` stops rank 0, whose STOP stops the others); rank r > 0 uses
+``$ECHOFINN_HOME/<cluster>.rank-<r>/``. Each holds the supervisor log, the node logs,
+cluster.json and the resolved topology.
 """
 
 from __future__ import annotations
@@ -498,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
 
     topology: Topology = mine["topology"]
     endpoints = {name: (g["address"], port) for g in gathered for name, port in g["ports"].items()}
-    run_dir = rundir.base_dir() / topology.cluster.name / f"rank-{world.rank}"
+    run_dir = rundir.cluster_dir(topology.cluster.name)  # rank 0: `ctl stop|status|top -t FILE` find it
+    if world.rank:
+        run_dir = run_dir.with_name(f"{run_dir.name}.rank-{world.rank}")
     publish = Path(args.publish).absolute()
     code, supervisor = 1, None
     try:
