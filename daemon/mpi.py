@@ -18,7 +18,7 @@ Theory of operation:
   port for each of its nodes by binding a TCP socket on the address it advertises (port
   0 = any free port, or the file's port with ``--ports file``). The reservation is held
   (bound with SO_REUSEADDR, not listening, so the node's ZeroMQ ROUTER can still bind
-  the same port) until the node says it is bound. One allgather then carries every
+  the same port) until the nodes say they are bound. One allgather then carries every
   rank's host, address, ports and any error; each rank writes the same resolved topology
   (every node's host and port replaced) to its run directory and starts its nodes on
   it. One rank's error stops every rank, and rank 0 prints them all.
@@ -31,9 +31,9 @@ Theory of operation:
   say which with the option or the variable. An address that means this machine only
   (loopback) is refused when the ranks run on several machines.
 - Once every rank's nodes are ready (a second gather of yes/no), rank 0 writes the
-  resolved topology to FILE (atomically), so ``ctl echo|submit|finn|rebalance|top -t
-  FILE`` work from any machine that reaches the addresses. FILE is removed when the
-  cluster stops. Rank 0 alone runs the balancing rounds (``rebalance_interval``).
+  resolved topology to FILE (atomically), so ``ctl echo|submit|finn|rebalance -t FILE``
+  work from any machine that reaches the addresses (``ctl status|top|stop`` on rank 0's,
+  see the run directories below). FILE is removed when the cluster stops. Rank 0 alone runs the balancing rounds (``rebalance_interval``).
 - Then MPI goes quiet: no collective runs while the cluster serves. A thread waits for
   a STOP message from any rank with a sleeping test (one MPI_Test every
   :data:`WATCH_INTERVAL` seconds, never a spinning MPI_Wait), so an idle rank uses no
@@ -49,8 +49,8 @@ Theory of operation:
   with ``-K``/``--kill-on-bad-exit=1`` (without it Slurm lets the other ranks run on).
   The survivors wait at most :data:`LEAVE_TIMEOUT` for the dead rank's STOP, then exit
   without MPI_Finalize.
-- MPI's shared-memory files (/dev/shm/mpich_shm_*, Open MPI's vader/sm segments) would
-  be left behind by killed ranks. Once every rank has passed the last collective of the
+- MPI's shared-memory files (/dev/shm/mpich_shm_*; :data:`SHM_PREFIXES` also names Open
+  MPI's, not tried) would be left behind by killed ranks. Once every rank has passed the last collective of the
   start, each rank unlinks the /dev/shm files it has mapped: the mappings stay valid,
   and the memory is freed when the last rank exits, however it exits.
 - CURVE keys are not exchanged: the nodes speak plain ZeroMQ, as with ``ctl start``.
