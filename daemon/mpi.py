@@ -50,9 +50,11 @@ Theory of operation:
   The survivors wait at most :data:`LEAVE_TIMEOUT` for the dead rank's STOP, then exit
   without MPI_Finalize.
 - MPI's shared-memory files (/dev/shm/mpich_shm_*; :data:`SHM_PREFIXES` also names Open
-  MPI's, not tried) would be left behind by killed ranks. Once every rank has passed the last collective of the
-  start, each rank unlinks the /dev/shm files it has mapped: the mappings stay valid,
-  and the memory is freed when the last rank exits, however it exits.
+  MPI's, not tried) would be left behind by killed ranks. After the first barrier
+  (every rank out of MPI_Init) and again after the last collective of the start, each
+  rank unlinks the /dev/shm files it has mapped: the mappings stay valid, and the
+  memory is freed when the last rank exits, however it exits. A rank killed inside
+  MPI_Init can still leave one behind.
 - CURVE keys are not exchanged: the nodes speak plain ZeroMQ, as with ``ctl start``.
 
 Run directories, on each rank's machine: rank 0 uses the cluster's usual one,
@@ -277,8 +279,10 @@ class World:
         return self.comm.allgather(obj)
 
     def one_machine(self) -> bool:
-        """True if the launcher placed every rank on this machine."""
+        """True if the launcher placed every rank on this machine. The first call after
+        MPI_Init: past its barrier every rank has mapped the runtime's shared memory."""
         self.barrier()
+        self.unlink_shm()
         local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
         try:
             return local.Get_size() == self.size
@@ -286,7 +290,7 @@ class World:
             local.Free()
 
     def unlink_shm(self) -> None:
-        """Every rank has passed the collectives of the start: unlink what is mapped."""
+        """Every rank has passed a barrier since these files were made: unlink them."""
         self.shm |= mapped_shm_files()
         unlink_shm(self.shm)
 
