@@ -200,6 +200,10 @@ class NodeDaemon:
             elif kind is core.SetBusy:
                 if self.burner is not None:
                     self.burner.set_busy(effect.slots)
+            elif kind is core.Reconnect:
+                sock = self.peers.pop(effect.peer, None)
+                if sock is not None:  # the next send opens a fresh connection
+                    sock.close(linger=0)
 
     def measure_cpu(self) -> float | None:
         """psutil: this process and its burner, in % of one core since the last call."""

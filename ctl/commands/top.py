@@ -5,7 +5,7 @@ The live tree of a running cluster, full screen: an echo wave every interval (de
 tasks, load per CPU as a bar (green → yellow → red), the CPU% psutil measured, and a
 sparkline of its recent load; DAG and cycle edges the tree does not show are listed
 ("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when.
-The header shows nodes up, cpus, tasks, the imbalance (max/avg load per CPU) and its
+The header shows nodes up, cpus, tasks, the imbalance (max/avg work per CPU, daemon/core/snapshot.py) and its
 trend, the last wave's messages and latency, the last balancing round and Finn wave.
 
 keys:

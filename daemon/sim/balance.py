@@ -1,6 +1,6 @@
 """The burst scenario, simulated: task boards in simulated time, balanced by the plan.
 
-Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism):
+Theory of operation (ARCHITECTURE.md, "Balancing" and "The node core"; TigerBeetle's VOPR for the determinism):
 
 - Every node is a real :class:`daemon.core.node.NodeCore` (journaling off) driven with
   simulated time: ``tick`` at its ``next_deadline()``, its effects run by this loop. The
@@ -19,7 +19,7 @@ Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism)
   ``task_time``. A balancing round runs at time 0 and every ``interval`` seconds while
   work remains. The run ends when the last task finishes: that time is the makespan,
   compared with LB = max(total work / total cpus, longest task) of the burst.
-- Every round checks the accounting rule of DESIGN §5 on the samples (all taken at the
+- Every round checks the accounting rule of ARCHITECTURE.md, "Moving a task exactly once" on the samples (all taken at the
   same simulated instant, hence a consistent cut) and stops with ``RuntimeError``
   naming the seed if it fails.
 
@@ -40,7 +40,8 @@ from typing import Any, Iterable
 
 from daemon.core import messages as m
 from daemon.core.node import NodeConfig, NodeCore, Reply, Send
-from daemon.core.plan import POLICIES, NodeLoad, imbalance_of, load_cv_of, loads_from_samples, plan_moves
+from daemon.core.plan import POLICIES, NodeLoad, loads_from_samples, plan_moves
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
 from daemon.core.tasks import Task, account
 
 SCENARIOS = ("burst",)
@@ -236,13 +237,8 @@ class _BurstRun:
                 f"seed {self.seed}: the task count does not add up at t={now:g}: {submitted} submitted, "
                 f"{found} found ({totals}); replay with simulate(..., policy={self.policy!r}, seed={self.seed})"
             )
-        work = [s["work"] for s in samples]
-        position = {s["name"]: k for k, s in enumerate(samples)}
-        unconfirmed = {m for s in samples for m in s["unconfirmed"]}
-        for s in samples:
-            for move_id, dest, tasks in s["outgoing"]:
-                if move_id not in unconfirmed:  # in flight: it counts at its destination
-                    work[position[dest]] += sum(cost for _, cost in tasks)
+        flying = in_flight(samples)  # counts at its destination
+        work = [s["work"] + sum(flying.get(s["name"], ())) for s in samples]
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
         if self.policy == "none":
