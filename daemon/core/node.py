@@ -83,8 +83,25 @@ MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
 DEFAULT_ECHO_TIMEOUT = 5.0
 
+RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
+
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
          "unroutable", "dropped", "internal")
+
+
+def restart_epoch(now: float, previous: int, margin: float) -> int:
+    """The epoch (ns) of a node started again after a crash: ``margin`` seconds ahead of
+    its clock, and always after its previous epoch.
+
+    Why ahead: a node drops every wave that began before its epoch, and so never joins
+    a wave its previous incarnation took part in — but a wave's start is stamped by the
+    operator's clock and the epoch by the node's. A node whose clock is behind the
+    operator's by d, restarted within d of joining a wave, would join it again (found
+    by the chaos simulation: a Finn decision made twice). ``margin`` must exceed the
+    clock offset between operators and nodes; the price is that the node refuses waves
+    begun in its first ``margin`` seconds. Why after the previous one: a clock that
+    stepped back must not give an older incarnation."""
+    return max(int((now + margin) * 1e9), previous + 1)
 
 
 # --- effects -------------------------------------------------------------------------

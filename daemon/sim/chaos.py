@@ -68,7 +68,7 @@ from daemon import wire
 from daemon.core import journal as jr
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
-from daemon.core.node import MOVE_DEADLINE, NodeConfig, NodeCore, Persist, Reply, Send
+from daemon.core.node import MOVE_DEADLINE, NodeConfig, NodeCore, Persist, Reply, Send, restart_epoch
 from daemon.core.plan import loads_from_samples, plan_moves
 from daemon.core.tasks import account
 from daemon.sim.seeds import subseed
@@ -270,8 +270,7 @@ class ChaosRun:
         --seed 416`` with the margin at 0 has alpha decide a Finn wave twice. With the
         margin above any clock offset, the restarted node drops every wave it may have
         joined, and its peers close them (daemon/core/node.py, "Restarts")."""
-        margin = self.cfg.restart_margin if node.incarnation else 0.0
-        return max(int((local + margin) * 1e9), node.epoch + 1)
+        return restart_epoch(local, node.epoch, self.cfg.restart_margin if node.incarnation else 0.0)
 
     def _crash(self, node: _Node) -> None:
         self._check_internal(node)
