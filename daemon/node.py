@@ -485,7 +485,7 @@ def _notify(fd: int | None, line: str) -> None:
 
 
 def main(argv=None) -> int:
-    from daemon.lifecycle import die_with_parent, parent_alive
+    from daemon.lifecycle import die_with_parent
 
     args = parse_args(argv)
     ppid = die_with_parent()
@@ -495,24 +495,31 @@ def main(argv=None) -> int:
     except TopologyError as exc:
         _notify(args.notify_fd, f"error {exc}")
         return 2
-    from daemon.burner import Burner
+    return serve(topology, args.node, args.notify_fd, ppid)
 
-    node = NodeDaemon(topology, args.node, burner=Burner(args.node))
+
+def serve(topology: Topology, name: str, notify_fd: int | None, ppid: int) -> int:
+    """Run node ``name`` until stopped: bind, say ready on ``notify_fd``, serve. Called by
+    :func:`main` in a fresh interpreter, or by daemon/zygote.py in a forked one."""
+    from daemon.burner import Burner
+    from daemon.lifecycle import parent_alive
+
+    node = NodeDaemon(topology, name, burner=Burner(name))
     try:
         endpoint = node.bind()
     except OSError as exc:
-        _notify(args.notify_fd, f"error {exc}")
+        _notify(notify_fd, f"error {exc}")
         node.close()
         return 3
     signal.signal(signal.SIGTERM, node.stop)
     signal.signal(signal.SIGINT, node.stop)
     if node.spec.tasks:
         node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial")
-    _notify(args.notify_fd, f"ready {os.getpid()} {endpoint}")
-    print(f"node {args.node}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
+    _notify(notify_fd, f"ready {os.getpid()} {endpoint}")
+    print(f"node {name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
     try:
         node.run(ppid, parent_alive)
     finally:
         node.close()
-    print(f"node {args.node}: stopped", file=sys.stderr, flush=True)
+    print(f"node {name}: stopped", file=sys.stderr, flush=True)
     return 0

@@ -47,7 +47,7 @@ from typing import Callable
 
 import psutil
 
-from daemon import rundir
+from daemon import rundir, zygote
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
 from daemon.topology import Topology, TopologyError, load
@@ -336,11 +336,14 @@ class Supervisor:
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
         ]
         try:
-            with open(node.log, "ab") as log:
-                node.proc = subprocess.Popen(
-                    command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, env=child_env(), process_group=0,
-                )
+            if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
+                node.proc = zygote.spawn(self.topology, name, write_end, node.log)
+            else:
+                with open(node.log, "ab") as log:
+                    node.proc = subprocess.Popen(
+                        command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, env=child_env(), process_group=0,
+                    )
         except OSError as exc:
             os.close(read_end)
             self.progress(node.fail(f"node {name}: cannot start {sys.executable}: {exc}"))
