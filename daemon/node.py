@@ -51,6 +51,7 @@ RESEND_EVERY = 0.5  # resend an unacknowledged TRANSFER
 MOVE_DEADLINE = 5.0  # a destination silent this long: the donor takes the tasks back
 SEEN_MOVE_TTL = 600.0
 HOUSEKEEPING = 1.0
+QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
 
 
 class Stopping(Exception):
@@ -290,7 +291,7 @@ class NodeDaemon:
         """This node's entry in an echo wave's convergecast. Without ``detail`` the
         per-task lists are left out (a live view needs counts; the balancer's plan needs
         every queued task): the wave's messages are then a few times smaller."""
-        state = self.board.sample(time.time(), detail)
+        state = self.board.sample(time.time(), detail, QUEUE_DETAIL_LIMIT)
         state.update(cpus=self.spec.cpus, pid=self.pid, cpu_percent=self.cpu_percent, sent=0)
         return state
 
@@ -413,11 +414,17 @@ class NodeDaemon:
             self.reply_error(ident, "bad-move", f"{self.name}: cannot move tasks to {dest!r}")
             return
         now = time.time()
-        ids = [t for t in msg["tasks"] if type(t) is str]
-        tr = self.board.move_out(msg["move_id"], dest, ids, now, now + MOVE_DEADLINE)
+        count = msg.get("count")
+        if type(count) is int and count > 0:  # a bulk plan: how many; this node picks its tail
+            tr = self.board.move_out_tail(msg["move_id"], dest, count, now, now + MOVE_DEADLINE)
+            moved = {"moved": [], "count": len(tr.tasks) if tr else 0}
+        else:
+            ids = [t for t in msg["tasks"] if type(t) is str]
+            tr = self.board.move_out(msg["move_id"], dest, ids, now, now + MOVE_DEADLINE)
+            moved = {"moved": [t.id for t in tr.tasks] if tr else []}
         if tr is not None:
             self.send_transfer(tr)
-        self.reply(ident, wire.encode("move.ok", self.epoch, move_id=msg["move_id"], moved=[t.id for t in tr.tasks] if tr else []))
+        self.reply(ident, wire.encode("move.ok", self.epoch, move_id=msg["move_id"], **moved))
 
     def send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]

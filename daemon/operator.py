@@ -256,19 +256,25 @@ class Operator:
         """Echo, plan, move: one balancing round. Imbalance is measured by a second echo."""
         t0 = time.perf_counter()
         before = self.echo(detail=True)
-        loads = plan.loads_from_samples(before["nodes"])
-        moves = plan.plan_moves(loads, policy)
+        moves = plan.plan_samples(before["nodes"], policy)
         base = _wave_id("m")
         pending: dict[str, dict] = {}
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
-            pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": list(mv.task_ids), "tasks": []}
-            self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids))
+            if isinstance(mv, plan.BulkMove):  # how many; the donor picks them from its tail
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": []}
+                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=[], count=mv.count)
+            else:
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": len(mv.task_ids), "count": 0,
+                                    "tasks": [], "planned_tasks": list(mv.task_ids)}
+                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids))
         waiting = set(pending)
 
         def accept(node, msg):
             if msg["t"] == "move.ok" and msg["move_id"] in waiting:
-                pending[msg["move_id"]]["tasks"] = msg["moved"]
+                entry = pending[msg["move_id"]]
+                entry["tasks"] = msg["moved"]
+                entry["count"] = msg["count"] if type(msg.get("count")) is int else len(msg["moved"])
                 waiting.discard(msg["move_id"])
             return not waiting
 
@@ -278,15 +284,14 @@ class Operator:
             except WaveTimeout:
                 pass
         after = self.echo(detail=True) if pending else before
-        loads_after = plan.loads_from_samples(after["nodes"])
         return {
             "cluster": self.topology.cluster.name,
             "policy": policy,
             "moves": list(pending.values()),
-            "moved": sum(len(m["tasks"]) for m in pending.values()),
+            "moved": sum(m["count"] for m in pending.values()),
             "unanswered_moves": sorted(waiting),
-            "imbalance_before": round(plan.imbalance(loads), 4),
-            "imbalance_after": round(plan.imbalance(loads_after), 4),
+            "imbalance_before": round(plan.samples_imbalance(before["nodes"]), 4),
+            "imbalance_after": round(plan.samples_imbalance(after["nodes"]), 4),
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
             "before": before,
             "after": after,

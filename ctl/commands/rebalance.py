@@ -35,8 +35,8 @@ def _print_round(res, topology) -> None:
         print(f"no move needed (policy {res['policy']}); imbalance {res['imbalance_before']:.2f}")
         return
     for m in res["moves"]:
-        note = "" if len(m["tasks"]) == len(m["planned"]) else f" (planned {len(m['planned'])}; the rest had started)"
-        print(f"  {m['from']} -> {m['to']}: {len(m['tasks'])} task(s){note}")
+        note = "" if m["count"] == m["planned"] else f" (planned {m['planned']}; the rest had started)"
+        print(f"  {m['from']} -> {m['to']}: {m['count']} task(s){note}")
     print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg load per CPU) "
           f"{res['imbalance_before']:.2f} -> {res['imbalance_after']:.2f}; {res['elapsed_ms']:.1f} ms")
 

@@ -215,9 +215,9 @@ class _BurstRun:
         position = {s["name"]: k for k, s in enumerate(samples)}
         unconfirmed = {m for s in samples for m in s["unconfirmed"]}
         for s in samples:
-            for move_id, dest, tasks in s["outgoing"]:
+            for move_id, dest, _count, moved in s["outgoing"]:
                 if move_id not in unconfirmed:  # in flight: it counts at its destination
-                    work[position[dest]] += sum(cost for _, cost in tasks)
+                    work[position[dest]] += moved
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
         if self.policy == "none":
