@@ -187,6 +187,7 @@ class Operator:
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
+            "entries_bytes": len(result["entries"]),  # the convergecast's size, as it reached the initiator
             "nodes": nodes,
         }
 
