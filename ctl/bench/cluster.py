@@ -68,13 +68,17 @@ def shaped_toml(n: int, shape: str, fanout: int, cpus: int, seed: int = 1) -> st
 
 
 class Cluster:
-    """``with Cluster(text) as c:`` a running cluster of that topology; ``c.topology``,
-    ``c.start_s`` and, after the block, ``c.stop_s``. Stopped on the way out whatever
-    happens; every process it saw is checked gone (``c.left`` lists any that is not)."""
+    """``with Cluster(text) as c:`` a running cluster of that topology, named ``bench``;
+    ``c.topology``, ``c.start_s`` and, after the block, ``c.stop_s``. Stopped on the way
+    out whatever happens; every process it saw is checked gone (``c.left`` lists any
+    that was not, and is SIGKILLed by pid). Its ECHOFINN_HOME is private (a temporary
+    folder) unless ``env`` names one."""
 
     def __init__(self, text: str, env: dict | None = None, name: str = "bench"):
         self.tmp = tempfile.mkdtemp(prefix="echofinn-bench-")
-        self.env = dict(os.environ if env is None else env, ECHOFINN_HOME=os.path.join(self.tmp, "home"))
+        self.env = dict(os.environ if env is None else env)
+        # a private home, unless the caller chose one (the tests do, to check what is left)
+        self.env.setdefault("ECHOFINN_HOME", os.path.join(self.tmp, "home"))
         self.path = os.path.join(self.tmp, f"{name}.toml")
         with open(self.path, "w") as f:
             f.write(text)
@@ -147,6 +151,8 @@ class Cluster:
                     proc.kill()
             except psutil.Error:
                 pass
+        if not self.left and not self.env["ECHOFINN_HOME"].startswith(self.tmp):
+            shutil.rmtree(Path(self.env["ECHOFINN_HOME"]) / "bench", ignore_errors=True)  # its record names a file removed below
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _collect_more(self) -> None:
