@@ -48,7 +48,7 @@ What this guarantees (proved here, checked by tests/core/test_plan.py with hypot
    step compares numbers computed the same way in both plans, and rounding is
    monotone). Applied as Moves, one per (source, dest) pair, tasks from different
    donors may reach a receiver in another order than the model's; then a re-plan can
-   find a few more (``python bench/balance.py --snapshots 20000``: 3 % of snapshots,
+   find a few more (``ctl bench sim --snapshots 20000``: 3 % of snapshots,
    at most 5 tasks; the makespan never rose).
 4. Bound. Write m for the total CPUs, W for the total remaining work, R for the longest
    running remainder and q for the costliest queued task, on a snapshot with nothing
