@@ -6,7 +6,8 @@ detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` i
 Theory of operation (DESIGN §1):
 
 - Lifetimes nest. The supervisor starts one node daemon per node of the topology whose
-  host is this one, each in its own process group inside the supervisor's session (so a
+  host is this one (forked from itself, daemon/zygote.py; ``ECHOFINN_SPAWN=exec``: a
+  fresh interpreter each), each in its own process group inside the supervisor's session (so a
   terminal's Ctrl-C reaches the supervisor alone, which then stops the nodes in order).
   Each node arms PR_SET_PDEATHSIG and checks its parent once a second, so it dies with
   the supervisor even if the supervisor is SIGKILLed; burners die with their node the
