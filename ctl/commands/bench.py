@@ -74,20 +74,6 @@ def policies(text: str) -> list[str]:
     return chosen
 
 
-def non_negative(flag: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be a number of seconds, got {text!r}") from None
-        if not 0 <= value <= 60:
-            raise argparse.ArgumentTypeError(f"{flag} must be between 0 and 60 seconds, got {text}")
-        return value
-
-    parse.__name__ = "seconds"
-    return parse
-
-
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option
@@ -104,7 +90,7 @@ def add_arguments(p):
                    help="balanced tree (default; the floor's shape) or a topogen shape")
     e.add_argument("--fanout", type=integer("--fanout", 1, 64), default=2, help="children per node (default 2)")
     e.add_argument("--waves", type=integer("--waves", 1, 100_000), default=200, help="waves per case (default 200; a tenth above 200 nodes)")
-    e.add_argument("--gap", type=non_negative("--gap"), default=0.0, metavar="SECONDS", help="pause between waves, for floor and cluster alike (default 0: back to back)")
+    e.add_argument("--gap", type=seconds("--gap", 60, zero=True), default=0.0, metavar="SECONDS", help="pause between waves, for floor and cluster alike (default 0: back to back)")
     e.add_argument("--load", action="store_true", help="also measure with every CPU slot busy")
     e.add_argument("--client", choices=("operator", "ctl"), default="operator",
                    help="operator: waves from this process (default); ctl: a new `ctl echo` process per wave")

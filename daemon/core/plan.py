@@ -398,8 +398,13 @@ def _earliest_receiver(receivers: list, version: list[int], exclude: int) -> int
 
 
 def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
-    steps: list[tuple[int, int, str]] = []
-    tasks = [len(n.running) + len(n.queued) + len(n.incoming) for n in loads]
+    pairs = _seed_pairs([len(n.running) + len(n.queued) + len(n.incoming) for n in loads], loads)
+    return [(i, j, loads[i].queued[-1][0]) for i, j in pairs]  # one task per node: its last queued
+
+
+def _seed_pairs(tasks: list[int], loads) -> list[tuple[int, int]]:
+    """The lab's rule in node order, from each node's task count: (giver, receiver) pairs."""
+    pairs: list[tuple[int, int]] = []
     free = [n.cpus - t for n, t in zip(loads, tasks)]
     most_free = [(-f, i) for i, f in enumerate(free)]  # lazy: current iff -key == free[i]
     heapq.heapify(most_free)
@@ -409,12 +414,12 @@ def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
         j = _most_free(most_free, free, exclude=i)
         if j is None:
             continue
-        steps.append((i, j, node.queued[-1][0]))  # one task per node: its last queued
+        pairs.append((i, j))
         for k, delta in ((i, -1), (j, +1)):
             tasks[k] += delta
             free[k] -= delta
             heapq.heappush(most_free, (-free[k], k))
-    return steps
+    return pairs
 
 
 def _most_free(heap: list, free: list[int], exclude: int) -> int | None:
@@ -591,20 +596,5 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
 
 
 def _bulk_seed(loads: list[QueueSummary]) -> list[list]:
-    pieces: list[list] = []
-    tasks = [len(n.running) + n.queued + n.incoming_count for n in loads]
-    free = [n.cpus - t for n, t in zip(loads, tasks)]
-    most_free = [(-f, i) for i, f in enumerate(free)]
-    heapq.heapify(most_free)
-    for i, node in enumerate(loads):
-        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued:
-            continue
-        j = _most_free(most_free, free, exclude=i)
-        if j is None:
-            continue
-        pieces.append([i, j, 1, next(c for c, n in reversed(node.runs) if n)])  # its last queued task
-        for k, delta in ((i, -1), (j, +1)):
-            tasks[k] += delta
-            free[k] -= delta
-            heapq.heappush(most_free, (-free[k], k))
-    return pieces
+    pairs = _seed_pairs([len(n.running) + n.queued + n.incoming_count for n in loads], loads)
+    return [[i, j, 1, next(c for c, n in reversed(loads[i].runs) if n)] for i, j in pairs]  # its last queued task
