@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 
-from ctl.bench.cluster import ROOT, Cluster, free_base_port
+from ctl.bench.cluster import BenchError, ROOT, Cluster, free_base_port
 
 DEFAULT_TOPOLOGY = os.path.join(ROOT, "topologies", "seed.toml")
 
@@ -77,7 +77,7 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
                 for snap in snaps:
                     books = account(snap["nodes"])
                     if not books["balanced"] or books["submitted"] != tasks:
-                        raise RuntimeError(f"accounting broken at t={time.perf_counter() - t0:.2f} s: {books}")
+                        raise BenchError(f"accounting broken at t={time.perf_counter() - t0:.2f} s: {books}")
                     t = time.perf_counter() - t0
                     per = {n["name"]: n["work"] / n["cpus"] for n in snap["nodes"]}
                     total = sum(n["work"] for n in snap["nodes"])
@@ -89,7 +89,7 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
                     makespan = time.perf_counter() - t0
                     break
                 if time.perf_counter() - t0 > timeout:
-                    raise RuntimeError(f"burst not done after {timeout:.0f} s ({books})")
+                    raise BenchError(f"burst not done after {timeout:.0f} s ({books})")
                 if time.perf_counter() - last_note > 5.0:
                     last_note = time.perf_counter()
                     progress(f"balance {policy}: {time.perf_counter() - t0:.0f} s, {books['done']}/{tasks} done")

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import psutil
 
+from daemon.errors import UserError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class BenchError(UserError):
+    """A measurement that could not be made (a cluster that did not start, a wave that
+    came back short, broken accounting): ``ctl bench`` prints it and exits 1."""
 
 
 def free_base_port(n: int, start: int = 23000) -> int:
@@ -38,7 +45,7 @@ def free_base_port(n: int, start: int = 23000) -> int:
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError(f"no range of {n + 1} free ports on 127.0.0.1")
+    raise BenchError(f"no range of {n + 1} free ports on 127.0.0.1")
 
 
 def tree_parents(n: int, fanout: int = 2) -> list[int | None]:
@@ -99,7 +106,7 @@ class Cluster:
             self.start_s = time.perf_counter() - t
             self._collect()
             if r.returncode:
-                raise RuntimeError(f"ctl start {self.path} failed: {r.stdout.strip()} {r.stderr.strip()}")
+                raise BenchError(f"ctl start {self.path} failed: {r.stdout.strip()} {r.stderr.strip()}")
             self.topology = load(self.path)
         except BaseException:
             self.stop()

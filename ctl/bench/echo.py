@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from ctl.bench.cluster import ROOT, Cluster, shaped_toml
+from ctl.bench.cluster import BenchError, ROOT, Cluster, shaped_toml
 from ctl.bench.floor import Floor
 
 
@@ -48,7 +48,7 @@ def cluster_waves(cluster: Cluster, count: int, gap: float, client: str) -> tupl
                 continue
             snap = json.loads(r.stdout)
             if len(snap["nodes"]) != n:
-                raise RuntimeError(f"echo: {len(snap['nodes'])} of {n} entries")
+                raise BenchError(f"echo: {len(snap['nodes'])} of {n} entries")
             lat.append(snap["elapsed_ms"])
         return lat, lost
     with Operator(cluster.topology, timeout=max(5.0, n / 50)) as op:
@@ -62,7 +62,7 @@ def cluster_waves(cluster: Cluster, count: int, gap: float, client: str) -> tupl
                 lost += 1
                 continue
             if len(snap["nodes"]) != n:
-                raise RuntimeError(f"echo: {len(snap['nodes'])} of {n} entries")
+                raise BenchError(f"echo: {len(snap['nodes'])} of {n} entries")
             lat.append(snap["elapsed_ms"])
     return lat, lost
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 
-from ctl.bench.cluster import free_base_port, tree_parents
+from ctl.bench.cluster import BenchError, free_base_port, tree_parents
 
 
 def _relay(i: int, n: int, fanout: int, base: int) -> None:
@@ -86,7 +86,7 @@ class Floor:
             _, rep = self.driver.recv_multipart()
             lat.append((time.perf_counter() - t) * 1000)
             if len(msgpack.unpackb(rep)) != self.n:
-                raise RuntimeError(f"floor: a wave came back with {len(msgpack.unpackb(rep))} of {self.n} entries")
+                raise BenchError(f"floor: a wave came back with {len(msgpack.unpackb(rep))} of {self.n} entries")
         return lat
 
     def __exit__(self, *exc):

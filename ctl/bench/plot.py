@@ -97,7 +97,7 @@ def balance(plt, result: dict):
 
 def scale(plt, result: dict):
     """Start, stop and unique memory per idle daemon against the number of daemons."""
-    rows = sorted(result["rows"], key=lambda r: r["nodes"])
+    rows = sorted((r for r in result["rows"] if "error" not in r), key=lambda r: r["nodes"])
     n = [r["nodes"] for r in rows]
     fig, (times, memory) = plt.subplots(1, 2, figsize=(10, 4))
     times.plot(n, [r["start_s"] for r in rows], "o-", label="ctl start")

@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 
-from ctl.bench.cluster import Cluster, free_base_port, tree_toml
+from ctl.bench.cluster import BenchError, Cluster, free_base_port, tree_toml
 
 TARGET_START_S = 15.0  # for 1,000 nodes; scaled linearly for other sizes
 TARGET_USS_MB = 6.0
@@ -66,6 +66,10 @@ def measure(n: int, spawn: str = "fork", progress=lambda line: None) -> dict:
 def run(sizes: list[int], spawn: str = "fork", progress=lambda line: None) -> dict:
     rows = []
     for n in sizes:
-        rows.append(measure(n, spawn, progress))
+        try:
+            rows.append(measure(n, spawn, progress))
+        except BenchError as exc:  # a size that does not start is a result too; go on
+            progress(f"scale: {n} nodes: {exc}")
+            rows.append({"nodes": n, "spawn": spawn, "error": str(exc), "left": []})
         time.sleep(0.5)
     return {"bench": "scale", "spawn": spawn, "rows": rows}

@@ -214,6 +214,7 @@ def _scale(args, progress) -> dict:
     from ctl.bench import scale
 
     result = scale.run(args.nodes, args.spawn, progress)
+    result["_notes"] = [f"{r['nodes']} nodes: {r['error']}" for r in result["rows"] if "error" in r]
     result["_tables"] = [(f"node daemons ({args.spawn}): targets for 1,000 nodes: up ≤ 15 s, ≤ 6 MB USS each, stopped ≤ 5 s "
                           "(scaled linearly for other sizes); 'nodes gone' = every node exited and reaped", SCALE_COLUMNS, result["rows"])]
     return result
