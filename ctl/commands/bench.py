@@ -26,6 +26,7 @@ import argparse
 import os
 
 ORDER = 95
+MAX_NODES = 1000
 HELP = "measure: echo against its floor, balancing, many daemons, the simulator (tables, --json, --plot)"
 DESCRIPTION = __doc__
 
@@ -56,8 +57,9 @@ def sizes(flag: str):
             values = [int(x) for x in text.split(",") if x.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} must be node counts separated by commas, got {text!r}") from None
-        if not values or any(not 1 <= v <= 5000 for v in values):
-            raise argparse.ArgumentTypeError(f"{flag} must be node counts from 1 to 5000, got {text!r}")
+        if not values or any(not 1 <= v <= MAX_NODES for v in values):
+            # the supervisor waits for its nodes' ready lines with select(2): 1,024 descriptors
+            raise argparse.ArgumentTypeError(f"{flag} must be node counts from 1 to {MAX_NODES}, got {text!r}")
         return values
 
     parse.__name__ = "sizes"
