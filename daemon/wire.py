@@ -39,6 +39,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
     "submit": {"tasks": int, "cost": _num, "label": str},
     "submit.ok": {"ids": list},
+    # a bulk plan's move also has "count": int (that many from the donor's tail; "tasks"
+    # is then empty) and its move.ok a "count" of the tasks taken (daemon/core/plan.py)
     "move": {"move_id": str, "dest": str, "tasks": list},
     "move.ok": {"move_id": str, "moved": list},
     # node <-> node
