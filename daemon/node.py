@@ -253,7 +253,7 @@ def _notify(fd: int | None, line: str) -> None:
 
 
 def main(argv=None) -> int:
-    from daemon.lifecycle import die_with_parent, parent_alive
+    from daemon.lifecycle import die_with_parent
 
     args = parse_args(argv)
     ppid = die_with_parent()
@@ -263,35 +263,48 @@ def main(argv=None) -> int:
     except TopologyError as exc:
         _notify(args.notify_fd, f"error {exc}")
         return 2
+    journal_path = args.journal or (journal_file(args.run_dir, args.node) if args.run_dir else None)
+    return serve(topology, args.node, args.notify_fd, ppid, journal_path)
+
+
+def journal_file(run_dir, name: str) -> str:
+    """Where node ``name`` keeps its journal in the cluster's run directory."""
+    return os.path.join(run_dir, "journal", f"{name}.sqlite")
+
+
+def serve(topology: Topology, name: str, notify_fd: int | None, ppid: int, journal_path: str | None = None) -> int:
+    """Run node ``name`` until stopped: recover from its journal (if any), bind, say ready
+    on ``notify_fd``, serve. Called by :func:`main` in a fresh interpreter, or by
+    daemon/zygote.py in a process forked from the supervisor."""
     from daemon.burner import Burner
     from daemon.journal import JournalError, SqliteJournal
+    from daemon.lifecycle import parent_alive
 
-    journal_path = args.journal or (os.path.join(args.run_dir, "journal", f"{args.node}.sqlite") if args.run_dir else None)
     try:
         journal = SqliteJournal(journal_path) if journal_path else None
-        node = NodeDaemon(topology, args.node, burner=Burner(args.node), journal=journal)
+        node = NodeDaemon(topology, name, burner=Burner(name), journal=journal)
     except JournalError as exc:
-        _notify(args.notify_fd, f"error node {args.node}: {exc}")
+        _notify(notify_fd, f"error node {name}: {exc}")
         return 3
     try:
         endpoint = node.bind()
     except OSError as exc:
-        _notify(args.notify_fd, f"error {exc}")
+        _notify(notify_fd, f"error {exc}")
         node.close()
         return 3
     signal.signal(signal.SIGTERM, node.stop)
     signal.signal(signal.SIGINT, node.stop)
     if node.recovered:
         board = node.core.board
-        print(f"node {args.node}: recovered from {journal_path}: {len(board.queued)} queued, {board.done} done, "
-              f"{len(board.sample(time.time(), False)['outgoing'])} moves in flight", file=sys.stderr, flush=True)
+        print(f"node {name}: recovered from {journal_path}: {len(board.queued)} queued, {board.done} done, "
+              f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
     elif node.spec.tasks:
         node.execute(node.core.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time()))
-    _notify(args.notify_fd, f"ready {os.getpid()} {endpoint}")
-    print(f"node {args.node}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
+    _notify(notify_fd, f"ready {os.getpid()} {endpoint}")
+    print(f"node {name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
     try:
         node.run(ppid, parent_alive)
     finally:
         node.close()
-    print(f"node {args.node}: stopped", file=sys.stderr, flush=True)
+    print(f"node {name}: stopped", file=sys.stderr, flush=True)
     return 0

@@ -199,6 +199,7 @@ class Operator:
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
+            "entries_bytes": len(result["entries"]),  # the convergecast's size, as it reached the initiator
             "nodes": nodes,
         }
 
@@ -268,19 +269,25 @@ class Operator:
         """Echo, plan, move: one balancing round. Imbalance is measured by a second echo."""
         t0 = time.perf_counter()
         before = self.echo(detail=True)
-        loads = plan.loads_from_samples(before["nodes"])
-        moves = plan.plan_moves(loads, policy)
+        moves = plan.plan_samples(before["nodes"], policy)
         base = _wave_id("m")
         pending: dict[str, dict] = {}
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
-            pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": list(mv.task_ids), "tasks": []}
-            self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids))
+            if isinstance(mv, plan.BulkMove):  # how many; the donor picks them from its tail
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": []}
+                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=[], count=mv.count)
+            else:
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": len(mv.task_ids), "count": 0,
+                                    "tasks": [], "planned_tasks": list(mv.task_ids)}
+                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids), count=0)
         waiting = set(pending)
 
         def accept(node, msg):
             if msg["t"] == "move.ok" and msg["move_id"] in waiting:
-                pending[msg["move_id"]]["tasks"] = msg["moved"]
+                entry = pending[msg["move_id"]]
+                entry["tasks"] = msg["moved"]
+                entry["count"] = msg["count"]
                 waiting.discard(msg["move_id"])
             return not waiting
 
@@ -294,7 +301,7 @@ class Operator:
             "cluster": self.topology.cluster.name,
             "policy": policy,
             "moves": list(pending.values()),
-            "moved": sum(len(m["tasks"]) for m in pending.values()),
+            "moved": sum(m["count"] for m in pending.values()),
             "unanswered_moves": sorted(waiting),
             "imbalance_before": _rounded(imbalance(before["nodes"])),
             "imbalance_after": _rounded(imbalance(after["nodes"])),

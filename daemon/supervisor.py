@@ -6,7 +6,8 @@ detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` i
 Theory of operation (ARCHITECTURE.md, "Processes"):
 
 - Lifetimes nest. The supervisor starts one node daemon per node of the topology whose
-  host is this one, each in its own process group inside the supervisor's session (so a
+  host is this one (forked from itself, daemon/zygote.py; ``ECHOFINN_SPAWN=exec``: a
+  fresh interpreter each), each in its own process group inside the supervisor's session (so a
   terminal's Ctrl-C reaches the supervisor alone, which then stops the nodes in order).
   Each node arms PR_SET_PDEATHSIG and checks its parent once a second, so it dies with
   the supervisor even if the supervisor is SIGKILLed; burners die with their node the
@@ -47,7 +48,8 @@ from typing import Callable
 
 import psutil
 
-from daemon import rundir
+from daemon import rundir, zygote
+from daemon.node import journal_file
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
 from daemon.topology import Topology, TopologyError, load
@@ -100,7 +102,7 @@ def clear_journals(run_dir: Path, names: list[str]) -> None:
     for name in names:
         for suffix in ("", "-wal", "-shm"):
             try:
-                os.unlink(run_dir / "journal" / f"{name}.sqlite{suffix}")
+                os.unlink(journal_file(run_dir, name) + suffix)
             except FileNotFoundError:
                 pass
 
@@ -353,11 +355,14 @@ class Supervisor:
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
         ]
         try:
-            with open(node.log, "ab") as log:
-                node.proc = subprocess.Popen(
-                    command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, env=child_env(), process_group=0,
-                )
+            if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
+                node.proc = zygote.spawn(self.topology, name, write_end, node.log, journal_file(self.run_dir, name))
+            else:
+                with open(node.log, "ab") as log:
+                    node.proc = subprocess.Popen(
+                        command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, env=child_env(), process_group=0,
+                    )
         except OSError as exc:
             os.close(read_end)
             self.progress(node.fail(f"node {name}: cannot start {sys.executable}: {exc}"))

@@ -75,7 +75,7 @@ def _bounded(field: str, want) -> bool:
     """Whether a field has a bound beyond its type (daemon/core/messages.py)."""
     wants = want if isinstance(want, tuple) else (want,)
     return (field in m.TEXT_FIELDS or field in m.LIST_LIMITS or field in m.BYTES_LIMITS or field in m.RANGES
-            or field == "tasks" or float in wants)
+            or field in ("tasks", "count") or float in wants)
 
 
 # kind -> [(field, type(s), bounded?)]: the schema, with the bound checks worked out once
@@ -100,8 +100,8 @@ def _check_bounds(kind: str, field: str, value) -> None:
     elif vt is float or vt is int:
         if vt is float and not math.isfinite(value):
             raise WireError(f"{kind}: field {field!r} must be finite, got {value!r}")
-        if field == "tasks" and not 0 <= value <= m.MAX_TASKS:
-            raise WireError(f"{kind}: field 'tasks' must be 0..{m.MAX_TASKS}, got {value}")
+        if (field == "tasks" or field == "count") and not 0 <= value <= m.MAX_TASKS:
+            raise WireError(f"{kind}: field {field!r} must be 0..{m.MAX_TASKS}, got {value}")
         bounds = m.RANGES.get(field)
         if bounds is not None and not bounds[0] < value <= bounds[1]:
             raise WireError(f"{kind}: field {field!r} must be in ({bounds[0]:g}, {bounds[1]:g}], got {value!r}")

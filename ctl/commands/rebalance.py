@@ -35,8 +35,8 @@ def _print_round(res, topology) -> None:
         print(f"no move needed (policy {res['policy']}); imbalance {_fmt(res['imbalance_before'])}")
         return
     for m in res["moves"]:
-        note = "" if len(m["tasks"]) == len(m["planned"]) else f" (planned {len(m['planned'])}; the rest had started)"
-        print(f"  {m['from']} -> {m['to']}: {len(m['tasks'])} task(s){note}")
+        note = "" if m["count"] == m["planned"] else f" (planned {m['planned']}; the rest had started)"
+        print(f"  {m['from']} -> {m['to']}: {m['count']} task(s){note}")
     print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg work per CPU) "
           f"{_fmt(res['imbalance_before'])} -> {_fmt(res['imbalance_after'])}; {res['elapsed_ms']:.1f} ms")
 

@@ -58,7 +58,7 @@ def run(args) -> int:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    _, alive = psutil.wait_procs([proc for proc, _, _ in members], timeout=STOP_WAIT)
+    alive = wait_gone([proc for proc, _, _ in members], STOP_WAIT)
     killed = []
     for proc in alive:
         role, label = next((r, n) for p, r, n in members if p is proc)
@@ -67,7 +67,7 @@ def run(args) -> int:
         except psutil.NoSuchProcess:
             continue
         killed.append({"role": role, "name": label, "pid": proc.pid})
-    _, left = psutil.wait_procs(alive, timeout=KILL_WAIT)
+    left = wait_gone(alive, KILL_WAIT)
     if left:
         raise UserError(f"cluster {name}: could not stop " + ", ".join(_describe_left(p) for p in left))
     rundir.remove_pid(run_dir)
@@ -77,6 +77,24 @@ def run(args) -> int:
     stopped = [{"role": role, "name": label, "pid": proc.pid} for proc, role, label in members]
     _report(args, name, run_dir, pid, stopped, killed)
     return 0
+
+
+def wait_gone(procs: list, timeout: float) -> list:
+    """Wait until every process of ``procs`` is gone (exited and reaped: a zombie is
+    still there); return those left after ``timeout`` seconds. One sweep over all of
+    them every few milliseconds: psutil.wait_procs waits for one process at a time,
+    with sleeps that add up to seconds over a thousand nodes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        procs = [p for p in procs if p.is_running()]  # same pid and start time, zombie or not
+        left = deadline - time.monotonic()
+        if not procs or left <= 0:
+            return procs
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.05)
 
 
 def cluster_processes(supervisor: int | None, record: dict) -> list:
@@ -100,6 +118,8 @@ def cluster_processes(supervisor: int | None, record: dict) -> list:
             except psutil.NoSuchProcess:
                 pass
     for root in roots:
+        if root.pid in found:
+            continue  # a node under the supervisor: its tree is listed already (each walk reads all of /proc)
         try:
             tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:

@@ -83,12 +83,14 @@ class SubmitOk(NamedTuple):
 class Move(NamedTuple):
     move_id: str
     dest: str
-    tasks: list  # task ids
+    tasks: list  # task ids; or, with ``count`` > 0, none:
+    count: int  # that many from the donor's tail (a bulk plan, daemon/core/plan.py)
 
 
 class MoveOk(NamedTuple):
     move_id: str
-    moved: list
+    moved: list  # the ids that left (a move by ids)
+    count: int  # how many left
 
 
 # --- node <-> node ------------------------------------------------------------------
@@ -154,8 +156,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
     "submit": {"tasks": int, "cost": _num, "label": str},
     "submit.ok": {"ids": list},
-    "move": {"move_id": str, "dest": str, "tasks": list},
-    "move.ok": {"move_id": str, "moved": list},
+    "move": {"move_id": str, "dest": str, "tasks": list, "count": int},
+    "move.ok": {"move_id": str, "moved": list, "count": int},
     "explore": {"wave": str, "detail": bool, "budget": _num},
     "echo": {"wave": str, "entries": bytes},
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},

@@ -82,6 +82,7 @@ MAX_REMEMBERED_MOVES = 100_000
 MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
 DEFAULT_ECHO_TIMEOUT = 5.0
+QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
 
 RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
 
@@ -197,10 +198,12 @@ class NodeCore:
     """Node ``config.name``, incarnation ``epoch`` (its start time in ns), at ``now``.
 
     ``recovered``: the journal's state after a crash (None: a fresh node). ``journaled``:
-    emit :class:`Persist` effects (the simulator's balance study turns them off)."""
+    emit :class:`Persist` effects (the simulator's balance study turns them off).
+    ``detail_limit``: a detailed sample lists the queued tasks only up to this many (None:
+    always; daemon/core/tasks.py ``sample``)."""
 
     def __init__(self, config: NodeConfig, epoch: int, now: float, recovered: JournalState | None = None,
-                 journaled: bool = True):
+                 journaled: bool = True, detail_limit: int | None = QUEUE_DETAIL_LIMIT):
         self.config = config
         self.name = config.name
         self.epoch = epoch
@@ -220,6 +223,7 @@ class NodeCore:
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
+        self.detail_limit = detail_limit
         self.task_seq = 0
         self._now = now
         self._skew = 0.0
@@ -377,7 +381,7 @@ class NodeCore:
 
     def _sample(self, detail: bool, now: float) -> dict:
         """This node's entry in an echo's convergecast (see daemon/core/tasks.py sample)."""
-        state = self.board.sample(now, detail)
+        state = self.board.sample(now, detail, self.detail_limit)
         state.update(cpus=self.config.cpus, pid=self.config.pid, cpu_percent=self.cpu_percent, sent=0)
         return state
 
@@ -544,11 +548,15 @@ class NodeCore:
     def _on_move(self, sender: bytes, msg: m.Move, now: float) -> None:
         if msg.dest not in self.config.nodes or msg.dest == self.name:
             raise Refused("refused", "bad-move", f"{self.name}: cannot move tasks to {msg.dest!r}")
-        ids = [t for t in msg.tasks if type(t) is str]
-        tr = self.board.move_out(msg.move_id, msg.dest, ids, now, now + MOVE_DEADLINE)
+        if msg.count > 0:  # a bulk plan says how many; this node gives its tail
+            tr = self.board.move_out_tail(msg.move_id, msg.dest, msg.count, now, now + MOVE_DEADLINE)
+        else:
+            ids = [t for t in msg.tasks if type(t) is str]
+            tr = self.board.move_out(msg.move_id, msg.dest, ids, now, now + MOVE_DEADLINE)
         if tr is not None:
             self._send_transfer(tr)
-        self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in tr.tasks] if tr else []))
+        moved = tr.tasks if tr else ()
+        self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
 
     def _send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]

@@ -39,10 +39,11 @@ class NodeSample(TypedDict, total=False):
     submitted: int  # tasks created at this node (submit, Finn, initial)
     work: float  # seconds of work left: running remainders plus the queue
     load: float  # (running + queued) / cpus
-    outgoing: list  # [move id, destination, [[task id, cost], ...]] not acknowledged yet
+    outgoing: list  # [move id, destination, task count, work] not acknowledged yet
     unconfirmed: list  # move ids accepted here whose FORGET has not come
     running_tasks: list  # [task id, seconds left] (only when the wave asked for detail)
-    queued_tasks: list  # [task id, cost] in queue order (idem)
+    queued_tasks: list  # [task id, cost] in queue order (idem; up to a limit, see tasks.py)
+    queue_runs: list  # [cost, count] runs of the whole queue, at most 32 (idem)
     pid: int
     cpu_percent: float | None  # psutil: the node and its burner, % of one core
     sent: int  # messages this node sent in the wave
@@ -63,15 +64,18 @@ class Snapshot(TypedDict):
     nodes: list  # of NodeSample
 
 
-def in_flight(samples: Iterable[dict]) -> dict[str, list[float]]:
-    """Destination -> costs of the tasks in flight to it (the module text's rule)."""
+def in_flight(samples: Iterable[dict]) -> dict[str, tuple[int, float]]:
+    """Destination -> (tasks, seconds of work) in flight to it (the module text's rule).
+    A sample lists each move it still has outgoing as [move id, destination, task
+    count, work]."""
     samples = list(samples)
     unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
-    flying: dict[str, list[float]] = {}
+    flying: dict[str, tuple[int, float]] = {}
     for s in samples:
-        for move_id, dest, tasks in s["outgoing"]:
-            if move_id not in unconfirmed:
-                flying.setdefault(dest, []).extend(float(cost) for _, cost in tasks)
+        for move_id, dest, count, work in s["outgoing"]:
+            if move_id not in unconfirmed and count > 0:
+                tasks, seconds = flying.get(dest, (0, 0.0))
+                flying[dest] = (tasks + int(count), seconds + float(work))
     return flying
 
 
@@ -79,7 +83,7 @@ def imbalance(samples: Iterable[dict]) -> float | None:
     """Max over average of work per CPU, in-flight work at its destination (module text)."""
     samples = list(samples)
     flying = in_flight(samples)
-    work = [s["work"] + sum(flying.get(s["name"], ())) for s in samples]
+    work = [s["work"] + flying.get(s["name"], (0, 0.0))[1] for s in samples]
     if not samples or sum(work) <= 0:
         return None
     return imbalance_of(work, [s["cpus"] for s in samples])

@@ -68,6 +68,9 @@ from typing import Iterable
 from daemon.core import journal
 from daemon.core.snapshot import in_flight
 
+MAX_TRANSFER_TASKS = 10_000  # tasks in one TRANSFER: its frame stays well under 1 MiB
+QUEUE_RUNS = 32  # runs [cost, count] a detailed sample gives of its queue
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -103,9 +106,14 @@ class _Queue:
       C loop, and its work in integer nanoseconds: exact sums, read in O(1).
     - Copies are counted per id, so that even a task present twice (the one duplicate
       case of the module text) is removed once per removal, never lost.
+    - The queue's costs are kept a third time run-length encoded, [cost, count] in queue
+      order, so that a sample summarises a queue of millions in O(runs) (:meth:`runs`).
+      Adding at either end, starting from the head and taking from the tail keep the
+      runs up to date; a removal by id from the middle marks them stale (None), and the
+      next :meth:`runs` rebuilds them once from the queue.
     """
 
-    __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns")
+    __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns", "_runs")
 
     def __init__(self):
         self._tasks: deque[Task] = deque()
@@ -115,6 +123,7 @@ class _Queue:
         self._gone: dict[str, int] = {}  # id -> copies removed but still in _tasks
         self._size = 0
         self.ns = 0
+        self._runs: deque[list] | None = deque()  # [cost, count] in queue order; None: stale
 
     def __len__(self) -> int:
         return self._size
@@ -132,6 +141,16 @@ class _Queue:
             self._copies[t.id] = self._copies.get(t.id, 0) + 1
         self._size += len(tasks)
         self.ns += _nanoseconds(tasks)
+        runs = self._runs
+        if runs is not None:
+            for t in (reversed(tasks) if front else tasks):
+                end = runs[0] if front and runs else runs[-1] if runs else None
+                if end is not None and end[0] == t.cost:
+                    end[1] += 1
+                elif front:
+                    runs.appendleft([t.cost, 1])
+                else:
+                    runs.append([t.cost, 1])
 
     def popleft(self) -> Task:
         """The first task not removed (the queue must not be empty)."""
@@ -141,6 +160,11 @@ class _Queue:
             if not self._drop_copy(task.id):
                 self._size -= 1
                 self.ns -= _nanoseconds((task,))
+                runs = self._runs
+                if runs is not None:
+                    runs[0][1] -= 1
+                    if not runs[0][1]:
+                        runs.popleft()
                 return task
 
     def take(self, task_ids: Iterable[str]) -> list[Task]:
@@ -152,6 +176,8 @@ class _Queue:
             if self._copies.get(task_id, 0) > gone:
                 self._gone[task_id] = gone + 1
                 taken.append(self._by_id[task_id])
+        if taken:
+            self._runs = None  # from anywhere in the queue: rebuilt when next asked for
         self._size -= len(taken)
         self.ns -= _nanoseconds(taken)
         # The plan takes from the tail: drop what is removed there now, so that usually
@@ -160,6 +186,48 @@ class _Queue:
             self._drop_copy(self._tasks.pop().id)
             self._pairs.pop()
         return taken
+
+    def take_tail(self, count: int) -> list[Task]:
+        """Remove the last ``count`` queued tasks (fewer if the queue is shorter); return
+        them in queue order. O(count), whatever the queue's length."""
+        taken = []
+        while self._tasks and len(taken) < count:
+            task = self._tasks.pop()
+            self._pairs.pop()
+            if not self._drop_copy(task.id):
+                taken.append(task)
+        taken.reverse()
+        self._size -= len(taken)
+        self.ns -= _nanoseconds(taken)
+        runs = self._runs
+        if runs is not None:
+            left = len(taken)
+            while left:
+                k = min(left, runs[-1][1])
+                runs[-1][1] -= k
+                left -= k
+                if not runs[-1][1]:
+                    runs.pop()
+        return taken
+
+    def runs(self, limit: int) -> list[list]:
+        """The queue's costs as at most ``limit`` runs [cost, count] in queue order: the
+        last ``limit - 1`` runs exactly, everything before them as one run of their
+        average cost (the tail is what moves; the head only needs its work)."""
+        if self._runs is None:
+            runs: deque[list] = deque()
+            for t in self.tasks():
+                if runs and runs[-1][0] == t.cost:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([t.cost, 1])
+            self._runs = runs
+        if len(self._runs) <= limit:
+            return [list(r) for r in self._runs]
+        tail = [list(self._runs[k]) for k in range(len(self._runs) - limit + 1, len(self._runs))]
+        count = self._size - sum(n for _, n in tail)
+        work = self.ns / 1e9 - sum(c * n for c, n in tail)
+        return [[work / count, count], *tail]
 
     def tasks(self) -> deque[Task]:
         self._purge()
@@ -199,13 +267,15 @@ class _Queue:
 
 
 class _Leaving:
-    """The donor's record of a move not acknowledged yet."""
+    """The donor's record of a move not acknowledged yet, with its summary for samples:
+    [move id, destination, task count, work in seconds]."""
 
-    __slots__ = ("transfer", "last_sent")
+    __slots__ = ("transfer", "last_sent", "summary")
 
     def __init__(self, transfer: Transfer, last_sent: float):
         self.transfer = transfer
         self.last_sent = last_sent
+        self.summary = [transfer.move_id, transfer.dest, len(transfer.tasks), _nanoseconds(transfer.tasks) / 1e9]
 
 
 class TaskBoard:
@@ -389,18 +459,33 @@ class TaskBoard:
         ``deadline`` is absolute: it becomes the transfer's ``expires``. Returns the
         Transfer to send, the same one again for a move id already leaving, or None when
         none of the tasks is still queued. Raises ``ValueError`` when ``dest`` is this node."""
+        return self._move_out(move_id, dest, now, deadline, lambda: self._queue.take(task_ids))
+
+    def move_out_tail(self, move_id: str, dest: str, count: int, now: float, deadline: float) -> Transfer | None:
+        """:meth:`move_out` of the last ``count`` queued tasks (at most
+        :data:`MAX_TRANSFER_TASKS`): the plan says how many, the donor picks which. Its
+        tail is what the plan modelled as moving (daemon/core/plan.py, bulk plans)."""
+        count = max(0, min(int(count), MAX_TRANSFER_TASKS))
+        return self._move_out(move_id, dest, now, deadline, lambda: self._queue.take_tail(count))
+
+    def _move_out(self, move_id: str, dest: str, now: float, deadline: float, take) -> Transfer | None:
         if dest == self.node:
             raise ValueError(f"node {self.node}: move {move_id} names this node as its destination")
         if move_id in self._outgoing:
             return self._outgoing[move_id].transfer
         self._catch_up(now)
-        tasks = tuple(self._queue.take(task_ids))
+        tasks = tuple(take())
         if not tasks:
             return None
         transfer = Transfer(move_id, self.node, dest, tasks, float(deadline))
         self._outgoing[move_id] = _Leaving(transfer, now)
         self._log(journal.Leave(move_id, dest, transfer.expires, tasks))
         return transfer
+
+    @property
+    def leaving(self) -> list[Transfer]:
+        """The transfers not acknowledged yet, in move order (samples only count them)."""
+        return [leaving.transfer for leaving in self._outgoing.values()]
 
     def transfers_to_resend(self, now: float, every: float) -> list[Transfer]:
         """Unacknowledged transfers last sent at least ``every`` seconds ago [step 2],
@@ -475,19 +560,21 @@ class TaskBoard:
 
     # --- reporting --------------------------------------------------------------------
 
-    def sample(self, now: float, detail: bool = True) -> dict:
-        """This node's state as a plain dict (msgpack and JSON can carry it). Without
-        ``detail``, the per-task lists ``running_tasks`` and ``queued_tasks`` are left
-        out and the cost no longer grows with the queue.
+    def sample(self, now: float, detail: bool = True, limit: int | None = None) -> dict:
+        """This node's state as a plain dict (msgpack and JSON can carry it).
 
-        The [id, seconds] pairs of ``running_tasks`` and ``queued_tasks`` are tuples
-        (msgpack and JSON carry them as arrays, like lists). It reads, never advances: call :meth:`advance` first for an up-to-date picture
+        Its size does not grow with the queue: counts, the work in seconds, and
+        ``outgoing`` as [move id, destination, task count, work] per unacknowledged
+        move. With ``detail`` (what the balancer's plan needs) also ``running_tasks``
+        ([id, seconds left] per running task, at most ``cpus``), ``queue_runs`` (the
+        queue's costs as at most :data:`QUEUE_RUNS` runs [cost, count], see
+        :meth:`_Queue.runs`) and ``queued_tasks``, every queued [id, cost] in order —
+        the last only when the queue holds at most ``limit`` tasks (always without a
+        limit). Pairs are tuples (msgpack and JSON carry them as arrays, like lists).
+
+        It reads, never advances: call :meth:`advance` first for an up-to-date picture
         (a task past its end shows 0 s remaining until then)."""
         running_tasks = [(t.id, max(0.0, start + t.cost - now)) for t, start in self.running.values()]
-        outgoing = [
-            [move_id, leaving.transfer.dest, [[t.id, t.cost] for t in leaving.transfer.tasks]]
-            for move_id, leaving in self._outgoing.items()
-        ]
         sample = {
             "name": self.node,
             "cpus": self.cpus,
@@ -495,14 +582,16 @@ class TaskBoard:
             "queued": len(self._queue),
             "done": self.done,
             "submitted": self.submitted,
-            "outgoing": outgoing,
+            "outgoing": [list(leaving.summary) for leaving in self._outgoing.values()],
             "unconfirmed": list(self._unconfirmed),
             "work": sum(r for _, r in running_tasks) + self._queue.ns / 1e9,
             "load": (len(self.running) + len(self._queue)) / self.cpus,
         }
         if detail:
             sample["running_tasks"] = running_tasks
-            sample["queued_tasks"] = self._queue.pairs()
+            sample["queue_runs"] = self._queue.runs(QUEUE_RUNS)
+            if limit is None or len(self._queue) <= limit:
+                sample["queued_tasks"] = self._queue.pairs()
         return sample
 
 
@@ -522,7 +611,7 @@ def account(samples: list[dict]) -> dict:
         totals["done"] += s["done"]
         totals["running"] += s["running"]
         totals["queued"] += s["queued"]
-    totals["in_flight"] = sum(len(costs) for costs in in_flight(samples).values())
+    totals["in_flight"] = sum(count for count, _ in in_flight(samples).values())
     found = totals["done"] + totals["running"] + totals["queued"] + totals["in_flight"]
     totals["surplus"] = found - totals["submitted"]
     totals["balanced"] = totals["surplus"] == 0

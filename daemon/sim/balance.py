@@ -121,7 +121,7 @@ class _BurstRun:
         self.by_name = sorted(range(len(nodes)), key=lambda i: self.names[i])
         self.rank = {i: r for r, i in enumerate(self.by_name)}
         every = frozenset(self.names)
-        self.cores = [NodeCore(NodeConfig(name, cpus, (), (), every), EPOCH, 0.0, journaled=False)
+        self.cores = [NodeCore(NodeConfig(name, cpus, (), (), every), EPOCH, 0.0, journaled=False, detail_limit=None)
                       for name, cpus in nodes]
         self.boards = [core.board for core in self.cores]
         self.idents = [name.encode() for name in self.names]
@@ -238,7 +238,7 @@ class _BurstRun:
                 f"{found} found ({totals}); replay with simulate(..., policy={self.policy!r}, seed={self.seed})"
             )
         flying = in_flight(samples)  # counts at its destination
-        work = [s["work"] + sum(flying.get(s["name"], ())) for s in samples]
+        work = [s["work"] + flying.get(s["name"], (0, 0.0))[1] for s in samples]
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
         if self.policy == "none":
@@ -247,7 +247,7 @@ class _BurstRun:
             self.loads[self.rank[self.index[load.name]]] = load
         for k, move in enumerate(plan_moves(self.loads, self.policy)):
             source = self.index[move.source]
-            request = m.Move(f"r{len(self.rounds)}-{k}", move.dest, list(move.task_ids))
+            request = m.Move(f"r{len(self.rounds)}-{k}", move.dest, list(move.task_ids), 0)
             effects = self.cores[source].handle(OPERATOR, 0, request, now)
             for effect in effects:
                 if type(effect) is Reply and type(effect.msg) is m.MoveOk and effect.msg.moved:

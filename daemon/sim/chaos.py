@@ -69,7 +69,7 @@ from daemon.core import journal as jr
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
 from daemon.core.node import MOVE_DEADLINE, NodeConfig, NodeCore, Persist, Reply, Send, restart_epoch
-from daemon.core.plan import loads_from_samples, plan_moves
+from daemon.core.plan import BulkMove, plan_samples
 from daemon.core.tasks import account
 from daemon.sim.seeds import subseed
 
@@ -569,10 +569,13 @@ class ChaosRun:
             self._rebalance(states)
 
     def _rebalance(self, states: list[dict]) -> None:
-        for mv in plan_moves(loads_from_samples(states)):
+        for mv in plan_samples(states):  # by ids, or by count when a queue is long
             self.move_count += 1
             self.moves_planned += 1
-            move = m.Move(f"mv-{self.move_count}", mv.dest, list(mv.task_ids))
+            if isinstance(mv, BulkMove):
+                move = m.Move(f"mv-{self.move_count}", mv.dest, [], mv.count)
+            else:
+                move = m.Move(f"mv-{self.move_count}", mv.dest, list(mv.task_ids), 0)
             self._push(self.now + self.net_rng.uniform(*self.cfg.hop), _OP, mv.source, move)
 
     def _duplicable(self) -> int:

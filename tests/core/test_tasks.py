@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.core.tasks import Task, TaskBoard, Transfer, account
+from daemon.core.tasks import MAX_TRANSFER_TASKS, QUEUE_RUNS, Task, TaskBoard, Transfer, account
 
 
 def tasks(*costs, prefix="t"):
@@ -114,11 +114,12 @@ def test_sample_reports_every_field_as_plain_data():
     s = json.loads(json.dumps(board.sample(1.5)))  # as another process would see it
     assert s == {
         "name": "a", "cpus": 2, "running": 2, "queued": 1, "done": 1, "submitted": 5,
-        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [["q0", 1.5]],
-        "outgoing": [["m1", "b", [["t3", 2.0]]]], "unconfirmed": [], "work": 6.5, "load": 1.5,
+        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [["q0", 1.5]], "queue_runs": [[1.5, 1]],
+        "outgoing": [["m1", "b", 1, 2.0]], "unconfirmed": [], "work": 6.5, "load": 1.5,
     }
     brief = board.sample(1.5, detail=False)
-    assert brief == {k: v for k, v in board.sample(1.5).items() if k not in ("running_tasks", "queued_tasks")}
+    assert brief == {k: v for k, v in board.sample(1.5).items() if k not in ("running_tasks", "queued_tasks", "queue_runs")}
+    assert "queued_tasks" not in board.sample(1.5, limit=0) and board.sample(1.5, limit=1)["queued_tasks"] == [("q0", 1.5)]
 
 
 # --- the hand-off, step by step ----------------------------------------------------------
@@ -150,7 +151,44 @@ def test_moves_from_anywhere_in_a_long_queue_keep_it_in_order():
     s = board.sample(0.0)
     assert s["queued"] == 500 and s["work"] == 501.0
     assert s["queued_tasks"] == [(f"t{i}", 1.0) for i in range(1, 501)]
-    assert sum(len(o[2]) for o in s["outgoing"]) == 499
+    assert sum(o[2] for o in s["outgoing"]) == 499 and sum(o[3] for o in s["outgoing"]) == 499.0
+    assert s["queue_runs"] == [[1.0, 500]]
+
+
+def test_move_out_tail_takes_the_last_tasks_in_order_and_keeps_the_runs():
+    board = TaskBoard("a", 1)
+    board.submit(tasks(9, *([1.0] * 5), *([2.0] * 3)), now=0.0)  # t0 runs; 5 of 1 s, 3 of 2 s queued
+    assert board.sample(0.0)["queue_runs"] == [[1.0, 5], [2.0, 3]]
+    tr = board.move_out_tail("m1", "b", 4, 0.0, 5.0)
+    assert [t.id for t in tr.tasks] == ["t5", "t6", "t7", "t8"]
+    assert board.move_out_tail("m1", "b", 2, 0.0, 5.0) is tr  # the same move again
+    s = board.sample(0.0)
+    assert s["queue_runs"] == [[1.0, 4]] and s["queued"] == 4 and s["work"] == 13.0
+    assert s["outgoing"] == [["m1", "b", 4, 7.0]]
+    assert board.move_out_tail("m2", "b", 0, 0.0, 5.0) is None
+    board.move_out("m3", "b", ["t2"], 0.0, 5.0)  # by id, from the middle: runs rebuilt
+    board.submit(tasks(3.0, prefix="x"), now=0.0)
+    assert board.sample(0.0)["queue_runs"] == [[1.0, 3], [3.0, 1]]
+    assert [t.id for t in board.move_out_tail("m4", "b", 100, 0.0, 5.0).tasks] == ["t1", "t3", "t4", "x0"]
+    assert board.sample(0.0)["queue_runs"] == [] and board.is_idle() is False
+
+
+def test_move_out_tail_is_bounded_by_one_transfer():
+    board = TaskBoard("a", 1)
+    board.submit([Task(f"t{i}", "x", 1.0) for i in range(MAX_TRANSFER_TASKS + 10)], now=0.0)
+    assert len(board.move_out_tail("m1", "b", 10**9, 0.0, 5.0).tasks) == MAX_TRANSFER_TASKS
+    assert len(board.queued) == 9  # t0 runs
+
+
+def test_queue_runs_fold_the_head_into_one_run_of_its_average_cost():
+    board = TaskBoard("a", 1)
+    costs = [1.0, 3.0] * 40  # 80 runs of one task
+    board.submit([Task(f"t{i}", "x", c) for i, c in enumerate(costs)], now=0.0)  # t0 runs
+    runs = board.sample(0.0)["queue_runs"]
+    assert len(runs) == QUEUE_RUNS
+    assert runs[1:] == [[c, 1] for c in costs[-(QUEUE_RUNS - 1):]]
+    head = runs[0]
+    assert head[1] == 79 - (QUEUE_RUNS - 1) and abs(head[0] * head[1] - sum(costs[1:-(QUEUE_RUNS - 1)])) < 1e-9
 
 
 def test_a_task_queued_twice_is_removed_once_per_move():
@@ -323,6 +361,7 @@ op = st.one_of(
     st.tuples(st.just("submit"), st.sampled_from(NODES), st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=1, max_size=4)),
     st.tuples(st.just("tick"), st.sampled_from([0.25, 0.5, 1.0, 3.0])),
     st.tuples(st.just("move"), st.sampled_from(NODES), st.sampled_from(NODES), st.integers(0, 7)),
+    st.tuples(st.just("move_tail"), st.sampled_from(NODES), st.sampled_from(NODES), st.integers(0, 4)),
     st.tuples(st.just("deliver"), st.integers(0, 7)),
     st.tuples(st.just("lose"), st.integers(0, 7)),
     st.tuples(st.just("duplicate"), st.integers(0, 7)),
@@ -381,6 +420,21 @@ class Cluster:
             self.net.append(("transfer", tr))
         self.collect()
 
+    def move_tail(self, source, dest, count):
+        """A bulk plan's move: ``count`` tasks, the donor picks its tail."""
+        if source == dest:
+            return
+        board = self.boards[source]
+        queued = [t.id for t in board.queued]
+        self.moves += 1
+        tr = board.move_out_tail(f"m{self.moves}", dest, count, self.now, self.now + 1.5)
+        if tr is not None:
+            assert [t.id for t in tr.tasks] == queued[len(queued) - min(count, len(queued)):]
+            self.net.append(("transfer", tr))
+        else:
+            assert count == 0 or not queued
+        self.collect()
+
     def deliver(self, i):
         if not self.net:
             return
@@ -421,13 +475,15 @@ class Cluster:
         found = [i for ids in self.done.values() for i in ids]
         for board, s in zip(boards, samples):
             found += [t.id for t in board.queued] + [t.id for t, _ in board.running.values()]
-            found += [i for m, _, ts in s["outgoing"] if m not in unconfirmed for i, _ in ts]
+            found += [t.id for tr in board.leaving if tr.move_id not in unconfirmed for t in tr.tasks]
+            assert [[o[0], o[2]] for o in s["outgoing"]] == [[tr.move_id, len(tr.tasks)] for tr in board.leaving]
         assert set(found) == set(self.submitted)  # nothing lost, nothing invented
         if not twice:
             assert sorted(found) == sorted(self.submitted)  # and nothing twice
         assert [b.done for b in boards] == [len(d) for d in self.done.values()]
         for board, s in zip(boards, samples):  # kept beside the queue: must agree with it
             assert s["queued_tasks"] == [(t.id, t.cost) for t in board.queued]
+            assert [c for c, n in s["queue_runs"] for _ in range(n)] == [t.cost for t in board.queued]
             listed = sum(r for _, r in s["running_tasks"]) + sum(c for _, c in s["queued_tasks"])
             assert abs(s["work"] - listed) < 1e-6
 

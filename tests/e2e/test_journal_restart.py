@@ -142,7 +142,7 @@ def test_a_move_in_flight_when_the_donor_dies_ends_exactly_once(daemons):
     with Operator(topology) as op:
         op.ping()  # routes back from both nodes
         daemons.signal("taker", signal.SIGSTOP)  # the transfer waits, unacknowledged
-        op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:])
+        op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:], count=0)
         moved = []
         op._collect(time.monotonic() + 10, lambda node, msg: msg["t"] == "move.ok" and not moved.append(msg))
         assert moved[0]["moved"] == ids[-3:]

@@ -171,7 +171,7 @@ def test_every_echo_adds_up_and_every_task_ends_once(script):
             queued = [t.id for t in c.nodes["leaf"].board.queued]
             take = queued[: action[2]]
             if take:
-                c.operator("leaf", m.Move(f"m-{next(move_salt)}", action[1], take))
+                c.operator("leaf", m.Move(f"m-{next(move_salt)}", action[1], take, 0))
         check_results()
     # Drain: deliver everything, then let every deadline pass, then echo once, reliably.
     for _ in range(40):

@@ -84,7 +84,7 @@ class Probe:
         assert Counter(t.id for t in state.queue) == on_board
         assert (state.submitted, state.done) == (board.submitted, board.done)
         sample = board.sample(self.now, False)
-        assert sorted(state.leaving) == sorted(mid for mid, _, _ in sample["outgoing"])
+        assert sorted(state.leaving) == sorted(o[0] for o in sample["outgoing"])
         assert sorted(mid for mid, v in state.seen.items() if v[2]) == sorted(sample["unconfirmed"])
 
 
@@ -201,7 +201,7 @@ def test_a_wall_clock_that_steps_back_is_held_not_fatal():
 def test_acks_and_forgets_from_the_wrong_node_change_nothing():
     p = Probe()
     p.send(b"op", "submit", tasks=3, cost=60.0, label="x")
-    p.send(b"op", "move", move_id="mv", dest="pical", tasks=[t.id for t in p.core.board.queued])
+    p.send(b"op", "move", move_id="mv", dest="pical", tasks=[t.id for t in p.core.board.queued], count=0)
     assert p.core.board.sample(p.now)["outgoing"]
     p.send(b"root", "ack", move_id="mv", accepted=True, waves=[])  # not the destination
     assert p.core.board.sample(p.now)["outgoing"]
