@@ -17,6 +17,7 @@ from test_lifecycle import squat, wait_until
 
 pytestmark = pytest.mark.e2e
 
+SEED_NODES = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
 RESTART_WAIT = 30.0  # generous: the machine is shared, a node imports pyzmq on restart
 
 
@@ -143,3 +144,109 @@ def test_stop_during_backoff_starts_nothing_and_leaves_nothing(cluster_env):
     assert not cluster_env.processes()
     time.sleep(1.0)  # a restart timer that survived the stop would fire by now
     assert not cluster_env.processes()
+
+
+# --- the run directory: authoritative, not fragile ------------------------------------
+
+
+def all_pids(cluster_env) -> list[tuple[int, float]]:
+    record = cluster_env.record("seed")
+    return [(record["supervisor"]["pid"], record["supervisor"]["create_time"])] + [
+        (n["pid"], n["create_time"]) for n in record["nodes"].values()]
+
+
+def assert_all_gone(cluster_env, pids) -> None:
+    left = [pid for pid, started in pids if not cluster_env.gone(pid, started)]
+    assert not left, f"still there (or zombies): {left}"
+    assert not cluster_env.processes()
+
+
+def test_run_dir_moved_away_is_reported_then_made_again_and_restarts_go_on(cluster_env, tmp_path):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    pids = all_pids(cluster_env)
+    supervisor = pids[0][0]
+    run_dir = cluster_env.home / "seed"
+    os.kill(supervisor, signal.SIGSTOP)  # hold it, to see what ctl says before it repairs
+    try:
+        shutil.move(run_dir, tmp_path / "moved")
+        code, status = status_json(cluster_env, "-t", topo)
+        assert code == 1 and status["state"] == "unrecorded", status
+        assert "cluster.json is missing" in status["problem"]
+        found = {(p["role"], p["name"]): p["pid"] for p in status["processes"]}
+        assert found == {("supervisor", ""): supervisor,
+                         **{("node", name): pid for name, (pid, _) in zip(SEED_NODES, pids[1:])}}, found
+        text = cluster_env.ctl("status", "-t", topo)
+        assert text.returncode == 1 and f"ctl stop -t {topo}" in text.stdout, text.stdout
+        blind = cluster_env.ctl("status")  # no -t: nothing names the topology any more
+        assert blind.returncode == 1 and "pass -t" in blind.stderr and "Traceback" not in blind.stderr
+        refused = cluster_env.ctl("start", topo)
+        assert refused.returncode == 1 and "already running without a usable record" in refused.stderr, refused.stderr
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+    wait_until(lambda: (run_dir / "cluster.json").is_file() and (run_dir / "supervisor.pid").is_file(),
+               10, "the supervisor to make its run directory again")
+    code, status = status_json(cluster_env)
+    assert code == 0 and status["supervisor"]["pid"] == supervisor, status
+    victim = node_entry(cluster_env, "haywagon")
+    os.kill(victim["pid"], signal.SIGKILL)  # the next death must not crash the supervisor
+    wait_until(lambda: (e := node_entry(cluster_env, "haywagon")).get("state") == "RUNNING" and e["pid"] != victim["pid"],
+               RESTART_WAIT, "haywagon to be restarted")
+    assert psutil.Process(supervisor).status() != psutil.STATUS_ZOMBIE
+    assert "was gone (moved or removed): made it again" in (run_dir / "supervisor.log").read_text()
+    assert cluster_env.ctl("stop").returncode == 0
+    assert_all_gone(cluster_env, pids)
+
+
+def test_run_dir_removed_under_a_stopped_supervisor_is_stopped_by_its_ports(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    pids = all_pids(cluster_env)
+    os.kill(pids[0][0], signal.SIGSTOP)  # it cannot repair anything: ctl stop must cope alone
+    shutil.rmtree(cluster_env.home / "seed")
+    blind = cluster_env.ctl("stop")
+    assert blind.returncode == 1 and "ctl stop -t" in blind.stderr, blind.stdout + blind.stderr
+    assert all(not cluster_env.gone(pid, started) for pid, started in pids), "ctl stop without -t stopped something"
+    stopped = cluster_env.ctl("stop", "-t", topo)  # SIGTERM and SIGCONT to the supervisor it found
+    assert stopped.returncode == 0, stopped.stderr
+    assert "found by the ports of its topology" in stopped.stdout, stopped.stdout
+    assert "stopped cluster seed" in stopped.stdout
+    assert_all_gone(cluster_env, pids)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", "expected a JSON object, got list"),
+    ('{"cluster": "seed", "nodes": ["root"]}', "field 'nodes' must be an object, got list"),
+    ('{"supervisor": {"pid": "12"}, "nodes": {}}', "supervisor: pid must be a positive integer"),
+    ("{not json", "cannot read the cluster record"),
+])
+def test_damaged_record_gives_a_message_and_a_way_to_stop(cluster_env, text, problem):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    pids = all_pids(cluster_env)
+    (cluster_env.home / "seed" / "cluster.json").write_text(text)
+    code, status = status_json(cluster_env, "-t", topo)
+    assert code == 1 and status["state"] == "unrecorded" and problem in status["problem"], status
+    assert len(status["processes"]) == 9, status["processes"]  # the supervisor (pid file) and 8 nodes
+    blind = cluster_env.ctl("status")
+    assert blind.returncode == 1 and problem in blind.stderr and "pass -t" in blind.stderr, blind.stderr
+    assert "Traceback" not in blind.stderr
+    for command in (("echo", "-t", topo), ("top", "--once", "-t", topo)):
+        result = cluster_env.ctl(*command)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (command, result.stderr)
+    stopped = cluster_env.ctl("stop", "-t", topo)
+    assert stopped.returncode == 0 and "had no usable record" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert_all_gone(cluster_env, pids)
+
+
+def test_garbage_pid_file_falls_back_on_the_record_and_is_written_again(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    pids = all_pids(cluster_env)
+    pid_file = cluster_env.home / "seed" / "supervisor.pid"
+    pid_file.write_text("garbage\n")
+    code, status = status_json(cluster_env)
+    assert code == 0 and status["supervisor"]["pid"] == pids[0][0], status
+    wait_until(lambda: pid_file.read_text().strip() == str(pids[0][0]), 10, "the supervisor to write its pid file again")
+    assert cluster_env.ctl("stop").returncode == 0
+    assert_all_gone(cluster_env, pids)
