@@ -25,6 +25,20 @@ from daemon.core.finn import FinnSets
 
 VERSION = 1
 MAX_FRAME = 32 * 1024 * 1024  # also the sockets' MAXMSGSIZE
+# A detailed echo's frame: each node lists at most this many bytes' worth of queued
+# tasks, a pair [task id, cost] taking at most PAIR_BYTES (an id is node name <= 64
+# characters, ":", <= 8 hex digits, ":", a sequence number). Half the frame is left for
+# everything else a sample holds.
+PAIR_BYTES = 128
+
+
+def detail_limit(nodes: int) -> int:
+    """How many queued tasks each of ``nodes`` nodes may list in a detailed echo so that
+    the initiator's result stays within one frame (see daemon/core/tasks.py,
+    ``TaskBoard.sample``, which also caps it at ``DETAIL_QUEUE``)."""
+    from daemon.core.tasks import DETAIL_QUEUE
+
+    return max(1, min(DETAIL_QUEUE, MAX_FRAME // 2 // (PAIR_BYTES * max(1, nodes))))
 
 _num = (int, float)
 # type -> {field: type(s)}; every field listed is required, extra fields are ignored.
@@ -33,7 +47,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "ping": {"id": int},
     "pong": {"id": int, "name": str, "pid": int, "stats": dict},
     "error": {"code": str, "text": str},
-    "echo.start": {"wave": str, "detail": bool},
+    # detail: False, True, or the most queued tasks each node lists (detail_limit)
+    "echo.start": {"wave": str, "detail": (bool, int)},
     "echo.result": {"wave": str, "entries": bytes},
     "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
     "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
@@ -42,7 +57,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "move": {"move_id": str, "dest": str, "tasks": list},
     "move.ok": {"move_id": str, "moved": list},
     # node <-> node
-    "explore": {"wave": str, "detail": bool},
+    "explore": {"wave": str, "detail": (bool, int)},
     "echo": {"wave": str, "entries": bytes},
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
@@ -155,7 +170,8 @@ def from_core(msg, epoch: int, **extra) -> bytes:
     """Frame a core wave message (Explore, Echo, FinnSets)."""
     kind = type(msg)
     if kind is Explore:
-        return encode("explore", epoch, wave=msg.wave, detail=bool(extra.get("detail")))
+        detail = extra.get("detail")
+        return encode("explore", epoch, wave=msg.wave, detail=detail if type(detail) is int else bool(detail))
     if kind is Echo:
         return encode("echo", epoch, wave=msg.wave, entries=pack_entries(msg.entries))
     if kind is FinnSets:

@@ -106,14 +106,18 @@ SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% o
 @dataclass(frozen=True)
 class NodeLoad:
     """One node's load: remaining seconds of running tasks, queued (task id, cost) in
-    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the
-    node) when cpus < 1 or more tasks run than it has CPUs."""
+    queue order, and costs of tasks in flight to it. ``unlisted`` is (count, seconds) of
+    queued tasks ahead of ``queued`` that its sample only summarised (daemon/core/tasks.py,
+    ``TaskBoard.sample``): they count as work that cannot move, spread over the slots.
+    Raises ``ValueError`` (naming the node) when cpus < 1 or more tasks run than it has
+    CPUs."""
 
     name: str
     cpus: int
     running: tuple[float, ...]
     queued: tuple[tuple[str, float], ...]
     incoming: tuple[float, ...] = ()
+    unlisted: tuple[int, float] = (0, 0.0)
     # Remaining seconds of work: running remainders, queued and incoming costs.
     work: float = field(init=False, repr=False, compare=False)
 
@@ -122,7 +126,7 @@ class NodeLoad:
             raise ValueError(f"node {self.name}: cpus must be >= 1, got {self.cpus}")
         if len(self.running) > self.cpus:
             raise ValueError(f"node {self.name}: {len(self.running)} running tasks on {self.cpus} cpus")
-        work = sum(self.running) + sum(map(itemgetter(1), self.queued)) + sum(self.incoming)
+        work = sum(self.running) + sum(map(itemgetter(1), self.queued)) + sum(self.incoming) + self.unlisted[1]
         object.__setattr__(self, "work", work)  # once: queues can be thousands long
 
 
@@ -146,6 +150,10 @@ class _Schedule:
         self.placed: list[tuple[str | None, float, float, bool]] = []
         for cost in load.incoming:  # already on the way: ahead of the queue, not movable
             self.append(None, cost, movable=False)
+        count, seconds = load.unlisted
+        pieces = min(count, load.cpus)
+        for _ in range(pieces):  # the queue's unlisted head: its work, evenly on the slots
+            self.append(None, seconds / pieces, movable=False)
         for task_id, cost in load.queued:
             self.append(task_id, cost, movable=True)
 
@@ -250,11 +258,21 @@ def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
             running=tuple(map(itemgetter(1), _field(s, "running_tasks"))),
             queued=tuple(map(tuple, _field(s, "queued_tasks"))),  # [id, cost] pairs, long
             incoming=tuple(incoming.get(s["name"], ())),
+            unlisted=_unlisted(s),
         )
         for s in samples
     ]
     loads.sort(key=lambda n: n.name)
     return loads
+
+
+def _unlisted(sample: dict) -> tuple[int, float]:
+    value = sample.get("queued_unlisted") or (0, 0.0)
+    try:
+        count, seconds = value
+        return int(count), float(seconds)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample of node {sample.get('name', '?')}: field 'queued_unlisted' must be [count, seconds]") from None
 
 
 def _field(sample: dict, key: str):
@@ -361,7 +379,7 @@ def _earliest_receiver(receivers: list, version: list[int], exclude: int) -> int
 
 def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
     steps: list[tuple[int, int, str]] = []
-    tasks = [len(n.running) + len(n.queued) + len(n.incoming) for n in loads]
+    tasks = [len(n.running) + n.unlisted[0] + len(n.queued) + len(n.incoming) for n in loads]
     free = [n.cpus - t for n, t in zip(loads, tasks)]
     most_free = [(-f, i) for i, f in enumerate(free)]  # lazy: current iff -key == free[i]
     heapq.heapify(most_free)

@@ -62,8 +62,14 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass
 from typing import Iterable
+
+#: Most queued tasks a detailed sample lists (the tail of the queue, which is where the
+#: balancer takes tasks from); the rest is summarised as ``queued_unlisted``. Bounds an
+#: echo frame whatever the queues hold: see :meth:`TaskBoard.sample`.
+DETAIL_QUEUE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +171,11 @@ class _Queue:
     def pairs(self) -> list[tuple[str, float]]:
         self._purge()
         return list(self._pairs)
+
+    def tail(self, n: int) -> list[tuple[str, float]]:
+        """The last ``n`` (id, cost) pairs, in queue order."""
+        self._purge()
+        return list(islice(reversed(self._pairs), n))[::-1]
 
     def _drop_copy(self, task_id: str) -> bool:
         """One copy of ``task_id`` leaves _tasks; True if it was a removed one."""
@@ -407,10 +418,19 @@ class TaskBoard:
 
     # --- reporting --------------------------------------------------------------------
 
-    def sample(self, now: float, detail: bool = True) -> dict:
+    def sample(self, now: float, detail: bool | int = True) -> dict:
         """This node's state as a plain dict (msgpack and JSON can carry it). Without
         ``detail``, the per-task lists ``running_tasks`` and ``queued_tasks`` are left
         out and the cost no longer grows with the queue.
+
+        With ``detail``, ``queued_tasks`` lists at most ``detail`` queued tasks (``True``:
+        :data:`DETAIL_QUEUE`, also the most any number asks for): the tail of the queue.
+        A longer queue is summarised, never cut silently: ``queued_unlisted`` is then
+        ``[count, seconds]`` of the tasks ahead of the listed ones, and ``queued`` and
+        ``work`` still count everything. So an echo frame stays bounded however long the
+        queues are (a 1.6-million-task queue once made a 40 MB frame, which the receiving
+        socket's MAXMSGSIZE cut off), and a balancing round moves at most that many tasks
+        from one donor; the next round takes more.
 
         The [id, seconds] pairs of ``running_tasks`` and ``queued_tasks`` are tuples
         (msgpack and JSON carry them as arrays, like lists). It reads, never advances: call :meth:`advance` first for an up-to-date picture
@@ -433,8 +453,15 @@ class TaskBoard:
             "load": (len(self.running) + len(self._queue)) / self.cpus,
         }
         if detail:
+            limit = DETAIL_QUEUE if detail is True else max(0, min(int(detail), DETAIL_QUEUE))
             sample["running_tasks"] = running_tasks
-            sample["queued_tasks"] = self._queue.pairs()
+            if len(self._queue) <= limit:
+                sample["queued_tasks"] = self._queue.pairs()
+            else:
+                listed = self._queue.tail(limit)
+                sample["queued_tasks"] = listed
+                hidden = self._queue.ns - sum(round(c * 1e9) for _, c in listed)
+                sample["queued_unlisted"] = [len(self._queue) - len(listed), hidden / 1e9]
         return sample
 
 

@@ -250,3 +250,50 @@ def test_garbage_pid_file_falls_back_on_the_record_and_is_written_again(cluster_
     wait_until(lambda: pid_file.read_text().strip() == str(pids[0][0]), 10, "the supervisor to write its pid file again")
     assert cluster_env.ctl("stop").returncode == 0
     assert_all_gone(cluster_env, pids)
+
+
+# --- nothing blocks, nothing is dropped -----------------------------------------------
+
+
+def test_a_queue_longer_than_a_sample_lists_is_summarised_and_balanced_round_after_round(cluster_env):
+    from daemon.core.tasks import DETAIL_QUEUE, account
+    from daemon.operator import Operator
+    from daemon.topology import load
+
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, task_time=3600.0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    submitted = cluster_env.ctl("submit", "subserviate", "--tasks", "20000", timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    with Operator(load(topo), timeout=10) as op:
+        snap = op.echo(detail=True)
+    sub = next(n for n in snap["nodes"] if n["name"] == "subserviate")
+    assert len(sub["queued_tasks"]) == DETAIL_QUEUE and sub["queued_unlisted"][0] == sub["queued"] - DETAIL_QUEUE
+    assert account(snap["nodes"])["balanced"]
+
+    result = cluster_env.ctl("rebalance", "--rounds", "3", "--timeout", "20", "--json", timeout=180)
+    assert result.returncode == 0, result.stderr
+    rounds = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["round"] for r in rounds] == [1, 2, 3]  # three rounds without --every
+    assert all(0 < r["moved"] <= DETAIL_QUEUE for r in rounds), [r["moved"] for r in rounds]
+    assert sum(r["moved"] for r in rounds) > DETAIL_QUEUE  # later rounds go on where the cap stopped one
+    with Operator(load(topo), timeout=10) as op:
+        books = account(op.echo(detail=True)["nodes"])
+    assert books["balanced"] and books["submitted"] >= 20000, books
+
+
+def test_every_keeps_going_after_a_round_that_fails(cluster_env):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    stuck = node_entry(cluster_env, "pical")["pid"]
+    os.kill(stuck, signal.SIGSTOP)  # alive but silent: waves through it time out
+    try:
+        result = cluster_env.ctl("rebalance", "--every", "0.2", "--rounds", "2", "--timeout", "1", "--json")
+    finally:
+        os.kill(stuck, signal.SIGCONT)
+    rounds = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["round"] for r in rounds] == [1, 2], result.stdout + result.stderr
+    failed = [r for r in rounds if "error" in r]
+    assert result.returncode == (1 if failed else 0)
+    assert all("pical" in r["error"] for r in failed), failed
+    text = cluster_env.ctl("rebalance", "--rounds", "2", "--timeout", "5")
+    assert text.returncode == 0 and "round 1:" in text.stdout and "round 2:" in text.stdout, text.stdout

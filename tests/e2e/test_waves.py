@@ -213,7 +213,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
 
 
 def test_a_node_killed_mid_run_is_named_by_echo_and_finn(cluster_env):
-    path = started(cluster_env)
+    path = started(cluster_env, restart="never")  # pical stays dead (restarts: test_faults.py)
     record = cluster_env.record("seed")
     os.kill(record["nodes"]["pical"]["pid"], signal.SIGKILL)
     r = cluster_env.ctl("echo", "-t", path, "--timeout", "2")

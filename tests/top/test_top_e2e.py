@@ -125,7 +125,7 @@ def test_live_view_keys_and_a_clean_exit(cluster_env):
 
 
 def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
-    topo = start_seed(cluster_env)
+    topo = start_seed(cluster_env, restart="never")  # pical stays dead
     t = top_in_pty(cluster_env, topo, "--timeout", "1")
     saved = termios.tcgetattr(t.master)
     try:
