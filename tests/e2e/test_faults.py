@@ -4,6 +4,7 @@ orphans the cluster. Every check of "nothing is left" is made by pid."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,22 +35,30 @@ def status_json(cluster_env, *args) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
-def kill_behind_a_stopped_supervisor(cluster_env, node: str, port: int):
-    """SIGKILL ``node`` while its supervisor is SIGSTOPped and take its port, so that every
-    restart of it fails to bind; returns the squatting context (enter it before SIGCONT)."""
+@contextlib.contextmanager
+def always_crashing(cluster_env, node: str, **cluster):
+    """A started seed cluster whose ``node`` crashes at every restart: SIGKILLed while
+    the supervisor is SIGSTOPped, and its port taken (so every restart fails to bind)
+    before the supervisor goes on. Yields the port; frees it on the way out."""
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, **cluster)
+    port = cluster_env.ports(topo)[node]
+    assert cluster_env.ctl("start", topo).returncode == 0
     record = cluster_env.record("seed")
     supervisor = record["supervisor"]["pid"]
     victim = record["nodes"][node]["pid"]
     os.kill(supervisor, signal.SIGSTOP)
+    stopped = True
     try:
         os.kill(victim, signal.SIGKILL)
         # a zombie until the supervisor reaps it, but its sockets are closed already
         wait_until(lambda: psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 10, f"{node} to die")
-        hold = squat(port)
-        hold.__enter__()
+        with squat(port):
+            os.kill(supervisor, signal.SIGCONT)
+            stopped = False
+            yield port
     finally:
-        os.kill(supervisor, signal.SIGCONT)
-    return hold
+        if stopped:  # only while it is ours for sure: after a stop its pid may be reused
+            os.kill(supervisor, signal.SIGCONT)
 
 
 def test_sigkilled_node_comes_back_running_with_a_new_pid_and_answers(cluster_env):
@@ -97,11 +106,7 @@ def test_restart_never_leaves_a_dead_node_fatal_and_status_exits_1(cluster_env):
 
 
 def test_a_node_that_keeps_crashing_goes_fatal_after_n_crashes(cluster_env):
-    topo = cluster_env.topology("seed.toml", rebalance_interval=0, restart_max_crashes=3, restart_window=120)
-    port = cluster_env.ports(topo)["pical"]
-    assert cluster_env.ctl("start", topo).returncode == 0
-    hold = kill_behind_a_stopped_supervisor(cluster_env, "pical", port)
-    try:
+    with always_crashing(cluster_env, "pical", restart_max_crashes=3, restart_window=120) as port:
         fatal = wait_until(lambda: (e := node_entry(cluster_env, "pical")).get("state") == "FATAL" and e,
                            RESTART_WAIT, "pical to go FATAL")
         # crash 1: the SIGKILL; restarts 1 and 2 fail to bind (crashes 2 and 3): FATAL
@@ -116,16 +121,10 @@ def test_a_node_that_keeps_crashing_goes_fatal_after_n_crashes(cluster_env):
         log = (cluster_env.home / "seed" / "supervisor.log").read_text()
         assert "3 crashes within 120 s: FATAL" in log, log[-2000:]
         assert "restart in 0.1 s" in log and "restart in 0.2 s" in log
-    finally:
-        hold.__exit__(None, None, None)
 
 
 def test_stop_during_backoff_starts_nothing_and_leaves_nothing(cluster_env):
-    topo = cluster_env.topology("seed.toml", rebalance_interval=0, restart_max_crashes=50, restart_backoff_max=30)
-    port = cluster_env.ports(topo)["pical"]
-    assert cluster_env.ctl("start", topo).returncode == 0
-    hold = kill_behind_a_stopped_supervisor(cluster_env, "pical", port)
-    try:
+    with always_crashing(cluster_env, "pical", restart_max_crashes=50, restart_backoff_max=30):
         wait_until(lambda: node_entry(cluster_env, "pical").get("restarts", 0) >= 2, RESTART_WAIT, "two restarts")
         code, status = status_json(cluster_env)
         pical = next(n for n in status["nodes"] if n["name"] == "pical")
@@ -135,8 +134,6 @@ def test_stop_during_backoff_starts_nothing_and_leaves_nothing(cluster_env):
                           and e["restarts"] >= 5 and e, RESTART_WAIT, "pical to back off after 5 restarts")
         stopped = cluster_env.ctl("stop")
         assert stopped.returncode == 0, stopped.stderr
-    finally:
-        hold.__exit__(None, None, None)
     record = cluster_env.record("seed")
     assert record["state"] == "stopped"
     assert {n["state"] for n in record["nodes"].values()} == {"STOPPED"}, record["nodes"]
