@@ -118,13 +118,13 @@ class ClusterEnv:
     # -- ctl ------------------------------------------------------------------------
 
     def ctl(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
-        if args[:1] == ("start",) and len(args) > 1:
-            self.started.add(str(Path(args[1]).absolute()))
         result = subprocess.run(
             [sys.executable, "-m", "ctl", *map(str, args)], env=self.env, cwd=ROOT,
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
         )
         self.processes()  # remember what runs now, for the teardown's check
+        if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0:
+            self.started.add(str(Path(args[1]).absolute()))  # stopped at teardown, record or not
         return result
 
     def ctl_json(self, *args, timeout: float = 60) -> dict:

@@ -132,7 +132,9 @@ def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
         t.wait_for(lambda t: "8/8 nodes up" in t.text(), what="the first echo wave")
         pid = cluster_env.record("seed")["nodes"]["pical"]["pid"]
         os.kill(pid, signal.SIGKILL)  # a node of the cluster this test started, by pid
-        t.wait_for(lambda t: "no answer since" in node_row(t, "pical"), what="pical marked silent")
+        # silent, and marked with what the supervisor says of it (restart = "never")
+        t.wait_for(lambda t: "FATAL since" in node_row(t, "pical"), what="pical marked silent and FATAL")
+        assert "killed by SIGKILL" in node_row(t, "pical")
         assert "7/8 nodes up" in t.screen.display[0]
         assert "silent: pical" in t.screen.display[1]
         y = t.line_with("pical", 4)
@@ -151,5 +153,5 @@ def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
     once = cluster_env.ctl("top", "--once", "-t", topo, "--timeout", "1", "--width", "100")
     assert once.returncode == 1, once.stderr
     assert "\x1b" not in once.stdout
-    assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "no answer since" in once.stdout
+    assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "FATAL since" in once.stdout
     assert "silent nodes: pical" in once.stderr
