@@ -27,7 +27,7 @@ import zmq
 from daemon import wire
 from daemon.core import plan
 from daemon.errors import UserError
-from daemon.node import configure_socket
+from daemon.sockets import configure_socket
 from daemon.topology import Topology
 
 
@@ -202,11 +202,12 @@ class Operator:
             return False
 
         t0 = time.perf_counter()
-        # a detailed sample lists a bounded tail of each queue: the result fits one frame
-        listed = wire.detail_limit(len(self.topology.names)) if detail else False
-        self._send(initiator, "echo.start", wave=wave, detail=listed)
+        # The initiator answers by its deadline with whatever it has (nodes that are
+        # silent by then are left out: daemon/core/node.py); the operator waits a little
+        # longer for that answer to travel.
+        self._send(initiator, "echo.start", wave=wave, detail=detail, timeout=float(self.timeout))
         try:
-            self._collect(time.monotonic() + self.timeout, accept)
+            self._collect(time.monotonic() + self.timeout + max(1.0, self.timeout / 5), accept)
         except WaveTimeout:
             silent = self._unreachable()
             self.answered.difference_update(silent)
@@ -220,10 +221,14 @@ class Operator:
             entry["father"] = father
             entry["parents"] = list(self.topology.parents(name)) if name in self.topology else []
             nodes.append(entry)
+        reached = {n["name"] for n in nodes}
+        missing = [name for name in self.topology.names if name not in reached]
         return {
             "cluster": self.topology.cluster.name,
             "wave": wave,
             "initiator": initiator,
+            "complete": not missing,
+            "missing": missing,
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),

@@ -117,6 +117,18 @@ def local_nodes(topology: Topology) -> list[str]:
     return [n.name for n in topology.nodes if is_local_host(n.host, local)]
 
 
+def clear_journals(run_dir: Path, names: list[str]) -> None:
+    """Remove the journals (daemon/journal.py) a previous run left for these nodes: a
+    cluster started by ``ctl start`` begins with the topology's tasks only, while a node
+    started again within a run recovers its queue from its journal."""
+    for name in names:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(run_dir / "journal" / f"{name}.sqlite{suffix}")
+            except FileNotFoundError:
+                pass
+
+
 def start_timeout(nodes: int) -> float:
     """Seconds a start of ``nodes`` node daemons may take before it counts as failed."""
     return START_TIMEOUT + START_TIMEOUT_PER_NODE * nodes
@@ -289,6 +301,7 @@ class Supervisor:
             self.progress("failed 0")
             return False
         become_subreaper()
+        clear_journals(self.run_dir, names)  # a new run starts empty; a restart recovers
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
         for name in names:

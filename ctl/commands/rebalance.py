@@ -15,7 +15,7 @@ fails (a wave timed out, a node is stuck) is reported and the next one runs anyw
 the exit status is then 1. With ``--json`` and more than one round, each round is one
 JSON object per line (``{"round": N, "error": "..."}`` for a failed one).
 
-A detailed echo lists at most ``wire.detail_limit`` queued tasks per node (the tail
+A detailed echo lists at most ``detail_limit`` (daemon/core/tasks.py) queued tasks per node (the tail
 of each queue; the rest is summarised: daemon/core/tasks.py), so one round moves at
 most that many tasks from one donor; later rounds move more.
 """

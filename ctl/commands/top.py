@@ -103,4 +103,7 @@ def _once(args, topology, make_operator) -> int:
     sys.stdout.flush()
     if failure is not None:
         raise failure
+    if snapshot["missing"]:
+        print(f"ctl top: no answer from {', '.join(snapshot['missing'])} within the wave's deadline", file=sys.stderr)
+        return 1
     return 0

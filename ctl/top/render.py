@@ -442,8 +442,11 @@ def _wave_line(snapshot, alive, width, view, now, pal, g) -> str:
         if snapshot:
             line.add(f" {g.dot} showing the wave of {_clock(snapshot['time'])}", pal.alarm)
         return line.text()
-    if width >= 100:
+    missing = snapshot.get("missing") if snapshot else None
+    if width >= 100 and not missing:
         line.add(" (max/avg load per cpu)", pal.dim)
+    if missing:  # the wave went on without them (daemon/core/node.py)
+        line.add(f"   no answer: {', '.join(_printable(n) for n in missing)}", pal.alarm + pal.bold)
     if snapshot:
         line.add(f"   echo from {_printable(snapshot.get('initiator') or '?')}: "
                  f"{snapshot.get('messages', '?')} msgs, {snapshot.get('elapsed_ms', 0):.1f} ms")

@@ -66,10 +66,24 @@ from itertools import islice
 from dataclasses import dataclass
 from typing import Iterable
 
+from daemon.core import journal
+
 #: Most queued tasks a detailed sample lists (the tail of the queue, which is where the
 #: balancer takes tasks from); the rest is summarised as ``queued_unlisted``. Bounds an
 #: echo frame whatever the queues hold: see :meth:`TaskBoard.sample`.
 DETAIL_QUEUE = 1000
+#: Bytes of listed queued tasks a whole detailed echo result may carry: half of
+#: daemon/wire.py's MAX_FRAME (32 MiB), the other half left for the rest of the samples.
+DETAIL_BUDGET = 16 * 1024 * 1024
+#: The most bytes one listed [task id, cost] pair takes: an id is a node name (at most
+#: 64 characters), ":", at most 8 hex digits, ":", a sequence number.
+PAIR_BYTES = 128
+
+
+def detail_limit(nodes: int) -> int:
+    """How many queued tasks each node of a ``nodes``-node cluster lists in a detailed
+    echo, so that the initiator's result (every node's sample) fits one frame."""
+    return max(1, min(DETAIL_QUEUE, DETAIL_BUDGET // (PAIR_BYTES * max(1, nodes))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +241,10 @@ class TaskBoard:
     __slots__ = (
         "node", "cpus", "grace", "memory", "submitted", "done", "running", "_queue",
         "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
-        "_seen", "_unconfirmed", "_forget_at",
+        "_seen", "_unconfirmed", "_forget_at", "journal",
     )
 
-    def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0):
+    def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0, journaled: bool = False):
         if not isinstance(cpus, int) or cpus < 1:
             raise ValueError(f"node {node}: cpus must be a whole number >= 1, got {cpus!r}")
         if not grace >= 0:
@@ -243,18 +257,56 @@ class TaskBoard:
         self.memory = float(memory)
         self.submitted = 0
         self.done = 0
-        self.running: dict[str, tuple[Task, float]] = {}  # task id -> (task, started at)
+        # slot seq -> (task, started at): keyed by a seq, not the task id, because the
+        # hand-off's one duplicate case can bring a second copy of a task to this board
+        self.running: dict[int, tuple[Task, float]] = {}
         self._queue = _Queue()
         self.clock = 0.0  # the latest `now` the board has caught up with
         self._fresh = 0  # tasks at the queue's tail submitted without a time
-        self._ends: list[tuple[float, int, str]] = []  # (finishes at, seq, task id), a heap
+        self._ends: list[tuple[float, int]] = []  # (finishes at, slot seq), a heap
         self._seq = 0
         self._started: list[Task] = []  # since the last advance()
         self._finished: list[Task] = []
         self._outgoing: dict[str, _Leaving] = {}  # move id -> leaving, in move order
         self._seen: dict[str, bool] = {}  # move id -> accepted?
-        self._unconfirmed: dict[str, None] = {}  # accepted move ids awaiting FORGET, in order
+        self._unconfirmed: dict[str, str] = {}  # accepted move ids awaiting FORGET -> donor, in order
         self._forget_at: list[tuple[float, int, str]] = []  # (forget after, seq, move id)
+        # With ``journaled``, every change a crash must not undo appends a record here
+        # (daemon/core/journal.py); the owner takes them with :meth:`take_journal`.
+        self.journal: list | None = [] if journaled else None
+
+    def _log(self, record) -> None:
+        if self.journal is not None:
+            self.journal.append(record)
+
+    def take_journal(self) -> list:
+        """The records logged since the last call (empty without journaling)."""
+        records = self.journal
+        if not records:
+            return []
+        self.journal = []
+        return records
+
+    @classmethod
+    def restore(cls, node: str, cpus: int, state: "journal.JournalState", now: float, **options) -> "TaskBoard":
+        """A journaled board rebuilt from its journal's state after a crash: the queue
+        (tasks that were running first, as they were taken from its head), the counters,
+        the moves still leaving (resent at once) and the move ids answered."""
+        board = cls(node, cpus, journaled=True, **options)
+        board.clock = now
+        board._queue.extend(list(state.queue))
+        board._fresh = len(board._queue)
+        board.submitted = state.submitted
+        board.done = state.done
+        for move_id, (dest, expires, tasks) in state.leaving.items():
+            board._outgoing[move_id] = _Leaving(Transfer(move_id, node, dest, tuple(tasks), float(expires)), float("-inf"))
+        for move_id, (source, accepted, unconfirmed, forget_after) in state.seen.items():
+            board._seen[move_id] = accepted
+            if unconfirmed:
+                board._unconfirmed[move_id] = source
+            board._seq += 1
+            heapq.heappush(board._forget_at, (forget_after, board._seq, move_id))
+        return board
 
     # --- work --------------------------------------------------------------------------
 
@@ -266,6 +318,7 @@ class TaskBoard:
             self._catch_up(now)
         self._queue.extend(tasks)
         self.submitted += len(tasks)
+        self._log(journal.Put(tuple(tasks), False, True))
         if now is None:
             self._fresh += len(tasks)
         else:
@@ -302,6 +355,14 @@ class TaskBoard:
         the transfers it answered within ``memory`` seconds of their expiry."""
         return len(self._seen)
 
+    def unconfirmed(self) -> list[tuple[str, str]]:
+        """(move id, donor) of the moves accepted here whose FORGET has not come."""
+        return list(self._unconfirmed.items())
+
+    def answered(self, move_id: str) -> bool:
+        """Whether this board remembers its answer to ``move_id``."""
+        return move_id in self._seen
+
     def is_idle(self) -> bool:
         """Nothing running, queued, leaving or unconfirmed."""
         return not (self.running or len(self._queue) or self._outgoing or self._unconfirmed)
@@ -312,10 +373,11 @@ class TaskBoard:
         waiting = len(self._queue) - self._fresh  # queued before the last known time
         while True:
             if self._ends and self._ends[0][0] <= now:
-                ends_at, _, task_id = heapq.heappop(self._ends)
-                task, _ = self.running.pop(task_id)
+                ends_at, seq = heapq.heappop(self._ends)
+                task, _ = self.running.pop(seq)
                 self.done += 1
                 self._finished.append(task)
+                self._log(journal.Done(task.id))
                 if waiting > 0:  # the freed slot is refilled when it frees, not at `now`
                     waiting -= 1
                     self._start(self._queue.popleft(), ends_at)
@@ -332,11 +394,12 @@ class TaskBoard:
             _, _, move_id = heapq.heappop(self._forget_at)
             self._seen.pop(move_id, None)
             self._unconfirmed.pop(move_id, None)
+            self._log(journal.Dropped(move_id))
 
     def _start(self, task: Task, at: float) -> None:
-        self.running[task.id] = (task, at)
         self._seq += 1
-        heapq.heappush(self._ends, (at + task.cost, self._seq, task.id))
+        self.running[self._seq] = (task, at)
+        heapq.heappush(self._ends, (at + task.cost, self._seq))
         self._started.append(task)
 
     # --- moving tasks out (donor) -----------------------------------------------------
@@ -358,6 +421,7 @@ class TaskBoard:
             return None
         transfer = Transfer(move_id, self.node, dest, tasks, float(deadline))
         self._outgoing[move_id] = _Leaving(transfer, now)
+        self._log(journal.Leave(move_id, dest, transfer.expires, tasks))
         return transfer
 
     def transfers_to_resend(self, now: float, every: float) -> list[Transfer]:
@@ -370,10 +434,16 @@ class TaskBoard:
                 due.append(leaving.transfer)
         return due
 
-    def on_ack(self, move_id: str) -> bool:
-        """The destination has the tasks: forget them [DESIGN §5.4]. True if the move was
-        pending (the driver then sends FORGET); False for an unknown or repeated ACK."""
-        return self._outgoing.pop(move_id, None) is not None
+    def on_ack(self, move_id: str, sender: str | None = None) -> bool:
+        """The destination has the tasks: forget them (step 4). True if the move was
+        pending (the driver then sends FORGET); False for an unknown or repeated ACK, or
+        one from a node (``sender``) that is not the move's destination."""
+        leaving = self._outgoing.get(move_id)
+        if leaving is None or (sender is not None and sender != leaving.transfer.dest):
+            return False
+        del self._outgoing[move_id]
+        self._log(journal.Acked(move_id))
+        return True
 
     def take_back_expired(self, now: float) -> list[str]:
         """Moves unacknowledged past ``expires + grace`` [DESIGN §5.4]: their tasks go back
@@ -385,6 +455,8 @@ class TaskBoard:
         back: list[Task] = []
         for move_id in expired:
             back.extend(self._outgoing.pop(move_id).transfer.tasks)
+        for move_id in reversed(expired):  # each to the front: the last first
+            self._log(journal.TakenBack(move_id))
         self._queue.extend(back, front=True)
         self._catch_up(now)
         return expired
@@ -405,16 +477,23 @@ class TaskBoard:
         self._seen[transfer.move_id] = accepted
         self._seq += 1
         heapq.heappush(self._forget_at, (transfer.expires + self.memory, self._seq, transfer.move_id))
+        self._log(journal.Seen(transfer.move_id, transfer.source, accepted, transfer.expires + self.memory))
         if accepted:
-            self._unconfirmed[transfer.move_id] = None
+            self._unconfirmed[transfer.move_id] = transfer.source
             self._queue.extend(transfer.tasks)
+            self._log(journal.Put(transfer.tasks, False, False))
             self._catch_up(now)
         return accepted
 
-    def on_forget(self, move_id: str) -> None:
+    def on_forget(self, move_id: str, sender: str | None = None) -> None:
         """The donor has the ACK: stop reporting the move as unconfirmed. The id itself
-        stays remembered, so a late copy of the transfer is still only ACKed."""
-        self._unconfirmed.pop(move_id, None)
+        stays remembered, so a late copy of the transfer is still only ACKed. A FORGET
+        from a node (``sender``) that is not the move's donor changes nothing."""
+        source = self._unconfirmed.get(move_id)
+        if source is None or (sender is not None and sender != source):
+            return
+        del self._unconfirmed[move_id]
+        self._log(journal.Confirmed(move_id))
 
     # --- reporting --------------------------------------------------------------------
 

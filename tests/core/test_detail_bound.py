@@ -1,7 +1,7 @@
 """A detailed echo sample lists a bounded tail of the queue and summarises the rest, so
 an echo result fits one frame however long the queues are (daemon/core/tasks.py,
-``TaskBoard.sample``; daemon/wire.py, ``detail_limit``), and the balancer plans with
-the summary (daemon/core/plan.py, ``NodeLoad.unlisted``)."""
+``TaskBoard.sample`` and ``detail_limit``), and the balancer plans with the summary
+(daemon/core/plan.py, ``NodeLoad.unlisted``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from daemon import wire
 from daemon.core.plan import NodeLoad, finish_time, loads_from_samples, plan_moves
-from daemon.core.tasks import DETAIL_QUEUE, Task, TaskBoard, account
+from daemon.core.tasks import DETAIL_BUDGET, DETAIL_QUEUE, Task, TaskBoard, account, detail_limit
 from daemon.topology import MAX_NAME_LENGTH
 
 
@@ -68,8 +68,8 @@ def test_bad_summary_is_named():
 def test_a_detailed_echo_of_full_queues_fits_one_frame(nodes):
     """Worst case: every node has the longest name and a queue far longer than it lists;
     the initiator's result (every node's sample in one stream) stays within MAX_FRAME."""
-    limit = wire.detail_limit(nodes)
-    assert 1 <= limit <= DETAIL_QUEUE
+    limit = detail_limit(nodes)
+    assert 1 <= limit <= DETAIL_QUEUE and DETAIL_BUDGET <= wire.MAX_FRAME // 2
     name = "n" * MAX_NAME_LENGTH
     board = TaskBoard(name, 4)
     # ids as the node daemon makes them: name, epoch (hex), a long sequence number

@@ -26,11 +26,19 @@ def history(board: TaskBoard, times):
     out = []
     for t in times:
         board.advance(t)
-        out.append((t, {i: s for i, (_, s) in board.running.items()}, [q.id for q in board.queued], board.done))
+        out.append((t, {t.id: s for t, s in board.running.values()}, [q.id for q in board.queued], board.done))
     return out
 
 
 # --- slots -----------------------------------------------------------------------------
+
+
+def running_ids(board):
+    return {t.id for t, _ in board.running.values()}
+
+
+def started_at(board, task_id):
+    return {t.id: at for t, at in board.running.values()}[task_id]
 
 
 def test_a_freed_slot_is_refilled_when_it_frees_not_when_advanced():
@@ -44,7 +52,7 @@ def test_a_freed_slot_is_refilled_when_it_frees_not_when_advanced():
     board = TaskBoard("a", 1)
     board.submit(tasks(1, 2, 0.5), now=0.0)
     board.advance(2.0)
-    assert board.running["t1"][1] == 1.0
+    assert started_at(board, "t1") == 1.0
     assert board.next_deadline() == 3.0
 
 
@@ -70,7 +78,7 @@ def test_submitted_without_a_time_starts_at_the_next_time_given():
     board.submit(tasks(1, prefix="late"))  # arrived at some time after 0: unknown
     assert board.next_deadline() == 0.0  # the driver should advance now
     started, _ = board.advance(4.0)
-    assert [t.id for t in started] == ["t0", "late0"] and board.running["late0"][1] == 4.0
+    assert [t.id for t in started] == ["t0", "late0"] and started_at(board, "late0") == 4.0
     assert board.next_deadline() == 5.0
 
 
@@ -128,7 +136,7 @@ def test_move_out_takes_only_queued_tasks_in_the_order_asked():
     a, _ = pair()
     tr = a.move_out("m1", "b", ["t3", "t0", "nope", "t1"], 0.0, 2.0)  # t0 runs, "nope" is unknown
     assert tr == Transfer("m1", "a", "b", (a_task("t3", 3), a_task("t1", 1)), 2.0)
-    assert [t.id for t in a.queued] == ["t2"] and "t0" in a.running
+    assert [t.id for t in a.queued] == ["t2"] and "t0" in running_ids(a)
     assert a.move_out("m1", "b", ["t2"], 0.0, 2.0) is tr  # the same move again: same transfer
     assert a.move_out("m2", "b", ["t0", "t1"], 0.0, 2.0) is None  # nothing left to take
 
@@ -353,19 +361,19 @@ class Cluster:
 
     def collect(self):
         for name, board in self.boards.items():
-            before = dict(board.running)
+            before = running_ids(board)
             _, finished = board.advance(self.now)
             for task in finished:
                 self.done[name].append(task.id)
             for task_id in before:  # running tasks never move: still here or done here
-                assert task_id in board.running or task_id in self.done[name]
+                assert task_id in running_ids(board) or task_id in self.done[name]
 
     def move(self, source, dest, pick):
         if source == dest:
             return
         board = self.boards[source]
         queued = [t.id for t in board.queued]
-        ids = queued[pick % 3::2] + list(board.running)[:1] + ["unknown"]
+        ids = queued[pick % 3::2] + sorted(running_ids(board))[:1] + ["unknown"]
         self.moves += 1
         tr = board.move_out(f"m{self.moves}", dest, ids, self.now, self.now + 1.5)
         if tr is not None:
@@ -412,7 +420,7 @@ class Cluster:
         unconfirmed = {m for s in samples for m in s["unconfirmed"]}
         found = [i for ids in self.done.values() for i in ids]
         for board, s in zip(boards, samples):
-            found += [t.id for t in board.queued] + list(board.running)
+            found += [t.id for t in board.queued] + [t.id for t, _ in board.running.values()]
             found += [i for m, _, ts in s["outgoing"] if m not in unconfirmed for i, _ in ts]
         assert set(found) == set(self.submitted)  # nothing lost, nothing invented
         if not twice:

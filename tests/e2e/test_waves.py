@@ -18,7 +18,7 @@ import zmq
 
 from daemon import wire
 from daemon.core.tasks import account
-from daemon.node import MOVE_DEADLINE
+from daemon.core.node import MOVE_DEADLINE
 from daemon.operator import Operator
 from daemon.topology import load
 
@@ -196,9 +196,11 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         errors.append(wire.decode(d.recv()))
         assert [e["t"] for e in errors] == ["error"] * 7
         assert "'id' must be int" in errors[3]["text"]
-        assert "not a neighbour" in errors[5]["text"]
+        assert "only nodes of the cluster" in errors[5]["text"]  # an operator cannot speak as a node
         # a wave that began before the node started (a stale backlog): dropped, counted
-        d.send(wire.encode("echo.start", 0, wave=wire.new_wave_id("e", 1, "old"), detail=False))
+        d.send(wire.encode("echo.start", 0, wave=wire.new_wave_id("e", 1, "old"), detail=False, timeout=5.0))
+        assert d.poll(5000)
+        assert wire.decode(d.recv())["code"] == "stale"  # an operator is told
         d.send(wire.encode("ping", 0, id=7))
         assert d.poll(5000)
         pong = wire.decode(d.recv())
