@@ -699,7 +699,8 @@ class Supervisor:
             return False
         self._reopen_log()
         self.log.warning("run directory %s was gone (moved or removed): made it again; "
-                         "logs of the nodes started before stay where they went", self.run_dir)
+                         "logs of the nodes started before stay where they went, and a node "
+                         "restarted from now on finds no journal (an empty queue)", self.run_dir)
         if self.state == "running":
             try:
                 rundir.set_current(self.name, self.run_dir.parent)

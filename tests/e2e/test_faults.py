@@ -61,9 +61,23 @@ def always_crashing(cluster_env, node: str, **cluster):
             os.kill(supervisor, signal.SIGCONT)
 
 
-def test_sigkilled_node_comes_back_running_with_a_new_pid_and_answers(cluster_env):
+def pical_tasks(topo) -> tuple[int, dict]:
+    """pical's running + queued tasks, and the cluster's books, from one detailed echo."""
+    from daemon.core.tasks import account
+    from daemon.operator import Operator
+    from daemon.topology import load
+
+    with Operator(load(topo), timeout=5) as op:
+        snap = op.echo(detail=True)
+    pical = next(n for n in snap["nodes"] if n["name"] == "pical")
+    return pical["running"] + pical["queued"], account(snap["nodes"])
+
+
+def test_sigkilled_node_comes_back_running_with_a_new_pid_its_queue_and_answers(cluster_env):
     topo = cluster_env.topology("seed.toml", rebalance_interval=0)
     assert cluster_env.ctl("start", topo).returncode == 0
+    assert cluster_env.ctl("submit", "pical", "--tasks", "12", "--cost", "3600").returncode == 0
+    assert pical_tasks(topo)[0] == 12
     before = node_entry(cluster_env, "pical")
     assert before["state"] == "RUNNING" and before["restarts"] == 0 and before["last_exit"] is None
     os.kill(before["pid"], signal.SIGKILL)
@@ -84,6 +98,8 @@ def test_sigkilled_node_comes_back_running_with_a_new_pid_and_answers(cluster_en
     echo = cluster_env.ctl("echo", "--json")  # through the restarted node's new sockets
     assert echo.returncode == 0, echo.stderr
     assert {n["name"] for n in json.loads(echo.stdout)["nodes"]} >= {"pical"}
+    tasks, books = pical_tasks(topo)  # its journal gave the new process its queue back
+    assert tasks == 12 and books["balanced"] and books["submitted"] == 12, books
     submit = cluster_env.ctl("submit", "pical", "--tasks", "3", "--cost", "0.1")
     assert submit.returncode == 0, submit.stderr
 
