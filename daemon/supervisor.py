@@ -513,6 +513,7 @@ class Supervisor:
         if node is None:
             self.log.info("reaped adopted orphan pid %d (%s)", pid, describe_exit(code))
             return
+        node.alive = False  # reaped: from here on its pid is never signalled
         if not self.stopping and self.state == "running":
             for _ in range(4):  # a restarting node's last words, if still in its pipe
                 if node.notify is None:
