@@ -35,6 +35,14 @@ def status_json(cluster_env, *args) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+def port_free(port: int) -> bool:
+    try:
+        with squat(port):
+            return True
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def always_crashing(cluster_env, node: str, **cluster):
     """A started seed cluster whose ``node`` crashes at every restart: SIGKILLed while
@@ -50,8 +58,10 @@ def always_crashing(cluster_env, node: str, **cluster):
     stopped = True
     try:
         os.kill(victim, signal.SIGKILL)
-        # a zombie until the supervisor reaps it, but its sockets are closed already
+        # a zombie until the supervisor reaps it; its port is free once its last thread
+        # (ZeroMQ's I/O threads outlive the leader by a moment) has closed the socket
         wait_until(lambda: psutil.Process(victim).status() == psutil.STATUS_ZOMBIE, 10, f"{node} to die")
+        wait_until(lambda: port_free(port), 10, f"{node}'s port {port} to be free")
         with squat(port):
             os.kill(supervisor, signal.SIGCONT)
             stopped = False
