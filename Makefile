@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mpi]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/sim_scale.py
 	$(BIN)/python bench/top_render.py
 	$(BIN)/python bench/topology_scale.py
+	$(BIN)/python bench/chaos_sweep.py --seeds 500
+	$(BIN)/python bench/mpi_launch.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

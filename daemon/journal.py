@@ -64,9 +64,16 @@ class SqliteJournal:
         self.done = meta.get("done", 0)
         self.front = meta.get("front", 0)
         self.back = meta.get("back", 0)
+        self.last_epoch = meta.get("epoch", 0)  # of the node's latest incarnation
         self.writes = 0
         if self.fresh:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('created', 1)")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Record the epoch of the incarnation now starting (see daemon/core/node.py
+        restart_epoch)."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
+        self.last_epoch = epoch
 
     def close(self) -> None:
         self.db.close()

@@ -57,11 +57,16 @@ class NodeDaemon:
         self.name = name
         self.spec = topology.node(name)
         self.ident = name.encode()
-        self.epoch = time.time_ns()
         self.pid = os.getpid()
         self.journal = journal
         recovered = journal.load() if journal is not None else None
         self.recovered = recovered is not None
+        if journal is None:
+            self.epoch = time.time_ns()
+        else:  # a restart: an epoch after every wave the previous incarnation joined
+            margin = core.RESTART_MARGIN if self.recovered else 0.0
+            self.epoch = core.restart_epoch(time.time(), journal.last_epoch, margin)
+            journal.set_epoch(self.epoch)
         self.core = NodeCore(NodeConfig.of(topology, name, self.pid), self.epoch,
                              time.time() if now is None else now, recovered, journaled=journal is not None)
         self.burner = burner
@@ -200,6 +205,10 @@ class NodeDaemon:
             elif kind is core.SetBusy:
                 if self.burner is not None:
                     self.burner.set_busy(effect.slots)
+            elif kind is core.Reconnect:
+                sock = self.peers.pop(effect.peer, None)
+                if sock is not None:  # the next send opens a fresh connection
+                    sock.close(linger=0)
 
     def measure_cpu(self) -> float | None:
         """psutil: this process and its burner, in % of one core since the last call."""

@@ -1,7 +1,7 @@
 """The operator's side of the protocol: inject waves, submit work, run a balancing round.
 
 ``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
-one more peer of the cluster (DESIGN §2): one DEALER per node it talks to, each with the
+one more peer of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to, each with the
 operator's unique routing id, connected to that node's inbox. Nodes answer through their
 inbox ROUTER to that routing id, which is why the operator pings a node (and gets the
 pong) before it asks that node for anything that is answered later, such as a Finn
@@ -26,6 +26,7 @@ import zmq
 
 from daemon import wire
 from daemon.core import plan
+from daemon.core.snapshot import imbalance
 from daemon.errors import UserError
 from daemon.sockets import configure_socket
 from daemon.topology import Topology
@@ -41,6 +42,10 @@ class WaveTimeout(UserError):
 
 class NodeError(UserError):
     """A node answered with an error message."""
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 def _wave_id(kind: str) -> str:
@@ -326,15 +331,14 @@ class Operator:
                 pass
         waiting |= {move_id for move_id, m in pending.items() if m["from"] in unsent}
         after = self.echo(detail=True) if pending else before
-        loads_after = plan.loads_from_samples(after["nodes"])
         return {
             "cluster": self.topology.cluster.name,
             "policy": policy,
             "moves": list(pending.values()),
             "moved": sum(len(m["tasks"]) for m in pending.values()),
             "unanswered_moves": sorted(waiting),
-            "imbalance_before": round(plan.imbalance(loads), 4),
-            "imbalance_after": round(plan.imbalance(loads_after), 4),
+            "imbalance_before": _rounded(imbalance(before["nodes"])),
+            "imbalance_after": _rounded(imbalance(after["nodes"])),
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
             "before": before,
             "after": after,

@@ -178,10 +178,10 @@ def supervisor_pid(name: str) -> int | None:
     for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.get("pid")) if p):
         # A record from an earlier run of the cluster says nothing about this pid's start time.
         started = recorded.get("create_time") if recorded.get("pid") == pid else None
-        # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER`` or
-        # inside ``ctl start ... --foreground``: a reused pid would have to be one of those
-        # and have started at the recorded instant.
-        for marker in (("--run-dir", str(folder)), ("--foreground",)):
+        # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER``, inside
+        # ``ctl start ... --foreground`` or as rank 0 of ``python -m daemon.mpi``: a reused
+        # pid would have to be one of those and have started at the recorded instant.
+        for marker in (("--run-dir", str(folder)), ("--foreground",), ("-m", "daemon.mpi")):
             if is_alive(pid, started, marker):
                 return pid
     return None

@@ -3,7 +3,7 @@
 ``python -m daemon.supervisor --topology FILE --run-dir DIR [--notify-fd FD]``, started
 detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` in-process.
 
-Theory of operation (DESIGN §1):
+Theory of operation (ARCHITECTURE.md, "Processes"):
 
 - Lifetimes nest. The supervisor starts one node daemon per node of the topology whose
   host is this one, each in its own process group inside the supervisor's session (so a
@@ -244,13 +244,17 @@ class Supervisor:
     """Runs one cluster's local nodes from start to stop. Use it from the main thread
     (signal handlers and the nodes' death signal need it)."""
 
-    def __init__(self, topology: Topology, run_dir: Path, progress: Progress | None = None):
+    def __init__(self, topology: Topology, run_dir: Path, progress: Progress | None = None,
+                 nodes: list[str] | None = None):
+        """``nodes``: the nodes to run, by name (default: :func:`local_nodes`, those whose
+        host is this one). daemon/mpi.py gives each rank an explicit share."""
         if topology.path is None:
             raise UserError(f"cluster {topology.cluster.name}: the supervisor needs a topology file the nodes can read")
         self.topology = topology
         self.name = topology.cluster.name
         self.run_dir = Path(run_dir)
         self.progress = progress or (lambda line: None)
+        self.node_names = None if nodes is None else list(nodes)
         self.started_at = time.time()
         self.state = "starting"
         self.stopping = False
@@ -291,7 +295,7 @@ class Supervisor:
         return 0 if ok else 1
 
     def start(self) -> bool:
-        names = local_nodes(self.topology)
+        names = local_nodes(self.topology) if self.node_names is None else self.node_names
         remote = [n for n in self.topology.names if n not in names]
         if remote:
             self.log.info("%d nodes are on other hosts, left to their supervisors: %s", len(remote), ", ".join(remote))

@@ -62,12 +62,24 @@ def decode(frame: bytes) -> dict:
         raise WireError(f"unknown message type {kind!r}")
     if type(msg.get("e")) is not int:
         raise WireError(f"{kind}: field 'e' (epoch) must be an integer")
-    for field, want in spec.items():
+    for field, want, bounded in _CHECKS[kind]:
         value = msg.get(field)
         if not isinstance(value, want) or (want is int and type(value) is bool):
             raise WireError(f"{kind}: field {field!r} must be {_type_name(want)}, got {type(value).__name__}")
-        _check_bounds(kind, field, value)
+        if bounded:
+            _check_bounds(kind, field, value)
     return msg
+
+
+def _bounded(field: str, want) -> bool:
+    """Whether a field has a bound beyond its type (daemon/core/messages.py)."""
+    wants = want if isinstance(want, tuple) else (want,)
+    return (field in m.TEXT_FIELDS or field in m.LIST_LIMITS or field in m.BYTES_LIMITS or field in m.RANGES
+            or field == "tasks" or float in wants)
+
+
+# kind -> [(field, type(s), bounded?)]: the schema, with the bound checks worked out once
+_CHECKS = {kind: [(f, want, _bounded(f, want)) for f, want in spec.items()] for kind, spec in SCHEMA.items()}
 
 
 def _check_bounds(kind: str, field: str, value) -> None:

@@ -3,7 +3,7 @@
 One balancing round: an echo wave collects every node's tasks, the plan picks queued
 tasks to move from the most loaded nodes to those with the most free CPUs, the donors
 hand them over (exactly once: move id, acknowledgement, resend), and a second echo
-measures the result. Prints each move and the imbalance (max/avg load per CPU) before and
+measures the result. Prints each move and the imbalance (max/avg work per CPU, daemon/core/snapshot.py) before and
 after.
 
 Policies: ``heap`` (default: by expected finish time; a task moves only when it would end
@@ -39,13 +39,17 @@ def add_arguments(p):
 
 def _print_round(res, topology) -> None:
     if not res["moves"]:
-        print(f"no move needed (policy {res['policy']}); imbalance {res['imbalance_before']:.2f}")
+        print(f"no move needed (policy {res['policy']}); imbalance {_fmt(res['imbalance_before'])}")
         return
     for m in res["moves"]:
         note = "" if len(m["tasks"]) == len(m["planned"]) else f" (planned {len(m['planned'])}; the rest had started)"
         print(f"  {m['from']} -> {m['to']}: {len(m['tasks'])} task(s){note}")
-    print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg load per CPU) "
-          f"{res['imbalance_before']:.2f} -> {res['imbalance_after']:.2f}; {res['elapsed_ms']:.1f} ms")
+    print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg work per CPU) "
+          f"{_fmt(res['imbalance_before'])} -> {_fmt(res['imbalance_after'])}; {res['elapsed_ms']:.1f} ms")
+
+
+def _fmt(imbalance: float | None) -> str:
+    return "- (no work)" if imbalance is None else f"{imbalance:.2f}"
 
 
 def run(args) -> int:

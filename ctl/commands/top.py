@@ -7,7 +7,7 @@ sparkline of its recent load; DAG and cycle edges the tree does not show are lis
 ("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when,
 or with the supervisor's state for it (``cluster.json``: BACKOFF while it waits to be
 restarted, FATAL once it crashed too often, with its restarts and last exit).
-The header shows nodes up, cpus, tasks, the imbalance (max/avg load per CPU) and its
+The header shows nodes up, cpus, tasks, the imbalance (max/avg work per CPU, daemon/core/snapshot.py) and its
 trend, the last wave's messages and latency, the last balancing round and Finn wave.
 
 keys:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from daemon.core.snapshot import imbalance
+
 #: Samples of load per CPU kept per node (the widest sparkline shows this many).
 HISTORY = 32
 
@@ -44,15 +46,6 @@ class Failure:
     at: float
     unreachable: tuple[str, ...]
     message: str = ""
-
-
-def imbalance(nodes: list[dict]) -> float | None:
-    """Max over average of load per CPU (DESIGN §4); None when the cluster is idle."""
-    loads = [n["load"] for n in nodes]
-    if not loads:
-        return None
-    avg = sum(loads) / len(loads)
-    return max(loads) / avg if avg > 0 else None
 
 
 @dataclass

@@ -14,7 +14,8 @@ ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/si
 
 Effects, executed by the driver in order: :class:`Persist` (journal records; always
 before any message of the same step: write-ahead), :class:`Send` (to a node's inbox),
-:class:`Reply` (to an operator's routing id), :class:`SetBusy` (the burner's busy slots).
+:class:`Reply` (to an operator's routing id), :class:`SetBusy` (the burner's busy
+slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it).
 
 Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
 topology may send only node messages (explore, echo, finn, transfer, ack, forget);
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from math import isfinite
 from typing import NamedTuple
 
@@ -81,8 +83,25 @@ MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
 DEFAULT_ECHO_TIMEOUT = 5.0
 
+RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
+
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
          "unroutable", "dropped", "internal")
+
+
+def restart_epoch(now: float, previous: int, margin: float) -> int:
+    """The epoch (ns) of a node started again after a crash: ``margin`` seconds ahead of
+    its clock, and always after its previous epoch.
+
+    Why ahead: a node drops every wave that began before its epoch, and so never joins
+    a wave its previous incarnation took part in — but a wave's start is stamped by the
+    operator's clock and the epoch by the node's. A node whose clock is behind the
+    operator's by d, restarted within d of joining a wave, would join it again (found
+    by the chaos simulation: a Finn decision made twice). ``margin`` must exceed the
+    clock offset between operators and nodes; the price is that the node refuses waves
+    begun in its first ``margin`` seconds. Why after the previous one: a clock that
+    stepped back must not give an older incarnation."""
+    return max(int((now + margin) * 1e9), previous + 1)
 
 
 # --- effects -------------------------------------------------------------------------
@@ -106,6 +125,16 @@ class SetBusy(NamedTuple):
     """Burn CPU on ``slots`` slots from now on."""
 
     slots: int
+
+
+class Reconnect(NamedTuple):
+    """The link to ``peer`` seems to lose this node's messages: a neighbour said nothing
+    within an echo wave's deadline, or a peer repeats an ACK that this node has answered
+    already. The driver reopens the link, so that a connection that lost its peer
+    without noticing (half-open TCP, or a routing id taken over by another client at
+    the peer's ROUTER) recovers."""
+
+    peer: str
 
 
 class Persist(NamedTuple):
@@ -178,7 +207,7 @@ class NodeCore:
         self.neighbours = tuple(dict.fromkeys(config.parents + config.children))
         self._neighbour_set = frozenset(self.neighbours)
         self._parent_set = frozenset(config.parents)
-        self._node_of = {n.encode(): n for n in config.nodes if n != config.name}
+        self._node_of = _routing_ids(config.nodes)  # this node's own id too: see handle()
         if recovered is None:
             self.board = TaskBoard(config.name, config.cpus, memory=SEEN_MOVE_TTL, journaled=journaled)
         else:
@@ -186,7 +215,7 @@ class NodeCore:
         self.echoes: dict[str, _EchoRecord] = {}
         self.finns: dict[str, _FinnRecord] = {}
         self.done_waves: OrderedDict[str, float] = OrderedDict()  # finished or closed echo waves -> when
-        self.sender_epochs: dict[str, int] = {}  # node peer -> latest epoch seen
+        self.sender_epochs: dict[str, int] = {}  # node peer -> epoch of its latest message
         self.closed_before = 0  # ns: echo waves started earlier are not joined any more
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
@@ -205,6 +234,8 @@ class NodeCore:
         now = self._clock(now)
         self.stats["received"] += 1
         peer = self._node_of.get(sender)
+        if peer == self.name:  # its own name is not a peer: an operator's id, like any other
+            peer = None
         kind = type(msg)
         try:
             if peer is None:
@@ -214,7 +245,7 @@ class NodeCore:
                 if kind not in m.NODE_MESSAGES:
                     raise Refused("refused", "not-an-operator", f"{self.name}: node {peer} sent an operator request")
                 self._check_epoch(peer, epoch, now)
-            if kind in m.WAVE_MESSAGES:
+            if kind in m.WAVE_MESSAGES and msg.wave not in self.echoes:  # a known wave was checked
                 self._check_wave_age(msg.wave, now)
             self._HANDLERS[kind](self, peer if peer is not None else sender, msg, now)
         except Refused as exc:
@@ -230,7 +261,9 @@ class NodeCore:
             self.last_internal = f"{type(exc).__name__}: {exc}"[:300]
             if peer is None:
                 self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}"))
-        self._advance(now)
+        due = self.board.next_deadline()
+        if due is not None and due <= now:  # new tasks to start, or ended ones to collect
+            self._advance(now)
         return self._drain()
 
     def tick(self, now: float) -> list:
@@ -240,6 +273,8 @@ class NodeCore:
         self._advance(now)
         for rec in [r for r in self.echoes.values() if r.deadline is not None and r.deadline <= now]:
             self._emit_echo(rec, rec.wave.give_up(), now)
+            for peer in rec.wave.missing or ():
+                self._out.append(Reconnect(peer))
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING
             self._housekeeping(now)
@@ -279,10 +314,16 @@ class NodeCore:
         return local
 
     def _check_epoch(self, peer: str, epoch: int, now: float) -> None:
+        """A node's epoch is its start time: one from the far future is forged.
+
+        There is deliberately no "stale incarnation" rule (drop what comes from an
+        epoch older than the newest seen): a message of a sender's earlier incarnation
+        is harmless here — wave messages of a wave older than the receiver are dropped
+        by the wave's age, and the hand-off is idempotent and journaled — while a
+        remembered newest epoch could be raised by one forged frame and then drop the
+        real node's messages for good."""
         if not 0 < epoch <= (now + MAX_SKEW) * 1e9:
             raise Refused("refused", "bad-epoch", f"{self.name}: implausible epoch {epoch} from {peer}")
-        if epoch < self.sender_epochs.get(peer, 0):
-            raise Refused("stale", "stale", f"{self.name}: message from an earlier incarnation of {peer}")
         self.sender_epochs[peer] = epoch
 
     def _check_wave_age(self, wave: str, now: float) -> None:
@@ -432,8 +473,9 @@ class NodeCore:
     def _presample(self, peer: str, epoch: int, waves: list, now: float) -> None:
         """Lai–Yang: sample every wave the sender had sampled before its message changes
         what a sample covers; and close the waves older than the sender's incarnation."""
-        if epoch > self.closed_before:
-            self.closed_before = epoch
+        restart = min(epoch, int(now * 1e9))  # never ahead of now: a forged epoch closes
+        if restart > self.closed_before:      # at most the waves already under way
+            self.closed_before = restart
         for wave in waves:
             if type(wave) is not str or len(wave) > m.MAX_TEXT:
                 raise Refused("garbage", "bad-tag", f"{self.name}: a wave tag from {peer} is not a wave id")
@@ -537,7 +579,8 @@ class NodeCore:
         if msg.accepted:
             # FORGET answers every accepted ACK, a repeated one too: the destination
             # repeats its ACK until a FORGET arrives (a lost FORGET is not resent)
-            self.board.on_ack(msg.move_id, peer)
+            if not self.board.on_ack(msg.move_id, peer):
+                self._out.append(Reconnect(peer))  # our FORGET did not arrive
             self._send(peer, m.Forget(msg.move_id, self._tags()))
         # a refusal: the tasks stay leaving until the deadline takes them back
 
@@ -558,6 +601,13 @@ class NodeCore:
         m.Ack: _on_ack,
         m.Forget: _on_forget,
     }
+
+
+@lru_cache(maxsize=16)
+def _routing_ids(nodes: frozenset[str]) -> dict[bytes, str]:
+    """Routing id -> name of every node of a cluster. Shared by the cores of one process
+    (the simulator runs a thousand: one table each would hold a million entries)."""
+    return {n.encode(): n for n in nodes}
 
 
 def _tasks_of(items: list) -> tuple[Task, ...] | None:

@@ -1,6 +1,6 @@
 """The balancer's plan: from every node's load, which queued tasks go where.
 
-Theory of operation (DESIGN §4):
+Theory of operation (ARCHITECTURE.md, "Balancing"):
 
 The model of a node. A node with c CPUs is c slots. Running tasks hold their slots for
 their remaining seconds; tasks already in flight to the node (``incoming``) come next,
@@ -19,7 +19,7 @@ receiver it would complete at E + x. Move it when::
     E + x < C - x/2
 
 that is, when the task itself completes earlier by more than half its cost. This is
-our reading of the DESIGN's "lowers the donor's finish time by more than half the
+our reading of the rule "lowers the donor's finish time by more than half the
 task's cost", after Dask's work stealing (distributed/stealing.py steals when
 ``occ_thief + duration <= occ_victim - duration / 2``: the thief's backlog with the task
 must stay below the victim's backlog less half the task). On one CPU the readings
@@ -97,6 +97,8 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from operator import itemgetter
+
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of  # noqa: F401  (imbalance_of, load_cv_of: re-exported)
 
 POLICIES = ("heap", "seed", "none")
 
@@ -213,44 +215,15 @@ def load_cv(loads: list[NodeLoad]) -> float:
     return load_cv_of([n.work for n in loads], [n.cpus for n in loads])
 
 
-def imbalance_of(work: list[float], cpus: list[int], total_cpus: int | None = None) -> float:
-    """:func:`imbalance` from each node's work and cpus (say, from samples without
-    detail). With ``total_cpus``, the cluster has more CPUs, on idle nodes not listed."""
-    total = sum(work)
-    if not work or total <= 0:
-        return 1.0
-    return max(w / c for w, c in zip(work, cpus)) / (total / (total_cpus or sum(cpus)))
-
-
-def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> float:
-    """:func:`load_cv` from each node's work and cpus. With ``nodes``, the cluster has
-    that many nodes, the ones not listed idle."""
-    per_cpu = [w / c for w, c in zip(work, cpus)]
-    count = nodes or len(per_cpu)
-    if not count:
-        return 0.0
-    mean = sum(per_cpu) / count
-    if mean <= 0:
-        return 0.0
-    spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
-    return math.sqrt(spread / count) / mean
-
-
 def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
     """NodeLoads from ``TaskBoard.sample()`` dicts (each with its ``name``), sorted by
-    name. Tasks in an ``outgoing`` move that no node reports ``unconfirmed`` are in
-    flight: they count at their destination (as incoming), not at their source; once a
-    destination reports the move unconfirmed, they are in its queue already.
+    name. Tasks in flight (daemon/core/snapshot.py ``in_flight``) count at their
+    destination, as incoming.
 
     Raises ``ValueError`` naming the node and field when a sample lacks a field."""
-    unconfirmed = set()
     for s in samples:
-        unconfirmed.update(_field(s, "unconfirmed"))
-    incoming: dict[str, list[float]] = {}
-    for s in samples:
-        for move_id, dest, tasks in _field(s, "outgoing"):
-            if move_id not in unconfirmed:
-                incoming.setdefault(dest, []).extend(float(cost) for _, cost in tasks)
+        _field(s, "unconfirmed"), _field(s, "outgoing")
+    incoming = in_flight(samples)
     loads = [
         NodeLoad(
             name=str(_field(s, "name")),

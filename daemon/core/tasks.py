@@ -1,7 +1,7 @@
 """One node's tasks: the queue, the CPU slots, and the exactly-once hand-off of queued
 tasks between nodes.
 
-Theory of operation (DESIGN §5 and §6):
+Theory of operation (ARCHITECTURE.md, "Moving a task exactly once" and "Tasks and burners"):
 
 Slots. A node has ``cpus`` slots. A task holds one slot for ``cost`` seconds; a task
 started at t finishes at t + cost. Queued tasks start FIFO on the first slot that frees
@@ -12,8 +12,8 @@ refilled at t' and the outcome does not depend on how often the driver calls
 the next deadline is exposed). Tasks given to :meth:`TaskBoard.submit` without a time
 have an unknown arrival between two calls: they start no earlier than the next ``now``.
 
-Hand-off (DESIGN §5; retransmit until acknowledged, duplicates recognised by their
-identifier, as in the data-link protocols of Tel, *Introduction to Distributed
+Hand-off (ARCHITECTURE.md, "Moving a task exactly once"; retransmit until acknowledged,
+duplicates recognised by their identifier, as in the data-link protocols of Tel, *Introduction to Distributed
 Algorithms*, ch. 3):
 
 1. The donor takes still-QUEUED tasks out of its queue under a move id and a
@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from daemon.core import journal
+from daemon.core.snapshot import in_flight
 
 #: Most queued tasks a detailed sample lists (the tail of the queue, which is where the
 #: balancer takes tasks from); the rest is summarised as ``queued_unlisted``. Bounds an
@@ -406,7 +407,7 @@ class TaskBoard:
 
     def move_out(self, move_id: str, dest: str, task_ids: list[str], now: float, deadline: float) -> Transfer | None:
         """Take the still-queued tasks among ``task_ids`` out of the queue as move
-        ``move_id`` to ``dest`` [DESIGN §5.1]; running and unknown ids are skipped.
+        ``move_id`` to ``dest`` [step 1]; running and unknown ids are skipped.
 
         ``deadline`` is absolute: it becomes the transfer's ``expires``. Returns the
         Transfer to send, the same one again for a move id already leaving, or None when
@@ -425,7 +426,7 @@ class TaskBoard:
         return transfer
 
     def transfers_to_resend(self, now: float, every: float) -> list[Transfer]:
-        """Unacknowledged transfers last sent at least ``every`` seconds ago [DESIGN §5.2],
+        """Unacknowledged transfers last sent at least ``every`` seconds ago [step 2],
         in move order; each is marked as sent at ``now``."""
         due = []
         for leaving in self._outgoing.values():
@@ -446,7 +447,7 @@ class TaskBoard:
         return True
 
     def take_back_expired(self, now: float) -> list[str]:
-        """Moves unacknowledged past ``expires + grace`` [DESIGN §5.4]: their tasks go back
+        """Moves unacknowledged past ``expires + grace`` [step 4]: their tasks go back
         to the FRONT of the queue, earliest move first. Returns those move ids."""
         expired = [m for m, leaving in self._outgoing.items() if now > leaving.transfer.expires + self.grace]
         if not expired:
@@ -464,7 +465,7 @@ class TaskBoard:
     # --- receiving tasks (destination) ------------------------------------------------
 
     def on_transfer(self, transfer: Transfer, now: float) -> bool:
-        """Answer a TRANSFER [DESIGN §5.3]: True = accepted (ACK it), False = refused.
+        """Answer a TRANSFER [step 3]: True = accepted (ACK it), False = refused.
 
         A move id answered before gets the same answer and enqueues nothing. A new
         transfer is refused when its ``expires`` has passed (the donor takes the tasks
@@ -552,18 +553,15 @@ def account(samples: list[dict]) -> dict:
     """The accounting rule over the samples of a consistent cut (see the module text).
 
     Returns the totals ``submitted``, ``done``, ``running``, ``queued``, ``in_flight``
-    (outgoing tasks whose move id no node reports unconfirmed), ``surplus`` (tasks found
+    (daemon/core/snapshot.py's rule), ``surplus`` (tasks found
     minus tasks submitted: negative = lost, positive = duplicated) and ``balanced``."""
-    unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
-    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0, "in_flight": 0}
+    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0}
     for s in samples:
         totals["submitted"] += s["submitted"]
         totals["done"] += s["done"]
         totals["running"] += s["running"]
         totals["queued"] += s["queued"]
-        for move_id, _dest, tasks in s["outgoing"]:
-            if move_id not in unconfirmed:
-                totals["in_flight"] += len(tasks)
+    totals["in_flight"] = sum(len(costs) for costs in in_flight(samples).values())
     found = totals["done"] + totals["running"] + totals["queued"] + totals["in_flight"]
     totals["surplus"] = found - totals["submitted"]
     totals["balanced"] = totals["surplus"] == 0
