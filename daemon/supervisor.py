@@ -155,9 +155,9 @@ class NodeProcess:
     States (:data:`NODE_STATES`, ``state`` in ``cluster.json``)::
 
         STARTING --ready--> RUNNING --exits on its own--> BACKOFF --delay--> STARTING
-            |                                       \--> FATAL (policy "never", or the
-            \--exits / not ready in time: a crash        restart_max_crashes-th crash
-                                                          within restart_window)
+            |                                        +--> FATAL (policy "never", or the
+            +--exits / not ready in time: a crash          restart_max_crashes-th crash
+                                                           within restart_window)
         any state --stop--> STOPPED
 
     ``alive`` stays true until the process is reaped; ``exit_status`` is set then.
