@@ -7,8 +7,13 @@ inbox ROUTER to that routing id, which is why the operator pings a node (and get
 pong) before it asks that node for anything that is answered later, such as a Finn
 decision: the pong proves the node's ROUTER knows the route back.
 
-Every call has a deadline. A wave that does not come back in time raises
-:class:`WaveTimeout`, naming the nodes that do not answer a ping.
+Every call has a deadline, its sends included: a send never blocks. It is tried with
+``DONTWAIT``; if the node's queue is full (the peer is stuck or gone and its high-water
+mark is reached) the socket is polled for writability until the call's deadline, then
+the node counts as silent (:class:`WaveTimeout`). A frame this operator would make
+larger than ``wire.MAX_FRAME`` is refused before it is sent (a node would drop the
+connection). A wave that does not come back in time raises :class:`WaveTimeout`, naming
+the nodes that do not answer a ping.
 """
 
 from __future__ import annotations
@@ -86,8 +91,40 @@ class Operator:
             self.poller.register(sock, zmq.POLLIN)
         return sock
 
-    def _send(self, name: str, kind: str, **fields) -> None:
-        self._sock(name).send(wire.encode(kind, self.epoch, **fields))
+    def _send(self, name: str, kind: str, deadline: float | None = None, **fields) -> None:
+        """Send one message to node ``name`` without ever blocking past ``deadline``
+        (default: this operator's timeout from now); WaveTimeout naming the node if its
+        queue stays full, UserError if the frame is too large to send at all."""
+        frame = wire.encode(kind, self.epoch, **fields)
+        if len(frame) > wire.MAX_FRAME:
+            raise UserError(f"node {name}: a {kind} message of {len(frame)} bytes exceeds the "
+                            f"{wire.MAX_FRAME}-byte frame limit; ask for less at once")
+        sock = self._sock(name)
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                sock.send(frame, zmq.DONTWAIT)
+                return
+            except zmq.Again:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(max(1, int(left * 1000)), zmq.POLLOUT):
+                raise WaveTimeout(f"node {name} ({self.topology.endpoint(name)}) takes no {kind} message within "
+                                  f"{self.timeout:g} s: its queue is full; is it stuck?", [name])
+
+    def _send_each(self, sends, deadline: float) -> list[str]:
+        """Send ``(name, kind, fields)`` messages, each within ``deadline``; returns the
+        names whose queue stayed full (the rest went out)."""
+        stuck = []
+        for name, kind, fields in sends:
+            if name in stuck:
+                continue
+            try:
+                self._send(name, kind, deadline, **fields)
+            except WaveTimeout:
+                stuck.append(name)
+        return stuck
 
     def _collect(self, deadline: float, accept) -> None:
         """Receive until ``accept(node, msg)`` returns True or the deadline passes (then
@@ -115,11 +152,11 @@ class Operator:
         names = list(self.topology.names if names is None else names)
         self.seq += 1
         seq = self.seq
-        for name in names:
-            self._send(name, "ping", id=seq)
-        answers: dict[str, dict | None] = {name: None for name in names}
-        waiting = set(names)
+        deadline = time.monotonic() + (timeout or self.timeout)
         t0 = time.perf_counter()
+        stuck = self._send_each([(name, "ping", {"id": seq}) for name in names], deadline)
+        answers: dict[str, dict | None] = {name: None for name in names}
+        waiting = set(names) - set(stuck)
 
         def accept(node, msg):
             if msg["t"] == "pong" and msg["id"] == seq and node in waiting:
@@ -130,7 +167,8 @@ class Operator:
             return not waiting
 
         try:
-            self._collect(time.monotonic() + (timeout or self.timeout), accept)
+            if waiting:
+                self._collect(deadline, accept)
         except WaveTimeout:
             pass
         return answers
@@ -222,11 +260,11 @@ class Operator:
             return alive <= decided.keys()
 
         t0 = time.perf_counter()
-        for name in initiators:
-            if name in alive:
-                self._send(name, "finn.start", wave=wave, tasks=tasks, cost=cost, report=self.ident)
+        deadline = time.monotonic() + self.timeout
+        fields = {"wave": wave, "tasks": tasks, "cost": cost, "report": self.ident}
+        self._send_each([(name, "finn.start", fields) for name in initiators if name in alive], deadline)
         try:
-            self._collect(time.monotonic() + self.timeout, accept)
+            self._collect(deadline, accept)
         except WaveTimeout:
             pass
         elapsed_ms = (time.perf_counter() - t0) * 1000
@@ -272,16 +310,19 @@ class Operator:
         moves = plan.plan_samples(before["nodes"], policy)
         base = _wave_id("m")
         pending: dict[str, dict] = {}
+        deadline = time.monotonic() + self.timeout
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
             if isinstance(mv, plan.BulkMove):  # how many; the donor picks them from its tail
-                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": []}
-                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=[], count=mv.count)
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": [],
+                                    "request": {"tasks": [], "count": mv.count}}
             else:
                 pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": len(mv.task_ids), "count": 0,
-                                    "tasks": [], "planned_tasks": list(mv.task_ids)}
-                self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids), count=0)
-        waiting = set(pending)
+                                    "tasks": [], "planned_tasks": list(mv.task_ids),
+                                    "request": {"tasks": list(mv.task_ids), "count": 0}}
+        unsent = set(self._send_each([(m["from"], "move", {"move_id": move_id, "dest": m["to"], **m.pop("request")})
+                                      for move_id, m in pending.items()], deadline))
+        waiting = {move_id for move_id, m in pending.items() if m["from"] not in unsent}
 
         def accept(node, msg):
             if msg["t"] == "move.ok" and msg["move_id"] in waiting:
@@ -291,11 +332,12 @@ class Operator:
                 waiting.discard(msg["move_id"])
             return not waiting
 
-        if pending:
+        if waiting:
             try:
-                self._collect(time.monotonic() + self.timeout, accept)
+                self._collect(deadline, accept)
             except WaveTimeout:
                 pass
+        waiting |= {move_id for move_id, m in pending.items() if m["from"] in unsent}
         after = self.echo(detail=True) if pending else before
         return {
             "cluster": self.topology.cluster.name,

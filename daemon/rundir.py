@@ -18,6 +18,15 @@ document or the new one, never half of one.
 A pid file outlives a SIGKILLed supervisor and pids get reused, so :func:`is_running`
 believes a pid only if that process is alive, not a zombie, started when
 ``cluster.json`` says the supervisor started, and runs the supervisor (its command line).
+A missing or garbage pid file falls back on the supervisor pid ``cluster.json``
+records, checked the same way.
+
+The folder is authoritative but may be damaged by hand: :func:`read_cluster` checks the
+record's shape and raises :class:`DamagedRecord` (a UserError naming the file and what is
+wrong) instead of handing half a record on. Without a usable record, ``ctl status`` and
+``ctl stop -t FILE`` find the cluster's processes by the topology's ports
+(:mod:`daemon.orphans`); the supervisor itself writes its record and pid file again
+within a second when they go missing (daemon/supervisor.py).
 """
 
 from __future__ import annotations
@@ -69,17 +78,58 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class DamagedRecord(UserError):
+    """A ``cluster.json`` that cannot be read or is not shaped like a cluster record."""
+
+
 def read_cluster(name: str) -> dict | None:
-    """The cluster's ``cluster.json``, or None if it has none. Raises UserError if unreadable."""
+    """The cluster's ``cluster.json``, or None if it has none. Raises DamagedRecord if it
+    cannot be read or has the wrong shape."""
     path = cluster_dir(name) / CLUSTER_FILE
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the cluster record: {exc}; "
-                        f"remove the folder {path.parent} if no cluster {name} is running") from exc
+        raise DamagedRecord(f"{path}: cannot read the cluster record: {exc}") from None
+    problem = record_problem(record)
+    if problem:
+        raise DamagedRecord(f"{path}: not a cluster record: {problem}")
+    return record
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with the shape of a ``cluster.json`` document, or None."""
+    if type(record) is not dict:
+        return f"expected a JSON object, got {type(record).__name__}"
+    for key, kind in (("cluster", str), ("topology", str), ("state", str), ("supervisor", dict), ("nodes", dict)):
+        if key in record and type(record[key]) is not kind:
+            return f"field {key!r} must be {'an object' if kind is dict else 'a string'}, got {type(record[key]).__name__}"
+    entries = [("supervisor", record.get("supervisor") or {})]
+    for node, entry in (record.get("nodes") or {}).items():
+        if type(entry) is not dict:
+            return f"node {node!r} must be an object, got {type(entry).__name__}"
+        entries.append((f"node {node!r}", entry))
+    for where, entry in entries:
+        pid = entry.get("pid")
+        if pid is not None and (type(pid) is not int or pid <= 0):
+            return f"{where}: pid must be a positive integer, got {pid!r}"
+        started = entry.get("create_time")
+        if started is not None and type(started) not in (int, float):
+            return f"{where}: create_time must be a number, got {started!r}"
+    return None
+
+
+def usable_record(name: str) -> tuple[dict | None, str | None]:
+    """(record, None), or (None, why not): the record is missing or damaged."""
+    try:
+        record = read_cluster(name)
+    except DamagedRecord as exc:
+        return None, str(exc)
+    if record is None:
+        return None, f"{cluster_dir(name) / CLUSTER_FILE} is missing"
+    return record, None
 
 
 def set_current(name: str, base: Path | None = None) -> None:
@@ -106,9 +156,10 @@ def write_pid(folder: Path, pid: int) -> None:
 def read_pid(folder: Path) -> int | None:
     """The pid in a cluster folder's ``supervisor.pid``, or None if there is none (or garbage)."""
     try:
-        return int((folder / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
+        pid = int((folder / PID_FILE).read_text(errors="replace").strip())
+    except (OSError, ValueError):
         return None
+    return pid if pid > 0 else None
 
 
 def remove_pid(folder: Path) -> None:
@@ -121,18 +172,18 @@ def remove_pid(folder: Path) -> None:
 def supervisor_pid(name: str) -> int | None:
     """The pid of cluster ``name``'s live supervisor, or None (see :func:`is_running`)."""
     folder = cluster_dir(name)
-    pid = read_pid(folder)
-    if pid is None:
-        return None
-    recorded = (read_cluster(name) or {}).get("supervisor") or {}
-    # A record from an earlier run of the cluster says nothing about this pid's start time.
-    started = recorded.get("create_time") if recorded.get("pid") == pid else None
-    # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER``, inside
-    # ``ctl start ... --foreground`` or as rank 0 of ``python -m daemon.mpi``: a reused
-    # pid would have to be one of those and have started at the recorded instant.
-    for marker in (("--run-dir", str(folder)), ("--foreground",), ("-m", "daemon.mpi")):
-        if is_alive(pid, started, marker):
-            return pid
+    record, _ = usable_record(name)
+    recorded = (record or {}).get("supervisor") or {}
+    # The pid file first; if it is missing or garbage, the pid the record names.
+    for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.get("pid")) if p):
+        # A record from an earlier run of the cluster says nothing about this pid's start time.
+        started = recorded.get("create_time") if recorded.get("pid") == pid else None
+        # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER``, inside
+        # ``ctl start ... --foreground`` or as rank 0 of ``python -m daemon.mpi``: a reused
+        # pid would have to be one of those and have started at the recorded instant.
+        for marker in (("--run-dir", str(folder)), ("--foreground",), ("-m", "daemon.mpi")):
+            if is_alive(pid, started, marker):
+                return pid
     return None
 
 

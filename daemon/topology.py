@@ -11,6 +11,10 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     rebalance_interval = 5.0  # seconds between balancing rounds; 0 = off (>= 0)
     host = "127.0.0.1"        # default host of every node
     base_port = 7100          # a node without a port gets base_port + its index in the file
+    restart = "on-failure"    # restart a node that exits on its own; "never": leave it dead
+    restart_backoff_max = 5.0 # restart delays double from 0.1 s up to this (> 0)
+    restart_max_crashes = 5   # this many exits within restart_window: FATAL, no more restarts
+    restart_window = 60.0     # seconds (> 0)
 
     [[node]]
     name = "root"
@@ -61,9 +65,15 @@ DEFAULT_TASK_TIME = 1.0
 DEFAULT_REBALANCE_INTERVAL = 5.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 7100
+RESTART_POLICIES = ("on-failure", "never")
+DEFAULT_RESTART = "on-failure"
+DEFAULT_RESTART_BACKOFF_MAX = 5.0
+DEFAULT_RESTART_MAX_CRASHES = 5
+DEFAULT_RESTART_WINDOW = 60.0
 
 TOP_LEVEL_KEYS = ("cluster", "node")
-CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port")
+CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port",
+                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window")
 NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
 
 # A node name is a ZeroMQ routing id (at most 255 bytes) and a word people type on the
@@ -102,6 +112,11 @@ class Cluster:
     rebalance_interval: float = DEFAULT_REBALANCE_INTERVAL
     host: str = DEFAULT_HOST
     base_port: int = DEFAULT_BASE_PORT
+    # the supervisor's restart policy (daemon/supervisor.py)
+    restart: str = DEFAULT_RESTART
+    restart_backoff_max: float = DEFAULT_RESTART_BACKOFF_MAX
+    restart_max_crashes: int = DEFAULT_RESTART_MAX_CRASHES
+    restart_window: float = DEFAULT_RESTART_WINDOW
 
 
 class Topology:
@@ -512,7 +527,17 @@ def _cluster(raw: dict, src: str) -> Cluster:
     )
     host = _need_host(raw.get("host", DEFAULT_HOST), where, "host")
     base_port = _need_port(raw.get("base_port", DEFAULT_BASE_PORT), where, "base_port")
-    return Cluster(name, task_time, interval, host, base_port)
+    restart = raw.get("restart", DEFAULT_RESTART)
+    if restart not in RESTART_POLICIES:
+        raise TopologyError(f"{where}: field 'restart' must be " + " or ".join(f'"{p}"' for p in RESTART_POLICIES)
+                            + f", got {_show(restart)}")
+    backoff_max = _need_number(raw.get("restart_backoff_max", DEFAULT_RESTART_BACKOFF_MAX), where,
+                               "restart_backoff_max", positive=True)
+    max_crashes = raw.get("restart_max_crashes", DEFAULT_RESTART_MAX_CRASHES)
+    if not _is_int(max_crashes) or max_crashes < 1:
+        raise TopologyError(f"{where}: field 'restart_max_crashes' must be a positive integer, got {_show(max_crashes)}")
+    window = _need_number(raw.get("restart_window", DEFAULT_RESTART_WINDOW), where, "restart_window", positive=True)
+    return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -631,6 +656,10 @@ def to_dict(topology: Topology) -> dict:
         "host": c.host,
         "base_port": c.base_port,
     }
+    for key, default in (("restart", DEFAULT_RESTART), ("restart_backoff_max", DEFAULT_RESTART_BACKOFF_MAX),
+                         ("restart_max_crashes", DEFAULT_RESTART_MAX_CRASHES), ("restart_window", DEFAULT_RESTART_WINDOW)):
+        if getattr(c, key) != default:
+            cluster[key] = getattr(c, key)
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}

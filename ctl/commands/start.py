@@ -53,12 +53,29 @@ def run(args) -> int:
     if not nodes:
         hosts = ", ".join(sorted({n.host for n in topology.nodes}))
         raise UserError(f"{topology.path}: no node of cluster {name} runs on this host (hosts: {hosts})")
+    _refuse_unrecorded(topology, nodes)
     check_ports(topology, nodes)
     run_dir = rundir.cluster_dir(name, create=True)
     view = StartView(topology, run_dir, args.json)
     if args.foreground:
         return _foreground(topology, run_dir, view)
     return _detached(topology, run_dir, view)
+
+
+def _refuse_unrecorded(topology, nodes: list[str]) -> None:
+    """Refuse to start beside this cluster's own processes that its record no longer
+    names (its run directory moved away or damaged): they hold the ports."""
+    from daemon import rundir
+    from daemon.errors import UserError
+    from daemon.orphans import by_ports
+
+    found = by_ports(topology, nodes)
+    if found:
+        _, problem = rundir.usable_record(topology.cluster.name)
+        pids = ", ".join(f"{f.role} {f.name + ' ' if f.name else ''}pid {f.proc.pid}" for f in found)
+        raise UserError(f"cluster {topology.cluster.name} is already running without a usable record "
+                        f"({problem or 'its supervisor pid is not recorded'}): {pids}; "
+                        f"stop it with `ctl stop -t {topology.path}`")
 
 
 def check_ports(topology, nodes: list[str]) -> None:
@@ -258,7 +275,7 @@ def _give_up(supervisor, view: StartView, stop_it: bool) -> None:
     except subprocess.TimeoutExpired:
         supervisor.kill()
         supervisor.wait()
-    record = rundir.read_cluster(view.topology.cluster.name) or {}
+    record = rundir.usable_record(view.topology.cluster.name)[0] or {}
     if (record.get("supervisor") or {}).get("pid") != supervisor.pid:
         return  # it never took the run directory (say, another start won the race)
     for name, node in sorted((record.get("nodes") or {}).items()):

@@ -341,6 +341,11 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     line.add(tag, pal.grey)
     line.add(note, quiet)
     line.pad_to(1 + cols.tree)
+    supervised = view.supervised.get(row.name) or {}
+    state = supervised.get("state")
+    if state and state != "RUNNING":  # the supervisor knows why: BACKOFF, FATAL, STARTING...
+        line.add(f" {g.dead} {_supervised(supervised, now)}", quiet)  # over the sparkline too
+        return line.text()
     if dead_at is not None:
         text = f" {g.dead} no answer since {_clock(dead_at)} ({_ago(now - dead_at)})"
     else:
@@ -350,6 +355,19 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
         line.add(" ")
         line.add_cells(_spark(view.history.get(row.name), cols.spark, pal, g, style_all=quiet), cols.spark)
     return line.text()
+
+
+def _supervised(entry: dict, now: float) -> str:
+    """A node the supervisor does not have RUNNING: its state, since when, why."""
+    state = _one_line(str(entry.get("state")), ASCII)
+    since = entry.get("since")
+    text = state + (f" since {_clock(since)} ({_ago(now - since)})" if isinstance(since, (int, float)) else "")
+    restarts = entry.get("restarts")
+    if isinstance(restarts, int) and restarts:
+        text += f", {restarts} restart{'s' if restarts != 1 else ''}"
+    if entry.get("last_exit"):
+        text += f": {_one_line(str(entry['last_exit']), ASCII)}"
+    return text
 
 
 def _column_titles(cols: _Columns, width: int, pal: Palette, g: Glyphs) -> str:

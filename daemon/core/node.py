@@ -83,6 +83,15 @@ MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
 DEFAULT_ECHO_TIMEOUT = 5.0
 QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
+LISTING_BUDGET = 16 * 1024 * 1024  # bytes of listed tasks a whole echo result may carry
+PAIR_BYTES = 128  # the most one listed [task id, cost] takes: a 64-character name, epoch, seq
+
+
+def listing_limit(nodes: int) -> int:
+    """How many queued tasks each node of a ``nodes``-node cluster lists in a detailed
+    sample: QUEUE_DETAIL_LIMIT, less in a cluster so large that the initiator's result
+    (every node's sample in one frame) would otherwise pass half of MAX_FRAME."""
+    return max(1, min(QUEUE_DETAIL_LIMIT, LISTING_BUDGET // (PAIR_BYTES * max(1, nodes))))
 
 RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
 
@@ -200,10 +209,11 @@ class NodeCore:
     ``recovered``: the journal's state after a crash (None: a fresh node). ``journaled``:
     emit :class:`Persist` effects (the simulator's balance study turns them off).
     ``detail_limit``: a detailed sample lists the queued tasks only up to this many (None:
-    always; daemon/core/tasks.py ``sample``)."""
+    always; default: :func:`listing_limit` of the cluster's size; daemon/core/tasks.py
+    ``sample``)."""
 
     def __init__(self, config: NodeConfig, epoch: int, now: float, recovered: JournalState | None = None,
-                 journaled: bool = True, detail_limit: int | None = QUEUE_DETAIL_LIMIT):
+                 journaled: bool = True, detail_limit: int | None | str = "cluster"):
         self.config = config
         self.name = config.name
         self.epoch = epoch
@@ -223,7 +233,7 @@ class NodeCore:
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
-        self.detail_limit = detail_limit
+        self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
         self.task_seq = 0
         self._now = now
         self._skew = 0.0

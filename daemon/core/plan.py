@@ -139,8 +139,8 @@ SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% o
 @dataclass(frozen=True)
 class NodeLoad:
     """One node's load: remaining seconds of running tasks, queued (task id, cost) in
-    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the
-    node) when cpus < 1 or more tasks run than it has CPUs."""
+    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the node) when cpus < 1 or more tasks run than it has
+    CPUs."""
 
     name: str
     cpus: int

@@ -158,9 +158,9 @@ def test_three_ranks_echo_balance_finn_stop(site, mpi_env, shm_before):
     for folder in ["demo", *(f"demo.rank-{r}" for r in range(1, RANKS))]:  # each rank's record: a clean stop
         record = json.loads((mpi_env.home / folder / "cluster.json").read_text())
         assert record["state"] == "stopped", record
-        states = {name: (n["state"], n["exit"]) for name, n in record["nodes"].items()}
+        states = {name: (n["state"], n["last_exit"]) for name, n in record["nodes"].items()}
         if folder != "demo" or site.lab is not None:  # `ctl stop` rewrites rank 0's record itself
-            assert all(state == "stopped" for state, _ in states.values()), (folder, states)
+            assert all(state == "STOPPED" for state, _ in states.values()), (folder, states)
 
 
 def test_killed_rank_takes_everything_with_it(site, mpi_env, shm_before):

@@ -125,14 +125,16 @@ def test_live_view_keys_and_a_clean_exit(cluster_env):
 
 
 def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
-    topo = start_seed(cluster_env)
+    topo = start_seed(cluster_env, restart="never")  # pical stays dead
     t = top_in_pty(cluster_env, topo, "--timeout", "1")
     saved = termios.tcgetattr(t.master)
     try:
         t.wait_for(lambda t: "8/8 nodes up" in t.text(), what="the first echo wave")
         pid = cluster_env.record("seed")["nodes"]["pical"]["pid"]
         os.kill(pid, signal.SIGKILL)  # a node of the cluster this test started, by pid
-        t.wait_for(lambda t: "no answer since" in node_row(t, "pical"), what="pical marked silent")
+        # silent, and marked with what the supervisor says of it (restart = "never")
+        t.wait_for(lambda t: "FATAL since" in node_row(t, "pical"), what="pical marked silent and FATAL")
+        assert "killed by SIGKILL" in node_row(t, "pical")
         assert "7/8 nodes up" in t.screen.display[0]
         # the wave goes on without it: the others stay live, pical is named
         assert "no answer: pical" in t.screen.display[1]
@@ -152,5 +154,5 @@ def test_a_killed_node_stays_on_screen_dimmed_and_ctrl_c_restores(cluster_env):
     once = cluster_env.ctl("top", "--once", "-t", topo, "--timeout", "1", "--width", "100")
     assert once.returncode == 1, once.stderr
     assert "\x1b" not in once.stdout
-    assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "no answer since" in once.stdout
+    assert "7/8 nodes up" in once.stdout and "pical" in once.stdout and "FATAL since" in once.stdout
     assert "no answer from pical" in once.stderr
