@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from daemon.core.node import QUEUE_DETAIL_LIMIT
 from daemon.core.tasks import account
-from daemon.node import QUEUE_DETAIL_LIMIT
 from daemon.operator import Operator
 from daemon.topology import load
 
