@@ -94,9 +94,11 @@ plans task by task when every sample lists its tasks and in bulk otherwise
 cluster's work per CPU, L = W/m; donors (work above cpus × L, most above first) give
 from the tail of their queue, run by run, to the receiver with the most room below
 its share (cpus × L − work), as many tasks k of the run's cost x as bring both nearer
-the level, each side allowed past it by less than x/2 (k = min(count, ⌊excess/x + ½⌋,
-⌊room/x + ½⌋)), the heap rule's half-cost margin in fluid form. A donor stops at the
-first tail task that does not move (it gives from the tail only). The cost is
+the level, each side allowed past it by strictly less than x/2 (k·x < excess + x/2 and
+k·x < room + x/2), the heap rule's half-cost margin in fluid form; a donor that would
+give its whole run must also stay less than half its next tail task t below the level
+(count·x < excess + t/2, else the run's last task stays). A donor stops at the first
+tail task that does not move (it gives from the tail only). The cost is
 O(runs + n log n) per pass for n nodes, whatever the queues' lengths. A move says how many
 tasks (and their work by the summary); the donor takes that many from its tail
 (``TaskBoard.move_out_tail``). A donor gives one receiver at most one TRANSFER's worth
@@ -105,14 +107,32 @@ tasks (and their work by the summary); the donor takes that many from its tail
 What the bulk plan guarantees (tests/core/test_plan.py, with hypothesis): a donor gives
 at most its queued tasks, from its tail, and the moved work is what that tail holds (so
 the total is conserved); a node gives before it receives, never after, and a task moves
-once. The plan repeats its pass until one moves nothing (each move lowers the sum of the
-squared distances to the level: it terminates), so after the moves every donor is
-within half its next tail task of the level or no receiver has half a task of room:
-re-planning takes nothing more from the donors it has just planned for. It gives no
+once; a receiver ends less than half a task above the level. The plan repeats its pass
+until one moves nothing (each move lowers the sum of the squared distances to the level
+strictly, the margins being strict: it terminates). Fixpoint: re-planning the moved
+loads (every move landed, no ``limit`` reached) takes nothing from the donors it has
+just planned for. Proof sketch, in exact arithmetic (write e for a node's excess
+work − cpus × L, room = −e): (a) the largest room never grows, in a plan or in the
+re-plan: receivers' rooms only shrink, and a donor giving tasks of cost x to a
+receiver with room r > x/2 is left with room < x/2 < r. (b) A donor that did not
+receive afterwards, still above its share, was refused in the last pass, which moved
+nothing: by its own side (e ≤ x/2 for its tail cost x, or its last task would leave it
+t/2 below) or by the largest room (≤ x/2); the re-plan sees the same e and tail first,
+and by (a) no larger room, so it is refused again (a donor at or below its share is
+no donor in the re-plan: its work only grows by receiving). (c) A donor that received
+afterwards had room ρ < t/2 for its next tail cost t when it stopped giving; it
+receives only tasks y with y/2 < (its room) ≤ ρ, and ends with e < y/2 < t/2 above the
+level: the re-plan's donor test fails on its side. (With plain ⌊·+½⌋ rounding a side
+could land exactly x/2 past the level; a donor could then take a task back that it
+had just given, and the re-plan would give it back again.) Nodes that only received
+may still give in the re-plan: they end less than half a received task above the
+level, and their own tail may be cheaper than that. It gives no
 makespan guarantee of its own: it balances work per CPU, not the list schedule (the
 order within a queue and the slot a task lands on are left to the nodes);
 :func:`plan_moves` keeps its proofs and runs whenever the queues are short. The bulk
-``seed`` policy is the lab's rule on counts; ``none`` moves nothing.
+``seed`` policy is the lab's rule on counts, except that a node that has received in
+the round gives nothing (it gives its tail, which may then be the task it received);
+``none`` moves nothing.
 
 Yardsticks: :func:`imbalance` (max over nodes of work per CPU / the cluster's work per
 CPU), :func:`load_cv` (its coefficient of variation), :func:`makespan` of the model and
@@ -375,19 +395,23 @@ def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
     return [(i, j, loads[i].queued[-1][0]) for i, j in pairs]  # one task per node: its last queued
 
 
-def _seed_pairs(tasks: list[int], loads) -> list[tuple[int, int]]:
-    """The lab's rule in node order, from each node's task count: (giver, receiver) pairs."""
+def _seed_pairs(tasks: list[int], loads, give_after_receiving: bool = True) -> list[tuple[int, int]]:
+    """The lab's rule in node order, from each node's task count: (giver, receiver) pairs.
+    Without ``give_after_receiving``, a node that has received in this round gives
+    nothing (a bulk donor gives its tail, which may then be the task it received)."""
     pairs: list[tuple[int, int]] = []
+    received: set[int] = set()
     free = [n.cpus - t for n, t in zip(loads, tasks)]
     most_free = [(-f, i) for i, f in enumerate(free)]  # lazy: current iff -key == free[i]
     heapq.heapify(most_free)
     for i, node in enumerate(loads):
-        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued:
+        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued or (i in received and not give_after_receiving):
             continue
         j = _most_free(most_free, free, exclude=i)
         if j is None:
             continue
         pairs.append((i, j))
+        received.add(j)
         for k, delta in ((i, -1), (j, +1)):
             tasks[k] += delta
             free[k] -= delta
@@ -534,8 +558,8 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
                     continue
                 # tasks of this run whose move brings both sides nearer the level, each side
                 # allowed to pass it by less than half a task (the heap rule's margin)
-                k = 0 if cost <= 0 else min(count, math.floor((work[i] - share[i]) / cost + 0.5),
-                                            math.floor(-neg / cost + 0.5), quota)
+                k = 0 if cost <= 0 else min(_donor_gives(work[i] - share[i], runs[i]),
+                                            _below_half(-neg, cost), quota)
                 if k <= 0:
                     break  # the tail task stays, so everything before it stays too
                 heapq.heappop(room)
@@ -559,6 +583,26 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
     return pieces
 
 
+def _donor_gives(excess: float, runs: list[list]) -> int:
+    """How many tasks of its tail run a donor ``excess`` above the level may give: it
+    passes the level by less than half a task of that run and, when it would give the
+    whole run, by less than half the task it then has last (the next run's cost). So
+    a donor that receives later, less than twice what it lacks (each task), ends less
+    than half its last task above the level: it would not give again."""
+    cost, count = runs[-1]
+    k = min(count, _below_half(excess, cost))
+    if k == count and len(runs) > 1 and not count * cost < excess + runs[-2][0] / 2:
+        k -= 1  # the run's last task stays: the donor would fall too far below for its next tail
+    return k
+
+
+def _below_half(distance: float, cost: float) -> int:
+    """The most tasks of ``cost`` that take a side ``distance`` above (below) the level
+    to less than half a task past it: the largest k with k·cost < distance + cost/2."""
+    return math.ceil(distance / cost + 0.5) - 1
+
+
 def _bulk_seed(loads: list[QueueSummary]) -> list[list]:
-    pairs = _seed_pairs([len(n.running) + n.queued + n.incoming_count for n in loads], loads)
+    tasks = [len(n.running) + n.queued + n.incoming_count for n in loads]
+    pairs = _seed_pairs(tasks, loads, give_after_receiving=False)
     return [[i, j, 1, next(c for c, n in reversed(loads[i].runs) if n)] for i, j in pairs]  # its last queued task

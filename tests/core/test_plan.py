@@ -8,7 +8,7 @@ import math
 import random
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from daemon.core.plan import (
@@ -322,6 +322,7 @@ def apply_bulk(loads: list[QueueSummary], moves: list[BulkMove]) -> list[QueueSu
 
 @settings(max_examples=400, deadline=None)
 @given(spec=summary_strategy, policy=st.sampled_from(["heap", "seed", "none"]))
+@example(spec=[(1, [], [(0.25, 1)], 0.0), (3, [], [(0.25, 1)], 3.0)], policy="seed")  # seed gave a task back
 def test_bulk_plans_give_from_the_tail_conserve_work_and_never_pass_a_task_both_ways(spec, policy):
     loads = summaries(spec)
     moves = plan_bulk(loads, policy)
@@ -342,6 +343,14 @@ def test_bulk_plans_give_from_the_tail_conserve_work_and_never_pass_a_task_both_
 
 @settings(max_examples=400, deadline=None)
 @given(spec=summary_strategy)
+# a donor passing the level by exactly half a task took one back, and gave it again
+@example(spec=[(2, [], [(0.5, 26)], 3.0), (2, [0.5, 1.0], [(4.0, 1), (4.0, 21)], 0.0),
+               (5, [0.5, 0.5, 0.5], [(0.25, 38), (0.25, 60), (0.5, 33)], 0.0), (3, [], [(0.5, 27), (0.5, 60)], 3.0),
+               (3, [], [(0.25, 21), (4.0, 1), (4.0, 20), (0.25, 50)], 0.0)])
+# a donor that emptied a costly run, received a cheaper task, and had a cheap tail to give again
+@example(spec=[(2, [2.5], [(0.5, 57), (1.5, 56)], 0.0), (3, [], [(0.25, 34), (0.5, 7), (4.0, 16)], 3.0),
+               (4, [0.5, 7.0], [], 0.0), (4, [0.5, 7.0], [(1.5, 13), (1.0, 38)], 0.0),
+               (6, [2.5, 2.5, 7.0, 7.0, 7.0, 7.0], [], 0.0)])
 def test_bulk_heap_takes_nothing_more_from_its_donors_when_planned_again(spec):
     loads = summaries(spec)
     moves = plan_bulk(loads, "heap", limit=10**9)
