@@ -4,8 +4,9 @@ Theory of operation (DESIGN §2, the ZeroMQ guide's chapter 8 "Harmony" pattern)
 
 - One ROUTER, the *inbox*, bound at the node's endpoint. Everything arrives there: wave
   messages from neighbours, task transfers from donors, commands from operators. The
-  sender's name is the routing id of its DEALER, so nobody can speak for another node
-  by writing a name in a frame.
+  sender's name is the routing id of its DEALER; since anyone may choose any routing id,
+  the inbox is a CURVE server and a message is handled only if the key behind it may
+  speak under that name (daemon/security.py; unless the topology says security = "none").
 - One DEALER per peer, created on first use, connected to that peer's inbox with this
   node's name as its routing id: the neighbours (waves) and any node it hands tasks to.
   Node-to-node traffic, ACKs included, always goes DEALER -> the peer's inbox; only
@@ -38,7 +39,7 @@ from collections import OrderedDict
 import psutil
 import zmq
 
-from daemon import wire
+from daemon import security, wire
 from daemon.core.echo import Echo, EchoWave
 from daemon.core.finn import FinnWave
 from daemon.core.tasks import Task, TaskBoard, Transfer
@@ -66,7 +67,7 @@ def configure_socket(sock: zmq.Socket) -> None:
 class NodeDaemon:
     """The node ``name`` of ``topology``, bound and serving until :meth:`stop`."""
 
-    def __init__(self, topology: Topology, name: str, burner=None):
+    def __init__(self, topology: Topology, name: str, burner=None, keys: security.ClusterKeys | None = None):
         self.topology = topology
         self.name = name
         self.spec = topology.node(name)
@@ -88,7 +89,7 @@ class NodeDaemon:
         self.last_seen: dict[str, float] = {}  # wave -> last activity, for the TTL
         self.sender_epochs: dict[bytes, int] = {}  # node peer -> latest epoch seen
         self.peer_idents = frozenset(n.encode() for n in topology.names)
-        self.stats = {"received": 0, "garbage": 0, "stale": 0, "unroutable": 0, "dropped": 0, "wave_errors": 0, "refused_transfers": 0}
+        self.stats = {"received": 0, "garbage": 0, "stale": 0, "unroutable": 0, "dropped": 0, "wave_errors": 0, "refused_transfers": 0, "unauthorized": 0}
         self.cpu_percent: float | None = None
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
@@ -96,6 +97,9 @@ class NodeDaemon:
         self.ctx: zmq.Context | None = None
         self.inbox: zmq.Socket | None = None
         self.peers: dict[str, zmq.Socket] = {}
+        self.keys = keys  # None: no authentication (security = "none")
+        self.gate = security.Gate(topology.names) if keys is not None else None
+        self.authenticator = None
 
     # --- sockets -------------------------------------------------------------------
 
@@ -106,6 +110,9 @@ class NodeDaemon:
         configure_socket(inbox)
         inbox.setsockopt(zmq.ROUTER_MANDATORY, 1)
         inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.keys is not None:
+            self.authenticator = security.start_authenticator(self.ctx, self.keys)
+            security.make_server(inbox, self.keys)
         endpoint = self.topology.endpoint(self.name)
         try:
             inbox.bind(endpoint)
@@ -122,6 +129,8 @@ class NodeDaemon:
             sock = self.ctx.socket(zmq.DEALER)
             configure_socket(sock)
             sock.setsockopt(zmq.IDENTITY, self.ident)
+            if self.keys is not None:
+                security.make_client(sock, self.keys, name)
             sock.connect(self.topology.endpoint(name))
             self.peers[name] = sock
         return sock
@@ -152,6 +161,8 @@ class NodeDaemon:
             sock.close()
         if self.inbox is not None:
             self.inbox.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
         if self.ctx is not None:
             self.ctx.term()
         if self.burner is not None:
@@ -172,6 +183,7 @@ class NodeDaemon:
         system calls, and a poll costs several per message, a blocking receive one. A
         signal interrupts the receive; the handler's exception ends the loop at once."""
         inbox = self.inbox
+        gate = self.gate
         timeout_set = None
         next_housekeeping = 0.0
         try:
@@ -192,10 +204,14 @@ class NodeDaemon:
                     inbox.setsockopt(zmq.RCVTIMEO, timeout_ms)
                     timeout_set = timeout_ms
                 try:
-                    frames = inbox.recv_multipart()
+                    if gate is None:
+                        self.handle(inbox.recv_multipart())
+                        continue
+                    parts = inbox.recv_multipart(copy=False)
                 except zmq.Again:
                     continue  # a timer is due
-                self.handle(frames)
+                # the key behind the message, as the ZAP handler named it
+                self.handle([p.bytes for p in parts], parts[-1].get("User-Id"))
         except Stopping:
             pass
 
@@ -246,7 +262,8 @@ class NodeDaemon:
 
     # --- messages ------------------------------------------------------------------
 
-    def handle(self, frames: list[bytes]) -> None:
+    def handle(self, frames: list[bytes], user_id: str | None = None) -> None:
+        """One message from the inbox; ``user_id`` is its User-Id property (CURVE only)."""
         self.stats["received"] += 1
         if len(frames) != 2:
             self.stats["garbage"] += 1
@@ -260,6 +277,12 @@ class NodeDaemon:
             self.stats["garbage"] += 1
             self.reply_error(ident, "malformed", str(exc))
             return
+        if self.gate is not None:
+            refusal = self.gate.refusal(user_id, ident, msg["t"])
+            if refusal is not None:
+                self.stats["unauthorized"] += 1
+                self.reply_error(ident, "unauthorized", refusal)
+                return
         if ident in self.peer_idents:  # operators come and go; only peers have epochs to track
             seen = self.sender_epochs.get(ident, 0)
             if msg["e"] < seen:
@@ -492,12 +515,15 @@ def main(argv=None) -> int:
     try:
         topology = load(args.topology)
         topology.node(args.node)
-    except TopologyError as exc:
+        keys = None
+        if topology.cluster.security == security.CURVE:
+            keys = security.ClusterKeys.load(args.run_dir or ".", topology, args.node)
+    except (TopologyError, security.KeyProblem) as exc:
         _notify(args.notify_fd, f"error {exc}")
         return 2
     from daemon.burner import Burner
 
-    node = NodeDaemon(topology, args.node, burner=Burner(args.node))
+    node = NodeDaemon(topology, args.node, burner=Burner(args.node), keys=keys)
     try:
         endpoint = node.bind()
     except OSError as exc:

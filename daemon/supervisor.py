@@ -206,7 +206,7 @@ class Supervisor:
         """Start the nodes, serve until a stop signal, stop them. Returns the exit status:
         0 after a requested stop, 1 if a node could not start. Raises UserError, leaving
         everything as it was, if the cluster is already running."""
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        rundir.private_dir(self.run_dir, create=True)
         self._open_log()
         ok = False
         try:
@@ -310,7 +310,7 @@ class Supervisor:
 
         try:
             if self._operator is None:
-                self._operator = Operator(self.topology, timeout=BALANCING_TIMEOUT)
+                self._operator = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
             report = self._operator.rebalance()
         except UserError as exc:  # a wave timed out or a node refused: try next round
             self.log.warning("balancing round failed: %s", exc)
