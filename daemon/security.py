@@ -171,40 +171,34 @@ def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
     return folder
 
 
-def keygen(topology, out: Path, hosts: dict[str, list[str]]) -> dict[str, Path]:
-    """Write a fresh set of keys for every host: ``out/<host>/<cluster>/keys/`` with every
-    public key, the operator's pair and the pairs of that host's nodes. Returns host ->
-    its keys folder."""
+def keygen(topology, targets: dict[Path, list[str]]) -> None:
+    """One fresh set of keys, shared out: each folder of ``targets`` (a ``keys`` folder,
+    which must not exist yet; its parents are made private) gets every public key, the
+    operator's pair, and the pairs of the nodes it maps to."""
     import shutil
     import tempfile
 
-    _private_dir(out)
-    made: dict[str, Path] = {}
-    with tempfile.TemporaryDirectory(dir=out, prefix=".keygen-") as tmp:
+    for folder in targets:
+        if folder.exists():
+            raise UserError(f"{folder}: already exists; remove it (and the old keys) or choose another --out")
+    scratch = next(iter(targets)).parent
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".keygen-") as tmp:
         master = Path(tmp) / KEYS_DIR
         _private_dir(master)
         _private_dir(master / NODES_DIR)
         for who in [OPERATOR, *topology.names]:
             _write_pair(master, who)
-        for host, names in hosts.items():
-            if host.startswith(".") or "/" in host or "\0" in host:
-                raise BadInput(f"{topology.path}: host {host!r} cannot name a folder")
-            _private_dir(out / host)
-            _private_dir(out / host / topology.cluster.name)
-            folder = out / host / topology.cluster.name / KEYS_DIR
-            if folder.exists():
-                raise UserError(f"{folder}: already exists; remove it (and the old keys) or choose another --out")
+        for folder, names in targets.items():
+            folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _private_dir(folder)
             _private_dir(folder / NODES_DIR)
             for who in [OPERATOR, *topology.names]:
-                shutil.copy2(_public_file(master, who), _public_file(folder, who))
+                shutil.copyfile(_public_file(master, who), _public_file(folder, who))
                 if who == OPERATOR or who in names:
-                    src, dst = _secret_file(master, who), _secret_file(folder, who)
-                    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    fd = os.open(_secret_file(folder, who), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                     with os.fdopen(fd, "wb") as f:
-                        f.write(src.read_bytes())
-            made[host] = folder
-    return made
+                        f.write(_secret_file(master, who).read_bytes())
 
 
 @dataclass(frozen=True)

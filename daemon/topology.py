@@ -449,7 +449,7 @@ def load(path: str | os.PathLike) -> Topology:
         raise TopologyError(f"{shown}: permission denied; cannot read the topology file") from None
     except OSError as exc:
         raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise TopologyError(f"{shown}: is a directory, not a topology file")
@@ -458,10 +458,12 @@ def load(path: str | os.PathLike) -> Topology:
         if st.st_size > MAX_FILE_SIZE:
             raise TopologyError(f"{shown}: {st.st_size} bytes; a topology file may have at most {MAX_FILE_SIZE} "
                                 f"({MAX_FILE_SIZE >> 20} MiB)")
-        try:
+        with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read(MAX_FILE_SIZE + 1)  # the file may have grown since fstat
-        except OSError as exc:
-            raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_SIZE:
         raise TopologyError(f"{shown}: more than {MAX_FILE_SIZE} bytes; a topology file may have at most "
                             f"{MAX_FILE_SIZE >> 20} MiB")
