@@ -1,6 +1,6 @@
 """Echo latency over real daemons, against a floor measured in the same run.
 
-    python bench/echo_latency.py [--nodes 31] [--waves 200] [--load] [--big 200]
+    python bench/echo_latency.py [--nodes 31] [--waves 200] [--load] [--big 200] [--security]
 
 1. The floor: a minimal pyzmq relay tree of the same shape (balanced binary tree, one
    process per node, ROUTER down / DEALER up, a msgpack list of small dicts echoed up).
@@ -11,6 +11,11 @@
    busy burning (burners under SCHED_IDLE).
 3. The original lab's 8-node tree (topologies/seed.toml), idle.
 4. ``--big N``: start an N-node cluster, time the start and 20 echo waves, stop.
+5. ``--security``: what CURVE costs (daemon/security.py). Two clusters of the same tree
+   run side by side, one with security = "curve" (the default), one with "none"; their
+   waves alternate (curve, none, curve, ...), so both see the same machine.
+
+The clusters above run with the default, security = "curve".
 
 Prints p50/p90/min per case and the ratio of each p50 to the floor's p50.
 """
@@ -121,8 +126,9 @@ def ctl(env, *args, check=True):
     return subprocess.run([sys.executable, "-m", "ctl", *args], env=env, cwd=ROOT, check=check, capture_output=True, text=True)
 
 
-def binary_tree_toml(n: int, base: int, cpus: int = 2) -> str:
-    lines = ["[cluster]", 'name = "bench"', "task_time = 1.0", "rebalance_interval = 0", f"base_port = {base}", ""]
+def binary_tree_toml(n: int, base: int, cpus: int = 2, security: str = "curve", name: str = "bench") -> str:
+    lines = ["[cluster]", f'name = "{name}"', "task_time = 1.0", "rebalance_interval = 0", f"base_port = {base}",
+             f'security = "{security}"', ""]
     for i in range(n):
         parent = f'["n{(i - 1) // 2}"]' if i else "[]"
         lines += ["[[node]]", f'name = "n{i}"', f"cpus = {cpus}", f"parents = {parent}", ""]
@@ -145,6 +151,7 @@ class Cluster:
     def __init__(self, n: int, tmp: str, text: str | None = None):
         self.n = n
         self.env = dict(os.environ, ECHOFINN_HOME=os.path.join(tmp, "home"))
+        os.environ["ECHOFINN_HOME"] = self.env["ECHOFINN_HOME"]  # where Operator finds the operator key
         self.path = os.path.join(tmp, f"tree{n}.toml")
         with open(self.path, "w") as f:
             f.write(text or binary_tree_toml(n, free_base_port(n)))
@@ -188,6 +195,47 @@ def echo_waves(topology, waves: int, label: str = "") -> list[float]:
     return lat
 
 
+def security_cost(n: int, waves: int, ref: float) -> None:
+    """Two clusters of the same tree, CURVE and none, waves alternating between them."""
+    from daemon.operator import Operator, WaveTimeout
+
+    with tempfile.TemporaryDirectory() as tmp:
+        texts = {mode: binary_tree_toml(n, free_base_port(2 * n), security=mode, name=f"bench-{mode}")
+                 for mode in ("curve", "none")}
+        with Cluster(n, os.path.join(tmp), texts["curve"]) as curve:
+            text = texts["none"].replace(f"base_port = {curve.topology.cluster.base_port}",
+                                         f"base_port = {curve.topology.cluster.base_port + n}")
+            plain_path = os.path.join(tmp, "plain.toml")
+            with open(plain_path, "w") as f:
+                f.write(text)
+            r = ctl(curve.env, "start", plain_path, check=False)
+            if r.returncode:
+                raise RuntimeError(f"ctl start failed: {r.stderr}")
+            try:
+                from daemon.topology import load
+
+                plain = load(plain_path)
+                lat: dict[str, list[float]] = {"curve": [], "none": []}
+                names = {"curve": f'echo, security = "curve" ({n})', "none": f'echo, security = "none" ({n})'}
+                with Operator(curve.topology) as op_curve, Operator(plain) as op_none:
+                    ops = {"curve": op_curve, "none": op_none}
+                    for op in ops.values():
+                        op.echo()  # connect
+                    for _ in range(waves):
+                        for mode, op in ops.items():
+                            try:
+                                lat[mode].append(op.echo()["elapsed_ms"])
+                            except WaveTimeout:
+                                LOST[names[mode]] = LOST.get(names[mode], 0) + 1
+                for mode in ("none", "curve"):
+                    print(summary(names[mode], lat[mode], ref))
+                p50 = {mode: statistics.median(v) for mode, v in lat.items()}
+                print(f'CURVE cost on echo ({n} nodes): p50 {p50["curve"] - p50["none"]:+.2f} ms, '
+                      f'{p50["curve"] / p50["none"]:.2f}x the same run\'s security = "none"')
+            finally:
+                ctl(curve.env, "stop", "-t", plain_path, check=False)
+
+
 def summary(name: str, lat: list[float], ref: float | None) -> str:
     lat = sorted(lat)
     p50, p90 = statistics.median(lat), lat[int(len(lat) * 0.9)]
@@ -202,6 +250,7 @@ def main() -> int:
     ap.add_argument("--waves", type=int, default=200)
     ap.add_argument("--load", action="store_true", help="also measure with every CPU slot busy")
     ap.add_argument("--big", type=int, default=0, metavar="N", help="also start an N-node cluster and time one wave")
+    ap.add_argument("--security", action="store_true", help='also compare security = "curve" and "none", waves alternating')
     args = ap.parse_args()
     from daemon.operator import Operator
 
@@ -225,6 +274,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, Cluster(8, tmp, seed_toml()) as c:
         name = "echofinn echo, seed tree (8)"
         print(summary(name, echo_waves(c.topology, args.waves, name), ref))
+    if args.security:
+        security_cost(args.nodes, args.waves, ref)
     if args.big:
         with tempfile.TemporaryDirectory() as tmp, Cluster(args.big, tmp) as c:
             print(f"ctl start ({args.big} nodes): {c.start_s:.2f} s")

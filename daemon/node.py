@@ -205,13 +205,12 @@ class NodeDaemon:
                     timeout_set = timeout_ms
                 try:
                     if gate is None:
-                        self.handle(inbox.recv_multipart())
-                        continue
-                    parts = inbox.recv_multipart(copy=False)
+                        frames, user_id = inbox.recv_multipart(), None
+                    else:  # and the key behind it, as the ZAP handler named it
+                        frames, user_id = security.recv_with_user_id(inbox)
                 except zmq.Again:
                     continue  # a timer is due
-                # the key behind the message, as the ZAP handler named it
-                self.handle([p.bytes for p in parts], parts[-1].get("User-Id"))
+                self.handle(frames, user_id)
         except Stopping:
             pass
 
