@@ -23,7 +23,8 @@ test: $(STAMP)
 # Benchmarks print numbers (and ratios against a floor measured in the same run); the
 # results and the commands live in BENCHMARKS.md. They are not part of `make test`.
 bench: $(STAMP)
-	$(BIN)/python bench/echo_latency.py --load --big 200
+	$(BIN)/python bench/echo_latency.py --load --big 200 --security
+	$(BIN)/python bench/recv_user_id.py
 	$(BIN)/python bench/node_handle.py
 	$(BIN)/python bench/balance.py
 	$(BIN)/python bench/sim_scale.py
