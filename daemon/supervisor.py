@@ -47,7 +47,7 @@ from typing import Callable
 
 import psutil
 
-from daemon import rundir
+from daemon import rundir, security
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
 from daemon.topology import Topology, TopologyError, load
@@ -206,6 +206,7 @@ class Supervisor:
         """Start the nodes, serve until a stop signal, stop them. Returns the exit status:
         0 after a requested stop, 1 if a node could not start. Raises UserError, leaving
         everything as it was, if the cluster is already running."""
+        self.run_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         rundir.private_dir(self.run_dir, create=True)
         self._open_log()
         ok = False
@@ -237,6 +238,13 @@ class Supervisor:
             self.progress(f"error cluster {self.name}: no node runs on this host (hosts in {self.topology.path}: {', '.join(hosts)})")
             self.progress("failed 0")
             return False
+        if self.topology.cluster.security == security.CURVE:
+            try:  # `ctl start` has made them; a supervisor started by hand makes them here
+                security.ensure_keys(self.run_dir, self.topology, names)
+            except security.KeyProblem as exc:
+                self.progress(f"error {exc}")
+                self.progress("failed 0")
+                return False
         become_subreaper()
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
