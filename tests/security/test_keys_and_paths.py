@@ -206,7 +206,12 @@ def test_ctl_start_names_the_bad_base(home, tmp_path, capsys):
     os.chmod(home, 0o757)
     path = tmp_path / "lab.toml"
     path.write_text(SEED.replace('[cluster]', '[cluster]\nbase_port = 29990'))
-    assert main(["start", str(path)]) == 1
+    try:
+        assert main(["start", str(path)]) == 1
+    finally:
+        if (home / "lab" / "supervisor.pid").exists():  # started after all: stop it, by pid
+            os.chmod(home, 0o700)
+            main(["stop", "-t", str(path)])
     err = capsys.readouterr().err
     assert err.startswith(f"ctl start: error: {home}: other users may write in it (mode 0757)")
     assert not (home / "lab").exists()
