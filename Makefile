@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/ctl bench balance --scenario queue
 	$(BIN)/ctl bench scale
 	$(BIN)/ctl bench sim --snapshots 20000 --scale
+	$(BIN)/python bench/recv_user_id.py
 	$(BIN)/python bench/node_handle.py
 	$(BIN)/python bench/top_render.py
 	$(BIN)/python bench/topology_scale.py

@@ -10,6 +10,11 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
   this node's name as its routing id. Node-to-node traffic, ACKs included, always goes
   DEALER -> the peer's inbox; only operators (which read their DEALERs) get replies
   through the inbox's routing ids.
+- Since anyone may choose any routing id, the inbox is a CURVE server (daemon/security.py,
+  unless the topology says ``security = "none"``) and a message is handed to the core
+  only if the key behind it may speak under its routing id: a node's name only with that
+  node's key and node messages, anything else only with the operator key and operator
+  requests.
 - A single-threaded loop: read the clock once, let the core's timers run
   (``tick``), block in the inbox's receive until the core's next deadline, hand each
   frame to the core (``handle``) and execute the effects it returns, in order: journal
@@ -34,8 +39,9 @@ import time
 import psutil
 import zmq
 
-from daemon import wire
+from daemon import security, wire
 from daemon.core import node as core
+from daemon.core.messages import KIND
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.sockets import configure_socket
 from daemon.topology import Topology, TopologyError, load
@@ -50,9 +56,11 @@ class Stopping(Exception):
 class NodeDaemon:
     """The node ``name`` of ``topology``, bound and serving until :meth:`stop`.
 
-    ``journal``: a :class:`daemon.journal.SqliteJournal` (None: nothing survives a crash)."""
+    ``journal``: a :class:`daemon.journal.SqliteJournal` (None: nothing survives a crash).
+    ``keys``: the cluster's CURVE keys as this node holds them (None: no authentication)."""
 
-    def __init__(self, topology: Topology, name: str, burner=None, journal=None, now: float | None = None):
+    def __init__(self, topology: Topology, name: str, burner=None, journal=None, now: float | None = None,
+                 keys: security.ClusterKeys | None = None):
         self.topology = topology
         self.name = name
         self.spec = topology.node(name)
@@ -70,6 +78,9 @@ class NodeDaemon:
         self.core = NodeCore(NodeConfig.of(topology, name, self.pid), self.epoch,
                              time.time() if now is None else now, recovered, journaled=journal is not None)
         self.burner = burner
+        self.keys = keys
+        self.gate = security.Gate(topology.names) if keys is not None else None
+        self.authenticator = None
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
         self.ctx: zmq.Context | None = None
@@ -85,8 +96,12 @@ class NodeDaemon:
     def bind(self) -> str:
         """Bind the inbox; raise OSError naming the node and port if it is taken."""
         self.ctx = zmq.Context()
+        if self.keys is not None:
+            self.authenticator = security.start_authenticator(self.ctx, self.keys)
         inbox = self.ctx.socket(zmq.ROUTER)
         configure_socket(inbox)
+        if self.keys is not None:
+            security.make_server(inbox, self.keys)
         inbox.setsockopt(zmq.ROUTER_MANDATORY, 1)
         inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
         endpoint = self.topology.endpoint(self.name)
@@ -105,6 +120,8 @@ class NodeDaemon:
             sock = self.ctx.socket(zmq.DEALER)
             configure_socket(sock)
             sock.setsockopt(zmq.IDENTITY, self.ident)
+            if self.keys is not None:
+                security.make_client(sock, self.keys, name)
             self.peers[name] = sock
             sock.connect(self.topology.endpoint(name))
         try:
@@ -121,6 +138,8 @@ class NodeDaemon:
             self.core.count("unroutable")
 
     def close(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.stop()
         if self.ctx is not None:
             self.ctx.destroy(linger=0)  # closes every socket: term() cannot wait on one
         if self.burner is not None:
@@ -142,6 +161,7 @@ class NodeDaemon:
         calls, and a poll costs several per message, a blocking receive one. A signal
         interrupts the receive; the handler's exception ends the loop at once."""
         inbox = self.inbox
+        gate = self.gate
         timeout_set = None
         next_measure = 0.0
         try:
@@ -161,15 +181,19 @@ class NodeDaemon:
                     inbox.setsockopt(zmq.RCVTIMEO, timeout_ms)
                     timeout_set = timeout_ms
                 try:
-                    frames = inbox.recv_multipart()
+                    if gate is None:
+                        frames, user_id = inbox.recv_multipart(), None
+                    else:  # and the key behind it, as the ZAP handler named it
+                        frames, user_id = security.recv_with_user_id(inbox)
                 except zmq.Again:
                     continue  # a timer is due
-                self.handle(frames, time.time())
+                self.handle(frames, time.time(), user_id)
         except Stopping:
             pass
 
-    def handle(self, frames: list[bytes], now: float) -> None:
-        """One message off the inbox: decode at the edge, let the core decide."""
+    def handle(self, frames: list[bytes], now: float, user_id: str | None = None) -> None:
+        """One message off the inbox: decode at the edge, check who may say it (``user_id``:
+        its User-Id property under CURVE), let the core decide."""
         if len(frames) != 2:
             self.core.count("received")
             self.core.count("garbage")
@@ -184,6 +208,13 @@ class NodeDaemon:
             self.core.count("garbage")
             self.reply_error(ident, "malformed", str(exc))
             return
+        if self.gate is not None:
+            refusal = self.gate.refusal(user_id, ident, KIND[type(msg)])
+            if refusal is not None:
+                self.core.count("received")
+                self.core.count("unauthorized")
+                self.reply_error(ident, "unauthorized", refusal)
+                return
         self.execute(self.core.handle(ident, epoch, msg, now))
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
@@ -263,8 +294,7 @@ def main(argv=None) -> int:
     except TopologyError as exc:
         _notify(args.notify_fd, f"error {exc}")
         return 2
-    journal_path = args.journal or (journal_file(args.run_dir, args.node) if args.run_dir else None)
-    return serve(topology, args.node, args.notify_fd, ppid, journal_path)
+    return serve(topology, args.node, args.notify_fd, ppid, args.run_dir, args.journal)
 
 
 def journal_file(run_dir, name: str) -> str:
@@ -272,17 +302,26 @@ def journal_file(run_dir, name: str) -> str:
     return os.path.join(run_dir, "journal", f"{name}.sqlite")
 
 
-def serve(topology: Topology, name: str, notify_fd: int | None, ppid: int, journal_path: str | None = None) -> int:
-    """Run node ``name`` until stopped: recover from its journal (if any), bind, say ready
-    on ``notify_fd``, serve. Called by :func:`main` in a fresh interpreter, or by
-    daemon/zygote.py in a process forked from the supervisor."""
+def serve(topology: Topology, name: str, notify_fd: int | None, ppid: int, run_dir=None,
+          journal_path: str | None = None) -> int:
+    """Run node ``name`` until stopped: load its keys and recover from its journal (both
+    in ``run_dir``), bind, say ready on ``notify_fd``, serve. Called by :func:`main` in a
+    fresh interpreter, or by daemon/zygote.py in a process forked from the supervisor."""
     from daemon.burner import Burner
     from daemon.journal import JournalError, SqliteJournal
     from daemon.lifecycle import parent_alive
 
+    if journal_path is None and run_dir:
+        journal_path = journal_file(run_dir, name)
     try:
+        keys = None
+        if topology.cluster.security == security.CURVE:
+            keys = security.ClusterKeys.load(run_dir or ".", topology, name)
         journal = SqliteJournal(journal_path) if journal_path else None
-        node = NodeDaemon(topology, name, burner=Burner(name), journal=journal)
+        node = NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys)
+    except security.KeyProblem as exc:
+        _notify(notify_fd, f"error {exc}")
+        return 2
     except JournalError as exc:
         _notify(notify_fd, f"error node {name}: {exc}")
         return 3

@@ -14,6 +14,10 @@ the node counts as silent (:class:`WaveTimeout`). A frame this operator would ma
 larger than ``wire.MAX_FRAME`` is refused before it is sent (a node would drop the
 connection). A wave that does not come back in time raises :class:`WaveTimeout`, naming
 the nodes that do not answer a ping.
+
+With CURVE (the default, daemon/security.py) each DEALER is a CURVE client holding the
+cluster's operator key, found in the run directory; nodes then accept operator messages
+from it and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 
 import zmq
 
-from daemon import wire
+from daemon import rundir, security, wire
 from daemon.core import plan
 from daemon.core.snapshot import imbalance
 from daemon.errors import UserError
@@ -55,7 +59,13 @@ def _wave_id(kind: str) -> str:
 class Operator:
     """A client of one cluster; not thread-safe (use it from one thread)."""
 
-    def __init__(self, topology: Topology, timeout: float = 5.0):
+    def __init__(self, topology: Topology, timeout: float = 5.0, run_dir=None):
+        """``run_dir`` holds the operator key (default: the cluster's run directory).
+        Raises KeyProblem if the cluster authenticates and the key is missing."""
+        self.keys = None
+        if topology.cluster.security == security.CURVE:
+            run_dir = rundir.cluster_dir(topology.cluster.name) if run_dir is None else run_dir
+            self.keys = security.ClusterKeys.load(run_dir, topology, security.OPERATOR)
         self.topology = topology
         self.timeout = timeout
         self.ident = f"ctl-{os.getpid()}-{secrets.token_hex(4)}".encode()
@@ -85,6 +95,8 @@ class Operator:
             sock = self.ctx.socket(zmq.DEALER)
             configure_socket(sock)
             sock.setsockopt(zmq.IDENTITY, self.ident)
+            if self.keys is not None:
+                security.make_client(sock, self.keys, name)
             sock.connect(self.topology.endpoint(name))
             self.socks[name] = sock
             self.by_sock[sock] = name

@@ -15,6 +15,11 @@ The supervisor owns its cluster's folder and is the only writer of ``cluster.jso
 temporary file in the same folder, then ``os.replace`` — so a reader sees the old
 document or the new one, never half of one.
 
+The base and each cluster's folder must be real directories (not symbolic links, which
+are never followed), owned by this user and writable by nobody else: anything else is
+refused with an error naming the path (:func:`private_dir`). Nobody else can then plant
+a file or a link inside them.
+
 A pid file outlives a SIGKILLed supervisor and pids get reused, so :func:`is_running`
 believes a pid only if that process is alive, not a zombie, started when
 ``cluster.json`` says the supervisor started, and runs the supervisor (its command line).
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -54,12 +60,53 @@ def base_dir() -> Path:
     return Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"echofinn-{os.getuid()}"
 
 
-def cluster_dir(name: str, create: bool = False) -> Path:
-    """The folder of cluster ``name``; with ``create``, made (private to this user) if missing."""
-    path = base_dir() / name
+def private_dir(path: Path, create: bool = False) -> Path:
+    """``path``, checked: a directory (opened without following a symbolic link), owned by
+    this user, not writable by group or others. With ``create`` it is made (0700) if
+    missing; without, a missing one is fine. Raises UserError naming the path."""
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UserError(f"{path}: cannot create the folder: {exc.strerror}") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if create:
+            raise UserError(f"{path}: vanished while being created") from None
+        return path
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UserError(f"{path}: is a symbolic link; echofinn does not follow links here "
+                            f"(remove it, or set {HOME_ENV} to a folder of your own)") from None
+        raise UserError(f"{path}: cannot open the folder: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if st.st_uid != os.getuid():
+        raise UserError(f"{path}: belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+                        f"someone else may have made it: set {HOME_ENV} to a folder of your own")
+    if st.st_mode & 0o022:
+        raise UserError(f"{path}: other users may write in it (mode {stat.S_IMODE(st.st_mode):04o}); "
+                        f"`chmod go-w {path}` or set {HOME_ENV} to a private folder")
     return path
+
+
+def checked_base(create: bool = False) -> Path:
+    """:func:`base_dir`, checked by :func:`private_dir` (and created with ``create``)."""
+    base = base_dir()
+    if create:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    return private_dir(base, create)
+
+
+def cluster_dir(name: str, create: bool = False) -> Path:
+    """The folder of cluster ``name``, checked by :func:`private_dir`; with ``create``,
+    made (private to this user) if missing."""
+    return private_dir(checked_base(create) / name, create)
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
@@ -134,15 +181,14 @@ def usable_record(name: str) -> tuple[dict | None, str | None]:
 
 def set_current(name: str, base: Path | None = None) -> None:
     """Record ``name`` as the most recently started cluster (in ``base``, default :func:`base_dir`)."""
-    base = base_dir() if base is None else base
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    base = checked_base(create=True) if base is None else private_dir(base, create=True)
     _write_atomic(base / CURRENT_FILE, name + "\n")
 
 
 def current_cluster() -> str | None:
     """The most recently started cluster's name (running or not), or None."""
     try:
-        name = (base_dir() / CURRENT_FILE).read_text().strip()
+        name = (checked_base() / CURRENT_FILE).read_text().strip()
     except FileNotFoundError:
         return None
     return name or None

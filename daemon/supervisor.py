@@ -65,7 +65,7 @@ from typing import Callable
 
 import psutil
 
-from daemon import rundir, zygote
+from daemon import rundir, security, zygote
 from daemon.node import journal_file
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
@@ -275,7 +275,8 @@ class Supervisor:
         """Start the nodes, serve until a stop signal, stop them. Returns the exit status:
         0 after a requested stop, 1 if a node could not start. Raises UserError, leaving
         everything as it was, if the cluster is already running."""
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.run_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        rundir.private_dir(self.run_dir, create=True)
         self._open_log()
         ok = False
         try:
@@ -306,6 +307,13 @@ class Supervisor:
             self.progress(f"error cluster {self.name}: no node runs on this host (hosts in {self.topology.path}: {', '.join(hosts)})")
             self.progress("failed 0")
             return False
+        if self.topology.cluster.security == security.CURVE:
+            try:  # `ctl start` has made them; a supervisor started by hand makes them here
+                security.ensure_keys(self.run_dir, self.topology, names)
+            except security.KeyProblem as exc:
+                self.progress(f"error {exc}")
+                self.progress("failed 0")
+                return False
         become_subreaper()
         clear_journals(self.run_dir, names)  # a new run starts empty; a restart recovers
         self.progress(f"starting {len(names)}")
@@ -407,7 +415,7 @@ class Supervisor:
     def balance(self) -> None:
         """Ask the balancer's thread for a round (skipped if one is still running)."""
         if self._balancer is None:
-            self._balancer = Balancer(self.topology, self.log)
+            self._balancer = Balancer(self.topology, self.log, self.run_dir)
         self._balancer.kick()
 
     # -- starting nodes ---------------------------------------------------------------
@@ -424,7 +432,7 @@ class Supervisor:
         ]
         try:
             if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
-                node.proc = zygote.spawn(self.topology, name, write_end, node.log, journal_file(self.run_dir, name))
+                node.proc = zygote.spawn(self.topology, name, write_end, node.log, str(self.run_dir))
             else:
                 with open(node.log, "ab") as log:
                     node.proc = subprocess.Popen(
@@ -761,9 +769,10 @@ class Balancer:
     serves every round (its connections stay open). A round asked for while one runs is
     merged into it."""
 
-    def __init__(self, topology: Topology, log: logging.Logger):
+    def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None):
         self.topology = topology
         self.log = log
+        self.run_dir = run_dir  # where the operator key is (daemon/security.py)
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="balancer", daemon=True)
@@ -791,7 +800,7 @@ class Balancer:
                     return
                 try:
                     if operator is None:
-                        operator = Operator(self.topology, timeout=BALANCING_TIMEOUT)
+                        operator = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
                     self._round(operator)
                 finally:
                     self._wake.clear()

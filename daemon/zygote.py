@@ -93,7 +93,7 @@ class Forked:
         return self.returncode
 
 
-def spawn(topology, name: str, notify_fd: int, log_path, journal_path: str | None = None) -> Forked:
+def spawn(topology, name: str, notify_fd: int, log_path, run_dir=None) -> Forked:
     """Fork node ``name`` of ``topology``; it writes its ready line on ``notify_fd``
     (the caller closes its own copy) and its output to ``log_path``. Call it from the
     main thread. Raises OSError if the log cannot be opened or the fork fails."""
@@ -108,7 +108,7 @@ def spawn(topology, name: str, notify_fd: int, log_path, journal_path: str | Non
         try:
             pid = os.fork()
             if pid == 0:
-                _child(topology, name, notify_fd, log_fd, parent, blocked, str(log_path), journal_path)  # never returns
+                _child(topology, name, notify_fd, log_fd, parent, blocked, str(log_path), run_dir)  # never returns
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     finally:
@@ -117,7 +117,7 @@ def spawn(topology, name: str, notify_fd: int, log_path, journal_path: str | Non
 
 
 def _child(topology, name: str, notify_fd: int, log_fd: int, parent: int, mask, log_path: str,
-           journal_path: str | None) -> None:
+           run_dir) -> None:
     code = UNEXPECTED
     try:
         signal.set_wakeup_fd(-1)
@@ -133,7 +133,7 @@ def _child(topology, name: str, notify_fd: int, log_fd: int, parent: int, mask, 
         set_cmdline([sys.executable, "-m", "daemon", "--node", name, "--topology", str(topology.path), "--log", log_path])
         ppid = die_with_parent()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        code = daemon.node.serve(topology, name, notify_fd, ppid, journal_path)
+        code = daemon.node.serve(topology, name, notify_fd, ppid, run_dir)
     except BaseException:  # noqa: BLE001 — whatever happens, this process must not return
         try:
             traceback.print_exc()

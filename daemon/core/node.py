@@ -96,7 +96,7 @@ def listing_limit(nodes: int) -> int:
 RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
 
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
-         "unroutable", "dropped", "internal")
+         "unroutable", "dropped", "internal", "unauthorized")
 
 
 def restart_epoch(now: float, previous: int, margin: float) -> int:

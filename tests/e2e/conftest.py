@@ -14,7 +14,9 @@ Use the ``cluster_env`` fixture in any test under ``tests/e2e/``::
 What it gives each test:
 
 - ``home``: a private ``ECHOFINN_HOME`` (under ``tmp_path``), so clusters of concurrent
-  tests never see each other; ``env`` is the environment every ``ctl`` runs with.
+  tests never see each other; ``env`` is the environment every ``ctl`` runs with. The
+  test's own process gets it too, so an in-process ``Operator`` finds the cluster's
+  operator key (daemon/security.py).
 - ``topology(file, nodes=None, **cluster)``: a copy of ``topologies/<file>`` whose nodes
   all sit on 127.0.0.1 in a block of ports reserved for this test (an flock'd lock
   file per block, so concurrent test runs on this machine do not collide, and each
@@ -251,8 +253,9 @@ def _describe(proc: psutil.Process) -> str:
 
 
 @pytest.fixture
-def cluster_env(tmp_path):
+def cluster_env(tmp_path, monkeypatch):
     env = ClusterEnv(tmp_path)
+    monkeypatch.setenv("ECHOFINN_HOME", str(env.home))
     yield env
     problems = env.teardown()
     if problems:

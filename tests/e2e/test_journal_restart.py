@@ -26,6 +26,7 @@ name = "journal"
 host = "127.0.0.1"
 base_port = {base}
 rebalance_interval = 0
+security = "none"  # the journal is under test here; tests/e2e/test_security.py covers CURVE
 
 [[node]]
 name = "donor"

@@ -20,7 +20,7 @@ def silent_topology():
     with socket.socket() as probe:  # a port nothing listens on (free a moment ago)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return loads(f'[cluster]\nname = "mute"\n\n[[node]]\nname = "mute"\ncpus = 1\nport = {port}\n')
+    return loads(f'[cluster]\nname = "mute"\nsecurity = "none"  # the deadline, not the handshake, is under test\n\n[[node]]\nname = "mute"\ncpus = 1\nport = {port}\n')
 
 
 def test_a_full_queue_ends_the_send_at_its_deadline_naming_the_node():
