@@ -27,16 +27,17 @@ def integer(flag: str, low: int | None = None, high: int | None = None):
     return parse
 
 
-def seconds(flag: str, high: float = 86_400.0):
-    """A positive, finite number of seconds, at most ``high``."""
+def seconds(flag: str, high: float = 86_400.0, zero: bool = False):
+    """A positive (with ``zero``: or zero), finite number of seconds, at most ``high``."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} must be a number of seconds, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)) or value > high:
-            raise argparse.ArgumentTypeError(f"{flag} must be more than 0 and at most {high:g} seconds, got {text}")
+        if not ((value > 0 or (zero and value == 0)) and math.isfinite(value)) or value > high:
+            low = "at least 0" if zero else "more than 0"
+            raise argparse.ArgumentTypeError(f"{flag} must be {low} and at most {high:g} seconds, got {text}")
         return value
 
     parse.__name__ = "seconds"

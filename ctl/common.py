@@ -36,9 +36,13 @@ def resolve_topology(args):
     if getattr(args, "topology", None):
         return load(args.topology)
     name = rundir.current_cluster()
-    record = rundir.read_cluster(name) if name else None
-    if not record or not record.get("topology"):
+    if name is None:
         raise UserError(NO_CLUSTER)
+    record, problem = rundir.usable_record(name)
+    if record is None or not record.get("topology"):
+        problem = problem or f"{rundir.cluster_dir(name) / rundir.CLUSTER_FILE} names no topology file"
+        raise UserError(f"cluster {name} (the most recently started): {problem}; pass -t TOPOLOGY.toml, "
+                        f"and ctl finds the cluster's processes by the ports of its topology")
     return load(record["topology"])
 
 
@@ -50,4 +54,5 @@ def require_running(topology) -> dict:
     name = topology.cluster.name
     if not rundir.is_running(name):
         raise UserError(f"cluster {name} is not running; start it with `ctl start {topology.path}`")
-    return rundir.read_cluster(name) or {}
+    record, _ = rundir.usable_record(name)
+    return record or {}

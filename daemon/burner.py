@@ -1,6 +1,6 @@
 """The burner: real CPU load for a node's running tasks, at the lowest scheduling priority.
 
-Theory of operation (DESIGN §6):
+Theory of operation (ARCHITECTURE.md, "Tasks and burners"):
 
 - A task holds one CPU slot of its node and burns real CPU for as long as it runs. A
   node owns one burner *process* (``python -m daemon.burner``), started on first need;

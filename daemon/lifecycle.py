@@ -1,6 +1,6 @@
 """Process lifetimes: a child dies with its parent, and a pid is checked before it is trusted.
 
-Theory of operation (DESIGN §1: lifetimes nest, no process outlives the one above it):
+Theory of operation (ARCHITECTURE.md, "Processes": lifetimes nest, no process outlives the one above it):
 
 - ``die_with_parent`` asks Linux to SIGKILL the calling process when its parent dies
   (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, prctl(2)). The request only covers a parent that

@@ -1,14 +1,23 @@
 """The operator's side of the protocol: inject waves, submit work, run a balancing round.
 
 ``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
-one more peer of the cluster (DESIGN §2): one DEALER per node it talks to, each with the
+one more peer of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to, each with the
 operator's unique routing id, connected to that node's inbox. Nodes answer through their
 inbox ROUTER to that routing id, which is why the operator pings a node (and gets the
 pong) before it asks that node for anything that is answered later, such as a Finn
 decision: the pong proves the node's ROUTER knows the route back.
 
-Every call has a deadline. A wave that does not come back in time raises
-:class:`WaveTimeout`, naming the nodes that do not answer a ping.
+Every call has a deadline, its sends included: a send never blocks. It is tried with
+``DONTWAIT``; if the node's queue is full (the peer is stuck or gone and its high-water
+mark is reached) the socket is polled for writability until the call's deadline, then
+the node counts as silent (:class:`WaveTimeout`). A frame this operator would make
+larger than ``wire.MAX_FRAME`` is refused before it is sent (a node would drop the
+connection). A wave that does not come back in time raises :class:`WaveTimeout`, naming
+the nodes that do not answer a ping.
+
+With CURVE (the default, daemon/security.py) each DEALER is a CURVE client holding the
+cluster's operator key, found in the run directory; nodes then accept operator messages
+from it and nothing else.
 """
 
 from __future__ import annotations
@@ -22,10 +31,11 @@ import time
 
 import zmq
 
-from daemon import wire
+from daemon import rundir, security, wire
 from daemon.core import plan
+from daemon.core.snapshot import imbalance
 from daemon.errors import UserError
-from daemon.node import configure_socket
+from daemon.sockets import configure_socket
 from daemon.topology import Topology
 
 
@@ -62,6 +72,10 @@ def _signals_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
 def _wave_id(kind: str) -> str:
     return wire.new_wave_id(kind, time.time_ns(), secrets.token_hex(3))
 
@@ -69,7 +83,13 @@ def _wave_id(kind: str) -> str:
 class Operator:
     """A client of one cluster; not thread-safe (use it from one thread)."""
 
-    def __init__(self, topology: Topology, timeout: float = 5.0):
+    def __init__(self, topology: Topology, timeout: float = 5.0, run_dir=None):
+        """``run_dir`` holds the operator key (default: the cluster's run directory).
+        Raises KeyProblem if the cluster authenticates and the key is missing."""
+        self.keys = None
+        if topology.cluster.security == security.CURVE:
+            run_dir = rundir.cluster_dir(topology.cluster.name) if run_dir is None else run_dir
+            self.keys = security.ClusterKeys.load(run_dir, topology, security.OPERATOR)
         self.topology = topology
         self.timeout = timeout
         self.ident = f"ctl-{os.getpid()}-{secrets.token_hex(4)}".encode()
@@ -100,14 +120,48 @@ class Operator:
                 sock = self.ctx.socket(zmq.DEALER)
             configure_socket(sock)
             sock.setsockopt(zmq.IDENTITY, self.ident)
+            if self.keys is not None:
+                security.make_client(sock, self.keys, name)
             sock.connect(self.topology.endpoint(name))
             self.socks[name] = sock
             self.by_sock[sock] = name
             self.poller.register(sock, zmq.POLLIN)
         return sock
 
-    def _send(self, name: str, kind: str, **fields) -> None:
-        self._sock(name).send(wire.encode(kind, self.epoch, **fields))
+    def _send(self, name: str, kind: str, deadline: float | None = None, **fields) -> None:
+        """Send one message to node ``name`` without ever blocking past ``deadline``
+        (default: this operator's timeout from now); WaveTimeout naming the node if its
+        queue stays full, UserError if the frame is too large to send at all."""
+        frame = wire.encode(kind, self.epoch, **fields)
+        if len(frame) > wire.MAX_FRAME:
+            raise UserError(f"node {name}: a {kind} message of {len(frame)} bytes exceeds the "
+                            f"{wire.MAX_FRAME}-byte frame limit; ask for less at once")
+        sock = self._sock(name)
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                sock.send(frame, zmq.DONTWAIT)
+                return
+            except zmq.Again:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(max(1, int(left * 1000)), zmq.POLLOUT):
+                raise WaveTimeout(f"node {name} ({self.topology.endpoint(name)}) takes no {kind} message within "
+                                  f"{self.timeout:g} s: its queue is full; is it stuck?", [name])
+
+    def _send_each(self, sends, deadline: float) -> list[str]:
+        """Send ``(name, kind, fields)`` messages, each within ``deadline``; returns the
+        names whose queue stayed full (the rest went out)."""
+        stuck = []
+        for name, kind, fields in sends:
+            if name in stuck:
+                continue
+            try:
+                self._send(name, kind, deadline, **fields)
+            except WaveTimeout:
+                stuck.append(name)
+        return stuck
 
     def _collect(self, deadline: float, accept) -> None:
         """Receive until ``accept(node, msg)`` returns True or the deadline passes (then
@@ -135,11 +189,11 @@ class Operator:
         names = list(self.topology.names if names is None else names)
         self.seq += 1
         seq = self.seq
-        for name in names:
-            self._send(name, "ping", id=seq)
-        answers: dict[str, dict | None] = {name: None for name in names}
-        waiting = set(names)
+        deadline = time.monotonic() + (timeout or self.timeout)
         t0 = time.perf_counter()
+        stuck = self._send_each([(name, "ping", {"id": seq}) for name in names], deadline)
+        answers: dict[str, dict | None] = {name: None for name in names}
+        waiting = set(names) - set(stuck)
 
         def accept(node, msg):
             if msg["t"] == "pong" and msg["id"] == seq and node in waiting:
@@ -150,7 +204,8 @@ class Operator:
             return not waiting
 
         try:
-            self._collect(time.monotonic() + (timeout or self.timeout), accept)
+            if waiting:
+                self._collect(deadline, accept)
         except WaveTimeout:
             pass
         return answers
@@ -189,9 +244,12 @@ class Operator:
             return False
 
         t0 = time.perf_counter()
-        self._send(initiator, "echo.start", wave=wave, detail=detail)
+        # The initiator answers by its deadline with whatever it has (nodes that are
+        # silent by then are left out: daemon/core/node.py); the operator waits a little
+        # longer for that answer to travel.
+        self._send(initiator, "echo.start", wave=wave, detail=detail, timeout=float(self.timeout))
         try:
-            self._collect(time.monotonic() + self.timeout, accept)
+            self._collect(time.monotonic() + self.timeout + max(1.0, self.timeout / 5), accept)
         except WaveTimeout:
             silent = self._unreachable()
             self.answered.difference_update(silent)
@@ -205,13 +263,18 @@ class Operator:
             entry["father"] = father
             entry["parents"] = list(self.topology.parents(name)) if name in self.topology else []
             nodes.append(entry)
+        reached = {n["name"] for n in nodes}
+        missing = [name for name in self.topology.names if name not in reached]
         return {
             "cluster": self.topology.cluster.name,
             "wave": wave,
             "initiator": initiator,
+            "complete": not missing,
+            "missing": missing,
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
+            "entries_bytes": len(result["entries"]),  # the convergecast's size, as it reached the initiator
             "nodes": nodes,
         }
 
@@ -234,11 +297,11 @@ class Operator:
             return alive <= decided.keys()
 
         t0 = time.perf_counter()
-        for name in initiators:
-            if name in alive:
-                self._send(name, "finn.start", wave=wave, tasks=tasks, cost=cost, report=self.ident)
+        deadline = time.monotonic() + self.timeout
+        fields = {"wave": wave, "tasks": tasks, "cost": cost, "report": self.ident}
+        self._send_each([(name, "finn.start", fields) for name in initiators if name in alive], deadline)
         try:
-            self._collect(time.monotonic() + self.timeout, accept)
+            self._collect(deadline, accept)
         except WaveTimeout:
             pass
         elapsed_ms = (time.perf_counter() - t0) * 1000
@@ -281,37 +344,46 @@ class Operator:
         """Echo, plan, move: one balancing round. Imbalance is measured by a second echo."""
         t0 = time.perf_counter()
         before = self.echo(detail=True)
-        loads = plan.loads_from_samples(before["nodes"])
-        moves = plan.plan_moves(loads, policy)
+        moves = plan.plan_samples(before["nodes"], policy)
         base = _wave_id("m")
         pending: dict[str, dict] = {}
+        deadline = time.monotonic() + self.timeout
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
-            pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": list(mv.task_ids), "tasks": []}
-            self._send(mv.source, "move", move_id=move_id, dest=mv.dest, tasks=list(mv.task_ids))
-        waiting = set(pending)
+            if isinstance(mv, plan.BulkMove):  # how many; the donor picks them from its tail
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": [],
+                                    "request": {"tasks": [], "count": mv.count}}
+            else:
+                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": len(mv.task_ids), "count": 0,
+                                    "tasks": [], "planned_tasks": list(mv.task_ids),
+                                    "request": {"tasks": list(mv.task_ids), "count": 0}}
+        unsent = set(self._send_each([(m["from"], "move", {"move_id": move_id, "dest": m["to"], **m.pop("request")})
+                                      for move_id, m in pending.items()], deadline))
+        waiting = {move_id for move_id, m in pending.items() if m["from"] not in unsent}
 
         def accept(node, msg):
             if msg["t"] == "move.ok" and msg["move_id"] in waiting:
-                pending[msg["move_id"]]["tasks"] = msg["moved"]
+                entry = pending[msg["move_id"]]
+                entry["tasks"] = msg["moved"]
+                entry["count"] = msg["count"]
                 waiting.discard(msg["move_id"])
             return not waiting
 
-        if pending:
+        if waiting:
             try:
-                self._collect(time.monotonic() + self.timeout, accept)
+                self._collect(deadline, accept)
             except WaveTimeout:
                 pass
+        waiting |= {move_id for move_id, m in pending.items() if m["from"] in unsent}
         after = self.echo(detail=True) if pending else before
-        loads_after = plan.loads_from_samples(after["nodes"])
         return {
             "cluster": self.topology.cluster.name,
             "policy": policy,
             "moves": list(pending.values()),
-            "moved": sum(len(m["tasks"]) for m in pending.values()),
+            "moved": sum(m["count"] for m in pending.values()),
             "unanswered_moves": sorted(waiting),
-            "imbalance_before": round(plan.imbalance(loads), 4),
-            "imbalance_after": round(plan.imbalance(loads_after), 4),
+            "imbalance_before": _rounded(imbalance(before["nodes"])),
+            "imbalance_after": _rounded(imbalance(after["nodes"])),
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 3),
             "before": before,
             "after": after,

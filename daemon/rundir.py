@@ -15,15 +15,30 @@ The supervisor owns its cluster's folder and is the only writer of ``cluster.jso
 temporary file in the same folder, then ``os.replace`` — so a reader sees the old
 document or the new one, never half of one.
 
+The base and each cluster's folder must be real directories (not symbolic links, which
+are never followed), owned by this user and writable by nobody else: anything else is
+refused with an error naming the path (:func:`private_dir`). Nobody else can then plant
+a file or a link inside them.
+
 A pid file outlives a SIGKILLed supervisor and pids get reused, so :func:`is_running`
 believes a pid only if that process is alive, not a zombie, started when
 ``cluster.json`` says the supervisor started, and runs the supervisor (its command line).
+A missing or garbage pid file falls back on the supervisor pid ``cluster.json``
+records, checked the same way.
+
+The folder is authoritative but may be damaged by hand: :func:`read_cluster` checks the
+record's shape and raises :class:`DamagedRecord` (a UserError naming the file and what is
+wrong) instead of handing half a record on. Without a usable record, ``ctl status`` and
+``ctl stop -t FILE`` find the cluster's processes by the topology's ports
+(:mod:`daemon.orphans`); the supervisor itself writes its record and pid file again
+within a second when they go missing (daemon/supervisor.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,12 +60,53 @@ def base_dir() -> Path:
     return Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"echofinn-{os.getuid()}"
 
 
-def cluster_dir(name: str, create: bool = False) -> Path:
-    """The folder of cluster ``name``; with ``create``, made (private to this user) if missing."""
-    path = base_dir() / name
+def private_dir(path: Path, create: bool = False) -> Path:
+    """``path``, checked: a directory (opened without following a symbolic link), owned by
+    this user, not writable by group or others. With ``create`` it is made (0700) if
+    missing; without, a missing one is fine. Raises UserError naming the path."""
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UserError(f"{path}: cannot create the folder: {exc.strerror}") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if create:
+            raise UserError(f"{path}: vanished while being created") from None
+        return path
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UserError(f"{path}: is a symbolic link; echofinn does not follow links here "
+                            f"(remove it, or set {HOME_ENV} to a folder of your own)") from None
+        raise UserError(f"{path}: cannot open the folder: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if st.st_uid != os.getuid():
+        raise UserError(f"{path}: belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+                        f"someone else may have made it: set {HOME_ENV} to a folder of your own")
+    if st.st_mode & 0o022:
+        raise UserError(f"{path}: other users may write in it (mode {stat.S_IMODE(st.st_mode):04o}); "
+                        f"`chmod go-w {path}` or set {HOME_ENV} to a private folder")
     return path
+
+
+def checked_base(create: bool = False) -> Path:
+    """:func:`base_dir`, checked by :func:`private_dir` (and created with ``create``)."""
+    base = base_dir()
+    if create:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    return private_dir(base, create)
+
+
+def cluster_dir(name: str, create: bool = False) -> Path:
+    """The folder of cluster ``name``, checked by :func:`private_dir`; with ``create``,
+    made (private to this user) if missing."""
+    return private_dir(checked_base(create) / name, create)
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
@@ -69,30 +125,70 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class DamagedRecord(UserError):
+    """A ``cluster.json`` that cannot be read or is not shaped like a cluster record."""
+
+
 def read_cluster(name: str) -> dict | None:
-    """The cluster's ``cluster.json``, or None if it has none. Raises UserError if unreadable."""
+    """The cluster's ``cluster.json``, or None if it has none. Raises DamagedRecord if it
+    cannot be read or has the wrong shape."""
     path = cluster_dir(name) / CLUSTER_FILE
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the cluster record: {exc}; "
-                        f"remove the folder {path.parent} if no cluster {name} is running") from exc
+        raise DamagedRecord(f"{path}: cannot read the cluster record: {exc}") from None
+    problem = record_problem(record)
+    if problem:
+        raise DamagedRecord(f"{path}: not a cluster record: {problem}")
+    return record
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with the shape of a ``cluster.json`` document, or None."""
+    if type(record) is not dict:
+        return f"expected a JSON object, got {type(record).__name__}"
+    for key, kind in (("cluster", str), ("topology", str), ("state", str), ("supervisor", dict), ("nodes", dict)):
+        if key in record and type(record[key]) is not kind:
+            return f"field {key!r} must be {'an object' if kind is dict else 'a string'}, got {type(record[key]).__name__}"
+    entries = [("supervisor", record.get("supervisor") or {})]
+    for node, entry in (record.get("nodes") or {}).items():
+        if type(entry) is not dict:
+            return f"node {node!r} must be an object, got {type(entry).__name__}"
+        entries.append((f"node {node!r}", entry))
+    for where, entry in entries:
+        pid = entry.get("pid")
+        if pid is not None and (type(pid) is not int or pid <= 0):
+            return f"{where}: pid must be a positive integer, got {pid!r}"
+        started = entry.get("create_time")
+        if started is not None and type(started) not in (int, float):
+            return f"{where}: create_time must be a number, got {started!r}"
+    return None
+
+
+def usable_record(name: str) -> tuple[dict | None, str | None]:
+    """(record, None), or (None, why not): the record is missing or damaged."""
+    try:
+        record = read_cluster(name)
+    except DamagedRecord as exc:
+        return None, str(exc)
+    if record is None:
+        return None, f"{cluster_dir(name) / CLUSTER_FILE} is missing"
+    return record, None
 
 
 def set_current(name: str, base: Path | None = None) -> None:
     """Record ``name`` as the most recently started cluster (in ``base``, default :func:`base_dir`)."""
-    base = base_dir() if base is None else base
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    base = checked_base(create=True) if base is None else private_dir(base, create=True)
     _write_atomic(base / CURRENT_FILE, name + "\n")
 
 
 def current_cluster() -> str | None:
     """The most recently started cluster's name (running or not), or None."""
     try:
-        name = (base_dir() / CURRENT_FILE).read_text().strip()
+        name = (checked_base() / CURRENT_FILE).read_text().strip()
     except FileNotFoundError:
         return None
     return name or None
@@ -106,9 +202,10 @@ def write_pid(folder: Path, pid: int) -> None:
 def read_pid(folder: Path) -> int | None:
     """The pid in a cluster folder's ``supervisor.pid``, or None if there is none (or garbage)."""
     try:
-        return int((folder / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
+        pid = int((folder / PID_FILE).read_text(errors="replace").strip())
+    except (OSError, ValueError):
         return None
+    return pid if pid > 0 else None
 
 
 def remove_pid(folder: Path) -> None:
@@ -121,18 +218,18 @@ def remove_pid(folder: Path) -> None:
 def supervisor_pid(name: str) -> int | None:
     """The pid of cluster ``name``'s live supervisor, or None (see :func:`is_running`)."""
     folder = cluster_dir(name)
-    pid = read_pid(folder)
-    if pid is None:
-        return None
-    recorded = (read_cluster(name) or {}).get("supervisor") or {}
-    # A record from an earlier run of the cluster says nothing about this pid's start time.
-    started = recorded.get("create_time") if recorded.get("pid") == pid else None
-    # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER`` or
-    # inside ``ctl start ... --foreground``: a reused pid would have to be one of those
-    # and have started at the recorded instant.
-    for marker in (("--run-dir", str(folder)), ("--foreground",)):
-        if is_alive(pid, started, marker):
-            return pid
+    record, _ = usable_record(name)
+    recorded = (record or {}).get("supervisor") or {}
+    # The pid file first; if it is missing or garbage, the pid the record names.
+    for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.get("pid")) if p):
+        # A record from an earlier run of the cluster says nothing about this pid's start time.
+        started = recorded.get("create_time") if recorded.get("pid") == pid else None
+        # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER``, inside
+        # ``ctl start ... --foreground`` or as rank 0 of ``python -m daemon.mpi``: a reused
+        # pid would have to be one of those and have started at the recorded instant.
+        for marker in (("--run-dir", str(folder)), ("--foreground",), ("-m", "daemon.mpi")):
+            if is_alive(pid, started, marker):
+                return pid
     return None
 
 

@@ -3,10 +3,11 @@
 ``python -m daemon.supervisor --topology FILE --run-dir DIR [--notify-fd FD]``, started
 detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` in-process.
 
-Theory of operation (DESIGN §1):
+Theory of operation (ARCHITECTURE.md, "Processes"):
 
 - Lifetimes nest. The supervisor starts one node daemon per node of the topology whose
-  host is this one, each in its own process group inside the supervisor's session (so a
+  host is this one (forked from itself, daemon/zygote.py; ``ECHOFINN_SPAWN=exec``: a
+  fresh interpreter each), each in its own process group inside the supervisor's session (so a
   terminal's Ctrl-C reaches the supervisor alone, which then stops the nodes in order).
   Each node arms PR_SET_PDEATHSIG and checks its parent once a second, so it dies with
   the supervisor even if the supervisor is SIGKILLed; burners die with their node the
@@ -21,7 +22,22 @@ Theory of operation (DESIGN §1):
   ``signal.set_wakeup_fd`` turns each signal into a byte on a pipe that the one
   ``select`` loop reads beside the notify pipes, with the next balancing round as its
   timeout. Children are reaped on SIGCHLD with ``waitpid(-1, WNOHANG)``, never by
-  polling. Restart policy: none — a node that dies is recorded with its exit status.
+  polling. The loop never waits on a node: every wait is a timer in that ``select``,
+  and balancing rounds run on a thread of their own (:class:`Balancer`).
+- Restarts (as Supervisor and systemd do them; ``[cluster]`` keys ``restart``,
+  ``restart_backoff_max``, ``restart_max_crashes``, ``restart_window``, see
+  daemon/topology.py): a node that exits without being asked goes to BACKOFF and is
+  started again after 0.1 s, the delay doubling with each crash within the window up to
+  ``restart_backoff_max``; the ``restart_max_crashes``-th crash within
+  ``restart_window`` seconds (or any exit under ``restart = "never"``) leaves it FATAL.
+  A restarted node gets the same arguments, so it finds its journal in the run
+  directory. A restart that does not say ready within ``start_timeout(1)`` is killed
+  and counts as a crash. States per node (:class:`NodeProcess`): STARTING, RUNNING,
+  BACKOFF, FATAL, STOPPED, each written to ``cluster.json`` with ``pid``, ``since``,
+  ``restarts`` and ``last_exit`` as it changes.
+- The run directory is how ``ctl`` finds the cluster: once a second the supervisor
+  checks that ``cluster.json`` and its pid file are there and its own, and writes them
+  again if not (a folder moved or removed under it is made anew, with a fresh log).
 - Stop (SIGTERM, SIGINT, SIGHUP): SIGTERM every node by pid, wait up to
   ``STOP_GRACE`` seconds, SIGKILL the survivors by pid, reap everything, record it in
   ``cluster.json``, remove the pid file. Nothing is ever killed by name.
@@ -41,13 +57,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
 import psutil
 
-from daemon import rundir
+from daemon import rundir, security, zygote
+from daemon.node import journal_file
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
 from daemon.topology import Topology, TopologyError, load
@@ -58,6 +77,13 @@ STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 BALANCING_TIMEOUT = 2.0  # deadline of one operator call during a balancing round
 NOTIFY_LIMIT = 4096  # bytes a node may write on its notify pipe
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+FIRST_BACKOFF = 0.1  # seconds before the first restart of a node; doubles per crash in the window
+RECORD_CHECK = 1.0  # seconds between checks that the run directory still holds our record
+BALANCER_JOIN = 0.5  # seconds a stop waits for a balancing round in progress
+
+# A node's states (NodeProcess).
+STARTING, RUNNING, BACKOFF, FATAL, STOPPED = "STARTING", "RUNNING", "BACKOFF", "FATAL", "STOPPED"
+NODE_STATES = (STARTING, RUNNING, BACKOFF, FATAL, STOPPED)
 
 Progress = Callable[[str], None]  # receives one progress line, without the newline
 
@@ -93,6 +119,18 @@ def local_nodes(topology: Topology) -> list[str]:
     return [n.name for n in topology.nodes if is_local_host(n.host, local)]
 
 
+def clear_journals(run_dir: Path, names: list[str]) -> None:
+    """Remove the journals (daemon/journal.py) a previous run left for these nodes: a
+    cluster started by ``ctl start`` begins with the topology's tasks only, while a node
+    started again within a run recovers its queue from its journal."""
+    for name in names:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(journal_file(run_dir, name) + suffix)
+            except FileNotFoundError:
+                pass
+
+
 def start_timeout(nodes: int) -> float:
     """Seconds a start of ``nodes`` node daemons may take before it counts as failed."""
     return START_TIMEOUT + START_TIMEOUT_PER_NODE * nodes
@@ -114,18 +152,27 @@ def describe_exit(code: int | None) -> str:
 
 
 class NodeProcess:
-    """A node daemon's process and what it said.
+    """A node daemon as the supervisor sees it, across its restarts.
 
-    States: ``starting`` → ``ready`` | ``failed`` | ``stopped``; ``ready`` → ``exited``
-    (died on its own) | ``stopped`` (by the supervisor). ``alive`` stays true until it
-    is reaped; ``exit_status`` is set then.
+    States (:data:`NODE_STATES`, ``state`` in ``cluster.json``)::
+
+        STARTING --ready--> RUNNING --exits on its own--> BACKOFF --delay--> STARTING
+            |                                        +--> FATAL (policy "never", or the
+            +--exits / not ready in time: a crash          restart_max_crashes-th crash
+                                                           within restart_window)
+        any state --stop--> STOPPED
+
+    ``alive`` stays true until the process is reaped; ``exit_status`` is set then.
+    ``restarts`` counts the starts after the first, ``last_exit`` says how the previous
+    process ended, ``since`` (unix time) when the current state began.
     """
 
     def __init__(self, name: str, endpoint: str, log: Path):
         self.name = name
         self.endpoint = endpoint
         self.log = log
-        self.state = "starting"
+        self.state = STARTING
+        self.since = time.time()
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
         self.create_time: float | None = None
@@ -134,6 +181,21 @@ class NodeProcess:
         self.alive = False
         self.notify: int | None = None  # read end of the notify pipe, while starting
         self.said = b""
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.crashes: deque[float] = deque()  # monotonic times of recent crashes
+        self.restart_at: float | None = None  # monotonic, while in BACKOFF
+        self.ready_by: float | None = None  # monotonic deadline, while STARTING
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state, self.since = state, time.time()
+
+    def starting(self, ready_by: float | None = None) -> None:
+        """A new process is about to start: forget the previous one's words."""
+        self.set_state(STARTING)
+        self.said, self.error, self.exit_status = b"", None, None
+        self.restart_at, self.ready_by = None, ready_by
 
     def heard(self, line: str) -> str:
         """Take the node's one notify line; returns the progress line to pass on."""
@@ -141,7 +203,8 @@ class NodeProcess:
         if word == "ready":
             pid, _, endpoint = rest.partition(" ")
             if pid == str(self.pid) and endpoint:
-                self.state, self.endpoint = "ready", endpoint
+                self.endpoint, self.ready_by = endpoint, None
+                self.set_state(RUNNING)
                 return f"ready {self.name} {self.pid} {self.endpoint}"
             return self.fail(f"node {self.name}: bad ready line {line!r} (pid {self.pid}); see {self.log}")
         if word == "error" and rest:
@@ -150,17 +213,16 @@ class NodeProcess:
         return self.fail(f"node {self.name}: unexpected line {line!r} on its notify pipe; see {self.log}")
 
     def fail(self, error: str) -> str:
-        self.state, self.error = "failed", error
+        """The node cannot start: at the cluster's start that fails the start (the
+        supervisor marks it FATAL); later it is a crash, counted once it is reaped."""
+        self.error = error
         return f"error {error}"
 
-    def reaped(self, code: int, stopping: bool) -> None:
+    def reaped(self, code: int) -> None:
         self.alive, self.exit_status = False, code
+        self.last_exit = describe_exit(code) + (f" ({self.error})" if self.error else "")
         if self.proc is not None:
             self.proc.returncode = code  # reaped here: Popen must not wait for it again
-        if stopping and self.state in ("starting", "ready"):
-            self.state = "stopped"
-        elif self.state == "ready":
-            self.state = "exited"
 
     def record(self) -> dict:
         return {
@@ -169,8 +231,10 @@ class NodeProcess:
             "endpoint": self.endpoint,
             "log": str(self.log),
             "state": self.state,
+            "since": self.since,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
             "exit_status": self.exit_status,
-            "exit": None if self.alive or self.exit_status is None else describe_exit(self.exit_status),
             "error": self.error,
         }
 
@@ -182,13 +246,17 @@ class Supervisor:
     """Runs one cluster's local nodes from start to stop. Use it from the main thread
     (signal handlers and the nodes' death signal need it)."""
 
-    def __init__(self, topology: Topology, run_dir: Path, progress: Progress | None = None):
+    def __init__(self, topology: Topology, run_dir: Path, progress: Progress | None = None,
+                 nodes: list[str] | None = None):
+        """``nodes``: the nodes to run, by name (default: :func:`local_nodes`, those whose
+        host is this one). daemon/mpi.py gives each rank an explicit share."""
         if topology.path is None:
             raise UserError(f"cluster {topology.cluster.name}: the supervisor needs a topology file the nodes can read")
         self.topology = topology
         self.name = topology.cluster.name
         self.run_dir = Path(run_dir)
         self.progress = progress or (lambda line: None)
+        self.node_names = None if nodes is None else list(nodes)
         self.started_at = time.time()
         self.state = "starting"
         self.stopping = False
@@ -198,7 +266,8 @@ class Supervisor:
         self._wakeup_r: int | None = None
         self._wakeup_w: int | None = None
         self._old_handlers: dict[int, object] = {}
-        self._operator = None  # the balancer's client, made on the first round
+        self._balancer: Balancer | None = None  # balancing rounds, on their own thread
+        self._log_handler: logging.Handler | None = None
 
     # -- the whole life ----------------------------------------------------------------
 
@@ -206,7 +275,8 @@ class Supervisor:
         """Start the nodes, serve until a stop signal, stop them. Returns the exit status:
         0 after a requested stop, 1 if a node could not start. Raises UserError, leaving
         everything as it was, if the cluster is already running."""
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.run_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        rundir.private_dir(self.run_dir, create=True)
         self._open_log()
         ok = False
         try:
@@ -217,8 +287,8 @@ class Supervisor:
                 if ok:
                     self.serve()
             finally:
-                if self._operator is not None:
-                    self._operator.close()
+                if self._balancer is not None:
+                    self._balancer.close(BALANCER_JOIN)
                 self.stop()
                 self._release_signals()
                 rundir.remove_pid(self.run_dir)
@@ -228,7 +298,7 @@ class Supervisor:
         return 0 if ok else 1
 
     def start(self) -> bool:
-        names = local_nodes(self.topology)
+        names = local_nodes(self.topology) if self.node_names is None else self.node_names
         remote = [n for n in self.topology.names if n not in names]
         if remote:
             self.log.info("%d nodes are on other hosts, left to their supervisors: %s", len(remote), ", ".join(remote))
@@ -237,7 +307,15 @@ class Supervisor:
             self.progress(f"error cluster {self.name}: no node runs on this host (hosts in {self.topology.path}: {', '.join(hosts)})")
             self.progress("failed 0")
             return False
+        if self.topology.cluster.security == security.CURVE:
+            try:  # `ctl start` has made them; a supervisor started by hand makes them here
+                security.ensure_keys(self.run_dir, self.topology, names)
+            except security.KeyProblem as exc:
+                self.progress(f"error {exc}")
+                self.progress("failed 0")
+                return False
         become_subreaper()
+        clear_journals(self.run_dir, names)  # a new run starts empty; a restart recovers
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
         for name in names:
@@ -245,7 +323,9 @@ class Supervisor:
         self._write_record()
         ok = self._wait_ready(time.monotonic() + start_timeout(len(names)))
         if not ok:
-            failed = [n for n in self.nodes.values() if n.state == "failed"]
+            failed = [n for n in self.nodes.values() if n.error]
+            for node in failed:
+                node.set_state(FATAL)
             self.state = "failed"
             self.progress(f"failed {len(failed)}")
             return False
@@ -257,17 +337,42 @@ class Supervisor:
         return True
 
     def serve(self) -> None:
-        """Reap and balance until a stop signal arrives."""
+        """Reap, restart and balance until a stop signal arrives.
+
+        One ``select`` over the signal pipe and the notify pipes of restarting nodes; its
+        timeout is the nearest timer (a restart due, a restarting node's ready deadline,
+        the next balancing round, the run directory check). Nothing here waits on a node:
+        balancing rounds run on the :class:`Balancer`'s thread."""
         interval = self.topology.cluster.rebalance_interval
         next_round = time.monotonic() + interval if interval > 0 else None
+        next_check = time.monotonic() + RECORD_CHECK
         while True:
-            timeout = None if next_round is None else max(0.0, next_round - time.monotonic())
-            readable, _, _ = select.select([self._wakeup_r], [], [], timeout)
-            if readable and self._take_signals():
-                return
-            if next_round is not None and time.monotonic() >= next_round:
+            timers = [next_check] + ([next_round] if next_round is not None else [])
+            timers += [n.restart_at for n in self.nodes.values() if n.restart_at is not None]
+            timers += [n.ready_by for n in self.nodes.values() if n.ready_by is not None]
+            timeout = max(0.0, min(timers) - time.monotonic())
+            starting = {n.notify: n for n in self.nodes.values() if n.notify is not None}
+            readable, _, _ = select.select([*starting, self._wakeup_r], [], [], timeout)
+            for fd in readable:  # notify pipes first: a node's last words come before its SIGCHLD
+                if fd == self._wakeup_r:
+                    if self._take_signals():
+                        return
+                elif starting[fd].notify == fd:
+                    self._read_notify(starting[fd])
+            now = time.monotonic()
+            for node in list(self.nodes.values()):
+                if node.restart_at is not None and now >= node.restart_at:
+                    self._restart(node)
+                elif node.ready_by is not None and now >= node.ready_by and node.alive:
+                    node.ready_by = None
+                    node.fail(f"node {node.name}: not ready {start_timeout(1):.0f} s after its restart; see {node.log}")
+                    self._signal([node], signal.SIGKILL)  # reaped on SIGCHLD: a crash
+            if next_round is not None and now >= next_round:
                 self.balance()
-                next_round = time.monotonic() + interval
+                next_round = now + interval
+            if now >= next_check:
+                self._check_run_dir()
+                next_check = now + RECORD_CHECK
 
     def stop(self) -> None:
         """SIGTERM every node, SIGKILL what is left after the grace period, reap all."""
@@ -297,6 +402,10 @@ class Supervisor:
             for node in survivors:
                 self._wait_for(node)
         self._reap_adopted()
+        for node in self.nodes.values():
+            node.restart_at = node.ready_by = None  # a node in BACKOFF is not started again
+            if node.state != FATAL:
+                node.set_state(STOPPED)
         if self.state != "failed":
             self.state = "stopped"
         self._write_record()
@@ -304,30 +413,16 @@ class Supervisor:
     # -- balancing --------------------------------------------------------------------
 
     def balance(self) -> None:
-        """One balancing round through the operator (echo, plan, move), logged. One
-        operator serves every round: its connections to the nodes stay open."""
-        from daemon.operator import Operator
-
-        try:
-            if self._operator is None:
-                self._operator = Operator(self.topology, timeout=BALANCING_TIMEOUT)
-            report = self._operator.rebalance()
-        except UserError as exc:  # a wave timed out or a node refused: try next round
-            self.log.warning("balancing round failed: %s", exc)
-            return
-        except Exception:  # noqa: BLE001 — a broken round must not take the cluster down
-            self.log.exception("balancing round crashed")
-            return
-        self.log.info(
-            "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms",
-            report.get("moved", 0), len(report.get("moves", ())),
-            report.get("imbalance_before"), report.get("imbalance_after"), report.get("elapsed_ms", 0.0),
-        )
+        """Ask the balancer's thread for a round (skipped if one is still running)."""
+        if self._balancer is None:
+            self._balancer = Balancer(self.topology, self.log, self.run_dir)
+        self._balancer.kick()
 
     # -- starting nodes ---------------------------------------------------------------
 
     def _spawn(self, name: str) -> None:
-        node = NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log")
+        node = self.nodes.get(name) or NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log")
+        node.starting()
         self.nodes[name] = node
         read_end, write_end = os.pipe()
         command = [
@@ -336,11 +431,14 @@ class Supervisor:
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
         ]
         try:
-            with open(node.log, "ab") as log:
-                node.proc = subprocess.Popen(
-                    command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, env=child_env(), process_group=0,
-                )
+            if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
+                node.proc = zygote.spawn(self.topology, name, write_end, node.log, str(self.run_dir))
+            else:
+                with open(node.log, "ab") as log:
+                    node.proc = subprocess.Popen(
+                        command, pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, env=child_env(), process_group=0,
+                    )
         except OSError as exc:
             os.close(read_end)
             self.progress(node.fail(f"node {name}: cannot start {sys.executable}: {exc}"))
@@ -357,7 +455,7 @@ class Supervisor:
         """Read the notify pipes until every node has spoken, one failed, or time is up."""
         while True:
             waiting = {n.notify: n for n in self.nodes.values() if n.notify is not None}
-            if not waiting or any(n.state == "failed" for n in self.nodes.values()):
+            if not waiting or any(n.error for n in self.nodes.values()):
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -378,7 +476,7 @@ class Supervisor:
         for node in self.nodes.values():
             if node.error:
                 self.log.error("%s", node.error)
-        return all(n.state == "ready" for n in self.nodes.values())
+        return all(n.state == RUNNING for n in self.nodes.values())
 
     def _read_notify(self, node: NodeProcess) -> None:
         try:
@@ -391,10 +489,21 @@ class Supervisor:
         os.close(node.notify)
         node.notify = None
         line = node.said.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        restarting = self.state == "running"
         if line:
             self.progress(node.heard(line))
-            if node.state == "ready":
-                self.log.info("node %s: ready at %s", node.name, node.endpoint)
+            if node.state == RUNNING:
+                self.log.info("node %s: ready at %s%s", node.name, node.endpoint,
+                              f" (pid {node.pid}, restart {node.restarts})" if restarting else "")
+                if restarting:
+                    self._write_record()
+            elif restarting:
+                self.log.error("%s", node.error)
+                self._signal([node], signal.SIGKILL)  # it exits anyway; reaped as a crash
+            return
+        if restarting:  # end of file without a word: it died before binding; reaped as a crash
+            if node.alive:
+                node.error = f"node {node.name}: exited before it was ready; see {node.log}"
             return
         # End of file without a word: the node died before binding. Its exit status, if
         # it is already reaped, makes the message.
@@ -417,17 +526,62 @@ class Supervisor:
             self._reaped(pid, os.waitstatus_to_exitcode(status))
 
     def _reaped(self, pid: int, code: int) -> None:
-        node = self.by_pid.get(pid)
+        node = self.by_pid.pop(pid, None)
         if node is None:
             self.log.info("reaped adopted orphan pid %d (%s)", pid, describe_exit(code))
             return
-        was_ready = node.state == "ready"
-        node.reaped(code, self.stopping)
-        if was_ready and not self.stopping:
-            self.log.error("node %s (pid %d) died: %s; restart policy: none", node.name, pid, describe_exit(code))
-            self._write_record()
-        else:
+        node.alive = False  # reaped: from here on its pid is never signalled
+        if not self.stopping and self.state == "running":
+            for _ in range(4):  # a restarting node's last words, if still in its pipe
+                if node.notify is None:
+                    break
+                self._read_notify(node)
+            if node.notify is not None:
+                os.close(node.notify)
+                node.notify = None
+        node.reaped(code)
+        if self.stopping or self.state != "running":  # asked to stop, or the cluster's own start
             self.log.info("node %s (pid %d): %s", node.name, pid, describe_exit(code))
+            return
+        self._crashed(node)
+
+    # -- restarts ---------------------------------------------------------------------
+
+    def _crashed(self, node: NodeProcess) -> None:
+        """A node exited without being asked (or a restart failed): BACKOFF, or FATAL
+        under policy "never" or at the restart_max_crashes-th crash in restart_window."""
+        policy = self.topology.cluster
+        now = time.monotonic()
+        what = "exited" if node.state == RUNNING else "failed to start"
+        node.ready_by = None
+        node.crashes.append(now)
+        while node.crashes and node.crashes[0] < now - policy.restart_window:
+            node.crashes.popleft()
+        if policy.restart == "never":
+            node.set_state(FATAL)
+            self.log.error("node %s (pid %s) %s: %s; restart policy never: FATAL", node.name, node.pid, what, node.last_exit)
+        elif len(node.crashes) >= policy.restart_max_crashes:
+            node.set_state(FATAL)
+            self.log.error("node %s (pid %s) %s: %s; %d crashes within %g s: FATAL, not restarted again",
+                           node.name, node.pid, what, node.last_exit, len(node.crashes), policy.restart_window)
+        else:
+            delay = min(FIRST_BACKOFF * 2 ** (len(node.crashes) - 1), policy.restart_backoff_max)
+            node.restart_at = now + delay
+            node.set_state(BACKOFF)
+            self.log.error("node %s (pid %s) %s: %s; restart in %.1f s", node.name, node.pid, what, node.last_exit, delay)
+        self._write_record()
+
+    def _restart(self, node: NodeProcess) -> None:
+        """Start a node in BACKOFF again (from the serve loop: never from a signal)."""
+        node.restarts += 1
+        self._ensure_run_dir()
+        self._spawn(node.name)
+        if not node.alive:  # could not even fork: one more crash
+            node.last_exit = node.error
+            self._crashed(node)
+            return
+        node.ready_by = time.monotonic() + start_timeout(1)
+        self._write_record()
 
     def _wait_for(self, node: NodeProcess, timeout: float | None = None) -> None:
         """Block until ``node`` is reaped (after SIGKILL, or an EOF that means it is exiting)."""
@@ -459,6 +613,8 @@ class Supervisor:
 
     def _signal(self, nodes: list[NodeProcess], signum: int) -> None:
         for node in nodes:
+            if not node.alive:
+                continue  # reaped: its pid may name another process by now
             try:
                 os.kill(node.pid, signum)  # by pid: it is our unreaped child, so it is ours
             except ProcessLookupError:
@@ -507,14 +663,19 @@ class Supervisor:
         rundir.write_pid(self.run_dir, os.getpid())
         self._write_record()
 
-    def _write_record(self) -> None:
+    def _record(self) -> dict:
         me = os.getpid()
-        rundir.write_json_atomic(self.run_dir / rundir.CLUSTER_FILE, {
+        policy = self.topology.cluster
+        return {
             "cluster": self.name,
             "topology": self.topology.path,
             "run_dir": str(self.run_dir),
             "state": self.state,
-            "restart_policy": "none",
+            "restart_policy": policy.restart,
+            "restart": {
+                "policy": policy.restart, "first_backoff": FIRST_BACKOFF, "backoff_max": policy.restart_backoff_max,
+                "max_crashes": policy.restart_max_crashes, "window": policy.restart_window,
+            },
             "started_at": self.started_at,
             "supervisor": {
                 "pid": me,
@@ -523,7 +684,58 @@ class Supervisor:
             },
             "nodes": {name: node.record() for name, node in self.nodes.items()},
             "remote_nodes": [n for n in self.topology.names if n not in self.nodes] if self.nodes else [],
-        })
+        }
+
+    def _write_record(self) -> None:
+        """Write ``cluster.json``. A run directory moved or removed under us is made again
+        (with the pid file and a fresh log): the record is how ``ctl`` finds us."""
+        path = self.run_dir / rundir.CLUSTER_FILE
+        try:
+            rundir.write_json_atomic(path, self._record())
+            return
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.log.error("cannot write %s: %s", path, exc)
+            return
+        if self._ensure_run_dir():
+            try:
+                rundir.write_json_atomic(path, self._record())
+            except OSError as exc:
+                self.log.error("cannot write %s: %s", path, exc)
+
+    def _ensure_run_dir(self) -> bool:
+        """Make the run directory again if it is gone; False if that fails."""
+        if self.run_dir.is_dir():
+            return True
+        try:
+            self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self.stopping:
+                rundir.write_pid(self.run_dir, os.getpid())
+        except OSError as exc:
+            self.log.error("run directory %s is gone and cannot be made again: %s", self.run_dir, exc)
+            return False
+        self._reopen_log()
+        self.log.warning("run directory %s was gone (moved or removed): made it again; "
+                         "logs of the nodes started before stay where they went, and a node "
+                         "restarted from now on finds no journal (an empty queue)", self.run_dir)
+        if self.state == "running":
+            try:
+                rundir.set_current(self.name, self.run_dir.parent)
+            except OSError:
+                pass
+        return True
+
+    def _check_run_dir(self) -> None:
+        """Once a second: the record and the pid file are where ``ctl`` looks, and ours."""
+        if not (self.run_dir / rundir.CLUSTER_FILE).is_file():
+            self._write_record()
+        if rundir.read_pid(self.run_dir) != os.getpid():
+            try:
+                rundir.write_pid(self.run_dir, os.getpid())
+                self.log.warning("pid file %s was missing or damaged: written again", self.run_dir / rundir.PID_FILE)
+            except OSError as exc:
+                self.log.error("cannot write %s: %s", self.run_dir / rundir.PID_FILE, exc)
 
     def _open_log(self) -> None:
         handler = logging.FileHandler(self.run_dir / rundir.SUPERVISOR_LOG)
@@ -531,11 +743,85 @@ class Supervisor:
         self.log.addHandler(handler)
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
+        self._log_handler = handler
+
+    def _reopen_log(self) -> None:
+        """Log to the run directory's supervisor.log again (after the directory was made anew)."""
+        old = self._log_handler
+        try:
+            self._open_log()
+        except OSError:
+            return
+        if old is not None:
+            self.log.removeHandler(old)
+            old.close()
 
     def _close_log(self) -> None:
         for handler in list(self.log.handlers):
             self.log.removeHandler(handler)
             handler.close()
+
+
+class Balancer:
+    """Balancing rounds (echo, plan, move through :class:`daemon.operator.Operator`) on a
+    thread of their own, so the supervisor's loop never waits on a node: a round against
+    a silent node takes its deadlines. One operator, made and closed on that thread,
+    serves every round (its connections stay open). A round asked for while one runs is
+    merged into it."""
+
+    def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None):
+        self.topology = topology
+        self.log = log
+        self.run_dir = run_dir  # where the operator key is (daemon/security.py)
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="balancer", daemon=True)
+
+    def kick(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+        self._wake.set()
+
+    def close(self, wait: float) -> None:
+        """Stop after the round in progress (its calls have deadlines); wait at most ``wait``."""
+        self._closing = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(wait)
+
+    def _run(self) -> None:
+        from daemon.operator import Operator
+
+        operator = None
+        try:
+            while not self._closing:
+                self._wake.wait()
+                if self._closing:
+                    return
+                try:
+                    if operator is None:
+                        operator = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
+                    self._round(operator)
+                finally:
+                    self._wake.clear()
+        finally:
+            if operator is not None:
+                operator.close()
+
+    def _round(self, operator) -> None:
+        try:
+            report = operator.rebalance()
+        except UserError as exc:  # a wave timed out or a node refused: try next round
+            self.log.warning("balancing round failed: %s", exc)
+            return
+        except Exception:  # noqa: BLE001 — a broken round must not take the cluster down
+            self.log.exception("balancing round crashed")
+            return
+        self.log.info(
+            "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms",
+            report.get("moved", 0), len(report.get("moves", ())),
+            report.get("imbalance_before"), report.get("imbalance_after"), report.get("elapsed_ms", 0.0),
+        )
 
 
 def _note_signal(signum, frame) -> None:

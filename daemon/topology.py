@@ -11,6 +11,11 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     rebalance_interval = 5.0  # seconds between balancing rounds; 0 = off (>= 0)
     host = "127.0.0.1"        # default host of every node
     base_port = 7100          # a node without a port gets base_port + its index in the file
+    restart = "on-failure"    # restart a node that exits on its own; "never": leave it dead
+    restart_backoff_max = 5.0 # restart delays double from 0.1 s up to this (> 0)
+    restart_max_crashes = 5   # this many exits within restart_window: FATAL, no more restarts
+    restart_window = 60.0     # seconds (> 0)
+    security = "curve"        # or "none": no authentication (daemon/security.py)
 
     [[node]]
     name = "root"
@@ -50,6 +55,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -61,14 +67,26 @@ DEFAULT_TASK_TIME = 1.0
 DEFAULT_REBALANCE_INTERVAL = 5.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 7100
+RESTART_POLICIES = ("on-failure", "never")
+DEFAULT_RESTART = "on-failure"
+DEFAULT_RESTART_BACKOFF_MAX = 5.0
+DEFAULT_RESTART_MAX_CRASHES = 5
+DEFAULT_RESTART_WINDOW = 60.0
 
 TOP_LEVEL_KEYS = ("cluster", "node")
-CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port")
+CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port",
+                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security")
+SECURITY_MODES = ("curve", "none")  # daemon/security.py
 NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
 
-# A node name is a ZeroMQ routing id (at most 255 bytes) and a word people type on the
-# command line; keep it short and free of spaces.
+# A node name is a ZeroMQ routing id (at most 255 bytes), a word people type on the
+# command line and, like the cluster's name, part of a path in the run directory
+# (daemon/rundir.py): short, from a safe alphabet, never "." or "..".
 MAX_NAME_LENGTH = 64
+NAME_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+# A topology file is read whole; anything bigger is not one (and a FIFO or a device is
+# refused before a byte is read).
+MAX_FILE_SIZE = 64 * 1024 * 1024
 # How much of each disconnected piece an error message shows.
 PIECES_SHOWN = 4
 NAMES_SHOWN_PER_PIECE = 3
@@ -102,6 +120,12 @@ class Cluster:
     rebalance_interval: float = DEFAULT_REBALANCE_INTERVAL
     host: str = DEFAULT_HOST
     base_port: int = DEFAULT_BASE_PORT
+    # the supervisor's restart policy (daemon/supervisor.py)
+    restart: str = DEFAULT_RESTART
+    restart_backoff_max: float = DEFAULT_RESTART_BACKOFF_MAX
+    restart_max_crashes: int = DEFAULT_RESTART_MAX_CRASHES
+    restart_window: float = DEFAULT_RESTART_WINDOW
+    security: str = "curve"
 
 
 class Topology:
@@ -427,19 +451,37 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def load(path: str | os.PathLike) -> Topology:
-    """Read and validate a topology file. Raises :class:`TopologyError`."""
+    """Read and validate a topology file: a regular file of at most :data:`MAX_FILE_SIZE`
+    bytes (a FIFO or a device is refused before anything is read). Raises
+    :class:`TopologyError`."""
     shown = os.fspath(path)
     try:
-        with open(shown, "rb") as f:
-            raw = f.read()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(shown, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise TopologyError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise TopologyError(f"{shown}: is a directory, not a topology file") from None
     except PermissionError:
         raise TopologyError(f"{shown}: permission denied; cannot read the topology file") from None
     except OSError as exc:
         raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise TopologyError(f"{shown}: is a directory, not a topology file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TopologyError(f"{shown}: is {_file_kind(st.st_mode)}, not a regular file; a topology file must be one")
+        if st.st_size > MAX_FILE_SIZE:
+            raise TopologyError(f"{shown}: {st.st_size} bytes; a topology file may have at most {MAX_FILE_SIZE} "
+                                f"({MAX_FILE_SIZE >> 20} MiB)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_FILE_SIZE + 1)  # the file may have grown since fstat
+    except OSError as exc:
+        raise TopologyError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_SIZE:
+        raise TopologyError(f"{shown}: more than {MAX_FILE_SIZE} bytes; a topology file may have at most "
+                            f"{MAX_FILE_SIZE >> 20} MiB")
     try:
         text = raw.decode("utf-8-sig")  # tolerate the BOM some editors write
     except UnicodeDecodeError as exc:
@@ -448,6 +490,14 @@ def load(path: str | os.PathLike) -> Topology:
             "TOML files must be UTF-8"
         ) from None
     return _parse(text, shown, os.path.abspath(shown))
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def loads(text: str, path: str = "<string>") -> Topology:
@@ -512,7 +562,20 @@ def _cluster(raw: dict, src: str) -> Cluster:
     )
     host = _need_host(raw.get("host", DEFAULT_HOST), where, "host")
     base_port = _need_port(raw.get("base_port", DEFAULT_BASE_PORT), where, "base_port")
-    return Cluster(name, task_time, interval, host, base_port)
+    restart = raw.get("restart", DEFAULT_RESTART)
+    if restart not in RESTART_POLICIES:
+        raise TopologyError(f"{where}: field 'restart' must be " + " or ".join(f'"{p}"' for p in RESTART_POLICIES)
+                            + f", got {_show(restart)}")
+    backoff_max = _need_number(raw.get("restart_backoff_max", DEFAULT_RESTART_BACKOFF_MAX), where,
+                               "restart_backoff_max", positive=True)
+    max_crashes = raw.get("restart_max_crashes", DEFAULT_RESTART_MAX_CRASHES)
+    if not _is_int(max_crashes) or max_crashes < 1:
+        raise TopologyError(f"{where}: field 'restart_max_crashes' must be a positive integer, got {_show(max_crashes)}")
+    window = _need_number(raw.get("restart_window", DEFAULT_RESTART_WINDOW), where, "restart_window", positive=True)
+    security = raw.get("security", SECURITY_MODES[0])
+    if security not in SECURITY_MODES:
+        raise TopologyError(f"{where}: field 'security' must be \"curve\" (the default) or \"none\", got {_show(security)}")
+    return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -572,10 +635,10 @@ def _is_int(value: Any) -> bool:
 def _need_name(value: Any, where: str, field: str) -> None:
     if not isinstance(value, str) or not value:
         raise TopologyError(f"{where}: field '{field}' must be a non-empty string, got {_show(value)}")
-    if len(value) > MAX_NAME_LENGTH or not value.isprintable() or any(c.isspace() for c in value):
+    if len(value) > MAX_NAME_LENGTH or not NAME_ALPHABET.issuperset(value) or value.startswith("."):
         raise TopologyError(
-            f"{where}: field '{field}' = {value!r} must be at most {MAX_NAME_LENGTH} printable "
-            "characters without spaces"
+            f"{where}: field '{field}' = {value!r} must be at most {MAX_NAME_LENGTH} characters "
+            "from A-Z a-z 0-9 - _ . and not start with '.'"
         )
 
 
@@ -631,6 +694,12 @@ def to_dict(topology: Topology) -> dict:
         "host": c.host,
         "base_port": c.base_port,
     }
+    for key, default in (("restart", DEFAULT_RESTART), ("restart_backoff_max", DEFAULT_RESTART_BACKOFF_MAX),
+                         ("restart_max_crashes", DEFAULT_RESTART_MAX_CRASHES), ("restart_window", DEFAULT_RESTART_WINDOW)):
+        if getattr(c, key) != default:
+            cluster[key] = getattr(c, key)
+    if c.security != Cluster.security:
+        cluster["security"] = c.security
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}

@@ -5,50 +5,29 @@ Every ZeroMQ message is one frame holding one msgpack map (never pickle):
     {"v": 1, "t": TYPE, "e": EPOCH, ...fields of TYPE}
 
 ``v`` is the protocol version, ``t`` the message type, ``e`` the sender's incarnation (its
-start time in ns; DESIGN §2: a DEALER delivers its backlog to a restarted peer, so stale
-messages must be recognisable). The sender's name is not in the frame: the receiving
-ROUTER knows it as the routing id of the sender's DEALER.
+start time in ns: a DEALER delivers its backlog to a restarted peer, so stale messages
+must be recognisable; ARCHITECTURE.md, "Sockets"). The sender's name is not in the frame:
+the receiving ROUTER knows it as the routing id of the sender's DEALER.
 
-:func:`decode` checks a frame against :data:`SCHEMA` at the edge — type, required keys
-and their types, sizes — and raises :class:`WireError` for anything else, so the node
-never acts on garbage. Messages are plain dicts on both sides of this module; the
-conversions to the core's message tuples live here too (:func:`to_core`,
-:func:`from_core`).
+:func:`decode` checks a frame at the edge against :data:`SCHEMA` and the bounds of
+daemon/core/messages.py — type, required keys and their types, lengths, finite numbers
+in range — and raises :class:`WireError` for anything else, so the node never acts on
+garbage. :func:`parse` then gives the typed message (daemon/core/messages.py) that the
+node core takes, :func:`pack` frames one. Operators read checked dicts (:func:`decode`).
 """
 
 from __future__ import annotations
 
+import math
+
 import msgpack
 
-from daemon.core.echo import Echo, Explore
-from daemon.core.finn import FinnSets
+from daemon.core import messages as m
+from daemon.core import waves
+from daemon.core.messages import SCHEMA  # noqa: F401  (re-exported: the schema lives with the types)
 
 VERSION = 1
 MAX_FRAME = 32 * 1024 * 1024  # also the sockets' MAXMSGSIZE
-
-_num = (int, float)
-# type -> {field: type(s)}; every field listed is required, extra fields are ignored.
-SCHEMA: dict[str, dict[str, type | tuple]] = {
-    # operator <-> any node
-    "ping": {"id": int},
-    "pong": {"id": int, "name": str, "pid": int, "stats": dict},
-    "error": {"code": str, "text": str},
-    "echo.start": {"wave": str, "detail": bool},
-    "echo.result": {"wave": str, "entries": bytes},
-    "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
-    "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
-    "submit": {"tasks": int, "cost": _num, "label": str},
-    "submit.ok": {"ids": list},
-    "move": {"move_id": str, "dest": str, "tasks": list},
-    "move.ok": {"move_id": str, "moved": list},
-    # node <-> node
-    "explore": {"wave": str, "detail": bool},
-    "echo": {"wave": str, "entries": bytes},
-    "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
-    "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
-    "ack": {"move_id": str, "accepted": bool, "waves": list},
-    "forget": {"move_id": str, "waves": list},
-}
 
 
 class WireError(ValueError):
@@ -83,11 +62,71 @@ def decode(frame: bytes) -> dict:
         raise WireError(f"unknown message type {kind!r}")
     if type(msg.get("e")) is not int:
         raise WireError(f"{kind}: field 'e' (epoch) must be an integer")
-    for field, want in spec.items():
+    for field, want, bounded in _CHECKS[kind]:
         value = msg.get(field)
         if not isinstance(value, want) or (want is int and type(value) is bool):
             raise WireError(f"{kind}: field {field!r} must be {_type_name(want)}, got {type(value).__name__}")
+        if bounded:
+            _check_bounds(kind, field, value)
     return msg
+
+
+def _bounded(field: str, want) -> bool:
+    """Whether a field has a bound beyond its type (daemon/core/messages.py)."""
+    wants = want if isinstance(want, tuple) else (want,)
+    return (field in m.TEXT_FIELDS or field in m.LIST_LIMITS or field in m.BYTES_LIMITS or field in m.RANGES
+            or field in ("tasks", "count") or float in wants)
+
+
+# kind -> [(field, type(s), bounded?)]: the schema, with the bound checks worked out once
+_CHECKS = {kind: [(f, want, _bounded(f, want)) for f, want in spec.items()] for kind, spec in SCHEMA.items()}
+
+
+def _check_bounds(kind: str, field: str, value) -> None:
+    """The limits of daemon/core/messages.py: lengths of texts, lists and bytes, and
+    finite numbers within their range."""
+    vt = type(value)
+    if vt is str:
+        if field in m.TEXT_FIELDS and len(value) > m.MAX_TEXT:
+            raise WireError(f"{kind}: field {field!r} is longer than {m.MAX_TEXT} characters")
+    elif vt is list:
+        limit = m.LIST_LIMITS.get(field)
+        if limit is not None and len(value) > limit:
+            raise WireError(f"{kind}: field {field!r} has {len(value)} items, more than {limit}")
+    elif vt is bytes:
+        limit = m.BYTES_LIMITS.get(field)
+        if limit is not None and len(value) > limit:
+            raise WireError(f"{kind}: field {field!r} is longer than {limit} bytes")
+    elif vt is float or vt is int:
+        if vt is float and not math.isfinite(value):
+            raise WireError(f"{kind}: field {field!r} must be finite, got {value!r}")
+        if (field == "tasks" or field == "count") and not 0 <= value <= m.MAX_TASKS:
+            raise WireError(f"{kind}: field {field!r} must be 0..{m.MAX_TASKS}, got {value}")
+        bounds = m.RANGES.get(field)
+        if bounds is not None and not bounds[0] < value <= bounds[1]:
+            raise WireError(f"{kind}: field {field!r} must be in ({bounds[0]:g}, {bounds[1]:g}], got {value!r}")
+
+
+def parse(frame: bytes) -> tuple[int, object]:
+    """One frame as ``(sender epoch, message)``: a checked :func:`decode`, then the typed
+    message of daemon/core/messages.py. Raises WireError."""
+    msg = decode(frame)
+    cls = m.TYPES[msg["t"]]
+    return msg["e"], cls._make([msg[f] for f in cls._fields])
+
+
+def pack(msg, epoch: int) -> bytes:
+    """Frame a typed message (daemon/core/messages.py)."""
+    kind = m.KIND[type(msg)]
+    fields = msg._asdict()
+    if (kind == "echo" or kind == "echo.result") and type(msg.entries) is not bytes:
+        fields["entries"] = pack_entries(msg.entries)
+    elif kind == "finn":
+        fields["inc"], fields["ninc"] = sorted(msg.inc), sorted(msg.ninc)
+    fields["v"] = VERSION
+    fields["t"] = kind
+    fields["e"] = epoch
+    return _packer.pack(fields)
 
 
 def _type_name(want) -> str:
@@ -96,26 +135,10 @@ def _type_name(want) -> str:
     return want.__name__
 
 
-# --- wave ids ------------------------------------------------------------------------
-#
-# "<kind>-<start time in ns, hex>-<random>": unique, and a node can tell a wave that
-# began before the node itself started — a stale backlog a DEALER delivers to a restarted
-# peer (DESIGN §2) — and drop it.
+# --- wave ids: daemon/core/waves.py (the node core reads them too) -------------------
 
-
-def new_wave_id(kind: str, now_ns: int, salt: str) -> str:
-    return f"{kind}-{now_ns:x}-{salt}"
-
-
-def wave_started(wave: str) -> int | None:
-    """The start time (ns) in a wave id, or None if the id is not of this form."""
-    parts = wave.split("-")
-    if len(parts) != 3:
-        return None
-    try:
-        return int(parts[1], 16)
-    except ValueError:
-        return None
+new_wave_id = waves.new_wave_id
+wave_started = waves.wave_started
 
 
 # --- echo entries ------------------------------------------------------------------
@@ -146,34 +169,3 @@ def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
             raise
         raise WireError(f"echo: entries are not a msgpack stream: {type(exc).__name__}") from None
     return entries
-
-
-# --- the core's messages -------------------------------------------------------------
-
-
-def from_core(msg, epoch: int, **extra) -> bytes:
-    """Frame a core wave message (Explore, Echo, FinnSets)."""
-    kind = type(msg)
-    if kind is Explore:
-        return encode("explore", epoch, wave=msg.wave, detail=bool(extra.get("detail")))
-    if kind is Echo:
-        return encode("echo", epoch, wave=msg.wave, entries=pack_entries(msg.entries))
-    if kind is FinnSets:
-        return encode("finn", epoch, wave=msg.wave, inc=sorted(msg.inc), ninc=sorted(msg.ninc), **extra)
-    raise TypeError(f"not a wave message: {msg!r}")
-
-
-def to_core(msg: dict):
-    """The core message inside a checked wave frame (raises WireError on bad contents)."""
-    kind = msg["t"]
-    if kind == "explore":
-        return Explore(msg["wave"])
-    if kind == "echo":
-        # the child's whole run of entries stays one packed item: it is forwarded as is
-        return Echo(msg["wave"], (msg["entries"],))
-    if kind == "finn":
-        inc, ninc = msg["inc"], msg["ninc"]
-        if not all(type(x) is str for x in inc) or not all(type(x) is str for x in ninc):
-            raise WireError("finn: inc and ninc must be lists of node names")
-        return FinnSets(msg["wave"], frozenset(inc), frozenset(ninc))
-    raise WireError(f"{kind} is not a wave message")

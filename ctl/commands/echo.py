@@ -5,6 +5,12 @@ the undirected topology and comes back with every node's state along the wave's 
 tree. Prints that tree (cpus, running, queued, done, load per CPU, measured CPU%), the
 message count (2|E| on a healthy cluster) and the wave's own latency (from the start
 message to the result, without process start-up).
+
+A dead, stopped or cut-off node does not stop the wave: each node gives up on silent
+neighbours at its share of ``--timeout`` and echoes what it has (daemon/core/node.py), so
+the result holds every node that could be reached, and the nodes it lacks are named
+(``"missing"`` in ``--json``). Exit status: 0 when every node answered, 1 when some are
+missing, 2 for bad arguments.
 """
 
 ORDER = 20
@@ -23,6 +29,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import sys
+
     from ctl.common import resolve_topology
     from ctl.output import format_tree, print_json
     from daemon.operator import Operator
@@ -32,12 +40,17 @@ def run(args) -> int:
         topology.node(args.initiator)
     with Operator(topology, timeout=args.timeout) as op:
         snap = op.echo(args.initiator)
+    missing = snap["missing"]
     if args.json:
         print_json(snap)
-        return 0
+        return 1 if missing else 0
     print("\n".join(format_tree(snap, topology)))
     total = len(topology.names)
     links = sum(len(topology.neighbours(n)) for n in topology.names) // 2  # a<->b is one link
     print(f"\necho wave {snap['wave']} from {snap['initiator']}: {len(snap['nodes'])}/{total} nodes, "
           f"{snap['messages']} messages (2|E| = {2 * links} on the undirected view), {snap['elapsed_ms']:.2f} ms")
+    if missing:
+        print(f"ctl echo: no answer from {', '.join(missing)} within the wave's deadline "
+              f"({args.timeout:g} s); `ctl status` shows their processes", file=sys.stderr)
+        return 1
     return 0

@@ -3,14 +3,21 @@
 One balancing round: an echo wave collects every node's tasks, the plan picks queued
 tasks to move from the most loaded nodes to those with the most free CPUs, the donors
 hand them over (exactly once: move id, acknowledgement, resend), and a second echo
-measures the result. Prints each move and the imbalance (max/avg load per CPU) before and
+measures the result. Prints each move and the imbalance (max/avg work per CPU, daemon/core/snapshot.py) before and
 after.
 
 Policies: ``heap`` (default: by expected finish time; a task moves only when it would end
 earlier by more than half its cost, so tasks do not bounce) and ``seed`` (the original
 lab's rule, kept as the baseline: each node at >= 75% of its cpus gives one task to the
-node with most free cpus). ``--every`` repeats until Ctrl-C or ``--rounds`` rounds; with
-``--json`` each round is one JSON object per line.
+node with most free cpus). ``--rounds N`` runs N rounds, back to back or, with
+``--every``, one every SECONDS; ``--every`` alone repeats until Ctrl-C. A round that
+fails (a wave timed out, a node is stuck) is reported and the next one runs anyway;
+the exit status is then 1. With ``--json`` and more than one round, each round is one
+JSON object per line (``{"round": N, "error": "..."}`` for a failed one).
+
+A detailed echo lists at most ``detail_limit`` (daemon/core/tasks.py) queued tasks per node (the tail
+of each queue; the rest is summarised: daemon/core/tasks.py), so one round moves at
+most that many tasks from one donor; later rounds move more.
 """
 
 ORDER = 50
@@ -25,20 +32,24 @@ def add_arguments(p):
     add_topology_option(p)
     p.add_argument("--policy", choices=("heap", "seed"), default="heap", help="the balancer's plan (default heap)")
     p.add_argument("--every", type=seconds("--every"), metavar="SECONDS", help="repeat every SECONDS until Ctrl-C (or --rounds)")
-    p.add_argument("--rounds", type=integer("--rounds", 1), metavar="N", help="stop after N rounds (with --every)")
+    p.add_argument("--rounds", type=integer("--rounds", 1), metavar="N", help="run N rounds (default 1; with --every: until Ctrl-C)")
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="deadline of each wave (default 5)")
     add_json_option(p)
 
 
 def _print_round(res, topology) -> None:
     if not res["moves"]:
-        print(f"no move needed (policy {res['policy']}); imbalance {res['imbalance_before']:.2f}")
+        print(f"no move needed (policy {res['policy']}); imbalance {_fmt(res['imbalance_before'])}")
         return
     for m in res["moves"]:
-        note = "" if len(m["tasks"]) == len(m["planned"]) else f" (planned {len(m['planned'])}; the rest had started)"
-        print(f"  {m['from']} -> {m['to']}: {len(m['tasks'])} task(s){note}")
-    print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg load per CPU) "
-          f"{res['imbalance_before']:.2f} -> {res['imbalance_after']:.2f}; {res['elapsed_ms']:.1f} ms")
+        note = "" if m["count"] == m["planned"] else f" (planned {m['planned']}; the rest had started)"
+        print(f"  {m['from']} -> {m['to']}: {m['count']} task(s){note}")
+    print(f"moved {res['moved']} task(s) in {len(res['moves'])} move(s); imbalance (max/avg work per CPU) "
+          f"{_fmt(res['imbalance_before'])} -> {_fmt(res['imbalance_after'])}; {res['elapsed_ms']:.1f} ms")
+
+
+def _fmt(imbalance: float | None) -> str:
+    return "- (no work)" if imbalance is None else f"{imbalance:.2f}"
 
 
 def run(args) -> int:
@@ -47,27 +58,39 @@ def run(args) -> int:
 
     from ctl.common import resolve_topology
     from ctl.output import print_json
+    from daemon.errors import UserError
     from daemon.operator import Operator
 
     topology = resolve_topology(args)
-    rounds = args.rounds if args.every else 1
-    done = 0
+    rounds = args.rounds if args.rounds else (None if args.every else 1)
+    lines = args.every is not None or rounds != 1  # one JSON object per round, per line
+    done = failed = 0
     with Operator(topology, timeout=args.timeout) as op:
         while rounds is None or done < rounds:
             t0 = time.monotonic()
-            res = op.rebalance(args.policy)
             done += 1
-            out = {k: v for k, v in res.items() if k not in ("before", "after")}
-            if args.json:
-                if args.every:
-                    print(json.dumps(out), flush=True)
+            if lines and not args.json:
+                print(f"round {done}:", flush=True)
+            try:
+                res = op.rebalance(args.policy)
+            except UserError as exc:
+                if not lines:
+                    raise
+                failed += 1  # a wave timed out or a node is stuck: say so, go on
+                if args.json:
+                    print(json.dumps({"round": done, "error": str(exc)}), flush=True)
                 else:
-                    print_json(out)
+                    print(f"  failed: {exc}", flush=True)
             else:
-                if args.every:
-                    print(f"round {done}:")
-                _print_round(res, topology)
+                out = {k: v for k, v in res.items() if k not in ("before", "after")}
+                if args.json and lines:
+                    print(json.dumps({"round": done, **out}), flush=True)
+                elif args.json:
+                    print_json(out)
+                else:
+                    _print_round(res, topology)
             if rounds is not None and done >= rounds:
                 break
-            time.sleep(max(0.0, args.every - (time.monotonic() - t0)))
-    return 0
+            if args.every:
+                time.sleep(max(0.0, args.every - (time.monotonic() - t0)))
+    return 1 if failed else 0

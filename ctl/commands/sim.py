@@ -1,4 +1,4 @@
-"""``ctl sim echo|finn|balance``: the deterministic simulator, no daemon started.
+"""``ctl sim echo|finn|balance|chaos``: the deterministic simulator, no daemon started.
 
 ::
 
@@ -6,6 +6,7 @@
     ctl sim finn    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE ...] [--dup P] [--json]
     ctl sim balance [TOPOLOGY.toml | --nodes N --shape S] [--scenario burst] [--policy heap|seed|none]
                     [--seed S] [--interval SECONDS] [--json]
+    ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--json]
 
 Runs the pure wave state machines (``daemon.core``) in one process over a simulated
 network whose delays, reorderings and duplicates all come from the seed
@@ -39,6 +40,7 @@ examples:
   ctl sim finn --nodes 40 --shape dag --seed 123 --dup 0.05
   ctl sim finn --nodes 40 --shape dag --seed 123 --from NODE   (one source only: see who waits)
   ctl sim balance --nodes 1000 --shape tree --scenario burst --policy seed --json
+  ctl sim chaos topologies/chaos/diamond.toml --seed 1 --seeds 200
 """
 
 SHAPES = ("tree", "dag", "ring", "strong")
@@ -54,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     finn = sub.add_parser("finn", help="one Finn wave", description="Simulate one Finn wave.")
     balance = sub.add_parser("balance", help="a balancing scenario",
                              description="Simulate balancing rounds (echo, plan, moves) on a scenario.")
-    for p in (echo, finn, balance):
+    chaos = sub.add_parser("chaos", help="whole nodes under faults",
+                           description="Run whole node cores under message loss, duplication, reordering, "
+                                       "delay, partitions, crashes, restarts and clock steps, and check them.")
+    for p in (echo, finn, balance, chaos):
         p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
                        help="a topology file (or generate one with --nodes and --shape)")
         p.add_argument("--nodes", "-n", metavar="N", type=integer("--nodes"),
@@ -70,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for p in (echo, finn):
         p.add_argument("--dup", type=probability("--dup"), default=0.0, metavar="P",
                        help="probability that a message is delivered twice (default 0)")
+    chaos.add_argument("--seeds", type=integer("--seeds", 1), default=1, metavar="K",
+                       help="run K seeds: S, S+1, ... (default 1)")
+    chaos.add_argument("--long-partitions", action="store_true",
+                       help="partitions of 2-8 s, past a move's deadline: every ACK of a move may be lost")
     balance.add_argument("--scenario", default="burst", help="workload scenario (default burst)")
     balance.add_argument("--policy", default="heap", help="heap, seed or none (default heap)")
     balance.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
@@ -86,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"seed {args.seed}", flush=True)  # first, so that even a crash can be replayed
     if args.sim == "balance":
         return _balance(args, topology)
+    if args.sim == "chaos":
+        return _chaos(args, topology, source)
     if args.sim == "echo":
         report, problems = _echo(args, topology, source)
     else:
@@ -111,6 +122,8 @@ def replay_command(args: argparse.Namespace) -> str:
     words += ["--seed", str(args.seed)]
     for name in _initiator_names(args) or ():
         words += ["--from", name]
+    if getattr(args, "long_partitions", False):
+        words.append("--long-partitions")
     if getattr(args, "dup", 0.0):
         words += ["--dup", repr(args.dup)]
     if args.sim == "balance":
@@ -333,6 +346,76 @@ def _balance(args, topology) -> int:
         print(format_report(result))
         print(f"replay: {replay_command(args)}")
     return 0
+
+
+# -- chaos -------------------------------------------------------------------------------
+
+
+def _chaos(args, topology, source) -> int:
+    import copy
+
+    from daemon.sim.chaos import FAULT_KINDS, LONG_PARTITIONS, ChaosConfig, simulate_chaos
+    from daemon.sim.graph import generated
+
+    config = LONG_PARTITIONS if args.long_partitions else ChaosConfig()
+    first = args.seed
+    totals = {"tasks": 0, "done": 0, "lost": 0, "duplicated": 0, "allowed_duplicates": 0, "events": 0,
+              "cuts_checked": 0, "finn_decisions": 0}
+    faults = dict.fromkeys(FAULT_KINDS, 0)
+    failures = []
+    reports = []
+    if args.seeds > 1 and not args.json:
+        print(f"seeds {first}..{first + args.seeds - 1}", flush=True)
+    for seed in range(first, first + args.seeds):
+        if args.nodes is not None and seed != first:
+            topology = generated(args.nodes, args.shape or "tree", seed)
+        report = simulate_chaos(topology, seed, config)
+        one = copy.copy(args)
+        one.seed = seed
+        report["replay"] = replay_command(one)
+        reports.append(report)
+        for key in totals:
+            totals[key] += report["echoes"]["cuts_checked"] if key == "cuts_checked" else report[key]
+        for kind, count in report["faults"].items():
+            faults[kind] += count
+        if not report["ok"]:
+            failures.append({"seed": seed, "problems": report["problems"], "replay": report["replay"]})
+    if args.json:
+        from ctl.output import print_json
+
+        if args.seeds == 1:
+            print_json({"topology": source, **reports[0]})
+        else:
+            print_json({"topology": source, "seeds": [first, first + args.seeds - 1], **totals, "faults": faults,
+                        "ok": not failures, "failures": failures})
+        return 1 if failures else 0
+    where = source if args.nodes is None or args.seeds == 1 else f"generated {args.shape or 'tree'}, one per seed"
+    print(f"topology: {where}: {_count(len(topology.names), 'node')}, {_count(topology.edge_count, 'edge')}")
+    if args.seeds == 1:
+        r = reports[0]
+        e = r["echoes"]
+        print(f"events: {r['events']}, simulated time {r['time']:.3f} s")
+        print(f"tasks: {r['tasks']}, done {r['done']}, lost {r['lost']}, duplicated {r['duplicated']}, "
+              f"allowed duplicates {r['allowed_duplicates']} (moves both accepted and taken back)")
+        print(f"echo waves: {e['started']} started, {e['complete']} complete (consistent cuts checked: "
+              f"{e['cuts_checked']}), {e['incomplete']} incomplete, {e['excused']} initiator crashed")
+        mv = r["moves"]
+        print(f"moves: {mv['planned']} planned, {mv['accepted']} accepted, {mv['taken_back']} taken back; "
+              f"Finn decisions: {r['finn_decisions']}")
+    else:
+        print(f"events: {totals['events']}, consistent cuts checked: {totals['cuts_checked']}, "
+              f"Finn decisions: {totals['finn_decisions']}")
+        print(f"tasks: {totals['tasks']}, done {totals['done']}, lost {totals['lost']}, duplicated "
+              f"{totals['duplicated']}, allowed duplicates {totals['allowed_duplicates']}")
+    print("faults: " + ", ".join(f"{k} {v}" for k, v in (reports[0]["faults"] if args.seeds == 1 else faults).items()))
+    if not failures:
+        print("checks: ok")
+        return 0
+    for failure in failures:
+        for problem in failure["problems"]:
+            print(f"check failed (seed {failure['seed']}): {problem}")
+        print(f"replay: {failure['replay']}")
+    return 1
 
 
 # -- argument types ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""``ctl start TOPOLOGY.toml [--foreground] [--json]``: start a cluster; return once every node is ready.
+"""``ctl start TOPOLOGY.toml [--foreground] [--insecure] [--json]``: start a cluster; return once every node is ready.
 
-1. Loads the topology (a bad file: exit 2, nothing started).
+1. Loads the topology (a bad file: exit 2, nothing started). ``security = "none"`` with a
+   node on a non-loopback host is refused (exit 2) unless ``--insecure`` is given.
 2. Refuses a cluster that is already running (exit 1, naming its supervisor pid).
 3. Bind-tests the port of every node that runs on this host: a taken port fails the
    start, naming the node and the port, before any process exists (exit 1).
@@ -9,7 +10,10 @@
    ``DIR/supervisor.log``. It follows the supervisor's progress lines on the pipe FD
    (``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or
    ``failed N``; see ``daemon.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
-5. Prints the endpoints and the run directory. On failure it prints each node's error,
+5. Before that, makes sure the run directory holds the cluster's CURVE keys
+   (``DIR/keys``, see daemon/security.py): when every node runs here, missing ones are
+   created; otherwise they must come from ``ctl keygen``.
+6. Prints the endpoints and the run directory. On failure it prints each node's error,
    waits for the supervisor to stop what it started, and checks by pid that no process
    of the cluster is left (killing, by pid, any that is).
 
@@ -34,16 +38,19 @@ def add_arguments(p):
     p.add_argument("topology", metavar="TOPOLOGY.toml", help="the cluster's topology file")
     p.add_argument("--foreground", action="store_true",
                    help="run the supervisor in this process; Ctrl-C or SIGTERM stops the cluster")
+    p.add_argument("--insecure", action="store_true",
+                   help='allow security = "none" for nodes on non-loopback hosts (anyone on the network can then command them)')
     add_json_option(p)
 
 
 def run(args) -> int:
-    from daemon import rundir
+    from daemon import rundir, security
     from daemon.errors import UserError
     from daemon.supervisor import local_nodes
     from daemon.topology import load
 
     topology = load(args.topology)
+    security.check_mode(topology, args.insecure)
     name = topology.cluster.name
     pid = rundir.supervisor_pid(name)
     if pid is not None:
@@ -53,12 +60,31 @@ def run(args) -> int:
     if not nodes:
         hosts = ", ".join(sorted({n.host for n in topology.nodes}))
         raise UserError(f"{topology.path}: no node of cluster {name} runs on this host (hosts: {hosts})")
+    _refuse_unrecorded(topology, nodes)
     check_ports(topology, nodes)
     run_dir = rundir.cluster_dir(name, create=True)
+    if topology.cluster.security == security.CURVE:
+        security.ensure_keys(run_dir, topology, nodes)
     view = StartView(topology, run_dir, args.json)
     if args.foreground:
         return _foreground(topology, run_dir, view)
     return _detached(topology, run_dir, view)
+
+
+def _refuse_unrecorded(topology, nodes: list[str]) -> None:
+    """Refuse to start beside this cluster's own processes that its record no longer
+    names (its run directory moved away or damaged): they hold the ports."""
+    from daemon import rundir
+    from daemon.errors import UserError
+    from daemon.orphans import by_ports
+
+    found = by_ports(topology, nodes)
+    if found:
+        _, problem = rundir.usable_record(topology.cluster.name)
+        pids = ", ".join(f"{f.role} {f.name + ' ' if f.name else ''}pid {f.proc.pid}" for f in found)
+        raise UserError(f"cluster {topology.cluster.name} is already running without a usable record "
+                        f"({problem or 'its supervisor pid is not recorded'}): {pids}; "
+                        f"stop it with `ctl stop -t {topology.path}`")
 
 
 def check_ports(topology, nodes: list[str]) -> None:
@@ -258,7 +284,7 @@ def _give_up(supervisor, view: StartView, stop_it: bool) -> None:
     except subprocess.TimeoutExpired:
         supervisor.kill()
         supervisor.wait()
-    record = rundir.read_cluster(view.topology.cluster.name) or {}
+    record = rundir.usable_record(view.topology.cluster.name)[0] or {}
     if (record.get("supervisor") or {}).get("pid") != supervisor.pid:
         return  # it never took the run directory (say, another start won the race)
     for name, node in sorted((record.get("nodes") or {}).items()):

@@ -3,14 +3,21 @@
 Reads the run directory (``cluster.json``): the supervisor's pid, run directory and
 uptime, then one row per node — name, pid, endpoint, alive (the pid is a live process,
 not a zombie, with the recorded start time and ``--node NAME`` on its command line),
-the round trip of a ZeroMQ ping to its inbox, state, and how it ended if it did
-(restart policy: none, so a dead node stays dead until the next ``ctl start``).
-Exit 1 if the cluster is not running.
+the round trip of a ZeroMQ ping to its inbox, the supervisor's state for it (STARTING,
+RUNNING, BACKOFF: waiting to be restarted, FATAL: crashed too often, not restarted
+again, STOPPED), how many times it was restarted and how its last process ended.
+Exit 1 if the cluster is not running or any node is not RUNNING and alive.
+
+A missing or damaged ``cluster.json`` is said as such, with the cluster's processes found
+by the ports of the topology (``daemon.orphans``: verified to be this cluster's node
+daemons and their supervisor) and how to stop them; exit 1.
 
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
 "uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
-"ping_ms", "state", "exit"}], "remote_nodes": [...]}``; ``ping_ms`` is a ZeroMQ round trip
-to the node's inbox (null when it does not answer within ``--timeout``, default 1 s).
+"ping_ms", "state", "since", "restarts", "last_exit"}], "remote_nodes": [...]}``; ``ping_ms``
+is a ZeroMQ round trip to the node's inbox (null when it does not answer within
+``--timeout``, default 1 s). Without a usable record: ``{"cluster", "run_dir", "running",
+"state": "unrecorded", "problem", "processes": [{"role", "name", "pid"}], "nodes": []}``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ DESCRIPTION = __doc__
 
 # The text table: (heading, key of a node row). PING is a ZeroMQ round trip through the
 # node's inbox (daemon.operator.Operator.ping): a live pid that does not answer is stuck.
-COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("PING", "ping_ms"), ("STATE", "state")]
+COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("PING", "ping_ms"),
+           ("STATE", "state"), ("RESTARTS", "restarts"), ("LAST EXIT", "last_exit")]
 
 
 def add_arguments(p):
@@ -45,8 +53,15 @@ def run(args) -> int:
     topology = resolve_topology(args)
     name = topology.cluster.name
     run_dir = rundir.cluster_dir(name)
-    record = rundir.read_cluster(name) or {}
+    record, problem = rundir.usable_record(name)
     pid = rundir.supervisor_pid(name)
+    if record is None:
+        found = unrecorded(topology)
+        if found or pid is not None:
+            return _report_unrecorded(args, topology, run_dir, problem, found, pid)
+        if problem and "missing" not in problem:
+            raise UserError(f"{problem}; no process of cluster {name} holds its ports: remove {run_dir} to start afresh")
+        record = {}
     running = pid is not None
     state = record.get("state", "never started") if running else _ended(record)
     started = record.get("started_at")
@@ -65,13 +80,41 @@ def run(args) -> int:
         "nodes": _with_ping(topology, node_rows(record), args.timeout) if running else [],
         "remote_nodes": record.get("remote_nodes", []),
     }
+    healthy = running and all(row["state"] == "RUNNING" and row["alive"] for row in report["nodes"])
     if args.json:
         print_json(report)
-        return 0 if running else 1
+        return 0 if healthy else 1
     if not running:
         raise UserError(f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
     _print_table(report)
-    return 0
+    return 0 if healthy else 1
+
+
+def unrecorded(topology) -> list:
+    """This cluster's processes found by the ports of its topology (daemon.orphans)."""
+    from daemon.orphans import by_ports
+    from daemon.supervisor import local_nodes
+
+    return by_ports(topology, local_nodes(topology))
+
+
+def _report_unrecorded(args, topology, run_dir, problem, found, pid) -> int:
+    from ctl.output import print_json
+
+    processes = [{"role": f.role, "name": f.name, "pid": f.proc.pid} for f in found]
+    if pid is not None and all(p["pid"] != pid for p in processes):
+        processes.insert(0, {"role": "supervisor", "name": "", "pid": pid})
+    how = f"`ctl stop -t {topology.path}` stops them (found by their ports, each checked to be ours)"
+    if args.json:
+        print_json({"cluster": topology.cluster.name, "run_dir": str(run_dir), "running": True, "state": "unrecorded",
+                    "problem": problem, "processes": processes, "how_to_stop": how, "nodes": []})
+        return 1
+    print(f"cluster {topology.cluster.name}: no usable record: {problem}")
+    print("yet these processes of it are running:")
+    for p in processes:
+        print(f"  {p['role']:<10}  {p['name'] or '-':<16}  pid {p['pid']}")
+    print(how)
+    return 1
 
 
 def node_rows(record: dict) -> list[dict]:
@@ -86,7 +129,9 @@ def node_rows(record: dict) -> list[dict]:
             "endpoint": entry.get("endpoint"),
             "alive": is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name)),
             "state": entry.get("state"),
-            "exit": entry.get("exit"),
+            "since": entry.get("since"),
+            "restarts": entry.get("restarts", 0),
+            "last_exit": entry.get("last_exit"),
         })
     return rows
 
@@ -126,6 +171,9 @@ def _print_table(report: dict) -> None:
         print("  ".join(text.ljust(w) for text, w in zip(c, widths)).rstrip())
     alive = sum(1 for row in report["nodes"] if row["alive"])
     print(f"{alive}/{len(report['nodes'])} nodes alive")
+    for row in report["nodes"]:
+        if row["state"] != "RUNNING":
+            print(f"node {row['name']} is {row['state']}" + (f" (last exit: {row['last_exit']})" if row["last_exit"] else ""))
     if report["remote_nodes"]:
         print(f"on other hosts (not watched here): {', '.join(report['remote_nodes'])}")
 
@@ -136,8 +184,6 @@ def _cell(key: str, row: dict) -> str:
         return "yes" if value else "no"
     if key == "ping_ms":
         return "no answer" if value is None and row.get("alive") else "-" if value is None else f"{value:.1f} ms"
-    if key == "state" and row.get("exit") and row["state"] != "ready":
-        return f"{value} ({row['exit']})"
     return "-" if value is None else str(value)
 
 

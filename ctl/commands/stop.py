@@ -10,6 +10,14 @@ left — and SIGKILLs, by pid, any that outstays the wait, saying so.
 
 A cluster that is not running is not an error (exit 0): ``ctl stop`` says so, stops any
 node that outlived a killed supervisor, and cleans the stale pid file and record.
+
+A missing or damaged ``cluster.json`` does not orphan the cluster: with ``-t FILE`` its
+processes are also found by the ports of the topology (``daemon.orphans``: the node
+daemons listening there, checked to be ours by user and command line, and the
+supervisor that started them) and stopped the same way. Without ``-t`` only a
+supervisor named by a live pid file can be found; otherwise it says to pass ``-t``
+(exit 1). The supervisor also gets a SIGCONT after its SIGTERM: a stopped
+(SIGSTOPped) supervisor would never act on it.
 ``--json`` prints ``{"cluster", "run_dir", "was_running", "stopped": [...], "killed": [...]}``,
 each process as ``{"role", "name", "pid"}``.
 """
@@ -44,21 +52,37 @@ def run(args) -> int:
     from daemon.errors import UserError
 
     current = rundir.current_cluster()
-    if not args.topology and (current is None or rundir.read_cluster(current) is None):
+    found = []
+    if args.topology:
+        topology = resolve_topology(args)
+        name = topology.cluster.name
+    elif current is None:
         print(f"no cluster is running (none was started under {rundir.base_dir()})")
         return 0  # stopping nothing is not an error
-    topology = resolve_topology(args)
-    name = topology.cluster.name
+    else:
+        topology, name = None, current
     run_dir = rundir.cluster_dir(name)
-    record = rundir.read_cluster(name) or {}
+    record, problem = rundir.usable_record(name)
     pid = rundir.supervisor_pid(name)
-    members = cluster_processes(pid, record)
+    if record is None and topology is None:
+        if pid is None:
+            raise UserError(f"cluster {name} (the most recently started): {problem}; if it still runs, "
+                            f"`ctl stop -t TOPOLOGY.toml` finds its processes by the ports of its topology")
+    elif record is None:
+        from daemon.orphans import by_ports
+        from daemon.supervisor import local_nodes
+
+        found = by_ports(topology, local_nodes(topology))
+        if pid is None:
+            pid = next((f.proc.pid for f in found if f.role == "supervisor"), None)
+    members = cluster_processes(pid, record or {}, [f.proc for f in found])
     if pid is not None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    _, alive = psutil.wait_procs([proc for proc, _, _ in members], timeout=STOP_WAIT)
+        for signum in (signal.SIGTERM, signal.SIGCONT):  # a stopped supervisor stops too
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+    alive = wait_gone([proc for proc, _, _ in members], STOP_WAIT)
     killed = []
     for proc in alive:
         role, label = next((r, n) for p, r, n in members if p is proc)
@@ -67,30 +91,50 @@ def run(args) -> int:
         except psutil.NoSuchProcess:
             continue
         killed.append({"role": role, "name": label, "pid": proc.pid})
-    _, left = psutil.wait_procs(alive, timeout=KILL_WAIT)
+    left = wait_gone(alive, KILL_WAIT)
     if left:
         raise UserError(f"cluster {name}: could not stop " + ", ".join(_describe_left(p) for p in left))
     rundir.remove_pid(run_dir)
-    # Read again: the supervisor wrote how each node ended as it exited (the copy read
-    # before the stop is stale and must not overwrite that).
-    record = rundir.read_cluster(name) or record
-    if record.get("state") in ("starting", "running", "stopping"):
+    if record is not None and record.get("state") in ("starting", "running", "stopping"):
+        record = rundir.usable_record(name)[0] or record  # as the supervisor left it
         record["state"] = "stopped"  # the supervisor did not live to write it
         rundir.write_json_atomic(run_dir / rundir.CLUSTER_FILE, record)
     stopped = [{"role": role, "name": label, "pid": proc.pid} for proc, role, label in members]
+    if problem and members and not args.json:
+        print(f"cluster {name} had no usable record ({problem}); its processes were found "
+              + ("by the ports of its topology" if found else "by its pid file"))
     _report(args, name, run_dir, pid, stopped, killed)
     return 0
 
 
-def cluster_processes(supervisor: int | None, record: dict) -> list:
+def wait_gone(procs: list, timeout: float) -> list:
+    """Wait until every process of ``procs`` is gone (exited and reaped: a zombie is
+    still there); return those left after ``timeout`` seconds. One sweep over all of
+    them every few milliseconds: psutil.wait_procs waits for one process at a time,
+    with sleeps that add up to seconds over a thousand nodes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        procs = [p for p in procs if p.is_running()]  # same pid and start time, zombie or not
+        left = deadline - time.monotonic()
+        if not procs or left <= 0:
+            return procs
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.05)
+
+
+def cluster_processes(supervisor: int | None, record: dict, more=()) -> list:
     """(psutil.Process, role, name) for every live process of the cluster: the supervisor
-    and all its descendants, and any node the record names that is still alive."""
+    and all its descendants, any node the record names that is still alive, and the
+    processes ``more`` (found by their ports) with their descendants."""
     import psutil
 
     from daemon.lifecycle import is_alive
 
     found: dict[int, tuple] = {}
-    roots = []
+    roots = list(more)
     if supervisor is not None:
         try:
             roots.append(psutil.Process(supervisor))
@@ -103,6 +147,8 @@ def cluster_processes(supervisor: int | None, record: dict) -> list:
             except psutil.NoSuchProcess:
                 pass
     for root in roots:
+        if root.pid in found:
+            continue  # a node under the supervisor: its tree is listed already (each walk reads all of /proc)
         try:
             tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:

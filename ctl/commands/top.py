@@ -4,8 +4,10 @@ The live tree of a running cluster, full screen: an echo wave every interval (de
 1 s) draws the wave's spanning tree with each node's cpus, running/queued and done
 tasks, load per CPU as a bar (green → yellow → red), the CPU% psutil measured, and a
 sparkline of its recent load; DAG and cycle edges the tree does not show are listed
-("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when.
-The header shows nodes up, cpus, tasks, the imbalance (max/avg load per CPU) and its
+("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when,
+or with the supervisor's state for it (``cluster.json``: BACKOFF while it waits to be
+restarted, FATAL once it crashed too often, with its restarts and last exit).
+The header shows nodes up, cpus, tasks, the imbalance (max/avg work per CPU, daemon/core/snapshot.py) and its
 trend, the last wave's messages and latency, the last balancing round and Finn wave.
 
 keys:
@@ -82,6 +84,7 @@ def _once(args, topology, make_operator) -> int:
     from daemon.operator import WaveTimeout
 
     view = ViewState(roster=roster_from_topology(topology), cluster=topology.cluster.name, interactive=False)
+    view.observe_supervisor(loop.read_record(topology.cluster.name))
     snapshot, failure = None, None
     with make_operator() as op:
         try:
@@ -100,4 +103,7 @@ def _once(args, topology, make_operator) -> int:
     sys.stdout.flush()
     if failure is not None:
         raise failure
+    if snapshot["missing"]:
+        print(f"ctl top: no answer from {', '.join(snapshot['missing'])} within the wave's deadline", file=sys.stderr)
+        return 1
     return 0

@@ -105,12 +105,38 @@ def _ask_tasks(k: _Keypress) -> None:
         k.view.prompt = ""
 
 
+@dataclass(frozen=True)
+class Action:
+    """One thing a key does: the keys, the footer's label (none: not in the footer), the
+    help line, and the handler. ``ACTIONS`` is the one table the key dispatch, the help
+    screen and the footer are all made from (ctl/top/render.py reads it)."""
+
+    keys: tuple[str, ...]  # key names as :func:`press` gets them
+    shown: str  # how the help screen writes the keys
+    help: str
+    handler: Callable[[_Keypress], Command | None]
+    footer: str | None = None  # label in the footer; "pause" turns "resume" while paused
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action(("q",), "q, Ctrl-C", "quit", _quit, "quit"),
+    Action(("up", "down", "pgup", "pgdn", "home", "end"), "↑ ↓  PgUp PgDn", "select a node, scroll a page", None),
+    Action(("enter", " "), "Enter, space", "collapse or expand the selected subtree", _collapse),
+    Action(("r",), "r", "one balancing round now", _rebalance, "balance"),
+    Action(("a",), "a", "automatic balancing: one round every interval", _toggle_auto, "auto"),
+    Action(("f",), "f", "a Finn wave: every node enqueues one task as it decides", _finn, "finn"),
+    Action(("s",), "s", "submit tasks at the selected node (asks how many)", _ask_tasks, "submit"),
+    Action(("p",), "p", "pause or resume the echo waves", _toggle_pause, "pause"),
+    Action(("?", "esc"), "? Esc", "this help", None, "help"),
+)
+
 BROWSING: dict[str, Callable[[_Keypress], Command | None]] = {
-    "q": _quit, "r": _rebalance, "a": _toggle_auto, "f": _finn, "s": _ask_tasks,
-    "p": _toggle_pause, "?": _toggle_help, "esc": _close_help,
-    "up": _up, "down": _down, "pgup": _page_up, "pgdn": _page_down, "home": _home, "end": _end,
-    "enter": _collapse, " ": _collapse,
+    key: action.handler for action in ACTIONS if action.handler is not None for key in action.keys
 }
+BROWSING.update({
+    "up": _up, "down": _down, "pgup": _page_up, "pgdn": _page_down, "home": _home, "end": _end,
+    "?": _toggle_help, "esc": _close_help,
+})
 
 
 def _prompt(k: _Keypress, key: str) -> Command | None:

@@ -170,6 +170,7 @@ def _loop(term, worker: OperatorWorker, view: ViewState, interval: float, color:
         clock = time.monotonic()
         if not view.paused and clock >= next_wave:
             _next_wave(worker, view)
+            view.observe_supervisor(read_record(view.cluster))
             next_wave = clock + interval
         now = time.time()
         width, height = term.width, term.height
@@ -194,6 +195,13 @@ def _loop(term, worker: OperatorWorker, view: ViewState, interval: float, color:
             return 0
         if command is not None:
             worker.submit(command)
+
+
+def read_record(cluster: str) -> dict | None:
+    """The supervisor's record of the cluster (a small file), None if missing or damaged."""
+    from daemon import rundir
+
+    return rundir.usable_record(cluster)[0] if cluster else None
 
 
 def _next_wave(worker: OperatorWorker, view: ViewState) -> None:

@@ -8,7 +8,7 @@ terminal: the loop passes ``now`` and the terminal's size and capabilities.
 The frame, top to bottom:
 
 - three header lines: the cluster (nodes up, cpus, tasks); the imbalance, max/avg of
-  load per CPU (DESIGN §4) with its trend since the previous wave, and the last echo
+  work per CPU (daemon/core/snapshot.py) with its trend since the previous wave, and the last echo
   wave's message count and latency, or the wave that timed out and who is silent; the
   last balancing round and the last Finn wave (Tel 6.2.6);
 - the column titles, then one row per node of the tree (:mod:`ctl.top.tree`): guides,
@@ -17,7 +17,7 @@ The frame, top to bottom:
   psutil, and a sparkline of recent load; a silent node is dimmed, with since when;
 - a footer: the keys, a prompt, or the last status message, and the scroll position.
 
-Each node's numbers were sampled as the wave passed it, at different moments (DESIGN §3):
+Each node's numbers were sampled as the wave passed it, at different moments (ARCHITECTURE.md, "The waves"):
 the header says "sampled … ago" of the wave, not "the state at".
 """
 
@@ -29,6 +29,7 @@ from functools import lru_cache
 
 from ctl.top.style import ASCII, FULL_SCALE, Glyphs, Palette, glyph_set, palette
 from ctl.top.tree import Row, tree_rows
+from ctl.top.keys import ACTIONS
 from ctl.top.view import STATUS_SECONDS, ViewState, imbalance
 
 #: Lines above the tree (three of header, one of column titles) and below it (footer).
@@ -340,6 +341,11 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     line.add(tag, pal.grey)
     line.add(note, quiet)
     line.pad_to(1 + cols.tree)
+    supervised = view.supervised.get(row.name) or {}
+    state = supervised.get("state")
+    if state and state != "RUNNING":  # the supervisor knows why: BACKOFF, FATAL, STARTING...
+        line.add(f" {g.dead} {_supervised(supervised, now)}", quiet)  # over the sparkline too
+        return line.text()
     if dead_at is not None:
         text = f" {g.dead} no answer since {_clock(dead_at)} ({_ago(now - dead_at)})"
     else:
@@ -349,6 +355,19 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
         line.add(" ")
         line.add_cells(_spark(view.history.get(row.name), cols.spark, pal, g, style_all=quiet), cols.spark)
     return line.text()
+
+
+def _supervised(entry: dict, now: float) -> str:
+    """A node the supervisor does not have RUNNING: its state, since when, why."""
+    state = _one_line(str(entry.get("state")), ASCII)
+    since = entry.get("since")
+    text = state + (f" since {_clock(since)} ({_ago(now - since)})" if isinstance(since, (int, float)) else "")
+    restarts = entry.get("restarts")
+    if isinstance(restarts, int) and restarts:
+        text += f", {restarts} restart{'s' if restarts != 1 else ''}"
+    if entry.get("last_exit"):
+        text += f": {_one_line(str(entry['last_exit']), ASCII)}"
+    return text
 
 
 def _column_titles(cols: _Columns, width: int, pal: Palette, g: Glyphs) -> str:
@@ -424,8 +443,11 @@ def _wave_line(snapshot, alive, width, view, now, pal, g) -> str:
         if snapshot:
             line.add(f" {g.dot} showing the wave of {_clock(snapshot['time'])}", pal.alarm)
         return line.text()
-    if width >= 100:
-        line.add(" (max/avg load per cpu)", pal.dim)
+    missing = snapshot.get("missing") if snapshot else None
+    if width >= 100 and not missing:
+        line.add(" (max/avg work per cpu)", pal.dim)
+    if missing:  # the wave went on without them (daemon/core/node.py)
+        line.add(f"   no answer: {', '.join(_printable(n) for n in missing)}", pal.alarm + pal.bold)
     if snapshot:
         line.add(f"   echo from {_printable(snapshot.get('initiator') or '?')}: "
                  f"{snapshot.get('messages', '?')} msgs, {snapshot.get('elapsed_ms', 0):.1f} ms")
@@ -477,15 +499,7 @@ def _trend(view: ViewState, g: Glyphs) -> str:
 
 HELP = [
     ("keys", None),
-    ("q, Ctrl-C", "quit"),
-    ("↑ ↓  PgUp PgDn", "select a node, scroll a page"),
-    ("Enter, space", "collapse or expand the selected subtree"),
-    ("r", "one balancing round now"),
-    ("a", "automatic balancing: one round every interval"),
-    ("f", "a Finn wave: every node enqueues one task as it decides"),
-    ("s", "submit tasks at the selected node (asks how many)"),
-    ("p", "pause or resume the echo waves"),
-    ("? Esc", "this help"),
+    *((action.shown, action.help) for action in ACTIONS),
     ("reading the tree", None),
     ("├─", "edge of the echo wave's spanning tree (father above)"),
     ("├╌", "a node no wave reached, under its topology parent"),
@@ -533,10 +547,12 @@ def _footer(rows: list[Row], body: int, width: int, view: ViewState, now: float,
     elif view.status is not None and now - view.status[0] < STATUS_SECONDS:
         line.add(" " + _one_line(view.status[1], g), pal.bold)
     elif view.interactive:
-        for key, what in (("q", "quit"), ("r", "balance"), ("a", "auto"), ("f", "finn"), ("s", "submit"),
-                          ("p", "pause" if not view.paused else "resume"), ("?", "help")):
+        for action in ACTIONS:
+            if action.footer is None:
+                continue
+            what = "resume" if action.footer == "pause" and view.paused else action.footer
             line.add(" ")
-            line.add(key, pal.reverse)
+            line.add(action.keys[0], pal.reverse)
             line.add(f" {what}")
     else:
         line.add(f" bar: load per cpu, full at {FULL_SCALE:g}  {g.tee_off.strip()} not reached by a wave  "

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from daemon.core.snapshot import imbalance
+
 #: Samples of load per CPU kept per node (the widest sparkline shows this many).
 HISTORY = 32
 
@@ -46,15 +48,6 @@ class Failure:
     message: str = ""
 
 
-def imbalance(nodes: list[dict]) -> float | None:
-    """Max over average of load per CPU (DESIGN §4); None when the cluster is idle."""
-    loads = [n["load"] for n in nodes]
-    if not loads:
-        return None
-    avg = sum(loads) / len(loads)
-    return max(loads) / avg if avg > 0 else None
-
-
 @dataclass
 class ViewState:
     """Selection, scroll, collapsed subtrees, history, dead-since, last results."""
@@ -76,6 +69,8 @@ class ViewState:
     last_balance: tuple[float, dict] | None = None
     last_finn: tuple[float, dict] | None = None
     status: tuple[float, str] | None = None
+    # the supervisor's word on each node (cluster.json): state, restarts, since, last_exit
+    supervised: dict[str, dict] = field(default_factory=dict)
 
     # -- what the cluster told us ---------------------------------------------------
 
@@ -107,6 +102,17 @@ class ViewState:
 
     def observe_balance(self, result: dict, now: float) -> None:
         self.last_balance = (now, result)
+        unanswered = result.get("unanswered_moves") or []
+        missing = sorted({n for key in ("before", "after") for n in (result.get(key) or {}).get("missing", [])})
+        if unanswered or missing:
+            parts = [f"{len(unanswered)} move(s) unanswered"] if unanswered else []
+            parts += [f"no answer from {', '.join(missing)}"] if missing else []
+            self.note("balancing round incomplete: " + "; ".join(parts), now)
+
+    def observe_supervisor(self, record: dict | None) -> None:
+        """Take in the supervisor's record of the nodes (``cluster.json``; None: unreadable)."""
+        nodes = (record or {}).get("nodes") or {}
+        self.supervised = {name: entry for name, entry in nodes.items() if isinstance(entry, dict)}
 
     def observe_finn(self, result: dict, now: float) -> None:
         self.last_finn = (now, result)

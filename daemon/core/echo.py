@@ -54,7 +54,7 @@ class EchoWave:
 
     __slots__ = (
         "me", "wave", "neighbours", "_neighbour_set", "father", "initiator", "joined",
-        "finished", "heard", "children", "sampled", "state", "sent", "result",
+        "finished", "heard", "children", "sampled", "state", "sent", "result", "missing",
     )
 
     def __init__(self, me: Hashable, neighbours: Iterable[Hashable], wave: str):
@@ -74,6 +74,7 @@ class EchoWave:
         self.state: Any = None
         self.sent = 0
         self.result: list[Entry] | None = None  # the initiator's, once decided
+        self.missing: tuple | None = None  # neighbours given up on (see give_up)
 
     @property
     def decided(self) -> bool:
@@ -123,6 +124,21 @@ class EchoWave:
         self.heard.add(sender)
         return self._finish_if_heard_all(sends)
 
+    def give_up(self) -> Step:
+        """The wave's deadline at this node: stop waiting for the neighbours not heard
+        from (dead, stalled or cut off) and echo to the father — or decide, at the
+        initiator — with the entries that came. ``missing`` names those neighbours.
+        Nothing happens before the node joined or after it finished.
+
+        Not part of Tel's algorithm, which assumes reliable links and live nodes: it
+        trades "exactly one entry per node" for an answer in bounded time. A node that
+        gave up ignores what comes later, like any duplicate, so a late ECHO from a
+        child that was only slow leaves that child's subtree out of the result."""
+        if not self.joined or self.finished:
+            return NOTHING
+        self.missing = tuple(q for q in self.neighbours if q not in self.heard)
+        return self._finish_if_heard_all([], give_up=True)
+
     def _join(self, father: Hashable | None, sample: Callable[[], Any]) -> Step:
         self.joined = True
         self.father = father
@@ -131,8 +147,8 @@ class EchoWave:
         self.sent += len(sends)
         return self._finish_if_heard_all(sends)
 
-    def _finish_if_heard_all(self, sends: list) -> Step:
-        if self.finished or len(self.heard) < len(self._neighbour_set):
+    def _finish_if_heard_all(self, sends: list, give_up: bool = False) -> Step:
+        if self.finished or (len(self.heard) < len(self._neighbour_set) and not give_up):
             return Step(sends, False)
         self.finished = True
         entries = [(self.me, self.father, self.state)]

@@ -1,6 +1,6 @@
 """The balancer's plan: from every node's load, which queued tasks go where.
 
-Theory of operation (DESIGN §4):
+Theory of operation (ARCHITECTURE.md, "Balancing"):
 
 The model of a node. A node with c CPUs is c slots. Running tasks hold their slots for
 their remaining seconds; tasks already in flight to the node (``incoming``) come next,
@@ -19,7 +19,7 @@ receiver it would complete at E + x. Move it when::
     E + x < C - x/2
 
 that is, when the task itself completes earlier by more than half its cost. This is
-our reading of the DESIGN's "lowers the donor's finish time by more than half the
+our reading of the rule "lowers the donor's finish time by more than half the
 task's cost", after Dask's work stealing (distributed/stealing.py steals when
 ``occ_thief + duration <= occ_victim - duration / 2``: the thief's backlog with the task
 must stay below the victim's backlog less half the task). On one CPU the readings
@@ -48,7 +48,7 @@ What this guarantees (proved here, checked by tests/core/test_plan.py with hypot
    step compares numbers computed the same way in both plans, and rounding is
    monotone). Applied as Moves, one per (source, dest) pair, tasks from different
    donors may reach a receiver in another order than the model's; then a re-plan can
-   find a few more (``python bench/balance.py --snapshots 20000``: 3 % of snapshots,
+   find a few more (``ctl bench sim --snapshots 20000``: 3 % of snapshots,
    at most 5 tasks; the makespan never rose).
 4. Bound. Write m for the total CPUs, W for the total remaining work, R for the longest
    running remainder and q for the costliest queued task, on a snapshot with nothing
@@ -83,6 +83,57 @@ each move, ties by node order), if any node has a free CPU. One task per node pe
 
 Policy ``none``: no moves.
 
+Bulk plans (:func:`plan_bulk`): queues of millions. The task-by-task plan needs every
+queued task on the wire and one step per moved task; a node with 2,000,000 queued tasks
+makes the echo carry tens of MB and the plan run for seconds. A detailed sample
+therefore always carries a bounded summary (``queue_runs``: the queue's costs as at most
+32 runs (cost, count), the head folded into one run of average cost) and lists its
+tasks only while its queue is short (the daemon's limit: daemon/node.py); the operator
+plans task by task when every sample lists its tasks and in bulk otherwise
+(:func:`plan_samples`). The bulk ``heap`` plan is water-filling: the level is the
+cluster's work per CPU, L = W/m; donors (work above cpus × L, most above first) give
+from the tail of their queue, run by run, to the receiver with the most room below
+its share (cpus × L − work), as many tasks k of the run's cost x as bring both nearer
+the level, each side allowed past it by strictly less than x/2 (k·x < excess + x/2 and
+k·x < room + x/2), the heap rule's half-cost margin in fluid form; a donor that would
+give its whole run must also stay less than half its next tail task t below the level
+(count·x < excess + t/2, else the run's last task stays). A donor stops at the first
+tail task that does not move (it gives from the tail only). The cost is
+O(runs + n log n) per pass for n nodes, whatever the queues' lengths. A move says how many
+tasks (and their work by the summary); the donor takes that many from its tail
+(``TaskBoard.move_out_tail``). A donor gives one receiver at most one TRANSFER's worth
+(10,000 tasks) per round, so a huge queue drains over several rounds.
+
+What the bulk plan guarantees (tests/core/test_plan.py, with hypothesis): a donor gives
+at most its queued tasks, from its tail, and the moved work is what that tail holds (so
+the total is conserved); a node gives before it receives, never after, and a task moves
+once; a receiver ends less than half a task above the level. The plan repeats its pass
+until one moves nothing (each move lowers the sum of the squared distances to the level
+strictly, the margins being strict: it terminates). Fixpoint: re-planning the moved
+loads (every move landed, no ``limit`` reached) takes nothing from the donors it has
+just planned for. Proof sketch, in exact arithmetic (write e for a node's excess
+work − cpus × L, room = −e): (a) the largest room never grows, in a plan or in the
+re-plan: receivers' rooms only shrink, and a donor giving tasks of cost x to a
+receiver with room r > x/2 is left with room < x/2 < r. (b) A donor that did not
+receive afterwards, still above its share, was refused in the last pass, which moved
+nothing: by its own side (e ≤ x/2 for its tail cost x, or its last task would leave it
+t/2 below) or by the largest room (≤ x/2); the re-plan sees the same e and tail first,
+and by (a) no larger room, so it is refused again (a donor at or below its share is
+no donor in the re-plan: its work only grows by receiving). (c) A donor that received
+afterwards had room ρ < t/2 for its next tail cost t when it stopped giving; it
+receives only tasks y with y/2 < (its room) ≤ ρ, and ends with e < y/2 < t/2 above the
+level: the re-plan's donor test fails on its side. (With plain ⌊·+½⌋ rounding a side
+could land exactly x/2 past the level; a donor could then take a task back that it
+had just given, and the re-plan would give it back again.) Nodes that only received
+may still give in the re-plan: they end less than half a received task above the
+level, and their own tail may be cheaper than that. It gives no
+makespan guarantee of its own: it balances work per CPU, not the list schedule (the
+order within a queue and the slot a task lands on are left to the nodes);
+:func:`plan_moves` keeps its proofs and runs whenever the queues are short. The bulk
+``seed`` policy is the lab's rule on counts, except that a node that has received in
+the round gives nothing (it gives its tail, which may then be the task it received);
+``none`` moves nothing.
+
 Yardsticks: :func:`imbalance` (max over nodes of work per CPU / the cluster's work per
 CPU), :func:`load_cv` (its coefficient of variation), :func:`makespan` of the model and
 :func:`lower_bound`.
@@ -98,6 +149,8 @@ import math
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of  # noqa: F401  (imbalance_of, load_cv_of: re-exported)
+
 POLICIES = ("heap", "seed", "none")
 
 SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% of cpus
@@ -106,8 +159,8 @@ SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% o
 @dataclass(frozen=True)
 class NodeLoad:
     """One node's load: remaining seconds of running tasks, queued (task id, cost) in
-    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the
-    node) when cpus < 1 or more tasks run than it has CPUs."""
+    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the node) when cpus < 1 or more tasks run than it has
+    CPUs."""
 
     name: str
     cpus: int
@@ -205,44 +258,15 @@ def load_cv(loads: list[NodeLoad]) -> float:
     return load_cv_of([n.work for n in loads], [n.cpus for n in loads])
 
 
-def imbalance_of(work: list[float], cpus: list[int], total_cpus: int | None = None) -> float:
-    """:func:`imbalance` from each node's work and cpus (say, from samples without
-    detail). With ``total_cpus``, the cluster has more CPUs, on idle nodes not listed."""
-    total = sum(work)
-    if not work or total <= 0:
-        return 1.0
-    return max(w / c for w, c in zip(work, cpus)) / (total / (total_cpus or sum(cpus)))
-
-
-def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> float:
-    """:func:`load_cv` from each node's work and cpus. With ``nodes``, the cluster has
-    that many nodes, the ones not listed idle."""
-    per_cpu = [w / c for w, c in zip(work, cpus)]
-    count = nodes or len(per_cpu)
-    if not count:
-        return 0.0
-    mean = sum(per_cpu) / count
-    if mean <= 0:
-        return 0.0
-    spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
-    return math.sqrt(spread / count) / mean
-
-
 def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
     """NodeLoads from ``TaskBoard.sample()`` dicts (each with its ``name``), sorted by
-    name. Tasks in an ``outgoing`` move that no node reports ``unconfirmed`` are in
-    flight: they count at their destination (as incoming), not at their source; once a
-    destination reports the move unconfirmed, they are in its queue already.
+    name. Tasks in flight (daemon/core/snapshot.py ``in_flight``) count at their
+    destination, as incoming.
 
     Raises ``ValueError`` naming the node and field when a sample lacks a field."""
-    unconfirmed = set()
-    for s in samples:
-        unconfirmed.update(_field(s, "unconfirmed"))
     incoming: dict[str, list[float]] = {}
-    for s in samples:
-        for move_id, dest, tasks in _field(s, "outgoing"):
-            if move_id not in unconfirmed:
-                incoming.setdefault(dest, []).extend(float(cost) for _, cost in tasks)
+    for dest, (count, work) in _in_flight(samples).items():
+        incoming[dest] = [work / count] * count  # a sample gives a move's work only
     loads = [
         NodeLoad(
             name=str(_field(s, "name")),
@@ -255,6 +279,13 @@ def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
     ]
     loads.sort(key=lambda n: n.name)
     return loads
+
+
+def _in_flight(samples: list[dict]) -> dict[str, tuple[int, float]]:
+    """daemon/core/snapshot.py's in-flight rule, after checking the samples' fields."""
+    for s in samples:
+        _field(s, "unconfirmed"), _field(s, "outgoing")
+    return in_flight(samples)
 
 
 def _field(sample: dict, key: str):
@@ -360,23 +391,32 @@ def _earliest_receiver(receivers: list, version: list[int], exclude: int) -> int
 
 
 def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
-    steps: list[tuple[int, int, str]] = []
-    tasks = [len(n.running) + len(n.queued) + len(n.incoming) for n in loads]
+    pairs = _seed_pairs([len(n.running) + len(n.queued) + len(n.incoming) for n in loads], loads)
+    return [(i, j, loads[i].queued[-1][0]) for i, j in pairs]  # one task per node: its last queued
+
+
+def _seed_pairs(tasks: list[int], loads, give_after_receiving: bool = True) -> list[tuple[int, int]]:
+    """The lab's rule in node order, from each node's task count: (giver, receiver) pairs.
+    Without ``give_after_receiving``, a node that has received in this round gives
+    nothing (a bulk donor gives its tail, which may then be the task it received)."""
+    pairs: list[tuple[int, int]] = []
+    received: set[int] = set()
     free = [n.cpus - t for n, t in zip(loads, tasks)]
     most_free = [(-f, i) for i, f in enumerate(free)]  # lazy: current iff -key == free[i]
     heapq.heapify(most_free)
     for i, node in enumerate(loads):
-        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued:
+        if tasks[i] < SEED_BUSY_SHARE * node.cpus or not node.queued or (i in received and not give_after_receiving):
             continue
         j = _most_free(most_free, free, exclude=i)
         if j is None:
             continue
-        steps.append((i, j, node.queued[-1][0]))  # one task per node: its last queued
+        pairs.append((i, j))
+        received.add(j)
         for k, delta in ((i, -1), (j, +1)):
             tasks[k] += delta
             free[k] -= delta
             heapq.heappush(most_free, (-free[k], k))
-    return steps
+    return pairs
 
 
 def _most_free(heap: list, free: list[int], exclude: int) -> int | None:
@@ -396,3 +436,173 @@ def _most_free(heap: list, free: list[int], exclude: int) -> int | None:
     for entry in held:
         heapq.heappush(heap, entry)
     return best
+
+
+# --- bulk plans: queues of millions ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """One node's load as a bounded sample gives it: remaining seconds of its running
+    tasks, its queue as runs (cost, count) in queue order (the head possibly one run of
+    average cost), and the work and count of tasks in flight to it."""
+
+    name: str
+    cpus: int
+    running: tuple[float, ...]
+    runs: tuple[tuple[float, int], ...]
+    incoming: float = 0.0
+    incoming_count: int = 0
+    work: float = field(init=False, repr=False, compare=False)
+    queued: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.cpus < 1:
+            raise ValueError(f"node {self.name}: cpus must be >= 1, got {self.cpus}")
+        object.__setattr__(self, "queued", sum(n for _, n in self.runs))
+        object.__setattr__(self, "work", sum(self.running) + sum(c * n for c, n in self.runs) + self.incoming)
+
+
+@dataclass(frozen=True)
+class BulkMove:
+    """Move ``count`` queued tasks, ``work`` seconds by the plan's summary, from the
+    tail of ``source``'s queue to ``dest``: the plan says how much, the donor picks
+    which (``TaskBoard.move_out_tail``)."""
+
+    source: str
+    dest: str
+    count: int
+    work: float
+
+
+def summaries_from_samples(samples: list[dict]) -> list[QueueSummary]:
+    """QueueSummaries from detailed ``TaskBoard.sample()`` dicts, sorted by name; tasks
+    in flight count at their destination (as in :func:`loads_from_samples`). Raises
+    ``ValueError`` naming the node and field when a sample lacks a field."""
+    incoming: dict[str, list] = {}
+    incoming = {dest: (work, count) for dest, (count, work) in _in_flight(samples).items()}
+    loads = [
+        QueueSummary(
+            name=str(_field(s, "name")),
+            cpus=int(_field(s, "cpus")),
+            running=tuple(float(r) for _, r in _field(s, "running_tasks")),
+            runs=tuple((float(c), int(n)) for c, n in _field(s, "queue_runs")),
+            incoming=incoming.get(s["name"], (0.0, 0))[0],
+            incoming_count=incoming.get(s["name"], (0.0, 0))[1],
+        )
+        for s in samples
+    ]
+    loads.sort(key=lambda n: n.name)
+    return loads
+
+
+def plan_samples(samples: list[dict], policy: str = "heap") -> list[Move] | list[BulkMove]:
+    """One balancing round from detailed samples: the task-by-task plan
+    (:func:`plan_moves`, with its proofs) when every sample lists its queued tasks,
+    else the bulk plan (:func:`plan_bulk`) on the samples' summaries."""
+    if all("queued_tasks" in s for s in samples):
+        return plan_moves(loads_from_samples(samples), policy)
+    return plan_bulk(summaries_from_samples(samples), policy)
+
+
+def plan_bulk(loads: list[QueueSummary], policy: str = "heap", limit: int | None = None) -> list[BulkMove]:
+    """The moves of one balancing round on summaries. A donor's moves are consecutive
+    pieces of its tail, in the order it is to give them (the last tasks first); a
+    donor gives one receiver at most ``limit`` tasks per round (default: what one
+    TRANSFER carries). See the module text ("Bulk plans"). Raises ``ValueError`` like
+    :func:`plan_steps`."""
+    from daemon.core.tasks import MAX_TRANSFER_TASKS
+
+    plan_steps([], policy)  # checks the policy's name
+    names = [n.name for n in loads]
+    if len(set(names)) != len(names):
+        dup = sorted(n for n in set(names) if names.count(n) > 1)
+        raise ValueError(f"node {dup[0]} appears twice in the loads")
+    cap = MAX_TRANSFER_TASKS if limit is None else limit
+    if policy == "heap":
+        pieces = _bulk_heap(loads, cap)
+    elif policy == "seed":
+        pieces = _bulk_seed(loads)
+    else:
+        pieces = []
+    return [BulkMove(loads[i].name, loads[j].name, count, work) for i, j, count, work in pieces]
+
+
+def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
+    pieces: list[list] = []  # [donor, receiver, count, work]: pieces of each donor's tail, in order
+    cpus = sum(n.cpus for n in loads)
+    total = sum(n.work for n in loads)
+    if len(loads) < 2 or total <= 0:
+        return pieces
+    level = total / cpus
+    work = [n.work for n in loads]
+    share = [n.cpus * level for n in loads]
+    runs = [[list(r) for r in n.runs if r[1] > 0] for n in loads]  # what is left to give, tail last
+    given: dict[tuple[int, int], int] = {}
+    received: set[int] = set()
+    moved = True
+    while moved:  # passes until one moves nothing (each move lowers the sum of squared excesses)
+        moved = False
+        room = [(work[j] - share[j], j) for j in range(len(loads)) if share[j] - work[j] > 0]
+        heapq.heapify(room)  # receivers, most room first (keys are minus the room)
+        donors = sorted((i for i in range(len(loads)) if work[i] > share[i] and i not in received),
+                        key=lambda i: (share[i] - work[i], loads[i].name))
+        for i in donors:
+            held = []  # receivers this donor has given `cap` tasks, or whose top is stale
+            while runs[i] and room:
+                cost, count = runs[i][-1]  # the tail: what the donor gives first
+                neg, j = room[0]
+                quota = cap - given.get((i, j), 0)
+                if quota <= 0:
+                    held.append(heapq.heappop(room))
+                    continue
+                # tasks of this run whose move brings both sides nearer the level, each side
+                # allowed to pass it by less than half a task (the heap rule's margin)
+                k = 0 if cost <= 0 else min(_donor_gives(work[i] - share[i], runs[i]),
+                                            _below_half(-neg, cost), quota)
+                if k <= 0:
+                    break  # the tail task stays, so everything before it stays too
+                heapq.heappop(room)
+                runs[i][-1][1] -= k
+                if not runs[i][-1][1]:
+                    runs[i].pop()
+                work[i] -= k * cost
+                work[j] += k * cost
+                given[(i, j)] = given.get((i, j), 0) + k
+                received.add(j)
+                moved = True
+                if pieces and pieces[-1][0] == i and pieces[-1][1] == j:
+                    pieces[-1][2] += k
+                    pieces[-1][3] += k * cost
+                else:
+                    pieces.append([i, j, k, k * cost])
+                if share[j] - work[j] > 0:
+                    heapq.heappush(room, (work[j] - share[j], j))
+            for entry in held:
+                heapq.heappush(room, entry)
+    return pieces
+
+
+def _donor_gives(excess: float, runs: list[list]) -> int:
+    """How many tasks of its tail run a donor ``excess`` above the level may give: it
+    passes the level by less than half a task of that run and, when it would give the
+    whole run, by less than half the task it then has last (the next run's cost). So
+    a donor that receives later, less than twice what it lacks (each task), ends less
+    than half its last task above the level: it would not give again."""
+    cost, count = runs[-1]
+    k = min(count, _below_half(excess, cost))
+    if k == count and len(runs) > 1 and not count * cost < excess + runs[-2][0] / 2:
+        k -= 1  # the run's last task stays: the donor would fall too far below for its next tail
+    return k
+
+
+def _below_half(distance: float, cost: float) -> int:
+    """The most tasks of ``cost`` that take a side ``distance`` above (below) the level
+    to less than half a task past it: the largest k with k·cost < distance + cost/2."""
+    return math.ceil(distance / cost + 0.5) - 1
+
+
+def _bulk_seed(loads: list[QueueSummary]) -> list[list]:
+    tasks = [len(n.running) + n.queued + n.incoming_count for n in loads]
+    pairs = _seed_pairs(tasks, loads, give_after_receiving=False)
+    return [[i, j, 1, next(c for c, n in reversed(loads[i].runs) if n)] for i, j in pairs]  # its last queued task

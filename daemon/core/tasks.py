@@ -1,7 +1,7 @@
 """One node's tasks: the queue, the CPU slots, and the exactly-once hand-off of queued
 tasks between nodes.
 
-Theory of operation (DESIGN §5 and §6):
+Theory of operation (ARCHITECTURE.md, "Moving a task exactly once" and "Tasks and burners"):
 
 Slots. A node has ``cpus`` slots. A task holds one slot for ``cost`` seconds; a task
 started at t finishes at t + cost. Queued tasks start FIFO on the first slot that frees
@@ -12,8 +12,8 @@ refilled at t' and the outcome does not depend on how often the driver calls
 the next deadline is exposed). Tasks given to :meth:`TaskBoard.submit` without a time
 have an unknown arrival between two calls: they start no earlier than the next ``now``.
 
-Hand-off (DESIGN §5; retransmit until acknowledged, duplicates recognised by their
-identifier, as in the data-link protocols of Tel, *Introduction to Distributed
+Hand-off (ARCHITECTURE.md, "Moving a task exactly once"; retransmit until acknowledged,
+duplicates recognised by their identifier, as in the data-link protocols of Tel, *Introduction to Distributed
 Algorithms*, ch. 3):
 
 1. The donor takes still-QUEUED tasks out of its queue under a move id and a
@@ -65,6 +65,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
+from daemon.core import journal
+from daemon.core.snapshot import in_flight
+
+MAX_TRANSFER_TASKS = 10_000  # tasks in one TRANSFER: its frame stays well under 1 MiB
+QUEUE_RUNS = 32  # runs [cost, count] a detailed sample gives of its queue
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -100,9 +106,14 @@ class _Queue:
       C loop, and its work in integer nanoseconds: exact sums, read in O(1).
     - Copies are counted per id, so that even a task present twice (the one duplicate
       case of the module text) is removed once per removal, never lost.
+    - The queue's costs are kept a third time run-length encoded, [cost, count] in queue
+      order, so that a sample summarises a queue of millions in O(runs) (:meth:`runs`).
+      Adding at either end, starting from the head and taking from the tail keep the
+      runs up to date; a removal by id from the middle marks them stale (None), and the
+      next :meth:`runs` rebuilds them once from the queue.
     """
 
-    __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns")
+    __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns", "_runs")
 
     def __init__(self):
         self._tasks: deque[Task] = deque()
@@ -112,6 +123,7 @@ class _Queue:
         self._gone: dict[str, int] = {}  # id -> copies removed but still in _tasks
         self._size = 0
         self.ns = 0
+        self._runs: deque[list] | None = deque()  # [cost, count] in queue order; None: stale
 
     def __len__(self) -> int:
         return self._size
@@ -129,6 +141,16 @@ class _Queue:
             self._copies[t.id] = self._copies.get(t.id, 0) + 1
         self._size += len(tasks)
         self.ns += _nanoseconds(tasks)
+        runs = self._runs
+        if runs is not None:
+            for t in (reversed(tasks) if front else tasks):
+                end = runs[0] if front and runs else runs[-1] if runs else None
+                if end is not None and end[0] == t.cost:
+                    end[1] += 1
+                elif front:
+                    runs.appendleft([t.cost, 1])
+                else:
+                    runs.append([t.cost, 1])
 
     def popleft(self) -> Task:
         """The first task not removed (the queue must not be empty)."""
@@ -138,6 +160,11 @@ class _Queue:
             if not self._drop_copy(task.id):
                 self._size -= 1
                 self.ns -= _nanoseconds((task,))
+                runs = self._runs
+                if runs is not None:
+                    runs[0][1] -= 1
+                    if not runs[0][1]:
+                        runs.popleft()
                 return task
 
     def take(self, task_ids: Iterable[str]) -> list[Task]:
@@ -149,6 +176,8 @@ class _Queue:
             if self._copies.get(task_id, 0) > gone:
                 self._gone[task_id] = gone + 1
                 taken.append(self._by_id[task_id])
+        if taken:
+            self._runs = None  # from anywhere in the queue: rebuilt when next asked for
         self._size -= len(taken)
         self.ns -= _nanoseconds(taken)
         # The plan takes from the tail: drop what is removed there now, so that usually
@@ -157,6 +186,48 @@ class _Queue:
             self._drop_copy(self._tasks.pop().id)
             self._pairs.pop()
         return taken
+
+    def take_tail(self, count: int) -> list[Task]:
+        """Remove the last ``count`` queued tasks (fewer if the queue is shorter); return
+        them in queue order. O(count), whatever the queue's length."""
+        taken = []
+        while self._tasks and len(taken) < count:
+            task = self._tasks.pop()
+            self._pairs.pop()
+            if not self._drop_copy(task.id):
+                taken.append(task)
+        taken.reverse()
+        self._size -= len(taken)
+        self.ns -= _nanoseconds(taken)
+        runs = self._runs
+        if runs is not None:
+            left = len(taken)
+            while left:
+                k = min(left, runs[-1][1])
+                runs[-1][1] -= k
+                left -= k
+                if not runs[-1][1]:
+                    runs.pop()
+        return taken
+
+    def runs(self, limit: int) -> list[list]:
+        """The queue's costs as at most ``limit`` runs [cost, count] in queue order: the
+        last ``limit - 1`` runs exactly, everything before them as one run of their
+        average cost (the tail is what moves; the head only needs its work)."""
+        if self._runs is None:
+            runs: deque[list] = deque()
+            for t in self.tasks():
+                if runs and runs[-1][0] == t.cost:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([t.cost, 1])
+            self._runs = runs
+        if len(self._runs) <= limit:
+            return [list(r) for r in self._runs]
+        tail = [list(self._runs[k]) for k in range(len(self._runs) - limit + 1, len(self._runs))]
+        count = self._size - sum(n for _, n in tail)
+        work = self.ns / 1e9 - sum(c * n for c, n in tail)
+        return [[work / count, count], *tail]
 
     def tasks(self) -> deque[Task]:
         self._purge()
@@ -196,13 +267,15 @@ class _Queue:
 
 
 class _Leaving:
-    """The donor's record of a move not acknowledged yet."""
+    """The donor's record of a move not acknowledged yet, with its summary for samples:
+    [move id, destination, task count, work in seconds]."""
 
-    __slots__ = ("transfer", "last_sent")
+    __slots__ = ("transfer", "last_sent", "summary")
 
     def __init__(self, transfer: Transfer, last_sent: float):
         self.transfer = transfer
         self.last_sent = last_sent
+        self.summary = [transfer.move_id, transfer.dest, len(transfer.tasks), _nanoseconds(transfer.tasks) / 1e9]
 
 
 class TaskBoard:
@@ -216,10 +289,10 @@ class TaskBoard:
     __slots__ = (
         "node", "cpus", "grace", "memory", "submitted", "done", "running", "_queue",
         "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
-        "_seen", "_unconfirmed", "_forget_at",
+        "_seen", "_unconfirmed", "_forget_at", "journal",
     )
 
-    def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0):
+    def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0, journaled: bool = False):
         if not isinstance(cpus, int) or cpus < 1:
             raise ValueError(f"node {node}: cpus must be a whole number >= 1, got {cpus!r}")
         if not grace >= 0:
@@ -232,18 +305,56 @@ class TaskBoard:
         self.memory = float(memory)
         self.submitted = 0
         self.done = 0
-        self.running: dict[str, tuple[Task, float]] = {}  # task id -> (task, started at)
+        # slot seq -> (task, started at): keyed by a seq, not the task id, because the
+        # hand-off's one duplicate case can bring a second copy of a task to this board
+        self.running: dict[int, tuple[Task, float]] = {}
         self._queue = _Queue()
         self.clock = 0.0  # the latest `now` the board has caught up with
         self._fresh = 0  # tasks at the queue's tail submitted without a time
-        self._ends: list[tuple[float, int, str]] = []  # (finishes at, seq, task id), a heap
+        self._ends: list[tuple[float, int]] = []  # (finishes at, slot seq), a heap
         self._seq = 0
         self._started: list[Task] = []  # since the last advance()
         self._finished: list[Task] = []
         self._outgoing: dict[str, _Leaving] = {}  # move id -> leaving, in move order
         self._seen: dict[str, bool] = {}  # move id -> accepted?
-        self._unconfirmed: dict[str, None] = {}  # accepted move ids awaiting FORGET, in order
+        self._unconfirmed: dict[str, str] = {}  # accepted move ids awaiting FORGET -> donor, in order
         self._forget_at: list[tuple[float, int, str]] = []  # (forget after, seq, move id)
+        # With ``journaled``, every change a crash must not undo appends a record here
+        # (daemon/core/journal.py); the owner takes them with :meth:`take_journal`.
+        self.journal: list | None = [] if journaled else None
+
+    def _log(self, record) -> None:
+        if self.journal is not None:
+            self.journal.append(record)
+
+    def take_journal(self) -> list:
+        """The records logged since the last call (empty without journaling)."""
+        records = self.journal
+        if not records:
+            return []
+        self.journal = []
+        return records
+
+    @classmethod
+    def restore(cls, node: str, cpus: int, state: "journal.JournalState", now: float, **options) -> "TaskBoard":
+        """A journaled board rebuilt from its journal's state after a crash: the queue
+        (tasks that were running first, as they were taken from its head), the counters,
+        the moves still leaving (resent at once) and the move ids answered."""
+        board = cls(node, cpus, journaled=True, **options)
+        board.clock = now
+        board._queue.extend(list(state.queue))
+        board._fresh = len(board._queue)
+        board.submitted = state.submitted
+        board.done = state.done
+        for move_id, (dest, expires, tasks) in state.leaving.items():
+            board._outgoing[move_id] = _Leaving(Transfer(move_id, node, dest, tuple(tasks), float(expires)), float("-inf"))
+        for move_id, (source, accepted, unconfirmed, forget_after) in state.seen.items():
+            board._seen[move_id] = accepted
+            if unconfirmed:
+                board._unconfirmed[move_id] = source
+            board._seq += 1
+            heapq.heappush(board._forget_at, (forget_after, board._seq, move_id))
+        return board
 
     # --- work --------------------------------------------------------------------------
 
@@ -255,6 +366,7 @@ class TaskBoard:
             self._catch_up(now)
         self._queue.extend(tasks)
         self.submitted += len(tasks)
+        self._log(journal.Put(tuple(tasks), False, True))
         if now is None:
             self._fresh += len(tasks)
         else:
@@ -291,6 +403,14 @@ class TaskBoard:
         the transfers it answered within ``memory`` seconds of their expiry."""
         return len(self._seen)
 
+    def unconfirmed(self) -> list[tuple[str, str]]:
+        """(move id, donor) of the moves accepted here whose FORGET has not come."""
+        return list(self._unconfirmed.items())
+
+    def answered(self, move_id: str) -> bool:
+        """Whether this board remembers its answer to ``move_id``."""
+        return move_id in self._seen
+
     def is_idle(self) -> bool:
         """Nothing running, queued, leaving or unconfirmed."""
         return not (self.running or len(self._queue) or self._outgoing or self._unconfirmed)
@@ -301,10 +421,11 @@ class TaskBoard:
         waiting = len(self._queue) - self._fresh  # queued before the last known time
         while True:
             if self._ends and self._ends[0][0] <= now:
-                ends_at, _, task_id = heapq.heappop(self._ends)
-                task, _ = self.running.pop(task_id)
+                ends_at, seq = heapq.heappop(self._ends)
+                task, _ = self.running.pop(seq)
                 self.done += 1
                 self._finished.append(task)
+                self._log(journal.Done(task.id))
                 if waiting > 0:  # the freed slot is refilled when it frees, not at `now`
                     waiting -= 1
                     self._start(self._queue.popleft(), ends_at)
@@ -321,36 +442,53 @@ class TaskBoard:
             _, _, move_id = heapq.heappop(self._forget_at)
             self._seen.pop(move_id, None)
             self._unconfirmed.pop(move_id, None)
+            self._log(journal.Dropped(move_id))
 
     def _start(self, task: Task, at: float) -> None:
-        self.running[task.id] = (task, at)
         self._seq += 1
-        heapq.heappush(self._ends, (at + task.cost, self._seq, task.id))
+        self.running[self._seq] = (task, at)
+        heapq.heappush(self._ends, (at + task.cost, self._seq))
         self._started.append(task)
 
     # --- moving tasks out (donor) -----------------------------------------------------
 
     def move_out(self, move_id: str, dest: str, task_ids: list[str], now: float, deadline: float) -> Transfer | None:
         """Take the still-queued tasks among ``task_ids`` out of the queue as move
-        ``move_id`` to ``dest`` [DESIGN §5.1]; running and unknown ids are skipped.
+        ``move_id`` to ``dest`` [step 1]; running and unknown ids are skipped.
 
         ``deadline`` is absolute: it becomes the transfer's ``expires``. Returns the
         Transfer to send, the same one again for a move id already leaving, or None when
         none of the tasks is still queued. Raises ``ValueError`` when ``dest`` is this node."""
+        return self._move_out(move_id, dest, now, deadline, lambda: self._queue.take(task_ids))
+
+    def move_out_tail(self, move_id: str, dest: str, count: int, now: float, deadline: float) -> Transfer | None:
+        """:meth:`move_out` of the last ``count`` queued tasks (at most
+        :data:`MAX_TRANSFER_TASKS`): the plan says how many, the donor picks which. Its
+        tail is what the plan modelled as moving (daemon/core/plan.py, bulk plans)."""
+        count = max(0, min(int(count), MAX_TRANSFER_TASKS))
+        return self._move_out(move_id, dest, now, deadline, lambda: self._queue.take_tail(count))
+
+    def _move_out(self, move_id: str, dest: str, now: float, deadline: float, take) -> Transfer | None:
         if dest == self.node:
             raise ValueError(f"node {self.node}: move {move_id} names this node as its destination")
         if move_id in self._outgoing:
             return self._outgoing[move_id].transfer
         self._catch_up(now)
-        tasks = tuple(self._queue.take(task_ids))
+        tasks = tuple(take())
         if not tasks:
             return None
         transfer = Transfer(move_id, self.node, dest, tasks, float(deadline))
         self._outgoing[move_id] = _Leaving(transfer, now)
+        self._log(journal.Leave(move_id, dest, transfer.expires, tasks))
         return transfer
 
+    @property
+    def leaving(self) -> list[Transfer]:
+        """The transfers not acknowledged yet, in move order (samples only count them)."""
+        return [leaving.transfer for leaving in self._outgoing.values()]
+
     def transfers_to_resend(self, now: float, every: float) -> list[Transfer]:
-        """Unacknowledged transfers last sent at least ``every`` seconds ago [DESIGN §5.2],
+        """Unacknowledged transfers last sent at least ``every`` seconds ago [step 2],
         in move order; each is marked as sent at ``now``."""
         due = []
         for leaving in self._outgoing.values():
@@ -359,13 +497,19 @@ class TaskBoard:
                 due.append(leaving.transfer)
         return due
 
-    def on_ack(self, move_id: str) -> bool:
-        """The destination has the tasks: forget them [DESIGN §5.4]. True if the move was
-        pending (the driver then sends FORGET); False for an unknown or repeated ACK."""
-        return self._outgoing.pop(move_id, None) is not None
+    def on_ack(self, move_id: str, sender: str | None = None) -> bool:
+        """The destination has the tasks: forget them (step 4). True if the move was
+        pending (the driver then sends FORGET); False for an unknown or repeated ACK, or
+        one from a node (``sender``) that is not the move's destination."""
+        leaving = self._outgoing.get(move_id)
+        if leaving is None or (sender is not None and sender != leaving.transfer.dest):
+            return False
+        del self._outgoing[move_id]
+        self._log(journal.Acked(move_id))
+        return True
 
     def take_back_expired(self, now: float) -> list[str]:
-        """Moves unacknowledged past ``expires + grace`` [DESIGN §5.4]: their tasks go back
+        """Moves unacknowledged past ``expires + grace`` [step 4]: their tasks go back
         to the FRONT of the queue, earliest move first. Returns those move ids."""
         expired = [m for m, leaving in self._outgoing.items() if now > leaving.transfer.expires + self.grace]
         if not expired:
@@ -374,6 +518,8 @@ class TaskBoard:
         back: list[Task] = []
         for move_id in expired:
             back.extend(self._outgoing.pop(move_id).transfer.tasks)
+        for move_id in reversed(expired):  # each to the front: the last first
+            self._log(journal.TakenBack(move_id))
         self._queue.extend(back, front=True)
         self._catch_up(now)
         return expired
@@ -381,7 +527,7 @@ class TaskBoard:
     # --- receiving tasks (destination) ------------------------------------------------
 
     def on_transfer(self, transfer: Transfer, now: float) -> bool:
-        """Answer a TRANSFER [DESIGN §5.3]: True = accepted (ACK it), False = refused.
+        """Answer a TRANSFER [step 3]: True = accepted (ACK it), False = refused.
 
         A move id answered before gets the same answer and enqueues nothing. A new
         transfer is refused when its ``expires`` has passed (the donor takes the tasks
@@ -394,32 +540,41 @@ class TaskBoard:
         self._seen[transfer.move_id] = accepted
         self._seq += 1
         heapq.heappush(self._forget_at, (transfer.expires + self.memory, self._seq, transfer.move_id))
+        self._log(journal.Seen(transfer.move_id, transfer.source, accepted, transfer.expires + self.memory))
         if accepted:
-            self._unconfirmed[transfer.move_id] = None
+            self._unconfirmed[transfer.move_id] = transfer.source
             self._queue.extend(transfer.tasks)
+            self._log(journal.Put(transfer.tasks, False, False))
             self._catch_up(now)
         return accepted
 
-    def on_forget(self, move_id: str) -> None:
+    def on_forget(self, move_id: str, sender: str | None = None) -> None:
         """The donor has the ACK: stop reporting the move as unconfirmed. The id itself
-        stays remembered, so a late copy of the transfer is still only ACKed."""
-        self._unconfirmed.pop(move_id, None)
+        stays remembered, so a late copy of the transfer is still only ACKed. A FORGET
+        from a node (``sender``) that is not the move's donor changes nothing."""
+        source = self._unconfirmed.get(move_id)
+        if source is None or (sender is not None and sender != source):
+            return
+        del self._unconfirmed[move_id]
+        self._log(journal.Confirmed(move_id))
 
     # --- reporting --------------------------------------------------------------------
 
-    def sample(self, now: float, detail: bool = True) -> dict:
-        """This node's state as a plain dict (msgpack and JSON can carry it). Without
-        ``detail``, the per-task lists ``running_tasks`` and ``queued_tasks`` are left
-        out and the cost no longer grows with the queue.
+    def sample(self, now: float, detail: bool = True, limit: int | None = None) -> dict:
+        """This node's state as a plain dict (msgpack and JSON can carry it).
 
-        The [id, seconds] pairs of ``running_tasks`` and ``queued_tasks`` are tuples
-        (msgpack and JSON carry them as arrays, like lists). It reads, never advances: call :meth:`advance` first for an up-to-date picture
+        Its size does not grow with the queue: counts, the work in seconds, and
+        ``outgoing`` as [move id, destination, task count, work] per unacknowledged
+        move. With ``detail`` (what the balancer's plan needs) also ``running_tasks``
+        ([id, seconds left] per running task, at most ``cpus``), ``queue_runs`` (the
+        queue's costs as at most :data:`QUEUE_RUNS` runs [cost, count], see
+        :meth:`_Queue.runs`) and ``queued_tasks``, every queued [id, cost] in order —
+        the last only when the queue holds at most ``limit`` tasks (always without a
+        limit). Pairs are tuples (msgpack and JSON carry them as arrays, like lists).
+
+        It reads, never advances: call :meth:`advance` first for an up-to-date picture
         (a task past its end shows 0 s remaining until then)."""
         running_tasks = [(t.id, max(0.0, start + t.cost - now)) for t, start in self.running.values()]
-        outgoing = [
-            [move_id, leaving.transfer.dest, [[t.id, t.cost] for t in leaving.transfer.tasks]]
-            for move_id, leaving in self._outgoing.items()
-        ]
         sample = {
             "name": self.node,
             "cpus": self.cpus,
@@ -427,14 +582,16 @@ class TaskBoard:
             "queued": len(self._queue),
             "done": self.done,
             "submitted": self.submitted,
-            "outgoing": outgoing,
+            "outgoing": [list(leaving.summary) for leaving in self._outgoing.values()],
             "unconfirmed": list(self._unconfirmed),
             "work": sum(r for _, r in running_tasks) + self._queue.ns / 1e9,
             "load": (len(self.running) + len(self._queue)) / self.cpus,
         }
         if detail:
             sample["running_tasks"] = running_tasks
-            sample["queued_tasks"] = self._queue.pairs()
+            sample["queue_runs"] = self._queue.runs(QUEUE_RUNS)
+            if limit is None or len(self._queue) <= limit:
+                sample["queued_tasks"] = self._queue.pairs()
         return sample
 
 
@@ -446,18 +603,15 @@ def account(samples: list[dict]) -> dict:
     """The accounting rule over the samples of a consistent cut (see the module text).
 
     Returns the totals ``submitted``, ``done``, ``running``, ``queued``, ``in_flight``
-    (outgoing tasks whose move id no node reports unconfirmed), ``surplus`` (tasks found
+    (daemon/core/snapshot.py's rule), ``surplus`` (tasks found
     minus tasks submitted: negative = lost, positive = duplicated) and ``balanced``."""
-    unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
-    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0, "in_flight": 0}
+    totals = {"submitted": 0, "done": 0, "running": 0, "queued": 0}
     for s in samples:
         totals["submitted"] += s["submitted"]
         totals["done"] += s["done"]
         totals["running"] += s["running"]
         totals["queued"] += s["queued"]
-        for move_id, _dest, tasks in s["outgoing"]:
-            if move_id not in unconfirmed:
-                totals["in_flight"] += len(tasks)
+    totals["in_flight"] = sum(count for count, _ in in_flight(samples).values())
     found = totals["done"] + totals["running"] + totals["queued"] + totals["in_flight"]
     totals["surplus"] = found - totals["submitted"]
     totals["balanced"] = totals["surplus"] == 0

@@ -24,3 +24,23 @@ class WaveError(Exception):
 
     Drivers treat it as garbage from the network: count it and drop it.
     """
+
+
+# Wave ids: "<kind>-<start time in ns, hex>-<random>". Unique, and a node can tell a wave
+# that began before the node itself started — the backlog a DEALER delivers to a restarted
+# peer (ARCHITECTURE.md, "Sockets") — and drop it.
+
+
+def new_wave_id(kind: str, now_ns: int, salt: str) -> str:
+    return f"{kind}-{now_ns:x}-{salt}"
+
+
+def wave_started(wave: str) -> int | None:
+    """The start time (ns) in a wave id, or None if the id is not of this form."""
+    parts = wave.split("-")
+    if len(parts) != 3 or not 0 < len(parts[1]) <= 20:
+        return None
+    try:
+        return int(parts[1], 16)
+    except ValueError:
+        return None

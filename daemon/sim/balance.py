@@ -1,12 +1,15 @@
 """The burst scenario, simulated: task boards in simulated time, balanced by the plan.
 
-Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism):
+Theory of operation (ARCHITECTURE.md, "Balancing" and "The node core"; TigerBeetle's VOPR for the determinism):
 
-- Every node is a real :class:`daemon.core.tasks.TaskBoard` driven with simulated time;
-  the balancer is the real :func:`daemon.core.plan.plan_moves` on the boards' samples;
-  tasks move through the real hand-off (TRANSFER, ACK, FORGET), each message delivered
-  ``move_delay`` seconds after it is sent. Nothing is lost in this scenario: it studies
-  balancing, not failures (tests/core/test_tasks.py covers those).
+- Every node is a real :class:`daemon.core.node.NodeCore` (journaling off) driven with
+  simulated time: ``tick`` at its ``next_deadline()``, its effects run by this loop. The
+  balancer is the real :func:`daemon.core.plan.plan_moves` on the cores' task-board
+  samples; each planned move is the operator's ``Move`` request to the source core, and
+  the tasks go through the cores' own hand-off (TRANSFER, ACK, FORGET, with their
+  resends), each message delivered ``move_delay`` seconds after it is sent. Nothing is
+  lost in this scenario: it studies balancing, not failures (daemon/sim/chaos.py
+  breaks the same cores).
 - Events sit in a heap keyed (time, sequence): ties break in the order events were
   scheduled, so a run is a function of its arguments alone. Random draws come from
   ``random.Random("<seed>/burst/<concern>")``, one stream per concern (which nodes are
@@ -16,13 +19,14 @@ Theory of operation (DESIGN §4 and §7; TigerBeetle's VOPR for the determinism)
   ``task_time``. A balancing round runs at time 0 and every ``interval`` seconds while
   work remains. The run ends when the last task finishes: that time is the makespan,
   compared with LB = max(total work / total cpus, longest task) of the burst.
-- Every round checks the accounting rule of DESIGN §5 on the samples (all taken at the
+- Every round checks the accounting rule of ARCHITECTURE.md, "Moving a task exactly once" on the samples (all taken at the
   same simulated instant, hence a consistent cut) and stops with ``RuntimeError``
   naming the seed if it fails.
 
 Speed (1,000 nodes, a few seconds a policy): nodes with nothing running, queued, moving
 or about to arrive are idle; their samples do not change, so each round samples only
-the active ones and reuses the idle nodes' last sample and load. The yardsticks come
+the active ones and reuses the idle nodes' last sample and load, and an idle core is
+not woken (its housekeeping has nothing to do). The yardsticks come
 from the samples' ``work`` (plus work in flight, at its destination), which costs the
 same whatever the queues' length; policy ``none`` plans nothing, so its rounds take
 samples without the per-task lists.
@@ -34,18 +38,22 @@ import heapq
 from random import Random
 from typing import Any, Iterable
 
-from daemon.core.plan import POLICIES, NodeLoad, imbalance_of, load_cv_of, loads_from_samples, plan_moves
-from daemon.core.tasks import Task, TaskBoard, account
+from daemon.core import messages as m
+from daemon.core.node import NodeConfig, NodeCore, Reply, Send
+from daemon.core.plan import POLICIES, NodeLoad, loads_from_samples, plan_moves
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
+from daemon.core.tasks import Task, account
 
 SCENARIOS = ("burst",)
 HOT_NODES = 3  # the burst lands on this many nodes (fewer in smaller clusters)
 TASKS_PER_CPU = 4  # burst size: this many tasks per CPU of the whole cluster
 COST_SPREAD = 0.5  # task costs uniform in [1 - spread, 1 + spread] x task_time
 DEFAULT_TASK_TIME = 1.0  # seconds, when neither the caller nor the topology says
-MOVE_DEADLINE = 100.0  # in move delays: a transfer expires this long after it is sent
+EPOCH = 1  # every core's incarnation (ns): one run, no restart
+OPERATOR = b"balancer"  # the routing id the Move requests come from
 
-# event kinds, in the order they are scheduled at equal times
-_WAKE, _ROUND, _TRANSFER, _ACK, _FORGET = range(5)
+# event kinds
+_WAKE, _ROUND, _MESSAGE = range(3)
 
 
 def simulate(
@@ -112,7 +120,12 @@ class _BurstRun:
         # Samples and loads come sorted by name (loads_from_samples sorts); keep that order.
         self.by_name = sorted(range(len(nodes)), key=lambda i: self.names[i])
         self.rank = {i: r for r, i in enumerate(self.by_name)}
-        self.boards = [TaskBoard(name, cpus) for name, cpus in nodes]
+        every = frozenset(self.names)
+        self.cores = [NodeCore(NodeConfig(name, cpus, (), (), every), EPOCH, 0.0, journaled=False, detail_limit=None)
+                      for name, cpus in nodes]
+        self.boards = [core.board for core in self.cores]
+        self.idents = [name.encode() for name in self.names]
+        self.finished = [0] * len(nodes)  # each board's done count, as last seen
         self.cpus = sum(cpus for _, cpus in nodes)
         self.events: list[tuple] = []
         self.seq = 0
@@ -142,8 +155,10 @@ class _BurstRun:
         for i, tasks in enumerate(burst):
             if tasks:
                 self.activate(i)
+                # the scenario's starting state: the burst is on the nodes' boards at 0
+                # (NodeCore.enqueue makes tasks of one cost; the burst's costs differ)
                 self.boards[i].submit(tasks, now=0.0)
-                self.schedule_wake(i)
+                self.schedule_wake(i, 0.0)
         self.lower_bound = max(sum(t.cost for b in burst for t in b) / self.cpus,
                                max((t.cost for b in burst for t in b), default=0.0))
         self.at(0.0, _ROUND, None)
@@ -155,15 +170,11 @@ class _BurstRun:
                     self.advance(arg, now)
             elif kind == _ROUND:
                 self.balance(now)
-            elif kind == _TRANSFER:
-                self.arrive(arg, now)
-            elif kind == _ACK:
-                source, dest, move_id, accepted = arg
-                if accepted and self.boards[source].on_ack(move_id):
-                    self.at(now + self.move_delay, _FORGET, (dest, move_id))
             else:
-                dest, move_id = arg
-                self.boards[dest].on_forget(move_id)
+                source, dest, msg = arg
+                if type(msg) is m.Transfer:
+                    self.arriving[dest] -= 1
+                self.step(dest, self.cores[dest].handle(self.idents[source], EPOCH, msg, now), now)
 
     def burst(self) -> list[list[Task]]:
         hot_rng = Random(f"{self.seed}/burst/hot-nodes")
@@ -183,18 +194,33 @@ class _BurstRun:
         self.seq += 1
         heapq.heappush(self.events, (when, self.seq, kind, arg))
 
-    def schedule_wake(self, i: int) -> None:
-        deadline = self.boards[i].next_deadline()
-        if deadline is not None and (self.wake_at[i] is None or deadline < self.wake_at[i]):
+    def schedule_wake(self, i: int, now: float) -> None:
+        if self.boards[i].is_idle():
+            return  # nothing to run, resend or take back: no need to wake
+        # an idle core's housekeeping may be overdue: it runs now, not in the past
+        deadline = max(self.cores[i].next_deadline(), now)
+        if self.wake_at[i] is None or deadline < self.wake_at[i]:
             self.wake_at[i] = deadline
             self.at(deadline, _WAKE, i)
 
     def advance(self, i: int, now: float) -> None:
-        _, finished = self.boards[i].advance(now)
-        if finished:
-            self.done += len(finished)
+        self.step(i, self.cores[i].tick(now), now)
+
+    def step(self, i: int, effects: list, now: float) -> None:
+        """Run core ``i``'s effects: its messages go out on the simulated network."""
+        for effect in effects:
+            if type(effect) is Send:
+                dest = self.index[effect.dest]
+                if type(effect.msg) is m.Transfer:
+                    self.arriving[dest] += 1
+                    self.activate(dest)
+                self.at(now + self.move_delay, _MESSAGE, (i, dest, effect.msg))
+        done = self.boards[i].done
+        if done != self.finished[i]:
+            self.done += done - self.finished[i]
+            self.finished[i] = done
             self.makespan = now
-        self.schedule_wake(i)
+        self.schedule_wake(i, now)
 
     def activate(self, i: int) -> None:
         if i not in self.active:
@@ -211,13 +237,8 @@ class _BurstRun:
                 f"seed {self.seed}: the task count does not add up at t={now:g}: {submitted} submitted, "
                 f"{found} found ({totals}); replay with simulate(..., policy={self.policy!r}, seed={self.seed})"
             )
-        work = [s["work"] for s in samples]
-        position = {s["name"]: k for k, s in enumerate(samples)}
-        unconfirmed = {m for s in samples for m in s["unconfirmed"]}
-        for s in samples:
-            for move_id, dest, tasks in s["outgoing"]:
-                if move_id not in unconfirmed:  # in flight: it counts at its destination
-                    work[position[dest]] += sum(cost for _, cost in tasks)
+        flying = in_flight(samples)  # counts at its destination
+        work = [s["work"] + flying.get(s["name"], (0, 0.0))[1] for s in samples]
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
         if self.policy == "none":
@@ -225,29 +246,19 @@ class _BurstRun:
         for load in loads_from_samples(samples):
             self.loads[self.rank[self.index[load.name]]] = load
         for k, move in enumerate(plan_moves(self.loads, self.policy)):
-            source, dest = self.index[move.source], self.index[move.dest]
-            expires = now + MOVE_DEADLINE * max(self.move_delay, 1e-3)
-            transfer = self.boards[source].move_out(f"r{len(self.rounds)}-{k}", move.dest, list(move.task_ids), now, expires)
-            if transfer is None:
-                continue
-            self.moved += len(transfer.tasks)
-            self.transfers += 1
-            self.arriving[dest] += 1
-            self.activate(dest)
-            self.at(now + self.move_delay, _TRANSFER, transfer)
-            self.schedule_wake(source)
+            source = self.index[move.source]
+            request = m.Move(f"r{len(self.rounds)}-{k}", move.dest, list(move.task_ids), 0)
+            effects = self.cores[source].handle(OPERATOR, 0, request, now)
+            for effect in effects:
+                if type(effect) is Reply and type(effect.msg) is m.MoveOk and effect.msg.moved:
+                    self.moved += len(effect.msg.moved)
+                    self.transfers += 1
+            self.step(source, effects, now)
         self.next_round(now)
 
     def next_round(self, now: float) -> None:
         if self.done < self.tasks:
             self.at(now + self.interval, _ROUND, None)
-
-    def arrive(self, transfer, now: float) -> None:
-        source, dest = self.index[transfer.source], self.index[transfer.dest]
-        self.arriving[dest] -= 1
-        accepted = self.boards[dest].on_transfer(transfer, now)
-        self.at(now + self.move_delay, _ACK, (source, dest, transfer.move_id, accepted))
-        self.advance(dest, now)
 
     def sample(self, now: float) -> list[dict]:
         """The samples of the active boards at ``now``, in board order; boards found

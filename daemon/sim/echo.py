@@ -1,7 +1,7 @@
 """Simulated echo waves: the pure :class:`~daemon.core.echo.EchoWave` driven over the
 seeded :class:`~daemon.sim.network.Network`.
 
-Theory of operation (DESIGN §3 and §7; Tel 6.2.3 for what is checked):
+Theory of operation (ARCHITECTURE.md, "The waves" and "The node core"; Tel 6.2.3 for what is checked):
 
 - One ``EchoWave`` per node, created when the first event of the wave reaches it, as
   the daemon does. The initiator gets a START event at time 0; every send the core

@@ -1,7 +1,7 @@
 """Simulated Finn waves: the pure :class:`~daemon.core.finn.FinnWave` driven over the
 seeded :class:`~daemon.sim.network.Network`.
 
-Theory of operation (DESIGN §3 and §7; Finn 1979; Tel 6.2.6 for what is checked):
+Theory of operation (ARCHITECTURE.md, "The waves" and "The node core"; Finn 1979; Tel 6.2.6 for what is checked):
 
 - One ``FinnWave`` per node, created when the first event of the wave reaches it. The
   initiators (by default ``Topology.finn_initiators()``: one node of every source

@@ -1,7 +1,7 @@
 """The simulated network: an event queue keyed (time, sequence), seeded delays and
 duplicates, no loss.
 
-Theory of operation (DESIGN §7; TigerBeetle's VOPR, FoundationDB's simulator):
+Theory of operation (ARCHITECTURE.md, "The node core"; TigerBeetle's VOPR, FoundationDB's simulator):
 
 - Every send is delivered once after its own random delay, drawn from the stream
   ``network-delays``. Because each message draws separately, two messages on the same

@@ -8,7 +8,7 @@ import math
 import random
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from budget import examples
@@ -142,11 +142,11 @@ def sample(name, cpus, running=(), queued=(), outgoing=(), unconfirmed=()):
 
 
 def test_in_flight_tasks_count_at_their_destination_once():
-    donor = sample("b", 1, outgoing=[["m1", "a", [["t1", 2.0], ["t2", 1.0]]], ["m2", "a", [["t3", 4.0]]]])
+    donor = sample("b", 1, outgoing=[["m1", "a", 2, 3.0], ["m2", "a", 1, 4.0]])
     dest = sample("a", 2, running=[["r", 0.5]], queued=[["t3", 4.0]], unconfirmed=["m2"])
     a, b = loads_from_samples([donor, dest])  # sorted by name
     assert (a.name, b.name) == ("a", "b")
-    assert a.incoming == (2.0, 1.0)  # m1 in flight; m2 already in a's queue
+    assert a.incoming == (1.5, 1.5)  # m1 in flight (a sample gives its work: 2 tasks of 1.5 s); m2 already in a's queue
     assert a.queued == (("t3", 4.0),) and a.running == (0.5,)
     assert b.incoming == () and b.work == 0.0
 
@@ -280,3 +280,105 @@ def test_four_thirds_of_lb_fails_without_enough_work():
     # The half-cost margin: LB = optimum = 1 (0.5 here, 1 there), the heap plan keeps 1.5.
     margin = [NodeLoad("a", 1, (), (("short", 0.5), ("long", 1.0))), NodeLoad("b", 1, (), ())]
     assert makespan(apply_moves(margin, plan_moves(margin))) == 1.5 == 1.5 * lower_bound(margin)
+
+
+# --- bulk plans: summaries instead of task lists -----------------------------------------
+
+from daemon.core.plan import BulkMove, QueueSummary, plan_bulk, plan_samples, summaries_from_samples  # noqa: E402
+
+summary_strategy = st.lists(
+    st.tuples(
+        st.integers(1, 6),  # cpus
+        st.lists(st.sampled_from([0.5, 1.0, 2.5, 7.0]), max_size=6),  # running remainders
+        st.lists(st.tuples(st.sampled_from([0.25, 0.5, 1.0, 1.5, 4.0]), st.integers(1, 60)), max_size=4),
+        st.sampled_from([0.0, 0.0, 3.0]),  # work in flight to it
+    ),
+    min_size=2, max_size=8,
+)
+
+
+def summaries(spec) -> list[QueueSummary]:
+    return [QueueSummary(f"n{i}", cpus, tuple(running[:cpus]), tuple(runs), incoming, 1 if incoming else 0)
+            for i, (cpus, running, runs, incoming) in enumerate(spec)]
+
+
+def apply_bulk(loads: list[QueueSummary], moves: list[BulkMove]) -> list[QueueSummary]:
+    """Each donor gives ``count`` tasks from its tail, in move order; they arrive in flight."""
+    runs = {n.name: [list(r) for r in n.runs] for n in loads}
+    incoming = {n.name: [n.incoming, n.incoming_count] for n in loads}
+    for mv in moves:
+        left, work = mv.count, 0.0
+        tail = runs[mv.source]
+        while left:
+            k = min(left, tail[-1][1])
+            tail[-1][1] -= k
+            work += k * tail[-1][0]
+            left -= k
+            if not tail[-1][1]:
+                tail.pop()
+        assert math.isclose(work, mv.work), (mv, work)  # the plan's work is what the tail holds
+        incoming[mv.dest][0] += work
+        incoming[mv.dest][1] += mv.count
+    return [QueueSummary(n.name, n.cpus, n.running, tuple(map(tuple, runs[n.name])), *incoming[n.name]) for n in loads]
+
+
+@settings(max_examples=400, deadline=None)
+@given(spec=summary_strategy, policy=st.sampled_from(["heap", "seed", "none"]))
+@example(spec=[(1, [], [(0.25, 1)], 0.0), (3, [], [(0.25, 1)], 3.0)], policy="seed")  # seed gave a task back
+def test_bulk_plans_give_from_the_tail_conserve_work_and_never_pass_a_task_both_ways(spec, policy):
+    loads = summaries(spec)
+    moves = plan_bulk(loads, policy)
+    givers = {m.source for m in moves}
+    for k, m in enumerate(moves):  # a node gives before it receives, never after
+        assert m.source not in {x.dest for x in moves[:k]}, moves
+    assert all(m.source != m.dest and m.count > 0 for m in moves)
+    for a, b in zip(moves, moves[1:]):  # pieces of one donor's tail: never two in a row to one receiver
+        assert (a.source, a.dest) != (b.source, b.dest)
+    by_name = {n.name: n for n in loads}
+    for name in givers:
+        assert sum(m.count for m in moves if m.source == name) <= by_name[name].queued
+    after = apply_bulk(loads, moves)  # raises if a donor gives more than its tail holds
+    assert math.isclose(sum(n.work for n in after), sum(n.work for n in loads), rel_tol=1e-9, abs_tol=1e-9)
+    if policy == "none":
+        assert moves == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(spec=summary_strategy)
+# a donor passing the level by exactly half a task took one back, and gave it again
+@example(spec=[(2, [], [(0.5, 26)], 3.0), (2, [0.5, 1.0], [(4.0, 1), (4.0, 21)], 0.0),
+               (5, [0.5, 0.5, 0.5], [(0.25, 38), (0.25, 60), (0.5, 33)], 0.0), (3, [], [(0.5, 27), (0.5, 60)], 3.0),
+               (3, [], [(0.25, 21), (4.0, 1), (4.0, 20), (0.25, 50)], 0.0)])
+# a donor that emptied a costly run, received a cheaper task, and had a cheap tail to give again
+@example(spec=[(2, [2.5], [(0.5, 57), (1.5, 56)], 0.0), (3, [], [(0.25, 34), (0.5, 7), (4.0, 16)], 3.0),
+               (4, [0.5, 7.0], [], 0.0), (4, [0.5, 7.0], [(1.5, 13), (1.0, 38)], 0.0),
+               (6, [2.5, 2.5, 7.0, 7.0, 7.0, 7.0], [], 0.0)])
+def test_bulk_heap_takes_nothing_more_from_its_donors_when_planned_again(spec):
+    loads = summaries(spec)
+    moves = plan_bulk(loads, "heap", limit=10**9)
+    after = apply_bulk(loads, moves)
+    again = plan_bulk(after, "heap", limit=10**9)
+    assert not {m.source for m in again} & {m.source for m in moves}, (moves, again)
+    level = sum(n.work for n in loads) / sum(n.cpus for n in loads)
+    biggest = max((c for n in loads for c, _ in n.runs), default=0.0)
+    for n in after:  # a receiver passes the level by less than half a task
+        if n.name in {m.dest for m in moves}:
+            assert n.work - n.cpus * level < biggest / 2 + 1e-9
+
+
+def test_bulk_heap_spreads_two_million_tasks_in_one_transfer_per_receiver():
+    loads = [QueueSummary("a", 1, (1.0,), ((1.0, 2_000_000),))] + [QueueSummary(f"r{i}", 2, (), ()) for i in range(30)]
+    moves = plan_bulk(loads, "heap")
+    assert len(moves) == 30 and all(m.source == "a" and m.count == 10_000 for m in moves)
+    assert len(plan_bulk(loads, "heap", limit=10**9)) == 30  # unbounded: the same receivers, more each
+
+
+def test_plan_samples_plans_task_by_task_when_every_queue_is_listed_else_in_bulk():
+    listed = [sample("a", 1, queued=[["t1", 1.0], ["t2", 1.0]]), sample("b", 1)]
+    for s in listed:
+        s["queue_runs"] = [[1.0, len(s["queued_tasks"])]] if s["queued_tasks"] else []
+    exact = plan_samples(listed)
+    assert exact == [Move("a", "b", ("t2",))]
+    del listed[0]["queued_tasks"]  # a long queue: its sample gives runs only
+    assert plan_samples(listed) == [BulkMove("a", "b", 1, 1.0)]
+    assert summaries_from_samples(listed)[0].queued == 2

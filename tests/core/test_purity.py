@@ -1,4 +1,4 @@
-"""The core is pure (DESIGN §7): no module under daemon/core imports a socket, clock,
+"""The core is pure (ARCHITECTURE.md, "The node core"): no module under daemon/core imports a socket, clock,
 random generator, event loop, OS access or wire codec. Checked by parsing the source
 with ``ast``, so a lazy import inside a function is caught too."""
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import budget
 from budget import examples
 
-from daemon.core.tasks import Task, TaskBoard, Transfer, account
+from daemon.core.tasks import MAX_TRANSFER_TASKS, QUEUE_RUNS, Task, TaskBoard, Transfer, account
 
 
 def tasks(*costs, prefix="t"):
@@ -29,11 +29,19 @@ def history(board: TaskBoard, times):
     out = []
     for t in times:
         board.advance(t)
-        out.append((t, {i: s for i, (_, s) in board.running.items()}, [q.id for q in board.queued], board.done))
+        out.append((t, {t.id: s for t, s in board.running.values()}, [q.id for q in board.queued], board.done))
     return out
 
 
 # --- slots -----------------------------------------------------------------------------
+
+
+def running_ids(board):
+    return {t.id for t, _ in board.running.values()}
+
+
+def started_at(board, task_id):
+    return {t.id: at for t, at in board.running.values()}[task_id]
 
 
 def test_a_freed_slot_is_refilled_when_it_frees_not_when_advanced():
@@ -47,7 +55,7 @@ def test_a_freed_slot_is_refilled_when_it_frees_not_when_advanced():
     board = TaskBoard("a", 1)
     board.submit(tasks(1, 2, 0.5), now=0.0)
     board.advance(2.0)
-    assert board.running["t1"][1] == 1.0
+    assert started_at(board, "t1") == 1.0
     assert board.next_deadline() == 3.0
 
 
@@ -73,7 +81,7 @@ def test_submitted_without_a_time_starts_at_the_next_time_given():
     board.submit(tasks(1, prefix="late"))  # arrived at some time after 0: unknown
     assert board.next_deadline() == 0.0  # the driver should advance now
     started, _ = board.advance(4.0)
-    assert [t.id for t in started] == ["t0", "late0"] and board.running["late0"][1] == 4.0
+    assert [t.id for t in started] == ["t0", "late0"] and started_at(board, "late0") == 4.0
     assert board.next_deadline() == 5.0
 
 
@@ -109,11 +117,12 @@ def test_sample_reports_every_field_as_plain_data():
     s = json.loads(json.dumps(board.sample(1.5)))  # as another process would see it
     assert s == {
         "name": "a", "cpus": 2, "running": 2, "queued": 1, "done": 1, "submitted": 5,
-        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [["q0", 1.5]],
-        "outgoing": [["m1", "b", [["t3", 2.0]]]], "unconfirmed": [], "work": 6.5, "load": 1.5,
+        "running_tasks": [["t0", 2.5], ["t2", 2.5]], "queued_tasks": [["q0", 1.5]], "queue_runs": [[1.5, 1]],
+        "outgoing": [["m1", "b", 1, 2.0]], "unconfirmed": [], "work": 6.5, "load": 1.5,
     }
     brief = board.sample(1.5, detail=False)
-    assert brief == {k: v for k, v in board.sample(1.5).items() if k not in ("running_tasks", "queued_tasks")}
+    assert brief == {k: v for k, v in board.sample(1.5).items() if k not in ("running_tasks", "queued_tasks", "queue_runs")}
+    assert "queued_tasks" not in board.sample(1.5, limit=0) and board.sample(1.5, limit=1)["queued_tasks"] == [("q0", 1.5)]
 
 
 # --- the hand-off, step by step ----------------------------------------------------------
@@ -131,7 +140,7 @@ def test_move_out_takes_only_queued_tasks_in_the_order_asked():
     a, _ = pair()
     tr = a.move_out("m1", "b", ["t3", "t0", "nope", "t1"], 0.0, 2.0)  # t0 runs, "nope" is unknown
     assert tr == Transfer("m1", "a", "b", (a_task("t3", 3), a_task("t1", 1)), 2.0)
-    assert [t.id for t in a.queued] == ["t2"] and "t0" in a.running
+    assert [t.id for t in a.queued] == ["t2"] and "t0" in running_ids(a)
     assert a.move_out("m1", "b", ["t2"], 0.0, 2.0) is tr  # the same move again: same transfer
     assert a.move_out("m2", "b", ["t0", "t1"], 0.0, 2.0) is None  # nothing left to take
 
@@ -145,7 +154,44 @@ def test_moves_from_anywhere_in_a_long_queue_keep_it_in_order():
     s = board.sample(0.0)
     assert s["queued"] == 500 and s["work"] == 501.0
     assert s["queued_tasks"] == [(f"t{i}", 1.0) for i in range(1, 501)]
-    assert sum(len(o[2]) for o in s["outgoing"]) == 499
+    assert sum(o[2] for o in s["outgoing"]) == 499 and sum(o[3] for o in s["outgoing"]) == 499.0
+    assert s["queue_runs"] == [[1.0, 500]]
+
+
+def test_move_out_tail_takes_the_last_tasks_in_order_and_keeps_the_runs():
+    board = TaskBoard("a", 1)
+    board.submit(tasks(9, *([1.0] * 5), *([2.0] * 3)), now=0.0)  # t0 runs; 5 of 1 s, 3 of 2 s queued
+    assert board.sample(0.0)["queue_runs"] == [[1.0, 5], [2.0, 3]]
+    tr = board.move_out_tail("m1", "b", 4, 0.0, 5.0)
+    assert [t.id for t in tr.tasks] == ["t5", "t6", "t7", "t8"]
+    assert board.move_out_tail("m1", "b", 2, 0.0, 5.0) is tr  # the same move again
+    s = board.sample(0.0)
+    assert s["queue_runs"] == [[1.0, 4]] and s["queued"] == 4 and s["work"] == 13.0
+    assert s["outgoing"] == [["m1", "b", 4, 7.0]]
+    assert board.move_out_tail("m2", "b", 0, 0.0, 5.0) is None
+    board.move_out("m3", "b", ["t2"], 0.0, 5.0)  # by id, from the middle: runs rebuilt
+    board.submit(tasks(3.0, prefix="x"), now=0.0)
+    assert board.sample(0.0)["queue_runs"] == [[1.0, 3], [3.0, 1]]
+    assert [t.id for t in board.move_out_tail("m4", "b", 100, 0.0, 5.0).tasks] == ["t1", "t3", "t4", "x0"]
+    assert board.sample(0.0)["queue_runs"] == [] and board.is_idle() is False
+
+
+def test_move_out_tail_is_bounded_by_one_transfer():
+    board = TaskBoard("a", 1)
+    board.submit([Task(f"t{i}", "x", 1.0) for i in range(MAX_TRANSFER_TASKS + 10)], now=0.0)
+    assert len(board.move_out_tail("m1", "b", 10**9, 0.0, 5.0).tasks) == MAX_TRANSFER_TASKS
+    assert len(board.queued) == 9  # t0 runs
+
+
+def test_queue_runs_fold_the_head_into_one_run_of_its_average_cost():
+    board = TaskBoard("a", 1)
+    costs = [1.0, 3.0] * 40  # 80 runs of one task
+    board.submit([Task(f"t{i}", "x", c) for i, c in enumerate(costs)], now=0.0)  # t0 runs
+    runs = board.sample(0.0)["queue_runs"]
+    assert len(runs) == QUEUE_RUNS
+    assert runs[1:] == [[c, 1] for c in costs[-(QUEUE_RUNS - 1):]]
+    head = runs[0]
+    assert head[1] == 79 - (QUEUE_RUNS - 1) and abs(head[0] * head[1] - sum(costs[1:-(QUEUE_RUNS - 1)])) < 1e-9
 
 
 def test_a_task_queued_twice_is_removed_once_per_move():
@@ -321,6 +367,7 @@ op = st.one_of(
     st.tuples(st.just("submit"), st.sampled_from(NODES), st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=1, max_size=4)),
     st.tuples(st.just("tick"), st.sampled_from([0.25, 0.5, 1.0, 3.0])),
     st.tuples(st.just("move"), st.sampled_from(NODES), st.sampled_from(NODES), st.integers(0, 7)),
+    st.tuples(st.just("move_tail"), st.sampled_from(NODES), st.sampled_from(NODES), st.integers(0, 4)),
     st.tuples(st.just("deliver"), st.integers(0, 7)),
     st.tuples(st.just("lose"), st.integers(0, 7)),
     st.tuples(st.just("duplicate"), st.integers(0, 7)),
@@ -360,24 +407,39 @@ class Cluster:
 
     def collect(self):
         for name, board in self.boards.items():
-            before = dict(board.running)
+            before = running_ids(board)
             _, finished = board.advance(self.now)
             for task in finished:
                 self.done[name].append(task.id)
             for task_id in before:  # running tasks never move: still here or done here
-                assert task_id in board.running or task_id in self.done[name]
+                assert task_id in running_ids(board) or task_id in self.done[name]
 
     def move(self, source, dest, pick):
         if source == dest:
             return
         board = self.boards[source]
         queued = [t.id for t in board.queued]
-        ids = queued[pick % 3::2] + list(board.running)[:1] + ["unknown"]
+        ids = queued[pick % 3::2] + sorted(running_ids(board))[:1] + ["unknown"]
         self.moves += 1
         tr = board.move_out(f"m{self.moves}", dest, ids, self.now, self.now + 1.5)
         if tr is not None:
             assert {t.id for t in tr.tasks} <= set(queued)
             self.net.append(("transfer", tr))
+        self.collect()
+
+    def move_tail(self, source, dest, count):
+        """A bulk plan's move: ``count`` tasks, the donor picks its tail."""
+        if source == dest:
+            return
+        board = self.boards[source]
+        queued = [t.id for t in board.queued]
+        self.moves += 1
+        tr = board.move_out_tail(f"m{self.moves}", dest, count, self.now, self.now + 1.5)
+        if tr is not None:
+            assert [t.id for t in tr.tasks] == queued[len(queued) - min(count, len(queued)):]
+            self.net.append(("transfer", tr))
+        else:
+            assert count == 0 or not queued
         self.collect()
 
     def deliver(self, i):
@@ -423,14 +485,16 @@ class Cluster:
         unconfirmed = {m for s in samples for m in s["unconfirmed"]}
         found = [i for ids in self.done.values() for i in ids]
         for board, s in zip(boards, samples):
-            found += [t.id for t in board.queued] + list(board.running)
-            found += [i for m, _, ts in s["outgoing"] if m not in unconfirmed for i, _ in ts]
+            found += [t.id for t in board.queued] + [t.id for t, _ in board.running.values()]
+            found += [t.id for tr in board.leaving if tr.move_id not in unconfirmed for t in tr.tasks]
+            assert [[o[0], o[2]] for o in s["outgoing"]] == [[tr.move_id, len(tr.tasks)] for tr in board.leaving]
         assert set(found) == set(self.submitted)  # nothing lost, nothing invented
         if not twice:
             assert sorted(found) == sorted(self.submitted)  # and nothing twice
         assert [b.done for b in boards] == [len(d) for d in self.done.values()]
         for board, s in zip(boards, samples):  # kept beside the queue: must agree with it
             assert s["queued_tasks"] == [(t.id, t.cost) for t in board.queued]
+            assert [c for c, n in s["queue_runs"] for _ in range(n)] == [t.cost for t in board.queued]
             listed = sum(r for _, r in s["running_tasks"]) + sum(c for _, c in s["queued_tasks"])
             assert abs(s["work"] - listed) < 1e-6
 

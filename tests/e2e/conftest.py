@@ -14,7 +14,9 @@ Use the ``cluster_env`` fixture in any test under ``tests/e2e/``::
 What it gives each test:
 
 - ``home``: a private ``ECHOFINN_HOME`` (under ``tmp_path``), so clusters of concurrent
-  tests never see each other; ``env`` is the environment every ``ctl`` runs with.
+  tests never see each other; ``env`` is the environment every ``ctl`` runs with. The
+  test's own process gets it too, so an in-process ``Operator`` finds the cluster's
+  operator key (daemon/security.py).
 - ``topology(file, nodes=None, **cluster)``: a copy of ``topologies/<file>`` whose nodes
   all sit on 127.0.0.1 in a block of ports reserved for this test (an flock'd lock
   file per block, so concurrent test runs on this machine do not collide, and each
@@ -72,6 +74,7 @@ class ClusterEnv:
         self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         self.env.pop("ECHOFINN_PARENT_PID", None)
         self._locks: list = []
+        self.started: set[str] = set()  # topology files of clusters started with `ctl start`
         self.seen: dict[tuple, psutil.Process] = {}  # (pid, start) -> every process of ours observed
 
     # -- topologies -------------------------------------------------------------------
@@ -132,6 +135,8 @@ class ClusterEnv:
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
         )
         self.processes()  # remember what runs now, for the teardown's check
+        if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0:
+            self.started.add(str(Path(args[1]).absolute()))  # stopped at teardown, record or not
         return result
 
     def ctl_json(self, *args, timeout: float = 60) -> dict:
@@ -178,7 +183,7 @@ class ClusterEnv:
     def _recorded(self) -> list[psutil.Process]:
         procs = []
         for record_file in sorted(self.home.glob("*/cluster.json")):
-            record = json.loads(record_file.read_text())
+            record = _load_record(record_file)
             entries = [record.get("supervisor") or {}, *(record.get("nodes") or {}).values()]
             for entry in entries:
                 try:
@@ -195,8 +200,8 @@ class ClusterEnv:
         self.processes()
         for proc in self._recorded():
             self._saw(proc)
-        for record_file in sorted(self.home.glob("*/cluster.json")):
-            topology = json.loads(record_file.read_text()).get("topology")
+        topologies = {_load_record(f).get("topology") for f in self.home.glob("*/cluster.json")}
+        for topology in sorted(t for t in topologies | self.started if isinstance(t, str)):
             try:
                 result = self.ctl("stop", "-t", topology, timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -215,6 +220,21 @@ class ClusterEnv:
         for lock in self._locks:
             lock.close()
         return problems
+
+
+def _load_record(path: Path) -> dict:
+    """A cluster.json as a dict; {} for one a test damaged on purpose."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    record["nodes"] = record.get("nodes") if isinstance(record.get("nodes"), dict) else {}
+    record["nodes"] = {k: v for k, v in record["nodes"].items() if isinstance(v, dict)}
+    if not isinstance(record.get("supervisor"), dict):
+        record["supervisor"] = {}
+    return record
 
 
 def _port_free(port: int) -> bool:
@@ -243,8 +263,9 @@ def _describe(proc: psutil.Process) -> str:
 
 
 @pytest.fixture
-def cluster_env(tmp_path):
+def cluster_env(tmp_path, monkeypatch):
     env = ClusterEnv(tmp_path)
+    monkeypatch.setenv("ECHOFINN_HOME", str(env.home))
     yield env
     problems = env.teardown()
     if problems:

@@ -113,9 +113,9 @@ def test_node_that_cannot_bind_fails_the_supervisor(cluster_env):
     assert f"error node pical: port {port} (tcp://127.0.0.1:{port}) is already in use" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("failed")
     record = cluster_env.record("seed")
-    assert record["state"] == "failed" and record["nodes"]["pical"]["state"] == "failed"
+    assert record["state"] == "failed" and record["nodes"]["pical"]["state"] == "FATAL"
     for name, node in record["nodes"].items():
-        assert node["state"] not in ("starting", "ready"), (name, node)
+        assert node["state"] in ("FATAL", "STOPPED"), (name, node)
         assert cluster_env.gone(node["pid"], node["create_time"]), name
     assert not cluster_env.processes()
     assert not (run_dir / "supervisor.pid").exists()

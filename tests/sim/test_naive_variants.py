@@ -1,4 +1,4 @@
-"""The simulator catches the mistakes seen in public versions of this lab (DESIGN §3).
+"""The simulator catches the mistakes seen in public versions of this lab (ARCHITECTURE.md, "The waves").
 
 Each variant below is the correct core with one classic mistake put back. Run through
 the simulator on a few generated topologies and seeds, every one of them must be

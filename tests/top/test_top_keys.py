@@ -137,9 +137,19 @@ def test_timeout_forgets_nodes_that_answer_pings_again(seed_roster):
     assert view.failure.unreachable == ("pical",)
 
 
-def test_imbalance_is_max_over_average_of_load_per_cpu():
-    assert imbalance([{"load": 3.0}, {"load": 1.0}]) == 1.5
-    assert imbalance([{"load": 0.0}, {"load": 0.0}]) is None
+def sample(name, work, cpus, outgoing=(), unconfirmed=()):
+    return {"name": name, "work": work, "cpus": cpus, "outgoing": list(outgoing), "unconfirmed": list(unconfirmed)}
+
+
+def test_imbalance_is_max_work_per_cpu_over_the_clusters_with_work_in_flight_at_its_destination():
+    assert imbalance([sample("a", 6.0, 2), sample("b", 2.0, 2)]) == 1.5  # 3 / (8 / 4)
+    assert imbalance([sample("a", 6.0, 1), sample("b", 0.0, 3)]) == 4.0  # 6 / (6 / 4): cpus weigh
+    # 3 s on their way from a to b: b's, not a's (a no longer holds them)
+    flying = [sample("a", 1.0, 1, outgoing=[["m", "b", 1, 3.0]]), sample("b", 0.0, 1)]
+    assert imbalance(flying) == 1.5  # b: 3 / (4 / 2)
+    accepted = [sample("a", 1.0, 1, outgoing=[["m", "b", 1, 3.0]]), sample("b", 3.0, 1, unconfirmed=["m"])]
+    assert imbalance(accepted) == 1.5  # in b's queue already: counted once
+    assert imbalance([sample("a", 0.0, 2), sample("b", 0.0, 2)]) is None
     assert imbalance([]) is None
 
 

@@ -26,7 +26,8 @@ def seed_snapshot(seed_roster, **states):
     snap = synth.snapshot(seed_roster, t=T, messages=14, elapsed_ms=2.5)
     for n in snap["nodes"]:
         running, queued, done = states.get(n["name"], (0, 0, 0))
-        n.update(running=running, queued=queued, done=done, load=(running + queued) / n["cpus"], cpu_percent=12.0)
+        n.update(running=running, queued=queued, done=done, load=(running + queued) / n["cpus"], cpu_percent=12.0,
+                 work=float(running + queued))  # tasks of 1 s
     return snap
 
 
@@ -46,9 +47,8 @@ def test_seed_tree_at_80x24_glyphs_names_and_numbers(seed_roster):
 
     assert text[0].startswith("seed  8/8 nodes up  38 cpus  7 running · 12 queued · 10 done")
     assert "echo from root: 14 msgs, 2.5 ms, sampled 0.4 s ago" in text[1]
-    # imbalance = max/avg load per cpu: root 16/4 = 4, affixed 1, pical 1/8
-    loads = [4.0, 1.0, 0, 0, 0, 0, 0.125, 0]
-    assert f"imbalance {max(loads) / (sum(loads) / 8):.2f}" in text[1]
+    # imbalance = max work per cpu over the cluster's: root 16 s / 4 over (16 + 2 + 1) s / 38 cpus
+    assert f"imbalance {(16 / 4) / (19 / 38):.2f}" in text[1] and "imbalance 8.00" in text[1]
     tree = [line[1:26].rstrip() for line in text[4:12]]
     assert tree == [
         "root",
@@ -301,8 +301,8 @@ def test_help_and_prompt_and_status(seed_roster):
 
 def test_header_reports_balancing_finn_pause_and_trend(seed_roster):
     view = ViewState(roster=seed_roster, auto_balance=True, paused=True)
-    view.observe(seed_snapshot(seed_roster, root=(4, 4, 0), affixed=(2, 0, 0)), T)  # imbalance 16/3
-    snap = seed_snapshot(seed_roster, root=(4, 12, 0))  # 8: all the load on one node of 8
+    view.observe(seed_snapshot(seed_roster, root=(4, 4, 0), affixed=(2, 0, 0)), T)  # (8/4) / (10/38) = 7.6
+    snap = seed_snapshot(seed_roster, root=(4, 12, 0))  # (16/4) / (16/38) = 9.5: all the work on root
     view.observe(snap, T + 1)
     view.observe_balance({"moves": [{"from": "root", "to": "pical", "tasks": ["a", "b", "c"]},
                                     {"from": "root", "to": "haywagon", "tasks": ["d"]}],
@@ -312,11 +312,11 @@ def test_header_reports_balancing_finn_pause_and_trend(seed_roster):
     screen = screen_of(render(snap, 100, 24, view=view, color="truecolor", now=T + 4), 100, 24)
     assert "PAUSED" in screen.display[0]
     assert all(c.reverse for c in chars(screen, 0, screen.display[0].index("PAUSED"), 6))
-    assert "imbalance 8.00 ↑" in screen.display[1]
+    assert "imbalance 9.50 ↑" in screen.display[1]
     assert "balance: 2 moves, 4 tasks, 5.33 → 2.10, 3.0 s ago AUTO" in screen.display[2]
     assert "finn: 2/3 decided, 7 msgs, 4.2 ms, 2.0 s ago" in screen.display[2]
-    view.observe(seed_snapshot(seed_roster, root=(4, 0, 0), affixed=(2, 0, 0)), T + 5)  # 4
-    assert "imbalance 4.00 ↓" in screen_of(render(snap, 100, 24, view=view, now=T + 5), 100, 24).display[1]
+    view.observe(seed_snapshot(seed_roster, root=(4, 0, 0), affixed=(2, 0, 0)), T + 5)  # (4/4) / (6/38)
+    assert "imbalance 6.33 ↓" in screen_of(render(snap, 100, 24, view=view, now=T + 5), 100, 24).display[1]
 
 
 # -- sizes -------------------------------------------------------------------------------------

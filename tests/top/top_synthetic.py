@@ -71,7 +71,8 @@ def snapshot(roster, seed: int = 1, t: float = 1_764_245_123.4, initiator: str |
         nodes.append({
             "name": r.name, "father": father[r.name], "parents": list(r.parents),
             "cpus": cpus, "running": running, "queued": queued, "done": rng.randint(0, 300),
-            "submitted": 0, "load": (running + queued) / cpus, "work": rng.random() * 10,
+            "submitted": 0, "load": (running + queued) / cpus, "work": float(running + queued),
+            "outgoing": [], "unconfirmed": [],
             "cpu_percent": round(rng.random() * 100 * cpus, 1), "pid": 1000 + len(nodes),
         })
     edges = sum(len(r.parents) for r in roster)
@@ -84,7 +85,8 @@ def snapshot(roster, seed: int = 1, t: float = 1_764_245_123.4, initiator: str |
 def node(**fields) -> dict:
     """One node's entry with defaults."""
     entry = {"name": "n", "father": None, "parents": [], "cpus": 4, "running": 0, "queued": 0, "done": 0,
-             "submitted": 0, "work": 0.0, "cpu_percent": None, "pid": 1}
+             "submitted": 0, "cpu_percent": None, "pid": 1, "outgoing": [], "unconfirmed": []}
     entry.update(fields)
+    entry.setdefault("work", float(entry["running"] + entry["queued"]))  # tasks of 1 s
     entry.setdefault("load", (entry["running"] + entry["queued"]) / entry["cpus"])
     return entry

@@ -241,6 +241,10 @@ def test_round_trip_through_toml(t, data):
         rebalance_interval=data.draw(st.sampled_from([0.0, 0.5, 5.0, 1e-9])),
         host=data.draw(hosts),
         base_port=data.draw(st.integers(1, 60000)),
+        restart=data.draw(st.sampled_from(["on-failure", "never"])),
+        restart_backoff_max=data.draw(st.sampled_from([5.0, 0.25, 30.0])),
+        restart_max_crashes=data.draw(st.integers(1, 20)),
+        restart_window=data.draw(st.sampled_from([60.0, 1.5, 3600.0])),
     )
     nodes = []
     for i, n in enumerate(t.nodes):

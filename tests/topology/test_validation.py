@@ -46,7 +46,7 @@ BAD_FILES = [
     ("name-missing", ROOT + '\n[[node]]\ncpus = 2\n', ["[[node]] #2", "'name' is missing"]),
     ("name-not-string", ROOT + '\n[[node]]\nname = 7\ncpus = 2\n', ["[[node]] #2", "'name'", "got 7"]),
     ("name-empty", ROOT + '\n[[node]]\nname = ""\ncpus = 2\n', ["[[node]] #2", "'name'", "non-empty"]),
-    ("name-with-space", ROOT + node("two words"), ["[[node]] #2", "'name'", "without spaces"]),
+    ("name-with-space", ROOT + node("two words"), ["[[node]] #2", "'name'", "A-Z a-z 0-9 - _ ."]),
     ("parents-not-list", ROOT + node("affixed", parents='"root"'), ["node 'affixed'", "'parents'", "list"]),
     ("parents-not-strings", ROOT + node("affixed", parents="[1]"), ["node 'affixed'", "'parents'", "got 1"]),
     ("host-not-string", ROOT + node("affixed", extra="host = 5"), ["node 'affixed'", "'host'", "got 5"]),
@@ -72,6 +72,20 @@ BAD_FILES = [
     ("base-port-overflow", "[cluster]\nbase_port = 65535\n" + ROOT + node("affixed"),
      ["node 'affixed'", "base_port 65535", "65536", "above 65535"]),
     ("cluster-not-table", "cluster = 5\n" + ROOT, ["'cluster' must be a table"]),
+    ("restart-unknown", '[cluster]\nrestart = "always"\n' + ROOT,
+     ["[cluster]", "'restart'", '"on-failure" or "never"', '"always" (a string)']),
+    ("restart-bool", "[cluster]\nrestart = true\n" + ROOT, ["[cluster]", "'restart'", "got true"]),
+    ("restart-backoff-zero", "[cluster]\nrestart_backoff_max = 0\n" + ROOT,
+     ["[cluster]", "'restart_backoff_max'", "> 0", "got 0"]),
+    ("restart-backoff-string", '[cluster]\nrestart_backoff_max = "5s"\n' + ROOT,
+     ["[cluster]", "'restart_backoff_max'", '"5s" (a string)']),
+    ("restart-crashes-zero", "[cluster]\nrestart_max_crashes = 0\n" + ROOT,
+     ["[cluster]", "'restart_max_crashes'", "positive integer", "got 0"]),
+    ("restart-crashes-float", "[cluster]\nrestart_max_crashes = 2.5\n" + ROOT,
+     ["[cluster]", "'restart_max_crashes'", "got 2.5"]),
+    ("restart-window-negative", "[cluster]\nrestart_window = -1\n" + ROOT,
+     ["[cluster]", "'restart_window'", "> 0", "got -1"]),
+    ("restart-key-typo", "[cluster]\nrestart_windwo = 10\n" + ROOT, ["restart_windwo", "restart_window"]),
     ("node-single-brackets", '[node]\nname = "root"\ncpus = 1\n', ["'node'", "[[node]]"]),
     ("node-not-table", "node = [1]\n", ["[[node]] #1", "expected a table"]),
     ("not-connected", ROOT + node("affixed") + node("pical", parents="[]") + node("haywagon", parents='["pical"]'),
@@ -139,7 +153,7 @@ def test_unreadable_file(tmp_path, capsys, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     import daemon.topology
-    monkeypatch.setattr(daemon.topology, "open", refuse, raising=False)
+    monkeypatch.setattr(daemon.topology.os, "open", refuse)
     assert main(["check", str(path)]) == 2
     assert f"{path}: permission denied" in capsys.readouterr().err
 

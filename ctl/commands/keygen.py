@@ -1,0 +1,62 @@
+"""``ctl keygen [-t TOPOLOGY.toml] [--out DIR] [--json]``: make a cluster's CURVE keys ahead of time.
+
+``ctl start`` makes the keys by itself when every node runs on this host; a cluster on
+several hosts needs them made once and shared out (README.md, "Security").
+
+Without ``--out`` (every node on this host): writes ``RUN_DIR/keys``, the cluster's run
+directory, and refuses if keys are already there.
+
+With ``--out DIR``: writes ``DIR/HOST/CLUSTER/keys`` for every host of the topology, each
+with every node's public key, the operator's key pair (ctl and the balancer run there)
+and the key pairs of that host's nodes only. Copy ``DIR/HOST/`` to HOST as its
+``ECHOFINN_HOME`` (so the keys land in ``$ECHOFINN_HOME/CLUSTER/keys``), modes kept.
+Secret key files are 0600, folders 0700. ``--json`` prints ``{"cluster", "keys": {host: folder}}``.
+"""
+
+ORDER = 82
+HELP = "make a cluster's CURVE keys ahead of time (for a cluster on several hosts: one folder per host)"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p):
+    from ctl.common import add_json_option, add_topology_option
+
+    add_topology_option(p)
+    p.add_argument("--out", metavar="DIR", help="write one folder per host under DIR instead of this host's run directory")
+    add_json_option(p)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ctl.common import resolve_topology
+    from ctl.output import print_json
+    from daemon import rundir, security
+    from daemon.errors import BadInput
+
+    topology = resolve_topology(args)
+    name = topology.cluster.name
+    hosts: dict[str, list[str]] = {}
+    for node in topology.nodes:
+        hosts.setdefault(node.host, []).append(node.name)
+    if args.out:
+        out = Path(args.out).absolute()
+        for host in hosts:
+            if host.startswith(".") or "/" in host:
+                raise BadInput(f"{topology.path}: host {host!r} cannot name a folder under {out}")
+        targets = {out / host / name / security.KEYS_DIR: names for host, names in hosts.items()}
+    else:
+        if len(hosts) > 1:
+            raise BadInput(f"cluster {name} runs on {len(hosts)} hosts ({', '.join(hosts)}): "
+                           "pass --out DIR to get one folder of keys per host")
+        targets = {security.keys_dir(rundir.cluster_dir(name, create=True)): list(topology.names)}
+    security.keygen(topology, targets)
+    shown = dict(zip(hosts, map(str, targets)))
+    if args.json:
+        print_json({"cluster": name, "keys": shown})
+        return 0
+    for host, folder in shown.items():
+        print(f"{host}: {folder}")
+    print(f"keys of cluster {name}: {len(topology.names)} node pairs and one operator pair, "
+          "each host's folder holding only its own nodes' secret keys")
+    return 0

@@ -1,0 +1,181 @@
+"""The protocol's messages as types, and the bounds every field must keep.
+
+The wire format (daemon/wire.py, the only module that knows msgpack) turns a frame into
+one of these, after checking it against :data:`SCHEMA` and :data:`LIMITS`; the node core
+(daemon/core/node.py) takes and returns them; nothing past the edge sees a dict. A
+message does not say who sent it: the receiving ROUTER knows the sender as the routing
+id of its DEALER, and the frame carries the sender's epoch beside the message.
+
+Two groups, and a node accepts each only from its own kind of peer
+(:data:`OPERATOR_REQUESTS`, :data:`NODE_MESSAGES`):
+
+- operator <-> node: ping/pong, echo.start/echo.result, finn.start/finn.decided,
+  submit/submit.ok, move/move.ok, error;
+- node <-> node: explore and echo (the echo wave), finn (Finn's sets), transfer, ack and
+  forget (the hand-off of daemon/core/tasks.py).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+MAX_TASKS = 100_000  # tasks in one submit, Finn wave, transfer or move
+MAX_COST = 86_400.0  # seconds of one task
+MAX_TEXT = 256  # characters of an id, a name, a label; bytes of a routing id
+MAX_WAVE_TAGS = 4_096  # echo waves a hand-off message may name (Lai-Yang tags)
+MAX_BUDGET = 3_600.0  # seconds an echo wave may run
+
+
+# --- operator <-> node ----------------------------------------------------------------
+
+
+class Ping(NamedTuple):
+    id: int
+
+
+class Pong(NamedTuple):
+    id: int
+    name: str
+    pid: int
+    stats: dict
+
+
+class Error(NamedTuple):
+    code: str
+    text: str
+
+
+class EchoStart(NamedTuple):
+    wave: str
+    detail: bool  # samples list every task (the balancer's plan needs them)
+    timeout: float  # seconds: the initiator answers by then, with what it has
+
+
+class EchoResult(NamedTuple):
+    wave: str
+    entries: object  # a msgpack stream of [node, father, sample] on the wire (daemon/wire.py)
+
+
+class FinnStart(NamedTuple):
+    wave: str
+    tasks: int
+    cost: float
+    report: bytes  # the operator's routing id: each node reports its decision there
+
+
+class FinnDecided(NamedTuple):
+    wave: str
+    node: str
+    sent: int
+    enqueued: list
+
+
+class Submit(NamedTuple):
+    tasks: int
+    cost: float
+    label: str
+
+
+class SubmitOk(NamedTuple):
+    ids: list
+
+
+class Move(NamedTuple):
+    move_id: str
+    dest: str
+    tasks: list  # task ids; or, with ``count`` > 0, none:
+    count: int  # that many from the donor's tail (a bulk plan, daemon/core/plan.py)
+
+
+class MoveOk(NamedTuple):
+    move_id: str
+    moved: list  # the ids that left (a move by ids)
+    count: int  # how many left
+
+
+# --- node <-> node ------------------------------------------------------------------
+
+
+class Explore(NamedTuple):
+    wave: str
+    detail: bool
+    budget: float  # seconds left to the receiver: it echoes by then, with what it has
+
+
+class Echo(NamedTuple):
+    wave: str
+    entries: object  # bytes on the wire; the core's Entry/bytes runs when sent
+
+
+class Finn(NamedTuple):
+    wave: str
+    inc: list
+    ninc: list
+    tasks: int
+    cost: float
+    report: bytes
+
+
+class Transfer(NamedTuple):
+    move_id: str
+    tasks: list  # [id, label, cost] triples
+    expires: float
+    waves: list  # Lai-Yang tags: echo waves the sender has sampled
+
+
+class Ack(NamedTuple):
+    move_id: str
+    accepted: bool
+    waves: list
+
+
+class Forget(NamedTuple):
+    move_id: str
+    waves: list
+
+
+_num = (int, float)
+# type name -> (class, {field: type(s)}); every field is required, extra fields ignored.
+TYPES: dict[str, type] = {
+    "ping": Ping, "pong": Pong, "error": Error,
+    "echo.start": EchoStart, "echo.result": EchoResult,
+    "finn.start": FinnStart, "finn.decided": FinnDecided,
+    "submit": Submit, "submit.ok": SubmitOk, "move": Move, "move.ok": MoveOk,
+    "explore": Explore, "echo": Echo, "finn": Finn,
+    "transfer": Transfer, "ack": Ack, "forget": Forget,
+}
+KIND: dict[type, str] = {cls: kind for kind, cls in TYPES.items()}
+
+SCHEMA: dict[str, dict[str, type | tuple]] = {
+    "ping": {"id": int},
+    "pong": {"id": int, "name": str, "pid": int, "stats": dict},
+    "error": {"code": str, "text": str},
+    "echo.start": {"wave": str, "detail": bool, "timeout": _num},
+    "echo.result": {"wave": str, "entries": bytes},
+    "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
+    "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
+    "submit": {"tasks": int, "cost": _num, "label": str},
+    "submit.ok": {"ids": list},
+    "move": {"move_id": str, "dest": str, "tasks": list, "count": int},
+    "move.ok": {"move_id": str, "moved": list, "count": int},
+    "explore": {"wave": str, "detail": bool, "budget": _num},
+    "echo": {"wave": str, "entries": bytes},
+    "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
+    "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
+    "ack": {"move_id": str, "accepted": bool, "waves": list},
+    "forget": {"move_id": str, "waves": list},
+}
+assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES), "SCHEMA and the message types disagree"
+
+OPERATOR_REQUESTS = frozenset({Ping, EchoStart, FinnStart, Submit, Move})
+NODE_MESSAGES = frozenset({Explore, Echo, Finn, Transfer, Ack, Forget})
+WAVE_MESSAGES = frozenset({EchoStart, Explore, Echo, FinnStart, Finn})
+
+# Bounds checked at the edge, before a message exists (daemon/wire.py): the longest a
+# string or list field may be, and the range of a number field (finite, lo < x <= hi).
+TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node"})
+LIST_LIMITS = {"tasks": MAX_TASKS, "inc": 1 << 20, "ninc": 1 << 20, "waves": MAX_WAVE_TAGS,
+               "ids": MAX_TASKS, "moved": MAX_TASKS, "enqueued": MAX_TASKS}
+RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
+          "expires": (0.0, float("inf"))}
+BYTES_LIMITS = {"report": MAX_TEXT}

@@ -1,0 +1,645 @@
+"""The whole node as a state machine: messages and time in, effects out.
+
+Theory of operation (ARCHITECTURE.md, "The node core"; the sans-IO style of h11 and
+aioquic): :class:`NodeCore` owns everything a node decides — its echo and Finn waves
+(daemon/core/echo.py, daemon/core/finn.py), its task board and the exactly-once hand-off
+(daemon/core/tasks.py), the Lai–Yang tags that make echo samples a consistent cut, and
+the journal records that make the board survive a crash (daemon/core/journal.py). It
+reads no clock, opens no socket, and never raises on a message. Two drivers run it: the
+ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/sim/balance.py).
+
+    handle(sender, epoch, message, now) -> [effect]   a message arrived
+    tick(now) -> [effect]                              time passed
+    next_deadline() -> float                           call tick() by then
+
+Effects, executed by the driver in order: :class:`Persist` (journal records; always
+before any message of the same step: write-ahead), :class:`Send` (to a node's inbox),
+:class:`Reply` (to an operator's routing id), :class:`SetBusy` (the burner's busy
+slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it).
+
+Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
+topology may send only node messages (explore, echo, finn, transfer, ack, forget);
+anything else is an operator and may send only operator requests (ping, echo.start,
+finn.start, submit, move). A routing id is not proof of identity — that is CURVE's job
+(daemon/security.py) — but within these rules even a forged id cannot make a node crash,
+wedge, or grow without bound:
+
+- every field is bounded and every number finite at the edge (daemon/wire.py with the
+  limits of daemon/core/messages.py); times (epochs, wave starts, expiries) must fall
+  within :data:`MAX_SKEW` of now;
+- wave state is created only by an operator's start or a neighbour's message (an
+  in-neighbour's, for Finn), after the sender is checked; at most :data:`MAX_WAVES` live
+  wave records and :data:`MAX_DONE_WAVES` finished ones are kept;
+- an ACK counts only from the move's destination, a FORGET only from its donor;
+- anything a handler raises is contained: counted, answered to an operator with an
+  error, never fatal (the ``internal`` counter must stay 0: tests check it).
+
+Time. ``now`` is the driver's wall clock, read once per loop turn. The core keeps it
+monotonic: a clock that steps back is held (an offset), never a crash; a step forward
+simply ends tasks early.
+
+Echo with dead or silent nodes. Each wave has a deadline: the operator's ``timeout`` at
+the initiator; every EXPLORE carries the time left, less a hop margin, so a child's
+deadline comes before its father's. At its deadline a node gives up on the neighbours it
+has not heard from (:meth:`EchoWave.give_up`) and echoes what it has, naming them as
+``missing`` in its sample. The initiator therefore always answers by its deadline, and
+the operator names the nodes absent from the result.
+
+Restarts and the consistent cut. Echo samples add up (submitted = done + queued +
+running + in flight) because hand-off messages carry the echo waves their sender has
+sampled, and a receiver samples those first (Lai and Yang). A restarted node has forgotten
+which waves it sampled, so its peers close every wave older than its restart that they
+have not sampled yet (:attr:`NodeCore.closed_before`): such a wave ends incomplete rather
+than inconsistent. A restarted node itself drops every wave older than its own epoch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from math import isfinite
+from typing import NamedTuple
+
+from daemon.core import messages as m
+from daemon.core.echo import Echo as CoreEcho
+from daemon.core.echo import EchoWave
+from daemon.core.echo import Explore as CoreExplore
+from daemon.core.finn import FinnSets, FinnWave
+from daemon.core.journal import JournalState
+from daemon.core.tasks import Task, TaskBoard, Transfer
+from daemon.core.waves import WaveError, wave_started
+
+HOUSEKEEPING = 0.5  # seconds between resends, take-backs and clean-ups
+RESEND_EVERY = 0.5  # resend an unacknowledged TRANSFER
+MOVE_DEADLINE = 5.0  # a destination silent this long: the donor takes the tasks back
+SEEN_MOVE_TTL = 600.0  # remember answered move ids this long past their expiry
+WAVE_TTL = 60.0  # forget a wave's state this long after its last message
+DONE_WAVE_MEMORY = 60.0  # remember finished echo waves (late duplicates, Lai-Yang tags)
+MAX_WAVES = 1_024  # live wave records, echo and Finn together
+MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
+MAX_REMEMBERED_MOVES = 100_000
+MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
+HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
+DEFAULT_ECHO_TIMEOUT = 5.0
+QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
+LISTING_BUDGET = 16 * 1024 * 1024  # bytes of listed tasks a whole echo result may carry
+PAIR_BYTES = 128  # the most one listed [task id, cost] takes: a 64-character name, epoch, seq
+
+
+def listing_limit(nodes: int) -> int:
+    """How many queued tasks each node of a ``nodes``-node cluster lists in a detailed
+    sample: QUEUE_DETAIL_LIMIT, less in a cluster so large that the initiator's result
+    (every node's sample in one frame) would otherwise pass half of MAX_FRAME."""
+    return max(1, min(QUEUE_DETAIL_LIMIT, LISTING_BUDGET // (PAIR_BYTES * max(1, nodes))))
+
+RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
+
+STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
+         "unroutable", "dropped", "internal", "unauthorized")
+
+
+def restart_epoch(now: float, previous: int, margin: float) -> int:
+    """The epoch (ns) of a node started again after a crash: ``margin`` seconds ahead of
+    its clock, and always after its previous epoch.
+
+    Why ahead: a node drops every wave that began before its epoch, and so never joins
+    a wave its previous incarnation took part in — but a wave's start is stamped by the
+    operator's clock and the epoch by the node's. A node whose clock is behind the
+    operator's by d, restarted within d of joining a wave, would join it again (found
+    by the chaos simulation: a Finn decision made twice). ``margin`` must exceed the
+    clock offset between operators and nodes; the price is that the node refuses waves
+    begun in its first ``margin`` seconds. Why after the previous one: a clock that
+    stepped back must not give an older incarnation."""
+    return max(int((now + margin) * 1e9), previous + 1)
+
+
+# --- effects -------------------------------------------------------------------------
+
+
+class Send(NamedTuple):
+    """Send ``msg`` to node ``dest``'s inbox (through this node's DEALER to it)."""
+
+    dest: str
+    msg: object
+
+
+class Reply(NamedTuple):
+    """Send ``msg`` to the operator whose routing id is ``to`` (through the inbox)."""
+
+    to: bytes
+    msg: object
+
+
+class SetBusy(NamedTuple):
+    """Burn CPU on ``slots`` slots from now on."""
+
+    slots: int
+
+
+class Reconnect(NamedTuple):
+    """The link to ``peer`` seems to lose this node's messages: a neighbour said nothing
+    within an echo wave's deadline, or a peer repeats an ACK that this node has answered
+    already. The driver reopens the link, so that a connection that lost its peer
+    without noticing (half-open TCP, or a routing id taken over by another client at
+    the peer's ROUTER) recovers."""
+
+    peer: str
+
+
+class Persist(NamedTuple):
+    """Write these journal records (daemon/core/journal.py) durably, in one transaction,
+    before executing the effects that follow."""
+
+    records: list
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What a node knows of the cluster: itself, its links, every node's name."""
+
+    name: str
+    cpus: int
+    parents: tuple[str, ...]
+    children: tuple[str, ...]
+    nodes: frozenset[str]
+    pid: int = 0
+
+    @classmethod
+    def of(cls, topology, name: str, pid: int = 0) -> "NodeConfig":
+        return cls(name, topology.node(name).cpus, tuple(topology.parents(name)),
+                   tuple(topology.children(name)), frozenset(topology.names), pid)
+
+
+class Refused(Exception):
+    """A message this node will not act on; ``counter`` names the statistic it counts in,
+    ``code`` the error code an operator is told."""
+
+    def __init__(self, counter: str, code: str, text: str):
+        super().__init__(text)
+        self.counter = counter
+        self.code = code
+
+
+class _EchoRecord:
+    __slots__ = ("wave", "reporter", "detail", "deadline", "seen")
+
+    def __init__(self, wave: EchoWave, detail: bool, now: float):
+        self.wave = wave
+        self.reporter: bytes | None = None  # the operator that started it here
+        self.detail = detail
+        self.deadline: float | None = None  # set when the node joins
+        self.seen = now
+
+
+class _FinnRecord:
+    __slots__ = ("wave", "tasks", "cost", "report", "seen")
+
+    def __init__(self, wave: FinnWave, tasks: int, cost: float, report: bytes, now: float):
+        self.wave = wave
+        self.tasks = tasks
+        self.cost = cost
+        self.report = report
+        self.seen = now
+
+
+class NodeCore:
+    """Node ``config.name``, incarnation ``epoch`` (its start time in ns), at ``now``.
+
+    ``recovered``: the journal's state after a crash (None: a fresh node). ``journaled``:
+    emit :class:`Persist` effects (the simulator's balance study turns them off).
+    ``detail_limit``: a detailed sample lists the queued tasks only up to this many (None:
+    always; default: :func:`listing_limit` of the cluster's size; daemon/core/tasks.py
+    ``sample``)."""
+
+    def __init__(self, config: NodeConfig, epoch: int, now: float, recovered: JournalState | None = None,
+                 journaled: bool = True, detail_limit: int | None | str = "cluster"):
+        self.config = config
+        self.name = config.name
+        self.epoch = epoch
+        self.neighbours = tuple(dict.fromkeys(config.parents + config.children))
+        self._neighbour_set = frozenset(self.neighbours)
+        self._parent_set = frozenset(config.parents)
+        self._node_of = _routing_ids(config.nodes)  # this node's own id too: see handle()
+        if recovered is None:
+            self.board = TaskBoard(config.name, config.cpus, memory=SEEN_MOVE_TTL, journaled=journaled)
+        else:
+            self.board = TaskBoard.restore(config.name, config.cpus, recovered, now, memory=SEEN_MOVE_TTL)
+        self.echoes: dict[str, _EchoRecord] = {}
+        self.finns: dict[str, _FinnRecord] = {}
+        self.done_waves: OrderedDict[str, float] = OrderedDict()  # finished or closed echo waves -> when
+        self.sender_epochs: dict[str, int] = {}  # node peer -> epoch of its latest message
+        self.closed_before = 0  # ns: echo waves started earlier are not joined any more
+        self.stats = dict.fromkeys(STATS, 0)
+        self.last_internal = ""  # the latest contained exception, for the log
+        self.cpu_percent: float | None = None  # measured by the driver (psutil)
+        self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
+        self.task_seq = 0
+        self._now = now
+        self._skew = 0.0
+        self._next_housekeeping = now
+        self._busy = 0
+        self._out: list = []
+
+    # --- the driver's interface ------------------------------------------------------
+
+    def handle(self, sender: bytes, epoch: int, msg, now: float) -> list:
+        """One message from routing id ``sender`` with the sender's ``epoch``."""
+        now = self._clock(now)
+        self.stats["received"] += 1
+        peer = self._node_of.get(sender)
+        if peer == self.name:  # its own name is not a peer: an operator's id, like any other
+            peer = None
+        kind = type(msg)
+        try:
+            if peer is None:
+                if kind not in m.OPERATOR_REQUESTS:
+                    raise Refused("refused", "not-a-node", f"{self.name}: only nodes of the cluster send {m.KIND.get(kind, kind.__name__)!r}")
+            else:
+                if kind not in m.NODE_MESSAGES:
+                    raise Refused("refused", "not-an-operator", f"{self.name}: node {peer} sent an operator request")
+                self._check_epoch(peer, epoch, now)
+            if kind in m.WAVE_MESSAGES and msg.wave not in self.echoes:  # a known wave was checked
+                self._check_wave_age(msg.wave, now)
+            self._HANDLERS[kind](self, peer if peer is not None else sender, msg, now)
+        except Refused as exc:
+            self.stats[exc.counter] += 1
+            if peer is None:
+                self._reply(sender, m.Error(exc.code, str(exc)))
+        except WaveError as exc:
+            self.stats["wave_errors"] += 1
+            if peer is None:
+                self._reply(sender, m.Error("rejected", str(exc)))
+        except Exception as exc:  # never fatal: count it, say it, keep serving
+            self.stats["internal"] += 1
+            self.last_internal = f"{type(exc).__name__}: {exc}"[:300]
+            if peer is None:
+                self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}"))
+        due = self.board.next_deadline()
+        if due is not None and due <= now:  # new tasks to start, or ended ones to collect
+            self._advance(now)
+        return self._drain()
+
+    def tick(self, now: float) -> list:
+        """Time passed: tasks start and end, transfers are resent or taken back, waves
+        reach their deadlines, old state is forgotten."""
+        now = self._clock(now)
+        self._advance(now)
+        for rec in [r for r in self.echoes.values() if r.deadline is not None and r.deadline <= now]:
+            self._emit_echo(rec, rec.wave.give_up(), now)
+            for peer in rec.wave.missing or ():
+                self._out.append(Reconnect(peer))
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + HOUSEKEEPING
+            self._housekeeping(now)
+        self._advance(now)
+        return self._drain()
+
+    def next_deadline(self) -> float:
+        """When :meth:`tick` has work next, on the driver's clock."""
+        deadline = self._next_housekeeping
+        board = self.board.next_deadline()
+        if board is not None and board < deadline:
+            deadline = board
+        for rec in self.echoes.values():
+            if rec.deadline is not None and rec.deadline < deadline:
+                deadline = rec.deadline
+        return deadline - self._skew
+
+    def enqueue(self, n: int, cost: float, label: str, now: float) -> list:
+        """New work at this node (the topology's initial tasks); returns the effects."""
+        now = self._clock(now)
+        self._enqueue(n, cost, label, now)
+        self._advance(now)
+        return self._drain()
+
+    def count(self, stat: str) -> None:
+        """The driver's own counters (garbage frames, unroutable replies)."""
+        self.stats[stat] += 1
+
+    # --- time, peers, effects --------------------------------------------------------
+
+    def _clock(self, now: float) -> float:
+        local = now + self._skew
+        if local < self._now:  # the clock stepped back: hold time where it was
+            self._skew += self._now - local
+            local = self._now
+        self._now = local
+        return local
+
+    def _check_epoch(self, peer: str, epoch: int, now: float) -> None:
+        """A node's epoch is its start time: one from the far future is forged.
+
+        There is deliberately no "stale incarnation" rule (drop what comes from an
+        epoch older than the newest seen): a message of a sender's earlier incarnation
+        is harmless here — wave messages of a wave older than the receiver are dropped
+        by the wave's age, and the hand-off is idempotent and journaled — while a
+        remembered newest epoch could be raised by one forged frame and then drop the
+        real node's messages for good."""
+        if not 0 < epoch <= (now + MAX_SKEW) * 1e9:
+            raise Refused("refused", "bad-epoch", f"{self.name}: implausible epoch {epoch} from {peer}")
+        self.sender_epochs[peer] = epoch
+
+    def _check_wave_age(self, wave: str, now: float) -> None:
+        started = wave_started(wave)
+        if started is None:
+            raise Refused("wave_errors", "bad-wave", f"{self.name}: {wave!r} is not a wave id")
+        if started < self.epoch:  # a wave that began before this node did
+            raise Refused("stale", "stale", f"{self.name}: wave {wave} began before this node started")
+        if started > (now + MAX_SKEW) * 1e9:
+            raise Refused("wave_errors", "bad-wave", f"{self.name}: wave {wave} begins in the future")
+
+    def _send(self, dest: str, msg) -> None:
+        self._persist()
+        self._out.append(Send(dest, msg))
+
+    def _reply(self, to: bytes, msg) -> None:
+        self._persist()
+        self._out.append(Reply(to, msg))
+
+    def _persist(self) -> None:
+        records = self.board.take_journal()
+        if records:
+            self._out.append(Persist(records))
+
+    def _advance(self, now: float) -> None:
+        self.board.advance(now)
+        busy = self.board.busy_slots()
+        if busy != self._busy:
+            self._busy = busy
+            self._out.append(SetBusy(busy))
+
+    def _drain(self) -> list:
+        self._persist()
+        out, self._out = self._out, []
+        return out
+
+    def _housekeeping(self, now: float) -> None:
+        for tr in self.board.transfers_to_resend(now, RESEND_EVERY):
+            self._send_transfer(tr)
+        for move_id, donor in self.board.unconfirmed():  # until the FORGET comes
+            self._send(donor, m.Ack(move_id, True, self._tags()))
+        self.board.take_back_expired(now)
+        for table in (self.echoes, self.finns):
+            for wave in [w for w, rec in table.items() if now - rec.seen > WAVE_TTL]:
+                del table[wave]
+        while self.done_waves and (len(self.done_waves) > MAX_DONE_WAVES
+                                   or now - next(iter(self.done_waves.values())) > DONE_WAVE_MEMORY):
+            self.done_waves.popitem(last=False)
+
+    # --- echo ------------------------------------------------------------------------
+
+    def _sample(self, detail: bool, now: float) -> dict:
+        """This node's entry in an echo's convergecast (see daemon/core/tasks.py sample)."""
+        state = self.board.sample(now, detail, self.detail_limit)
+        state.update(cpus=self.config.cpus, pid=self.config.pid, cpu_percent=self.cpu_percent, sent=0)
+        return state
+
+    def _echo_record(self, wave: str, detail: bool, now: float) -> _EchoRecord | None:
+        """The wave's record, created if this node may still join it; None if not."""
+        rec = self.echoes.get(wave)
+        if rec is not None:
+            rec.seen = now
+            return rec
+        if wave in self.done_waves:
+            return None  # finished here, or closed: a late duplicate
+        if (wave_started(wave) or 0) < self.closed_before:
+            self._close(wave, now)  # older than a peer's restart (module text)
+            return None
+        if len(self.echoes) + len(self.finns) >= MAX_WAVES:
+            raise Refused("refused", "busy", f"{self.name}: {MAX_WAVES} waves in progress; try again later")
+        rec = self.echoes[wave] = _EchoRecord(EchoWave(self.name, self.neighbours, wave), detail, now)
+        return rec
+
+    def _close(self, wave: str, now: float) -> None:
+        self.echoes.pop(wave, None)
+        self.done_waves[wave] = now
+        self.done_waves.move_to_end(wave)
+
+    def _on_echo_start(self, sender: bytes, msg: m.EchoStart, now: float) -> None:
+        if msg.wave in self.echoes or msg.wave in self.done_waves:
+            raise Refused("wave_errors", "duplicate", f"wave {msg.wave} already reached {self.name}")
+        rec = self._echo_record(msg.wave, msg.detail, now)
+        if rec is None:
+            raise Refused("wave_errors", "closed", f"{self.name}: wave {msg.wave} is older than a peer's restart")
+        rec.reporter = sender
+        rec.deadline = now + msg.timeout
+        self._emit_echo(rec, rec.wave.start(self._sampler(rec, now)), now)
+
+    def _on_explore(self, peer: str, msg: m.Explore, now: float) -> None:
+        if peer not in self._neighbour_set:
+            raise WaveError(f"{self.name}: EXPLORE of wave {msg.wave} from {peer}, which is not a neighbour")
+        rec = self._echo_record(msg.wave, msg.detail, now)
+        if rec is None:
+            self.stats["late"] += 1
+            return
+        if rec.deadline is None:  # this EXPLORE makes the node join: its budget is ours
+            rec.detail = msg.detail
+            rec.deadline = now + max(0.0, msg.budget)
+        self._emit_echo(rec, rec.wave.receive(peer, CoreExplore(msg.wave), self._sampler(rec, now)), now)
+
+    def _on_echo(self, peer: str, msg: m.Echo, now: float) -> None:
+        if peer not in self._neighbour_set:
+            raise WaveError(f"{self.name}: ECHO of wave {msg.wave} from {peer}, which is not a neighbour")
+        rec = self.echoes.get(msg.wave)
+        if rec is None:  # finished (a late echo after giving up), closed, or never joined
+            self.stats["late"] += 1
+            return
+        rec.seen = now
+        self._emit_echo(rec, rec.wave.receive(peer, CoreEcho(msg.wave, (msg.entries,)), self._sampler(rec, now)), now)
+
+    def _sampler(self, rec: _EchoRecord, now: float):
+        return lambda: self._sample(rec.detail, now)
+
+    def _emit_echo(self, rec: _EchoRecord, step, now: float) -> None:
+        w = rec.wave
+        for dest, cm in step.sends:
+            if type(cm) is CoreExplore:
+                left = rec.deadline - now
+                self._send(dest, m.Explore(w.wave, rec.detail, left - min(HOP_MARGIN, max(left, 0.0) / 8)))
+            else:
+                self._finish_state(w)
+                self._send(dest, m.Echo(w.wave, cm.entries))
+        if w.finished:
+            self._close(w.wave, now)
+        if step.decided:
+            self._finish_state(w)
+            if rec.reporter is not None:
+                self._reply(rec.reporter, m.EchoResult(w.wave, w.result))
+
+    @staticmethod
+    def _finish_state(w: EchoWave) -> None:
+        """Fill in what is known only as the node echoes: its sends, whom it gave up on.
+        (The entry is packed by the driver after this step, so the sample dict can still
+        be completed here.)"""
+        if type(w.state) is dict:
+            w.state["sent"] = w.sent
+            if w.missing:
+                w.state["missing"] = list(w.missing)
+
+    def _tags(self) -> list:
+        """Echo waves this node has sampled: the Lai–Yang tag of its hand-off messages."""
+        tags = [wave for wave, rec in self.echoes.items() if rec.wave.sampled]
+        tags.extend(self.done_waves)
+        return tags[-m.MAX_WAVE_TAGS:]
+
+    def _presample(self, peer: str, epoch: int, waves: list, now: float) -> None:
+        """Lai–Yang: sample every wave the sender had sampled before its message changes
+        what a sample covers; and close the waves older than the sender's incarnation."""
+        restart = min(epoch, int(now * 1e9))  # never ahead of now: a forged epoch closes
+        if restart > self.closed_before:      # at most the waves already under way
+            self.closed_before = restart
+        for wave in waves:
+            if type(wave) is not str or len(wave) > m.MAX_TEXT:
+                raise Refused("garbage", "bad-tag", f"{self.name}: a wave tag from {peer} is not a wave id")
+            started = wave_started(wave)
+            if started is None or started < self.epoch or wave in self.done_waves:
+                continue
+            try:
+                rec = self._echo_record(wave, True, now)
+            except Refused:  # too many waves: close this one instead (it ends incomplete)
+                self._close(wave, now)
+                continue
+            if rec is not None:
+                rec.wave.presample(lambda: self._sample(True, now))
+
+    # --- Finn ------------------------------------------------------------------------
+
+    def _finn_record(self, wave: str, tasks: int, cost: float, report: bytes, now: float) -> _FinnRecord:
+        rec = self.finns.get(wave)
+        if rec is None:
+            if len(self.echoes) + len(self.finns) >= MAX_WAVES:
+                raise Refused("refused", "busy", f"{self.name}: {MAX_WAVES} waves in progress; try again later")
+            fw = FinnWave(self.name, self.config.parents, self.config.children, wave)
+            rec = self.finns[wave] = _FinnRecord(fw, tasks, float(cost), report, now)
+        rec.seen = now
+        return rec
+
+    def _on_finn_start(self, sender: bytes, msg: m.FinnStart, now: float) -> None:
+        rec = self._finn_record(msg.wave, msg.tasks, msg.cost, msg.report, now)
+        self._emit_finn(rec, rec.wave.initiate(), now)
+
+    def _on_finn(self, peer: str, msg: m.Finn, now: float) -> None:
+        if peer not in self._parent_set:
+            raise WaveError(f"{self.name}: Finn sets of wave {msg.wave} from {peer}, which is not an in-neighbour")
+        nodes = self.config.nodes
+        if not all(type(x) is str and x in nodes for x in msg.inc) or not all(type(x) is str and x in nodes for x in msg.ninc):
+            raise WaveError(f"{self.name}: Finn sets of wave {msg.wave} from {peer} name nodes outside the cluster")
+        rec = self._finn_record(msg.wave, msg.tasks, msg.cost, msg.report, now)
+        self._emit_finn(rec, rec.wave.receive(peer, FinnSets(msg.wave, frozenset(msg.inc), frozenset(msg.ninc))), now)
+
+    def _emit_finn(self, rec: _FinnRecord, step, now: float) -> None:
+        for dest, fs in step.sends:
+            self._send(dest, m.Finn(fs.wave, fs.inc, fs.ninc, rec.tasks, rec.cost, rec.report))
+        if step.decided:  # the decision's action: enqueue the wave's tasks here
+            ids = self._enqueue(rec.tasks, rec.cost, f"finn {rec.wave.wave}", now)
+            self._reply(rec.report, m.FinnDecided(rec.wave.wave, self.name, rec.wave.sent, ids))
+
+    # --- tasks -----------------------------------------------------------------------
+
+    def _enqueue(self, n: int, cost: float, label: str, now: float) -> list:
+        tasks = []
+        incarnation = f"{self.epoch % 1_000_000_007:x}"
+        for _ in range(n):
+            self.task_seq += 1
+            tasks.append(Task(f"{self.name}:{incarnation}:{self.task_seq}", label, cost))
+        self.board.submit(tasks, now)
+        return [t.id for t in tasks]
+
+    def _on_ping(self, sender: bytes, msg: m.Ping, now: float) -> None:
+        self._reply(sender, m.Pong(msg.id, self.name, self.config.pid, dict(self.stats)))
+
+    def _on_submit(self, sender: bytes, msg: m.Submit, now: float) -> None:
+        if msg.tasks < 1:
+            raise Refused("refused", "bad-submit", f"{self.name}: tasks must be 1..{m.MAX_TASKS}, got {msg.tasks}")
+        ids = self._enqueue(msg.tasks, msg.cost, msg.label or "submitted", now)
+        self._reply(sender, m.SubmitOk(ids))
+
+    def _on_move(self, sender: bytes, msg: m.Move, now: float) -> None:
+        if msg.dest not in self.config.nodes or msg.dest == self.name:
+            raise Refused("refused", "bad-move", f"{self.name}: cannot move tasks to {msg.dest!r}")
+        if msg.count > 0:  # a bulk plan says how many; this node gives its tail
+            tr = self.board.move_out_tail(msg.move_id, msg.dest, msg.count, now, now + MOVE_DEADLINE)
+        else:
+            ids = [t for t in msg.tasks if type(t) is str]
+            tr = self.board.move_out(msg.move_id, msg.dest, ids, now, now + MOVE_DEADLINE)
+        if tr is not None:
+            self._send_transfer(tr)
+        moved = tr.tasks if tr else ()
+        self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
+
+    def _send_transfer(self, tr: Transfer) -> None:
+        tasks = [[t.id, t.label, t.cost] for t in tr.tasks]
+        self._send(tr.dest, m.Transfer(tr.move_id, tasks, tr.expires, self._tags()))
+
+    def _on_transfer(self, peer: str, msg: m.Transfer, now: float) -> None:
+        tasks = _tasks_of(msg.tasks)
+        if tasks is None:
+            raise Refused("garbage", "bad-transfer", f"{self.name}: transfer {msg.move_id} from {peer}: tasks must be "
+                          f"distinct [id, label, cost] with cost in (0, {m.MAX_COST:g}]")
+        self._presample(peer, self.sender_epochs.get(peer, 0), msg.waves, now)
+        plausible = abs(msg.expires - now) <= MAX_SKEW
+        if not plausible or (self.board.remembered >= MAX_REMEMBERED_MOVES and not self.board.answered(msg.move_id)):
+            # refused without remembering it: a copy can only be refused again, or
+            # accepted while the donor still waits for it (daemon/core/tasks.py)
+            self.stats["refused_transfers"] += 1
+            self._send(peer, m.Ack(msg.move_id, False, self._tags()))
+            return
+        accepted = self.board.on_transfer(Transfer(msg.move_id, peer, self.name, tasks, float(msg.expires)), now)
+        if not accepted:
+            self.stats["refused_transfers"] += 1
+        self._advance(now)
+        self._send(peer, m.Ack(msg.move_id, accepted, self._tags()))
+
+    def _on_ack(self, peer: str, msg: m.Ack, now: float) -> None:
+        self._presample(peer, self.sender_epochs.get(peer, 0), msg.waves, now)
+        if msg.accepted:
+            # FORGET answers every accepted ACK, a repeated one too: the destination
+            # repeats its ACK until a FORGET arrives (a lost FORGET is not resent)
+            if not self.board.on_ack(msg.move_id, peer):
+                self._out.append(Reconnect(peer))  # our FORGET did not arrive
+            self._send(peer, m.Forget(msg.move_id, self._tags()))
+        # a refusal: the tasks stay leaving until the deadline takes them back
+
+    def _on_forget(self, peer: str, msg: m.Forget, now: float) -> None:
+        self._presample(peer, self.sender_epochs.get(peer, 0), msg.waves, now)
+        self.board.on_forget(msg.move_id, peer)
+
+    _HANDLERS = {
+        m.Ping: _on_ping,
+        m.EchoStart: _on_echo_start,
+        m.Explore: _on_explore,
+        m.Echo: _on_echo,
+        m.FinnStart: _on_finn_start,
+        m.Finn: _on_finn,
+        m.Submit: _on_submit,
+        m.Move: _on_move,
+        m.Transfer: _on_transfer,
+        m.Ack: _on_ack,
+        m.Forget: _on_forget,
+    }
+
+
+@lru_cache(maxsize=16)
+def _routing_ids(nodes: frozenset[str]) -> dict[bytes, str]:
+    """Routing id -> name of every node of a cluster. Shared by the cores of one process
+    (the simulator runs a thousand: one table each would hold a million entries)."""
+    return {n.encode(): n for n in nodes}
+
+
+def _tasks_of(items: list) -> tuple[Task, ...] | None:
+    """The tasks of a TRANSFER, or None unless every item is a distinct
+    [id, label, cost] with short texts and a finite cost in range."""
+    tasks = []
+    ids = set()
+    for item in items:
+        if type(item) is not list or len(item) != 3:
+            return None
+        task_id, label, cost = item
+        if type(task_id) is not str or type(label) is not str or len(task_id) > m.MAX_TEXT or len(label) > m.MAX_TEXT:
+            return None
+        if type(cost) not in (int, float) or not isfinite(cost) or not 0 < cost <= m.MAX_COST or task_id in ids:
+            return None
+        ids.add(task_id)
+        tasks.append(Task(task_id, label, float(cost)))
+    return tuple(tasks)

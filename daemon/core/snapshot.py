@@ -1,0 +1,114 @@
+"""What an echo wave collects, and the one way every part of the project reads it.
+
+A node's entry in an echo's convergecast is a :class:`NodeSample` (made by
+``TaskBoard.sample`` and completed by the node core, daemon/core/node.py); the operator
+gathers them into a :class:`Snapshot` (daemon/operator.py). They travel as msgpack maps
+and are printed as JSON, so they are typed dicts: the fields are named and documented
+here once.
+
+Two rules read samples, and every reader — the balancer's plan (daemon/core/plan.py),
+the accounting (daemon/core/tasks.py ``account``), the simulator, ``ctl echo``,
+``ctl rebalance`` and ``ctl top`` — uses these functions for them:
+
+- **In flight** (:func:`in_flight`): the tasks of a move its donor still reports
+  ``outgoing`` while no node reports the move ``unconfirmed``. Such tasks are in no
+  queue; they count once, at their destination. Once the destination reports the move
+  unconfirmed, the tasks are in its queue and the donor's entry no longer counts.
+- **Imbalance** (:func:`imbalance`): the largest remaining work per CPU over the nodes,
+  divided by the cluster's work per CPU (total work over total CPUs), with work in
+  flight counted at its destination. 1.0 is perfect balance; None means no work at all.
+  Work, not task counts: it is what the plan balances and what the makespan follows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, TypedDict
+
+
+class NodeSample(TypedDict, total=False):
+    """One node's state as an echo wave sampled it."""
+
+    name: str
+    father: str | None  # in the wave's spanning tree (None at the initiator)
+    parents: list  # in the topology (added by the operator)
+    cpus: int
+    running: int  # tasks holding a CPU slot
+    queued: int
+    done: int
+    submitted: int  # tasks created at this node (submit, Finn, initial)
+    work: float  # seconds of work left: running remainders plus the queue
+    load: float  # (running + queued) / cpus
+    outgoing: list  # [move id, destination, task count, work] not acknowledged yet
+    unconfirmed: list  # move ids accepted here whose FORGET has not come
+    running_tasks: list  # [task id, seconds left] (only when the wave asked for detail)
+    queued_tasks: list  # [task id, cost] in queue order (idem; up to a limit, see tasks.py)
+    queue_runs: list  # [cost, count] runs of the whole queue, at most 32 (idem)
+    pid: int
+    cpu_percent: float | None  # psutil: the node and its burner, % of one core
+    sent: int  # messages this node sent in the wave
+    missing: list  # neighbours this node gave up on at the wave's deadline
+
+
+class Snapshot(TypedDict):
+    """One echo wave's result, as ``Operator.echo`` returns it."""
+
+    cluster: str
+    wave: str
+    initiator: str
+    complete: bool  # every node of the topology is in ``nodes``
+    missing: list  # the nodes that are not
+    messages: int
+    elapsed_ms: float
+    time: float
+    nodes: list  # of NodeSample
+
+
+def in_flight(samples: Iterable[dict]) -> dict[str, tuple[int, float]]:
+    """Destination -> (tasks, seconds of work) in flight to it (the module text's rule).
+    A sample lists each move it still has outgoing as [move id, destination, task
+    count, work]."""
+    samples = list(samples)
+    unconfirmed = {move_id for s in samples for move_id in s["unconfirmed"]}
+    flying: dict[str, tuple[int, float]] = {}
+    for s in samples:
+        for move_id, dest, count, work in s["outgoing"]:
+            if move_id not in unconfirmed and count > 0:
+                tasks, seconds = flying.get(dest, (0, 0.0))
+                flying[dest] = (tasks + int(count), seconds + float(work))
+    return flying
+
+
+def imbalance(samples: Iterable[dict]) -> float | None:
+    """Max over average of work per CPU, in-flight work at its destination (module text)."""
+    samples = list(samples)
+    flying = in_flight(samples)
+    work = [s["work"] + flying.get(s["name"], (0, 0.0))[1] for s in samples]
+    if not samples or sum(work) <= 0:
+        return None
+    return imbalance_of(work, [s["cpus"] for s in samples])
+
+
+def imbalance_of(work: list[float], cpus: list[int], total_cpus: int | None = None) -> float:
+    """Max over nodes of work per CPU, divided by total work over total CPUs; 1.0 when
+    there is no work. With ``total_cpus``, the cluster has more CPUs, on idle nodes not
+    listed."""
+    total = sum(work)
+    if not work or total <= 0:
+        return 1.0
+    return max(w / c for w, c in zip(work, cpus)) / (total / (total_cpus or sum(cpus)))
+
+
+def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> float:
+    """Coefficient of variation (population standard deviation over mean) of work per
+    CPU across nodes, each node counting once; 0.0 when all are idle. With ``nodes``,
+    the cluster has that many nodes, the ones not listed idle."""
+    per_cpu = [w / c for w, c in zip(work, cpus)]
+    count = nodes or len(per_cpu)
+    if not count:
+        return 0.0
+    mean = sum(per_cpu) / count
+    if mean <= 0:
+        return 0.0
+    spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
+    return math.sqrt(spread / count) / mean

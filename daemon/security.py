@@ -1,0 +1,340 @@
+"""Authentication: every cluster speaks CURVE unless its topology opts out.
+
+Theory of operation (README.md, "Security"):
+
+- **Keys.** Each node has a CURVE key pair, and so do the cluster's operators (``ctl``, the
+  supervisor's balancer, ``ctl top``): one shared operator pair. They live in the run
+  directory, ``<run>/keys/`` (mode 0700)::
+
+      keys/operator.key            the operator's public key
+      keys/operator.key_secret     its key pair (mode 0600)
+      keys/nodes/<node>.key        each node's public key
+      keys/nodes/<node>.key_secret each node's key pair (0600; only on the node's host)
+
+  The files are pyzmq certificates (``zmq.auth.create_certificates``). ``ctl start``
+  creates whatever is missing when every node runs on this host; a cluster spread over
+  several hosts gets its keys ahead of time from ``ctl keygen -t TOPOLOGY --out DIR``.
+- **Who may connect.** Every inbox is a CURVE server. A ZAP handler (pyzmq's
+  ``zmq.auth`` thread) admits only the cluster's public keys and gives each connection a
+  User-Id: ``node:<name>`` for a node's key, ``operator`` for the operator's. A client
+  without one of those keys never completes the handshake: nothing it sends reaches the
+  node. ``ZMQ_ZAP_ENFORCE_DOMAIN`` makes libzmq refuse everyone if the handler is missing.
+- **Who may say what.** The routing id of a DEALER is chosen by its owner, so it proves
+  nothing. :class:`Gate` compares it with the message's User-Id property (read with
+  ``Frame.get("User-Id")``): a routing id that is a node's name is accepted only from
+  that node's key; a node's key only under its own name and only with node-to-node
+  messages; the operator key only under a name that is no node's and only with operator
+  messages (:data:`OPERATOR_MESSAGES`). Everything else is dropped and counted.
+- **Clients check servers too.** Every DEALER is a CURVE client that knows the public
+  key of the inbox it connects to, so a process squatting a node's port cannot pose as
+  that node either.
+
+``security = "none"`` in ``[cluster]`` turns all of this off (plain TCP, routing ids
+trusted); ``ctl start`` refuses it for a node on a non-loopback host unless
+``--insecure`` is given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+from zmq.utils import z85
+
+from daemon.core import messages
+from daemon.errors import BadInput, UserError
+
+CURVE, NONE = "curve", "none"  # [cluster] security (daemon/topology.py)
+
+KEYS_DIR = "keys"
+NODES_DIR = "nodes"
+OPERATOR = "operator"
+OPERATOR_USER = "operator"
+NODE_USER = "node:"  # + the node's name: node names cannot contain ':'
+ZAP_DOMAIN = "echofinn"
+
+# The messages each role may send a node (the rest of daemon/wire.py's SCHEMA are
+# answers, which only nodes send and only operators read).
+# who may send what: the node core's own rule (daemon/core/messages.py), by type name
+OPERATOR_MESSAGES = frozenset(messages.KIND[t] for t in messages.OPERATOR_REQUESTS)
+NODE_MESSAGES = frozenset(messages.KIND[t] for t in messages.NODE_MESSAGES)
+
+
+class KeyProblem(UserError):
+    """A key is missing, unreadable or not private enough (the message names the file)."""
+
+
+# --- key files -----------------------------------------------------------------------------
+
+
+def keys_dir(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / KEYS_DIR
+
+
+def _public_file(folder: Path, who: str) -> Path:
+    return folder / (f"{OPERATOR}.key" if who == OPERATOR else f"{NODES_DIR}/{who}.key")
+
+
+def _secret_file(folder: Path, who: str) -> Path:
+    return folder / (f"{OPERATOR}.key_secret" if who == OPERATOR else f"{NODES_DIR}/{who}.key_secret")
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (0700) if missing; refuse a symlink, another owner or loose modes."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise KeyProblem(f"{path}: cannot open the key folder: {exc.strerror} (a symbolic link or not a folder?)") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    _check_private(path, st, "key folder", 0o077)
+
+
+def _check_private(path: Path, st: os.stat_result, what: str, forbidden: int) -> None:
+    if st.st_uid != os.getuid():
+        raise KeyProblem(f"{path}: the {what} belongs to uid {st.st_uid}, not to you (uid {os.getuid()})")
+    if st.st_mode & forbidden:
+        want = "700" if stat.S_ISDIR(st.st_mode) else "600"
+        raise KeyProblem(f"{path}: the {what} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+                         f"`chmod {want} {path}`")
+
+
+def _read_key(path: Path, secret: bool) -> tuple[bytes, bytes | None]:
+    """(public, secret) from a pyzmq certificate; a secret one must be a private regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise KeyProblem(f"{path}: no such key file") from None
+    except OSError as exc:
+        raise KeyProblem(f"{path}: cannot read the key file: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 4096:
+            raise KeyProblem(f"{path}: not a key file (a regular file of at most 4 KiB)")
+        if secret:
+            _check_private(path, st, "secret key", 0o077)
+        text = f.read(4096)
+    public = secret_key = None
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(b"=")
+        value = value.strip(b" \t'\"")
+        if key.strip() == b"public-key":
+            public = value
+        elif key.strip() == b"secret-key":
+            secret_key = value
+    if public is None or len(public) != 40 or (secret and (secret_key is None or len(secret_key) != 40)):
+        raise KeyProblem(f"{path}: not a CURVE certificate (expected {'public-key and secret-key' if secret else 'public-key'} "
+                         "of 40 Z85 characters)")
+    return public, secret_key
+
+
+def _write_pair(folder: Path, who: str) -> None:
+    import zmq.auth
+
+    target = _public_file(folder, who).parent
+    public, secret = zmq.auth.create_certificates(target, who)
+    # the folder is 0700 and ours, so nobody could open them before this
+    os.chmod(secret, 0o600)
+    os.chmod(public, 0o644)
+
+
+def _have(folder: Path, who: str, secret: bool) -> bool:
+    return (_secret_file if secret else _public_file)(folder, who).exists()
+
+
+def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
+    """Make sure ``run_dir/keys`` holds what this host needs: every public key, the
+    operator's key pair and the key pairs of the ``local`` nodes. Missing pairs are
+    created when every node runs here; otherwise KeyProblem says how to get them."""
+    folder = keys_dir(run_dir)
+    everyone = [OPERATOR, *topology.names]
+    missing = [who for who in everyone if not _have(folder, who, who == OPERATOR or who in local)]
+    if missing:
+        if len(local) < len(topology.names):
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise KeyProblem(
+                f"cluster {topology.cluster.name} runs on several hosts and {folder} lacks the keys of {shown}; "
+                f"make them once with `ctl keygen -t {topology.path} --out DIR` and copy each host's folder "
+                "to that host (see README.md, Security)")
+        _private_dir(folder)
+        _private_dir(folder / NODES_DIR)
+        for who in missing:
+            _write_pair(folder, who)
+    return folder
+
+
+def keygen(topology, targets: dict[Path, list[str]]) -> None:
+    """One fresh set of keys, shared out: each folder of ``targets`` (a ``keys`` folder,
+    which must not exist yet; its parents are made private) gets every public key, the
+    operator's pair, and the pairs of the nodes it maps to."""
+    import shutil
+    import tempfile
+
+    for folder in targets:
+        if folder.exists():
+            raise UserError(f"{folder}: already exists; remove it (and the old keys) or choose another --out")
+    scratch = next(iter(targets)).parent
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".keygen-") as tmp:
+        master = Path(tmp) / KEYS_DIR
+        _private_dir(master)
+        _private_dir(master / NODES_DIR)
+        for who in [OPERATOR, *topology.names]:
+            _write_pair(master, who)
+        for folder, names in targets.items():
+            folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_dir(folder)
+            _private_dir(folder / NODES_DIR)
+            for who in [OPERATOR, *topology.names]:
+                shutil.copyfile(_public_file(master, who), _public_file(folder, who))
+                if who == OPERATOR or who in names:
+                    fd = os.open(_secret_file(folder, who), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(_secret_file(master, who).read_bytes())
+
+
+@dataclass(frozen=True)
+class ClusterKeys:
+    """The keys one process holds: every public key, and its own key pair."""
+
+    folder: Path
+    nodes: dict[str, bytes]  # node -> public key (Z85)
+    operator: bytes
+    own_public: bytes
+    own_secret: bytes
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike, topology, who: str) -> "ClusterKeys":
+        """Keys for ``who``: a node's name or :data:`OPERATOR`. Raises KeyProblem."""
+        folder = keys_dir(run_dir)
+        if not folder.is_dir():
+            raise KeyProblem(f"{folder}: no keys for cluster {topology.cluster.name}; `ctl start` makes them "
+                             f"(or `ctl keygen -t {topology.path or 'TOPOLOGY'}`)")
+        nodes = {name: _read_key(_public_file(folder, name), False)[0] for name in topology.names}
+        operator = _read_key(_public_file(folder, OPERATOR), False)[0]
+        public, secret = _read_key(_secret_file(folder, who), True)
+        expected = operator if who == OPERATOR else nodes[who]
+        if public != expected:
+            raise KeyProblem(f"{_secret_file(folder, who)}: does not match {_public_file(folder, who)}")
+        return cls(folder, nodes, operator, public, secret)
+
+    def user_ids(self) -> dict[bytes, str]:
+        """Public key (32 raw bytes, as ZAP gives it) -> User-Id."""
+        ids = {z85.decode(key): NODE_USER + name for name, key in self.nodes.items()}
+        ids[z85.decode(self.operator)] = OPERATOR_USER
+        return ids
+
+
+# --- sockets ---------------------------------------------------------------------------
+
+
+def make_server(sock: zmq.Socket, keys: ClusterKeys) -> None:
+    """Make an inbox a CURVE server; call before bind."""
+    sock.curve_secretkey = keys.own_secret
+    sock.curve_publickey = keys.own_public
+    sock.curve_server = True
+    sock.zap_domain = ZAP_DOMAIN.encode()
+    sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # no ZAP handler: nobody gets in
+
+
+def make_client(sock: zmq.Socket, keys: ClusterKeys, server: str) -> None:
+    """Make a DEALER a CURVE client of node ``server``'s inbox; call before connect."""
+    sock.curve_secretkey = keys.own_secret
+    sock.curve_publickey = keys.own_public
+    sock.curve_serverkey = keys.nodes[server]
+
+
+def recv_with_user_id(sock: zmq.Socket) -> tuple[list[bytes], str | None]:
+    """One message from a ROUTER and the User-Id the ZAP handler gave its connection.
+
+    The property lives on libzmq's message, so the routing id frame is received as a
+    Frame (``copy=False``); the body too, whose ``more`` flag saves asking the socket.
+    Measured (BENCHMARKS.md, "What CURVE costs") no dearer than ``recv_multipart()``;
+    ``recv_multipart(copy=False)`` cost twice as much. Raises zmq.Again like ``recv``."""
+    ident = sock.recv(copy=False)
+    user_id = ident.get("User-Id")
+    body = sock.recv(copy=False)
+    frames = [ident.bytes, body.bytes]
+    if body.more:  # not one of ours: handle() counts it as garbage
+        frames += sock.recv_multipart()
+    return frames, user_id
+
+
+def start_authenticator(ctx: zmq.Context, keys: ClusterKeys):
+    """Start the ZAP handler thread of this process; returns it (``.stop()`` it before the
+    context is terminated)."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    ids = keys.user_ids()
+    admitted = {z85.encode(key) for key in ids}
+
+    class ClusterAuthenticator(ThreadAuthenticator):
+        def curve_user_id(self, client_public_key: bytes) -> str:
+            return ids[client_public_key]  # raw key, admitted below
+
+    class Admit:
+        @staticmethod
+        def callback(domain: str, z85_key: bytes) -> bool:
+            return z85_key in admitted
+
+    auth = ClusterAuthenticator(ctx)
+    auth.configure_curve_callback(ZAP_DOMAIN, credentials_provider=Admit())  # other domains: denied
+    auth.start()
+    return auth
+
+
+# --- who may say what ------------------------------------------------------------------------
+
+
+class Gate:
+    """Decides whether a message may be handled, from its User-Id, routing id and type."""
+
+    def __init__(self, node_names):
+        self.node_idents = {name.encode(): NODE_USER + name for name in node_names}
+
+    def refusal(self, user_id: str | None, ident: bytes, kind: str) -> str | None:
+        """None if the message may be handled, else why not."""
+        claimed = self.node_idents.get(ident)
+        if user_id == OPERATOR_USER:
+            if claimed is not None:
+                return f"the operator key cannot speak as node {ident.decode()}"
+            if kind not in OPERATOR_MESSAGES:
+                return f"the operator key cannot send {kind!r}"
+            return None
+        if claimed is None or claimed != user_id:
+            return f"key {user_id!r} cannot speak as {ident!r}"
+        if kind not in NODE_MESSAGES:
+            return f"a node cannot send {kind!r}"
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_mode(topology, insecure: bool) -> None:
+    """BadInput if the cluster turns authentication off for a node on a non-loopback host
+    without ``insecure``."""
+    if topology.cluster.security != NONE or insecure:
+        return
+    exposed = [n for n in topology.nodes if not is_loopback(n.host)]
+    if exposed:
+        n = exposed[0]
+        raise BadInput(f"{topology.path}: [cluster] security = \"none\" leaves node {n.name} on host {n.host} "
+                       "open to anyone on its network; use security = \"curve\" (the default), or pass --insecure "
+                       "if you mean it")

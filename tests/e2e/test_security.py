@@ -1,0 +1,317 @@
+"""Attacks on a running cluster, by a local process holding nothing but pyzmq and the
+wire schema (daemon/wire.py), and what CURVE (daemon/security.py) does to them.
+
+Each attack runs three ways:
+
+- ``none/plain``: the cluster says security = "none" and the attacker is a plain DEALER
+  that calls itself by a node's name. The attack must *succeed*: this is the proof that
+  the test can see its effect.
+- ``curve/plain``: the default cluster; the attacker has no key. Its handshake fails
+  (seen on a socket monitor), nothing reaches a handler, the cluster keeps working.
+- ``curve/operator``: the attacker holds a stolen operator key. It completes the
+  handshake, but a node refuses, and counts, every message it sends under a node's name.
+
+Messages the attacker sends on one connection arrive in order, so a ping sent after the
+forged message tells when it has been handled (``none``); with a key, the node's
+``unauthorized`` counter tells; without one, the monitor's failed handshakes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from daemon import security, wire
+from daemon.core.tasks import account
+from daemon.operator import Operator, WaveTimeout
+from daemon.topology import load
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 30.0  # bound on waiting for an effect, not a speed check
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                    zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+WAYS = [("none", "plain"), ("curve", "plain"), ("curve", "operator")]
+WAY_IDS = ["none/plain", "curve/plain", "curve/operator"]
+
+
+def started(env, mode: str):
+    path = env.topology("seed.toml", rebalance_interval=0, security=mode)
+    r = env.ctl("start", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return load(path)
+
+
+def keys_of(env, topology, who: str) -> security.ClusterKeys:
+    return security.ClusterKeys.load(env.home / topology.cluster.name, topology, who)
+
+
+def stranger_keys(env, topology) -> security.ClusterKeys:
+    """A key pair of its own, with the cluster's public keys (which are no secret)."""
+    public, secret = zmq.curve_keypair()
+    known = keys_of(env, topology, security.OPERATOR)
+    return security.ClusterKeys(known.folder, known.nodes, known.operator, public, secret)
+
+
+class Attacker:
+    """DEALERs to nodes, each calling itself ``ident``, holding ``keys`` (None: no CURVE)."""
+
+    def __init__(self, topology, keys: security.ClusterKeys | None):
+        self.topology = topology
+        self.keys = keys
+        self.ctx = zmq.Context()
+        self.socks: dict[tuple[str, bytes], zmq.Socket] = {}
+        self.monitors: list[zmq.Socket] = []
+
+    def sock(self, target: str, ident: bytes) -> zmq.Socket:
+        sock = self.socks.get((target, ident))
+        if sock is None:
+            sock = self.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IDENTITY, ident)
+            if self.keys is not None:
+                security.make_client(sock, self.keys, target)
+            self.monitors.append(sock.get_monitor_socket())
+            sock.connect(self.topology.endpoint(target))
+            self.socks[(target, ident)] = sock
+        return sock
+
+    def send(self, target: str, ident: bytes, kind: str, epoch: int = 1, **fields) -> None:
+        # a DEALER queues on a connection being made; once its handshake failed it has
+        # none and would block
+        self.sock(target, ident).send(wire.encode(kind, epoch, **fields), zmq.DONTWAIT)
+
+    def pong(self, target: str, ident: bytes, timeout: float) -> dict | None:
+        """Ping after what was sent: the pong says the node has handled all of it."""
+        sock = self.sock(target, ident)
+        try:
+            sock.send(wire.encode("ping", 1, id=99), zmq.DONTWAIT)
+        except zmq.Again:  # no connection: after a failed handshake there is none to queue on
+            return None
+        if sock.poll(int(timeout * 1000)):
+            return wire.decode(sock.recv())
+        return None
+
+    def handshakes(self, timeout: float) -> tuple[int, int]:
+        """(failed, succeeded) handshakes seen on every socket within ``timeout``;
+        returns as soon as each socket has failed once."""
+        failed = succeeded = 0
+        failed_on = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(failed_on) < len(self.monitors):
+            for mon in self.monitors:
+                while mon.poll(50):
+                    event = recv_monitor_message(mon)["event"]
+                    if event in HANDSHAKE_FAILED:
+                        failed += 1
+                        failed_on.add(mon)
+                    elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                        succeeded += 1
+        return failed, succeeded
+
+    def close(self):
+        for sock in self.socks.values():
+            sock.disable_monitor()
+        self.ctx.destroy(linger=0)
+
+
+def unauthorized(op: Operator, name: str) -> int:
+    return op.ping([name])[name]["stats"]["unauthorized"]
+
+
+def deliver(env, topology, mode, key, sends):
+    """Send ``sends`` — (target, ident, kind, epoch, fields) — as the attacker, and wait
+    until each has been handled (or refused, or has certainly not got through)."""
+    keys = keys_of(env, topology, security.OPERATOR) if key == "operator" else None
+    attacker = Attacker(topology, keys)
+    try:
+        with Operator(topology) as op:
+            before = {t: unauthorized(op, t) for t in {s[0] for s in sends}} if mode == "curve" else {}
+            for target, ident, kind, epoch, fields in sends:
+                attacker.send(target, ident, kind, epoch, **fields)
+            if mode == "none":
+                for target, ident, *_ in sends:
+                    assert attacker.pong(target, ident, DEADLINE) is not None
+            elif key == "plain":
+                failed, succeeded = attacker.handshakes(DEADLINE)
+                assert succeeded == 0 and failed >= len(attacker.socks)
+                for target, ident, *_ in sends:
+                    assert attacker.pong(target, ident, 0.5) is None
+            else:
+                want = {t: before[t] + sum(1 for s in sends if s[0] == t) for t in before}
+                deadline = time.monotonic() + DEADLINE
+                while any(unauthorized(op, t) < n for t, n in want.items()):
+                    assert time.monotonic() < deadline, "the forged messages were neither handled nor refused"
+                    time.sleep(0.05)
+                assert all(unauthorized(op, t) == n for t, n in want.items())
+    finally:
+        attacker.close()
+
+
+def books(op: Operator) -> dict:
+    return account(op.echo(detail=True)["nodes"])
+
+
+def node_sample(op: Operator, name: str) -> dict:
+    return next(n for n in op.echo(detail=True)["nodes"] if n["name"] == name)
+
+
+@pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
+def test_task_theft_by_a_forged_empty_transfer(cluster_env, mode, key):
+    """The attacker, as root, sends pical an empty TRANSFER under move id M; when the
+    operator then moves subserviate's queued tasks to pical under M, pical takes the real
+    transfer for a duplicate and subserviate forgets the tasks: they are gone."""
+    topology = started(cluster_env, mode)
+    move_id = "m-18ec0000000000000-theft"
+    with Operator(topology) as op:
+        op.submit("subserviate", 12, 600)
+        queued = [t for t, _ in node_sample(op, "subserviate")["queued_tasks"]]
+        assert len(queued) == 10
+        deliver(cluster_env, topology, mode, key, [
+            ("pical", b"root", "transfer", 1, dict(move_id=move_id, tasks=[], expires=time.time() + 600, waves=[])),
+        ])
+        op._send("subserviate", "move", move_id=move_id, dest="pical", tasks=queued)
+        deadline = time.monotonic() + DEADLINE
+        while (s := node_sample(op, "subserviate"))["outgoing"]:  # until subserviate has the ACK
+            assert time.monotonic() < deadline, s
+            time.sleep(0.1)
+        result = books(op)
+        pical = node_sample(op, "pical")
+    if mode == "none":
+        assert result["surplus"] == -10 and pical["queued"] + pical["running"] == 0, result  # stolen
+    else:
+        assert result["balanced"] and result["submitted"] == 12, result
+        assert pical["queued"] + pical["running"] == 10
+
+
+@pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
+def test_a_forged_transfer_injects_work(cluster_env, mode, key):
+    topology = started(cluster_env, mode)
+    tasks = [[f"forged-{i}", "forged", 600.0] for i in range(5)]
+    deliver(cluster_env, topology, mode, key, [
+        ("pical", b"root", "transfer", 1, dict(move_id="m-forged", tasks=tasks, expires=time.time() + 600, waves=[])),
+    ])
+    with Operator(topology) as op:
+        result = books(op)
+        pical = node_sample(op, "pical")
+    if mode == "none":
+        assert result["surplus"] == 5 and pical["running"] == 5, result
+    else:
+        assert result["balanced"] and result["submitted"] == 0 and pical["running"] == 0, result
+
+
+@pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
+def test_epoch_poisoning_by_a_forged_ping_cuts_a_link(cluster_env, mode, key):
+    """A ping as subserviate carrying an epoch from the far future: pical would drop
+    everything the real subserviate sends as stale, and echo waves never come back."""
+    topology = started(cluster_env, mode)
+    deliver(cluster_env, topology, mode, key, [("pical", b"subserviate", "ping", 2**62, dict(id=1))])
+    with Operator(topology, timeout=3.0) as op:
+        if mode == "none":
+            with pytest.raises(WaveTimeout):
+                op.echo()
+            assert op.ping(["pical"])["pical"]["stats"]["stale"] >= 1
+        else:
+            assert len(op.echo()["nodes"]) == 8
+            assert op.ping(["pical"])["pical"]["stats"]["stale"] == 0
+
+
+@pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
+def test_identity_takeover_a_stranger_speaking_as_root_drives_a_wave(cluster_env, mode, key):
+    """As root, the attacker sends root's child a Finn message that says root's side is
+    complete: affixed decides and enqueues work, and so does its whole subtree, with no
+    operator involved. (Any message under a node's name would do; this one shows.)"""
+    topology = started(cluster_env, mode)
+    wave = wire.new_wave_id("f", time.time_ns(), "forged")
+    deliver(cluster_env, topology, mode, key, [
+        ("affixed", b"root", "finn", 1, dict(wave=wave, inc=["root"], ninc=["root"], tasks=3, cost=600.0, report=b"x")),
+    ])
+    with Operator(topology) as op:
+        deadline = time.monotonic() + (DEADLINE if mode == "none" else 0)
+        while True:
+            nodes = {n["name"]: n for n in op.echo()["nodes"]}
+            if mode != "none" or nodes["haywagon"]["running"] == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    busy = {name for name, n in nodes.items() if n["running"] + n["queued"]}
+    if mode == "none":
+        assert busy == {"affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical"}
+    else:
+        assert busy == set()
+
+
+def test_a_keyless_client_cannot_complete_a_handshake_and_the_cluster_keeps_working(cluster_env):
+    topology = started(cluster_env, "curve")
+    with Operator(topology) as op:
+        received = op.ping(["pical"])["pical"]["stats"]["received"]
+    for keys in (None, stranger_keys(cluster_env, topology)):  # no CURVE at all; a key of its own
+        attacker = Attacker(topology, keys)
+        try:
+            attacker.send("pical", b"ctl-intruder", "submit", tasks=5, cost=1.0, label="intruder")
+            failed, succeeded = attacker.handshakes(DEADLINE)
+            assert succeeded == 0 and failed >= 1
+            assert attacker.pong("pical", b"ctl-intruder", 0.5) is None
+        finally:
+            attacker.close()
+    with Operator(topology) as op:
+        stats = op.ping(["pical"])["pical"]["stats"]
+        assert stats["received"] == received + 1  # this ping: nothing of the intruders' arrived
+        assert stats["garbage"] == stats["unauthorized"] == 0
+        snap = op.echo()
+        assert len(snap["nodes"]) == 8 and sum(n["submitted"] for n in snap["nodes"]) == 0
+
+
+def test_a_stolen_key_speaks_only_for_its_owner_and_only_its_owners_messages(cluster_env):
+    topology = started(cluster_env, "curve")
+    wave = wire.new_wave_id("e", time.time_ns(), "forged")
+    node_messages = [
+        ("explore", dict(wave=wave, detail=False)),
+        ("echo", dict(wave=wave, entries=b"")),
+        ("ack", dict(move_id="m", accepted=True, waves=[])),
+        ("forget", dict(move_id="m", waves=[])),
+        ("transfer", dict(move_id="m", tasks=[["t", "x", 1.0]], expires=time.time() + 60, waves=[])),
+    ]
+    operator = Attacker(topology, keys_of(cluster_env, topology, security.OPERATOR))
+    pical = Attacker(topology, keys_of(cluster_env, topology, "pical"))
+    try:
+        with Operator(topology) as op:
+            before = unauthorized(op, "subserviate")
+            for kind, fields in node_messages:
+                operator.send("subserviate", b"pical", kind, **fields)  # the operator key as a node
+                pical.send("subserviate", b"tubularia", kind, **fields)  # a node key as another node
+            # the operator key under its own kind of name, with a node's message: refused and told
+            operator.send("subserviate", b"ctl-thief", "transfer", **dict(node_messages[-1][1]))
+            reply = operator.socks[("subserviate", b"ctl-thief")]
+            assert reply.poll(int(DEADLINE * 1000))
+            error = wire.decode(reply.recv())
+            assert error["t"] == "error" and error["code"] == "unauthorized" and "'transfer'" in error["text"]
+            # a node key may not send operator messages either, even under its own name
+            pical.send("subserviate", b"pical", "submit", tasks=5, cost=1.0, label="x")
+            deadline = time.monotonic() + DEADLINE
+            want = before + 2 * len(node_messages) + 2
+            while unauthorized(op, "subserviate") < want:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert unauthorized(op, "subserviate") == want
+            snap = op.echo()
+            assert len(snap["nodes"]) == 8 and all(n["submitted"] + n["running"] + n["queued"] == 0 for n in snap["nodes"])
+    finally:
+        operator.close()
+        pical.close()
+
+
+def test_none_is_refused_for_a_non_loopback_host_without_insecure(cluster_env, tmp_path):
+    path = cluster_env.topology("seed.toml", rebalance_interval=0, security="none")
+    text = path.read_text().replace('host = "127.0.0.1"', 'host = "192.0.2.1"')  # TEST-NET-1: never ours
+    exposed = tmp_path / "exposed.toml"
+    exposed.write_text(text)
+    r = cluster_env.ctl("start", exposed)
+    assert r.returncode == 2, r.stderr
+    assert 'security = "none"' in r.stderr and "192.0.2.1" in r.stderr and "--insecure" in r.stderr
+    assert "Traceback" not in r.stderr
+    # with --insecure it gets past that check, to the next one: no node runs here
+    r = cluster_env.ctl("start", "--insecure", exposed)
+    assert r.returncode == 1 and "no node" in r.stderr and "--insecure" not in r.stderr

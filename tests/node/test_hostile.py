@@ -1,0 +1,234 @@
+"""No frame can hurt a node: the node core under hostile input.
+
+Each frame goes through the same edge as in the daemon — ``wire.parse`` (garbage is
+counted there) then ``NodeCore.handle`` — and the core must never raise, never count an
+``internal`` failure, keep its wave tables bounded, and keep its journal a faithful copy
+of its task board (write-ahead: every change reaches a Persist effect). The first tests
+are the cases found by trying the daemon as a hostile local client would; the property
+test then feeds thousands of schema-shaped frames (tests/node/hostile.py).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daemon import wire
+from daemon.core import messages as m
+from daemon.core.journal import MemoryJournal
+from daemon.core.node import MAX_DONE_WAVES, MAX_WAVES, NodeConfig, NodeCore, Persist, Reply, Send
+from daemon.core.waves import new_wave_id
+from daemon.topology import load
+from tests.node.hostile import FrameMaker
+
+SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
+NOW = 1_700_000_000.0
+EPOCH = int((NOW - 10) * 1e9)
+
+
+class Probe:
+    """One node core (``subserviate``: parent tubularia, child pical) and its journal."""
+
+    def __init__(self, name: str = "subserviate"):
+        self.core = NodeCore(NodeConfig.of(SEED, name), EPOCH, NOW)
+        self.journal = MemoryJournal()
+        self.now = NOW
+        self.sends: list[Send] = []
+        self.replies: list[Reply] = []
+
+    def run(self, effects) -> list:
+        for eff in effects:
+            if type(eff) is Persist:
+                self.journal.apply(eff.records)
+            elif type(eff) is Send:
+                assert eff.dest in SEED.names and eff.dest != self.core.name, eff
+                wire.pack(eff.msg, 1)  # whatever the core sends must frame
+                self.sends.append(eff)
+            elif type(eff) is Reply:
+                wire.pack(eff.msg, 1)
+                self.replies.append(eff)
+        return effects
+
+    def frame(self, sender: bytes, frame: bytes) -> None:
+        try:
+            epoch, msg = wire.parse(frame)
+        except wire.WireError:
+            self.core.count("garbage")
+            return
+        self.run(self.core.handle(sender, epoch, msg, self.now))
+
+    def send(self, sender: bytes, kind: str, epoch: int = EPOCH, **fields) -> None:
+        self.frame(sender, wire.encode(kind, epoch, **fields))
+
+    def tick(self, dt: float) -> None:
+        self.now += dt
+        self.run(self.core.tick(self.now))
+
+    def last_error(self) -> str:
+        errors = [r.msg for r in self.replies if type(r.msg) is m.Error]
+        return errors[-1].code if errors else ""
+
+    def check(self) -> None:
+        core = self.core
+        assert core.stats["internal"] == 0, core.last_internal
+        assert len(core.echoes) + len(core.finns) <= MAX_WAVES
+        assert len(core.done_waves) <= MAX_DONE_WAVES
+        # the journal holds exactly the board: a crash now would lose nothing
+        state = self.journal.state()
+        board = core.board
+        on_board = Counter(t.id for t in board.queued) + Counter(t.id for t, _ in board.running.values())
+        assert Counter(t.id for t in state.queue) == on_board
+        assert (state.submitted, state.done) == (board.submitted, board.done)
+        sample = board.sample(self.now, False)
+        assert sorted(state.leaving) == sorted(o[0] for o in sample["outgoing"])
+        assert sorted(mid for mid, v in state.seen.items() if v[2]) == sorted(sample["unconfirmed"])
+
+
+def wave(kind: str = "e", k: int = 0) -> str:
+    return new_wave_id(kind, int(NOW * 1e9) + k, f"p{k}")
+
+
+# --- the cases found by hand, each once fatal or unbounded --------------------------
+
+
+def test_a_wave_message_from_a_routing_id_that_is_not_utf8_is_refused():
+    p = Probe()
+    for kind, fields in (("explore", dict(wave=wave(), detail=False, budget=1.0)),
+                         ("finn", dict(wave=wave("f"), inc=[], ninc=[], tasks=1, cost=1.0, report=b"op"))):
+        p.send(b"\xff\xfe", kind, **fields)
+        assert p.last_error() == "not-a-node"
+    assert not p.core.echoes and not p.core.finns and p.core.stats["refused"] == 2
+    p.check()
+
+
+def test_a_transfer_from_an_unknown_identity_is_refused_and_answered_to_nobody():
+    p = Probe()
+    p.send(b"evil", "transfer", move_id="m1", tasks=[["t1", "x", 1.0]], expires=NOW + 5, waves=[])
+    assert p.last_error() == "not-a-node" and not p.sends  # no socket toward "evil"
+    assert len(p.core.board.queued) == 0
+    p.check()
+
+
+def test_transfer_costs_that_are_not_finite_or_too_big_are_refused():
+    p = Probe()
+    for cost in (float("nan"), float("inf"), 1e300, -1.0, 0):
+        p.send(b"pical", "transfer", move_id=f"m{cost}", tasks=[["t1", "x", cost]], expires=NOW + 5, waves=[])
+    assert p.core.stats["garbage"] == 5 and len(p.core.board.queued) == 0
+    p.check()
+
+
+def test_a_transfer_holding_two_tasks_with_one_id_is_refused():
+    p = Probe()
+    p.send(b"pical", "transfer", move_id="m1", tasks=[["t1", "x", 1.0], ["t1", "x", 2.0]], expires=NOW + 5, waves=[])
+    assert p.core.stats["garbage"] == 1 and len(p.core.board.queued) == 0
+    p.check()
+
+
+def test_the_same_task_arriving_twice_by_two_moves_runs_twice_without_harm():
+    """The one legitimate duplicate (daemon/core/tasks.py): the board keys running tasks by
+    slot, so two copies of an id can run side by side and both finish."""
+    p = Probe()
+    for k in range(2):
+        p.send(b"pical", "transfer", move_id=f"m{k}", tasks=[["t1", "x", 1.0]], expires=NOW + 5, waves=[])
+    assert p.core.board.busy_slots() == 2
+    p.tick(2.0)
+    assert p.core.board.done == 2
+    p.check()
+
+
+def test_finn_start_with_a_cost_that_is_not_finite_is_garbage():
+    p = Probe()
+    p.send(b"op", "finn.start", wave=wave("f"), tasks=1, cost=float("nan"), report=b"op")
+    assert p.core.stats["garbage"] == 1 and not p.core.finns
+    p.check()
+
+
+def test_an_operator_request_under_a_neighbours_name_cannot_poison_its_epoch():
+    p = Probe()
+    p.send(b"tubularia", "ping", epoch=2**64 - 1, id=1)  # a node never pings: refused first
+    p.send(b"tubularia", "explore", epoch=2**64 - 1, wave=wave(), detail=False, budget=1.0)  # implausible
+    assert p.core.sender_epochs.get("tubularia") is None
+    p.send(b"tubularia", "explore", wave=wave(1), detail=False, budget=1.0)  # the real one still counts
+    assert wave(1) in p.core.echoes and p.core.echoes[wave(1)].wave.joined
+    p.check()
+
+
+def test_finn_start_tasks_and_report_are_bounded():
+    p = Probe()
+    p.send(b"op", "finn.start", wave=wave("f"), tasks=300_000, cost=1.0, report=b"op")
+    p.send(b"op", "finn.start", wave=wave("f", 1), tasks=1, cost=1.0, report=b"x" * 100_000)
+    assert p.core.stats["garbage"] == 2 and not p.core.finns
+    p.check()
+
+
+def test_explores_from_a_non_neighbour_create_no_wave_state():
+    p = Probe()
+    for k in range(5000):
+        p.send(b"root", "explore", wave=wave("e", k), detail=False, budget=1.0)
+    assert not p.core.echoes and p.core.stats["wave_errors"] == 5000
+    p.check()
+
+
+def test_wave_state_is_bounded_whatever_the_neighbours_and_operators_start():
+    p = Probe()
+    for k in range(3 * MAX_WAVES):
+        p.send(b"op", "finn.start", wave=wave("f", k), tasks=0, cost=1.0, report=b"op")
+        p.send(b"tubularia", "explore", wave=wave("e", k), detail=False, budget=100.0)
+    assert len(p.core.echoes) + len(p.core.finns) <= MAX_WAVES
+    assert p.last_error() == "busy"
+    p.tick(120)  # their TTL: room again
+    p.send(b"op", "finn.start", wave=wave("f", 10**6), tasks=0, cost=1.0, report=b"op")
+    assert wave("f", 10**6) in p.core.finns
+    p.check()
+
+
+def test_a_wall_clock_that_steps_back_is_held_not_fatal():
+    p = Probe()
+    p.send(b"op", "submit", tasks=3, cost=2.0, label="x")
+    p.tick(1.0)
+    p.now -= 3600  # the clock steps back an hour
+    p.tick(0.5)
+    p.send(b"op", "submit", tasks=1, cost=1.0, label="y")
+    p.tick(10.0)
+    assert p.core.board.done == 4
+    p.check()
+
+
+def test_acks_and_forgets_from_the_wrong_node_change_nothing():
+    p = Probe()
+    p.send(b"op", "submit", tasks=3, cost=60.0, label="x")
+    p.send(b"op", "move", move_id="mv", dest="pical", tasks=[t.id for t in p.core.board.queued], count=0)
+    assert p.core.board.sample(p.now)["outgoing"]
+    p.send(b"root", "ack", move_id="mv", accepted=True, waves=[])  # not the destination
+    assert p.core.board.sample(p.now)["outgoing"]
+    p.send(b"pical", "ack", move_id="mv", accepted=True, waves=[])
+    assert not p.core.board.sample(p.now)["outgoing"]
+    p.check()
+
+
+# --- anything schema-shaped -------------------------------------------------------------
+
+FRAMES_PER_EXAMPLE = 60
+
+
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["root", "subserviate", "pical", "tubularia"]))
+@settings(max_examples=200, deadline=None)
+def test_no_stream_of_frames_makes_a_node_raise_or_lose_count(seed, name):
+    """200 examples x 60 frames = 12,000 frames a run, with time steps (back too)."""
+    rng = random.Random(seed)
+    p = Probe(name)
+    maker = FrameMaker(rng, SEED.names, NOW, clock=lambda: p.now, queued=lambda: [t.id for t in p.core.board.queued])
+    p.send(b"op", "submit", tasks=4, cost=1.0, label="base")
+    for k in range(FRAMES_PER_EXAMPLE):
+        if rng.random() < 0.1:
+            p.tick(rng.choice([0.1, 0.6, 3.0, 7.0, -5.0]))
+        p.frame(*maker.frame())
+        if k % 10 == 9:
+            p.check()
+    p.tick(700)  # every deadline and memory passes
+    p.check()
+    assert p.core.stats["received"] + p.core.stats["garbage"] > 0

@@ -1,0 +1,219 @@
+"""Keys (daemon/security.py) and the run directory's checks (daemon/rundir.py), in-process.
+
+The end-to-end attacks are in tests/e2e/test_security.py; here: what is written where,
+with which modes, what is refused and how the refusal reads, and the Gate's rules."""
+
+import os
+import stat
+
+import pytest
+
+from ctl.cli import main
+from daemon import rundir, security
+from daemon.errors import BadInput, UserError
+from daemon.topology import loads
+
+SEED = """
+[cluster]
+name = "lab"
+[[node]]
+name = "root"
+cpus = 4
+[[node]]
+name = "leaf"
+cpus = 2
+parents = ["root"]
+"""
+
+
+def two_hosts():
+    return loads(SEED.replace('cpus = 2\n', 'cpus = 2\nhost = "192.0.2.7"\n'), path="/x/lab.toml")
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_ensure_keys_makes_private_pairs_for_every_node_and_the_operator(tmp_path):
+    topology = loads(SEED)
+    folder = security.ensure_keys(tmp_path, topology, ["root", "leaf"])
+    assert folder == tmp_path / "keys"
+    assert mode(folder) == mode(folder / "nodes") == 0o700
+    for secret in ("operator.key_secret", "nodes/root.key_secret", "nodes/leaf.key_secret"):
+        assert mode(folder / secret) == 0o600
+    keys = security.ClusterKeys.load(tmp_path, topology, "leaf")
+    assert keys.own_public == keys.nodes["leaf"] and len(keys.own_secret) == 40
+    ids = keys.user_ids()
+    assert sorted(ids.values()) == ["node:leaf", "node:root", "operator"]
+    before = (folder / "nodes/root.key").read_bytes()
+    security.ensure_keys(tmp_path, topology, ["root", "leaf"])  # existing keys are kept
+    assert (folder / "nodes/root.key").read_bytes() == before
+
+
+def test_a_cluster_on_several_hosts_gets_its_keys_from_keygen(tmp_path, capsys):
+    topology = two_hosts()
+    with pytest.raises(security.KeyProblem, match=r"several hosts .* lacks the keys of operator, root, leaf; .*ctl keygen"):
+        security.ensure_keys(tmp_path / "run", topology, ["root"])
+    out = tmp_path / "out"
+    here, there = out / "127.0.0.1/lab/keys", out / "192.0.2.7/lab/keys"
+    security.keygen(topology, {here: ["root"], there: ["leaf"]})
+    assert sorted(p.name for p in (here / "nodes").iterdir()) == ["leaf.key", "root.key", "root.key_secret"]
+    assert sorted(p.name for p in (there / "nodes").iterdir()) == ["leaf.key", "leaf.key_secret", "root.key"]
+    assert (here / "nodes/leaf.key").read_bytes() == (there / "nodes/leaf.key").read_bytes()
+    assert (here / "operator.key_secret").read_bytes() == (there / "operator.key_secret").read_bytes()
+    assert mode(there / "nodes/leaf.key_secret") == 0o600 and mode(there) == 0o700
+    # each host's folder is what ctl start there needs
+    security.ensure_keys(out / "192.0.2.7" / "lab", topology, ["leaf"])
+    assert security.ClusterKeys.load(out / "192.0.2.7" / "lab", topology, "leaf").nodes["root"]
+    with pytest.raises(security.KeyProblem, match="no such key file"):
+        security.ClusterKeys.load(out / "192.0.2.7" / "lab", topology, "root")
+    with pytest.raises(UserError, match="already exists"):
+        security.keygen(topology, {here: ["root"]})
+
+
+def test_ctl_keygen(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ECHOFINN_HOME", str(tmp_path / "home"))
+    path = tmp_path / "lab.toml"
+    path.write_text(SEED)
+    assert main(["keygen", "-t", str(path)]) == 0
+    assert (tmp_path / "home/lab/keys/nodes/leaf.key_secret").exists()
+    assert "lab" in capsys.readouterr().out
+    assert main(["keygen", "-t", str(path)]) == 1  # never overwrites keys silently
+    assert "already" in capsys.readouterr().err
+    path.write_text(SEED.replace('cpus = 2\n', 'cpus = 2\nhost = "192.0.2.7"\n'))
+    assert main(["keygen", "-t", str(path), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "192.0.2.7" in out and str(tmp_path / "out" / "192.0.2.7" / "lab" / "keys") in out
+    path.write_text(SEED.replace('cpus = 2\n', 'cpus = 2\nhost = "192.0.2.8"\n'))
+    assert main(["keygen", "-t", str(path)]) == 2  # several hosts: --out is needed
+    assert "--out" in capsys.readouterr().err
+
+
+def test_secret_keys_must_be_private_regular_files(tmp_path):
+    topology = loads(SEED)
+    folder = security.ensure_keys(tmp_path, topology, ["root", "leaf"])
+    secret = folder / "nodes/root.key_secret"
+    os.chmod(secret, 0o644)
+    with pytest.raises(security.KeyProblem, match=r"root.key_secret: the secret key is open to other users \(mode 0644\); `chmod 600"):
+        security.ClusterKeys.load(tmp_path, topology, "root")
+    os.chmod(secret, 0o600)
+    os.rename(secret, folder / "elsewhere")
+    secret.symlink_to(folder / "elsewhere")
+    with pytest.raises(security.KeyProblem, match="root.key_secret: cannot read the key file"):
+        security.ClusterKeys.load(tmp_path, topology, "root")
+    secret.unlink()
+    secret.write_bytes((folder / "operator.key_secret").read_bytes())
+    os.chmod(secret, 0o600)
+    with pytest.raises(security.KeyProblem, match="does not match"):
+        security.ClusterKeys.load(tmp_path, topology, "root")
+    (folder / "nodes/leaf.key").write_text("garbage\n")
+    with pytest.raises(security.KeyProblem, match="leaf.key: not a CURVE certificate"):
+        security.ClusterKeys.load(tmp_path, topology, "operator")
+
+
+GATE_CASES = [
+    # user id, routing id, message type, admitted
+    ("node:root", b"root", "transfer", True),
+    ("node:root", b"root", "explore", True),
+    ("node:pical", b"root", "transfer", False),  # a node's key under another node's name
+    ("node:root", b"ctl-1", "transfer", False),  # ... or under an operator's
+    ("node:root", b"root", "submit", False),  # a node sends no operator message
+    ("operator", b"ctl-1", "submit", True),
+    ("operator", b"ctl-1", "move", True),
+    ("operator", b"ctl-1", "ping", True),
+    ("operator", b"root", "ping", False),  # the operator key under a node's name
+    ("operator", b"ctl-1", "transfer", False),
+    ("operator", b"ctl-1", "finn", False),
+    (None, b"root", "transfer", False),
+    ("", b"ctl-1", "ping", False),
+]
+
+
+@pytest.mark.parametrize("user_id, ident, kind, admitted", GATE_CASES)
+def test_gate(user_id, ident, kind, admitted):
+    gate = security.Gate(["root", "pical"])
+    assert (gate.refusal(user_id, ident, kind) is None) == admitted
+
+
+def test_every_message_a_node_handles_is_someones_to_send():
+    from daemon import wire
+    from daemon.core.messages import KIND
+    from daemon.core.node import NodeCore
+
+    handled = {KIND[t] for t in NodeCore._HANDLERS}
+    assert security.OPERATOR_MESSAGES | security.NODE_MESSAGES == handled
+    assert not security.OPERATOR_MESSAGES & security.NODE_MESSAGES
+    assert handled <= set(wire.SCHEMA)
+
+
+def test_none_needs_insecure_off_loopback():
+    security.check_mode(loads(SEED.replace('name = "lab"', 'name = "lab"\nsecurity = "none"')), False)
+    exposed = loads(SEED.replace('name = "lab"', 'name = "lab"\nsecurity = "none"')
+                    .replace("cpus = 2\n", 'cpus = 2\nhost = "10.1.2.3"\n'), path="/x/lab.toml")
+    with pytest.raises(BadInput, match=r"node leaf on host 10.1.2.3 open to anyone .* --insecure"):
+        security.check_mode(exposed, False)
+    security.check_mode(exposed, True)
+    security.check_mode(two_hosts(), False)  # curve: nothing to refuse
+
+
+# --- the run directory -------------------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = tmp_path / "home"
+    monkeypatch.setenv("ECHOFINN_HOME", str(path))
+    return path
+
+
+def test_run_directories_are_made_private(home):
+    run = rundir.cluster_dir("lab", create=True)
+    assert run == home / "lab" and mode(home) == mode(run) == 0o700
+
+
+def test_a_base_writable_by_others_is_refused(home):
+    home.mkdir()
+    os.chmod(home, 0o777)
+    with pytest.raises(UserError, match=rf"^{home}: other users may write in it \(mode 0777\)"):
+        rundir.cluster_dir("lab", create=True)
+    with pytest.raises(UserError, match="other users may write"):
+        rundir.current_cluster()  # readers refuse it too
+
+
+def test_a_base_owned_by_someone_else_is_refused(home):
+    if os.getuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    home.mkdir(mode=0o700)
+    os.chown(home, 65534, 65534)
+    with pytest.raises(UserError, match=rf"^{home}: belongs to uid 65534, not to you"):
+        rundir.cluster_dir("lab", create=True)
+
+
+def test_symlinks_are_not_followed(home, tmp_path):
+    elsewhere = tmp_path / "planted"
+    elsewhere.mkdir(mode=0o700)
+    home.symlink_to(elsewhere)
+    with pytest.raises(UserError, match=rf"^{home}: is a symbolic link"):
+        rundir.cluster_dir("lab", create=True)
+    home.unlink()
+    home.mkdir(mode=0o700)
+    (home / "lab").symlink_to(elsewhere)
+    with pytest.raises(UserError, match=rf"^{home / 'lab'}: is a symbolic link"):
+        rundir.cluster_dir("lab", create=True)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_ctl_start_names_the_bad_base(home, tmp_path, capsys):
+    home.mkdir()
+    os.chmod(home, 0o757)
+    path = tmp_path / "lab.toml"
+    path.write_text(SEED.replace('[cluster]', '[cluster]\nbase_port = 29990'))
+    try:
+        assert main(["start", str(path)]) == 1
+    finally:
+        if (home / "lab" / "supervisor.pid").exists():  # started after all: stop it, by pid
+            os.chmod(home, 0o700)
+            main(["stop", "-t", str(path)])
+    err = capsys.readouterr().err
+    assert err.startswith(f"ctl start: error: {home}: other users may write in it (mode 0757)")
+    assert not (home / "lab").exists()
