@@ -111,12 +111,23 @@ def wait_gone(procs: list, timeout: float) -> list:
     """Wait until every process of ``procs`` is gone (exited and reaped: a zombie is
     still there); return those left after ``timeout`` seconds. One sweep over all of
     them every few milliseconds: psutil.wait_procs waits for one process at a time,
-    with sleeps that add up to seconds over a thousand nodes."""
+    with sleeps that add up to seconds over a thousand nodes. A process that is our own
+    child (the supervisor, when ``ctl demo`` started it in this process) is reaped here:
+    nobody else would, and its zombie would outlive this process."""
+    import os
     import time
+
+    def reap(proc) -> None:
+        try:
+            os.waitpid(proc.pid, os.WNOHANG)  # a pid not ours to wait for raises
+        except ChildProcessError:
+            pass
 
     deadline = time.monotonic() + timeout
     delay = 0.002
     while True:
+        for p in procs:
+            reap(p)
         procs = [p for p in procs if p.is_running()]  # same pid and start time, zombie or not
         left = deadline - time.monotonic()
         if not procs or left <= 0:
