@@ -1,7 +1,7 @@
 """The wire format (daemon/wire.py) on its own: real msgpack frames, every check of
 :func:`decode` and the exact text it gives, wave ids, echo entry streams and the
 conversions to the core's messages. The same checks over a real socket are in
-tests/e2e/test_waves.py (garbage) and tests/e2e/test_hostile.py (the size limit)."""
+tests/e2e/test_waves.py (garbage) and tests/e2e/test_hostile_requests.py (the size limit)."""
 
 from __future__ import annotations
 
