@@ -20,27 +20,30 @@ import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ClusterEnv
+from test_lifecycle import wait_until
 
-pytestmark = pytest.mark.e2e
-
-
-def _netns():
-    """tests/mpi/netns.py (the MPI tests import it as ``netns``)."""
-    if "netns" in sys.modules:
-        return sys.modules["netns"]
-    spec = importlib.util.spec_from_file_location("netns", ROOT / "tests" / "mpi" / "netns.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["netns"] = module
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parents[2]
 
 
-netns = _netns()
+def _load(name: str, path: Path):
+    """The module at ``path`` under ``name``, once per session: tests/mpi/netns.py (the
+    MPI tests import it as ``netns``) and this directory's conftest.py (tests/mpi's
+    mpi_launch.py loads it as ``e2e_cluster_env``; ``import conftest`` would find
+    whichever conftest came first on sys.path)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+netns = _load("netns", ROOT / "tests" / "mpi" / "netns.py")
+ClusterEnv = _load("e2e_cluster_env", ROOT / "tests" / "e2e" / "conftest.py").ClusterEnv
 
 # seed.toml's out-tree root -> affixed -> {haywagon, tubularia -> {preindemnifying,
 # subserviate -> pical}}, root -> outwhirled, over hosts 1-3; host 3 is cut off.
@@ -77,13 +80,7 @@ class NamespaceClusterEnv(ClusterEnv):
 
 @pytest.fixture
 def lab():
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"three-namespace partition: {why}")
-    made = netns.open_lab(f"p{os.getpid() % 1000}", 251)
-    yield made
-    problems = made.close()
-    assert not problems, problems
+    yield from netns.lab_fixture("three-namespace partition", f"p{os.getpid() % 1000}", 251)
 
 
 @pytest.fixture
@@ -103,16 +100,6 @@ def echo(env, topo) -> tuple[int, dict]:
     result = env.ctl("echo", "--json", "-t", topo)
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster_is_whole(lab, hosts, tmp_path):
@@ -152,7 +139,7 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
         assert code == 1 and set(cut_nodes) <= set(snap["missing"]), snap["missing"]
         return sorted(snap["missing"]) == sorted(cut_nodes) and snap
 
-    snap = wait_for(named_exactly, TAKE_BACK_WAIT, "an echo naming exactly the cut-off nodes")
+    snap = wait_until(named_exactly, TAKE_BACK_WAIT, "an echo naming exactly the cut-off nodes")
     print(f"echo during the cut: exit 1, missing {snap['missing']}, reached {len(snap['nodes'])} "
           f"(echoes asked: {len(tries)}, their missing: {tries})")
     finn_run = client.ctl("finn", "--tasks", "1", "--cost", "0.1", "--json", "-t", topo)
@@ -173,7 +160,7 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
         assert not dests & set(cut_nodes), rebalance["moves"]
         return rebalance["moved"] > 0
 
-    wait_for(balancing_round, TAKE_BACK_WAIT, "a balancing round that moves tasks among the live nodes")
+    wait_until(balancing_round, TAKE_BACK_WAIT, "a balancing round that moves tasks among the live nodes")
     print(f"rebalance during the cut: (moved, to) per round {rounds}")
 
     # a move toward a cut-off node: the donor takes its tasks back after the deadline
@@ -189,16 +176,16 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
             print(f"echo missed tubularia: missing {now['missing']}")
         return found[0] if found else None
 
-    leaving = wait_for(donor, TAKE_BACK_WAIT, "an echo that reaches tubularia")
+    leaving = wait_until(donor, TAKE_BACK_WAIT, "an echo that reaches tubularia")
     assert any(o[0] == sent["move_id"] for o in leaving["outgoing"]), leaving["outgoing"]
-    back = wait_for(lambda: (d := donor()) and not any(o[0] == sent["move_id"] for o in d["outgoing"]) and d,
+    back = wait_until(lambda: (d := donor()) and not any(o[0] == sent["move_id"] for o in d["outgoing"]) and d,
                     TAKE_BACK_WAIT, f"tubularia to take back move {sent['move_id']}")
     print(f"move {sent['move_id']} of {sent['count']} tasks to preindemnifying: taken back "
           f"(tubularia outgoing {back['outgoing']}, running {back['running']}, queued {back['queued']})")
 
     # healed: the next echo is complete, nothing lost, nothing run twice
     netns.run("ip", "-n", ns, "link", "set", "eth0", "up")
-    healed = wait_for(lambda: (e := echo(client, topo))[0] == 0 and e[1], HEAL_WAIT, "a complete echo after the heal")
+    healed = wait_until(lambda: (e := echo(client, topo))[0] == 0 and e[1], HEAL_WAIT, "a complete echo after the heal")
     books = account(healed["nodes"])
     print(f"after the heal: complete echo of {len(healed['nodes'])} nodes; books {books}")
     # balanced: every task submitted (40, and Finn's, late decisions after the heal

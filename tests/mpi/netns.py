@@ -60,6 +60,23 @@ def open_lab(tag: str, first_octet: int) -> "Lab":
     raise RuntimeError(f"no free test subnet in 10.{first_octet}.0.0/16")
 
 
+def lab_fixture(what: str, tag: str, first_octet: int):
+    """The body of a pytest fixture giving an open :class:`Lab` (skipped with the reason
+    when namespaces cannot be made here), closed afterwards, on failure too:
+    ``yield from netns.lab_fixture(...)``."""
+    import pytest
+
+    why = unavailable()
+    if why:
+        pytest.skip(f"{what}: {why}")
+    made = open_lab(tag, first_octet)
+    try:
+        yield made
+    finally:
+        problems = made.close()
+    assert not problems, problems
+
+
 def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, text=True)
 

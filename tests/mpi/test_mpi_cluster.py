@@ -33,13 +33,7 @@ RANKS = 3
 @pytest.fixture(scope="module")
 def lab():
     """Three namespaces for the module's tests; deleted afterwards, on failure too."""
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"three-namespace site: {why}")
-    made = netns.open_lab(f"{os.getpid() % 10000}", 250)
-    yield made
-    problems = made.close()
-    assert not problems, problems
+    yield from netns.lab_fixture("three-namespace site", f"{os.getpid() % 10000}", 250)
 
 
 class Site:
