@@ -215,6 +215,13 @@ def share_files(topology) -> dict[str, bytes]:
         return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def read_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
+    """The key files in ``run_dir/keys``, as :func:`share_files` gives them: what the
+    supervisor keeps to write them again if its run directory disappears."""
+    folder = keys_dir(run_dir)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def install_files(run_dir: str | os.PathLike, topology, files: dict[str, bytes], local: list[str]) -> Path:
     """Write the key files of :func:`share_files` this host needs into ``run_dir/keys``:
     every public key, the operator's pair and the pairs of the ``local`` nodes (secret
