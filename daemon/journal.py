@@ -18,6 +18,15 @@ arrival, take-back) committed before the operator hears ``submit.ok`` or the don
 hears the ACK; leaves it only through ``Done`` (it ran) or ``Leave`` (a move, kept in
 ``moves`` until ``Acked`` or ``TakenBack``). Running tasks stay in the ``tasks`` table
 until done, so a restart runs them again and counts them once.
+
+The history tables ``done_log`` (task id, per ``Done``) and ``taken_back_log`` (move id,
+destination, task ids, per ``TakenBack``) are written in the same transaction as the
+record they log. Nothing reads them back into the node; they let a test or an operator
+check from outside that every task ran exactly once, and explain a duplicate as the
+hand-off's one documented case (a move the destination accepted and the donor took back:
+ARCHITECTURE.md, "Moving a task exactly once"). They are bounded: past
+:data:`HISTORY_KEEP` rows, the oldest are trimmed (every :data:`HISTORY_TRIM` writes).
+Read them with :func:`read_history`.
 """
 
 from __future__ import annotations
@@ -38,7 +47,11 @@ CREATE TABLE IF NOT EXISTS moves (move_id TEXT PRIMARY KEY, dest TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS seen (move_id TEXT PRIMARY KEY, source TEXT NOT NULL, accepted INTEGER NOT NULL,
                                  unconfirmed INTEGER NOT NULL, forget_after REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS done_log (n INTEGER PRIMARY KEY, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS taken_back_log (n INTEGER PRIMARY KEY, move_id TEXT NOT NULL, dest TEXT NOT NULL, ids TEXT NOT NULL);
 """
+HISTORY_KEEP = 100_000  # rows kept in each history table (done_log, taken_back_log)
+HISTORY_TRIM = 1_000    # writes between trims of the history tables
 
 
 class JournalError(Exception):
@@ -105,6 +118,7 @@ class SqliteJournal:
                 elif kind is rec.Done:
                     self._remove(r.task_id)
                     self.done += 1
+                    db.execute("INSERT INTO done_log (id) VALUES (?)", (r.task_id,))
                 elif kind is rec.Leave:
                     for t in r.tasks:
                         self._remove(t.id)
@@ -113,10 +127,13 @@ class SqliteJournal:
                 elif kind is rec.Acked:
                     db.execute("DELETE FROM moves WHERE move_id = ?", (r.move_id,))
                 elif kind is rec.TakenBack:
-                    row = db.execute("SELECT tasks FROM moves WHERE move_id = ?", (r.move_id,)).fetchone()
+                    row = db.execute("SELECT dest, tasks FROM moves WHERE move_id = ?", (r.move_id,)).fetchone()
                     if row is not None:
                         db.execute("DELETE FROM moves WHERE move_id = ?", (r.move_id,))
-                        self._put([Task(*t) for t in json.loads(row[0])], True)
+                        tasks = [Task(*t) for t in json.loads(row[1])]
+                        self._put(tasks, True)
+                        db.execute("INSERT INTO taken_back_log (move_id, dest, ids) VALUES (?, ?, ?)",
+                                   (r.move_id, row[0], json.dumps([t.id for t in tasks])))
                 elif kind is rec.Seen:
                     db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
                                (r.move_id, r.source, int(r.accepted), int(r.accepted), r.forget_after))
@@ -128,6 +145,9 @@ class SqliteJournal:
                     raise TypeError(f"not a journal record: {r!r}")
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            (("submitted", self.submitted), ("done", self.done), ("front", self.front), ("back", self.back)))
+            if self.writes % HISTORY_TRIM == HISTORY_TRIM - 1:
+                for table in ("done_log", "taken_back_log"):
+                    db.execute(f"DELETE FROM {table} WHERE n <= (SELECT MAX(n) FROM {table}) - ?", (HISTORY_KEEP,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -148,3 +168,18 @@ class SqliteJournal:
     def _remove(self, task_id: str) -> None:
         """One copy of the task leaves the table: the earliest, as in MemoryJournal."""
         self.db.execute("DELETE FROM tasks WHERE pos = (SELECT pos FROM tasks WHERE id = ? ORDER BY pos LIMIT 1)", (task_id,))
+
+
+def read_history(path: str | os.PathLike) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
+    """A journal's history, read-only: the ids of the tasks done (in order, at most
+    :data:`HISTORY_KEEP`) and the moves taken back as (move id, destination, task ids)."""
+    try:
+        db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+        try:
+            done = [i for (i,) in db.execute("SELECT id FROM done_log ORDER BY n")]
+            back = [(m, d, json.loads(ids)) for m, d, ids in db.execute("SELECT move_id, dest, ids FROM taken_back_log ORDER BY n")]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise JournalError(f"journal {path}: {exc}") from None
+    return done, back

@@ -79,7 +79,7 @@ from pathlib import Path
 
 import psutil
 
-from daemon import rundir
+from daemon import rundir, security
 from daemon.errors import BadInput, UserError
 from daemon.lifecycle import PR_SET_PDEATHSIG, _prctl, is_alive
 from daemon.supervisor import STOP_GRACE, Supervisor
@@ -510,8 +510,15 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = run_dir.with_name(f"{run_dir.name}.rank-{world.rank}")
     publish = Path(args.publish).absolute()
     code, supervisor = 1, None
+    # CURVE keys travel with one more allgather: rank 0 makes the cluster's key pairs and
+    # every rank keeps the public keys, the operator's pair and its own nodes' pairs
+    # (MPI's own transport carries them: the launch is as trusted as the launcher).
+    if topology.cluster.security == security.CURVE:
+        files = world.allgather(security.share_files(topology) if world.rank == 0 else None)[0]
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if topology.cluster.security == security.CURVE:
+            security.install_files(run_dir, topology, files, mine["nodes"])
         other = rundir.read_pid(run_dir)
         if other is not None and other != os.getpid() and is_alive(other, None, ("-m", "daemon.mpi")):
             raise UserError(f"cluster {topology.cluster.name}: rank {world.rank} already runs here (pid {other}, {run_dir})")

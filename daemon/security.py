@@ -203,6 +203,43 @@ def keygen(topology, targets: dict[Path, list[str]]) -> None:
                         f.write(_secret_file(master, who).read_bytes())
 
 
+def share_files(topology) -> dict[str, bytes]:
+    """A fresh set of the cluster's key files (every pair) as {path inside ``keys/``:
+    contents}: what an MPI launch hands every rank (daemon/mpi.py) before each keeps what
+    it needs with :func:`install_files`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="echofinn-keys-") as tmp:
+        folder = Path(tmp) / KEYS_DIR
+        keygen(topology, {folder: list(topology.names)})
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def read_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
+    """The key files in ``run_dir/keys``, as :func:`share_files` gives them: what the
+    supervisor keeps to write them again if its run directory disappears."""
+    folder = keys_dir(run_dir)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def install_files(run_dir: str | os.PathLike, topology, files: dict[str, bytes], local: list[str]) -> Path:
+    """Write the key files of :func:`share_files` this host needs into ``run_dir/keys``:
+    every public key, the operator's pair and the pairs of the ``local`` nodes (secret
+    files 0600, folders 0700). Existing files are left as they are."""
+    folder = keys_dir(run_dir)
+    _private_dir(folder)
+    _private_dir(folder / NODES_DIR)
+    wanted = {OPERATOR, *local}
+    for who in [OPERATOR, *topology.names]:
+        for secret, path in ((False, _public_file(folder, who)), (True, _secret_file(folder, who))):
+            if (secret and who not in wanted) or path.exists():
+                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600 if secret else 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(files[str(path.relative_to(folder))])
+    return folder
+
+
 @dataclass(frozen=True)
 class ClusterKeys:
     """The keys one process holds: every public key, and its own key pair."""

@@ -267,6 +267,7 @@ class Supervisor:
         self._wakeup_w: int | None = None
         self._old_handlers: dict[int, object] = {}
         self._balancer: Balancer | None = None  # balancing rounds, on their own thread
+        self._key_files: dict[str, bytes] = {}  # the cluster's keys, to write again if the run directory goes
         self._log_handler: logging.Handler | None = None
 
     # -- the whole life ----------------------------------------------------------------
@@ -310,6 +311,7 @@ class Supervisor:
         if self.topology.cluster.security == security.CURVE:
             try:  # `ctl start` has made them; a supervisor started by hand makes them here
                 security.ensure_keys(self.run_dir, self.topology, names)
+                self._key_files = security.read_files(self.run_dir)  # to write again if the folder goes
             except security.KeyProblem as exc:
                 self.progress(f"error {exc}")
                 self.progress("failed 0")
@@ -716,6 +718,11 @@ class Supervisor:
             self.log.error("run directory %s is gone and cannot be made again: %s", self.run_dir, exc)
             return False
         self._reopen_log()
+        if self._key_files:  # nodes restarted from now on, and ctl, need them
+            try:
+                security.install_files(self.run_dir, self.topology, self._key_files, list(self.nodes))
+            except (OSError, security.KeyProblem) as exc:
+                self.log.error("cannot write the keys again into %s: %s", self.run_dir, exc)
         self.log.warning("run directory %s was gone (moved or removed): made it again; "
                          "logs of the nodes started before stay where they went, and a node "
                          "restarted from now on finds no journal (an empty queue)", self.run_dir)

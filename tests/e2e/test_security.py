@@ -118,6 +118,11 @@ class Attacker:
         self.ctx.destroy(linger=0)
 
 
+def handled(op: Operator, name: str) -> int:
+    """Messages node ``name`` has taken off its inbox, this ping included."""
+    return op.ping([name])[name]["stats"]["received"]
+
+
 def unauthorized(op: Operator, name: str) -> int:
     return op.ping([name])[name]["stats"]["unauthorized"]
 
@@ -130,11 +135,19 @@ def deliver(env, topology, mode, key, sends):
     try:
         with Operator(topology) as op:
             before = {t: unauthorized(op, t) for t in {s[0] for s in sends}} if mode == "curve" else {}
+            received = {t: handled(op, t) for t in {s[0] for s in sends}} if mode == "none" else {}
             for target, ident, kind, epoch, fields in sends:
                 attacker.send(target, ident, kind, epoch, **fields)
-            if mode == "none":
-                for target, ident, *_ in sends:
-                    assert attacker.pong(target, ident, DEADLINE) is not None
+            if mode == "none":  # until each target has handled them (counted; our pings aside)
+                pings = dict.fromkeys(received, 1)
+                deadline = time.monotonic() + DEADLINE
+                for target in received:
+                    want = received[target] + sum(1 for s in sends if s[0] == target)
+                    while handled(op, target) - pings[target] < want:
+                        pings[target] += 1
+                        assert time.monotonic() < deadline, "the forged messages did not arrive"
+                        time.sleep(0.05)
+                    pings[target] += 1
             elif key == "plain":
                 failed, succeeded = attacker.handshakes(DEADLINE)
                 assert succeeded == 0 and failed >= len(attacker.socks)
@@ -173,7 +186,7 @@ def test_task_theft_by_a_forged_empty_transfer(cluster_env, mode, key):
         deliver(cluster_env, topology, mode, key, [
             ("pical", b"root", "transfer", 1, dict(move_id=move_id, tasks=[], expires=time.time() + 600, waves=[])),
         ])
-        op._send("subserviate", "move", move_id=move_id, dest="pical", tasks=queued)
+        op._send("subserviate", "move", move_id=move_id, dest="pical", tasks=queued, count=0)
         deadline = time.monotonic() + DEADLINE
         while (s := node_sample(op, "subserviate"))["outgoing"]:  # until subserviate has the ACK
             assert time.monotonic() < deadline, s
@@ -205,18 +218,19 @@ def test_a_forged_transfer_injects_work(cluster_env, mode, key):
 
 @pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
 def test_epoch_poisoning_by_a_forged_ping_cuts_a_link(cluster_env, mode, key):
-    """A ping as subserviate carrying an epoch from the far future: pical would drop
-    everything the real subserviate sends as stale, and echo waves never come back."""
+    """A ping as subserviate carrying an epoch from the far future: a node that kept the
+    newest epoch of each peer would drop everything the real subserviate sends as stale,
+    and echo waves would never come back. Even without CURVE the node core refuses it
+    (a node never pings; an implausible epoch is refused, and no newest epoch is kept:
+    daemon/core/node.py); with CURVE it does not even reach the core."""
     topology = started(cluster_env, mode)
     deliver(cluster_env, topology, mode, key, [("pical", b"subserviate", "ping", 2**62, dict(id=1))])
     with Operator(topology, timeout=3.0) as op:
+        assert op.echo()["missing"] == []
+        stats = op.ping(["pical"])["pical"]["stats"]
+        assert stats["stale"] == 0
         if mode == "none":
-            with pytest.raises(WaveTimeout):
-                op.echo()
-            assert op.ping(["pical"])["pical"]["stats"]["stale"] >= 1
-        else:
-            assert len(op.echo()["nodes"]) == 8
-            assert op.ping(["pical"])["pical"]["stats"]["stale"] == 0
+            assert stats["refused"] >= 1
 
 
 @pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
@@ -268,7 +282,7 @@ def test_a_stolen_key_speaks_only_for_its_owner_and_only_its_owners_messages(clu
     topology = started(cluster_env, "curve")
     wave = wire.new_wave_id("e", time.time_ns(), "forged")
     node_messages = [
-        ("explore", dict(wave=wave, detail=False)),
+        ("explore", dict(wave=wave, detail=False, budget=1.0)),
         ("echo", dict(wave=wave, entries=b"")),
         ("ack", dict(move_id="m", accepted=True, waves=[])),
         ("forget", dict(move_id="m", waves=[])),

@@ -20,6 +20,7 @@ started in a namespace that namespace's host name.
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -42,6 +43,38 @@ def unavailable() -> str | None:
         return f"`ip netns add` does not work here: {made.stderr.strip()}"
     subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
     return None
+
+
+def open_lab(tag: str, first_octet: int) -> "Lab":
+    """A :class:`Lab` opened on a subnet ``10.<first_octet>.<random>.0/24`` that no other
+    run of a test holds (its blackhole route exists already: tried again elsewhere).
+    The caller closes it (:meth:`Lab.close`), on failure too."""
+    for _ in range(5):
+        candidate = Lab(tag, (first_octet, random.randint(1, 254)))
+        try:
+            return candidate.open()
+        except BaseException as exc:
+            candidate.close()  # whatever part of it was made
+            if not (isinstance(exc, subprocess.CalledProcessError) and "File exists" in (exc.stderr or "")):
+                raise
+    raise RuntimeError(f"no free test subnet in 10.{first_octet}.0.0/16")
+
+
+def lab_fixture(what: str, tag: str, first_octet: int):
+    """The body of a pytest fixture giving an open :class:`Lab` (skipped with the reason
+    when namespaces cannot be made here), closed afterwards, on failure too:
+    ``yield from netns.lab_fixture(...)``."""
+    import pytest
+
+    why = unavailable()
+    if why:
+        pytest.skip(f"{what}: {why}")
+    made = open_lab(tag, first_octet)
+    try:
+        yield made
+    finally:
+        problems = made.close()
+    assert not problems, problems
 
 
 def run(*args: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -34,23 +33,7 @@ RANKS = 3
 @pytest.fixture(scope="module")
 def lab():
     """Three namespaces for the module's tests; deleted afterwards, on failure too."""
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"three-namespace site: {why}")
-    made = None
-    for _ in range(5):  # a subnet no other run of this test holds (its route exists)
-        candidate = netns.Lab(f"{os.getpid() % 10000}", (250, random.randint(1, 254)))
-        try:
-            made = candidate.open()
-            break
-        except subprocess.CalledProcessError as exc:
-            candidate.close()
-            if "File exists" not in (exc.stderr or ""):
-                raise
-    assert made is not None, "no free test subnet in 10.250.0.0/16"
-    yield made
-    problems = made.close()
-    assert not problems, problems
+    yield from netns.lab_fixture("three-namespace site", f"{os.getpid() % 10000}", 250)
 
 
 class Site:

@@ -68,3 +68,24 @@ def test_a_fresh_journal_recovers_nothing(tmp_path):
     again = SqliteJournal(tmp_path / "n.sqlite")
     assert again.load() is not None  # opened once: a restart, even with nothing written
     again.close()
+
+
+def test_history_logs_each_run_and_take_back_and_stays_bounded(tmp_path, monkeypatch):
+    from daemon import journal as sqlite_journal
+    from daemon.core import journal as rec
+    from daemon.core.tasks import Task
+
+    monkeypatch.setattr(sqlite_journal, "HISTORY_KEEP", 5)
+    monkeypatch.setattr(sqlite_journal, "HISTORY_TRIM", 4)
+    db = SqliteJournal(tmp_path / "node.sqlite")
+    a, b = Task("n:1:1", "", 1.0), Task("n:1:2", "", 1.0)
+    db.write([rec.Put((a, b), False, True)])
+    db.write([rec.Leave("m-1", "other", 10.0, (b,))])
+    db.write([rec.TakenBack("m-1")])
+    db.write([rec.Done(a.id), rec.Done(b.id)])
+    assert sqlite_journal.read_history(db.path) == (["n:1:1", "n:1:2"], [("m-1", "other", ["n:1:2"])])
+    for k in range(10):  # past HISTORY_KEEP: the oldest runs are trimmed
+        db.write([rec.Put((Task(f"x:{k}", "", 1.0),), False, True), rec.Done(f"x:{k}")])
+    done, _ = sqlite_journal.read_history(db.path)
+    assert len(done) <= 5 + 4 and done[-1] == "x:9"
+    db.close()
