@@ -122,7 +122,7 @@ def test_tasks_submitted_without_a_time_start_when_the_board_next_hears_one():
     board.submit([task("y")])  # both without a time: not known to wait since 0
     assert board.next_deadline() == 1.0  # the slot is busy: the end of r
     board.advance(5.0)
-    assert board.running["x"][1] == 5.0  # started at the time given, not when r ended at 1
+    assert {t.id: at for t, at in board.running.values()}["x"] == 5.0  # started at the time given, not when r ended at 1
 
 
 def test_next_deadline_is_now_for_fresh_tasks_with_a_free_slot():
