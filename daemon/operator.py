@@ -348,17 +348,18 @@ class Operator:
         base = _wave_id("m")
         pending: dict[str, dict] = {}
         deadline = time.monotonic() + self.timeout
+        requests = []
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
-            if isinstance(mv, plan.BulkMove):  # how many; the donor picks them from its tail
-                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count, "count": 0, "tasks": [],
-                                    "request": {"tasks": [], "count": mv.count}}
-            else:
-                pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": len(mv.task_ids), "count": 0,
-                                    "tasks": [], "planned_tasks": list(mv.task_ids),
-                                    "request": {"tasks": list(mv.task_ids), "count": 0}}
-        unsent = set(self._send_each([(m["from"], "move", {"move_id": move_id, "dest": m["to"], **m.pop("request")})
-                                      for move_id, m in pending.items()], deadline))
+            bulk = isinstance(mv, plan.BulkMove)  # how many; the donor picks them from its tail
+            ids = [] if bulk else list(mv.task_ids)
+            pending[move_id] = {"from": mv.source, "to": mv.dest, "planned": mv.count if bulk else len(ids),
+                                "count": 0, "tasks": []}
+            if not bulk:
+                pending[move_id]["planned_tasks"] = ids
+            requests.append((mv.source, "move", {"move_id": move_id, "dest": mv.dest, "tasks": ids,
+                                                 "count": mv.count if bulk else 0}))
+        unsent = set(self._send_each(requests, deadline))
         waiting = {move_id for move_id, m in pending.items() if m["from"] not in unsent}
 
         def accept(node, msg):

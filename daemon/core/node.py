@@ -81,7 +81,6 @@ MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
 MAX_REMEMBERED_MOVES = 100_000
 MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
-DEFAULT_ECHO_TIMEOUT = 5.0
 QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
 LISTING_BUDGET = 16 * 1024 * 1024  # bytes of listed tasks a whole echo result may carry
 PAIR_BYTES = 128  # the most one listed [task id, cost] takes: a 64-character name, epoch, seq

@@ -43,6 +43,7 @@ from daemon.core.node import NodeConfig, NodeCore, Reply, Send
 from daemon.core.plan import POLICIES, NodeLoad, loads_from_samples, plan_moves
 from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
 from daemon.core.tasks import Task, account
+from daemon.sim.drive import EventBudget
 
 SCENARIOS = ("burst",)
 HOT_NODES = 3  # the burst lands on this many nodes (fewer in smaller clusters)
@@ -51,6 +52,7 @@ COST_SPREAD = 0.5  # task costs uniform in [1 - spread, 1 + spread] x task_time
 DEFAULT_TASK_TIME = 1.0  # seconds, when neither the caller nor the topology says
 EPOCH = 1  # every core's incarnation (ns): one run, no restart
 OPERATOR = b"balancer"  # the routing id the Move requests come from
+EVENTS_PER_TASK = 200  # a run's event budget, per task and node (EventBudget)
 
 # event kinds
 _WAKE, _ROUND, _MESSAGE = range(3)
@@ -162,7 +164,12 @@ class _BurstRun:
         self.lower_bound = max(sum(t.cost for b in burst for t in b) / self.cpus,
                                max((t.cost for b in burst for t in b), default=0.0))
         self.at(0.0, _ROUND, None)
+        # a run that should end and does not fails loudly (a task that never ends would
+        # otherwise keep the rounds coming for ever): far above what a run needs
+        budget = EventBudget(EVENTS_PER_TASK * (self.tasks + len(self.boards)) + 100_000,
+                             f"burst, policy {self.policy}, seed {self.seed}")
         while self.events and self.done < self.tasks:
+            budget.spend(len(self.events))
             now, _, kind, arg = heapq.heappop(self.events)
             if kind == _WAKE:
                 if self.wake_at[arg] == now:

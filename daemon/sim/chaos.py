@@ -68,7 +68,7 @@ from daemon import wire
 from daemon.core import journal as jr
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
-from daemon.core.node import MOVE_DEADLINE, NodeConfig, NodeCore, Persist, Reply, Send, restart_epoch
+from daemon.core.node import NodeConfig, NodeCore, Persist, Reply, Send, restart_epoch
 from daemon.core.plan import BulkMove, plan_samples
 from daemon.core.tasks import account
 from daemon.sim.seeds import subseed

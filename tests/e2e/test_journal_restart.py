@@ -7,7 +7,6 @@ left out on purpose: these tests start a node again by hand, with the same argum
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

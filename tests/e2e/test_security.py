@@ -26,7 +26,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from daemon import security, wire
 from daemon.core.tasks import account
-from daemon.operator import Operator, WaveTimeout
+from daemon.operator import Operator
 from daemon.topology import load
 
 pytestmark = pytest.mark.e2e

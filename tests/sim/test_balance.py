@@ -111,3 +111,16 @@ def test_every_run_finishes_every_task_exactly_once(cpus, seed, policy, interval
     assert report["rounds"] >= 1 and report["imbalance"][0][0] == 0.0
     if policy == "none" or len(cpus) == 1:
         assert report["moves"] == 0
+
+
+def test_a_run_that_does_not_end_fails_loudly(monkeypatch):
+    """The burst's event loop has a budget (daemon/sim/drive.py EventBudget): past it the
+    run raises instead of running on. A budget of 10 events stands for a stuck run."""
+    import pytest
+
+    from daemon.sim import balance
+    from daemon.sim.drive import EventBudget, EventLimitExceeded
+
+    monkeypatch.setattr(balance, "EventBudget", lambda limit, what: EventBudget(10, what))
+    with pytest.raises(EventLimitExceeded, match="more than 10 events"):
+        balance.simulate([("a", 1), ("b", 1)], seed=3)
