@@ -56,7 +56,7 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
         cpus = {n: topo.node(n).cpus for n in names}
         lb = max(tasks * cost / sum(cpus.values()), cost)
         timeline, rounds, moved = [], 0, 0
-        with Operator(topo, timeout=10.0) as op:
+        with Operator(topo, timeout=10.0, run_dir=cluster.run_dir) as op:
             op.echo()  # connected before the clock starts
             t0 = time.perf_counter()
             op.submit(at, tasks, cost, label="bench")
@@ -106,7 +106,7 @@ def queue(tasks: int = 2_000_000, path: str = DEFAULT_TOPOLOGY, at: str = "subse
     from daemon.operator import Operator
 
     with Cluster(bench_toml(path)) as cluster:
-        with Operator(cluster.topology, timeout=60.0) as op:
+        with Operator(cluster.topology, timeout=60.0, run_dir=cluster.run_dir) as op:
             t0 = time.perf_counter()
             left = tasks
             while left:

@@ -86,6 +86,8 @@ class Cluster:
         self.env = dict(os.environ if env is None else env)
         # a private home, unless the caller chose one (the tests do, to check what is left)
         self.env.setdefault("ECHOFINN_HOME", os.path.join(self.tmp, "home"))
+        # where the cluster's record and keys live: what an Operator in this process needs
+        self.run_dir = Path(self.env["ECHOFINN_HOME"]) / "bench"
         self.path = os.path.join(self.tmp, f"{name}.toml")
         with open(self.path, "w") as f:
             f.write(text)
@@ -120,7 +122,7 @@ class Cluster:
         """Remember the supervisor and its descendants, to check them gone later."""
         from daemon import rundir
 
-        pid = rundir.read_pid(Path(self.env["ECHOFINN_HOME"]) / "bench")
+        pid = rundir.read_pid(self.run_dir)
         try:
             root = psutil.Process(pid) if pid else None
             self.procs = [root, *root.children(recursive=True)] if root else []
@@ -159,7 +161,7 @@ class Cluster:
             except psutil.Error:
                 pass
         if not self.left and not self.env["ECHOFINN_HOME"].startswith(self.tmp):
-            shutil.rmtree(Path(self.env["ECHOFINN_HOME"]) / "bench", ignore_errors=True)  # its record names a file removed below
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # its record names a file removed below
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _collect_more(self) -> None:

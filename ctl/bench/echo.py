@@ -51,7 +51,7 @@ def cluster_waves(cluster: Cluster, count: int, gap: float, client: str) -> tupl
                 raise BenchError(f"echo: {len(snap['nodes'])} of {n} entries")
             lat.append(snap["elapsed_ms"])
         return lat, lost
-    with Operator(cluster.topology, timeout=max(5.0, n / 50)) as op:
+    with Operator(cluster.topology, timeout=max(5.0, n / 50), run_dir=cluster.run_dir) as op:
         op.echo()  # connect
         for _ in range(count):
             if gap:
@@ -71,7 +71,7 @@ def load_cluster(cluster: Cluster) -> int:
     """Every slot of every node busy with long tasks; returns the busy slots seen."""
     from daemon.operator import Operator
 
-    with Operator(cluster.topology, timeout=30.0) as op:
+    with Operator(cluster.topology, timeout=30.0, run_dir=cluster.run_dir) as op:
         for name in cluster.topology.names:
             op.submit(name, cluster.topology.node(name).cpus * 3, 600.0)
         time.sleep(1.5)

@@ -38,7 +38,7 @@ def measure(n: int, spawn: str = "fork", progress=lambda line: None) -> dict:
             rss.append(info.rss / 2**20)
         from daemon.operator import Operator
 
-        with Operator(c.topology, timeout=max(10.0, n / 20)) as op:
+        with Operator(c.topology, timeout=max(10.0, n / 20), run_dir=c.run_dir) as op:
             op.echo()  # connects; the second wave is the one timed
             snap = op.echo()
         entries = len(snap["nodes"])

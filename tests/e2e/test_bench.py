@@ -18,6 +18,10 @@ def bench(cluster_env, *args, timeout=300):
 
 
 def test_echo_json_gives_p50_floor_and_ratio_and_plots(cluster_env, tmp_path):
+    # as from a user's shell: no ECHOFINN_HOME, so each bench cluster lives in a private
+    # home and the waves sent from ctl bench itself must find the operator key there
+    cluster_env.env.pop("ECHOFINN_HOME")
+    cluster_env.env["XDG_RUNTIME_DIR"] = str(tmp_path / "xdg")
     png = tmp_path / "echo.png"
     r = bench(cluster_env, "echo", "--nodes", "3,7", "--waves", "5", "--json", "--plot", png)
     out = json.loads(r.stdout)
