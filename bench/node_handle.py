@@ -69,7 +69,7 @@ def main() -> int:
             for f in wave:
                 node.handle(f, time.time())
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(10)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(int(os.environ.get("TOP", "10")))
     finally:
         node.close()
     return 0

@@ -262,6 +262,15 @@ class NodeDaemon:
             return None
 
 
+def warm(topology: Topology) -> None:
+    """Build the read-only tables every node of ``topology`` uses (routing ids to names,
+    to User-Ids), so that nodes forked afterwards (daemon/zygote.py) share one copy
+    instead of each building its own: a quarter of a megabyte per node at 1,000 nodes."""
+    names = tuple(topology.names)
+    core.routing_ids(frozenset(names))
+    security.node_idents(names)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m daemon", description="Run one node daemon of an echofinn cluster (started by the supervisor).")
     p.add_argument("--topology", required=True, help="the cluster's topology file")

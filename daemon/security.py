@@ -40,6 +40,7 @@ import ipaddress
 import os
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import zmq
@@ -252,13 +253,19 @@ class ClusterKeys:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike, topology, who: str) -> "ClusterKeys":
-        """Keys for ``who``: a node's name or :data:`OPERATOR`. Raises KeyProblem."""
+        """Keys for ``who``: a node's name or :data:`OPERATOR`. Raises KeyProblem.
+
+        The public keys come from :func:`preload`'s copy if this process (or the
+        supervisor it was forked from) made one for this folder and topology; otherwise
+        every node's public key file is read. Only ``who``'s own pair is always read."""
         folder = keys_dir(run_dir)
         if not folder.is_dir():
             raise KeyProblem(f"{folder}: no keys for cluster {topology.cluster.name}; `ctl start` makes them "
                              f"(or `ctl keygen -t {topology.path or 'TOPOLOGY'}`)")
-        nodes = {name: _read_key(_public_file(folder, name), False)[0] for name in topology.names}
-        operator = _read_key(_public_file(folder, OPERATOR), False)[0]
+        publics = _preloaded.get((str(folder), tuple(topology.names)))
+        if publics is None:
+            publics = _read_publics(folder, topology)
+        nodes, operator, _ = publics
         public, secret = _read_key(_secret_file(folder, who), True)
         expected = operator if who == OPERATOR else nodes[who]
         if public != expected:
@@ -267,9 +274,36 @@ class ClusterKeys:
 
     def user_ids(self) -> dict[bytes, str]:
         """Public key (32 raw bytes, as ZAP gives it) -> User-Id."""
-        ids = {z85.decode(key): NODE_USER + name for name, key in self.nodes.items()}
-        ids[z85.decode(self.operator)] = OPERATOR_USER
-        return ids
+        publics = _preloaded.get((str(self.folder), tuple(self.nodes)))
+        if publics is not None and publics[0] == self.nodes and publics[1] == self.operator:
+            return publics[2]
+        return _user_ids(self.nodes, self.operator)
+
+
+def _user_ids(nodes: dict[str, bytes], operator: bytes) -> dict[bytes, str]:
+    ids = {z85.decode(key): NODE_USER + name for name, key in nodes.items()}
+    ids[z85.decode(operator)] = OPERATOR_USER
+    return ids
+
+
+def _read_publics(folder: Path, topology) -> tuple[dict[str, bytes], bytes, dict[bytes, str] | None]:
+    nodes = {name: _read_key(_public_file(folder, name), False)[0] for name in topology.names}
+    return nodes, _read_key(_public_file(folder, OPERATOR), False)[0], None
+
+
+# (folder, node names) -> (node -> public key, operator's public key, user ids)
+_preloaded: dict[tuple[str, tuple[str, ...]], tuple[dict[str, bytes], bytes, dict[bytes, str]]] = {}
+
+
+def preload(run_dir: str | os.PathLike, topology) -> None:
+    """Read the cluster's public keys once, for :meth:`ClusterKeys.load` in this process
+    and in the processes it forks. The supervisor calls it before forking its nodes
+    (daemon/zygote.py): each node would otherwise read every node's public key file and
+    decode every key again — a million files and a second of CPU per thousand nodes, at
+    a thousand nodes. Raises KeyProblem like :meth:`ClusterKeys.load`."""
+    folder = keys_dir(run_dir)
+    nodes, operator, _ = _read_publics(folder, topology)
+    _preloaded[(str(folder), tuple(topology.names))] = (nodes, operator, _user_ids(nodes, operator))
 
 
 # --- sockets ---------------------------------------------------------------------------
@@ -313,7 +347,7 @@ def start_authenticator(ctx: zmq.Context, keys: ClusterKeys):
     from zmq.auth.thread import ThreadAuthenticator
 
     ids = keys.user_ids()
-    admitted = {z85.encode(key) for key in ids}
+    admitted = {*keys.nodes.values(), keys.operator}  # Z85, as the callback gets them
 
     class ClusterAuthenticator(ThreadAuthenticator):
         def curve_user_id(self, client_public_key: bytes) -> str:
@@ -333,11 +367,18 @@ def start_authenticator(ctx: zmq.Context, keys: ClusterKeys):
 # --- who may say what ------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16)
+def node_idents(names: tuple[str, ...]) -> dict[bytes, str]:
+    """Routing id -> the User-Id a node's key gets, for every node: one table per process
+    (read only), made before the supervisor forks its nodes (daemon/node.py ``warm``)."""
+    return {name.encode(): NODE_USER + name for name in names}
+
+
 class Gate:
     """Decides whether a message may be handled, from its User-Id, routing id and type."""
 
     def __init__(self, node_names):
-        self.node_idents = {name.encode(): NODE_USER + name for name in node_names}
+        self.node_idents = node_idents(tuple(node_names))
 
     def refusal(self, user_id: str | None, ident: bytes, kind: str) -> str | None:
         """None if the message may be handled, else why not."""

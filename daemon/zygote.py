@@ -10,6 +10,9 @@ Theory of operation (README.md, "Lifetimes"; daemon/lifecycle.py):
   shares with the supervisor stays shared, copy-on-write; ``gc.freeze()`` before each
   fork keeps the child's garbage collector from touching (and so copying) the
   supervisor's objects.
+- Everything a node imports is imported here, before any fork: a module imported in
+  the child costs each of a thousand nodes its CPU and its memory again (pyzmq's ZAP
+  authenticator brings asyncio and ssl: 4 MB of unique memory per node, BENCHMARKS.md).
 - Each node is still its own process with its own ZeroMQ context, created after the
   fork (the supervisor makes no context before it starts its nodes; one made later, for
   balancing, is never touched by a child, which only ever leaves by ``os._exit``).
@@ -45,7 +48,9 @@ import sys
 import time
 import traceback
 
+import zmq.auth.thread  # noqa: F401 — the nodes' ZAP handler (daemon/security.py), with asyncio
 import daemon.burner  # noqa: F401 — imported here, once, for every node forked later
+import daemon.journal  # noqa: F401 — and sqlite3
 import daemon.node
 from daemon.lifecycle import PARENT_PID_ENV, die_with_parent
 
@@ -103,6 +108,7 @@ def spawn(topology, name: str, notify_fd: int, log_path, run_dir=None) -> Forked
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
+        daemon.node.warm(topology)  # tables every node reads, made once, shared
         gc.freeze()  # the child's collector then leaves the supervisor's objects alone
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ALL_SIGNALS)
         try:
@@ -150,17 +156,15 @@ def _child(topology, name: str, notify_fd: int, log_fd: int, parent: int, mask, 
 
 def _close_inherited(keep: set[int]) -> None:
     """Close every descriptor but ``keep``: the supervisor's other notify pipes, its
-    wakeup pipe, its log."""
-    try:
-        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = range(3, os.sysconf("SC_OPEN_MAX"))
-    for fd in fds:
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own descriptor, closed already
+    wakeup pipe, its log. ``os.closerange`` between the kept ones: one close_range(2)
+    system call per gap on Linux, where a close per descriptor cost each of a thousand
+    nodes a thousand system calls."""
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
 def set_cmdline(args: list[str]) -> bool:

@@ -219,7 +219,7 @@ class NodeCore:
         self.neighbours = tuple(dict.fromkeys(config.parents + config.children))
         self._neighbour_set = frozenset(self.neighbours)
         self._parent_set = frozenset(config.parents)
-        self._node_of = _routing_ids(config.nodes)  # this node's own id too: see handle()
+        self._node_of = routing_ids(config.nodes)  # this node's own id too: see handle()
         if recovered is None:
             self.board = TaskBoard(config.name, config.cpus, memory=SEEN_MOVE_TTL, journaled=journaled)
         else:
@@ -620,7 +620,7 @@ class NodeCore:
 
 
 @lru_cache(maxsize=16)
-def _routing_ids(nodes: frozenset[str]) -> dict[bytes, str]:
+def routing_ids(nodes: frozenset[str]) -> dict[bytes, str]:
     """Routing id -> name of every node of a cluster. Shared by the cores of one process
     (the simulator runs a thousand: one table each would hold a million entries)."""
     return {n.encode(): n for n in nodes}

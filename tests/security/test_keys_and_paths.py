@@ -50,6 +50,27 @@ def test_ensure_keys_makes_private_pairs_for_every_node_and_the_operator(tmp_pat
     assert (folder / "nodes/root.key").read_bytes() == before
 
 
+def test_preloaded_public_keys_spare_each_node_reading_every_key_file(tmp_path, monkeypatch):
+    """The supervisor reads the public keys once (security.preload) and the nodes it forks
+    read only their own pair: a node restarted after another node's public key file went
+    still starts, and its User-Id table is the supervisor's own. Its own pair is still
+    checked."""
+    monkeypatch.setattr(security, "_preloaded", {})
+    topology = loads(SEED)
+    folder = security.ensure_keys(tmp_path, topology, ["root", "leaf"])
+    expected = security.ClusterKeys.load(tmp_path, topology, "leaf").user_ids()
+    security.preload(tmp_path, topology)
+    (folder / "nodes/root.key").unlink()
+    keys = security.ClusterKeys.load(tmp_path, topology, "leaf")
+    assert keys.user_ids() == expected and keys.user_ids() is keys.user_ids()
+    (folder / "nodes/leaf.key_secret").write_bytes((folder / "operator.key_secret").read_bytes())
+    with pytest.raises(security.KeyProblem, match=r"leaf.key_secret: does not match"):
+        security.ClusterKeys.load(tmp_path, topology, "leaf")
+    monkeypatch.setattr(security, "_preloaded", {})  # without the preload, every file is read
+    with pytest.raises(security.KeyProblem, match=r"root.key: no such key file"):
+        security.ClusterKeys.load(tmp_path, topology, "operator")
+
+
 def test_a_cluster_on_several_hosts_gets_its_keys_from_keygen(tmp_path, capsys):
     topology = two_hosts()
     with pytest.raises(security.KeyProblem, match=r"several hosts .* lacks the keys of operator, root, leaf; .*ctl keygen"):
