@@ -49,8 +49,10 @@ import time
 import traceback
 
 import zmq.auth.thread  # noqa: F401 — the nodes' ZAP handler (daemon/security.py), with asyncio
-import daemon.burner  # noqa: F401 — imported here, once, for every node forked later
-import daemon.journal  # noqa: F401 — and sqlite3
+
+# imported here, once, for every node forked later (module text)
+import daemon.burner
+import daemon.journal  # and sqlite3
 import daemon.node
 from daemon.lifecycle import PARENT_PID_ENV, die_with_parent
 
