@@ -20,9 +20,9 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   the other nodes are stopped and the exit status is non-zero.
 - Signals are ordinary events (as in Circus): the handlers do nothing in Python, and
   ``signal.set_wakeup_fd`` turns each signal into a byte on a pipe that the one
-  ``select`` loop reads beside the notify pipes, with the next balancing round as its
+  ``poll`` loop reads beside the notify pipes, with the next balancing round as its
   timeout. Children are reaped on SIGCHLD with ``waitpid(-1, WNOHANG)``, never by
-  polling. The loop never waits on a node: every wait is a timer in that ``select``,
+  polling. The loop never waits on a node: every wait is a timer in that ``poll``,
   and balancing rounds run on a thread of their own (:class:`Balancer`).
 - Restarts (as Supervisor and systemd do them; ``[cluster]`` keys ``restart``,
   ``restart_backoff_max``, ``restart_max_crashes``, ``restart_window``, see
@@ -51,7 +51,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 import os
+import resource
 import select
 import signal
 import socket
@@ -129,6 +131,29 @@ def clear_journals(run_dir: Path, names: list[str]) -> None:
                 os.unlink(journal_file(run_dir, name) + suffix)
             except FileNotFoundError:
                 pass
+
+
+def readable_fds(fds: list[int], timeout: float | None) -> list[int]:
+    """The descriptors of ``fds`` ready to read (or at end of file) within ``timeout``
+    seconds: ``select.select``'s reading half over poll(2), which has no FD_SETSIZE
+    limit (a supervisor of more than a thousand nodes holds more than 1,024 descriptors;
+    select refuses any numbered 1,024 or more)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else math.ceil(max(0.0, timeout) * 1000)
+    return [fd for fd, _ in poller.poll(ms)]
+
+
+def raise_open_files_limit(nodes: int) -> None:
+    """Lift the soft limit on open files (up to the hard one) to what ``nodes`` nodes
+    need here: a notify pipe per starting node, and the balancer's socket and connection
+    per node. The common soft limit, 1,024, stops a supervisor short of 1,000 nodes."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4 * nodes + 64
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
 
 
 def start_timeout(nodes: int) -> float:
@@ -318,6 +343,7 @@ class Supervisor:
                 self.progress("failed 0")
                 return False
         become_subreaper()
+        raise_open_files_limit(len(names))
         clear_journals(self.run_dir, names)  # a new run starts empty; a restart recovers
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
@@ -342,7 +368,7 @@ class Supervisor:
     def serve(self) -> None:
         """Reap, restart and balance until a stop signal arrives.
 
-        One ``select`` over the signal pipe and the notify pipes of restarting nodes; its
+        One ``poll`` over the signal pipe and the notify pipes of restarting nodes; its
         timeout is the nearest timer (a restart due, a restarting node's ready deadline,
         the next balancing round, the run directory check). Nothing here waits on a node:
         balancing rounds run on the :class:`Balancer`'s thread."""
@@ -355,7 +381,7 @@ class Supervisor:
             timers += [n.ready_by for n in self.nodes.values() if n.ready_by is not None]
             timeout = max(0.0, min(timers) - time.monotonic())
             starting = {n.notify: n for n in self.nodes.values() if n.notify is not None}
-            readable, _, _ = select.select([*starting, self._wakeup_r], [], [], timeout)
+            readable = readable_fds([*starting, self._wakeup_r], timeout)
             for fd in readable:  # notify pipes first: a node's last words come before its SIGCHLD
                 if fd == self._wakeup_r:
                     if self._take_signals():
@@ -395,7 +421,7 @@ class Supervisor:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            readable, _, _ = select.select([self._wakeup_r], [], [], left)
+            readable = readable_fds([self._wakeup_r], left)
             if readable and self._take_signals():
                 deadline = time.monotonic()  # asked twice: no more grace
         survivors = [n for n in self.nodes.values() if n.alive]
@@ -465,7 +491,7 @@ class Supervisor:
                 for node in waiting.values():
                     self.progress(node.fail(f"node {node.name}: not ready after {start_timeout(len(self.nodes)):.0f} s; see {node.log}"))
                 break
-            readable, _, _ = select.select([self._wakeup_r, *waiting], [], [], left)
+            readable = readable_fds([self._wakeup_r, *waiting], left)
             for fd in readable:
                 if fd == self._wakeup_r:
                     if self._take_signals():
