@@ -49,6 +49,7 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import logging
 import math
@@ -68,9 +69,9 @@ from typing import Callable
 import psutil
 
 from daemon import rundir, security, zygote
-from daemon.node import journal_file
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
+from daemon.node import journal_file
 from daemon.topology import Topology, TopologyError, load
 
 START_TIMEOUT = 15.0  # seconds for every node to say ready ...
@@ -154,6 +155,15 @@ def raise_open_files_limit(nodes: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= want:
         return
     resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+
+
+def _why_not(exc: OSError) -> str:
+    """An OSError of starting a node, with the way out when it is the open-files limit."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return (f"{exc.strerror} (this process may open {soft}, at most {hard}: a cluster needs about four "
+                "per node; `ulimit -n` raises the limit)")
+    return str(exc)
 
 
 def start_timeout(nodes: int) -> float:
@@ -348,7 +358,8 @@ class Supervisor:
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
         for name in names:
-            self._spawn(name)
+            if not self._spawn(name):
+                break  # the start fails: the nodes started so far are stopped below
         self._write_record()
         ok = self._wait_ready(time.monotonic() + start_timeout(len(names)))
         if not ok:
@@ -449,11 +460,16 @@ class Supervisor:
 
     # -- starting nodes ---------------------------------------------------------------
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str) -> bool:
+        """Start node ``name``; False (the node failed, saying why) if no process could be made."""
         node = self.nodes.get(name) or NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log")
         node.starting()
         self.nodes[name] = node
-        read_end, write_end = os.pipe()
+        try:
+            read_end, write_end = os.pipe()
+        except OSError as exc:
+            self.progress(node.fail(f"node {name}: cannot start: {_why_not(exc)}"))
+            return False
         command = [
             sys.executable, "-m", "daemon",
             "--topology", self.topology.path, "--node", name,
@@ -470,8 +486,8 @@ class Supervisor:
                     )
         except OSError as exc:
             os.close(read_end)
-            self.progress(node.fail(f"node {name}: cannot start {sys.executable}: {exc}"))
-            return
+            self.progress(node.fail(f"node {name}: cannot start {sys.executable}: {_why_not(exc)}"))
+            return False
         finally:
             os.close(write_end)  # the node holds the only write end: its exit means EOF
         os.set_blocking(read_end, False)
@@ -479,6 +495,7 @@ class Supervisor:
         node.create_time = create_time(node.pid)
         self.by_pid[node.pid] = node
         self.log.info("node %s: started pid %d, log %s", name, node.pid, node.log)
+        return True
 
     def _wait_ready(self, deadline: float) -> bool:
         """Read the notify pipes until every node has spoken, one failed, or time is up."""

@@ -30,22 +30,22 @@ class BenchError(UserError):
 
 
 def free_base_port(n: int, start: int = 23000) -> int:
-    """A base port with n + 1 free consecutive ports on 127.0.0.1 (checked by binding)."""
+    """A base port with n + 1 free consecutive ports on 127.0.0.1, checked by binding
+    each in turn (one descriptor at a time: n may exceed the open-files limit)."""
     for base in range(start, 60000 - n, 997):
-        socks = []
-        try:
-            for i in range(n + 1):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
+        if all(_free(port) for port in range(base, base + n + 1)):
             return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise BenchError(f"no range of {n + 1} free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def tree_parents(n: int, fanout: int = 2) -> list[int | None]:

@@ -26,7 +26,7 @@ import argparse
 import os
 
 ORDER = 95
-MAX_NODES = 1000
+MAX_NODES = 5000  # real processes: about 6 MB and 15 ms of start each (BENCHMARKS.md)
 HELP = "measure: echo against its floor, balancing, many daemons, the simulator (tables, --json, --plot)"
 DESCRIPTION = __doc__
 

@@ -30,6 +30,7 @@ DESCRIPTION = __doc__
 
 SUPERVISOR_EXIT_WAIT = 10.0  # seconds for a failed supervisor to stop its nodes and exit
 PROGRESS_SLACK = 10.0  # beyond the supervisor's own start deadline, before we give up on it
+ERRORS_SHOWN = 5  # node errors quoted when a start fails (the rest are counted)
 
 
 def add_arguments(p):
@@ -185,7 +186,10 @@ class StartView:
     def failure(self):
         from daemon.errors import UserError
 
-        reasons = "; ".join(self.errors) or "the supervisor exited without a word; see its log"
+        shown = self.errors[:ERRORS_SHOWN]
+        more = len(self.errors) - len(shown)
+        reasons = "; ".join(shown) + (f"; and {more} more" if more else "")
+        reasons = reasons or "the supervisor exited without a word; see its log"
         return UserError(f"cluster {self.topology.cluster.name} did not start: {reasons} "
                          f"(logs in {self.run_dir}); nothing of it is left running")
 

@@ -147,7 +147,9 @@ class ClusterEnv:
     @staticmethod
     def gone(pid: int, create_time: float | None = None) -> bool:
         """True if process ``pid`` is gone and reaped (no zombie), or the pid now names
-        another process (a different start time)."""
+        another process (a different start time). A node never started has no pid: gone."""
+        if pid is None:
+            return True
         try:
             proc = psutil.Process(pid)
             return create_time is not None and abs(proc.create_time() - create_time) > 0.05
@@ -186,9 +188,12 @@ class ClusterEnv:
             record = _load_record(record_file)
             entries = [record.get("supervisor") or {}, *(record.get("nodes") or {}).values()]
             for entry in entries:
+                pid = entry.get("pid")
+                if type(pid) is not int or pid <= 0:  # never started (psutil.Process(None) is this process)
+                    continue
                 try:
-                    proc = psutil.Process(entry["pid"])
-                except (KeyError, TypeError, psutil.Error):
+                    proc = psutil.Process(pid)
+                except psutil.Error:
                     continue
                 if entry.get("create_time") is None or abs(proc.create_time() - entry["create_time"]) < 0.05:
                     procs.append(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import socket
@@ -237,3 +238,25 @@ def test_burner_dies_with_its_node(cluster_env):
         node.kill()
         node.wait()
     wait_until(lambda: cluster_env.gone(burner_pid, burner_start), DEATH_WAIT, f"burner pid {burner_pid} to die")
+
+
+def test_too_few_open_files_fails_the_start_saying_so_once(cluster_env):
+    """A hard limit on open files below what the cluster needs (a notify pipe per starting
+    node): the supervisor stops at the first node it cannot start instead of failing each
+    of the others too, says which limit, and leaves nothing running."""
+    import resource
+
+    topo = cluster_env.topology("binary31.toml")
+    result = subprocess.run(
+        [sys.executable, "-m", "ctl", "start", str(topo)], env=cluster_env.env, cwd=cluster_env.tmp,
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24)),
+    )
+    cluster_env.processes()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Too many open files (this process may open 24, at most 24" in result.stderr, result.stderr
+    assert "`ulimit -n` raises the limit" in result.stderr
+    # the first node that could not start, not each of the others after it
+    assert len(set(re.findall(r"node (\S+): cannot start", result.stderr))) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not cluster_env.processes(), [p.cmdline() for p in cluster_env.processes()]
