@@ -204,3 +204,19 @@ def test_conversions_refuse_what_is_not_a_message():
     for inc, ninc in (([1], []), (["a"], [None]), ([b"a"], ["a"])):
         with pytest.raises(WireError, match=r"^finn: "):
             wire.parse(wire.encode("finn", 0, **base, inc=inc, ninc=ninc))
+
+
+# Fields with no bound beyond their type: every other field of the schema has a length, a
+# count or a range checked at the edge (daemon/core/messages.py). Listed by hand.
+UNBOUNDED = {("ping", "id"), ("pong", "id"), ("pong", "pid"), ("pong", "stats"), ("error", "text"),
+             ("echo.start", "detail"), ("echo.result", "entries"), ("finn.decided", "sent"),
+             ("explore", "detail"), ("echo", "entries"), ("ack", "accepted")}
+
+
+def test_which_fields_have_bounds_checked():
+    """``_bounded`` runs once, at import, to build the checks: pinned here directly (a
+    mutation run imports the module before it switches a mutant on)."""
+    for kind, spec in wire.SCHEMA.items():
+        for field, want in spec.items():
+            assert wire._bounded(field, want) == ((kind, field) not in UNBOUNDED), (kind, field)
+    assert {(k, f) for k, checks in wire._CHECKS.items() for f, _, bounded in checks if not bounded} == UNBOUNDED
