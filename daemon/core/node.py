@@ -39,8 +39,8 @@ monotonic: a clock that steps back is held (an offset), never a crash; a step fo
 simply ends tasks early.
 
 Echo with dead or silent nodes. Each wave has a deadline: the operator's ``timeout`` at
-the initiator; every EXPLORE carries the time left, less a hop margin, so a child's
-deadline comes before its father's. At its deadline a node gives up on the neighbours it
+the initiator; every EXPLORE carries the time left, less a hop margin (:func:`hop_budget`),
+so a child's deadline comes before its father's. At its deadline a node gives up on the neighbours it
 has not heard from (:meth:`EchoWave.give_up`) and echoes what it has, naming them as
 ``missing`` in its sample. The initiator therefore always answers by its deadline, and
 the operator names the nodes absent from the result.
@@ -80,10 +80,23 @@ MAX_WAVES = 1_024  # live wave records, echo and Finn together
 MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
 MAX_REMEMBERED_MOVES = 100_000
 MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
-HOP_MARGIN = 0.05  # seconds an EXPLORE's budget shrinks per hop (at most an 8th of it)
+HOP_MARGIN = 0.05  # seconds: the least an EXPLORE's budget shrinks per hop (see hop_budget)
+HOP_SHARE = 16  # ... or this fraction of it, where that is more
 QUEUE_DETAIL_LIMIT = 256  # a detailed sample lists queued tasks up to this many (else runs only)
 LISTING_BUDGET = 16 * 1024 * 1024  # bytes of listed tasks a whole echo result may carry
 PAIR_BYTES = 128  # the most one listed [task id, cost] takes: a 64-character name, epoch, seq
+
+
+def hop_budget(left: float) -> float:
+    """The budget an EXPLORE gives its receiver when the sender has ``left`` seconds to
+    its own deadline: less a margin for the receiver's ECHO to come back in — a 16th of
+    what is left, at least HOP_MARGIN, at most an 8th. A node whose neighbour is silent
+    waits until its own deadline and then echoes; its father must still be waiting, or
+    the whole live subtree is lost from the result. Near the initiator, where the most is
+    at stake, a loaded machine may leave a process unscheduled for tens of milliseconds:
+    the margin grows with the time left; deep in a long chain it shrinks geometrically
+    (an 8th per hop), so the budget never runs out. A budget already spent passes on."""
+    return left - min(max(HOP_MARGIN, left / HOP_SHARE), max(left, 0.0) / 8)
 
 
 def listing_limit(nodes: int) -> int:
@@ -455,7 +468,7 @@ class NodeCore:
         for dest, cm in step.sends:
             if type(cm) is CoreExplore:
                 left = rec.deadline - now
-                self._send(dest, m.Explore(w.wave, rec.detail, left - min(HOP_MARGIN, max(left, 0.0) / 8)))
+                self._send(dest, m.Explore(w.wave, rec.detail, hop_budget(left)))
             else:
                 self._finish_state(w)
                 self._send(dest, m.Echo(w.wave, cm.entries))

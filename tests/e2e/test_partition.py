@@ -137,7 +137,7 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
 
     # waves: the echo answers by its deadline and names the cut-off nodes. A live parent
     # of silent nodes waits for them up to its own deadline, a hop margin (daemon/core/node.py
-    # HOP_MARGIN) before its father's, and may be named too when its answer comes later
+    # hop_budget) before its father's, and may be named too when its answer comes later
     # than that on a loaded machine: the next echo is asked then.
     tries = []
 
