@@ -505,7 +505,7 @@ def test_random_operations_never_lose_a_task():
     the accounting rule distinguishes, as the exhaustive single-move test does."""
     reached = dict.fromkeys(("moved", "acked", "refused", "forgotten", "taken back", "twice"), 0)
 
-    @settings(max_examples=examples(300))
+    @settings(max_examples=examples(300, reach=True))
     @given(ops=st.lists(op, min_size=20, max_size=120))
     def run(ops):
         budget.count()

@@ -14,13 +14,22 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon import wire
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
-from daemon.core.node import MAX_DONE_WAVES, MAX_WAVES, NodeConfig, NodeCore, Persist, Reply, Send
+from daemon.core.node import (
+    MAX_DONE_WAVES,
+    MAX_WAVES,
+    NodeConfig,
+    NodeCore,
+    Persist,
+    Reply,
+    Send,
+)
 from daemon.core.waves import new_wave_id
 from daemon.topology import load
 from tests.node.hostile import FrameMaker
@@ -216,9 +225,9 @@ FRAMES_PER_EXAMPLE = 60
 
 
 @given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["root", "subserviate", "pical", "tubularia"]))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_no_stream_of_frames_makes_a_node_raise_or_lose_count(seed, name):
-    """200 examples x 60 frames = 12,000 frames a run, with time steps (back too)."""
+    """200 examples x 60 frames = 12,000 frames a run (under ``ci``), with time steps (back too)."""
     rng = random.Random(seed)
     p = Probe(name)
     maker = FrameMaker(rng, SEED.names, NOW, clock=lambda: p.now, queued=lambda: [t.id for t in p.core.board.queued])
