@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-long coverage mutation bench venv clean
+.PHONY: demo test test-long test-loaded coverage mutation bench venv clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 test-long: $(STAMP)
 	ECHOFINN_HYPOTHESIS=long $(BIN)/python -m pytest -q
+
+# The suite 5 times in a row while a busy loop per core keeps the machine loaded
+# (tests/loaded_runs.py): a test that fails here is a flaky test.
+test-loaded: $(STAMP)
+	$(BIN)/python tests/loaded_runs.py --runs 5
 
 # Branch coverage of daemon/ and ctl/ across every process the suite starts ([coverage:*]
 # in setup.cfg); COVERAGE_FILE is absolute because supervisors run with cwd /.

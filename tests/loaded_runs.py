@@ -1,0 +1,60 @@
+"""The whole suite, several times in a row, while busy loops keep every core busy.
+
+    python tests/loaded_runs.py [--runs 5] [--loops N] [-- PYTEST ARGS...]
+
+(``make test-loaded``.) Starts ``--loops`` busy loops (default: one per core) at normal
+priority, runs ``python -m pytest -q`` under the ``ci`` hypothesis profile ``--runs``
+times, one after the other, and prints one line per run (result, duration, the summary
+line, the examples run); then stops the loops, by pid, whatever happened. Exits 1 if any
+run failed. A flaky test is a defect: this is how the suite shows it has none
+(TESTING.md, "Load").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="suite runs in a row (default 5)")
+    ap.add_argument("--loops", type=int, default=os.cpu_count() or 1, help="busy loops (default: one per core)")
+    ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
+    args = ap.parse_args(argv)
+    env = dict(os.environ, ECHOFINN_HYPOTHESIS="ci")
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+             for _ in range(args.loops)]
+    failed = 0
+    try:
+        print(f"{args.loops} busy loops (pids {', '.join(str(p.pid) for p in loops)}); {args.runs} runs", flush=True)
+        for run in range(1, args.runs + 1):
+            t = time.monotonic()
+            r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
+                               cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            took = time.monotonic() - t
+            lines = r.stdout.strip().splitlines()
+            summary = lines[-1] if lines else "(no output)"
+            drawn = re.search(r"hypothesis profile 'ci': (\d+) examples run", r.stdout)
+            failed += r.returncode != 0
+            print(f"run {run}: {'ok' if r.returncode == 0 else 'FAILED'} in {took / 60:.1f} min, "
+                  f"load {os.getloadavg()[0]:.1f}: {summary}"
+                  + (f"; {int(drawn.group(1)):,} examples" if drawn else ""), flush=True)
+            if r.returncode:
+                print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR"))), flush=True)
+    finally:
+        for p in loops:
+            p.kill()
+            p.wait()
+    print(f"{args.runs - failed} of {args.runs} runs passed; the busy loops are stopped", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
