@@ -47,7 +47,8 @@ def main(argv=None) -> int:
                   f"load {os.getloadavg()[0]:.1f}: {summary}"
                   + (f"; {int(drawn.group(1)):,} examples" if drawn else ""), flush=True)
             if r.returncode:
-                print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR"))), flush=True)
+                said = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+                print("\n".join(said or r.stderr.strip().splitlines()[-5:]), flush=True)
     finally:
         for p in loops:
             p.kill()
