@@ -41,11 +41,11 @@ coverage: $(STAMP)
 	exit $$status
 
 # Mutation testing of the pure core and the wire format against the fast tests ([mutmut]
-# in setup.cfg), at the lowest priority: it keeps a core busy for minutes.
+# in setup.cfg), at the lowest priority: it keeps every core busy for half an hour.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	rm -rf mutants
-	ECHOFINN_HYPOTHESIS=mutation nice -n 19 $(BIN)/mutmut run --max-children 1
+	ECHOFINN_HYPOTHESIS=mutation nice -n 19 $(BIN)/mutmut run --max-children $(shell nproc)
 	$(BIN)/mutmut results
 
 # Benchmarks print numbers (and ratios against a floor measured in the same run); the
