@@ -33,12 +33,13 @@ def free_base_port(n: int, start: int = 23000) -> int:
     """A base port with n + 1 free consecutive ports on 127.0.0.1, checked by binding
     each in turn (one descriptor at a time: n may exceed the open-files limit)."""
     for base in range(start, 60000 - n, 997):
-        if all(_free(port) for port in range(base, base + n + 1)):
+        if all(port_free(port) for port in range(base, base + n + 1)):
             return base
     raise BenchError(f"no range of {n + 1} free ports on 127.0.0.1")
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound now (the test harness checks its port blocks so too)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

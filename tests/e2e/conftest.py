@@ -43,7 +43,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -52,6 +51,8 @@ from pathlib import Path
 import psutil
 import pytest
 import tomli_w
+
+from ctl.bench.cluster import port_free
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"
@@ -112,7 +113,7 @@ class ClusterEnv:
             except BlockingIOError:
                 lock.close()
                 continue
-            if all(_port_free(port) for port in range(base, base + count)):
+            if all(port_free(port) for port in range(base, base + count)):
                 self._locks.append(lock)  # held (flock) until teardown
                 return base
             lock.close()
@@ -240,16 +241,6 @@ def _load_record(path: Path) -> dict:
     if not isinstance(record.get("supervisor"), dict):
         record["supervisor"] = {}
     return record
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _still_here(proc: psutil.Process) -> bool:
