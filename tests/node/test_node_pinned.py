@@ -1,9 +1,16 @@
-"""The node core's exact answers (daemon/core/node.py), pinned on hand-worked inputs:
-error codes and texts an operator is told, the bounds of a wave's age (epoch and
-MAX_SKEW, inclusive), the restart epoch, a ping's pong, a Finn decision's tasks, label,
-start time and report, and the validation of Finn sets. Each test states one rule; the
-inputs are small enough to check by hand against the seed tree
-(root -> affixed -> tubularia -> subserviate -> pical)."""
+"""The node core's exact answers (daemon/core/node.py), pinned on hand-worked inputs.
+
+What each kind of message yields, effect by effect: the error code and text an operator
+is told (and that a node is told nothing), the counters, a pong, a submit's ids, a Finn
+decision's tasks, label, start time and report, an echo's explores, budgets, sample,
+give-up and result, the Lai-Yang tags and the closing of waves older than a peer's
+restart, the hand-off's transfers, acks, forgets and refusals; what housekeeping resends,
+takes back and forgets, and when (RESEND_EVERY, WAVE_TTL, DONE_WAVE_MEMORY,
+MAX_DONE_WAVES, MAX_REMEMBERED_MOVES); the clock held when it steps back; the
+boundaries (epoch and MAX_SKEW inclusive, MAX_WAVES, 256-character texts, costs in
+(0, MAX_COST]); restart_epoch and listing_limit. Each test states one rule; the inputs
+are small enough to work out by hand on the seed tree
+(root -> affixed -> tubularia -> subserviate -> pical; subserviate has 2 cpus)."""
 
 from __future__ import annotations
 
@@ -74,9 +81,8 @@ def test_a_ping_is_answered_to_its_sender_with_id_name_pid_and_a_copy_of_the_sta
     assert len(effects) == 1 and type(effects[0]) is Reply
     reply = effects[0]
     assert reply.to == OP
-    assert reply.msg == m.Pong(7, "subserviate", 4242, dict.fromkeys(reply.msg.stats, 0) | {"received": 1})
-    assert type(reply.msg.stats) is dict and reply.msg.stats is not core.stats
-    assert set(reply.msg.stats) == set(core.stats)
+    assert reply.msg == m.Pong(7, "subserviate", 4242, dict.fromkeys(STATS, 0) | {"received": 1})
+    assert type(reply.msg.stats) is dict and reply.msg.stats is not core.stats  # a copy
 
 
 # --- a wave's age ----------------------------------------------------------------------
@@ -151,8 +157,7 @@ def test_a_finn_decision_enqueues_labelled_tasks_and_reports_them_to_the_report_
     w = wave("f")
     report = b"reporter"
     effects = core.handle(OP, 0, m.FinnStart(w, 2, 1.5, report), NOW)
-    incarnation = f"{EPOCH % 1_000_000_007:x}"
-    ids = [f"root:{incarnation}:1", f"root:{incarnation}:2"]
+    ids = [f"root:{INCARNATION}:1", f"root:{INCARNATION}:2"]
     assert replies(effects) == [Reply(report, m.FinnDecided(w, "root", 2, ids))]
     assert sorted(e.dest for e in sends(effects)) == ["affixed", "outwhirled"]
     assert all(e.msg == m.Finn(w, frozenset({"root"}), frozenset({"root"}), 2, 1.5, report) for e in sends(effects))
@@ -161,9 +166,10 @@ def test_a_finn_decision_enqueues_labelled_tasks_and_reports_them_to_the_report_
 
 
 def finn_decision_while_busy(via_start: bool) -> NodeCore:
-    """subserviate (2 cpus) runs two 1 s tasks from NOW; at NOW + 0.5 a Finn decision
-    enqueues one more 1 s task: it is queued behind them and takes the first slot that
-    frees, at NOW + 1 — not when the board is next looked at."""
+    """A node runs one 1 s task per cpu from NOW; at NOW + 0.5 a Finn decision (root's
+    as it initiates, or subserviate's on its father's sets) enqueues one more 1 s task:
+    it is queued behind them and takes the first slot that frees, at NOW + 1 — not the
+    time the board is next looked at."""
     core = node() if not via_start else node("root")
     busy = core.config.cpus
     core.handle(OP, 0, m.Submit(busy, 1.0, "x"), NOW)
@@ -283,6 +289,12 @@ def test_an_operator_may_not_send_node_messages():
     assert core.stats["refused"] == 1 and not core.echoes
 
 
+def test_an_operator_sending_what_is_no_message_at_all_is_told_its_type():
+    core = node()
+    effects = core.handle(OP, 0, "junk", NOW)
+    assert effects == [Reply(OP, m.Error("not-a-node", "subserviate: only nodes of the cluster send 'str'"))]
+
+
 def test_a_node_may_not_send_operator_requests_and_is_not_answered():
     core = node()
     assert core.handle(b"tubularia", EPOCH, m.Submit(1, 1.0, "x"), NOW) == []
@@ -318,10 +330,9 @@ def test_any_other_exception_is_contained_counted_and_answered_as_internal(monke
     assert core.stats["internal"] == 1
     core.handle(OP, 0, m.Ping(2), NOW)
     assert core.stats["internal"] == 2
-    assert core.handle(b"tubularia", EPOCH, m.Forget("x", []), NOW) == []  # a node's failure: counted, not answered
-    core2 = node()
     monkeypatch.setitem(NodeCore._HANDLERS, m.Forget, bad)
-    assert core2.handle(b"tubularia", EPOCH, m.Forget("x", []), NOW) == [] and core2.stats["internal"] == 1
+    assert core.handle(b"tubularia", EPOCH, m.Forget("x", []), NOW) == []  # a node's: counted, not answered
+    assert core.stats["internal"] == 3
 
 
 def test_handle_counts_a_refusal_once():
@@ -444,11 +455,7 @@ def test_an_echo_refreshes_its_waves_record():
     w = wave()
     core.handle(OP, 0, m.EchoStart(w, False, 100.0), NOW)
     core.handle(b"pical", EPOCH, m.Echo(w, b"P"), NOW + 50)
-    core.tick(NOW + 100)  # the deadline: gives up, answers
-    core2 = node()
-    core2.handle(OP, 0, m.EchoStart(w, False, 100.0), NOW)
-    core2.handle(b"pical", EPOCH, m.Echo(w, b"P"), NOW + 50)
-    assert core2.echoes[w].seen == NOW + 50
+    assert core.echoes[w].seen == NOW + 50
 
 
 def test_the_initiator_explores_every_neighbour_and_answers_the_operator_when_all_echoed():
@@ -540,6 +547,15 @@ def test_a_peers_restart_closes_the_echo_waves_begun_before_it():
     assert core.done_waves[old] == NOW
 
 
+def test_a_wave_begun_at_time_zero_is_older_than_a_peer_restarted_at_one_nanosecond():
+    core = NodeCore(NodeConfig.of(SEED, "subserviate"), 0, NOW)  # a node as old as time
+    core.handle(b"pical", 1, m.Forget("none", []), NOW)
+    assert core.closed_before == 1
+    w = new_wave_id("e", 0, "origin")
+    assert core.handle(OP, 0, m.EchoStart(w, False, 1.0), NOW) == [
+        Reply(OP, m.Error("closed", f"subserviate: wave {w} is older than a peer's restart"))]
+
+
 @pytest.mark.parametrize("kind", ["transfer", "ack", "forget"])
 def test_every_hand_off_message_carries_its_senders_restart(kind):
     core = node()
@@ -569,9 +585,11 @@ def test_a_hand_off_message_makes_the_receiver_sample_the_waves_its_sender_sampl
     assert rec.wave.sampled and not rec.wave.joined and rec.deadline is None
     assert (rec.wave.state["submitted"], rec.wave.state["queued"], rec.wave.state["running"]) == (0, 0, 0)
     assert rec.wave.state["queued_tasks"] == [] and rec.wave.state["running_tasks"] == []
+    assert rec.wave.state["sent"] == 0  # nothing sent in this wave yet
     core.handle(b"tubularia", EPOCH, m.Explore(w, False, 2.0), NOW + 0.1)
     effects = core.handle(b"pical", EPOCH, m.Echo(w, b"P"), NOW + 0.2)
     (me, father, state), _ = effects[0].msg.entries
+    assert (me, father) == ("subserviate", "tubularia")
     assert state is rec.wave.state and state["running"] == 0 and state["sent"] == 2
 
 
@@ -860,6 +878,7 @@ def test_an_initiator_samples_its_running_tasks_at_the_start_and_its_wave_lives_
     assert core.tick(NOW + 1.0) == [] and w in core.echoes  # housekeeping with the wave live
     (reply,) = replies(core.tick(NOW + 2.5))
     ((me, father, state),) = reply.msg.entries
+    assert (me, father) == ("subserviate", None)
     assert state["running_tasks"] == [(S[0], 1.5), (S[1], 1.5)] and state["missing"] == ["tubularia", "pical"]
 
 
