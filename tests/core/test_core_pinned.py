@@ -1,14 +1,17 @@
 """Edge cases that mutation testing (TESTING.md, "Mutation testing") showed no other test
-pinned down, in the journal replay (``daemon/core/journal.py``), a board rebuilt from it
-(``TaskBoard.restore``), the wire's length limits (``daemon/wire.py``), wave ids
+pinned down, in the journal (``daemon/core/journal.py``) and the records a board writes to
+it, a board rebuilt from it (``TaskBoard.restore``), the queue's runs
+(``daemon/core/tasks.py``), the wire's bounds (``daemon/wire.py``), wave ids
 (``daemon/core/waves.py``) and the echo wave (``daemon/core/echo.py``).
 
 Pinned: the journal's write count, the order of tasks put at the front and at the back,
 records for move ids the journal does not hold (no-ops, as SQLite's DELETE), the error
-for a foreign record; what a restored board keeps (its options, the resent transfer's
-source, the order in which it forgets move ids due at the same time); each length limit
-of a frame at the limit and one past it, with its exact error text; the widest start time
-a wave id may carry; and that a node gives up on nothing before the wave reached it."""
+for a foreign record; the exact records of a submit and of a hand-off on both boards, and
+none without journaling; what a restored board keeps (its options, the resent transfer's
+source, the order in which it forgets move ids due at the same time); queue runs at their
+limit and the head run's average; each bound of a frame at the limit and one past it, with
+its exact error text; the widest start time a wave id may carry; and that a node the wave
+has not reached has nothing to give up."""
 
 from __future__ import annotations
 
@@ -17,10 +20,19 @@ import pytest
 from daemon import wire
 from daemon.core.echo import EchoWave
 from daemon.core.journal import (
-    Acked, Confirmed, Done, Dropped, JournalState, Leave, MemoryJournal, Put, Seen, TakenBack,
+    Acked,
+    Confirmed,
+    Done,
+    Dropped,
+    JournalState,
+    Leave,
+    MemoryJournal,
+    Put,
+    Seen,
+    TakenBack,
 )
 from daemon.core.messages import MAX_TASKS, MAX_TEXT, MAX_WAVE_TAGS
-from daemon.core.tasks import Task, TaskBoard, Transfer
+from daemon.core.tasks import Task, TaskBoard, Transfer, _Queue
 from daemon.core.waves import NOTHING, wave_started
 from daemon.wire import WireError
 
@@ -83,6 +95,55 @@ def test_a_journal_refuses_a_record_of_another_kind_by_name():
         j.apply([("Put", 1)])
 
 
+# --- a board's journal ------------------------------------------------------------------
+
+
+def test_a_board_journals_nothing_unless_asked():
+    board = TaskBoard("n1", 1)
+    assert board.journal is None
+    board.submit([task("a")], 0.0)
+    assert board.journal is None and board.take_journal() == []
+
+
+def test_a_submit_is_journaled_as_new_work_at_the_back_and_each_take_starts_afresh():
+    board = TaskBoard("n1", 1, journaled=True)
+    a, b, c = task("a"), task("b"), task("c")
+    board.submit([a, b])
+    assert board.take_journal() == [Put((a, b), False, True)]
+    assert board.journal == [] and board.take_journal() == []
+    board.submit([c])
+    assert board.take_journal() == [Put((c,), False, True)]
+
+
+def test_a_hand_off_is_journaled_record_by_record_on_both_boards():
+    a, b, c, d, e, f = (task(i) for i in "abcdef")
+    donor = TaskBoard("d", 1, journaled=True, grace=1.0, memory=10.0)
+    dest = TaskBoard("r", 1, journaled=True, grace=1.0, memory=10.0)
+    donor.submit([a, b, c], 0.0)  # a starts at 0: starting is not journaled
+    assert donor.take_journal() == [Put((a, b, c), False, True)]
+    transfer = donor.move_out("m1", "r", ["c", "a"], 0.0, 5.0)  # a runs: only c leaves
+    assert donor.take_journal() == [Leave("m1", "r", 5.0, (c,))]
+    assert dest.on_transfer(transfer, 1.0) is True
+    assert dest.take_journal() == [Seen("m1", "d", True, 15.0), Put((c,), False, False)]
+    assert donor.on_ack("m1", "r") is True and donor.take_journal() == [Acked("m1")]
+    dest.on_forget("m1", "d")
+    assert dest.take_journal() == [Confirmed("m1")]
+    # an expired transfer is refused, and remembered as refused
+    assert dest.on_transfer(Transfer("m3", "d", "r", (f,), 0.5), 2.0) is False
+    assert dest.take_journal() == [Done("c"), Seen("m3", "d", False, 10.5)]
+    dest.advance(16.0)  # both ids forgotten, the earliest first
+    assert dest.take_journal() == [Dropped("m3"), Dropped("m1")]
+    # two moves taken back together: journaled last first, as each goes to the front
+    donor.submit([d, e])
+    donor.move_out("m2", "x", ["d"], 1.0, 2.0)
+    donor.move_out("m4", "y", ["e"], 1.0, 2.0)
+    assert donor.take_journal() == [Put((d, e), False, True), Done("a"), Leave("m2", "x", 2.0, (d,)),
+                                    Leave("m4", "y", 2.0, (e,))]
+    assert donor.take_back_expired(3.5) == ["m2", "m4"]
+    assert donor.take_journal() == [Done("b"), TakenBack("m4"), TakenBack("m2")]
+    assert [t.id for t in donor.queued] == ["e"] and [t.id for t, _ in donor.running.values()] == ["d"]
+
+
 # --- TaskBoard.restore -----------------------------------------------------------------
 
 
@@ -106,6 +167,23 @@ def test_a_restored_board_forgets_equal_time_move_ids_in_journal_order():
     board.advance(6.0)
     assert board.take_journal() == [Dropped("m2"), Dropped("m1")]
     assert board.remembered == 0 and board.unconfirmed() == []
+
+
+# --- the queue's runs ---------------------------------------------------------------------
+
+
+def test_a_queue_with_exactly_limit_runs_gives_every_run_exactly():
+    q = _Queue()
+    q.extend([task(i, 0.1) for i in "abc"] + [task("d", 0.2)])
+    assert q.runs(2) == [[0.1, 3], [0.2, 1]]  # two runs, limit two: no average (0.3 / 3 != 0.1 in floats)
+    assert q.runs(1) == [[0.125, 4]]
+
+
+def test_the_head_run_averages_what_the_exact_tail_runs_leave():
+    q = _Queue()
+    q.extend([task("a", 1.0), task("b", 2.0), task("c", 3.0), task("d", 3.0)])
+    assert q.runs(3) == [[1.0, 1], [2.0, 1], [3.0, 2]]
+    assert q.runs(2) == [[1.5, 2], [3.0, 2]]  # 9 s of work, less 2 x 3 s in the tail, over 2 tasks
 
 
 # --- wire: length limits, at the limit and one past it -----------------------------------
@@ -192,7 +270,7 @@ def test_a_wave_id_carries_a_start_time_of_up_to_20_hex_digits():
 # --- echo -----------------------------------------------------------------------------------
 
 
-def test_a_node_the_wave_has_not_reached_gives_up_on_nothing():
+def test_a_node_the_wave_has_not_reached_has_sampled_nothing_and_gives_up_on_nothing():
     wave = EchoWave("a", ["b", "c"], "w")
     fresh = (False, False, False, None, None, 0, None)  # nothing sampled, missing, sent or decided
     assert (wave.joined, wave.finished, wave.sampled, wave.state, wave.missing, wave.sent, wave.result) == fresh
