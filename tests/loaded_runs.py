@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,9 @@ def main(argv=None) -> int:
     ap.add_argument("--loops", type=int, default=os.cpu_count() or 1, help="busy loops (default: one per core)")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     args = ap.parse_args(argv)
+    # Ctrl-C stops the runs (pytest cleans up its clusters), even when this was started as
+    # a background job of a non-interactive shell, which ignores SIGINT for its children
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     env = dict(os.environ, ECHOFINN_HYPOTHESIS="ci")
     loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
              for _ in range(args.loops)]
