@@ -9,9 +9,11 @@ against real daemons (tests/e2e/test_hostile_frames.py), so both send the same k
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from daemon import wire
 from daemon.core.waves import new_wave_id
+from daemon.topology import load
 
 FIELD_TYPES = {int: "int", float: "float", str: "str", bool: "bool", bytes: "bytes", list: "list", dict: "dict"}
 
@@ -166,3 +168,9 @@ class FrameMaker:
         if r < 0.08:
             frame = frame[: rng.randrange(len(frame) + 1)]
         return self.sender(), frame
+
+
+# The node tests' common ground: the seed topology, a fixed clock, an epoch before it.
+SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
+NOW = 1_700_000_000.0
+EPOCH = int((NOW - 10) * 1e9)

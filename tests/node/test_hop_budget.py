@@ -3,19 +3,13 @@ child's deadline comes before its father's by a margin its echo can arrive in.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from daemon import wire
 from daemon.core import messages as m
 from daemon.core.node import NodeConfig, NodeCore, Send, hop_budget
 from daemon.core.waves import new_wave_id
-from daemon.topology import load
-
-SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
-NOW = 1_700_000_000.0
-EPOCH = int((NOW - 10) * 1e9)
+from tests.node.hostile import EPOCH, NOW, SEED
 
 
 @pytest.mark.parametrize(("left", "given"), [

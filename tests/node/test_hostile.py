@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 
 from budget import examples
 from hypothesis import given, settings
@@ -31,12 +30,7 @@ from daemon.core.node import (
     Send,
 )
 from daemon.core.waves import new_wave_id
-from daemon.topology import load
-from tests.node.hostile import FrameMaker
-
-SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
-NOW = 1_700_000_000.0
-EPOCH = int((NOW - 10) * 1e9)
+from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker
 
 
 class Probe:

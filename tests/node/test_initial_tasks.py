@@ -4,15 +4,9 @@ node's free slots at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from daemon.core.journal import MemoryJournal, Put
 from daemon.core.node import NodeConfig, NodeCore, Persist, SetBusy
-from daemon.topology import load
-
-SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
-NOW = 1_700_000_000.0
-EPOCH = int((NOW - 10) * 1e9)
+from tests.node.hostile import EPOCH, NOW, SEED
 
 
 def test_enqueue_journals_names_and_starts_the_initial_tasks():

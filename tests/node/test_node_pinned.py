@@ -14,8 +14,6 @@ are small enough to work out by hand on the seed tree
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from daemon.core import messages as m
@@ -36,11 +34,8 @@ from daemon.core.node import (
     restart_epoch,
 )
 from daemon.core.waves import WaveError, new_wave_id
-from daemon.topology import load
+from tests.node.hostile import EPOCH, NOW, SEED
 
-SEED = load(Path(__file__).resolve().parents[2] / "topologies" / "seed.toml")
-NOW = 1_700_000_000.0
-EPOCH = int((NOW - 10) * 1e9)
 OP = b"op-1"
 INCARNATION = f"{EPOCH % 1_000_000_007:x}"
 
