@@ -382,3 +382,17 @@ def test_plan_samples_plans_task_by_task_when_every_queue_is_listed_else_in_bulk
     del listed[0]["queued_tasks"]  # a long queue: its sample gives runs only
     assert plan_samples(listed) == [BulkMove("a", "b", 1, 1.0)]
     assert summaries_from_samples(listed)[0].queued == 2
+
+
+def test_plan_samples_follows_the_policy_it_is_given_in_both_plans():
+    # a (4 tasks of 1 s, 1 cpu) and b (idle, 1 cpu): L = 2
+    listed = [sample("a", 1, queued=[[f"t{i}", 1.0] for i in range(1, 5)]), sample("b", 1)]
+    listed[0]["queue_runs"], listed[1]["queue_runs"] = [[1.0, 4]], []
+    assert plan_samples(listed, "none") == []
+    # seed: the lab's rule gives one task (the last) per round; heap brings both to L
+    assert plan_samples(listed, "seed") == [Move("a", "b", ("t4",))]
+    assert plan_samples(listed) == [Move("a", "b", ("t4", "t3"))]
+    del listed[0]["queued_tasks"]  # the bulk plan, from the runs
+    assert plan_samples(listed, "none") == []
+    assert plan_samples(listed, "seed") == [BulkMove("a", "b", 1, 1.0)]
+    assert plan_samples(listed) == [BulkMove("a", "b", 2, 2.0)]

@@ -10,8 +10,12 @@ module text; the comments give the arithmetic (L = the level, total work / total
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from daemon.core.plan import BulkMove, QueueSummary, plan_bulk, summaries_from_samples
+from budget import examples
+
+from daemon.core.plan import BulkMove, QueueSummary, _donor_gives, plan_bulk, summaries_from_samples
 
 
 def q(name, cpus, running=(), runs=(), incoming=0.0, incoming_count=0):
@@ -138,3 +142,55 @@ def test_bulk_seed_node_that_received_gives_nothing_in_the_round():
     # 4 cpus) would give next, but it has just received: the round ends
     loads = [q("a", 1, runs=[(1.0, 2)]), q("b", 4, runs=[(5.0, 3)]), q("c", 1)]
     assert plan_bulk(loads, "seed") == [BulkMove("a", "b", 1, 1.0)]
+
+
+def test_heap_receiver_with_most_room_left_takes_the_next_piece():
+    # L = 1.75: a is 2.25 above; b has room 1.75, c 0.5 (1.25 s running).
+    # a's tail (1 s) goes to b, which keeps room 0.75, still the most: b takes the next
+    # task (0.5 s; 0.5 < 0.75 + 0.25), then c one (room 0.5); a is then 0.25 above, and a
+    # further 0.5 would take it half a task below: the plan ends
+    loads = [q("a", 1, runs=[(0.5, 6), (1.0, 1)]), q("b", 1), q("c", 1, running=[1.25])]
+    assert plan_bulk(loads) == [BulkMove("a", "b", 2, 1.5), BulkMove("a", "c", 1, 0.5)]
+
+
+# --- how much of its tail run a donor gives -------------------------------------------------
+
+
+def donor_gives_by_its_definition(excess, runs):
+    """daemon/core/plan.py ``_donor_gives`` as its text states it, by trying every count:
+    the most tasks of the tail run that take the donor less than half of one of them
+    below the level and, when that is the whole run and a run is left before it, less
+    than half of that run's task too."""
+    cost, count = runs[-1]
+    for k in range(count, -1, -1):
+        below = k * cost - excess
+        if below >= cost / 2:
+            continue
+        if k == count and len(runs) > 1 and below >= runs[-2][0] / 2:
+            continue
+        return k
+    return 0
+
+
+@pytest.mark.parametrize("excess, runs, gives", [
+    (2.25, [(1.0, 2)], 2),               # the whole only run: 2 < 2.25 + 1/2
+    (2.0, [(2.0, 1), (1.0, 5)], 2),      # part of the run (2 < 2 + 1/2, not 3): the next run is not asked
+    (1.5, [(1.0, 3), (2.0, 1)], 0),      # the whole run would end 0.5 below: not less than 1/2 of the next
+    (2.0, [(3.0, 1), (1.0, 2)], 2),      # the whole run ends at the level: less than 3/2
+    (1.625, [(1.0, 1), (2.0, 1)], 1),    # ends 0.375 below: less than 1/2 of the next run's task
+    (2.75, [(0.5, 4), (1.0, 3)], 2),     # 3 would end 0.25 below, not less than 0.5/2: one stays
+])
+def test_donor_gives_hand_worked(excess, runs, gives):
+    runs = [list(r) for r in runs]
+    assert donor_gives_by_its_definition(excess, runs) == gives
+    assert _donor_gives(excess, runs) == gives
+
+
+halves = st.integers(1, 8).map(lambda n: n / 2)  # costs exact in binary: no rounding at the edges
+
+
+@given(st.integers(1, 60).map(lambda n: n / 4), st.lists(st.tuples(halves, st.integers(1, 6)), min_size=1, max_size=3))
+@settings(max_examples=examples(300))
+def test_donor_gives_what_its_definition_says(excess, runs):
+    runs = [list(r) for r in runs]
+    assert _donor_gives(excess, runs) == donor_gives_by_its_definition(excess, runs)
