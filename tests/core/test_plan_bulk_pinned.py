@@ -194,3 +194,10 @@ halves = st.integers(1, 8).map(lambda n: n / 2)  # costs exact in binary: no rou
 def test_donor_gives_what_its_definition_says(excess, runs):
     runs = [list(r) for r in runs]
     assert _donor_gives(excess, runs) == donor_gives_by_its_definition(excess, runs)
+
+
+def test_bulk_seed_node_below_three_quarters_of_its_cpus_gives_nothing():
+    # a: 1 running + 1 queued = 2 tasks on 4 cpus, below 75 % (3): it keeps its queue,
+    # though b is idle; with 3 tasks it gives one
+    assert plan_bulk([q("a", 4, running=[1.0], runs=[(1.0, 1)]), q("b", 1)], "seed") == []
+    assert plan_bulk([q("a", 4, running=[1.0], runs=[(1.0, 2)]), q("b", 1)], "seed") == [BulkMove("a", "b", 1, 1.0)]

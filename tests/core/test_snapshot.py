@@ -37,6 +37,7 @@ def test_imbalance_of_samples():
     accepted = [sample("a", 2.0, 2, outgoing=[("m", "b", 2, 4.0)]), sample("b", 4.0, 2, unconfirmed=["m"])]
     assert imbalance(accepted) == pytest.approx(4 / 2 / (6 / 4))  # counted once, in b's queue
     assert imbalance([sample("a", 0.0, 2), sample("b", 0.0, 2)]) is None  # no work at all
+    assert imbalance([sample("a", 0.5, 1), sample("b", 0.0, 1)]) == 2.0  # under a second of work still counts
     assert imbalance([]) is None
     assert imbalance(iter([sample("a", 3.0, 3)])) == 1.0  # any iterable, read once
 
