@@ -61,10 +61,11 @@ class Burner:
             self._proc.stdin.write(b"%d\n" % slots)
             self._proc.stdin.flush()
         except BrokenPipeError:
-            # The burner died between poll() and write(); the next call starts a new one.
+            # The burner died between poll() (or its start) and this write. The slots stay
+            # wanted, so the node's next housekeeping round (pids()) or next call starts a
+            # new one; forgetting them would leave the tasks burning nothing until their
+            # number of busy slots changed (for a long task, its whole run).
             print(f"node {self.node_name}: burner pid {self._proc.pid} is gone", file=sys.stderr, flush=True)
-            self._reap()
-            return
         self._busy = slots
 
     def pids(self) -> list[int]:

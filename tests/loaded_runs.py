@@ -6,7 +6,9 @@
 priority, runs ``python -m pytest -q`` under the ``ci`` hypothesis profile ``--runs``
 times, one after the other, and prints one line per run (result, duration, the summary
 line, the examples run); then stops the loops, by pid, whatever happened. Exits 1 if any
-run failed. A flaky test is a defect: this is how the suite shows it has none
+run failed. Each run's whole output (stdout, then stderr) is kept in ``--logs``
+(default ``loaded-runs/`` here, git-ignored) as ``run-N.log``, so a failure can be read
+afterwards. A flaky test is a defect: this is how the suite shows it has none
 (TESTING.md, "Load").
 """
 
@@ -27,8 +29,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="suite runs in a row (default 5)")
     ap.add_argument("--loops", type=int, default=os.cpu_count() or 1, help="busy loops (default: one per core)")
+    ap.add_argument("--logs", default=os.path.join(ROOT, "loaded-runs"),
+                    help="folder for each run's whole output, run-N.log (default: loaded-runs/)")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     args = ap.parse_args(argv)
+    os.makedirs(args.logs, exist_ok=True)
     # Ctrl-C stops the runs (pytest cleans up its clusters), even when this was started as
     # a background job of a non-interactive shell, which ignores SIGINT for its children
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -43,6 +48,9 @@ def main(argv=None) -> int:
             r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
                                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
             took = time.monotonic() - t
+            log = os.path.join(args.logs, f"run-{run}.log")
+            with open(log, "w") as f:
+                f.write(r.stdout + "\n--- stderr ---\n" + r.stderr)
             lines = r.stdout.strip().splitlines()
             summary = lines[-1] if lines else "(no output)"
             drawn = re.search(r"hypothesis profile 'ci': (\d+) examples run", r.stdout)
@@ -53,6 +61,7 @@ def main(argv=None) -> int:
             if r.returncode:
                 said = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
                 print("\n".join(said or r.stderr.strip().splitlines()[-5:]), flush=True)
+                print(f"the whole output: {log}", flush=True)
     finally:
         for p in loops:
             p.kill()

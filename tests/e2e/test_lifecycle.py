@@ -222,6 +222,38 @@ def test_burner_runs_busy_slots_as_sched_idle_threads_and_closes(cluster_env):
     assert cluster_env.gone(pid)
 
 
+def test_a_burner_killed_before_it_hears_its_slots_is_replaced(cluster_env):
+    """A node starts its burner, then writes the busy slots to its stdin. A burner that
+    dies in between (the write meets a closed pipe) is replaced on the node's next
+    housekeeping call (``pids()``), as one that dies later is: its tasks must not burn
+    nothing until their number of busy slots changes. The kill is placed in that gap by
+    the test (a subclass kills the new process right after starting it), on a real
+    process and a real pipe."""
+
+    class KilledAtStart(Burner):
+        first = None
+
+        def _start(self):
+            super()._start()
+            if self.first is None:
+                self.first = self._proc
+                self._proc.kill()  # this test's own child, by pid
+                # dead but not reaped: its end of the pipe is closed, the write will fail
+                os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
+
+    burner = KilledAtStart("testnode")
+    try:
+        burner.set_busy(2)  # "burner pid N is gone"
+        (pid,) = wait_until(lambda: burner.pids(), DEATH_WAIT, "a new burner")
+        assert pid != burner.first.pid
+        proc = psutil.Process(pid)
+        wait_until(lambda: proc.num_threads() == 3, DEATH_WAIT, "main thread + 2 burning threads")
+        assert burner.first.returncode == -signal.SIGKILL  # the dead one was reaped on the way
+    finally:
+        burner.close()
+    assert cluster_env.gone(burner.first.pid) and cluster_env.gone(pid)
+
+
 def test_burner_dies_with_its_node(cluster_env):
     """The burner's parent (a stand-in for a node) is SIGKILLed: the burner follows."""
     node = subprocess.Popen(
