@@ -76,6 +76,37 @@ def test_a_move_taken_back_puts_its_tasks_before_the_queue():
     assert queue_ids(j) == ["b", "c", "a"] and j.state().leaving == {}
 
 
+def test_a_task_with_two_copies_loses_its_earliest_first_in_both_journals(tmp_path):
+    """A task id queued twice (a copy put back at the front while the other still waits,
+    say): Done and Leave remove the earliest copy, in the memory journal as in SQLite."""
+    from daemon.journal import SqliteJournal
+
+    records = [
+        [Put((task("a"), task("b"), task("a", 2.0)), False, True)],
+        [Put((task("a", 3.0),), True, False)],  # a third copy, now the earliest
+        [Done("a")],
+        [Leave("m", "n2", 5.0, (task("a"),))],
+        [Done("zz")],  # no copy: nothing happens
+    ]
+    memory, db = MemoryJournal(), SqliteJournal(tmp_path / "j.sqlite")
+    try:
+        for batch in records[:3]:
+            memory.apply(batch)
+            db.write(batch)
+        assert [(t.id, t.cost) for t in memory.state().queue] == [("a", 1.0), ("b", 1.0), ("a", 2.0)]
+        for batch in records[3:]:
+            memory.apply(batch)
+            db.write(batch)
+        assert [(t.id, t.cost) for t in memory.state().queue] == [("b", 1.0), ("a", 2.0)]
+    finally:
+        db.close()
+    reopened = SqliteJournal(tmp_path / "j.sqlite")  # as a restarted node reads it
+    try:
+        assert [(t.id, t.cost) for t in reopened.load().queue] == [("b", 1.0), ("a", 2.0)]
+    finally:
+        reopened.close()
+
+
 def test_records_for_move_ids_the_journal_does_not_hold_change_nothing():
     j = MemoryJournal()
     j.apply([Put((task("a"),), False, True), Seen("s", "n3", True, 9.0)])
