@@ -49,7 +49,7 @@ def decode(frame: bytes) -> dict:
     if len(frame) > MAX_FRAME:
         raise WireError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
-        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True)
+        msg = _unpackb(frame, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise WireError(f"not msgpack: {type(exc).__name__}") from None
     if type(msg) is not dict:
@@ -57,17 +57,17 @@ def decode(frame: bytes) -> dict:
     if msg.get("v") != VERSION:
         raise WireError(f"protocol version {msg.get('v')!r}, this node speaks {VERSION}")
     kind = msg.get("t")
-    spec = SCHEMA.get(kind) if type(kind) is str else None
-    if spec is None:
+    checks = _CHECKS.get(kind) if type(kind) is str else None
+    if checks is None:
         raise WireError(f"unknown message type {kind!r}")
     if type(msg.get("e")) is not int:
         raise WireError(f"{kind}: field 'e' (epoch) must be an integer")
-    for field, want, bounded in _CHECKS[kind]:
+    for field, types, bound in checks:
         value = msg.get(field)
-        if not isinstance(value, want) or (want is int and type(value) is bool):
-            raise WireError(f"{kind}: field {field!r} must be {_type_name(want)}, got {type(value).__name__}")
-        if bounded:
-            _check_bounds(kind, field, value)
+        if type(value) not in types:
+            raise WireError(f"{kind}: field {field!r} must be {_type_name(SCHEMA[kind][field])}, got {type(value).__name__}")
+        if bound is not None:
+            bound(kind, field, value)
     return msg
 
 
@@ -78,8 +78,10 @@ def _bounded(field: str, want) -> bool:
             or field in ("tasks", "count") or float in wants)
 
 
-# kind -> [(field, type(s), bounded?)]: the schema, with the bound checks worked out once
-_CHECKS = {kind: [(f, want, _bounded(f, want)) for f, want in spec.items()] for kind, spec in SCHEMA.items()}
+def _exact_types(want) -> frozenset:
+    """The types a field's value may have, compared exactly: msgpack makes no subclass
+    of them, and a ``bool`` (which is an ``int`` to ``isinstance``) is no number here."""
+    return frozenset(want) if isinstance(want, tuple) else frozenset((want,))
 
 
 def _check_bounds(kind: str, field: str, value) -> None:
@@ -107,18 +109,26 @@ def _check_bounds(kind: str, field: str, value) -> None:
             raise WireError(f"{kind}: field {field!r} must be in ({bounds[0]:g}, {bounds[1]:g}], got {value!r}")
 
 
+# kind -> [(field, its exact types, its bound check or None)]: the schema, worked out once
+_CHECKS = {kind: [(f, _exact_types(want), _check_bounds if _bounded(f, want) else None) for f, want in spec.items()]
+           for kind, spec in SCHEMA.items()}
+_unpackb = msgpack.unpackb
+_new = tuple.__new__
+
+
 def parse(frame: bytes) -> tuple[int, object]:
     """One frame as ``(sender epoch, message)``: a checked :func:`decode`, then the typed
-    message of daemon/core/messages.py. Raises WireError."""
+    message of daemon/core/messages.py (its fields in order, every one of them checked
+    present by decode). Raises WireError."""
     msg = decode(frame)
     cls = m.TYPES[msg["t"]]
-    return msg["e"], cls._make([msg[f] for f in cls._fields])
+    return msg["e"], _new(cls, map(msg.__getitem__, cls._fields))
 
 
 def pack(msg, epoch: int) -> bytes:
     """Frame a typed message (daemon/core/messages.py)."""
     kind = m.KIND[type(msg)]
-    fields = msg._asdict()
+    fields = dict(zip(msg._fields, msg))
     if (kind == "echo" or kind == "echo.result") and type(msg.entries) is not bytes:
         fields["entries"] = pack_entries(msg.entries)
     elif kind == "finn":

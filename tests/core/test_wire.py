@@ -39,7 +39,7 @@ def test_encode_defaults_to_epoch_zero_and_extra_fields_pass():
     assert VERSION == 1
 
 
-def test_numbers_accept_int_and_float_but_int_refuses_bool_and_float():
+def test_numbers_accept_int_and_float_but_refuse_bool_and_int_refuses_float():
     assert wire.decode(wire.encode("submit", tasks=2, cost=3, label="x"))["cost"] == 3
     assert wire.decode(wire.encode("submit", tasks=2, cost=0.5, label="x"))["cost"] == 0.5
     with pytest.raises(WireError, match=r"^submit: field 'tasks' must be int, got bool$"):
@@ -48,6 +48,9 @@ def test_numbers_accept_int_and_float_but_int_refuses_bool_and_float():
         wire.decode(wire.encode("submit", tasks=2.0, cost=1, label="x"))
     with pytest.raises(WireError, match=r"^submit: field 'cost' must be int or float, got str$"):
         wire.decode(wire.encode("submit", tasks=2, cost="1", label="x"))
+    # nor is a bool a number where int or float is asked for (it would pass as 1)
+    with pytest.raises(WireError, match=r"^explore: field 'budget' must be int or float, got bool$"):
+        wire.parse(wire.encode("explore", 1, wave="w", detail=False, budget=True))
     # a bool field takes a bool (bool is not "int" here, but True is a bool)
     assert wire.decode(wire.encode("ack", move_id="m", accepted=False, waves=[]))["accepted"] is False
 
@@ -219,4 +222,4 @@ def test_which_fields_have_bounds_checked():
     for kind, spec in wire.SCHEMA.items():
         for field, want in spec.items():
             assert wire._bounded(field, want) == ((kind, field) not in UNBOUNDED), (kind, field)
-    assert {(k, f) for k, checks in wire._CHECKS.items() for f, _, bounded in checks if not bounded} == UNBOUNDED
+    assert {(k, f) for k, checks in wire._CHECKS.items() for f, _, bound in checks if bound is None} == UNBOUNDED
