@@ -84,8 +84,10 @@ class NodeDaemon:
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
         self.ctx: zmq.Context | None = None
+        self._own_ctx = False  # a shared context is its host's to destroy
         self.inbox: zmq.Socket | None = None
         self.peers: dict[str, zmq.Socket] = {}
+        self.share = 1  # this process's CPU is split between this many nodes (NodeHost)
 
     @property
     def stats(self) -> dict:
@@ -93,11 +95,18 @@ class NodeDaemon:
 
     # --- sockets -------------------------------------------------------------------
 
-    def bind(self) -> str:
-        """Bind the inbox; raise OSError naming the node and port if it is taken."""
-        self.ctx = zmq.Context()
-        if self.keys is not None:
-            self.authenticator = security.start_authenticator(self.ctx, self.keys)
+    def bind(self, ctx: zmq.Context | None = None) -> str:
+        """Bind the inbox; raise OSError naming the node and port if it is taken.
+
+        ``ctx``: a context this node shares with the other nodes of its process
+        (:class:`NodeHost`, which runs the one ZAP handler); default: its own."""
+        if ctx is None:
+            self.ctx = zmq.Context()
+            self._own_ctx = True
+            if self.keys is not None:
+                self.authenticator = security.start_authenticator(self.ctx, self.keys)
+        else:
+            self.ctx = ctx
         inbox = self.ctx.socket(zmq.ROUTER)
         configure_socket(inbox)
         if self.keys is not None:
@@ -140,8 +149,12 @@ class NodeDaemon:
     def close(self) -> None:
         if self.authenticator is not None:
             self.authenticator.stop()
-        if self.ctx is not None:
+        if self._own_ctx:
             self.ctx.destroy(linger=0)  # closes every socket: term() cannot wait on one
+        else:  # the host destroys the shared context after every node has closed
+            for sock in [self.inbox, *self.peers.values()]:
+                if sock is not None:
+                    sock.close(linger=0)
         if self.burner is not None:
             self.burner.close()
         if self.journal is not None:
@@ -190,6 +203,20 @@ class NodeDaemon:
                 self.handle(frames, time.time(), user_id)
         except Stopping:
             pass
+
+    def drain(self, limit: int) -> None:
+        """Handle what the inbox holds, up to ``limit`` messages, without blocking
+        (:class:`NodeHost`'s loop, once zmq_poll says the inbox is readable)."""
+        inbox = self.inbox
+        for _ in range(limit):
+            try:
+                if self.gate is None:
+                    frames, user_id = inbox.recv_multipart(zmq.DONTWAIT), None
+                else:
+                    frames, user_id = security.recv_with_user_id(inbox, zmq.DONTWAIT)
+            except zmq.Again:
+                return
+            self.handle(frames, time.time(), user_id)
 
     def handle(self, frames: list[bytes], now: float, user_id: str | None = None) -> None:
         """One message off the inbox: decode at the edge, check who may say it (``user_id``:
@@ -242,9 +269,10 @@ class NodeDaemon:
                     sock.close(linger=0)
 
     def measure_cpu(self) -> float | None:
-        """psutil: this process and its burner, in % of one core since the last call."""
+        """psutil: this process (its share of it, in a :class:`NodeHost`) and its burner,
+        in % of one core since the last call."""
         try:
-            total = self._proc.cpu_percent(None)
+            total = self._proc.cpu_percent(None) / self.share
             pids = set(self.burner.pids()) if self.burner is not None else set()
             for pid in list(self._burner_procs):
                 if pid not in pids:
@@ -262,6 +290,83 @@ class NodeDaemon:
             return None
 
 
+class NodeHost:
+    """Several nodes in one process (``[cluster] nodes_per_process`` > 1).
+
+    Each node is the same :class:`NodeDaemon` as in a process of its own — its own inbox
+    at its own endpoint, its own DEALERs, core, journal and burner — but they share one
+    ZeroMQ context (one I/O thread, one ZAP handler: the cluster's User-Ids are the same
+    for every node) and one loop: zmq_poll over the inboxes, with the nearest of the
+    cores' deadlines as its timeout, then each readable inbox drained up to
+    :attr:`BATCH` messages, so that a flooded node cannot starve the others.
+
+    Why: on a machine with far fewer cores than nodes, an echo wave's time is the CPU
+    its processes need, and a process woken for each message mostly waits on memory —
+    every other process has evicted its caches since its last turn. A process serving
+    several nodes stays warm (ARCHITECTURE.md, "Nodes per process"; BENCHMARKS.md has
+    the numbers). The price: the nodes of a process live and die together; the
+    supervisor restarts them together, and each recovers from its own journal."""
+
+    BATCH = 64
+
+    def __init__(self, nodes: list[NodeDaemon]):
+        self.nodes = nodes
+        for node in nodes:
+            node.share = len(nodes)
+        self.ctx: zmq.Context | None = None
+        self.authenticator = None
+
+    def bind(self) -> list[str]:
+        """Bind every node's inbox; OSError naming the node and port if one is taken."""
+        self.ctx = zmq.Context()
+        keys = self.nodes[0].keys
+        if keys is not None:
+            self.authenticator = security.start_authenticator(self.ctx, keys)
+        return [node.bind(self.ctx) for node in self.nodes]
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
+        if self.ctx is not None:
+            self.ctx.destroy(linger=0)
+
+    def stop(self, *_):
+        """The SIGTERM/SIGINT handler, as :meth:`NodeDaemon.stop`."""
+        raise Stopping
+
+    def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
+        """Serve every node until :meth:`stop` (or the parent dies)."""
+        poller = zmq.Poller()
+        node_of = {}
+        for node in self.nodes:
+            poller.register(node.inbox, zmq.POLLIN)
+            node_of[node.inbox] = node
+        next_measure = 0.0
+        try:
+            while True:
+                now = time.time()
+                if now >= next_measure:
+                    next_measure = now + MEASURE_EVERY
+                    if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
+                        return
+                    for node in self.nodes:
+                        node.core.cpu_percent = node.measure_cpu()
+                deadline = next_measure
+                for node in self.nodes:
+                    due = node.core.next_deadline()
+                    if due <= now:
+                        node.execute(node.core.tick(now))
+                        due = node.core.next_deadline()
+                    if due < deadline:
+                        deadline = due
+                for inbox, _ in poller.poll(max(0, int((deadline - now) * 1000) + 1)):
+                    node_of[inbox].drain(self.BATCH)
+        except Stopping:
+            pass
+
+
 def warm(topology: Topology) -> None:
     """Build the read-only tables every node of ``topology`` uses (routing ids to names,
     to User-Ids), so that nodes forked afterwards (daemon/zygote.py) share one copy
@@ -272,12 +377,13 @@ def warm(topology: Topology) -> None:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m daemon", description="Run one node daemon of an echofinn cluster (started by the supervisor).")
+    p = argparse.ArgumentParser(prog="python -m daemon", description="Run one node daemon of an echofinn cluster, or several in one process (started by the supervisor).")
     p.add_argument("--topology", required=True, help="the cluster's topology file")
-    p.add_argument("--node", required=True, help="this node's name in the topology")
+    p.add_argument("--node", required=True, action="append",
+                   help="a node's name in the topology; give it several times to serve several nodes in this process")
     p.add_argument("--run-dir", help="the cluster's run directory (the journal goes to RUN_DIR/journal/NODE.sqlite)")
-    p.add_argument("--journal", help="the journal file (default: in the run directory; none without one)")
-    p.add_argument("--notify-fd", type=int, help="write one line, 'ready PID ENDPOINT' or 'error MESSAGE', to this fd once bound")
+    p.add_argument("--journal", help="the journal file of a single node (default: in the run directory; none without one)")
+    p.add_argument("--notify-fd", type=int, help="write one line, 'ready PID ENDPOINT...' or 'error MESSAGE', to this fd once bound")
     return p.parse_args(argv)
 
 
@@ -299,9 +405,16 @@ def main(argv=None) -> int:
     ppid = die_with_parent()
     try:
         topology = load(args.topology)
-        topology.node(args.node)
+        for name in args.node:
+            topology.node(name)
     except TopologyError as exc:
         _notify(args.notify_fd, f"error {exc}")
+        return 2
+    if len(set(args.node)) != len(args.node):
+        _notify(args.notify_fd, f"error nodes named twice: {' '.join(args.node)}")
+        return 2
+    if len(args.node) > 1 and args.journal:
+        _notify(args.notify_fd, "error --journal names the journal of a single node; several nodes keep theirs in --run-dir")
         return 2
     return serve(topology, args.node, args.notify_fd, ppid, args.run_dir, args.journal)
 
@@ -311,48 +424,68 @@ def journal_file(run_dir, name: str) -> str:
     return os.path.join(run_dir, "journal", f"{name}.sqlite")
 
 
-def serve(topology: Topology, name: str, notify_fd: int | None, ppid: int, run_dir=None,
+def serve(topology: Topology, names: str | list[str], notify_fd: int | None, ppid: int, run_dir=None,
           journal_path: str | None = None) -> int:
-    """Run node ``name`` until stopped: load its keys and recover from its journal (both
-    in ``run_dir``), bind, say ready on ``notify_fd``, serve. Called by :func:`main` in a
-    fresh interpreter, or by daemon/zygote.py in a process forked from the supervisor."""
+    """Run node ``names`` (a name, or a list of names served by one :class:`NodeHost`)
+    until stopped: load its keys and recover from its journal (both in ``run_dir``),
+    bind, say ready on ``notify_fd`` (``ready PID ENDPOINT...``, one endpoint per node,
+    in order), serve. Called by :func:`main` in a fresh interpreter, or by
+    daemon/zygote.py in a process forked from the supervisor."""
     from daemon.burner import Burner
     from daemon.journal import JournalError, SqliteJournal
     from daemon.lifecycle import parent_alive
 
-    if journal_path is None and run_dir:
-        journal_path = journal_file(run_dir, name)
+    names = [names] if isinstance(names, str) else list(names)
+    nodes: list[NodeDaemon] = []
     try:
-        keys = None
-        if topology.cluster.security == security.CURVE:
-            keys = security.ClusterKeys.load(run_dir or ".", topology, name)
-        journal = SqliteJournal(journal_path) if journal_path else None
-        node = NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys)
-    except security.KeyProblem as exc:
-        _notify(notify_fd, f"error {exc}")
-        return 2
-    except JournalError as exc:
+        for name in names:
+            path = journal_path if journal_path is not None else journal_file(run_dir, name) if run_dir else None
+            keys = None
+            if topology.cluster.security == security.CURVE:
+                keys = security.ClusterKeys.load(run_dir or ".", topology, name)
+            journal = SqliteJournal(path) if path else None
+            nodes.append(NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys))
+    except (security.KeyProblem, JournalError) as exc:
+        for node in nodes:
+            node.close()
+        if isinstance(exc, security.KeyProblem):
+            _notify(notify_fd, f"error {exc}")
+            return 2
         _notify(notify_fd, f"error node {name}: {exc}")
         return 3
+    host = NodeHost(nodes) if len(nodes) > 1 else None
     try:
-        endpoint = node.bind()
+        endpoints = host.bind() if host is not None else [nodes[0].bind()]
     except OSError as exc:
         _notify(notify_fd, f"error {exc}")
-        node.close()
+        if host is not None:
+            host.close()
+        else:
+            nodes[0].close()
         return 3
-    signal.signal(signal.SIGTERM, node.stop)
-    signal.signal(signal.SIGINT, node.stop)
-    if node.recovered:
-        board = node.core.board
-        print(f"node {name}: recovered from {journal_path}: {len(board.queued)} queued, {board.done} done, "
-              f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
-    elif node.spec.tasks:
-        node.execute(node.core.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time()))
-    _notify(notify_fd, f"ready {os.getpid()} {endpoint}")
-    print(f"node {name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
+    stop = host.stop if host is not None else nodes[0].stop
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for node in nodes:
+        if node.recovered:
+            board = node.core.board
+            print(f"node {node.name}: recovered from {node.journal.path}: {len(board.queued)} queued, {board.done} done, "
+                  f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
+        elif node.spec.tasks:
+            node.execute(node.core.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time()))
+    _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}")
+    for node, endpoint in zip(nodes, endpoints):
+        print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
     try:
-        node.run(ppid, parent_alive)
+        if host is not None:
+            host.run(ppid, parent_alive)
+        else:
+            nodes[0].run(ppid, parent_alive)
     finally:
-        node.close()
-    print(f"node {name}: stopped", file=sys.stderr, flush=True)
+        if host is not None:
+            host.close()
+        else:
+            nodes[0].close()
+    for node in nodes:
+        print(f"node {node.name}: stopped", file=sys.stderr, flush=True)
     return 0

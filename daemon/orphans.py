@@ -55,7 +55,8 @@ def _is_our_node(proc: psutil.Process, topology, name: str) -> bool:
     except psutil.Error:
         return False
     topo = _arg(args, "--topology")
-    return ("-m" in args and "daemon" in args and _arg(args, "--node") == name
+    served = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--node"]  # one, or a NodeHost's
+    return ("-m" in args and "daemon" in args and name in served
             and topo is not None and topology.path is not None and _same_file(topo, topology.path))
 
 

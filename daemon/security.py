@@ -325,14 +325,15 @@ def make_client(sock: zmq.Socket, keys: ClusterKeys, server: str) -> None:
     sock.curve_serverkey = keys.nodes[server]
 
 
-def recv_with_user_id(sock: zmq.Socket) -> tuple[list[bytes], str | None]:
+def recv_with_user_id(sock: zmq.Socket, flags: int = 0) -> tuple[list[bytes], str | None]:
     """One message from a ROUTER and the User-Id the ZAP handler gave its connection.
 
     The property lives on libzmq's message, so the routing id frame is received as a
     Frame (``copy=False``); the body too, whose ``more`` flag saves asking the socket.
     Measured (BENCHMARKS.md, "What CURVE costs") no dearer than ``recv_multipart()``;
-    ``recv_multipart(copy=False)`` cost twice as much. Raises zmq.Again like ``recv``."""
-    ident = sock.recv(copy=False)
+    ``recv_multipart(copy=False)`` cost twice as much. Raises zmq.Again like ``recv``
+    (``flags``: zmq.DONTWAIT, or 0 to block)."""
+    ident = sock.recv(flags, copy=False)
     user_id = ident.get("User-Id")
     body = sock.recv(copy=False)
     frames = [ident.bytes, body.bytes]

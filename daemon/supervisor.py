@@ -202,9 +202,11 @@ class NodeProcess:
     process ended, ``since`` (unix time) when the current state began.
     """
 
-    def __init__(self, name: str, endpoint: str, log: Path):
+    def __init__(self, name: str, endpoint: str, log: Path, names: tuple[str, ...] | None = None):
         self.name = name
+        self.names = tuple(names) if names else (name,)  # the nodes this process serves (NodeHost: several)
         self.endpoint = endpoint
+        self.endpoints: dict[str, str] = {}  # node -> endpoint, from the ready line
         self.log = log
         self.state = STARTING
         self.since = time.time()
@@ -233,14 +235,16 @@ class NodeProcess:
         self.restart_at, self.ready_by = None, ready_by
 
     def heard(self, line: str) -> str:
-        """Take the node's one notify line; returns the progress line to pass on."""
+        """Take the process's one notify line (``ready PID ENDPOINT...``, an endpoint per
+        node it serves); returns the progress lines to pass on (one per node)."""
         word, _, rest = line.partition(" ")
         if word == "ready":
-            pid, _, endpoint = rest.partition(" ")
-            if pid == str(self.pid) and endpoint:
-                self.endpoint, self.ready_by = endpoint, None
+            pid, *endpoints = rest.split(" ")
+            if pid == str(self.pid) and len(endpoints) == len(self.names) and all(endpoints):
+                self.endpoint, self.ready_by = endpoints[0], None
+                self.endpoints = dict(zip(self.names, endpoints))
                 self.set_state(RUNNING)
-                return f"ready {self.name} {self.pid} {self.endpoint}"
+                return "\n".join(f"ready {name} {self.pid} {endpoint}" for name, endpoint in self.endpoints.items())
             return self.fail(f"node {self.name}: bad ready line {line!r} (pid {self.pid}); see {self.log}")
         if word == "error" and rest:
             # The node's message names the node and the port; keep it as it is.
@@ -259,11 +263,12 @@ class NodeProcess:
         if self.proc is not None:
             self.proc.returncode = code  # reaped here: Popen must not wait for it again
 
-    def record(self) -> dict:
+    def record(self, name: str | None = None) -> dict:
+        """The record of node ``name`` (default: the first this process serves)."""
         return {
             "pid": self.pid,
             "create_time": self.create_time,
-            "endpoint": self.endpoint,
+            "endpoint": self.endpoints.get(name, self.endpoint) if name else self.endpoint,
             "log": str(self.log),
             "state": self.state,
             "since": self.since,
@@ -304,6 +309,16 @@ class Supervisor:
         self._balancer: Balancer | None = None  # balancing rounds, on their own thread
         self._key_files: dict[str, bytes] = {}  # the cluster's keys, to write again if the run directory goes
         self._log_handler: logging.Handler | None = None
+
+    def units(self) -> list[NodeProcess]:
+        """Each supervised process once (a NodeHost's nodes share one), in start order."""
+        return list(dict.fromkeys(self.nodes.values()))
+
+    def groups(self, names: list[str]) -> list[tuple[str, ...]]:
+        """``names`` in runs of ``[cluster] nodes_per_process``, in file order: the nodes
+        each process serves."""
+        k = self.topology.cluster.nodes_per_process
+        return [tuple(names[i:i + k]) for i in range(0, len(names), k)]
 
     # -- the whole life ----------------------------------------------------------------
 
@@ -357,13 +372,13 @@ class Supervisor:
         clear_journals(self.run_dir, names)  # a new run starts empty; a restart recovers
         self.progress(f"starting {len(names)}")
         self.log.info("cluster %s: starting %d nodes from %s", self.name, len(names), self.topology.path)
-        for name in names:
-            if not self._spawn(name):
+        for group in self.groups(names):
+            if not self._spawn(group):
                 break  # the start fails: the nodes started so far are stopped below
         self._write_record()
         ok = self._wait_ready(time.monotonic() + start_timeout(len(names)))
         if not ok:
-            failed = [n for n in self.nodes.values() if n.error]
+            failed = [n for n in self.units() if n.error]
             for node in failed:
                 node.set_state(FATAL)
             self.state = "failed"
@@ -388,10 +403,10 @@ class Supervisor:
         next_check = time.monotonic() + RECORD_CHECK
         while True:
             timers = [next_check] + ([next_round] if next_round is not None else [])
-            timers += [n.restart_at for n in self.nodes.values() if n.restart_at is not None]
-            timers += [n.ready_by for n in self.nodes.values() if n.ready_by is not None]
+            timers += [n.restart_at for n in self.units() if n.restart_at is not None]
+            timers += [n.ready_by for n in self.units() if n.ready_by is not None]
             timeout = max(0.0, min(timers) - time.monotonic())
-            starting = {n.notify: n for n in self.nodes.values() if n.notify is not None}
+            starting = {n.notify: n for n in self.units() if n.notify is not None}
             readable = readable_fds([*starting, self._wakeup_r], timeout)
             for fd in readable:  # notify pipes first: a node's last words come before its SIGCHLD
                 if fd == self._wakeup_r:
@@ -400,7 +415,7 @@ class Supervisor:
                 elif starting[fd].notify == fd:
                     self._read_notify(starting[fd])
             now = time.monotonic()
-            for node in list(self.nodes.values()):
+            for node in self.units():
                 if node.restart_at is not None and now >= node.restart_at:
                     self._restart(node)
                 elif node.ready_by is not None and now >= node.ready_by and node.alive:
@@ -419,30 +434,30 @@ class Supervisor:
         self.stopping = True
         if self.state != "failed":
             self.state = "stopping"
-        for node in self.nodes.values():
+        for node in self.units():
             if node.notify is not None:
                 os.close(node.notify)
                 node.notify = None
-        live = [n for n in self.nodes.values() if n.alive]
+        live = [n for n in self.units() if n.alive]
         if live:
             self.log.info("stopping %d nodes: SIGTERM %s", len(live), " ".join(f"{n.name}={n.pid}" for n in live))
         self._signal(live, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        while any(n.alive for n in self.nodes.values()):
+        while any(n.alive for n in self.units()):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             readable = readable_fds([self._wakeup_r], left)
             if readable and self._take_signals():
                 deadline = time.monotonic()  # asked twice: no more grace
-        survivors = [n for n in self.nodes.values() if n.alive]
+        survivors = [n for n in self.units() if n.alive]
         if survivors:
             self.log.warning("not stopped after %.0f s, SIGKILL: %s", STOP_GRACE, " ".join(f"{n.name}={n.pid}" for n in survivors))
             self._signal(survivors, signal.SIGKILL)
             for node in survivors:
                 self._wait_for(node)
         self._reap_adopted()
-        for node in self.nodes.values():
+        for node in self.units():
             node.restart_at = node.ready_by = None  # a node in BACKOFF is not started again
             if node.state != FATAL:
                 node.set_state(STOPPED)
@@ -460,11 +475,14 @@ class Supervisor:
 
     # -- starting nodes ---------------------------------------------------------------
 
-    def _spawn(self, name: str) -> bool:
-        """Start node ``name``; False (the node failed, saying why) if no process could be made."""
-        node = self.nodes.get(name) or NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log")
+    def _spawn(self, names: tuple[str, ...]) -> bool:
+        """Start the process of nodes ``names`` (one, or a NodeHost's); False (it failed,
+        saying why) if no process could be made."""
+        name = names[0]
+        node = self.nodes.get(name) or NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log", names)
         node.starting()
-        self.nodes[name] = node
+        for member in names:
+            self.nodes[member] = node
         try:
             read_end, write_end = os.pipe()
         except OSError as exc:
@@ -472,12 +490,13 @@ class Supervisor:
             return False
         command = [
             sys.executable, "-m", "daemon",
-            "--topology", self.topology.path, "--node", name,
+            "--topology", self.topology.path, *(arg for member in names for arg in ("--node", member)),
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
         ]
         try:
             if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
-                node.proc = zygote.spawn(self.topology, name, write_end, node.log, str(self.run_dir))
+                served = name if len(names) == 1 else list(names)
+                node.proc = zygote.spawn(self.topology, served, write_end, node.log, str(self.run_dir))
             else:
                 with open(node.log, "ab") as log:
                     node.proc = subprocess.Popen(
@@ -494,14 +513,14 @@ class Supervisor:
         node.notify, node.pid, node.alive = read_end, node.proc.pid, True
         node.create_time = create_time(node.pid)
         self.by_pid[node.pid] = node
-        self.log.info("node %s: started pid %d, log %s", name, node.pid, node.log)
+        self.log.info("node %s: started pid %d, log %s", " ".join(names), node.pid, node.log)
         return True
 
     def _wait_ready(self, deadline: float) -> bool:
         """Read the notify pipes until every node has spoken, one failed, or time is up."""
         while True:
-            waiting = {n.notify: n for n in self.nodes.values() if n.notify is not None}
-            if not waiting or any(n.error for n in self.nodes.values()):
+            waiting = {n.notify: n for n in self.units() if n.notify is not None}
+            if not waiting or any(n.error for n in self.units()):
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -519,10 +538,10 @@ class Supervisor:
                         return False
                 else:
                     self._read_notify(waiting[fd])
-        for node in self.nodes.values():
+        for node in self.units():
             if node.error:
                 self.log.error("%s", node.error)
-        return all(n.state == RUNNING for n in self.nodes.values())
+        return all(n.state == RUNNING for n in self.units())
 
     def _read_notify(self, node: NodeProcess) -> None:
         try:
@@ -621,7 +640,7 @@ class Supervisor:
         """Start a node in BACKOFF again (from the serve loop: never from a signal)."""
         node.restarts += 1
         self._ensure_run_dir()
-        self._spawn(node.name)
+        self._spawn(node.names)
         if not node.alive:  # could not even fork: one more crash
             node.last_exit = node.error
             self._crashed(node)
@@ -728,7 +747,7 @@ class Supervisor:
                 "create_time": create_time(me),
                 "log": str(self.run_dir / rundir.SUPERVISOR_LOG),
             },
-            "nodes": {name: node.record() for name, node in self.nodes.items()},
+            "nodes": {name: node.record(name) for name, node in self.nodes.items()},
             "remote_nodes": [n for n in self.topology.names if n not in self.nodes] if self.nodes else [],
         }
 

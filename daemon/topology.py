@@ -16,6 +16,7 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     restart_max_crashes = 5   # this many exits within restart_window: FATAL, no more restarts
     restart_window = 60.0     # seconds (> 0)
     security = "curve"        # or "none": no authentication (daemon/security.py)
+    nodes_per_process = 1     # >1: each daemon process serves that many nodes (daemon/node.py NodeHost)
 
     [[node]]
     name = "root"
@@ -72,10 +73,11 @@ DEFAULT_RESTART = "on-failure"
 DEFAULT_RESTART_BACKOFF_MAX = 5.0
 DEFAULT_RESTART_MAX_CRASHES = 5
 DEFAULT_RESTART_WINDOW = 60.0
+MAX_NODES_PER_PROCESS = 1024
 
 TOP_LEVEL_KEYS = ("cluster", "node")
 CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port",
-                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security")
+                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process")
 SECURITY_MODES = ("curve", "none")  # daemon/security.py
 NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
 
@@ -126,6 +128,9 @@ class Cluster:
     restart_max_crashes: int = DEFAULT_RESTART_MAX_CRASHES
     restart_window: float = DEFAULT_RESTART_WINDOW
     security: str = "curve"
+    # how many nodes one daemon process serves (daemon/node.py NodeHost; the supervisor
+    # groups its local nodes in file order): 1, a process per node, is the default
+    nodes_per_process: int = 1
 
 
 class Topology:
@@ -575,7 +580,12 @@ def _cluster(raw: dict, src: str) -> Cluster:
     security = raw.get("security", SECURITY_MODES[0])
     if security not in SECURITY_MODES:
         raise TopologyError(f"{where}: field 'security' must be \"curve\" (the default) or \"none\", got {_show(security)}")
-    return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security)
+    per_process = raw.get("nodes_per_process", 1)
+    if not _is_int(per_process) or not 1 <= per_process <= MAX_NODES_PER_PROCESS:
+        raise TopologyError(f"{where}: field 'nodes_per_process' must be an integer from 1 to {MAX_NODES_PER_PROCESS}, "
+                            f"got {_show(per_process)}")
+    return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security,
+                   per_process)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -700,6 +710,8 @@ def to_dict(topology: Topology) -> dict:
             cluster[key] = getattr(c, key)
     if c.security != Cluster.security:
         cluster["security"] = c.security
+    if c.nodes_per_process != Cluster.nodes_per_process:
+        cluster["nodes_per_process"] = c.nodes_per_process
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}

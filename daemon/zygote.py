@@ -100,8 +100,9 @@ class Forked:
         return self.returncode
 
 
-def spawn(topology, name: str, notify_fd: int, log_path, run_dir=None) -> Forked:
-    """Fork node ``name`` of ``topology``; it writes its ready line on ``notify_fd``
+def spawn(topology, name: str | list[str], notify_fd: int, log_path, run_dir=None) -> Forked:
+    """Fork node ``name`` of ``topology`` (or a list of nodes, served by one process:
+    daemon/node.py NodeHost); it writes its ready line on ``notify_fd``
     (the caller closes its own copy) and its output to ``log_path``. Call it from the
     main thread. Raises OSError if the log cannot be opened or the fork fails."""
     parent = os.getpid()
@@ -124,7 +125,7 @@ def spawn(topology, name: str, notify_fd: int, log_path, run_dir=None) -> Forked
     return Forked(pid)
 
 
-def _child(topology, name: str, notify_fd: int, log_fd: int, parent: int, mask, log_path: str,
+def _child(topology, name: str | list[str], notify_fd: int, log_fd: int, parent: int, mask, log_path: str,
            run_dir) -> None:
     code = UNEXPECTED
     try:
@@ -138,7 +139,9 @@ def _child(topology, name: str, notify_fd: int, log_fd: int, parent: int, mask, 
         os.dup2(log_fd, 2)
         _close_inherited(keep={0, 1, 2, notify_fd})
         os.environ[PARENT_PID_ENV] = str(parent)
-        set_cmdline([sys.executable, "-m", "daemon", "--node", name, "--topology", str(topology.path), "--log", log_path])
+        names = [name] if isinstance(name, str) else name
+        set_cmdline([sys.executable, "-m", "daemon", *(a for n in names for a in ("--node", n)),
+                     "--topology", str(topology.path), "--log", log_path])
         ppid = die_with_parent()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         code = daemon.node.serve(topology, name, notify_fd, ppid, run_dir)

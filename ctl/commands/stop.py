@@ -179,7 +179,7 @@ def _role(proc, supervisor: int | None) -> tuple[str, str]:
         args = proc.cmdline()
     except psutil.Error:
         return "process", ""
-    node = args[args.index("--node") + 1] if "--node" in args[:-1] else ""
+    node = ",".join(args[i + 1] for i in range(len(args) - 1) if args[i] == "--node")  # a NodeHost serves several
     if "daemon.burner" in args:
         return "burner", node
     if "daemon" in args and node:
@@ -206,7 +206,9 @@ def _report(args, name, run_dir, supervisor: int | None, stopped: list, killed: 
                     "stopped": stopped, "killed": killed})
         return
     count = {role: sum(1 for p in stopped if p["role"] == role) for role in ("node", "burner", "process")}
-    parts = [_plural(count["node"], "node"), _plural(count["burner"], "burner")] + (
+    served = sum(len(p["name"].split(",")) for p in stopped if p["role"] == "node" and p["name"])
+    nodes = _plural(served, "node") + (f" in {_plural(count['node'], 'process')}" if served != count["node"] else "")
+    parts = [nodes, _plural(count["burner"], "burner")] + (
         [_plural(count["process"], "other process")] if count["process"] else [])
     if supervisor is not None:
         print(f"stopped cluster {name}: supervisor pid {supervisor}, " + ", ".join(parts))

@@ -245,6 +245,8 @@ def test_round_trip_through_toml(t, data):
         restart_backoff_max=data.draw(st.sampled_from([5.0, 0.25, 30.0])),
         restart_max_crashes=data.draw(st.integers(1, 20)),
         restart_window=data.draw(st.sampled_from([60.0, 1.5, 3600.0])),
+        security=data.draw(st.sampled_from(["curve", "none"])),
+        nodes_per_process=data.draw(st.sampled_from([1, 2, 1024])),
     )
     nodes = []
     for i, n in enumerate(t.nodes):
