@@ -1,12 +1,14 @@
-"""The node's own Python work per echo wave, without sockets' system calls.
+"""The node's own Python work per echo wave, without the inbox's system calls.
 
-    python bench/node_handle.py [--waves 3000]
+    python bench/node_handle.py [--waves 3000] [--cold]
 
 Builds the NodeDaemon of an inner node of topologies/binary31.toml (not bound; its
-DEALERs queue without a peer) and feeds ``handle`` the three frames such a node gets
-per wave — an EXPLORE from its father and an ECHO from each child, carrying seven
-entries each — then prints microseconds per wave (decoding, the node core, encoding
-and the DEALERs' queueing) and a cProfile summary.
+DEALERs send to one in-process sink) and feeds ``handle`` the three frames such a node
+gets per wave — an EXPLORE from its father and an ECHO from each child, carrying seven
+entries each — then prints microseconds per wave (decoding, the node core, encoding and
+the sends) and a cProfile summary. ``--cold`` also times each message after copying
+64 MiB, which evicts the caches as the other processes of a large cluster do between
+two turns of a node (ARCHITECTURE.md, "Nodes per process").
 """
 
 from __future__ import annotations
@@ -31,17 +33,30 @@ from daemon.topology import load  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--waves", type=int, default=3000)
+    ap.add_argument("--cold", action="store_true", help="also time each message with the caches evicted before it")
     args = ap.parse_args()
     topology = load(os.path.join(ROOT, "topologies", "binary31.toml"))
     name = topology.names[1]
     father, kids = topology.parents(name)[0], topology.children(name)
     node = NodeDaemon(topology, name)
-    node.ctx = zmq.Context()
+    ctx = node.ctx = zmq.Context()
+    sink = ctx.socket(zmq.ROUTER)
+    sink.setsockopt(zmq.RCVHWM, 0)
+    sink.setsockopt(zmq.LINGER, 0)
+    sink.bind("inproc://sink")
     for peer in topology.neighbours(name):
         sock = node.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.SNDHWM, 0)  # queue everything: no peer is listening
+        sock.setsockopt(zmq.SNDHWM, 0)  # queue everything until the sink is drained
         sock.setsockopt(zmq.LINGER, 0)
+        sock.connect("inproc://sink")
         node.peers[peer] = sock
+
+    def drain() -> None:
+        while True:
+            try:
+                sink.recv_multipart(zmq.DONTWAIT)
+            except zmq.Again:
+                return
     entry = node.core._sample(False, time.time())
     epoch = node.epoch + 1
 
@@ -60,8 +75,22 @@ def main() -> int:
             for f in wave:
                 node.handle(f, time.time())
         per_wave = (time.perf_counter() - t0) / args.waves * 1e6
-        assert node.stats["internal"] == 0 and node.stats["wave_errors"] == 0, node.stats
+        drain()
+        assert node.stats["internal"] == 0 and node.stats["wave_errors"] == 0 and node.stats["dropped"] == 0, node.stats
         print(f"{per_wave:.1f} us of Python per wave at inner node {name} (3 messages in, 3 out)")
+        if args.cold:
+            waves = max(1, args.waves // 3)
+            batch = [frames(wire.new_wave_id("e", start, f"c{i}")) for i in range(waves)]
+            src, dst = bytearray(64 << 20), bytearray(64 << 20)
+            spent = 0.0
+            for wave in batch:
+                for f in wave:
+                    dst[:] = src  # evict: what 200 other processes do between two turns
+                    t0 = time.perf_counter()
+                    node.handle(f, time.time())
+                    spent += time.perf_counter() - t0
+                drain()
+            print(f"{spent / waves * 1e6:.1f} us per wave with the caches evicted before each message ({waves} waves)")
         batch = [frames(wire.new_wave_id("e", start, f"v{i}")) for i in range(args.waves)]
         prof = cProfile.Profile()
         prof.enable()
@@ -69,9 +98,11 @@ def main() -> int:
             for f in wave:
                 node.handle(f, time.time())
         prof.disable()
+        drain()
         pstats.Stats(prof).sort_stats("tottime").print_stats(int(os.environ.get("TOP", "10")))
     finally:
         node.close()
+        ctx.destroy(linger=0)
     return 0
 
 

@@ -1,9 +1,11 @@
 """Echo latency over real daemons against the floor, same shape, same pacing, same run.
 
 For each size N: the floor (:class:`ctl.bench.floor.Floor`, a raw pyzmq relay tree of
-the same balanced shape) and a real cluster (``ctl start`` of the same tree, 2 cpus a
-node, balancing off), each measured for ``waves`` waves with ``gap`` seconds between
-them. A cluster wave is timed as the operator sees it: its start message to its result
+the same balanced shape, one process per node) and a real cluster (``ctl start`` of the
+same tree, 2 cpus a node, balancing off) — one for each ``per_process`` (``[cluster]
+nodes_per_process``: 1, a process per node, or several nodes per process,
+daemon/node.py NodeHost) — each measured for ``waves`` waves with ``gap`` seconds
+between them. A cluster wave is timed as the operator sees it: its start message to its result
 (``elapsed_ms``, process start-up excluded), checked for N entries; a wave that does
 not come back counts as lost. ``client="ctl"`` runs every wave as a new ``ctl echo
 --json`` process, as a user does (the latency is still the wave's own, from its JSON).
@@ -78,13 +80,25 @@ def load_cluster(cluster: Cluster) -> int:
         return sum(n["running"] for n in op.echo()["nodes"])
 
 
+def with_per_process(text: str, per_process: int) -> str:
+    """A topology's TOML with ``[cluster] nodes_per_process`` set (1: as it is)."""
+    if per_process == 1:
+        return text
+    return text.replace("[cluster]\n", f"[cluster]\nnodes_per_process = {per_process}\n", 1)
+
+
+def case_name(what: str, per_process: int) -> str:
+    return what if per_process == 1 else f"{what}, {per_process} nodes per process"
+
+
 def measure(n: int, shape: str = "balanced", fanout: int = 2, waves: int = 200, gap: float = 0.0,
-            load: bool = False, client: str = "operator", progress=lambda line: None) -> list[dict]:
+            load: bool = False, client: str = "operator", progress=lambda line: None,
+            per_process: tuple[int, ...] = (1,)) -> list[dict]:
     rows = []
 
-    def row(case: str, lat: list[float], lost: int, floor_p50: float | None, **extra) -> dict:
+    def row(case: str, lat: list[float], lost: int, floor_p50: float | None, k: int = 1, **extra) -> dict:
         r = {"case": case, "nodes": n, "shape": shape, "fanout": fanout, "waves": len(lat) + lost, "gap_s": gap,
-             "client": client, **stats(lat), "floor_p50_ms": floor_p50, "lost": lost, **extra}
+             "client": client, "nodes_per_process": k, **stats(lat), "floor_p50_ms": floor_p50, "lost": lost, **extra}
         r["ratio"] = round(r["p50_ms"] / floor_p50, 3) if floor_p50 and r["p50_ms"] else None
         rows.append(r)
         return r
@@ -93,25 +107,31 @@ def measure(n: int, shape: str = "balanced", fanout: int = 2, waves: int = 200, 
     progress(f"echo: floor, {n} nodes, {waves} waves")
     with Floor(n, fanout if shape == "balanced" else 2) as floor:
         floor_idle = row("floor: raw pyzmq relay tree, idle", floor.waves(waves, gap), 0, None)["p50_ms"]
-        progress(f"echo: cluster of {n} nodes, starting")
-        with Cluster(shaped_toml(n, shape, fanout, cpus=2)) as cluster:
-            progress(f"echo: {n} nodes up in {cluster.start_s:.1f} s; {waves} waves")
-            lat, lost = cluster_waves(cluster, waves, gap, client)
-            row("echo, idle", lat, lost, floor_idle, start_s=round(cluster.start_s, 2), load_avg=round(load_avg, 2))
-            if load:
-                busy = load_cluster(cluster)
-                progress(f"echo: {busy} busy slots on {os.cpu_count()} cores; floor and cluster again")
-                floor_busy = row("floor: raw pyzmq relay tree, loaded", floor.waves(waves, gap), 0, None)["p50_ms"]
+        floor_busy = None
+        for k in per_process:
+            progress(f"echo: cluster of {n} nodes, {k} per process, starting")
+            with Cluster(with_per_process(shaped_toml(n, shape, fanout, cpus=2), k)) as cluster:
+                progress(f"echo: {n} nodes up in {cluster.start_s:.1f} s; {waves} waves")
                 lat, lost = cluster_waves(cluster, waves, gap, client)
-                row("echo, every slot busy", lat, lost, floor_busy, busy_slots=busy)
+                row(case_name("echo, idle", k), lat, lost, floor_idle, k, start_s=round(cluster.start_s, 2),
+                    load_avg=round(load_avg, 2))
+                if load:
+                    busy = load_cluster(cluster)
+                    progress(f"echo: {busy} busy slots on {os.cpu_count()} cores; floor and cluster again")
+                    if floor_busy is None:  # measured once, beside the first loaded cluster
+                        floor_busy = row("floor: raw pyzmq relay tree, loaded", floor.waves(waves, gap), 0, None)["p50_ms"]
+                    lat, lost = cluster_waves(cluster, waves, gap, client)
+                    row(case_name("echo, every slot busy", k), lat, lost, floor_busy, k, busy_slots=busy)
     return rows
 
 
 def run(sizes: list[int], shape: str = "balanced", fanout: int = 2, waves: int = 200, gap: float = 0.0,
-        load: bool = False, client: str = "operator", progress=lambda line: None) -> dict:
+        load: bool = False, client: str = "operator", progress=lambda line: None,
+        per_process: tuple[int, ...] = (1,)) -> dict:
     rows = []
     for n in sizes:
-        rows += measure(n, shape, fanout, waves if n <= 200 else max(5, waves // 10), gap, load, client, progress)
-    main = next(r for r in rows if r["case"] == "echo, idle")
+        rows += measure(n, shape, fanout, waves if n <= 200 else max(5, waves // 10), gap, load, client, progress,
+                        per_process)
+    main = next(r for r in rows if r["case"].startswith("echo, idle"))
     return {"bench": "echo", "p50_ms": main["p50_ms"], "floor_p50_ms": main["floor_p50_ms"], "ratio": main["ratio"],
             "cores": os.cpu_count(), "python": sys.version.split()[0], "rows": rows}

@@ -37,9 +37,10 @@ def save(result: dict, path: str) -> None:
 def echo(plt, result: dict):
     """Echo p50 (and p90 as a band) and the floor's p50 against the number of nodes."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for case, label, style in (("echo, idle", "echo p50 (idle)", "o-"), ("echo, every slot busy", "echo p50 (every slot busy)", "s-"),
-                               ("floor: raw pyzmq relay tree, idle", "floor p50 (idle)", "o--"),
-                               ("floor: raw pyzmq relay tree, loaded", "floor p50 (loaded)", "s--")):
+    cases = list(dict.fromkeys(r["case"] for r in result["rows"]))  # echo per nodes-per-process, the floors
+    for case in cases:
+        style = ("s" if "busy" in case or "loaded" in case else "o") + ("--" if case.startswith("floor") else "-")
+        label = case.replace("floor: raw pyzmq relay tree", "floor p50") if case.startswith("floor") else "echo p50" + case[4:]
         rows = sorted((r for r in result["rows"] if r["case"] == case and r["p50_ms"]), key=lambda r: r["nodes"])
         if rows:
             ax.plot([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], style, label=label)

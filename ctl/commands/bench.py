@@ -10,7 +10,9 @@ ctl/bench/; BENCHMARKS.md shows the results and the commands.
 
   echo     echo latency over a real cluster against a raw pyzmq relay tree of the same
            shape, same pacing (--gap), same run; --load adds every slot busy;
-           --client ctl runs each wave as a new `ctl echo` process, as a user does.
+           --client ctl runs each wave as a new `ctl echo` process, as a user does;
+           --per-process 1,8 measures a cluster of a process per node and one of
+           8 nodes per process.
            JSON: p50_ms, floor_p50_ms, ratio (the first size, idle) and every row.
   balance  the burst on a real cluster per policy (makespan from submit to the last
            done against LB), or --scenario queue: a queue of millions, rounds timed,
@@ -40,6 +42,7 @@ QUEUE_COLUMNS = [("round", "round", "{}"), ("ms", "elapsed_ms", "{:.0f}"), ("mov
                  ("echo bytes", "entries_bytes", "{:,}")]
 SCALE_COLUMNS = [("nodes", "nodes", "{:,}"), ("start s", "start_s", "{:.2f}"), ("target s", "start_target_s", "{:.2f}"),
                  ("USS MB", "uss_mb_median", "{:.2f}"), ("max", "uss_mb_max", "{:.2f}"), ("target", "uss_target_mb", "{:.0f}"),
+                 ("USS MB/node", "uss_mb_per_node", "{:.2f}"),
                  ("RSS MB", "rss_mb_median", "{:.1f}"), ("echo ms", "echo_ms", "{:.1f}"), ("entries", "echo_entries", "{:,}"),
                  ("stop s", "stop_s", "{:.2f}"), ("nodes gone s", "nodes_gone_s", "{:.2f}"), ("target s", "stop_target_s", "{:.2f}"),
                  ("left", "left", "{}")]
@@ -51,15 +54,15 @@ SIM_SCALE_COLUMNS = [("run", "case", "{}"), ("shape", "shape", "{}"), ("nodes", 
                      ("bound", "message_bound", "{:,}"), ("checks", "checks", "{}"), ("peak RSS MB", "peak_rss_mb", "{}")]
 
 
-def sizes(flag: str):
+def sizes(flag: str, most: int = MAX_NODES):
     def parse(text: str) -> list[int]:
         try:
             values = [int(x) for x in text.split(",") if x.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} must be node counts separated by commas, got {text!r}") from None
-        if not values or any(not 1 <= v <= MAX_NODES for v in values):
+        if not values or any(not 1 <= v <= most for v in values):
             # the supervisor waits for its nodes' ready lines with select(2): 1,024 descriptors
-            raise argparse.ArgumentTypeError(f"{flag} must be node counts from 1 to {MAX_NODES}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{flag} must be node counts from 1 to {most}, got {text!r}")
         return values
 
     parse.__name__ = "sizes"
@@ -96,6 +99,9 @@ def add_arguments(p):
     e.add_argument("--load", action="store_true", help="also measure with every CPU slot busy")
     e.add_argument("--client", choices=("operator", "ctl"), default="operator",
                    help="operator: waves from this process (default); ctl: a new `ctl echo` process per wave")
+    e.add_argument("--per-process", type=sizes("--per-process", 1024), default=[1], metavar="K[,K...]",
+                   help="nodes per daemon process ([cluster] nodes_per_process), a cluster for each (default 1: "
+                        "a process per node; the floor is always a process per node)")
     common(e)
 
     b = sub.add_parser("balance", help="the burst per policy on a real cluster, or a queue of millions")
@@ -112,6 +118,8 @@ def add_arguments(p):
     s = sub.add_parser("scale", help="many node daemons: start, memory, echo, stop")
     s.add_argument("--nodes", type=sizes("--nodes"), default=[50, 200, 1000], metavar="N[,N...]", help="sizes (default 50,200,1000)")
     s.add_argument("--spawn", choices=("fork", "exec"), default="fork", help="fork from the supervisor (default) or a fresh interpreter per node")
+    s.add_argument("--per-process", type=integer("--per-process", 1, 1024), default=1, metavar="K",
+                   help="nodes per daemon process ([cluster] nodes_per_process; default 1)")
     common(s)
 
     m = sub.add_parser("sim", help="the simulator: the burst per policy, the plan's properties, large waves")
@@ -181,7 +189,8 @@ def _cell(value, fmt: str) -> str:
 def _echo(args, progress) -> dict:
     from ctl.bench import echo
 
-    result = echo.run(args.nodes, args.shape, args.fanout, args.waves, args.gap, args.load, args.client, progress)
+    result = echo.run(args.nodes, args.shape, args.fanout, args.waves, args.gap, args.load, args.client, progress,
+                      tuple(args.per_process))
     pacing = f"{args.gap:g} s between waves" if args.gap else "back to back"
     result["_tables"] = [(f"echo against the floor ({args.shape}, fan-out {args.fanout}, {pacing}, client {args.client}; "
                           f"ratio = p50 / floor p50 of the same run; target ≤ 2)", ECHO_COLUMNS, result["rows"])]
@@ -215,10 +224,11 @@ def _balance(args, progress) -> dict:
 def _scale(args, progress) -> dict:
     from ctl.bench import scale
 
-    result = scale.run(args.nodes, args.spawn, progress)
+    result = scale.run(args.nodes, args.spawn, progress, args.per_process)
     result["_notes"] = [f"{r['nodes']} nodes: {r['error']}" for r in result["rows"] if "error" in r]
-    result["_tables"] = [(f"node daemons ({args.spawn}): targets for 1,000 nodes: up ≤ 15 s, ≤ 6 MB USS each, stopped ≤ 5 s "
-                          "(scaled linearly for other sizes); 'nodes gone' = every node exited and reaped", SCALE_COLUMNS, result["rows"])]
+    per = f", {args.per_process} nodes per process" if args.per_process > 1 else ""
+    result["_tables"] = [(f"node daemons ({args.spawn}{per}): targets for 1,000 nodes: up ≤ 15 s, ≤ 6 MB USS each, stopped ≤ 5 s "
+                          "(scaled linearly for other sizes); USS is per process, USS/node all processes' over the nodes; 'nodes gone' = every node exited and reaped", SCALE_COLUMNS, result["rows"])]
     return result
 
 
