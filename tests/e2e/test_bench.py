@@ -42,6 +42,27 @@ def test_echo_table_names_the_yardstick(cluster_env):
     assert "echo, idle" in r.stdout and "conditions: " in r.stdout
 
 
+def test_echo_measures_a_cluster_for_each_number_of_nodes_per_process(cluster_env, tmp_path):
+    png = tmp_path / "echo.png"
+    r = bench(cluster_env, "echo", "--nodes", "7", "--waves", "3", "--per-process", "1,3", "--json", "--plot", png)
+    rows = json.loads(r.stdout)["rows"]
+    assert [(row["case"], row["nodes_per_process"]) for row in rows] == [
+        ("floor: raw pyzmq relay tree, idle", 1), ("echo, idle", 1), ("echo, idle, 3 nodes per process", 3)]
+    floor = rows[0]["p50_ms"]
+    for row in rows[1:]:
+        assert row["lost"] == 0 and row["waves"] == 3 and row["floor_p50_ms"] == floor  # one floor for both
+        assert row["ratio"] == pytest.approx(row["p50_ms"] / floor, rel=1e-2)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scale_with_nodes_per_process_counts_processes_and_memory_per_node(cluster_env):
+    r = bench(cluster_env, "scale", "--nodes", "6", "--per-process", "3", "--json")
+    row = json.loads(r.stdout)["rows"][0]
+    assert row["nodes_per_process"] == 3 and row["node_processes"] == 2 and row["echo_entries"] == 6
+    assert row["left"] == [] and 0 < row["uss_mb_per_node"] < row["uss_mb_median"]
+    assert not cluster_env.processes()
+
+
 def test_balance_burst_reports_makespan_against_lb_and_every_task_done(cluster_env, tmp_path):
     png = tmp_path / "balance.png"
     r = bench(cluster_env, "balance", "--policy", "heap,none", "--tasks", "12", "--cost", "0.2", "--interval", "0.2",
@@ -84,6 +105,8 @@ def test_sim_rows_per_policy_and_plan_properties(cluster_env):
 
 @pytest.mark.parametrize("args, message", [
     (["echo", "--nodes", "3,x"], "--nodes must be node counts"),
+    (["echo", "--per-process", "0"], "--per-process must be node counts from 1 to 1024"),
+    (["scale", "--per-process", "2000"], "--per-process"),
     (["balance", "--policy", "heap,fast"], "--policy takes heap, seed, none"),
     (["balance", "nowhere.toml"], "nowhere.toml"),
     (["balance", "--at", "nobody"], "nobody"),
