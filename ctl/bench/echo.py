@@ -34,19 +34,26 @@ def stats(lat: list[float]) -> dict:
     return {"p50_ms": round(statistics.median(s), 3), "p90_ms": round(s[int(len(s) * 0.9)], 3), "min_ms": round(s[0], 3)}
 
 
-def cluster_waves(cluster: Cluster, count: int, gap: float, client: str) -> tuple[list[float], int]:
-    """(latencies in ms, lost waves)."""
+def cluster_waves(cluster: Cluster, count: int, gap: float, client: str,
+                  progress=lambda line: None) -> tuple[list[float], int]:
+    """(latencies in ms, lost waves). A first wave, not counted, lets the nodes connect
+    to their neighbours (the floor's tree is connected before its first wave too)."""
     from daemon.operator import Operator, WaveTimeout
 
     n = len(cluster.topology.names)
     lat, lost = [], 0
     if client == "ctl":
+        def ctl_echo():
+            return subprocess.run([sys.executable, "-m", "ctl", "echo", "--json", "-t", cluster.path],
+                                  env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+        ctl_echo()  # the nodes connect to their neighbours on the first wave: not timed, as below
         for _ in range(count):
             time.sleep(gap)
-            r = subprocess.run([sys.executable, "-m", "ctl", "echo", "--json", "-t", cluster.path],
-                               env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+            r = ctl_echo()
             if r.returncode:
                 lost += 1
+                progress(f"echo: a wave was lost: {r.stdout.strip()[-300:]} {r.stderr.strip()[-300:]}")
                 continue
             snap = json.loads(r.stdout)
             if len(snap["nodes"]) != n:
@@ -60,8 +67,9 @@ def cluster_waves(cluster: Cluster, count: int, gap: float, client: str) -> tupl
                 time.sleep(gap)
             try:
                 snap = op.echo()
-            except WaveTimeout:
+            except WaveTimeout as exc:
                 lost += 1
+                progress(f"echo: a wave was lost: {exc}")
                 continue
             if len(snap["nodes"]) != n:
                 raise BenchError(f"echo: {len(snap['nodes'])} of {n} entries")
@@ -112,7 +120,7 @@ def measure(n: int, shape: str = "balanced", fanout: int = 2, waves: int = 200, 
             progress(f"echo: cluster of {n} nodes, {k} per process, starting")
             with Cluster(with_per_process(shaped_toml(n, shape, fanout, cpus=2), k)) as cluster:
                 progress(f"echo: {n} nodes up in {cluster.start_s:.1f} s; {waves} waves")
-                lat, lost = cluster_waves(cluster, waves, gap, client)
+                lat, lost = cluster_waves(cluster, waves, gap, client, progress)
                 row(case_name("echo, idle", k), lat, lost, floor_idle, k, start_s=round(cluster.start_s, 2),
                     load_avg=round(load_avg, 2))
                 if load:
@@ -120,7 +128,7 @@ def measure(n: int, shape: str = "balanced", fanout: int = 2, waves: int = 200, 
                     progress(f"echo: {busy} busy slots on {os.cpu_count()} cores; floor and cluster again")
                     if floor_busy is None:  # measured once, beside the first loaded cluster
                         floor_busy = row("floor: raw pyzmq relay tree, loaded", floor.waves(waves, gap), 0, None)["p50_ms"]
-                    lat, lost = cluster_waves(cluster, waves, gap, client)
+                    lat, lost = cluster_waves(cluster, waves, gap, client, progress)
                     row(case_name("echo, every slot busy", k), lat, lost, floor_busy, k, busy_slots=busy)
     return rows
 

@@ -43,9 +43,10 @@ def echo(plt, result: dict):
         label = case.replace("floor: raw pyzmq relay tree", "floor p50") if case.startswith("floor") else "echo p50" + case[4:]
         rows = sorted((r for r in result["rows"] if r["case"] == case and r["p50_ms"]), key=lambda r: r["nodes"])
         if rows:
-            ax.plot([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], style, label=label)
+            line, = ax.plot([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], style, label=label)
             if not case.startswith("floor"):
-                ax.fill_between([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], [r["p90_ms"] for r in rows], alpha=0.15)
+                ax.fill_between([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], [r["p90_ms"] for r in rows],
+                                color=line.get_color(), alpha=0.15)
     sizes = sorted({r["nodes"] for r in result["rows"]})
     if len(sizes) > 1:
         ax.set_xscale("log")
