@@ -329,3 +329,27 @@ def test_none_is_refused_for_a_non_loopback_host_without_insecure(cluster_env, t
     # with --insecure it gets past that check, to the next one: no node runs here
     r = cluster_env.ctl("start", "--insecure", exposed)
     assert r.returncode == 1 and "no node" in r.stderr and "--insecure" not in r.stderr
+
+
+def test_a_link_taken_over_after_it_was_made_heals_within_waves(cluster_env):
+    """With ``security = "none"`` anyone may connect under a node's name (under CURVE, only
+    a holder of that node's key). ROUTER_HANDOVER gives the newest connection the name, so
+    a stranger connecting to haywagon as affixed after the two have linked cuts affixed's
+    link there: the wave in progress may miss haywagon. The node that gave up reopens its
+    link (the Reconnect effect, daemon/core/node.py), which takes the name back: later
+    waves are whole again while the stranger stays connected."""
+    topology = started(cluster_env, "none")
+    attacker = Attacker(topology, None)
+    try:
+        with Operator(topology, timeout=3.0) as op:
+            assert op.echo()["complete"]  # every link made
+            attacker.send("haywagon", b"affixed", "ping", id=1)  # the stranger takes the name
+            deadline = time.monotonic() + DEADLINE
+            while op.ping(["haywagon"])["haywagon"]["stats"]["refused"] < 1:  # connected: its ping refused
+                assert time.monotonic() < deadline, "the stranger's ping never reached haywagon"
+                time.sleep(0.05)
+            while not op.echo()["complete"]:
+                assert time.monotonic() < deadline, "the cluster did not heal"
+            assert all(op.echo()["complete"] for _ in range(3))
+    finally:
+        attacker.close()
