@@ -4,7 +4,8 @@ For each size N: ``ctl start`` of a balanced binary tree of N nodes (1 cpu each,
 balancing off; ``per_process`` nodes in each daemon process, ``[cluster]
 nodes_per_process``), timed from the command's start to its exit (every node has said
 ready); each daemon process's unique memory (USS, psutil's ``memory_full_info``) once
-all are up and idle, and that divided by the nodes it serves; one echo wave over all N (checked: N entries) through
+all are up and idle, and that divided by the nodes it serves, and again after the
+echoes (a node opens its links to its neighbours on its first wave); one echo wave over all N (checked: N entries) through
 :class:`daemon.operator.Operator`; ``ctl stop`` timed the same way; then every process
 seen (supervisor, nodes) checked gone and reaped. The yardsticks are the targets of
 issue 10: up in 15 s, 6 MB per idle daemon, stopped in 5 s, for 1,000 nodes.
@@ -30,20 +31,14 @@ def measure(n: int, spawn: str = "fork", progress=lambda line: None, per_process
     with Cluster(with_per_process(tree_toml(n, free_base_port(n), fanout=2, cpus=1), per_process), env=env) as c:
         progress(f"scale: {n} nodes up in {c.start_s:.1f} s; measuring memory")
         nodes = c.node_processes()
-        uss, rss = [], []
-        for proc in nodes:
-            try:
-                info = proc.memory_full_info()
-            except Exception:  # noqa: BLE001 — a node that went away shows as missing
-                continue
-            uss.append(info.uss / 2**20)
-            rss.append(info.rss / 2**20)
+        uss, rss = _memory(nodes)
         from daemon.operator import Operator
 
         with Operator(c.topology, timeout=max(10.0, n / 20), run_dir=c.run_dir) as op:
             op.echo()  # connects; the second wave is the one timed
             snap = op.echo()
         entries = len(snap["nodes"])
+        waved, _ = _memory(nodes)  # idle again, now with its links open and a wave's code run
         progress(f"scale: echo over {entries} nodes in {snap['elapsed_ms']:.0f} ms; stopping")
     return {
         "nodes": n,
@@ -56,6 +51,7 @@ def measure(n: int, spawn: str = "fork", progress=lambda line: None, per_process
         "rss_mb_median": round(statistics.median(rss), 2) if rss else None,
         "uss_target_mb": TARGET_USS_MB,
         "uss_mb_per_node": round(sum(uss) / n, 2) if uss else None,
+        "uss_mb_after_echo": round(statistics.median(waved), 2) if waved else None,
         "node_processes": len(nodes),
         "echo_ms": snap["elapsed_ms"],
         "echo_entries": entries,
@@ -65,6 +61,19 @@ def measure(n: int, spawn: str = "fork", progress=lambda line: None, per_process
         "left": c.left,
         "load_before": os.getloadavg()[0],
     }
+
+
+def _memory(procs) -> tuple[list[float], list[float]]:
+    """(USS, RSS) in MB of each process still there."""
+    uss, rss = [], []
+    for proc in procs:
+        try:
+            info = proc.memory_full_info()
+        except Exception:  # noqa: BLE001 — a node that went away shows as missing
+            continue
+        uss.append(info.uss / 2**20)
+        rss.append(info.rss / 2**20)
+    return uss, rss
 
 
 def run(sizes: list[int], spawn: str = "fork", progress=lambda line: None, per_process: int = 1) -> dict:

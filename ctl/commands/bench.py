@@ -42,7 +42,7 @@ QUEUE_COLUMNS = [("round", "round", "{}"), ("ms", "elapsed_ms", "{:.0f}"), ("mov
                  ("echo bytes", "entries_bytes", "{:,}")]
 SCALE_COLUMNS = [("nodes", "nodes", "{:,}"), ("start s", "start_s", "{:.2f}"), ("target s", "start_target_s", "{:.2f}"),
                  ("USS MB", "uss_mb_median", "{:.2f}"), ("max", "uss_mb_max", "{:.2f}"), ("target", "uss_target_mb", "{:.0f}"),
-                 ("USS MB/node", "uss_mb_per_node", "{:.2f}"),
+                 ("USS MB/node", "uss_mb_per_node", "{:.2f}"), ("USS MB after echo", "uss_mb_after_echo", "{:.2f}"),
                  ("RSS MB", "rss_mb_median", "{:.1f}"), ("echo ms", "echo_ms", "{:.1f}"), ("entries", "echo_entries", "{:,}"),
                  ("stop s", "stop_s", "{:.2f}"), ("nodes gone s", "nodes_gone_s", "{:.2f}"), ("target s", "stop_target_s", "{:.2f}"),
                  ("left", "left", "{}")]

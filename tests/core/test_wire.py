@@ -223,3 +223,13 @@ def test_which_fields_have_bounds_checked():
         for field, want in spec.items():
             assert wire._bounded(field, want) == ((kind, field) not in UNBOUNDED), (kind, field)
     assert {(k, f) for k, checks in wire._CHECKS.items() for f, _, bound in checks if bound is None} == UNBOUNDED
+
+
+def test_each_field_takes_exactly_its_types():
+    """``_exact_types`` runs once, at import, to build the checks: pinned here directly
+    (as ``_bounded`` above). msgpack gives exact types, so the check is a set lookup."""
+    assert wire._exact_types(int) == frozenset({int})
+    assert wire._exact_types(bytes) == frozenset({bytes})
+    assert wire._exact_types((int, float)) == frozenset({int, float})
+    for kind, spec in wire.SCHEMA.items():
+        assert [(f, types) for f, types, _ in wire._CHECKS[kind]] == [(f, wire._exact_types(w)) for f, w in spec.items()]

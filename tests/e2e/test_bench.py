@@ -91,7 +91,7 @@ def test_scale_starts_measures_and_stops_leaving_nothing(cluster_env):
     assert [row["nodes"] for row in rows] == [3, 5]
     for row in rows:
         assert row["node_processes"] == row["echo_entries"] == row["nodes"]
-        assert row["left"] == [] and 0 < row["uss_mb_median"] <= row["rss_mb_median"]
+        assert row["left"] == [] and 0 < row["uss_mb_median"] <= row["rss_mb_median"] and row["uss_mb_after_echo"] > 0
     assert not cluster_env.processes()
 
 
