@@ -182,9 +182,8 @@ class NodeDaemon:
                 now = time.time()
                 if now >= next_measure:
                     next_measure = now + MEASURE_EVERY
-                    if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
+                    if not once_a_second([self], parent_pid, parent_alive):
                         return
-                    self.core.cpu_percent = self.measure_cpu()
                 deadline = self.core.next_deadline()
                 if deadline <= now:
                     self.execute(self.core.tick(now))
@@ -290,6 +289,16 @@ class NodeDaemon:
             return None
 
 
+def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive) -> bool:
+    """The loops' once-a-second turn: False if the parent is gone (the process is to
+    stop); else each node's CPU use measured for its samples."""
+    if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
+        return False
+    for node in nodes:
+        node.core.cpu_percent = node.measure_cpu()
+    return True
+
+
 class NodeHost:
     """Several nodes in one process (``[cluster] nodes_per_process`` > 1).
 
@@ -349,10 +358,8 @@ class NodeHost:
                 now = time.time()
                 if now >= next_measure:
                     next_measure = now + MEASURE_EVERY
-                    if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
+                    if not once_a_second(self.nodes, parent_pid, parent_alive):
                         return
-                    for node in self.nodes:
-                        node.core.cpu_percent = node.measure_cpu()
                 deadline = next_measure
                 for node in self.nodes:
                     due = node.core.next_deadline()
