@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psutil  # noqa: E402
 
-from ctl.bench.cluster import Cluster, shaped_toml  # noqa: E402
-from ctl.bench.echo import cluster_waves, with_per_process  # noqa: E402
+from ctl.bench.cluster import Cluster, shaped_toml, with_per_process  # noqa: E402
+from ctl.bench.echo import cluster_waves  # noqa: E402
 from ctl.bench.floor import Floor  # noqa: E402
 
 

@@ -80,11 +80,9 @@ class NodeDaemon:
         self.burner = burner
         self.keys = keys
         self.gate = security.Gate(topology.names) if keys is not None else None
-        self.authenticator = None
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
-        self.ctx: zmq.Context | None = None
-        self._own_ctx = False  # a shared context is its host's to destroy
+        self.ctx: zmq.Context | None = None  # its NodeHost's, which destroys it with every socket
         self.inbox: zmq.Socket | None = None
         self.peers: dict[str, zmq.Socket] = {}
         self.share = 1  # this process's CPU is split between this many nodes (NodeHost)
@@ -95,18 +93,10 @@ class NodeDaemon:
 
     # --- sockets -------------------------------------------------------------------
 
-    def bind(self, ctx: zmq.Context | None = None) -> str:
-        """Bind the inbox; raise OSError naming the node and port if it is taken.
-
-        ``ctx``: a context this node shares with the other nodes of its process
-        (:class:`NodeHost`, which runs the one ZAP handler); default: its own."""
-        if ctx is None:
-            self.ctx = zmq.Context()
-            self._own_ctx = True
-            if self.keys is not None:
-                self.authenticator = security.start_authenticator(self.ctx, self.keys)
-        else:
-            self.ctx = ctx
+    def bind(self, ctx: zmq.Context) -> str:
+        """Bind the inbox in ``ctx`` (its :class:`NodeHost`'s, which runs the ZAP handler);
+        raise OSError naming the node and port if it is taken."""
+        self.ctx = ctx
         inbox = self.ctx.socket(zmq.ROUTER)
         configure_socket(inbox)
         if self.keys is not None:
@@ -147,14 +137,7 @@ class NodeDaemon:
             self.core.count("unroutable")
 
     def close(self) -> None:
-        if self.authenticator is not None:
-            self.authenticator.stop()
-        if self._own_ctx:
-            self.ctx.destroy(linger=0)  # closes every socket: term() cannot wait on one
-        else:  # the host destroys the shared context after every node has closed
-            for sock in [self.inbox, *self.peers.values()]:
-                if sock is not None:
-                    sock.close(linger=0)
+        """Stop the burner, close the journal (the sockets go with the host's context)."""
         if self.burner is not None:
             self.burner.close()
         if self.journal is not None:
@@ -162,12 +145,8 @@ class NodeDaemon:
 
     # --- the loop ------------------------------------------------------------------
 
-    def stop(self, *_):
-        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive."""
-        raise Stopping
-
     def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
-        """Serve until :meth:`stop` (or the parent dies).
+        """Serve until :meth:`NodeHost.stop` (or the parent dies).
 
         The loop blocks in the inbox's receive with a timeout (RCVTIMEO) set to the
         core's next deadline, rather than in zmq_poll: each libzmq call costs system
@@ -300,14 +279,15 @@ def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive)
 
 
 class NodeHost:
-    """Several nodes in one process (``[cluster] nodes_per_process`` > 1).
+    """The nodes of one daemon process: one, or several (``[cluster] nodes_per_process``).
 
-    Each node is the same :class:`NodeDaemon` as in a process of its own — its own inbox
-    at its own endpoint, its own DEALERs, core, journal and burner — but they share one
-    ZeroMQ context (one I/O thread, one ZAP handler: the cluster's User-Ids are the same
-    for every node) and one loop: zmq_poll over the inboxes, with the nearest of the
-    cores' deadlines as its timeout, then each readable inbox drained up to
-    :attr:`BATCH` messages, so that a flooded node cannot starve the others.
+    Each node is a whole :class:`NodeDaemon` — its own inbox at its own endpoint, its
+    own DEALERs, core, journal and burner — and they share one ZeroMQ context (one I/O
+    thread, one ZAP handler: the cluster's User-Ids are the same for every node). One
+    node runs its own loop (:meth:`NodeDaemon.run`, a blocking receive); several share
+    one: zmq_poll over the inboxes, with the nearest of the cores' deadlines as its
+    timeout, then each readable inbox drained up to :attr:`BATCH` messages, so that a
+    flooded node cannot starve the others.
 
     Why: on a machine with far fewer cores than nodes, an echo wave's time is the CPU
     its processes need, and a process woken for each message mostly waits on memory —
@@ -326,7 +306,8 @@ class NodeHost:
         self.authenticator = None
 
     def bind(self) -> list[str]:
-        """Bind every node's inbox; OSError naming the node and port if one is taken."""
+        """Bind every node's inbox; returns their endpoints, in order. OSError naming the
+        node and port if one is taken."""
         self.ctx = zmq.Context()
         keys = self.nodes[0].keys
         if keys is not None:
@@ -342,11 +323,14 @@ class NodeHost:
             self.ctx.destroy(linger=0)
 
     def stop(self, *_):
-        """The SIGTERM/SIGINT handler, as :meth:`NodeDaemon.stop`."""
+        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive."""
         raise Stopping
 
     def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
         """Serve every node until :meth:`stop` (or the parent dies)."""
+        if len(self.nodes) == 1:
+            self.nodes[0].run(parent_pid, parent_alive)
+            return
         poller = zmq.Poller()
         node_of = {}
         for node in self.nodes:
@@ -431,10 +415,10 @@ def journal_file(run_dir, name: str) -> str:
     return os.path.join(run_dir, "journal", f"{name}.sqlite")
 
 
-def serve(topology: Topology, names: str | list[str], notify_fd: int | None, ppid: int, run_dir=None,
+def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int, run_dir=None,
           journal_path: str | None = None) -> int:
-    """Run node ``names`` (a name, or a list of names served by one :class:`NodeHost`)
-    until stopped: load its keys and recover from its journal (both in ``run_dir``),
+    """Run the nodes ``names`` (one, or several served by one :class:`NodeHost`) until
+    stopped: load its keys and recover from its journal (both in ``run_dir``),
     bind, say ready on ``notify_fd`` (``ready PID ENDPOINT...``, one endpoint per node,
     in order), serve. Called by :func:`main` in a fresh interpreter, or by
     daemon/zygote.py in a process forked from the supervisor."""
@@ -442,8 +426,8 @@ def serve(topology: Topology, names: str | list[str], notify_fd: int | None, ppi
     from daemon.journal import JournalError, SqliteJournal
     from daemon.lifecycle import parent_alive
 
-    names = [names] if isinstance(names, str) else list(names)
     nodes: list[NodeDaemon] = []
+    failure = None
     try:
         for name in names:
             path = journal_path if journal_path is not None else journal_file(run_dir, name) if run_dir else None
@@ -452,27 +436,24 @@ def serve(topology: Topology, names: str | list[str], notify_fd: int | None, ppi
                 keys = security.ClusterKeys.load(run_dir or ".", topology, name)
             journal = SqliteJournal(path) if path else None
             nodes.append(NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys))
-    except (security.KeyProblem, JournalError) as exc:
+    except security.KeyProblem as exc:
+        failure = (f"error {exc}", 2)
+    except JournalError as exc:
+        failure = (f"error node {name}: {exc}", 3)
+    if failure is not None:
         for node in nodes:
             node.close()
-        if isinstance(exc, security.KeyProblem):
-            _notify(notify_fd, f"error {exc}")
-            return 2
-        _notify(notify_fd, f"error node {name}: {exc}")
-        return 3
-    host = NodeHost(nodes) if len(nodes) > 1 else None
+        _notify(notify_fd, failure[0])
+        return failure[1]
+    host = NodeHost(nodes)
     try:
-        endpoints = host.bind() if host is not None else [nodes[0].bind()]
+        endpoints = host.bind()
     except OSError as exc:
         _notify(notify_fd, f"error {exc}")
-        if host is not None:
-            host.close()
-        else:
-            nodes[0].close()
+        host.close()
         return 3
-    stop = host.stop if host is not None else nodes[0].stop
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, host.stop)
+    signal.signal(signal.SIGINT, host.stop)
     for node in nodes:
         if node.recovered:
             board = node.core.board
@@ -484,15 +465,9 @@ def serve(topology: Topology, names: str | list[str], notify_fd: int | None, ppi
     for node, endpoint in zip(nodes, endpoints):
         print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
     try:
-        if host is not None:
-            host.run(ppid, parent_alive)
-        else:
-            nodes[0].run(ppid, parent_alive)
+        host.run(ppid, parent_alive)
     finally:
-        if host is not None:
-            host.close()
-        else:
-            nodes[0].close()
+        host.close()
     for node in nodes:
         print(f"node {node.name}: stopped", file=sys.stderr, flush=True)
     return 0

@@ -47,6 +47,11 @@ def _arg(args: list[str], flag: str) -> str | None:
         return None
 
 
+def served_nodes(args: list[str]) -> list[str]:
+    """The nodes a daemon's command line names (``--node`` once, or a NodeHost's several)."""
+    return [args[i + 1] for i in range(len(args) - 1) if args[i] == "--node"]
+
+
 def _is_our_node(proc: psutil.Process, topology, name: str) -> bool:
     try:
         if proc.uids().real != os.getuid():
@@ -55,8 +60,7 @@ def _is_our_node(proc: psutil.Process, topology, name: str) -> bool:
     except psutil.Error:
         return False
     topo = _arg(args, "--topology")
-    served = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--node"]  # one, or a NodeHost's
-    return ("-m" in args and "daemon" in args and name in served
+    return ("-m" in args and "daemon" in args and name in served_nodes(args)
             and topo is not None and topology.path is not None and _same_file(topo, topology.path))
 
 

@@ -495,8 +495,7 @@ class Supervisor:
         ]
         try:
             if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
-                served = name if len(names) == 1 else list(names)
-                node.proc = zygote.spawn(self.topology, served, write_end, node.log, str(self.run_dir))
+                node.proc = zygote.spawn(self.topology, list(names), write_end, node.log, str(self.run_dir))
             else:
                 with open(node.log, "ab") as log:
                     node.proc = subprocess.Popen(

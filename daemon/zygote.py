@@ -100,9 +100,9 @@ class Forked:
         return self.returncode
 
 
-def spawn(topology, name: str | list[str], notify_fd: int, log_path, run_dir=None) -> Forked:
-    """Fork node ``name`` of ``topology`` (or a list of nodes, served by one process:
-    daemon/node.py NodeHost); it writes its ready line on ``notify_fd``
+def spawn(topology, names: list[str], notify_fd: int, log_path, run_dir=None) -> Forked:
+    """Fork the process of nodes ``names`` of ``topology`` (one, or several served by one
+    process: daemon/node.py NodeHost); it writes its ready line on ``notify_fd``
     (the caller closes its own copy) and its output to ``log_path``. Call it from the
     main thread. Raises OSError if the log cannot be opened or the fork fails."""
     parent = os.getpid()
@@ -117,7 +117,7 @@ def spawn(topology, name: str | list[str], notify_fd: int, log_path, run_dir=Non
         try:
             pid = os.fork()
             if pid == 0:
-                _child(topology, name, notify_fd, log_fd, parent, blocked, str(log_path), run_dir)  # never returns
+                _child(topology, names, notify_fd, log_fd, parent, blocked, str(log_path), run_dir)  # never returns
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     finally:
@@ -125,7 +125,7 @@ def spawn(topology, name: str | list[str], notify_fd: int, log_path, run_dir=Non
     return Forked(pid)
 
 
-def _child(topology, name: str | list[str], notify_fd: int, log_fd: int, parent: int, mask, log_path: str,
+def _child(topology, names: list[str], notify_fd: int, log_fd: int, parent: int, mask, log_path: str,
            run_dir) -> None:
     code = UNEXPECTED
     try:
@@ -139,12 +139,11 @@ def _child(topology, name: str | list[str], notify_fd: int, log_fd: int, parent:
         os.dup2(log_fd, 2)
         _close_inherited(keep={0, 1, 2, notify_fd})
         os.environ[PARENT_PID_ENV] = str(parent)
-        names = [name] if isinstance(name, str) else name
         set_cmdline([sys.executable, "-m", "daemon", *(a for n in names for a in ("--node", n)),
                      "--topology", str(topology.path), "--log", log_path])
         ppid = die_with_parent()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        code = daemon.node.serve(topology, name, notify_fd, ppid, run_dir)
+        code = daemon.node.serve(topology, names, notify_fd, ppid, run_dir)
     except BaseException:  # noqa: BLE001 — whatever happens, this process must not return
         try:
             traceback.print_exc()

@@ -75,6 +75,14 @@ def shaped_toml(n: int, shape: str, fanout: int, cpus: int, seed: int = 1) -> st
     return dumps(topology)
 
 
+def with_per_process(text: str, per_process: int) -> str:
+    """A topology's TOML (:func:`tree_toml`, :func:`shaped_toml`) with ``[cluster]
+    nodes_per_process`` set (1: as it is)."""
+    if per_process == 1:
+        return text
+    return text.replace("[cluster]\n", f"[cluster]\nnodes_per_process = {per_process}\n", 1)
+
+
 class Cluster:
     """``with Cluster(text) as c:`` a running cluster of that topology, named ``bench``;
     ``c.topology``, ``c.start_s`` and, after the block, ``c.stop_s``. Stopped on the way

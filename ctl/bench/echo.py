@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from ctl.bench.cluster import BenchError, ROOT, Cluster, shaped_toml
+from ctl.bench.cluster import BenchError, ROOT, Cluster, shaped_toml, with_per_process
 from ctl.bench.floor import Floor
 
 
@@ -86,13 +86,6 @@ def load_cluster(cluster: Cluster) -> int:
             op.submit(name, cluster.topology.node(name).cpus * 3, 600.0)
         time.sleep(1.5)
         return sum(n["running"] for n in op.echo()["nodes"])
-
-
-def with_per_process(text: str, per_process: int) -> str:
-    """A topology's TOML with ``[cluster] nodes_per_process`` set (1: as it is)."""
-    if per_process == 1:
-        return text
-    return text.replace("[cluster]\n", f"[cluster]\nnodes_per_process = {per_process}\n", 1)
 
 
 def case_name(what: str, per_process: int) -> str:

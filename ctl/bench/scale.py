@@ -17,8 +17,7 @@ import os
 import statistics
 import time
 
-from ctl.bench.cluster import BenchError, Cluster, free_base_port, tree_toml
-from ctl.bench.echo import with_per_process
+from ctl.bench.cluster import BenchError, Cluster, free_base_port, tree_toml, with_per_process
 
 TARGET_START_S = 15.0  # for 1,000 nodes; scaled linearly for other sizes
 TARGET_USS_MB = 6.0

@@ -173,13 +173,15 @@ def cluster_processes(supervisor: int | None, record: dict, more=()) -> list:
 def _role(proc, supervisor: int | None) -> tuple[str, str]:
     import psutil
 
+    from daemon.orphans import served_nodes
+
     if proc.pid == supervisor:
         return "supervisor", ""
     try:
         args = proc.cmdline()
     except psutil.Error:
         return "process", ""
-    node = ",".join(args[i + 1] for i in range(len(args) - 1) if args[i] == "--node")  # a NodeHost serves several
+    node = ",".join(served_nodes(args))  # a NodeHost serves several
     if "daemon.burner" in args:
         return "burner", node
     if "daemon" in args and node:
