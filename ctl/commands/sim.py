@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              description="Simulate balancing rounds (echo, plan, moves) on a scenario.")
     chaos = sub.add_parser("chaos", help="whole nodes under faults",
                            description="Run whole node cores under message loss, duplication, reordering, "
-                                       "delay, partitions, crashes, restarts and clock steps, and check them.")
+                                       "delay, partitions, crashes, restarts, clock steps and stopped processes, "
+                                       "and check them.")
     for p in (echo, finn, balance, chaos):
         p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
                        help="a topology file (or generate one with --nodes and --shape)")

@@ -21,7 +21,8 @@ What is recorded, and why that is enough:
 - ``Leave``: queued tasks leave under a move id toward a destination. Recorded before the
   first TRANSFER goes out, so a restarted donor resends it (the destination answers a
   repeat with its first answer) and never runs the tasks itself meanwhile.
-- ``Acked`` / ``TakenBack``: the move ends, one way or the other.
+- ``Acked`` / ``TakenBack``: the move ends, one way or the other. A late ACK after a
+  take-back writes ``Leave`` and ``Acked`` again for the tasks still queued.
 - ``Seen``: the destination's answer to a move id, recorded before the ACK goes out, so
   a restarted destination gives a resend the same answer (a forgotten id would enqueue
   the tasks a second time). ``Confirmed`` (FORGET arrived) and ``Dropped`` (the id's

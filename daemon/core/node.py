@@ -38,6 +38,20 @@ Time. ``now`` is the driver's wall clock, read once per loop turn. The core keep
 monotonic: a clock that steps back is held (an offset), never a crash; a step forward
 simply ends tasks early.
 
+A gap of more than :data:`STALLED` between two steps means the process did not run
+(stopped by SIGSTOP, swapped out, starved): the driver steps at least every
+:data:`HOUSEKEEPING` while it runs. Whatever reached the node meanwhile is still unread
+— the driver's first step after the gap is the overdue tick, and the ZeroMQ I/O thread,
+stopped too, has yet to move the bytes from the kernel to the inbox. So for
+:data:`SETTLE` seconds after a gap the node takes no transfer back: the take-back is the
+one decision that reads silence as an answer, and the ACK it would contradict may be
+among the unread messages. A donor stopped past a move's deadline plus grace would
+otherwise take back tasks its destination had accepted and acknowledged in time, and
+they would run twice (the tasks wait SETTLE longer instead; the destination refuses the
+move from its expiry on, so nothing can be accepted meanwhile). A restarted node waits
+SETTLE too: the ACKs of before its crash went to the dead process, and the answers to
+the transfers it resends at once come first.
+
 Echo with dead or silent nodes. Each wave has a deadline: the operator's ``timeout`` at
 the initiator; every EXPLORE carries the time left, less a hop margin (:func:`hop_budget`),
 so a child's deadline comes before its father's. At its deadline a node gives up on the neighbours it
@@ -73,6 +87,8 @@ from daemon.core.waves import WaveError, wave_started
 HOUSEKEEPING = 0.5  # seconds between resends, take-backs and clean-ups
 RESEND_EVERY = 0.5  # resend an unacknowledged TRANSFER
 MOVE_DEADLINE = 5.0  # a destination silent this long: the donor takes the tasks back
+STALLED = 1.0  # seconds between two steps (housekeeping comes every HOUSEKEEPING): the node did not run
+SETTLE = 1.0  # ... and takes nothing back until it has run this long again (module text, "Time")
 SEEN_MOVE_TTL = 600.0  # remember answered move ids this long past their expiry
 WAVE_TTL = 60.0  # forget a wave's state this long after its last message
 DONE_WAVE_MEMORY = 60.0  # remember finished echo waves (late duplicates, Lai-Yang tags)
@@ -250,6 +266,8 @@ class NodeCore:
         self._now = now
         self._skew = 0.0
         self._next_housekeeping = now
+        self._settled_at = now + SETTLE  # no take-back before (see STALLED): a restarted
+        # node did not run either, and the answers to the transfers it resends come first
         self._busy = 0
         self._out: list = []
 
@@ -336,6 +354,8 @@ class NodeCore:
         if local < self._now:  # the clock stepped back: hold time where it was
             self._skew += self._now - local
             local = self._now
+        elif local - self._now > STALLED:  # the node did not run: read before taking back
+            self._settled_at = local + SETTLE
         self._now = local
         return local
 
@@ -391,7 +411,8 @@ class NodeCore:
             self._send_transfer(tr)
         for move_id, donor in self.board.unconfirmed():  # until the FORGET comes
             self._send(donor, m.Ack(move_id, True, self._tags()))
-        self.board.take_back_expired(now)
+        if now >= self._settled_at:
+            self.board.take_back_expired(now)
         for table in (self.echoes, self.finns):
             for wave in [w for w, rec in table.items() if now - rec.seen > WAVE_TTL]:
                 del table[wave]
@@ -607,8 +628,9 @@ class NodeCore:
         self._presample(peer, self.sender_epochs.get(peer, 0), msg.waves, now)
         if msg.accepted:
             # FORGET answers every accepted ACK, a repeated one too: the destination
-            # repeats its ACK until a FORGET arrives (a lost FORGET is not resent)
-            if not self.board.on_ack(msg.move_id, peer):
+            # repeats its ACK until a FORGET arrives (a lost FORGET is not resent); a late
+            # ACK of a move taken back reclaims the tasks still queued here (on_ack)
+            if not self.board.on_ack(msg.move_id, peer, now):
                 self._out.append(Reconnect(peer))  # our FORGET did not arrive
             self._send(peer, m.Forget(msg.move_id, self._tags()))
         # a refusal: the tasks stay leaving until the deadline takes them back

@@ -30,6 +30,10 @@ Algorithms*, ch. 3):
    ACK came by ``expires + grace``, the donor takes the tasks back to the FRONT of its
    queue (:meth:`take_back_expired`): the destination refuses the transfer from
    ``expires`` on, and ``grace`` covers clock skew between the two hosts.
+5. An accepted ACK that comes after the take-back (the destination accepted in time;
+   its ACKs were lost or held up) proves the destination has the tasks: the donor takes
+   those still queued out of its queue again and forgets them (:meth:`on_ack`), for the
+   latest :data:`MAX_TAKEN_BACK` moves taken back.
 
 Accounting (:func:`account`). Summed over the nodes of a consistent cut (Lai and Yang
 1987: the daemon samples before handling a message sent after its sender sampled)::
@@ -42,9 +46,9 @@ cancels the donor's entry until the ACK arrives.
 
 The one case no protocol can make exactly-once (the two generals' problem; Gray 1978):
 the destination accepted, and every ACK, for every resend, was lost until
-``expires + grace``. The donor then takes the tasks back and they run twice. A task is
-never lost; it may in that case be duplicated. Resending until the take-back keeps the
-window as small as the link allows.
+``expires + grace``. The donor then takes the tasks back, and those it starts before a
+late ACK reaches it (step 5) run twice. A task is never lost; it may in that case be
+duplicated. Resending until the take-back keeps the window as small as the link allows.
 
 Memory is bounded: a move id is remembered (seen, unconfirmed) until ``expires +
 memory``. ``memory`` must exceed ``grace`` plus the network's delay, so that every
@@ -70,6 +74,7 @@ from daemon.core.snapshot import in_flight
 
 MAX_TRANSFER_TASKS = 10_000  # tasks in one TRANSFER: its frame stays well under 1 MiB
 QUEUE_RUNS = 32  # runs [cost, count] a detailed sample gives of its queue
+MAX_TAKEN_BACK = 64  # moves taken back that a late ACK can still reclaim (TaskBoard.on_ack)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +294,7 @@ class TaskBoard:
     __slots__ = (
         "node", "cpus", "grace", "memory", "submitted", "done", "running", "_queue",
         "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
-        "_seen", "_unconfirmed", "_forget_at", "journal",
+        "_taken_back", "_seen", "_unconfirmed", "_forget_at", "journal",
     )
 
     def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0, journaled: bool = False):
@@ -316,6 +321,7 @@ class TaskBoard:
         self._started: list[Task] = []  # since the last advance()
         self._finished: list[Task] = []
         self._outgoing: dict[str, _Leaving] = {}  # move id -> leaving, in move order
+        self._taken_back: dict[str, Transfer] = {}  # the latest moves taken back, for a late ACK (on_ack)
         self._seen: dict[str, bool] = {}  # move id -> accepted?
         self._unconfirmed: dict[str, str] = {}  # accepted move ids awaiting FORGET -> donor, in order
         self._forget_at: list[tuple[float, int, str]] = []  # (forget after, seq, move id)
@@ -497,15 +503,35 @@ class TaskBoard:
                 due.append(leaving.transfer)
         return due
 
-    def on_ack(self, move_id: str, sender: str | None = None) -> bool:
+    def on_ack(self, move_id: str, sender: str | None = None, now: float | None = None) -> bool:
         """The destination has the tasks: forget them (step 4). True if the move was
         pending (the driver then sends FORGET); False for an unknown or repeated ACK, or
-        one from a node (``sender``) that is not the move's destination."""
+        one from a node (``sender``) that is not the move's destination.
+
+        A late ACK of a move taken back (:meth:`take_back_expired`) is True too: the
+        destination accepted it before its expiry, so the tasks of the move still queued
+        here leave the queue again and are forgotten (``Leave`` and ``Acked`` journaled
+        together); only those the donor has started meanwhile run twice."""
         leaving = self._outgoing.get(move_id)
-        if leaving is None or (sender is not None and sender != leaving.transfer.dest):
+        if leaving is None:
+            return self._reclaim(move_id, sender, now)
+        if sender is not None and sender != leaving.transfer.dest:
             return False
         del self._outgoing[move_id]
         self._log(journal.Acked(move_id))
+        return True
+
+    def _reclaim(self, move_id: str, sender: str | None, now: float | None) -> bool:
+        transfer = self._taken_back.get(move_id)
+        if transfer is None or (sender is not None and sender != transfer.dest):
+            return False
+        del self._taken_back[move_id]
+        self._catch_up(self.clock if now is None else now)  # what a freed slot started by now is not queued
+        tasks = tuple(self._queue.take([t.id for t in transfer.tasks]))
+        if tasks:
+            self._log(journal.Leave(move_id, transfer.dest, transfer.expires, tasks))
+            self._log(journal.Acked(move_id))
+            self._catch_up(self.clock)
         return True
 
     def take_back_expired(self, now: float) -> list[str]:
@@ -517,7 +543,11 @@ class TaskBoard:
         self._catch_up(now)
         back: list[Task] = []
         for move_id in expired:
-            back.extend(self._outgoing.pop(move_id).transfer.tasks)
+            transfer = self._outgoing.pop(move_id).transfer
+            back.extend(transfer.tasks)
+            self._taken_back[move_id] = transfer
+        while len(self._taken_back) > MAX_TAKEN_BACK:  # the oldest first
+            del self._taken_back[next(iter(self._taken_back))]
         for move_id in reversed(expired):  # each to the front: the last first
             self._log(journal.TakenBack(move_id))
         self._queue.extend(back, front=True)

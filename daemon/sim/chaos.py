@@ -29,7 +29,12 @@ Faults, during the first :attr:`ChaosConfig.duration` seconds:
   that writes its journal, where write-ahead matters. Messages reaching a dead node are
   dropped, or held and delivered after its restart (a DEALER's backlog);
 - restart: ``NodeCore(..., recovered=journal.state())`` with a new, larger epoch;
-- clock step: a node's wall clock jumps back or forward.
+- clock step: a node's wall clock jumps back or forward;
+- stall: the node's process is stopped (SIGSTOP) and continued later, half the time
+  right after its next step that sends a TRANSFER, half the stalls longer than a
+  move's deadline plus grace. Nothing reaches it meanwhile: messages and operator
+  requests wait and are read after it resumes, and its first step then is the overdue
+  tick, as in the daemon's loop (daemon/node.py).
 
 Then a quiet period: from the last heal and restart on, the network is reliable and
 no new fault or work comes; the run waits until every message is delivered, every
@@ -52,6 +57,9 @@ Checks (any failure is a ``problem``; the CLI prints the command that replays it
   (the journals' ``Done`` records) exactly once; more than once only for a task of a
   move both accepted and taken back — the hand-off's documented case where every ACK
   was lost (daemon/core/tasks.py), counted as ``allowed_duplicates``;
+- no donor takes a move back while an accepted ACK of that move waits unread in its
+  inbox (come in while it was stalled): that ACK came in time, and taking back against
+  it is a duplicate the protocol could have avoided (daemon/core/node.py, "Time");
 - at the end no move is stuck (no ``outgoing``, no ``unconfirmed``), the last echo is
   complete and adds up, each journal agrees with its board, and no core ever counted
   an ``internal`` error.
@@ -75,13 +83,14 @@ from daemon.sim.seeds import subseed
 
 WORKLOAD = "chaos-workload"
 FAULTS = "chaos-faults"
+STALLS = "chaos-stalls"  # a stream of its own: the other faults of a seed stay as they were
 NETWORK = "chaos-network"
 
 T0 = 1_000_000.0  # the wall clock (s) at simulated time 0
 OPERATOR = b"chaos-operator"
 EPS = 1e-6
 FAULT_KINDS = ("loss", "duplicate", "delay", "reorder", "partition", "partitioned", "crash",
-               "crash_mid_step", "restart", "backlog", "dead_letter", "clock_step")
+               "crash_mid_step", "restart", "backlog", "dead_letter", "clock_step", "stall", "held")
 
 # event kinds; ties at equal times break by the sequence number
 _DELIVER, _TICK, _OP, _REPLY, _FAULT, _WORK = range(6)
@@ -104,6 +113,9 @@ class ChaosConfig:
     partition_length: tuple[float, float] = (0.05, 1.0)
     clock_steps: int = 2
     clock_step: float = 1.0  # steps uniform in [-x, x] seconds
+    stalls: int = 2  # at most this many stops (the count is drawn)
+    stall_length: tuple[float, float] = (0.05, 1.5)
+    long_stall: tuple[float, float] = (6.5, 8.5)  # past MOVE_DEADLINE + grace; half the stalls
     # A restarted node takes an epoch this far ahead of its clock (see _new_epoch); it
     # must exceed how far a clock can fall behind: clock_steps x clock_step.
     restart_margin: float = 2.5
@@ -126,7 +138,7 @@ LONG_PARTITIONS = ChaosConfig(duration=4.0, partitions=2, partition_length=(2.0,
 
 class _Node:
     __slots__ = ("name", "config", "core", "journal", "up", "incarnation", "offset", "epoch", "wake_at",
-                 "backlog", "crash_mid", "steps")
+                 "backlog", "crash_mid", "steps", "stall", "stalled_until", "held", "stalls", "unread_acks")
 
     def __init__(self, name: str, config: NodeConfig):
         self.name = name
@@ -141,6 +153,11 @@ class _Node:
         self.backlog: list = []
         self.crash_mid: float | None = None  # a crash waiting for the next step: share of its effects run
         self.steps: list[tuple[float, float]] = []  # clock steps (time, delta)
+        self.stall: float | None = None  # a stall waiting for the node's next TRANSFER: its length
+        self.stalled_until: float | None = None  # stopped until then
+        self.held: list = []  # what reached it while stopped: ("deliver", src, item) or ("op", msg, None)
+        self.stalls: list[tuple[float, float]] = []  # (from, to) of each stall
+        self.unread_acks: dict[str, int] = {}  # move id -> accepted ACKs in its inbox, not read yet
 
 
 class _Wave:
@@ -176,6 +193,7 @@ class ChaosRun:
         self.problems: list[str] = []
         self.partition: frozenset | None = None
         self.down = 0
+        self.stalled = 0  # nodes stopped right now
         self.quiet = False
         self.channel_last: dict[tuple[str, str], int] = {}
         # what the journals hold, observed as the Persist effects run
@@ -219,7 +237,7 @@ class ChaosRun:
             self.handled += 1
             if kind != _TICK:
                 self.pending -= 1
-            if not self.quiet and t >= cfg.duration and not self.down and self.partition is None:
+            if not self.quiet and t >= cfg.duration and not self.down and not self.stalled and self.partition is None:
                 self.quiet = True
             if kind == _TICK:
                 self._tick(a, b, t)
@@ -309,6 +327,8 @@ class ChaosRun:
         if not node.up or node.incarnation != incarnation or node.wake_at != t:
             return  # stale: the node restarted, or its wake-up moved
         node.wake_at = None
+        if node.stalled_until is not None:
+            return  # stopped: its first step when it resumes is this tick
         self._step(node, node.core.tick(self._local(node)))
 
     def _deliver(self, src: str, dst: str, item) -> None:
@@ -324,12 +344,21 @@ class ChaosRun:
             else:
                 self.faults["dead_letter"] += 1
             return
+        epoch, msg = wire.parse(frame)
+        accepted_ack = type(msg) is m.Ack and msg.accepted
+        if node.stalled_until is not None:  # in its inbox, read when it resumes
+            node.held.append(("deliver", src, item))
+            self.faults["held"] += 1
+            if accepted_ack:
+                node.unread_acks[msg.move_id] = node.unread_acks.get(msg.move_id, 0) + 1
+            return
+        if accepted_ack and node.unread_acks.get(msg.move_id):
+            node.unread_acks[msg.move_id] -= 1
         key = (src, dst)
         if seq < self.channel_last.get(key, 0):
             self.faults["reorder"] += 1
         else:
             self.channel_last[key] = seq
-        epoch, msg = wire.parse(frame)
         self._step(node, node.core.handle(src.encode(), epoch, msg, self._local(node)))
 
     def _step(self, node: _Node, effects: list, op: object = None) -> None:
@@ -341,6 +370,9 @@ class ChaosRun:
             self._crash(node)
             return
         self._effects(node, effects, op)
+        if node.stall is not None and any(type(e) is Send and type(e.msg) is m.Transfer for e in effects):
+            length, node.stall = node.stall, None
+            self._stall(node, length)
         self._schedule_wake(node)
 
     def _effects(self, node: _Node, effects: list, op) -> None:
@@ -358,6 +390,10 @@ class ChaosRun:
             elif kind is Persist:
                 node.journal.apply(eff.records)
                 self._observe(eff.records)
+                for rec in eff.records:
+                    if type(rec) is jr.TakenBack and node.unread_acks.get(rec.move_id):
+                        self.problems.append(f"node {name} took move {rec.move_id} back at {self.now:.6f} s with an "
+                                             "accepted ACK of it unread in its inbox (it came while the node was stopped)")
             elif kind is Reply:
                 _, msg = wire.parse(wire.pack(eff.msg, node.epoch))
                 self._answered(name, msg, op)
@@ -372,8 +408,8 @@ class ChaosRun:
                 if rec.submitted:
                     for task in rec.tasks:
                         self.submitted[task.id] = self.submitted.get(task.id, 0) + 1
-            elif kind is jr.Leave:
-                self.move_tasks[rec.move_id] = tuple(t.id for t in rec.tasks)
+            elif kind is jr.Leave:  # the first: a late ACK's reclaim leaves again with fewer
+                self.move_tasks.setdefault(rec.move_id, tuple(t.id for t in rec.tasks))
             elif kind is jr.TakenBack:
                 self.taken_back.add(rec.move_id)
             elif kind is jr.Seen and rec.accepted:
@@ -423,14 +459,19 @@ class ChaosRun:
         for _ in range(rng.randint(0, cfg.clock_steps)):
             t = rng.uniform(0, cfg.duration)
             self._push(t, _FAULT, "clock", (rng.choice(names), rng.uniform(-cfg.clock_step, cfg.clock_step)))
+        stalls = Random(subseed(self.seed, STALLS))
+        for _ in range(stalls.randint(0, cfg.stalls)):
+            t = stalls.uniform(0, cfg.duration)
+            length = stalls.uniform(*(cfg.long_stall if stalls.random() < 0.5 else cfg.stall_length))
+            self._push(t, _FAULT, "stall", (stalls.choice(names), length, stalls.random() < 0.5))
         self._push(cfg.duration, _FAULT, "end", None)
 
     def _fault(self, kind: str, arg) -> None:
         if kind == "crash":
             name, mid = arg
             node = self.nodes[name]
-            if not node.up or node.crash_mid is not None:
-                return
+            if not node.up or node.crash_mid is not None or node.stalled_until is not None:
+                return  # (a stopped process is never killed: as tests/e2e/test_chaos_real.py)
             if mid is None:
                 self._crash(node)
             else:
@@ -445,6 +486,17 @@ class ChaosRun:
                 self._push(self.now + length, _FAULT, "heal", None)
         elif kind == "heal":
             self.partition = None
+        elif kind == "stall":
+            name, length, at_next_transfer = arg
+            node = self.nodes[name]
+            if not node.up or node.stalled_until is not None or node.stall is not None or node.crash_mid is not None:
+                return
+            if at_next_transfer:
+                node.stall = length  # strikes right after the node's next step that sends a TRANSFER
+            else:
+                self._stall(node, length)
+        elif kind == "resume":
+            self._resume(self.nodes[arg])
         elif kind == "clock":
             name, delta = arg
             node = self.nodes[name]
@@ -454,9 +506,35 @@ class ChaosRun:
             if node.up:
                 node.wake_at = None
                 self._schedule_wake(node)
-        else:  # "end": a crash still waiting for a step will not come
+        else:  # "end": a crash or stall still waiting for a step will not come
             for node in self.nodes.values():
                 node.crash_mid = None
+                node.stall = None
+
+    def _stall(self, node: _Node, length: float) -> None:
+        """SIGSTOP: the node takes no step until :meth:`_resume`."""
+        node.stalled_until = self.now + length
+        node.stalls.append((self.now, node.stalled_until))
+        node.wake_at = None
+        self.stalled += 1
+        self.faults["stall"] += 1
+        self._push(node.stalled_until, _FAULT, "resume", node.name)
+
+    def _resume(self, node: _Node) -> None:
+        """SIGCONT: the daemon's loop first runs its overdue tick, then reads its inbox."""
+        node.stalled_until = None
+        self.stalled -= 1
+        if node.core.next_deadline() <= self._local(node):
+            self._step(node, node.core.tick(self._local(node)))
+        else:
+            self._schedule_wake(node)
+        held, node.held = node.held, []
+        for k, (what, a, b) in enumerate(held):  # in the order they came, before anything new
+            at = self.now + 1e-7 * (k + 1)  # (a hop takes a millisecond at least)
+            if what == "deliver":
+                self._push(at, _DELIVER, a, node.name, b)
+            else:
+                self._push(at, _OP, node.name, a)
 
     # --- the operator --------------------------------------------------------------------
 
@@ -506,6 +584,10 @@ class ChaosRun:
         node = self.nodes[name]
         if not node.up:
             return  # the operator's request times out
+        if node.stalled_until is not None:
+            node.held.append(("op", msg, None))
+            self.faults["held"] += 1
+            return
         if type(msg) is m.EchoStart:
             self.waves[msg.wave].started = self.now
         epoch, msg = wire.parse(wire.pack(msg, 0))
@@ -586,7 +668,7 @@ class ChaosRun:
 
     def _settled(self) -> bool:
         for node in self.nodes.values():
-            if not node.up or not node.core.board.is_idle():
+            if not node.up or node.stalled_until is not None or not node.core.board.is_idle():
                 return False
             if any(rec.deadline is not None for rec in node.core.echoes.values()):
                 return False
@@ -625,8 +707,10 @@ class ChaosRun:
             if wave.answered is None:
                 self.problems.append(f"echo wave {wave_id} from {wave.initiator}: no answer")
                 continue
-            back = sum(-d for t, d in self.nodes[wave.initiator].steps if d < 0 and wave.started <= t <= wave.answered)
-            late = wave.answered - (wave.started + wave.timeout + back)
+            initiator = self.nodes[wave.initiator]
+            back = sum(-d for t, d in initiator.steps if d < 0 and wave.started <= t <= wave.answered)
+            stopped = sum(max(0.0, min(b, wave.answered) - max(a, wave.started)) for a, b in initiator.stalls)
+            late = wave.answered - (wave.started + wave.timeout + back + stopped)
             if late > EPS:
                 self.problems.append(f"echo wave {wave_id} from {wave.initiator}: answered {late:.6f} s after its deadline")
         for node in self.nodes.values():

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.core.node import NodeConfig, NodeCore
+from daemon.core.tasks import Task
 from daemon.journal import SqliteJournal
 from tests.node.hostile import FrameMaker
 from tests.node.test_hostile import EPOCH, NOW, SEED, Probe
@@ -73,7 +74,6 @@ def test_a_fresh_journal_recovers_nothing(tmp_path):
 def test_history_logs_each_run_and_take_back_and_stays_bounded(tmp_path, monkeypatch):
     from daemon import journal as sqlite_journal
     from daemon.core import journal as rec
-    from daemon.core.tasks import Task
 
     monkeypatch.setattr(sqlite_journal, "HISTORY_KEEP", 5)
     monkeypatch.setattr(sqlite_journal, "HISTORY_TRIM", 4)
@@ -89,3 +89,39 @@ def test_history_logs_each_run_and_take_back_and_stays_bounded(tmp_path, monkeyp
     done, _ = sqlite_journal.read_history(db.path)
     assert len(done) <= 5 + 4 and done[-1] == "x:9"
     db.close()
+
+
+def test_a_late_ack_after_a_take_back_leaves_the_same_state_in_both_journals(tmp_path):
+    """Take-back, then the destination's late ACK: the donor journals Leave and Acked again
+    for the tasks still queued (daemon/core/tasks.py ``on_ack``). Both journals replay it to
+    the board's queue, and a node restored from either does not run those tasks."""
+    from daemon.core import journal as rec
+    from daemon.core.journal import MemoryJournal
+    from daemon.core.tasks import TaskBoard
+
+    board = TaskBoard("a", 1, journaled=True)
+    memory, db = MemoryJournal(), SqliteJournal(tmp_path / "a.sqlite")
+
+    def persist():
+        records = board.take_journal()
+        memory.apply(records)
+        db.write(records)
+        return records
+
+    board.submit([Task(f"a:1:{k}", "", 100.0) for k in range(4)], now=0.0)  # a:1:0 runs, 3 queued
+    board.move_out("m-1", "b", ["a:1:2", "a:1:3"], 0.0, 5.0)
+    persist()
+    assert board.take_back_expired(6.5) == ["m-1"]
+    persist()
+    assert board.on_ack("m-1", "b", 7.0) is True
+    assert [type(r) for r in persist()] == [rec.Leave, rec.Acked]
+    assert [t.id for t in board.queued] == ["a:1:1"] and board.leaving == []
+    assert board.on_ack("m-1", "b", 7.1) is False  # a repeat: nothing more to take
+    assert persist() == []
+    db.close()
+    reopened = SqliteJournal(tmp_path / "a.sqlite")
+    loaded = reopened.load()
+    reopened.close()
+    for state in (memory.state(), loaded):
+        assert [t.id for t in state.queue] == ["a:1:0", "a:1:1"] and state.leaving == {}
+    assert state_key(loaded) == state_key(memory.state())

@@ -22,6 +22,8 @@ from daemon.core.journal import MemoryJournal
 from daemon.core.node import (
     MAX_SKEW,
     MAX_WAVES,
+    SETTLE,
+    STALLED,
     STATS,
     NodeConfig,
     NodeCore,
@@ -780,10 +782,79 @@ def test_an_unacknowledged_transfer_is_resent_every_half_second_and_taken_back_a
     assert sends(core.tick(NOW + 1.0)) == [transfer]
     assert sends(core.tick(NOW + 1.2)) == []  # housekeeping not due before NOW + 1.5
     assert sends(core.tick(NOW + 1.5)) == [transfer]
-    core.tick(NOW + 6.0)  # expires + 1 s of grace: not yet
+    for k in range(4, 13):  # a running daemon's housekeeping, every half second
+        core.tick(NOW + k / 2)
+    # NOW + 6.0 is expires + 1 s of grace: not yet
     assert [tr.move_id for tr in core.board.leaving] == ["mv"]
     core.tick(NOW + 6.5)  # back: it runs on a slot freed at NOW + 2
     assert core.board.leaving == [] and [(t.id, at) for t, at in core.board.running.values()] == [(S[2], NOW + 6.5)]
+
+
+def test_a_late_ack_of_a_move_taken_back_takes_its_queued_tasks_out_again():
+    """Every ACK was held up past the deadline (the destination was stopped right after it
+    accepted): the donor took S[2] back to the front of its queue, both slots still busy
+    until NOW + 2... here until NOW + 8, so it is still queued when the ACK comes. It
+    leaves again (journaled) and FORGET answers; the ACK is no repeat, so no Reconnect."""
+    core = node(pid=77)
+    core.handle(OP, 0, m.Submit(3, 8.0, "x"), NOW)
+    core.handle(OP, 0, m.Move("mv", "pical", [S[2]], 0), NOW)
+    for k in range(1, 14):
+        core.tick(NOW + k / 2)
+    assert core.board.leaving == [] and [t.id for t in core.board.queued] == [S[2]]  # taken back
+    effects = core.handle(b"pical", EPOCH, m.Ack("mv", True, []), NOW + 6.8)
+    assert [type(e) for e in effects] == [Persist, Send] and effects[1] == Send("pical", m.Forget("mv", []))
+    assert [type(r).__name__ for r in effects[0].records] == ["Leave", "Acked"]
+    assert list(core.board.queued) == [] and core.board.leaving == []
+    # once more: a repeat, nothing to take (FORGET and a Reconnect, as for any repeat)
+    assert core.handle(b"pical", EPOCH, m.Ack("mv", True, []), NOW + 6.9) == [
+        Reconnect("pical"), Send("pical", m.Forget("mv", []))]
+
+
+def test_a_donor_that_did_not_run_past_the_deadline_reads_the_ack_before_taking_back():
+    """Stopped (SIGSTOP) from NOW + 0.5 to NOW + 7: the destination's ACK came meanwhile
+    and waits in the inbox; the driver's first step is the overdue tick. Taking back then
+    would run the task twice; the core waits SETTLE, and the ACK read next ends the move."""
+    core = moved()
+    core.tick(NOW + 0.5)
+    core.tick(NOW + 7.0)  # past expires + grace, but the node has just come back
+    assert [tr.move_id for tr in core.board.leaving] == ["mv"]
+    effects = core.handle(b"pical", EPOCH, m.Ack("mv", True, []), NOW + 7.01)
+    assert Send("pical", m.Forget("mv", [])) in effects and core.board.leaving == []
+    core.tick(NOW + 9.0)
+    assert S[2] not in [t.id for t in core.board.queued] + [t.id for t, _ in core.board.running.values()]
+
+
+def test_a_donor_restarted_past_the_deadline_resends_and_hears_the_ack_before_taking_back():
+    """Killed after sending, restarted 8 s later: the ACK of before went to the dead
+    process. The restarted core resends at once and takes nothing back for SETTLE, so the
+    destination's repeated answer ends the move."""
+    journal = MemoryJournal()
+    first = busy_node()
+    for e in first.handle(OP, 0, m.Move("mv", "pical", [S[2]], 0), NOW):
+        if type(e) is Persist:
+            journal.apply(e.records)
+    again = NodeCore(NodeConfig.of(SEED, "subserviate"), EPOCH + 1, NOW + 8, recovered=journal.state())
+    assert [s.msg.move_id for s in sends(again.tick(NOW + 8)) if type(s.msg) is m.Transfer] == ["mv"]
+    assert [tr.move_id for tr in again.board.leaving] == ["mv"]
+    again.handle(b"pical", EPOCH, m.Ack("mv", True, []), NOW + 8.01)
+    again.tick(NOW + 8 + SETTLE)
+    assert again.board.leaving == [] and S[2] not in [t.id for t in again.board.queued]
+
+
+def test_after_a_gap_without_an_ack_the_take_back_comes_settle_seconds_later():
+    core = moved()
+    core.tick(NOW + 0.5)
+    core.tick(NOW + 7.0)  # a gap of STALLED or more: settle until NOW + 7 + SETTLE
+    core.tick(NOW + 7.5)
+    assert [tr.move_id for tr in core.board.leaving] == ["mv"]
+    core.tick(NOW + 7.0 + SETTLE)
+    assert core.board.leaving == []
+    # a gap shorter than STALLED is a running node's: the take-back is not put off
+    core = moved()
+    for k in range(1, 12):
+        core.tick(NOW + k / 2)
+    core.tick(NOW + 5.5 + STALLED * 0.9)
+    assert core.board.leaving == []
 
 
 def test_an_accepted_move_is_acked_again_at_each_housekeeping_until_its_forget():

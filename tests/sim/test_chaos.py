@@ -2,16 +2,19 @@
 
 2,000 seeds over four small topologies must pass every check of the chaos run, and the
 runs must really have gone through what they claim (crashes, mid-step crashes,
-restarts, partitions, clock steps, losses, duplicates, reorderings, consistent cuts,
-Finn decisions, moves). Then three classic mistakes are put back into the node — by
+restarts, partitions, clock steps, stalls, losses, duplicates, reorderings, consistent
+cuts, Finn decisions, moves). Then four classic mistakes are put back into the node — by
 subclassing or monkeypatching here, never in the product — and each must be caught
 within the same seed budget: a journal written after the ACK instead of before it,
-move ids forgotten on restart, and a restarted node joining again a wave it had echoed.
+move ids forgotten on restart, a restarted node joining again a wave it had echoed, and
+a donor that comes back from a stop past a move's deadline taking the move back before
+reading the ACK waiting in its inbox.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -61,7 +64,7 @@ def test_every_seed_passes_every_check(name):
         seen["events"] += r["events"]
     # the seeds went through every fault and every check, many times
     for kind in ("loss", "duplicate", "delay", "reorder", "partition", "partitioned", "crash", "crash_mid_step",
-                 "restart", "backlog", "dead_letter", "clock_step"):
+                 "restart", "backlog", "dead_letter", "clock_step", "stall", "held"):
         assert faults[kind] >= 50, (kind, faults)
     assert seen["cuts"] >= SEEDS and seen["incomplete"] >= 50 and seen["finn"] >= 100 and seen["accepted"] >= 200, seen
 
@@ -168,6 +171,16 @@ class RejoinsOldWaves(NodeCore):
         pass
 
 
+class TakesBackAtOnce(NodeCore):
+    """(d) No settling after a gap (daemon/core/node.py, "Time"): a donor stopped past a
+    move's deadline plus grace takes the move back on its first, overdue tick, while the
+    destination's ACK, come in time, waits unread in its inbox."""
+
+    def _housekeeping(self, now):
+        self._settled_at = -math.inf
+        super()._housekeeping(now)
+
+
 def first_caught() -> tuple[str, int, list[str]] | None:
     """The first (topology, seed, problems) that fails, in the CI's order of seeds."""
     for seed in range(SEEDS):
@@ -182,7 +195,8 @@ def first_caught() -> tuple[str, int, list[str]] | None:
     ("NodeCore", WritesTheJournalAfterTheAck, ("lost", "not a consistent cut", "no journal holds")),
     ("MemoryJournal", ForgetsMoveIds, ("done 2 times", "not a consistent cut")),
     ("NodeCore", RejoinsOldWaves, ("twice", "not a consistent cut", "no node names a neighbour")),
-], ids=["journal-after-ack", "move-ids-forgotten", "rejoins-old-waves"])
+    ("NodeCore", TakesBackAtOnce, ("unread in its inbox",)),
+], ids=["journal-after-ack", "move-ids-forgotten", "rejoins-old-waves", "takes-back-at-once"])
 def test_a_mistake_put_back_is_caught(monkeypatch, target, variant, symptom):
     monkeypatch.setattr(chaos, target, variant)
     caught = first_caught()
