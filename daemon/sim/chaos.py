@@ -332,8 +332,8 @@ class ChaosRun:
         self._step(node, node.core.tick(self._local(node)))
 
     def _deliver(self, src: str, dst: str, item) -> None:
-        frame, seq = item
-        if self.partition is not None and (src in self.partition) != (dst in self.partition):
+        frame, seq, *in_inbox = item  # (frame, seq, True): held while its node was stopped
+        if not in_inbox and self.partition is not None and (src in self.partition) != (dst in self.partition):
             self.faults["partitioned"] += 1
             return
         node = self.nodes[dst]
@@ -531,8 +531,8 @@ class ChaosRun:
         held, node.held = node.held, []
         for k, (what, a, b) in enumerate(held):  # in the order they came, before anything new
             at = self.now + 1e-7 * (k + 1)  # (a hop takes a millisecond at least)
-            if what == "deliver":
-                self._push(at, _DELIVER, a, node.name, b)
+            if what == "deliver":  # already in its inbox: no partition drops it now
+                self._push(at, _DELIVER, a, node.name, (*b, True))
             else:
                 self._push(at, _OP, node.name, a)
 
