@@ -440,7 +440,8 @@ class Supervisor:
                 node.notify = None
         live = [n for n in self.units() if n.alive]
         if live:
-            self.log.info("stopping %d nodes: SIGTERM %s", len(live), " ".join(f"{n.name}={n.pid}" for n in live))
+            self.log.info("stopping %d nodes in %d processes: SIGTERM %s", sum(len(n.names) for n in live), len(live),
+                          " ".join(f"{','.join(n.names)}={n.pid}" for n in live))
         self._signal(live, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while any(n.alive for n in self.units()):
@@ -452,7 +453,8 @@ class Supervisor:
                 deadline = time.monotonic()  # asked twice: no more grace
         survivors = [n for n in self.units() if n.alive]
         if survivors:
-            self.log.warning("not stopped after %.0f s, SIGKILL: %s", STOP_GRACE, " ".join(f"{n.name}={n.pid}" for n in survivors))
+            self.log.warning("not stopped after %.0f s, SIGKILL: %s", STOP_GRACE,
+                             " ".join(f"{','.join(n.names)}={n.pid}" for n in survivors))
             self._signal(survivors, signal.SIGKILL)
             for node in survivors:
                 self._wait_for(node)

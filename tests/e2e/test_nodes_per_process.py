@@ -71,6 +71,8 @@ def test_nodes_share_processes_in_file_order_and_work_across_them(cluster_env, s
     stopped = cluster_env.ctl("stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "8 nodes in 3 processes" in stopped.stdout, stopped.stdout
+    log = (cluster_env.home / "seed" / "supervisor.log").read_text()
+    assert "stopping 8 nodes in 3 processes: SIGTERM root,affixed,haywagon=" in log, log
     assert not cluster_env.processes()
     for pid in pids:
         assert cluster_env.gone(pid)
