@@ -221,10 +221,14 @@ def test_run_dir_moved_away_is_reported_then_made_again_and_restarts_go_on(clust
     assert_all_gone(cluster_env, pids)
 
 
-def test_run_dir_removed_under_a_stopped_supervisor_is_stopped_by_its_ports(cluster_env):
-    topo = cluster_env.topology("seed.toml", rebalance_interval=0)
+@pytest.mark.parametrize("per_process", [1, 3])
+def test_run_dir_removed_under_a_stopped_supervisor_is_stopped_by_its_ports(cluster_env, per_process):
+    """With 3 nodes a process, each process holds three ports and names three nodes on
+    its command line (daemon/orphans.py ``served_nodes``): every one is found."""
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, nodes_per_process=per_process)
     assert cluster_env.ctl("start", topo).returncode == 0
     pids = all_pids(cluster_env)
+    assert len({pid for pid, _ in pids}) == 1 + -(-len(SEED_NODES) // per_process)
     os.kill(pids[0][0], signal.SIGSTOP)  # it cannot repair anything: ctl stop must cope alone
     shutil.rmtree(cluster_env.home / "seed")
     blind = cluster_env.ctl("stop")
