@@ -159,3 +159,30 @@ def test_killed_rank_takes_everything_with_it(site, mpi_env, shm_before):
     print(f"a SIGKILLed rank: all {len(everything)} processes gone in {took:.2f} s")
     assert run.proc.returncode != 0
     assert not {f for f in shm_files() - shm_before if f.startswith("mpich")}, "MPI shared memory left"
+
+
+def test_ranks_serve_their_nodes_two_a_process(mpi_env, shm_before):
+    """``nodes_per_process = 2`` under mpiexec: each rank's supervisor groups its share of
+    the nodes (daemon/supervisor.py, the same start as ``ctl start``), so each rank runs
+    half as many node processes, its children; waves cross ranks and processes; the stop
+    leaves nothing."""
+    topo = mpi_env.topology("demo.toml", rebalance_interval=0, nodes_per_process=2)
+    names = load(topo).names
+    site = Site(mpi_env)
+    run = site.launch(topo)
+    run.wait_published()
+    ranks = run.ranks()
+    for rank, info in sorted(ranks.items()):
+        folder = "demo" if rank == 0 else f"demo.rank-{rank}"
+        record = json.loads((mpi_env.home / folder / "cluster.json").read_text())
+        pids = {record["nodes"][name]["pid"] for name in info["nodes"]}
+        assert len(pids) == -(-len(info["nodes"]) // 2), (rank, info["nodes"], pids)
+        assert all(psutil.Process(pid).ppid() == info["pid"] for pid in pids), (rank, pids)
+    snap = site.ctl_json("echo", "-t", run.publish)
+    assert sorted(n["name"] for n in snap["nodes"]) == sorted(names) and not snap["missing"]
+    res = site.ctl_json("finn", "--tasks", "1", "--cost", "0.1", "-t", run.publish)
+    assert sorted(res["decided"]) == sorted(names) and res["undecided"] == []
+    site.ctl_json("stop", "-t", run.publish)
+    run.wait_gone()
+    assert run.proc.returncode == 0, run.output()
+    assert not {f for f in shm_files() - shm_before if f.startswith("mpich")}, "MPI shared memory left"
