@@ -810,6 +810,22 @@ def test_a_late_ack_of_a_move_taken_back_takes_its_queued_tasks_out_again():
         Reconnect("pical"), Send("pical", m.Forget("mv", []))]
 
 
+def test_a_late_ack_leaves_a_task_that_started_before_it_came_running():
+    """Both slots free at NOW + 6.6; S[2], taken back at NOW + 6.5, starts then. The late
+    ACK at NOW + 6.8 finds it running, not queued: it runs at both (the two generals'
+    case), and nothing is journaled as leaving."""
+    core = node(pid=77)
+    core.handle(OP, 0, m.Submit(3, 6.6, "x"), NOW)
+    core.handle(OP, 0, m.Move("mv", "pical", [S[2]], 0), NOW)
+    for k in range(1, 14):
+        core.tick(NOW + k / 2)
+    assert [t.id for t in core.board.queued] == [S[2]]  # taken back at NOW + 6.5
+    effects = core.handle(b"pical", EPOCH, m.Ack("mv", True, []), NOW + 6.8)
+    assert Send("pical", m.Forget("mv", [])) in effects and Reconnect("pical") not in effects
+    assert not any(type(r).__name__ == "Leave" for e in effects if type(e) is Persist for r in e.records)
+    assert [(t.id, at) for t, at in core.board.running.values()] == [(S[2], NOW + 6.6)]
+
+
 def test_a_donor_that_did_not_run_past_the_deadline_reads_the_ack_before_taking_back():
     """Stopped (SIGSTOP) from NOW + 0.5 to NOW + 7: the destination's ACK came meanwhile
     and waits in the inbox; the driver's first step is the overdue tick. Taking back then
