@@ -865,11 +865,12 @@ def test_after_a_gap_without_an_ack_the_take_back_comes_settle_seconds_later():
     assert [tr.move_id for tr in core.board.leaving] == ["mv"]
     core.tick(NOW + 7.0 + SETTLE)
     assert core.board.leaving == []
-    # a gap shorter than STALLED is a running node's: the take-back is not put off
+    # a gap of STALLED, not more, is a running node's: the take-back is not put off
     core = moved()
     for k in range(1, 12):
         core.tick(NOW + k / 2)
-    core.tick(NOW + 5.5 + STALLED * 0.9)
+    assert NOW + 5.5 + STALLED - (NOW + 5.5) == STALLED  # exactly, in floating point
+    core.tick(NOW + 5.5 + STALLED)
     assert core.board.leaving == []
 
 
