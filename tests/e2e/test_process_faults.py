@@ -182,6 +182,9 @@ def test_demo_stops_its_cluster_when_its_terminal_hangs_up(cluster_env):
     demo = subprocess.Popen(
         [sys.executable, "-X", "faulthandler", "-m", "ctl", "demo", str(path), "--no-top"], env=cluster_env.env, cwd=ROOT,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # as a terminal's shell starts it: a test run under nohup ignores SIGHUP, the child
+        # would inherit that, and ctl rightly leaves an inherited SIG_IGN alone (ctl/cli.py)
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         out = read_until(demo, "$ ctl submit")
