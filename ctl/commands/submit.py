@@ -9,10 +9,6 @@ HELP = "enqueue N tasks at one node (creates imbalance)"
 DESCRIPTION = __doc__
 
 
-
-
-
-
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option
