@@ -137,18 +137,21 @@ def test_a_node_killed_and_started_again_keeps_its_queue(daemons):
     assert len(ids) == 10
 
 
-def test_a_move_in_flight_when_the_donor_dies_ends_exactly_once(daemons):
-    topology, ids = started_with_work(daemons)
+def move_three_to_the_stopped_taker(daemons, topology, ids) -> float:
+    """SIGSTOP the taker, have the donor move its last three tasks there (the TRANSFER
+    waits, unacknowledged); returns when the donor said so (time.monotonic())."""
     with Operator(topology) as op:
         op.ping()  # routes back from both nodes
-        daemons.signal("taker", signal.SIGSTOP)  # the transfer waits, unacknowledged
+        daemons.signal("taker", signal.SIGSTOP)
         op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:], count=0)
         moved = []
         op._collect(time.monotonic() + 10, lambda node, msg: msg["t"] == "move.ok" and not moved.append(msg))
         assert moved[0]["moved"] == ids[-3:]
-    daemons.kill("donor")  # the move is leaving: only the journal knows it now
-    daemons.start("donor")
-    daemons.signal("taker", signal.SIGCONT)  # the restarted donor resends; the taker accepts once
+        return time.monotonic()
+
+
+def settled_split(topology) -> tuple[dict, dict]:
+    """The donor's and the taker's samples once the move is acknowledged and forgotten."""
 
     def settled():
         snap = complete_echo(topology)
@@ -158,7 +161,16 @@ def test_a_move_in_flight_when_the_donor_dies_ends_exactly_once(daemons):
         return nodes
 
     nodes = wait_for(settled, "the move acknowledged and forgotten")
-    donor, taker = nodes["donor"], nodes["taker"]
+    return nodes["donor"], nodes["taker"]
+
+
+def test_a_move_in_flight_when_the_donor_dies_ends_exactly_once(daemons):
+    topology, ids = started_with_work(daemons)
+    move_three_to_the_stopped_taker(daemons, topology, ids)
+    daemons.kill("donor")  # the move is leaving: only the journal knows it now
+    daemons.start("donor")
+    daemons.signal("taker", signal.SIGCONT)  # the restarted donor resends; the taker accepts once
+    donor, taker = settled_split(topology)
     assert (donor["running"] + donor["queued"], taker["running"] + taker["queued"]) == (7, 3)
     assert donor["submitted"] + taker["submitted"] == 10 and donor["done"] + taker["done"] == 0
 
@@ -182,14 +194,7 @@ def test_a_donor_stopped_past_the_deadline_reads_the_taken_ack_before_taking_bac
     # an echo first: the links between the two are made (a connection's handshake needs
     # both ends running, and one of them is always stopped below)
     wait_for(lambda: complete_echo(topology), "an echo over both links")
-    with Operator(topology) as op:
-        op.ping()  # routes back from both nodes
-        daemons.signal("taker", signal.SIGSTOP)  # the transfer waits, unacknowledged
-        op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:], count=0)
-        moved = []
-        op._collect(time.monotonic() + 10, lambda node, msg: msg["t"] == "move.ok" and not moved.append(msg))
-        sent = time.monotonic()
-        assert moved[0]["moved"] == ids[-3:]
+    sent = move_three_to_the_stopped_taker(daemons, topology, ids)
     daemons.signal("donor", signal.SIGSTOP)
     daemons.signal("taker", signal.SIGCONT)  # accepts, and ACKs to the stopped donor
 
@@ -208,16 +213,7 @@ def test_a_donor_stopped_past_the_deadline_reads_the_taken_ack_before_taking_bac
     # the move's deadline (5 s) and grace (1 s) pass while the donor is stopped
     wait_for(lambda: time.monotonic() > sent + 7.0, "the move's deadline and grace to pass")
     daemons.signal("donor", signal.SIGCONT)
-
-    def settled():
-        snap = complete_echo(topology)
-        nodes = by_name(snap) if snap else None
-        if not nodes or nodes["donor"]["outgoing"] or nodes["taker"]["unconfirmed"]:
-            return None
-        return nodes
-
-    nodes = wait_for(settled, "the move acknowledged and forgotten")
-    donor, taker = nodes["donor"], nodes["taker"]
+    donor, taker = settled_split(topology)
     assert (donor["running"] + donor["queued"], taker["running"] + taker["queued"]) == (7, 3)
     _, taken_back = read_history(journal_file(daemons.run_dir, "donor"))
     assert taken_back == [], f"the donor took the move back before reading its ACK: {taken_back}"
