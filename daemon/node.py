@@ -166,7 +166,7 @@ class NodeDaemon:
                 deadline = self.core.next_deadline()
                 if deadline <= now:
                     self.execute(self.core.tick(now))
-                    deadline = min(self.core.next_deadline(), next_measure)
+                    deadline = self.core.next_deadline()
                 timeout_ms = max(0, int((min(deadline, next_measure) - now) * 1000) + 1)
                 if timeout_ms != timeout_set:
                     inbox.setsockopt(zmq.RCVTIMEO, timeout_ms)
@@ -365,6 +365,12 @@ def warm(topology: Topology) -> None:
     names = tuple(topology.names)
     core.routing_ids(frozenset(names))
     security.node_idents(names)
+
+
+def node_args(names) -> list[str]:
+    """``--node A --node B ...``: how a daemon's command line names the nodes it serves
+    (read back by daemon/orphans.py ``served_nodes``)."""
+    return [arg for name in names for arg in ("--node", name)]
 
 
 def parse_args(argv):

@@ -48,7 +48,8 @@ def _arg(args: list[str], flag: str) -> str | None:
 
 
 def served_nodes(args: list[str]) -> list[str]:
-    """The nodes a daemon's command line names (``--node`` once, or a NodeHost's several)."""
+    """The nodes a daemon's command line names (``--node`` once, or a NodeHost's several;
+    written by daemon/node.py ``node_args``)."""
     return [args[i + 1] for i in range(len(args) - 1) if args[i] == "--node"]
 
 

@@ -71,7 +71,7 @@ import psutil
 from daemon import rundir, security, zygote
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
-from daemon.node import journal_file
+from daemon.node import journal_file, node_args
 from daemon.topology import Topology, TopologyError, load
 
 START_TIMEOUT = 15.0  # seconds for every node to say ready ...
@@ -202,11 +202,12 @@ class NodeProcess:
     process ended, ``since`` (unix time) when the current state began.
     """
 
-    def __init__(self, name: str, endpoint: str, log: Path, names: tuple[str, ...] | None = None):
-        self.name = name
-        self.names = tuple(names) if names else (name,)  # the nodes this process serves (NodeHost: several)
-        self.endpoint = endpoint
-        self.endpoints: dict[str, str] = {}  # node -> endpoint, from the ready line
+    def __init__(self, endpoints: dict[str, str], log: Path):
+        # node -> endpoint, for each node this process serves (a NodeHost: several), in
+        # order: the topology's until the ready line says where each is bound
+        self.endpoints = dict(endpoints)
+        self.names = tuple(self.endpoints)
+        self.name = self.names[0]
         self.log = log
         self.state = STARTING
         self.since = time.time()
@@ -241,7 +242,7 @@ class NodeProcess:
         if word == "ready":
             pid, *endpoints = rest.split(" ")
             if pid == str(self.pid) and len(endpoints) == len(self.names) and all(endpoints):
-                self.endpoint, self.ready_by = endpoints[0], None
+                self.ready_by = None
                 self.endpoints = dict(zip(self.names, endpoints))
                 self.set_state(RUNNING)
                 return "\n".join(f"ready {name} {self.pid} {endpoint}" for name, endpoint in self.endpoints.items())
@@ -263,12 +264,17 @@ class NodeProcess:
         if self.proc is not None:
             self.proc.returncode = code  # reaped here: Popen must not wait for it again
 
-    def record(self, name: str | None = None) -> dict:
-        """The record of node ``name`` (default: the first this process serves)."""
+    @property
+    def endpoint(self) -> str:
+        """Where the first node this process serves is bound."""
+        return self.endpoints[self.name]
+
+    def record(self, name: str) -> dict:
+        """The record of node ``name``, one this process serves."""
         return {
             "pid": self.pid,
             "create_time": self.create_time,
-            "endpoint": self.endpoints.get(name, self.endpoint) if name else self.endpoint,
+            "endpoint": self.endpoints[name],
             "log": str(self.log),
             "state": self.state,
             "since": self.since,
@@ -481,7 +487,7 @@ class Supervisor:
         """Start the process of nodes ``names`` (one, or a NodeHost's); False (it failed,
         saying why) if no process could be made."""
         name = names[0]
-        node = self.nodes.get(name) or NodeProcess(name, self.topology.endpoint(name), self.run_dir / f"{name}.log", names)
+        node = self.nodes.get(name) or NodeProcess({n: self.topology.endpoint(n) for n in names}, self.run_dir / f"{name}.log")
         node.starting()
         for member in names:
             self.nodes[member] = node
@@ -492,7 +498,7 @@ class Supervisor:
             return False
         command = [
             sys.executable, "-m", "daemon",
-            "--topology", self.topology.path, *(arg for member in names for arg in ("--node", member)),
+            "--topology", self.topology.path, *node_args(names),
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
         ]
         try:

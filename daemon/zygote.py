@@ -139,7 +139,7 @@ def _child(topology, names: list[str], notify_fd: int, log_fd: int, parent: int,
         os.dup2(log_fd, 2)
         _close_inherited(keep={0, 1, 2, notify_fd})
         os.environ[PARENT_PID_ENV] = str(parent)
-        set_cmdline([sys.executable, "-m", "daemon", *(a for n in names for a in ("--node", n)),
+        set_cmdline([sys.executable, "-m", "daemon", *daemon.node.node_args(names),
                      "--topology", str(topology.path), "--log", log_path])
         ppid = die_with_parent()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)

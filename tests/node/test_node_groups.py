@@ -31,8 +31,14 @@ def test_nodes_are_grouped_in_file_order(tmp_path, n, k, sizes):
     assert [name for g in groups for name in g] == list(t.names)  # each once, in file order
 
 
+def group_unit(tmp_path) -> NodeProcess:
+    """Three nodes in one process, bound (the topology says) at ports 11, 12, 13."""
+    return NodeProcess({f"n{k}": f"tcp://127.0.0.1:{11 + k}" for k in range(3)}, tmp_path / "n0.log")
+
+
 def test_a_group_is_ready_with_one_endpoint_per_node(tmp_path):
-    unit = NodeProcess("n0", "tcp://127.0.0.1:1", tmp_path / "n0.log", ("n0", "n1", "n2"))
+    unit = group_unit(tmp_path)
+    assert [unit.record(name)["endpoint"] for name in ("n0", "n1", "n2")] == [f"tcp://127.0.0.1:{p}" for p in (11, 12, 13)]
     unit.pid = 4242
     lines = unit.heard("ready 4242 tcp://127.0.0.1:1 tcp://127.0.0.1:2 tcp://127.0.0.1:3")
     assert lines.split("\n") == ["ready n0 4242 tcp://127.0.0.1:1", "ready n1 4242 tcp://127.0.0.1:2",
@@ -47,7 +53,7 @@ def test_a_group_is_ready_with_one_endpoint_per_node(tmp_path):
                                   "ready 4243 tcp://127.0.0.1:1 tcp://127.0.0.1:2 tcp://127.0.0.1:3",  # not its pid
                                   "ready 4242 tcp://127.0.0.1:1  tcp://127.0.0.1:3"])  # an empty endpoint
 def test_a_group_ready_line_that_does_not_fit_fails_naming_it(tmp_path, line):
-    unit = NodeProcess("n0", "tcp://127.0.0.1:1", tmp_path / "n0.log", ("n0", "n1", "n2"))
+    unit = group_unit(tmp_path)
     unit.pid = 4242
     said = unit.heard(line)
     assert said.startswith("error node n0: bad ready line") and repr(line) in said, said
