@@ -11,7 +11,7 @@ import json
 from collections import deque
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import budget
@@ -548,6 +548,13 @@ def test_random_operations_never_lose_a_task():
 
     @settings(max_examples=examples(300, reach=True))
     @given(ops=st.lists(op, min_size=20, max_size=120))
+    # One sequence through every case, run first in every profile: the random ones reach
+    # them too, nearly always, but "nearly" made a flaky check (one CI run in dozens
+    # drew no delivered FORGET).
+    @example(ops=[("submit", "a", [2.0] * 8),
+                  ("move", "a", "b", 0), ("deliver", 0), ("deliver", 0), ("deliver", 0),  # acked, forgotten
+                  ("move", "a", "c", 0), ("deliver", 0), ("lose", 0), ("tick", 3.0),  # accepted, taken back
+                  ("move", "a", "b", 0), ("tick", 3.0), ("deliver", 0)])  # taken back, then refused
     def run(ops):
         budget.count()
         cluster = Cluster()
