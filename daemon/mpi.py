@@ -55,13 +55,26 @@ Theory of operation:
   rank unlinks the /dev/shm files it has mapped: the mappings stay valid, and the
   memory is freed when the last rank exits, however it exits. A rank killed inside
   MPI_Init can still leave one behind.
-- CURVE keys are not exchanged: the nodes speak plain ZeroMQ, as with ``ctl start``.
+- CURVE keys travel with the launch: rank 0 makes a fresh set (daemon/security.py
+  ``share_files``) and one allgather hands it to every rank, which keeps the keyring,
+  the public keys, the operator's pair and its own nodes' pairs (MPI's own transport
+  carries them: the launch is as trusted as the launcher).
 
 Run directories, on each rank's machine: rank 0 uses the cluster's usual one,
 ``$ECHOFINN_HOME/<cluster>/``, so that on its machine ``ctl status|top|stop -t FILE``
 find it (``ctl stop`` stops rank 0, whose STOP stops the others); rank r > 0 uses
 ``$ECHOFINN_HOME/<cluster>.rank-<r>/``. Each holds the supervisor log, the node logs,
-cluster.json and the resolved topology.
+cluster.json, the resolved topology and the keys.
+
+A launch writes everything it depends on, whatever an earlier ``ctl start`` or launch of
+the cluster left there (one that stopped, crashed or ran other ranks): each rank first
+refuses a run directory whose supervisor still runs (``ctl start``'s, or a rank of
+another launch: daemon/rundir.py ``folder_supervisor_pid``), then replaces its keys
+folder with the launch's (``security.write_files``: no key of an earlier set survives),
+writes the resolved topology and, as any supervisor, clears the journals of its nodes
+and writes cluster.json and its pid file. Rank 0 removes a published FILE left by a
+launch that did not stop (a published topology whose cluster is not running) before the
+start, so nobody reads stale endpoints in it, and refuses a FILE that is not one.
 """
 
 from __future__ import annotations
@@ -81,7 +94,7 @@ import psutil
 
 from daemon import rundir, security
 from daemon.errors import BadInput, UserError
-from daemon.lifecycle import PR_SET_PDEATHSIG, _prctl, is_alive
+from daemon.lifecycle import PR_SET_PDEATHSIG, _prctl
 from daemon.supervisor import STOP_GRACE, Supervisor
 from daemon.topology import Topology, dumps, load
 
@@ -431,11 +444,39 @@ def prepare(world: World, args: argparse.Namespace, one_machine: bool) -> dict:
     folder = Path(args.publish).absolute().parent
     if world.rank == 0 and not (folder.is_dir() and os.access(folder, os.W_OK)):
         raise BadInput(f"--publish {args.publish}: the folder {folder} does not exist or is not writable")
+    publish = Path(args.publish).absolute()
+    if world.rank == 0 and (publish.exists() or publish.is_symlink()):
+        remove_stale_publish(publish)
     mine = share(topology.names, world.rank, world.size)
     address, source = choose_address(args.advertise, os.environ, one_machine)
     wanted = {name: (topology.node(name).port if args.ports == "file" else 0) for name in mine}
     return {"topology": topology, "nodes": mine, "address": address, "source": source,
             "reservation": Reservation(address, wanted)}
+
+
+def resolved_by(cluster: str) -> str:
+    """The first words of a resolved topology's header (:func:`main`): how a published
+    file is recognised."""
+    return f"# {cluster}: resolved by daemon.mpi from "
+
+
+def remove_stale_publish(path: Path) -> None:
+    """Remove ``path``, the published topology of a launch that did not stop (SIGKILLed):
+    its endpoints are gone, and a client must not read them while this launch starts.
+    UserError, leaving it, if it is not a published topology or its cluster is running."""
+    try:
+        published = load(path)
+        with open(path, "rb") as f:
+            first = f.readline(4096).decode("utf-8", "replace")
+    except (UserError, OSError):
+        published = first = None
+    if published is None or not first.startswith(resolved_by(published.cluster.name)):
+        raise BadInput(f"--publish {path}: the file exists and is not a topology published by daemon.mpi; "
+                       "choose another file (the launch would overwrite it)")
+    if rundir.is_running(published.cluster.name):
+        raise UserError(f"--publish {path}: it is the published topology of cluster {published.cluster.name}, which "
+                        f"is running; stop it (`ctl stop -t {path}`) or choose another file")
+    path.unlink(missing_ok=True)
 
 
 def check_addresses(gathered: list[dict]) -> list[str]:
@@ -517,13 +558,16 @@ def main(argv: list[str] | None = None) -> int:
         files = world.allgather(security.share_files(topology) if world.rank == 0 else None)[0]
     try:
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if topology.cluster.security == security.CURVE:
-            security.install_files(run_dir, topology, files, mine["nodes"])
-        other = rundir.read_pid(run_dir)
-        if other is not None and other != os.getpid() and is_alive(other, None, ("-m", "daemon.mpi")):
-            raise UserError(f"cluster {topology.cluster.name}: rank {world.rank} already runs here (pid {other}, {run_dir})")
+        rundir.private_dir(run_dir)
+        other = rundir.folder_supervisor_pid(run_dir)
+        if other is not None and other != os.getpid():
+            how = f"`ctl stop -t {topology.path}`" if world.rank == 0 else "SIGTERM to the launcher that started it"
+            raise UserError(f"cluster {topology.cluster.name}: {run_dir} is in use by a running supervisor "
+                            f"(pid {other}); stop it first ({how})")
+        if topology.cluster.security == security.CURVE:  # no key of an earlier launch or start survives
+            security.write_files(run_dir, security.for_host(files, mine["nodes"]))
         resolved_path = run_dir / "topology.toml"
-        comment = [f"{topology.cluster.name}: resolved by daemon.mpi from {topology.path}, {world.size} ranks"]
+        comment = [f"{resolved_by(topology.cluster.name)[2:]}{topology.path}, {world.size} ranks"]
         comment += [f"rank {g['rank']} on {g['host']} (pid {g['pid']}, {g['address']}): {', '.join(g['ports'])}"
                     for g in gathered]
         resolved_path.write_text(dumps(resolve(topology, endpoints), "\n".join(comment)))

@@ -9,6 +9,10 @@ Layout::
             supervisor.pid      the supervisor's pid while it runs
             supervisor.log      what the supervisor did (start, balancing rounds, exits, stop)
             <node>.log          the node daemon's stdout and stderr
+            keys/               the cluster's CURVE keys and their keyring (daemon/security.py)
+            journal/            each node's journal (daemon/journal.py)
+            topology.toml       an MPI launch's resolved topology (daemon/mpi.py)
+        <cluster>.rank-<r>/     the same, of rank r > 0 of an MPI launch
 
 The supervisor owns its cluster's folder and is the only writer of ``cluster.json``
 (``ctl stop`` writes it only after the supervisor is gone). Every write is atomic — a
@@ -24,7 +28,8 @@ A pid file outlives a SIGKILLed supervisor and pids get reused, so :func:`is_run
 believes a pid only if that process is alive, not a zombie, started when
 ``cluster.json`` says the supervisor started, and runs the supervisor (its command line).
 A missing or garbage pid file falls back on the supervisor pid ``cluster.json``
-records, checked the same way.
+records, checked the same way. :func:`folder_supervisor_pid` asks the same of any run
+directory (an MPI rank's too): every launcher asks it before it writes in one.
 
 The folder is authoritative but may be damaged by hand: :func:`read_cluster` checks the
 record's shape and raises :class:`DamagedRecord` (a UserError naming the file and what is
@@ -132,7 +137,12 @@ class DamagedRecord(UserError):
 def read_cluster(name: str) -> dict | None:
     """The cluster's ``cluster.json``, or None if it has none. Raises DamagedRecord if it
     cannot be read or has the wrong shape."""
-    path = cluster_dir(name) / CLUSTER_FILE
+    return read_record(cluster_dir(name))
+
+
+def read_record(folder: Path) -> dict | None:
+    """:func:`read_cluster` of the run directory ``folder`` (an MPI rank's, say)."""
+    path = folder / CLUSTER_FILE
     try:
         with open(path) as f:
             record = json.load(f)
@@ -217,8 +227,17 @@ def remove_pid(folder: Path) -> None:
 
 def supervisor_pid(name: str) -> int | None:
     """The pid of cluster ``name``'s live supervisor, or None (see :func:`is_running`)."""
-    folder = cluster_dir(name)
-    record, _ = usable_record(name)
+    return folder_supervisor_pid(cluster_dir(name))
+
+
+def folder_supervisor_pid(folder: Path) -> int | None:
+    """The pid of the live supervisor that owns the run directory ``folder`` (a cluster's,
+    or an MPI rank's ``<cluster>.rank-<r>``), or None: what a launch checks before it
+    writes anything there."""
+    try:
+        record = read_record(folder)
+    except DamagedRecord:
+        record = None
     recorded = (record or {}).get("supervisor") or {}
     # The pid file first; if it is missing or garbage, the pid the record names.
     for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.get("pid")) if p):

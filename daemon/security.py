@@ -10,10 +10,21 @@ Theory of operation (README.md, "Security"):
       keys/operator.key_secret     its key pair (mode 0600)
       keys/nodes/<node>.key        each node's public key
       keys/nodes/<node>.key_secret each node's key pair (0600; only on the node's host)
+      keys/keyring.json            the cluster they were made for and every public key
 
   The files are pyzmq certificates (``zmq.auth.create_certificates``). ``ctl start``
   creates whatever is missing when every node runs on this host; a cluster spread over
-  several hosts gets its keys ahead of time from ``ctl keygen -t TOPOLOGY --out DIR``.
+  several hosts gets its keys ahead of time from ``ctl keygen -t TOPOLOGY --out DIR``;
+  an MPI launch makes a fresh set and every rank replaces its folder with its share
+  (:func:`write_files`).
+- **Keys are checked before they are used.** Every set is made with its keyring. Before
+  the keys are used (:func:`ensure_keys` at ``ctl start``, :func:`preload` in the
+  supervisor, :meth:`ClusterKeys.load` in ``ctl``), the keyring must name this cluster
+  and every public key file must be the one it records, so that keys copied from another
+  cluster, or a folder mixing two sets, are refused with a KeyProblem naming the file,
+  what differs and what to do, instead of a CURVE handshake that fails in silence. A
+  folder of keys without a keyring (made by hand, or by an older echofinn) is refused
+  the same way.
 - **Who may connect.** Every inbox is a CURVE server. A ZAP handler (pyzmq's
   ``zmq.auth`` thread) admits only the cluster's public keys and gives each connection a
   User-Id: ``node:<name>`` for a node's key, ``operator`` for the operator's. A client
@@ -53,6 +64,7 @@ CURVE, NONE = "curve", "none"  # [cluster] security (daemon/topology.py)
 
 KEYS_DIR = "keys"
 NODES_DIR = "nodes"
+KEYRING = "keyring.json"  # in KEYS_DIR: {"cluster", "operator", "nodes": {name: public key}}
 OPERATOR = "operator"
 OPERATOR_USER = "operator"
 NODE_USER = "node:"  # + the node's name: node names cannot contain ':'
@@ -154,12 +166,18 @@ def _have(folder: Path, who: str, secret: bool) -> bool:
 
 
 def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
-    """Make sure ``run_dir/keys`` holds what this host needs: every public key, the
-    operator's key pair and the key pairs of the ``local`` nodes. Missing pairs are
-    created when every node runs here; otherwise KeyProblem says how to get them."""
+    """Make sure ``run_dir/keys`` holds what this host needs, and that it is this
+    cluster's: every public key, the operator's key pair and the key pairs of the
+    ``local`` nodes, as its keyring records them (:func:`check_keyring`), each local
+    secret matching its public key. Missing pairs are created (and the keyring brought up
+    to date) when every node runs here; otherwise KeyProblem says how to get them."""
     folder = keys_dir(run_dir)
     everyone = [OPERATOR, *topology.names]
+    keyring = check_keyring(folder, topology)
     missing = [who for who in everyone if not _have(folder, who, who == OPERATOR or who in local)]
+    for who in (OPERATOR, *local):
+        if who not in missing:
+            _check_pair(folder, who, (keyring or {}).get(who))
     if missing:
         if len(local) < len(topology.names):
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -171,7 +189,73 @@ def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
         _private_dir(folder / NODES_DIR)
         for who in missing:
             _write_pair(folder, who)
+        _write_keyring(folder, topology.cluster.name,
+                       {who: _read_key(_public_file(folder, who), False)[0] for who in everyone})
     return folder
+
+
+def _check_pair(folder: Path, who: str, public: bytes | None = None) -> None:
+    """KeyProblem unless ``who``'s secret key file holds the pair of its public key."""
+    secret_file = _secret_file(folder, who)
+    if public is None:
+        public = _read_key(_public_file(folder, who), False)[0]
+    if _read_key(secret_file, True)[0] != public:
+        raise KeyProblem(f"{secret_file}: does not match {_public_file(folder, who)}; the folder mixes two sets "
+                         f"of keys: {_start_afresh(folder)}")
+
+
+def _start_afresh(folder: Path) -> str:
+    return (f"while the cluster is not running, remove {folder} and `ctl start` makes a new set "
+            "(a cluster on several hosts: `ctl keygen --out DIR`, README.md, Security)")
+
+
+def _write_keyring(folder: Path, cluster: str, publics: dict[str, bytes]) -> None:
+    from daemon.rundir import write_json_atomic
+
+    write_json_atomic(folder / KEYRING, {
+        "cluster": cluster,
+        "operator": publics[OPERATOR].decode(),
+        "nodes": {who: key.decode() for who, key in publics.items() if who != OPERATOR},
+    })
+
+
+def check_keyring(folder: Path, topology) -> dict[str, bytes] | None:
+    """{who: public key} as ``folder``'s keyring records them, after checking that it
+    names this cluster and that every public key file of the topology's nodes and the
+    operator that exists is the one it records. None if the folder holds no key at all.
+    Raises KeyProblem naming the file and what differs."""
+    import json
+
+    path = folder / KEYRING
+    try:
+        with open(path, "rb") as f:
+            record = json.loads(f.read(1 << 24))
+    except FileNotFoundError:
+        if not (folder.is_dir() and any(p.is_file() for p in folder.rglob("*.key*"))):
+            return None
+        raise KeyProblem(f"{folder}: holds keys but no {KEYRING} naming the cluster they were made for "
+                         f"(made by hand, or by an older echofinn): {_start_afresh(folder)}") from None
+    except (OSError, ValueError) as exc:
+        raise KeyProblem(f"{path}: cannot read the keyring: {exc}") from None
+    name = topology.cluster.name
+    if type(record) is not dict or type(record.get("nodes")) is not dict or type(record.get("operator")) is not str:
+        raise KeyProblem(f"{path}: not a keyring (expected cluster, operator and nodes): {_start_afresh(folder)}")
+    if record.get("cluster") != name:
+        raise KeyProblem(f"{folder}: these are the keys of cluster {record.get('cluster')!r}, not of {name} "
+                         f"(copied from another cluster's run directory?): {_start_afresh(folder)}")
+    recorded = {OPERATOR: record["operator"], **record["nodes"]}
+    keys = {}
+    for who in (OPERATOR, *topology.names):
+        public_file = _public_file(folder, who)
+        if not public_file.exists():
+            continue
+        public = _read_key(public_file, False)[0]
+        if recorded.get(who) != public.decode():
+            said = f"records another key for {who}" if who in recorded else f"has no key for {who}"
+            raise KeyProblem(f"{public_file}: not the key of this set ({path} {said}); the folder mixes two sets "
+                             f"of keys: {_start_afresh(folder)}")
+        keys[who] = public
+    return keys
 
 
 def keygen(topology, targets: dict[Path, list[str]]) -> None:
@@ -183,7 +267,8 @@ def keygen(topology, targets: dict[Path, list[str]]) -> None:
 
     for folder in targets:
         if folder.exists():
-            raise UserError(f"{folder}: already exists; remove it (and the old keys) or choose another --out")
+            raise UserError(f"{folder}: already exists; choose another --out (keys are never replaced in place, "
+                            "and a cluster may be running with these)")
     scratch = next(iter(targets)).parent
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix=".keygen-") as tmp:
@@ -192,10 +277,13 @@ def keygen(topology, targets: dict[Path, list[str]]) -> None:
         _private_dir(master / NODES_DIR)
         for who in [OPERATOR, *topology.names]:
             _write_pair(master, who)
+        _write_keyring(master, topology.cluster.name,
+                       {who: _read_key(_public_file(master, who), False)[0] for who in [OPERATOR, *topology.names]})
         for folder, names in targets.items():
             folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _private_dir(folder)
             _private_dir(folder / NODES_DIR)
+            shutil.copyfile(master / KEYRING, folder / KEYRING)
             for who in [OPERATOR, *topology.names]:
                 shutil.copyfile(_public_file(master, who), _public_file(folder, who))
                 if who == OPERATOR or who in names:
@@ -205,9 +293,9 @@ def keygen(topology, targets: dict[Path, list[str]]) -> None:
 
 
 def share_files(topology) -> dict[str, bytes]:
-    """A fresh set of the cluster's key files (every pair) as {path inside ``keys/``:
-    contents}: what an MPI launch hands every rank (daemon/mpi.py) before each keeps what
-    it needs with :func:`install_files`."""
+    """A fresh set of the cluster's key files (every pair and the keyring) as {path
+    inside ``keys/``: contents}: what an MPI launch hands every rank (daemon/mpi.py)
+    before each keeps what it needs (:func:`for_host`, :func:`write_files`)."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="echofinn-keys-") as tmp:
@@ -216,28 +304,51 @@ def share_files(topology) -> dict[str, bytes]:
         return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def for_host(files: dict[str, bytes], local: list[str]) -> dict[str, bytes]:
+    """The part of :func:`share_files`' set one host keeps: the keyring, every public
+    key, the operator's pair and the pairs of its ``local`` nodes."""
+    secrets = {str(_secret_file(Path(), who)) for who in (OPERATOR, *local)}
+    return {path: data for path, data in files.items() if not path.endswith("_secret") or path in secrets}
+
+
 def read_files(run_dir: str | os.PathLike) -> dict[str, bytes]:
     """The key files in ``run_dir/keys``, as :func:`share_files` gives them: what the
-    supervisor keeps to write them again if its run directory disappears."""
+    supervisor keeps to write them again if they go or change while it runs."""
     folder = keys_dir(run_dir)
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def install_files(run_dir: str | os.PathLike, topology, files: dict[str, bytes], local: list[str]) -> Path:
-    """Write the key files of :func:`share_files` this host needs into ``run_dir/keys``:
-    every public key, the operator's pair and the pairs of the ``local`` nodes (secret
-    files 0600, folders 0700). Existing files are left as they are."""
+def write_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> Path:
+    """Make ``run_dir/keys`` hold exactly ``files`` (as :func:`read_files` gives them;
+    secret files 0600, folders 0700), whatever it held before: they are written to a new
+    folder beside it, which then takes its place, so no key of an earlier set survives
+    and no reader sees half of the new one."""
+    import shutil
+
     folder = keys_dir(run_dir)
-    _private_dir(folder)
-    _private_dir(folder / NODES_DIR)
-    wanted = {OPERATOR, *local}
-    for who in [OPERATOR, *topology.names]:
-        for secret, path in ((False, _public_file(folder, who)), (True, _secret_file(folder, who))):
-            if (secret and who not in wanted) or path.exists():
-                continue
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600 if secret else 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(files[str(path.relative_to(folder))])
+    if folder.is_symlink():
+        raise KeyProblem(f"{folder}: is a symbolic link; echofinn does not follow links here (remove it)")
+    fresh = folder.with_name(f".{KEYS_DIR}.{os.getpid()}.new")
+    old = folder.with_name(f".{KEYS_DIR}.{os.getpid()}.old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    _private_dir(fresh)
+    _private_dir(fresh / NODES_DIR)
+    for name, data in files.items():
+        path = fresh / name
+        if path.parent != fresh and path.parent != fresh / NODES_DIR:
+            raise KeyProblem(f"{folder}: {name!r} is no key file's name")
+        secret = name.endswith("_secret")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    try:
+        os.rename(folder, old)
+    except FileNotFoundError:
+        old = None
+    os.rename(fresh, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -287,8 +398,12 @@ def _user_ids(nodes: dict[str, bytes], operator: bytes) -> dict[bytes, str]:
 
 
 def _read_publics(folder: Path, topology) -> tuple[dict[str, bytes], bytes, dict[bytes, str] | None]:
-    nodes = {name: _read_key(_public_file(folder, name), False)[0] for name in topology.names}
-    return nodes, _read_key(_public_file(folder, OPERATOR), False)[0], None
+    checked = check_keyring(folder, topology) or {}  # this cluster's keys, of one set
+
+    def public(who: str) -> bytes:
+        return checked[who] if who in checked else _read_key(_public_file(folder, who), False)[0]  # no such file
+
+    return {name: public(name) for name in topology.names}, public(OPERATOR), None
 
 
 # (folder, node names) -> (node -> public key, operator's public key, user ids)

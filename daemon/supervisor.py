@@ -38,6 +38,11 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
 - The run directory is how ``ctl`` finds the cluster: once a second the supervisor
   checks that ``cluster.json`` and its pid file are there and its own, and writes them
   again if not (a folder moved or removed under it is made anew, with a fresh log).
+  It refuses a run directory whose supervisor still runs, and takes the keys it finds
+  only once :func:`daemon.security.ensure_keys` has checked them to be this cluster's
+  (ARCHITECTURE.md, "Launch state is fresh or verified"); it keeps them in memory and
+  writes them back if they are removed or replaced while it runs (checked before every
+  restart, and once a second by the keyring's presence): its nodes hold them.
 - Stop (SIGTERM, SIGINT, SIGHUP): SIGTERM every node by pid, wait up to
   ``STOP_GRACE`` seconds, SIGKILL the survivors by pid, reap everything, record it in
   ``cluster.json``, remove the pid file. Nothing is ever killed by name.
@@ -647,6 +652,7 @@ class Supervisor:
         """Start a node in BACKOFF again (from the serve loop: never from a signal)."""
         node.restarts += 1
         self._ensure_run_dir()
+        self._restore_keys()  # the restarted node reads its key pair there
         self._spawn(node.names)
         if not node.alive:  # could not even fork: one more crash
             node.last_exit = node.error
@@ -727,9 +733,11 @@ class Supervisor:
     # -- the run directory ------------------------------------------------------------
 
     def _claim_run_dir(self) -> None:
-        """Refuse to start over a live supervisor of the same cluster; else take the folder."""
-        other = rundir.read_pid(self.run_dir)
-        if other is not None and other != os.getpid() and rundir.is_running(self.name):
+        """Refuse to start over a live supervisor of this run directory; else take the folder.
+        (Its own, not the cluster's: an MPI rank r > 0 has a folder of its own, and its
+        launch's rank 0 runs the cluster's.)"""
+        other = rundir.folder_supervisor_pid(self.run_dir)
+        if other is not None and other != os.getpid():
             raise UserError(f"cluster {self.name} is already running (supervisor pid {other}); "
                             f"stop it with `ctl stop -t {self.topology.path}`")
         rundir.write_pid(self.run_dir, os.getpid())
@@ -788,11 +796,7 @@ class Supervisor:
             self.log.error("run directory %s is gone and cannot be made again: %s", self.run_dir, exc)
             return False
         self._reopen_log()
-        if self._key_files:  # nodes restarted from now on, and ctl, need them
-            try:
-                security.install_files(self.run_dir, self.topology, self._key_files, list(self.nodes))
-            except (OSError, security.KeyProblem) as exc:
-                self.log.error("cannot write the keys again into %s: %s", self.run_dir, exc)
+        self._restore_keys()  # nodes restarted from now on, and ctl, need them
         self.log.warning("run directory %s was gone (moved or removed): made it again; "
                          "logs of the nodes started before stay where they went, and a node "
                          "restarted from now on finds no journal (an empty queue)", self.run_dir)
@@ -803,10 +807,30 @@ class Supervisor:
                 pass
         return True
 
+    def _restore_keys(self) -> None:
+        """Put the keys the cluster runs with back into the run directory if they are not
+        there as they were at the start (removed, or replaced while it ran): its nodes hold
+        them, and a node restarted with other keys, or ``ctl`` using them, could not
+        complete a handshake with the others."""
+        if not self._key_files:
+            return
+        try:
+            if security.read_files(self.run_dir) == self._key_files:
+                return
+            security.write_files(self.run_dir, self._key_files)
+        except (OSError, security.KeyProblem) as exc:
+            self.log.error("cannot write the keys of cluster %s again into %s: %s", self.name, self.run_dir, exc)
+            return
+        self.log.warning("%s did not hold the keys cluster %s runs with (removed or replaced while it ran): "
+                         "written back", security.keys_dir(self.run_dir), self.name)
+
     def _check_run_dir(self) -> None:
-        """Once a second: the record and the pid file are where ``ctl`` looks, and ours."""
+        """Once a second: the record and the pid file are where ``ctl`` looks, and ours;
+        the keys folder still has its keyring (a cheap sign that it is still there)."""
         if not (self.run_dir / rundir.CLUSTER_FILE).is_file():
             self._write_record()
+        if self._key_files and not (security.keys_dir(self.run_dir) / security.KEYRING).is_file():
+            self._restore_keys()
         if rundir.read_pid(self.run_dir) != os.getpid():
             try:
                 rundir.write_pid(self.run_dir, os.getpid())

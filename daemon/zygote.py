@@ -27,6 +27,11 @@ Theory of operation (README.md, "Lifetimes"; daemon/lifecycle.py):
   argument area that /proc/PID/cmdline shows), so that ``ps`` and the ``--node NAME``
   marker that ``ctl status`` and ``ctl stop`` check (daemon/lifecycle.py ``is_alive``)
   see a node, not a second supervisor.
+- A forked node runs on the state the cluster was started with, not on what the run
+  directory holds by then: the supervisor's parsed topology and its copy of the public
+  keys (daemon/security.py ``preload``); its own key pair it reads from the run
+  directory, where the supervisor has written the cluster's keys back before any restart
+  if they were removed or replaced (daemon/supervisor.py ``_restore_keys``).
 - The child leaves by ``os._exit`` with :func:`daemon.node.serve`'s status (70 for an
   exception it did not expect, after printing it to the log): it never runs the
   supervisor's ``finally`` blocks, atexit handlers or interpreter shutdown. The

@@ -12,7 +12,10 @@
    ``failed N``; see ``daemon.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
 5. Before that, makes sure the run directory holds the cluster's CURVE keys
    (``DIR/keys``, see daemon/security.py): when every node runs here, missing ones are
-   created; otherwise they must come from ``ctl keygen``.
+   created; otherwise they must come from ``ctl keygen``. Keys already there must be
+   this cluster's, of one set (their keyring says so): keys of another cluster, a
+   folder mixing two sets or keys without a keyring are refused (exit 1), naming the
+   file and how to start afresh.
 6. Prints the endpoints and the run directory. On failure it prints each node's error,
    waits for the supervisor to stop what it started, and checks by pid that no process
    of the cluster is left (killing, by pid, any that is).

@@ -32,6 +32,10 @@ _spec = importlib.util.spec_from_file_location("e2e_cluster_env", ROOT / "tests"
 _e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_e2e)
 ClusterEnv = _e2e.ClusterEnv
+# and its polling helpers (tests/e2e/polling.py)
+_spec = importlib.util.spec_from_file_location("e2e_polling", ROOT / "tests" / "e2e" / "polling.py")
+polling = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(polling)
 
 
 def mpi_missing() -> str | None:

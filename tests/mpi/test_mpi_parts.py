@@ -4,14 +4,15 @@ errors under a real mpiexec: one message per problem, exit 2, no traceback."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from daemon.errors import BadInput
+from daemon.errors import BadInput, UserError
 from daemon.mpi import (ADVERTISE_ENV, check_addresses, choose_address, default_route_interface,
-                        guess_address, resolve, share)
-from daemon.topology import load
+                        guess_address, remove_stale_publish, resolve, resolved_by, share)
+from daemon.topology import dumps, load
 
 ROUTES = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
@@ -68,6 +69,25 @@ def test_resolve_replaces_every_endpoint():
     resolved = resolve(topology, endpoints)
     assert [resolved.endpoint(n) for n in topology.names] == [f"tcp://{h}:{p}" for h, p in endpoints.values()]
     assert [resolved.parents(n) for n in topology.names] == [topology.parents(n) for n in topology.names]
+
+
+def test_a_stale_published_file_is_removed_and_anything_else_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECHOFINN_HOME", str(tmp_path / "home"))
+    topology = load("topologies/demo.toml")
+    published = tmp_path / "live.toml"
+    published.write_text(dumps(topology, f"{resolved_by('demo')[2:]}/x/demo.toml, 3 ranks"))
+    monkeypatch.setattr("daemon.mpi.rundir.is_running", lambda name: name == "demo")
+    with pytest.raises(UserError, match=rf"--publish {published}: it is the published topology of cluster demo, which is running"):
+        remove_stale_publish(published)
+    monkeypatch.undo()
+    monkeypatch.setenv("ECHOFINN_HOME", str(tmp_path / "home"))
+    remove_stale_publish(published)  # demo is not running: its endpoints are gone
+    assert not published.exists()
+    for text in (Path("topologies/demo.toml").read_text(), "not a topology\n"):  # a file the user wrote
+        published.write_text(text)
+        with pytest.raises(BadInput, match=rf"--publish {published}: the file exists and is not a topology published by daemon.mpi"):
+            remove_stale_publish(published)
+        assert published.read_text() == text
 
 
 def test_loopback_refused_across_machines():

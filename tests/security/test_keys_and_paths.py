@@ -4,6 +4,7 @@ The end-to-end attacks are in tests/e2e/test_security.py; here: what is written 
 with which modes, what is refused and how the refusal reads, and the Gate's rules."""
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -130,6 +131,64 @@ def test_secret_keys_must_be_private_regular_files(tmp_path):
     (folder / "nodes/leaf.key").write_text("garbage\n")
     with pytest.raises(security.KeyProblem, match="leaf.key: not a CURVE certificate"):
         security.ClusterKeys.load(tmp_path, topology, "operator")
+
+
+def test_keys_already_there_must_be_this_clusters_of_one_set(tmp_path, monkeypatch):
+    """What a run directory holds is checked before it is used, by ``ctl start`` and the
+    supervisor (ensure_keys) and by ctl (ClusterKeys.load); each refusal names the file,
+    what differs and how to start afresh."""
+    monkeypatch.setattr(security, "_preloaded", {})
+    topology, both = loads(SEED), ["root", "leaf"]
+    lab, other = tmp_path / "lab", tmp_path / "other"
+    lab.mkdir()
+    other.mkdir()
+    security.ensure_keys(other, loads(SEED.replace('name = "lab"', 'name = "other"')), both)
+    afresh = rf"while the cluster is not running, remove {lab / 'keys'} and `ctl start` makes a new set"
+
+    shutil.copytree(other / "keys", lab / "keys")  # keys of another cluster, copied in
+    for use in (lambda: security.ensure_keys(lab, topology, both), lambda: security.ClusterKeys.load(lab, topology, "operator")):
+        with pytest.raises(security.KeyProblem, match=rf"^{lab / 'keys'}: these are the keys of cluster 'other', not of lab .*: {afresh}"):
+            use()
+
+    shutil.rmtree(lab / "keys")
+    security.ensure_keys(lab, topology, both)
+    shutil.copyfile(other / "keys/nodes/leaf.key", lab / "keys/nodes/leaf.key")  # one key of another set
+    with pytest.raises(security.KeyProblem, match=rf"^{lab / 'keys/nodes/leaf.key'}: not the key of this set "
+                                                  r"\(.*keyring.json records another key for leaf\); the folder mixes two sets"):
+        security.ensure_keys(lab, topology, both)
+
+    shutil.rmtree(lab / "keys")
+    security.ensure_keys(lab, topology, both)
+    secret = lab / "keys/nodes/leaf.key_secret"
+    secret.write_bytes((other / "keys/nodes/leaf.key_secret").read_bytes())
+    with pytest.raises(security.KeyProblem, match=rf"^{secret}: does not match .*leaf.key; the folder mixes two sets of keys: {afresh}"):
+        security.ensure_keys(lab, topology, both)
+
+    shutil.rmtree(lab / "keys")
+    security.ensure_keys(lab, topology, both)
+    (lab / "keys" / security.KEYRING).unlink()  # keys made by hand, or by an older echofinn
+    with pytest.raises(security.KeyProblem, match=rf"^{lab / 'keys'}: holds keys but no keyring.json naming the cluster"):
+        security.ensure_keys(lab, topology, both)
+
+    shutil.rmtree(lab / "keys")  # starting afresh: a new set, with its keyring
+    security.ensure_keys(lab, topology, both)
+    grown = loads(SEED + '[[node]]\nname = "twig"\ncpus = 1\nparents = ["leaf"]\n')
+    security.ensure_keys(lab, grown, [*both, "twig"])  # a node more: its pair joins the keyring
+    assert security.ClusterKeys.load(lab, grown, "twig").nodes.keys() == {"root", "leaf", "twig"}
+
+
+def test_write_files_leaves_exactly_the_launchs_keys(tmp_path):
+    """An MPI rank's keys (daemon/mpi.py): the launch's set, this host's share of it, in
+    place of everything the folder held."""
+    topology = two_hosts()
+    security.ensure_keys(tmp_path, loads(SEED), ["root", "leaf"])  # an earlier start's set
+    (tmp_path / "keys/nodes/stale.key").write_text("from long ago\n")
+    files = security.share_files(topology)
+    security.write_files(tmp_path, security.for_host(files, ["leaf"]))
+    assert security.read_files(tmp_path) == {k: v for k, v in files.items() if k not in ("nodes/root.key_secret",)}
+    assert mode(tmp_path / "keys") == 0o700 and mode(tmp_path / "keys/nodes/leaf.key_secret") == 0o600
+    assert security.ClusterKeys.load(tmp_path, topology, "leaf").nodes["root"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]  # nothing left beside it
 
 
 GATE_CASES = [
