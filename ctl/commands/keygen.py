@@ -4,7 +4,10 @@
 several hosts needs them made once and shared out (README.md, "Security").
 
 Without ``--out`` (every node on this host): writes ``RUN_DIR/keys``, the cluster's run
-directory, and refuses if keys are already there.
+directory. It refuses (exit 1) while the cluster runs: its nodes hold the keys there, and
+new ones would cut them off from restarted nodes and from ``ctl``; stop it first. It
+refuses too if keys are already there: remove them, while the cluster is stopped, to make
+new ones.
 
 With ``--out DIR``: writes ``DIR/HOST/CLUSTER/keys`` for every host of the topology, each
 with every node's public key, the operator's key pair (ctl and the balancer run there)
@@ -32,7 +35,7 @@ def run(args) -> int:
     from ctl.common import resolve_topology
     from ctl.output import print_json
     from daemon import rundir, security
-    from daemon.errors import BadInput
+    from daemon.errors import BadInput, UserError
 
     topology = resolve_topology(args)
     name = topology.cluster.name
@@ -49,7 +52,16 @@ def run(args) -> int:
         if len(hosts) > 1:
             raise BadInput(f"cluster {name} runs on {len(hosts)} hosts ({', '.join(hosts)}): "
                            "pass --out DIR to get one folder of keys per host")
-        targets = {security.keys_dir(rundir.cluster_dir(name, create=True)): list(topology.names)}
+        folder = security.keys_dir(rundir.cluster_dir(name, create=True))
+        pid = rundir.supervisor_pid(name)
+        if pid is not None:
+            raise UserError(f"cluster {name} is running (supervisor pid {pid}) with the keys in {folder}: its nodes "
+                            "hold them, and new keys would cut restarted nodes and ctl off from them; "
+                            f"stop it first (`ctl stop -t {topology.path}`), then make new keys")
+        if folder.exists():
+            raise UserError(f"{folder}: cluster {name} has keys already (it is not running); "
+                            "to replace them, remove that folder and run `ctl keygen` again")
+        targets = {folder: list(topology.names)}
     security.keygen(topology, targets)
     shown = dict(zip(hosts, map(str, targets)))
     if args.json:
