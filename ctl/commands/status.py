@@ -6,7 +6,9 @@ not a zombie, with the recorded start time and ``--node NAME`` on its command li
 the round trip of a ZeroMQ ping to its inbox, the supervisor's state for it (STARTING,
 RUNNING, BACKOFF: waiting to be restarted, FATAL: crashed too often, not restarted
 again, STOPPED), how many times it was restarted and how its last process ended.
-Exit 1 if the cluster is not running or any node is not RUNNING and alive.
+Exit 1 if the cluster is not running or any node is not RUNNING, alive and answering
+its ping: a node whose process lives but does not answer (SIGSTOPped, stuck) is named
+"alive but not answering".
 
 A missing or damaged ``cluster.json`` is said as such, with the cluster's processes found
 by the ports of the topology (``daemon.orphans``: verified to be this cluster's node
@@ -14,9 +16,9 @@ daemons and their supervisor) and how to stop them; exit 1.
 
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
 "uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
-"ping_ms", "state", "since", "restarts", "last_exit"}], "remote_nodes": [...]}``; ``ping_ms``
-is a ZeroMQ round trip to the node's inbox (null when it does not answer within
-``--timeout``, default 1 s). Without a usable record: ``{"cluster", "run_dir", "running",
+"ping_ms", "state", "since", "restarts", "last_exit"}], "remote_nodes": [...],
+"ping_timeout"}``; ``ping_ms`` is a ZeroMQ round trip to the node's inbox (null when it
+does not answer within ``--timeout``, default 1 s). Without a usable record: ``{"cluster", "run_dir", "running",
 "state": "unrecorded", "problem", "processes": [{"role", "name", "pid"}], "nodes": []}``.
 """
 
@@ -79,8 +81,9 @@ def run(args) -> int:
         },
         "nodes": _with_ping(topology, node_rows(record), args.timeout) if running else [],
         "remote_nodes": record.get("remote_nodes", []),
+        "ping_timeout": args.timeout,
     }
-    healthy = running and all(row["state"] == "RUNNING" and row["alive"] for row in report["nodes"])
+    healthy = running and all(_healthy(row) for row in report["nodes"])
     if args.json:
         print_json(report)
         return 0 if healthy else 1
@@ -88,6 +91,12 @@ def run(args) -> int:
         raise UserError(f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
     _print_table(report)
     return 0 if healthy else 1
+
+
+def _healthy(row: dict) -> bool:
+    """RUNNING, its process alive, and answering a ping: a live pid that does not answer
+    (stopped by SIGSTOP, stuck) is not a working node."""
+    return row["state"] == "RUNNING" and row["alive"] and row.get("ping_ms") is not None
 
 
 def unrecorded(topology) -> list:
@@ -169,11 +178,15 @@ def _print_table(report: dict) -> None:
     print("  ".join(head.ljust(w) for (head, _), w in zip(COLUMNS, widths)).rstrip())
     for c in cells:
         print("  ".join(text.ljust(w) for text, w in zip(c, widths)).rstrip())
-    alive = sum(1 for row in report["nodes"] if row["alive"])
-    print(f"{alive}/{len(report['nodes'])} nodes alive")
+    alive = [row for row in report["nodes"] if row["alive"]]
+    silent = [row["name"] for row in alive if row.get("ping_ms") is None]
+    total = len(report["nodes"])
+    print(f"{len(alive)}/{total} nodes alive" + (f", {len(alive) - len(silent)}/{total} answering" if silent else ""))
     for row in report["nodes"]:
         if row["state"] != "RUNNING":
             print(f"node {row['name']} is {row['state']}" + (f" (last exit: {row['last_exit']})" if row["last_exit"] else ""))
+    for name in silent:
+        print(f"node {name} is alive but not answering (no pong within {report['ping_timeout']:g} s: stopped or stuck?)")
     if report["remote_nodes"]:
         print(f"on other hosts (not watched here): {', '.join(report['remote_nodes'])}")
 

@@ -4,6 +4,7 @@ of the supervisor takes with it. Every check of "nothing is left" is made by pid
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
@@ -85,6 +86,26 @@ def test_start_twice_is_refused(cluster_env):
     status = cluster_env.ctl_json("status", "-t", topo)
     assert status["supervisor"]["pid"] == first["supervisor"]
     assert [n["pid"] for n in status["nodes"]] == [n["pid"] for n in first["nodes"]]
+
+
+def test_status_names_a_node_alive_but_not_answering(cluster_env):
+    """A node whose process lives but does not answer a ping (SIGSTOPped here, as a stuck
+    one) fails ``ctl status`` (exit 1) by name: never "8/8 nodes alive" and exit 0."""
+    topo = cluster_env.start("seed.toml")
+    pical = cluster_env.record("seed")["nodes"]["pical"]
+    os.kill(pical["pid"], signal.SIGSTOP)
+    try:
+        text = cluster_env.ctl("status", "-t", topo, "--timeout", "5")
+        as_json = cluster_env.ctl("status", "-t", topo, "--timeout", "5", "--json")
+    finally:
+        os.kill(pical["pid"], signal.SIGCONT)
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert "8/8 nodes alive, 7/8 answering" in text.stdout, text.stdout
+    assert "node pical is alive but not answering (no pong within 5 s: stopped or stuck?)" in text.stdout, text.stdout
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and report["ping_timeout"] == 5
+    assert [n["name"] for n in report["nodes"] if n["alive"] and n["ping_ms"] is None] == ["pical"], report["nodes"]
+    wait_until(lambda: cluster_env.ctl("status", "-t", topo, "--timeout", "5").returncode == 0, 60, "pical answering again")
 
 
 def test_taken_port_fails_start_naming_node_and_port(cluster_env):
