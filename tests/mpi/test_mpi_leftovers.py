@@ -15,6 +15,7 @@ import signal
 
 import pytest
 
+from daemon import security
 from daemon.topology import load
 from mpi_launch import polling
 
@@ -79,6 +80,23 @@ def test_a_launch_after_a_launch_whose_rank_0_was_killed(mpi_env):
     run.wait_gone()
     assert run.publish.exists()  # the leftover
     launch_reaches_every_node(mpi_env, topo, ranks=2)
+
+
+def test_a_launch_refuses_the_run_directory_of_a_running_cluster_and_leaves_it_alone(mpi_env):
+    """Not a leftover: the cluster runs (``ctl start``). Rank 0 refuses its run directory
+    before writing anything there, so the running cluster keeps its keys and answers."""
+    topo = mpi_env.start("demo.toml")
+    run_dir = mpi_env.home / "demo"
+    keys, record = security.read_files(run_dir), mpi_env.record("demo")
+    run = mpi_env.launch(RANKS, topo)
+    run.wait_gone()
+    out = run.output()
+    assert run.proc.returncode != 0 and not run.publish.exists(), out
+    assert (f"{run_dir} is in use by a running supervisor (pid {record['supervisor']['pid']}); "
+            f"stop it first (`ctl stop -t {topo}`)") in out, out
+    assert security.read_files(run_dir) == keys and not (run_dir / "topology.toml").exists()
+    snapshot = mpi_env.ctl_json("echo", "-t", topo, "--timeout", "10")
+    assert sorted(n["name"] for n in snapshot["nodes"]) == sorted(load(topo).names), snapshot["missing"]
 
 
 def test_a_launch_over_the_keys_of_another_cluster(mpi_env, tmp_path):
