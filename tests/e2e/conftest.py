@@ -25,7 +25,10 @@ What it gives each test:
   ``ports(path)`` gives back ``{node: port}``; ``start(file, **cluster)`` copies and
   ``ctl start``s it (asserting it started).
 - ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
-  the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses.
+  the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses;
+  ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node.
+- ``copy_in_keys_of_another_cluster(topology)``: a leftover a user can make (tests of
+  "Launch state is fresh or verified", ARCHITECTURE.md).
 - ``processes()``: every live process started under this test's home (found by the
   ``ECHOFINN_HOME`` in its environment, which supervisors, nodes and burners inherit);
   ``gone(pid, create_time=None)``: that process is gone and reaped (or the pid reused).
@@ -159,6 +162,36 @@ class ClusterEnv:
 
     def record(self, cluster: str) -> dict:
         return json.loads((self.home / cluster / "cluster.json").read_text())
+
+    def echo_reaches_every_node(self, topology: Path, via: Path | None = None) -> dict:
+        """One echo wave (``ctl echo -t VIA``: a published MPI topology, say; default
+        ``topology``) that must reach every node of ``topology``; returns its snapshot."""
+        from daemon.topology import load
+
+        result = self.ctl("echo", "-t", via or topology, "--timeout", "10", "--json")
+        snapshot = json.loads(result.stdout) if result.stdout else {}
+        reached, names = sorted(n["name"] for n in snapshot.get("nodes", [])), sorted(load(topology).names)
+        assert result.returncode == 0 and reached == names, (
+            f"ctl echo exit {result.returncode}: reached {len(reached)} of {len(names)} nodes, "
+            f"missing {snapshot.get('missing')} {result.stderr}")
+        return snapshot
+
+    def copy_in_keys_of_another_cluster(self, topology: Path) -> Path:
+        """Copy into the run directory of ``topology``'s cluster the keys that ``ctl keygen``
+        made for another cluster (the same file under the name "other"), as a user might;
+        returns the keys folder."""
+        import shutil
+
+        from daemon.topology import load
+
+        name = load(topology).cluster.name
+        other = self.tmp / "other.toml"
+        other.write_text(topology.read_text().replace(f'name = "{name}"', 'name = "other"', 1))
+        made = self.ctl("keygen", "-t", other)
+        assert made.returncode == 0, made.stderr
+        (self.home / name).mkdir(mode=0o700, exist_ok=True)
+        shutil.copytree(self.home / "other" / "keys", self.home / name / "keys")
+        return self.home / name / "keys"
 
     # -- processes ------------------------------------------------------------------
 

@@ -8,15 +8,12 @@ of a rank's share and said only "no answer from ...")."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 
 import pytest
 
 from daemon import security
-from daemon.topology import load
 from mpi_launch import polling
 
 pytestmark = pytest.mark.e2e
@@ -37,16 +34,13 @@ def launch_ready(mpi_env, topo, ranks: int = RANKS):
 def launch_reaches_every_node(mpi_env, topo, ranks: int = RANKS) -> None:
     """Launch ``ranks`` ranks, echo from rank 0's side through the published file (every
     node must answer), stop with ``ctl stop -t FILE``, and see everything gone."""
-    names = load(topo).names
     run = launch_ready(mpi_env, topo, ranks)
-    echo = mpi_env.ctl("echo", "-t", run.publish, "--timeout", "10", "--json")
+    try:
+        mpi_env.echo_reaches_every_node(topo, via=run.publish)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{run.output()}") from None
     mpi_env.ctl_json("stop", "-t", run.publish)
     run.wait_gone()
-    snapshot = json.loads(echo.stdout) if echo.stdout else {}
-    reached = sorted(n["name"] for n in snapshot.get("nodes", []))
-    assert echo.returncode == 0 and reached == sorted(names), \
-        f"ctl echo exit {echo.returncode}: reached {len(reached)} of {len(names)} nodes, " \
-        f"missing {snapshot.get('missing')} {echo.stderr}\n{run.output()}"
     assert run.proc.returncode == 0, run.output()
 
 
@@ -95,15 +89,10 @@ def test_a_launch_refuses_the_run_directory_of_a_running_cluster_and_leaves_it_a
     assert (f"{run_dir} is in use by a running supervisor (pid {record['supervisor']['pid']}); "
             f"stop it first (`ctl stop -t {topo}`)") in out, out
     assert security.read_files(run_dir) == keys and not (run_dir / "topology.toml").exists()
-    snapshot = mpi_env.ctl_json("echo", "-t", topo, "--timeout", "10")
-    assert sorted(n["name"] for n in snapshot["nodes"]) == sorted(load(topo).names), snapshot["missing"]
+    mpi_env.echo_reaches_every_node(topo)
 
 
-def test_a_launch_over_the_keys_of_another_cluster(mpi_env, tmp_path):
+def test_a_launch_over_the_keys_of_another_cluster(mpi_env):
     topo = mpi_env.topology("demo.toml", rebalance_interval=0)
-    other = tmp_path / "other.toml"
-    other.write_text(topo.read_text().replace('name = "demo"', 'name = "other"', 1))
-    assert mpi_env.ctl("keygen", "-t", other).returncode == 0
-    (mpi_env.home / "demo").mkdir(mode=0o700)
-    shutil.copytree(mpi_env.home / "other" / "keys", mpi_env.home / "demo" / "keys")
+    mpi_env.copy_in_keys_of_another_cluster(topo)
     launch_reaches_every_node(mpi_env, topo)
