@@ -137,6 +137,11 @@ def _read_key(path: Path, secret: bool) -> tuple[bytes, bytes | None]:
         if secret:
             _check_private(path, st, "secret key", 0o077)
         text = f.read(4096)
+    return _parse_key(path, text, secret)
+
+
+def _parse_key(path: Path, text: bytes, secret: bool) -> tuple[bytes, bytes | None]:
+    """(public, secret) from the text of a pyzmq certificate; KeyProblem naming ``path``."""
     public = secret_key = None
     for line in text.splitlines():
         key, _, value = line.strip().partition(b"=")
@@ -168,16 +173,16 @@ def _have(folder: Path, who: str, secret: bool) -> bool:
 def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
     """Make sure ``run_dir/keys`` holds what this host needs, and that it is this
     cluster's: every public key, the operator's key pair and the key pairs of the
-    ``local`` nodes, as its keyring records them (:func:`check_keyring`), each local
-    secret matching its public key. Missing pairs are created (and the keyring brought up
-    to date) when every node runs here; otherwise KeyProblem says how to get them."""
+    ``local`` nodes, as its keyring records them (:func:`check_keyring`), the operator's
+    secret matching its public key (each node checks its own when it loads it). Missing
+    pairs are created (and the keyring brought up to date) when every node runs here;
+    otherwise KeyProblem says how to get them."""
     folder = keys_dir(run_dir)
     everyone = [OPERATOR, *topology.names]
     keyring = check_keyring(folder, topology)
     missing = [who for who in everyone if not _have(folder, who, who == OPERATOR or who in local)]
-    for who in (OPERATOR, *local):
-        if who not in missing:
-            _check_pair(folder, who, (keyring or {}).get(who))
+    if OPERATOR not in missing:
+        _check_pair(folder, OPERATOR, (keyring or {}).get(OPERATOR))
     if missing:
         if len(local) < len(topology.names):
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -194,12 +199,13 @@ def ensure_keys(run_dir: str | os.PathLike, topology, local: list[str]) -> Path:
     return folder
 
 
-def _check_pair(folder: Path, who: str, public: bytes | None = None) -> None:
-    """KeyProblem unless ``who``'s secret key file holds the pair of its public key."""
+def _check_pair(folder: Path, who: str, public: bytes | None = None, pair: tuple | None = None) -> None:
+    """KeyProblem unless ``who``'s secret key file (or its ``pair``, read already) holds
+    the pair of its public key."""
     secret_file = _secret_file(folder, who)
     if public is None:
         public = _read_key(_public_file(folder, who), False)[0]
-    if _read_key(secret_file, True)[0] != public:
+    if (pair or _read_key(secret_file, True))[0] != public:
         raise KeyProblem(f"{secret_file}: does not match {_public_file(folder, who)}; the folder mixes two sets "
                          f"of keys: {_start_afresh(folder)}")
 
@@ -219,17 +225,23 @@ def _write_keyring(folder: Path, cluster: str, publics: dict[str, bytes]) -> Non
     })
 
 
-def check_keyring(folder: Path, topology) -> dict[str, bytes] | None:
+def check_keyring(folder: Path, topology, files: dict[str, bytes] | None = None) -> dict[str, bytes] | None:
     """{who: public key} as ``folder``'s keyring records them, after checking that it
     names this cluster and that every public key file of the topology's nodes and the
     operator that exists is the one it records. None if the folder holds no key at all.
-    Raises KeyProblem naming the file and what differs."""
+    With ``files`` (:func:`read_files` of the folder), they are checked instead of the
+    folder. Raises KeyProblem naming the file and what differs."""
     import json
 
     path = folder / KEYRING
     try:
-        with open(path, "rb") as f:
-            record = json.loads(f.read(1 << 24))
+        if files is not None:
+            if KEYRING not in files:
+                raise FileNotFoundError
+            record = json.loads(files[KEYRING])
+        else:
+            with open(path, "rb") as f:
+                record = json.loads(f.read(1 << 24))
     except FileNotFoundError:
         if not (folder.is_dir() and any(p.is_file() for p in folder.rglob("*.key*"))):
             return None
@@ -247,9 +259,15 @@ def check_keyring(folder: Path, topology) -> dict[str, bytes] | None:
     keys = {}
     for who in (OPERATOR, *topology.names):
         public_file = _public_file(folder, who)
-        if not public_file.exists():
+        if files is not None:
+            text = files.get(str(public_file.relative_to(folder)))
+            if text is None:
+                continue
+            public = _parse_key(public_file, text, False)[0]
+        elif not public_file.exists():
             continue
-        public = _read_key(public_file, False)[0]
+        else:
+            public = _read_key(public_file, False)[0]
         if recorded.get(who) != public.decode():
             said = f"records another key for {who}" if who in recorded else f"has no key for {who}"
             raise KeyProblem(f"{public_file}: not the key of this set ({path} {said}); the folder mixes two sets "
@@ -377,11 +395,9 @@ class ClusterKeys:
         if publics is None:
             publics = _read_publics(folder, topology)
         nodes, operator, _ = publics
-        public, secret = _read_key(_secret_file(folder, who), True)
-        expected = operator if who == OPERATOR else nodes[who]
-        if public != expected:
-            raise KeyProblem(f"{_secret_file(folder, who)}: does not match {_public_file(folder, who)}")
-        return cls(folder, nodes, operator, public, secret)
+        pair = _read_key(_secret_file(folder, who), True)
+        _check_pair(folder, who, operator if who == OPERATOR else nodes[who], pair)
+        return cls(folder, nodes, operator, *pair)
 
     def user_ids(self) -> dict[bytes, str]:
         """Public key (32 raw bytes, as ZAP gives it) -> User-Id."""
@@ -397,8 +413,9 @@ def _user_ids(nodes: dict[str, bytes], operator: bytes) -> dict[bytes, str]:
     return ids
 
 
-def _read_publics(folder: Path, topology) -> tuple[dict[str, bytes], bytes, dict[bytes, str] | None]:
-    checked = check_keyring(folder, topology) or {}  # this cluster's keys, of one set
+def _read_publics(folder: Path, topology, files: dict[str, bytes] | None = None
+                  ) -> tuple[dict[str, bytes], bytes, dict[bytes, str] | None]:
+    checked = check_keyring(folder, topology, files) or {}  # this cluster's keys, of one set
 
     def public(who: str) -> bytes:
         return checked[who] if who in checked else _read_key(_public_file(folder, who), False)[0]  # no such file
@@ -410,14 +427,15 @@ def _read_publics(folder: Path, topology) -> tuple[dict[str, bytes], bytes, dict
 _preloaded: dict[tuple[str, tuple[str, ...]], tuple[dict[str, bytes], bytes, dict[bytes, str]]] = {}
 
 
-def preload(run_dir: str | os.PathLike, topology) -> None:
+def preload(run_dir: str | os.PathLike, topology, files: dict[str, bytes] | None = None) -> None:
     """Read the cluster's public keys once, for :meth:`ClusterKeys.load` in this process
     and in the processes it forks. The supervisor calls it before forking its nodes
     (daemon/zygote.py): each node would otherwise read every node's public key file and
     decode every key again — a million files and a second of CPU per thousand nodes, at
-    a thousand nodes. Raises KeyProblem like :meth:`ClusterKeys.load`."""
+    a thousand nodes. ``files``: the folder as :func:`read_files` gave it, so that it is
+    not read again. Raises KeyProblem like :meth:`ClusterKeys.load`."""
     folder = keys_dir(run_dir)
-    nodes, operator, _ = _read_publics(folder, topology)
+    nodes, operator, _ = _read_publics(folder, topology, files)
     _preloaded[(str(folder), tuple(topology.names))] = (nodes, operator, _user_ids(nodes, operator))
 
 

@@ -373,7 +373,7 @@ class Supervisor:
             try:  # `ctl start` has made them; a supervisor started by hand makes them here
                 security.ensure_keys(self.run_dir, self.topology, names)
                 self._key_files = security.read_files(self.run_dir)  # to write again if the folder goes
-                security.preload(self.run_dir, self.topology)  # read once here, inherited by forked nodes
+                security.preload(self.run_dir, self.topology, self._key_files)  # once here, inherited by forked nodes
             except security.KeyProblem as exc:
                 self.progress(f"error {exc}")
                 self.progress("failed 0")
