@@ -20,11 +20,13 @@ Theory of operation (README.md, "Security"):
 - **Keys are checked before they are used.** Every set is made with its keyring. Before
   the keys are used (:func:`ensure_keys` at ``ctl start``, :func:`preload` in the
   supervisor, :meth:`ClusterKeys.load` in ``ctl``), the keyring must name this cluster
-  and every public key file must be the one it records, so that keys copied from another
-  cluster, or a folder mixing two sets, are refused with a KeyProblem naming the file,
-  what differs and what to do, instead of a CURVE handshake that fails in silence. A
-  folder of keys without a keyring (made by hand, or by an older echofinn) is refused
-  the same way.
+  and every public key file must be the one it records, and each secret key must match
+  its public key (the operator's at ``ctl start``, a node's as it loads it), so that keys
+  copied from another cluster, or a folder mixing two sets, are refused with a
+  KeyProblem naming the file, what differs and what to do, instead of a CURVE handshake
+  that fails in silence. A folder of keys without a keyring (made by hand, or by an
+  older echofinn) is refused the same way. The checks read no file twice: the
+  supervisor checks and preloads the public keys from the copy of the folder it keeps.
 - **Who may connect.** Every inbox is a CURVE server. A ZAP handler (pyzmq's
   ``zmq.auth`` thread) admits only the cluster's public keys and gives each connection a
   User-Id: ``node:<name>`` for a node's key, ``operator`` for the operator's. A client

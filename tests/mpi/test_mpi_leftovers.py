@@ -76,6 +76,17 @@ def test_a_launch_after_a_launch_whose_rank_0_was_killed(mpi_env):
     launch_reaches_every_node(mpi_env, topo, ranks=2)
 
 
+def test_ctl_start_after_a_launch(mpi_env):
+    """The other way round: rank 0's folder holds the launch's keyring, every public key
+    and the secret keys of rank 0's nodes only; ``ctl start`` checks them and makes the
+    pairs it lacks, and every node answers."""
+    topo = mpi_env.topology("demo.toml", rebalance_interval=0)
+    launch_reaches_every_node(mpi_env, topo)
+    started = mpi_env.ctl("start", topo)
+    assert started.returncode == 0, started.stderr
+    mpi_env.echo_reaches_every_node(topo)
+
+
 def test_a_launch_refuses_the_run_directory_of_a_running_cluster_and_leaves_it_alone(mpi_env):
     """Not a leftover: the cluster runs (``ctl start``). Rank 0 refuses its run directory
     before writing anything there, so the running cluster keeps its keys and answers."""
