@@ -350,8 +350,9 @@ def write_files(run_dir: str | os.PathLike, files: dict[str, bytes]) -> Path:
         raise KeyProblem(f"{folder}: is a symbolic link; echofinn does not follow links here (remove it)")
     fresh = folder.with_name(f".{KEYS_DIR}.{os.getpid()}.new")
     old = folder.with_name(f".{KEYS_DIR}.{os.getpid()}.old")
-    for leftover in (fresh, old):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in folder.parent.glob(f".{KEYS_DIR}.*"):  # of this call, or of a writer killed halfway
+        if leftover.name.endswith((".new", ".old")) and leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
     _private_dir(fresh)
     _private_dir(fresh / NODES_DIR)
     for name, data in files.items():

@@ -183,6 +183,7 @@ def test_write_files_leaves_exactly_the_launchs_keys(tmp_path):
     topology = two_hosts()
     security.ensure_keys(tmp_path, loads(SEED), ["root", "leaf"])  # an earlier start's set
     (tmp_path / "keys/nodes/stale.key").write_text("from long ago\n")
+    (tmp_path / ".keys.99999.new").mkdir()  # a writer killed halfway
     files = security.share_files(topology)
     security.write_files(tmp_path, security.for_host(files, ["leaf"]))
     assert security.read_files(tmp_path) == {k: v for k, v in files.items() if k not in ("nodes/root.key_secret",)}
