@@ -323,7 +323,14 @@ class NodeHost:
             self.ctx.destroy(linger=0)
 
     def stop(self, *_):
-        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive."""
+        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive.
+
+        It acts once: the stop signals are ignored from then on, so that a second one
+        cannot interrupt the close (the burner, the journal, the context). Slurm's
+        ``scancel`` signals every process of a job step, so a node hears SIGTERM from
+        Slurm and again from its supervisor a moment later."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise Stopping
 
     def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
