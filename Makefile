@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-long test-loaded coverage mutation bench venv clean
+.PHONY: demo test test-long test-loaded test-slurm coverage mutation bench venv clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,17 @@ test: $(STAMP)
 
 test-long: $(STAMP)
 	ECHOFINN_HYPOTHESIS=long $(BIN)/python -m pytest -q
+
+# The launch under a real Slurm (tests/slurm): installs Debian's Slurm and munge when
+# slurmctld is missing (as root; the packages' services are not used), then runs the tests,
+# which start their own munged, slurmctld and slurmd in a temporary folder and stop them.
+# `make test` runs the same tests when Slurm is installed and skips them otherwise.
+test-slurm: $(STAMP)
+	@export PATH="$$PATH:/usr/sbin:/sbin"; \
+	if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm munge; \
+	fi
+	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q -rA tests/slurm
 
 # The suite 5 times in a row while a busy loop per core keeps the machine loaded
 # (tests/loaded_runs.py): a test that fails here is a flaky test.

@@ -40,8 +40,9 @@ Theory of operation:
   CPU. Every wait on MPI in this module sleeps between tests in the same way, because
   MPICH's blocking calls spin and would steal the CPU that starting nodes need.
 - Stopping. A rank stops on SIGTERM/SIGINT/SIGHUP (``mpiexec`` forwards SIGTERM to every
-  rank; ``scancel --signal=TERM`` signals them all; a rank whose launcher process dies
-  gets SIGTERM through PR_SET_PDEATHSIG), or on a STOP from another rank. It stops its
+  rank; ``scancel`` signals every process of the job step, nodes and burners too, and a
+  node stops once however often it is signalled (daemon/node.py); a rank whose launcher
+  process dies gets SIGTERM through PR_SET_PDEATHSIG), or on a STOP from another rank. It stops its
   nodes like any supervisor, sends STOP to every other rank once and waits, sleeping,
   for theirs (K-1 messages each way: that is the closing barrier), then finalizes MPI.
   A rank that is killed outright takes its nodes with it (their death signal) and the

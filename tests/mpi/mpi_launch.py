@@ -59,7 +59,8 @@ class MpiRun:
     def __init__(self, env: ClusterEnv, command: list[str], publish: Path, cwd: Path = ROOT):
         self.env = env
         self.publish = publish
-        self.out = env.tmp / f"mpiexec-{len(list(env.tmp.glob('mpiexec-*.out')))}.out"
+        name = Path(command[0]).name
+        self.out = env.tmp / f"{name}-{len(list(env.tmp.glob(f'{name}-*.out')))}.out"
         self.command = command
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(command, env=env.env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -89,7 +90,7 @@ class MpiRun:
         deadline = time.monotonic() + timeout
         while not self.publish.exists():
             if self.proc.poll() is not None:
-                pytest.fail(f"mpiexec exited {self.proc.returncode} before publishing:\n{self.output()}")
+                pytest.fail(f"{Path(self.command[0]).name} exited {self.proc.returncode} before publishing:\n{self.output()}")
             if time.monotonic() > deadline:
                 pytest.fail(f"nothing published at {self.publish} after {timeout:.0f} s:\n{self.output()}")
             time.sleep(0.1)
@@ -162,9 +163,17 @@ class MpiEnv(ClusterEnv):
         """``mpiexec LAUNCHER -n RANKS python -m daemon.mpi TOPOLOGY --publish FILE ARGS``;
         ``wrap(command)`` may return the command to run instead (one entering a namespace)."""
         publish = self.tmp / "live.toml"
-        command = [str(MPIEXEC), *launcher, "-n", str(ranks), sys.executable, "-m", "daemon.mpi",
-                   str(topology), "--publish", str(publish), *args]
-        run = MpiRun(self, wrap(command) if wrap else command, publish)
+        command = [str(MPIEXEC), *launcher, "-n", str(ranks), *self.ranks_command(topology, publish, *args)]
+        return self.start(wrap(command) if wrap else command, publish)
+
+    @staticmethod
+    def ranks_command(topology: Path, publish: Path, *args: str) -> list[str]:
+        """What every rank runs: ``python -m daemon.mpi TOPOLOGY --publish FILE ARGS``."""
+        return [sys.executable, "-m", "daemon.mpi", str(topology), "--publish", str(publish), *args]
+
+    def start(self, command: list[str], publish: Path) -> MpiRun:
+        """Any launcher's ``command`` (srun, sbatch --wait: tests/slurm), stopped at teardown."""
+        run = MpiRun(self, command, publish)
         self.runs.append(run)
         return run
 

@@ -1,0 +1,108 @@
+"""A cluster across three ranks launched by a real Slurm (tests/slurm/slurm_site.py: one
+host, our own munged, slurmctld and slurmd): ``srun --mpi=pmi2 -n 3`` and an ``sbatch``
+script running the same ``srun``, as README.md's "Several machines" says to. Each time:
+the ranks are Slurm's tasks of one job (their environment says so), echo and Finn over
+the published topology reach every node, and ``scancel`` of the job stops everything:
+every rank, node and burner seen is gone (by pid and start time), each rank's record says
+a clean stop, the published file is removed, and the job is CANCELLED."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import psutil
+import pytest
+
+from daemon.mpi import share
+from daemon.topology import load
+
+pytestmark = pytest.mark.e2e
+
+RANKS = 3
+GONE_TIMEOUT = 60.0  # seconds for scancel to stop everything (Slurm's KillWait is 30 s)
+
+SBATCH_SCRIPT = """#!/bin/sh
+#SBATCH --job-name=echofinn-test
+#SBATCH --ntasks={ranks}
+#SBATCH --output={output}
+srun -K --mpi=pmi2 {command}
+"""
+
+
+def srun(env, topology, publish):
+    return env.start(["srun", "-K", "--mpi=pmi2", "-n", str(RANKS), "--job-name=echofinn-test",
+                      *env.ranks_command(topology, publish)], publish)
+
+
+def sbatch(env, topology, publish):
+    """``sbatch --wait`` of a script like README.md's: it returns when the job ends."""
+    script = env.tmp / "echofinn.sbatch"
+    command = " ".join(env.ranks_command(topology, publish))
+    script.write_text(SBATCH_SCRIPT.format(ranks=RANKS, output=env.tmp / "job-%j.out", command=command))
+    return env.start(["sbatch", "--wait", str(script)], publish)
+
+
+def job_output(env) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(env.tmp.glob("job-*.out")))
+
+
+@pytest.mark.parametrize("launch", [srun, sbatch], ids=["srun", "sbatch"])
+def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
+    topo = slurm_env.topology("demo.toml", rebalance_interval=0)
+    names = load(topo).names
+    started = time.monotonic()
+    run = launch(slurm_env, topo, slurm_env.tmp / "live.toml")
+    run.wait_published()
+    published = time.monotonic() - started
+    ranks = run.ranks()
+    assert sorted(ranks) == list(range(RANKS)), run.publish.read_text()
+    assert [info["nodes"] for _, info in sorted(ranks.items())] == [share(names, r, RANKS) for r in range(RANKS)]
+
+    # The ranks are the tasks of one Slurm job, numbered as MPI numbered them.
+    tasks = {rank: psutil.Process(info["pid"]).environ() for rank, info in ranks.items()}
+    jobs = {environ.get("SLURM_JOB_ID") for environ in tasks.values()}
+    assert len(jobs) == 1 and None not in jobs, jobs
+    job = jobs.pop()
+    assert all(environ.get("SLURM_PROCID") == str(rank) for rank, environ in tasks.items()), tasks
+    assert slurm.job_state(job) == "RUNNING"
+
+    snap = slurm_env.ctl_json("echo", "-t", run.publish)
+    assert sorted(n["name"] for n in snap["nodes"]) == sorted(names) and not snap["missing"], snap
+    res = slurm_env.ctl_json("finn", "--tasks", "1", "--cost", "0.1", "-t", run.publish)
+    assert sorted(res["decided"]) == sorted(names) and res["undecided"] == [], res
+
+    # Everything of the cluster, seen now: ranks, nodes, burners (they carry the test's home).
+    ours = {(p.pid, p.create_time()): p for p in slurm_env.processes()}
+    pids = {pid for pid, _ in ours}
+    assert {info["pid"] for info in ranks.values()} <= pids
+    records = {rank: json.loads((slurm_env.home / ("demo" if rank == 0 else f"demo.rank-{rank}") / "cluster.json")
+                                .read_text()) for rank in ranks}
+    node_pids = {n["pid"] for record in records.values() for n in record["nodes"].values()}
+    assert len(node_pids) == len(names) and node_pids <= pids
+
+    cancelled = time.monotonic()
+    done = slurm.command("scancel", job)
+    assert done.returncode == 0, done.stderr
+    deadline = cancelled + GONE_TIMEOUT
+    while True:
+        left = [p for (pid, created), p in ours.items() if not slurm_env.gone(pid, created)]
+        left += [p for p in slurm_env.processes() if (p.pid, p.create_time()) not in ours]
+        if run.proc.poll() is not None and not left:
+            stopped = time.monotonic() - cancelled
+            break
+        assert time.monotonic() < deadline, (
+            f"{GONE_TIMEOUT:.0f} s after scancel: {[f'{p.pid} {p.cmdline()}' for p in left if p.is_running()]}\n"
+            f"{run.output()}{job_output(slurm_env)}")
+        time.sleep(0.1)
+    assert slurm.job_state(job) == "CANCELLED"
+    assert not run.publish.exists(), "the published topology outlived the cluster"
+    for rank in ranks:  # every rank stopped its nodes itself, and every node closed cleanly
+        folder = "demo" if rank == 0 else f"demo.rank-{rank}"
+        record = json.loads((slurm_env.home / folder / "cluster.json").read_text())
+        assert record["state"] == "stopped", (folder, record)
+        exits = {name: (n["state"], n["last_exit"]) for name, n in record["nodes"].items()}
+        assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (folder, exits)
+    print(f"{launch.__name__}: job {job} published {len(names)} nodes on {RANKS} ranks {published:.1f} s after "
+          f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s", file=sys.stderr)
