@@ -22,6 +22,12 @@ Theory of operation:
   rank's host, address, ports and any error; each rank writes the same resolved topology
   (every node's host and port replaced) to its run directory and starts its nodes on
   it. One rank's error stops every rank, and rank 0 prints them all.
+- A launcher that started several tasks without telling MPI about them (``srun`` without
+  ``--mpi=pmi2`` on a site whose ``MpiDefault`` is ``none``: every task is rank 0 of 1)
+  is refused before anything starts, with exit 2: each task would otherwise run the
+  whole cluster on its own. Slurm's ``SLURM_STEP_NUM_TASKS`` says how many tasks the step
+  has; a batch script's own shell has none, so ``python -m daemon.mpi`` run there
+  directly is one rank, as anywhere else.
 - The advertised address is, in this order: ``--advertise ADDR``; the environment
   variable ``ECHOFINN_ADVERTISE``; 127.0.0.1 if the launcher put every rank on this
   machine (MPI's shared-memory split spans the world); the IPv4 address of the
@@ -42,8 +48,8 @@ Theory of operation:
 - Stopping. A rank stops on SIGTERM/SIGINT/SIGHUP (``mpiexec`` forwards SIGTERM to every
   rank; ``scancel`` signals every process of the job step, nodes and burners too, and a
   node stops once however often it is signalled (daemon/node.py); a rank whose launcher
-  process dies gets SIGTERM through PR_SET_PDEATHSIG), or on a STOP from another rank. It stops its
-  nodes like any supervisor, sends STOP to every other rank once and waits, sleeping,
+  process dies gets SIGTERM through PR_SET_PDEATHSIG), or on a STOP from another rank. It
+  stops its nodes like any supervisor, sends STOP to every other rank once and waits, sleeping,
   for theirs (K-1 messages each way: that is the closing barrier), then finalizes MPI.
   A rank that is killed outright takes its nodes with it (their death signal) and the
   launcher stops the other ranks: mpiexec (hydra) does so by itself, srun when asked
@@ -175,6 +181,19 @@ def choose_address(option: str | None, env: dict, one_machine: bool) -> tuple[st
     if address.version != 4:
         raise BadInput(f"{source}: {chosen} is an IPv6 address; the nodes bind IPv4 addresses only")
     return chosen, source
+
+
+def lone_rank_error(size: int, env: dict) -> str | None:
+    """Why this process must not run as a rank of ``size``, or None: the launcher started
+    several tasks (``SLURM_STEP_NUM_TASKS`` in ``env``) but MPI sees a world of one."""
+    try:
+        tasks = int(env.get("SLURM_STEP_NUM_TASKS", "1"))
+    except ValueError:
+        return None  # not Slurm's: nothing to say
+    if size != 1 or tasks <= 1:
+        return None
+    return (f"srun started {tasks} tasks but MPI sees each as rank 0 of 1: srun gave MPI no way to join them "
+            f"(the site's MpiDefault is none?); launch with `srun --mpi=pmi2` (README.md, \"On a Slurm site\")")
 
 
 def resolve(topology: Topology, endpoints: dict[str, tuple[str, int]], path: str | None = None) -> Topology:
@@ -516,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the launcher's process dies: stop like on SIGTERM
     world = World(MPI.COMM_WORLD)
+    lone = lone_rank_error(world.size, os.environ)
+    if lone:
+        if os.environ.get("SLURM_PROCID", "0") == "0":  # every task finds it: one says it
+            print(f"daemon.mpi: error: {lone}", file=sys.stderr)
+        MPI.Finalize()
+        return 2
     host = socket.gethostname()
 
     def say(line: str) -> None:

@@ -1,5 +1,6 @@
-"""daemon/mpi.py's pure parts (the split, the address, the resolved topology) and its
-errors under a real mpiexec: one message per problem, exit 2, no traceback."""
+"""daemon/mpi.py's pure parts (the split, the address, the resolved topology, the lone
+rank under srun) and its errors under a real mpiexec: one message per problem, exit 2,
+no traceback."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from daemon.errors import BadInput, UserError
 from daemon.mpi import (ADVERTISE_ENV, check_addresses, choose_address, default_route_interface,
-                        guess_address, remove_stale_publish, resolve, resolved_by, share)
+                        guess_address, lone_rank_error, remove_stale_publish, resolve, resolved_by,
+                        share)
 from daemon.topology import dumps, load
 
 ROUTES = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
@@ -61,6 +63,21 @@ def test_address_order_option_then_environment_then_one_machine():
         choose_address("node7", {}, False)
     with pytest.raises(BadInput, match=f"{ADVERTISE_ENV}: ::1 is an IPv6 address"):
         choose_address(None, {ADVERTISE_ENV: "::1"}, False)
+
+
+@pytest.mark.parametrize("size, env, refused", [
+    (1, {"SLURM_STEP_NUM_TASKS": "3"}, True),  # srun -n 3 without --mpi=pmi2: three worlds of one
+    (3, {"SLURM_STEP_NUM_TASKS": "3"}, False),  # srun --mpi=pmi2 -n 3
+    (1, {"SLURM_STEP_NUM_TASKS": "1"}, False),  # srun -n 1
+    (1, {"SLURM_NTASKS": "3"}, False),  # a batch script's own shell: one rank, as anywhere
+    (1, {}, False),  # no launcher, or mpiexec -n 1
+    (1, {"SLURM_STEP_NUM_TASKS": "three"}, False),  # not Slurm's: nothing to say
+])
+def test_a_lone_rank_of_several_srun_tasks_is_refused(size, env, refused):
+    said = lone_rank_error(size, env)
+    assert (said is not None) == refused, said
+    if refused:
+        assert "srun started 3 tasks" in said and "--mpi=pmi2" in said
 
 
 def test_resolve_replaces_every_endpoint():

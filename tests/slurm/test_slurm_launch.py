@@ -4,11 +4,13 @@ script running the same ``srun``, as README.md's "Several machines" says to. Eac
 the ranks are Slurm's tasks of one job (their environment says so), echo and Finn over
 the published topology reach every node, and ``scancel`` of the job stops everything:
 every rank, node and burner seen is gone (by pid and start time), each rank's record says
-a clean stop, the published file is removed, and the job is CANCELLED."""
+a clean stop, the published file is removed, and the job is CANCELLED. And ``srun``
+without ``--mpi=pmi2`` is refused before anything starts."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -31,8 +33,8 @@ srun -K --mpi=pmi2 {command}
 """
 
 
-def srun(env, topology, publish):
-    return env.start(["srun", "-K", "--mpi=pmi2", "-n", str(RANKS), "--job-name=echofinn-test",
+def srun(env, topology, publish, mpi="--mpi=pmi2"):
+    return env.start(["srun", "-K", mpi, "-n", str(RANKS), "--job-name=echofinn-test",
                       *env.ranks_command(topology, publish)], publish)
 
 
@@ -106,3 +108,21 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
         assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (folder, exits)
     print(f"{launch.__name__}: job {job} published {len(names)} nodes on {RANKS} ranks {published:.1f} s after "
           f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s", file=sys.stderr)
+
+
+def test_srun_without_pmi_is_refused_before_anything_starts(slurm, slurm_env):
+    """``srun -n 3`` with this site's ``MpiDefault=none``: every task is rank 0 of 1. Each
+    would run the whole cluster; daemon.mpi refuses, says so once, and starts nothing."""
+    topo = slurm_env.topology("demo.toml", rebalance_interval=0)
+    publish = slurm_env.tmp / "live.toml"
+    run = srun(slurm_env, topo, publish, "--mpi=none")
+    try:
+        run.proc.wait(GONE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"srun --mpi=none still runs {GONE_TIMEOUT:.0f} s later:\n{run.output()}")
+    out = run.output()
+    assert run.proc.returncode != 0, out
+    assert out.count("daemon.mpi: error: srun started 3 tasks but MPI sees each as rank 0 of 1") == 1, out
+    assert "--mpi=pmi2" in out and "Traceback" not in out, out
+    assert "exit code 2" in out, out  # srun: "tasks 0-2: Exited with exit code 2"
+    assert not publish.exists() and not list(slurm_env.home.glob("*/cluster.json"))
