@@ -4,12 +4,15 @@ script running the same ``srun``, as README.md's "Several machines" says to. Eac
 the ranks are Slurm's tasks of one job (their environment says so), echo and Finn over
 the published topology reach every node, and ``scancel`` of the job stops everything:
 every rank, node and burner seen is gone (by pid and start time), each rank's record says
-a clean stop, the published file is removed, and the job is CANCELLED. And ``srun``
-without ``--mpi=pmi2`` is refused before anything starts."""
+a clean stop, the published file is removed, and the job is CANCELLED. A rank killed
+under ``srun -K`` ends the step, leaving nothing; ``srun`` without ``--mpi=pmi2`` is
+refused before anything starts."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,6 +111,29 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
         assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (folder, exits)
     print(f"{launch.__name__}: job {job} published {len(names)} nodes on {RANKS} ranks {published:.1f} s after "
           f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s", file=sys.stderr)
+
+
+def test_a_killed_rank_ends_the_step_under_srun_k(slurm, slurm_env):
+    """``srun -K``: a SIGKILLed rank takes its nodes with it (their death signal) and
+    Slurm ends the step, so nothing of the cluster is left (README.md, "On a Slurm site")."""
+    topo = slurm_env.topology("demo.toml", rebalance_interval=0)
+    run = srun(slurm_env, topo, slurm_env.tmp / "live.toml")
+    run.wait_published()
+    ranks = run.ranks()
+    slurm_env.ctl_json("echo", "-t", run.publish)
+    ours = {(p.pid, p.create_time()): p for p in slurm_env.processes()}
+    assert len(ours) >= 1 + RANKS + 15  # srun, the ranks, the nodes (and the burners)
+    killed = time.monotonic()
+    os.kill(ranks[1]["pid"], signal.SIGKILL)
+    deadline = killed + GONE_TIMEOUT
+    while run.proc.poll() is None or any(not slurm_env.gone(pid, created) for pid, created in ours):
+        assert time.monotonic() < deadline, (
+            f"{GONE_TIMEOUT:.0f} s after the kill: {[pid for pid, c in ours if not slurm_env.gone(pid, c)]}\n"
+            f"{run.output()}")
+        time.sleep(0.1)
+    assert run.proc.returncode != 0 and not slurm_env.processes()
+    print(f"a SIGKILLed rank under srun -K: all {len(ours)} processes gone in {time.monotonic() - killed:.1f} s",
+          file=sys.stderr)
 
 
 def test_srun_without_pmi_is_refused_before_anything_starts(slurm, slurm_env):
