@@ -53,6 +53,42 @@ def job_output(env) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(env.tmp.glob("job-*.out")))
 
 
+def snapshot(env) -> dict:
+    """Every live process carrying the test's home: (pid, start time) -> its command line."""
+    seen = {}
+    for proc in env.processes():
+        try:
+            seen[(proc.pid, proc.create_time())] = " ".join(proc.cmdline())[:80]
+        except psutil.Error:
+            pass
+    return seen
+
+
+def wait_all_gone(env, run, ours: dict, since: float, what: str) -> tuple[float, str]:
+    """Poll until every process in ``ours`` is gone and no new one carries the home; fails
+    naming them after GONE_TIMEOUT. Returns the seconds since ``since`` and the last of
+    ``ours`` to go. The launcher is one of them, except ``sbatch --wait``: it asks for the
+    job's state at growing intervals, up to 32 s apart, and may notice the end that late;
+    it is only a client, and the caller stops it."""
+    if run.command[0] == "sbatch":
+        ours = {key: line for key, line in ours.items() if key[0] != run.proc.pid}
+    gone_at = {}
+    while True:
+        now = time.monotonic()
+        run.proc.poll()  # reap the launcher once it exits
+        for key in ours:
+            if key not in gone_at and env.gone(*key):
+                gone_at[key] = now - since
+        new = {key for key in snapshot(env) if key not in ours and key[0] != run.proc.pid}
+        if len(gone_at) == len(ours) and not new:
+            last = max(gone_at, key=gone_at.get)
+            return now - since, f"pid {last[0]} ({ours[last]}) after {gone_at[last]:.1f} s"
+        assert now - since < GONE_TIMEOUT, (
+            f"{GONE_TIMEOUT:.0f} s after {what}: {[ours[k] for k in ours if k not in gone_at]}, new: {new}\n"
+            f"{run.output()}{job_output(env)}")
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("launch", [srun, sbatch], ids=["srun", "sbatch"])
 def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
     topo = slurm_env.topology("demo.toml", rebalance_interval=0)
@@ -79,7 +115,7 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
     assert sorted(res["decided"]) == sorted(names) and res["undecided"] == [], res
 
     # Everything of the cluster, seen now: ranks, nodes, burners (they carry the test's home).
-    ours = {(p.pid, p.create_time()): p for p in slurm_env.processes()}
+    ours = snapshot(slurm_env)
     pids = {pid for pid, _ in ours}
     assert {info["pid"] for info in ranks.values()} <= pids
     records = {rank: json.loads((slurm_env.home / ("demo" if rank == 0 else f"demo.rank-{rank}") / "cluster.json")
@@ -90,18 +126,11 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
     cancelled = time.monotonic()
     done = slurm.command("scancel", job)
     assert done.returncode == 0, done.stderr
-    deadline = cancelled + GONE_TIMEOUT
-    while True:
-        left = [p for (pid, created), p in ours.items() if not slurm_env.gone(pid, created)]
-        left += [p for p in slurm_env.processes() if (p.pid, p.create_time()) not in ours]
-        if run.proc.poll() is not None and not left:
-            stopped = time.monotonic() - cancelled
-            break
-        assert time.monotonic() < deadline, (
-            f"{GONE_TIMEOUT:.0f} s after scancel: {[f'{p.pid} {p.cmdline()}' for p in left if p.is_running()]}\n"
-            f"{run.output()}{job_output(slurm_env)}")
-        time.sleep(0.1)
+    stopped, last = wait_all_gone(slurm_env, run, ours, cancelled, "scancel")
     assert slurm.job_state(job) == "CANCELLED"
+    if launch is sbatch:
+        run.stop()  # SIGTERM to the client, by pid: the job it waits for is over
+    run.proc.wait(GONE_TIMEOUT)
     assert not run.publish.exists(), "the published topology outlived the cluster"
     for rank in ranks:  # every rank stopped its nodes itself, and every node closed cleanly
         folder = "demo" if rank == 0 else f"demo.rank-{rank}"
@@ -110,7 +139,8 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
         exits = {name: (n["state"], n["last_exit"]) for name, n in record["nodes"].items()}
         assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (folder, exits)
     print(f"{launch.__name__}: job {job} published {len(names)} nodes on {RANKS} ranks {published:.1f} s after "
-          f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s", file=sys.stderr)
+          f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s, the last {last}",
+          file=sys.stderr)
 
 
 def test_a_killed_rank_ends_the_step_under_srun_k(slurm, slurm_env):
@@ -121,18 +151,13 @@ def test_a_killed_rank_ends_the_step_under_srun_k(slurm, slurm_env):
     run.wait_published()
     ranks = run.ranks()
     slurm_env.ctl_json("echo", "-t", run.publish)
-    ours = {(p.pid, p.create_time()): p for p in slurm_env.processes()}
+    ours = snapshot(slurm_env)
     assert len(ours) >= 1 + RANKS + 15  # srun, the ranks, the nodes (and the burners)
     killed = time.monotonic()
     os.kill(ranks[1]["pid"], signal.SIGKILL)
-    deadline = killed + GONE_TIMEOUT
-    while run.proc.poll() is None or any(not slurm_env.gone(pid, created) for pid, created in ours):
-        assert time.monotonic() < deadline, (
-            f"{GONE_TIMEOUT:.0f} s after the kill: {[pid for pid, c in ours if not slurm_env.gone(pid, c)]}\n"
-            f"{run.output()}")
-        time.sleep(0.1)
-    assert run.proc.returncode != 0 and not slurm_env.processes()
-    print(f"a SIGKILLed rank under srun -K: all {len(ours)} processes gone in {time.monotonic() - killed:.1f} s",
+    took, last = wait_all_gone(slurm_env, run, ours, killed, "the kill")
+    assert run.proc.returncode != 0
+    print(f"a SIGKILLed rank under srun -K: all {len(ours)} processes gone in {took:.1f} s, the last {last}",
           file=sys.stderr)
 
 
