@@ -537,8 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     world = World(MPI.COMM_WORLD)
     lone = lone_rank_error(world.size, os.environ)
     if lone:
-        if os.environ.get("SLURM_PROCID", "0") == "0":  # every task finds it: one says it
-            print(f"daemon.mpi: error: {lone}", file=sys.stderr)
+        # Every task says it: under srun -K the first to exit ends the others, maybe
+        # before they could speak.
+        print(f"daemon.mpi: error: {lone}", file=sys.stderr)
         MPI.Finalize()
         return 2
     host = socket.gethostname()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -44,9 +45,15 @@ def srun(env, topology, publish, mpi="--mpi=pmi2"):
 def sbatch(env, topology, publish):
     """``sbatch --wait`` of a script like README.md's: it returns when the job ends."""
     script = env.tmp / "echofinn.sbatch"
-    command = " ".join(env.ranks_command(topology, publish))
+    command = shlex.join(env.ranks_command(topology, publish))
     script.write_text(SBATCH_SCRIPT.format(ranks=RANKS, output=env.tmp / "job-%j.out", command=command))
     return env.start(["sbatch", "--wait", str(script)], publish)
+
+
+def rank_record(env, rank: int) -> dict:
+    """Rank ``rank``'s cluster.json (daemon/mpi.py: rank 0 in the cluster's usual folder)."""
+    folder = "demo" if rank == 0 else f"demo.rank-{rank}"
+    return json.loads((env.home / folder / "cluster.json").read_text())
 
 
 def job_output(env) -> str:
@@ -118,9 +125,7 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
     ours = snapshot(slurm_env)
     pids = {pid for pid, _ in ours}
     assert {info["pid"] for info in ranks.values()} <= pids
-    records = {rank: json.loads((slurm_env.home / ("demo" if rank == 0 else f"demo.rank-{rank}") / "cluster.json")
-                                .read_text()) for rank in ranks}
-    node_pids = {n["pid"] for record in records.values() for n in record["nodes"].values()}
+    node_pids = {n["pid"] for rank in ranks for n in rank_record(slurm_env, rank)["nodes"].values()}
     assert len(node_pids) == len(names) and node_pids <= pids
 
     cancelled = time.monotonic()
@@ -133,11 +138,10 @@ def test_slurm_runs_the_cluster_and_scancel_stops_it(slurm, slurm_env, launch):
     run.proc.wait(GONE_TIMEOUT)
     assert not run.publish.exists(), "the published topology outlived the cluster"
     for rank in ranks:  # every rank stopped its nodes itself, and every node closed cleanly
-        folder = "demo" if rank == 0 else f"demo.rank-{rank}"
-        record = json.loads((slurm_env.home / folder / "cluster.json").read_text())
-        assert record["state"] == "stopped", (folder, record)
+        record = rank_record(slurm_env, rank)
+        assert record["state"] == "stopped", (rank, record)
         exits = {name: (n["state"], n["last_exit"]) for name, n in record["nodes"].items()}
-        assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (folder, exits)
+        assert all(e == ("STOPPED", "exit status 0") for e in exits.values()), (rank, exits)
     print(f"{launch.__name__}: job {job} published {len(names)} nodes on {RANKS} ranks {published:.1f} s after "
           f"the launch; scancel stopped its {len(ours)} processes in {stopped:.1f} s, the last {last}",
           file=sys.stderr)
@@ -163,7 +167,8 @@ def test_a_killed_rank_ends_the_step_under_srun_k(slurm, slurm_env):
 
 def test_srun_without_pmi_is_refused_before_anything_starts(slurm, slurm_env):
     """``srun -n 3`` with this site's ``MpiDefault=none``: every task is rank 0 of 1. Each
-    would run the whole cluster; daemon.mpi refuses, says so once, and starts nothing."""
+    would run the whole cluster; daemon.mpi refuses, says why, and starts nothing. Every
+    task says it (srun -K may end the others before they speak), at most once each."""
     topo = slurm_env.topology("demo.toml", rebalance_interval=0)
     publish = slurm_env.tmp / "live.toml"
     run = srun(slurm_env, topo, publish, "--mpi=none")
@@ -173,7 +178,7 @@ def test_srun_without_pmi_is_refused_before_anything_starts(slurm, slurm_env):
         pytest.fail(f"srun --mpi=none still runs {GONE_TIMEOUT:.0f} s later:\n{run.output()}")
     out = run.output()
     assert run.proc.returncode != 0, out
-    assert out.count("daemon.mpi: error: srun started 3 tasks but MPI sees each as rank 0 of 1") == 1, out
+    assert 1 <= out.count("daemon.mpi: error: srun started 3 tasks but MPI sees each as rank 0 of 1") <= RANKS, out
     assert "--mpi=pmi2" in out and "Traceback" not in out, out
     assert "exit code 2" in out, out  # srun: "tasks 0-2: Exited with exit code 2"
     assert not publish.exists() and not list(slurm_env.home.glob("*/cluster.json"))
