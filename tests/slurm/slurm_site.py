@@ -67,10 +67,11 @@ def missing() -> str | None:
 
 
 def foreign_daemons() -> list[str]:
-    """Slurm and munge daemons running now, none of them ours: ``NAME pid PID``."""
+    """Slurm and munge daemons running now, none of them ours: ``NAME pid PID``. Zombies
+    do not count: a finished slurmstepd is reparented to init, which may reap it late."""
     found = []
-    for proc in psutil.process_iter(["name", "pid"]):
-        if proc.info["name"] in DAEMONS:
+    for proc in psutil.process_iter(["name", "pid", "status"]):
+        if proc.info["name"] in DAEMONS and proc.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(f"{proc.info['name']} pid {proc.info['pid']}")
     return found
 
