@@ -21,6 +21,10 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
   records (daemon/journal.py) before the messages they precede, sends, replies, and the
   burner's busy slots (daemon/burner.py). psutil measures the node's real CPU use once
   a second.
+- The flight recorder (daemon/trace/recorder.py): every step the core takes — a message
+  handled, a tick that did something — is kept in a bounded ring with its time and
+  duration on this node's clock, its input, its outputs and decisions; an operator's
+  ``trace.get`` reads it.
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
@@ -45,6 +49,7 @@ from daemon.core.messages import KIND
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.sockets import configure_socket
 from daemon.topology import Topology, TopologyError, load
+from daemon.trace.recorder import Recorder
 
 MEASURE_EVERY = 1.0  # seconds between psutil readings and parent checks
 
@@ -77,6 +82,7 @@ class NodeDaemon:
             journal.set_epoch(self.epoch)
         self.core = NodeCore(NodeConfig.of(topology, name, self.pid), self.epoch,
                              time.time() if now is None else now, recovered, journaled=journal is not None)
+        self.recorder = Recorder(name, self.epoch, core.routing_ids(frozenset(topology.names)))
         self.burner = burner
         self.keys = keys
         self.gate = security.Gate(topology.names) if keys is not None else None
@@ -165,7 +171,7 @@ class NodeDaemon:
                         return
                 deadline = self.core.next_deadline()
                 if deadline <= now:
-                    self.execute(self.core.tick(now))
+                    self.tick(now)
                     deadline = self.core.next_deadline()
                 timeout_ms = max(0, int((min(deadline, next_measure) - now) * 1000) + 1)
                 if timeout_ms != timeout_set:
@@ -220,7 +226,16 @@ class NodeDaemon:
                 self.core.count("unauthorized")
                 self.reply_error(ident, "unauthorized", refusal)
                 return
-        self.execute(self.core.handle(ident, epoch, msg, now))
+        effects = self.core.handle(ident, epoch, msg, now)
+        self.execute(effects)
+        self.recorder.record(now, time.time() - now, ident, epoch, msg, effects, self.core.board.queue_length)
+
+    def tick(self, now: float) -> None:
+        """Time passed: let the core's timers run, execute and record what they do."""
+        effects = self.core.tick(now)
+        if effects:  # a tick that does nothing is no step
+            self.execute(effects)
+            self.recorder.record(now, time.time() - now, None, None, None, effects, self.core.board.queue_length)
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
         """Tell an operator what was wrong with its frame; a node peer is not told (it
@@ -245,6 +260,10 @@ class NodeDaemon:
                 sock = self.peers.pop(effect.peer, None)
                 if sock is not None:  # the next send opens a fresh connection
                     sock.close(linger=0)
+            elif kind is core.ShowTrace:
+                rec = self.recorder
+                steps, dropped = rec.select(effect.wave_ids, effect.max_steps)
+                self.reply(effect.to, wire.pack_trace(self.epoch, self.name, rec.inc, dropped, list(rec.seen), steps))
 
     def measure_cpu(self) -> float | None:
         """psutil: this process (its share of it, in a :class:`NodeHost`) and its burner,
@@ -355,7 +374,7 @@ class NodeHost:
                 for node in self.nodes:
                     due = node.core.next_deadline()
                     if due <= now:
-                        node.execute(node.core.tick(now))
+                        node.tick(now)
                         due = node.core.next_deadline()
                     if due < deadline:
                         deadline = due

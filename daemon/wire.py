@@ -179,3 +179,61 @@ def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
             raise
         raise WireError(f"echo: entries are not a msgpack stream: {type(exc).__name__}") from None
     return entries
+
+
+def count_entries(entries) -> int:
+    """How many entries an echo result holds: ``(node, father, state)`` tuples and
+    packed runs (bytes streams, counted without building their objects)."""
+    count = 0
+    for e in entries:
+        if type(e) is bytes:
+            unpacker = msgpack.Unpacker(max_buffer_size=MAX_FRAME)
+            unpacker.feed(e)
+            try:
+                while True:
+                    unpacker.skip()
+                    count += 1
+            except msgpack.OutOfData:
+                pass
+        else:
+            count += 1
+    return count
+
+
+# --- flight records (daemon/trace/recorder.py) ---------------------------------------
+
+
+def pack_trace(epoch: int, node: str, inc: int, dropped: int, seen: list, steps: list[dict],
+               budget: int = MAX_FRAME // 2) -> bytes:
+    """A ``trace`` reply holding the newest of ``steps`` (dicts, oldest first) whose
+    packed size fits ``budget`` bytes; the steps left out are added to ``dropped``, so
+    the frame stays far below MAX_FRAME whatever the ring holds."""
+    packed = []
+    size = 0
+    for step in reversed(steps):
+        b = _packer.pack(step)
+        if size + len(b) > budget:
+            break
+        packed.append(b)
+        size += len(b)
+    packed.reverse()
+    return encode("trace", epoch, node=node, incarnation=inc, dropped=dropped + len(steps) - len(packed), seen=seen,
+                  steps=b"".join(packed))
+
+
+def unpack_steps(stream: bytes) -> list[dict]:
+    """The step maps of a ``trace`` reply; WireError unless each is a map (their fields
+    are checked by daemon/trace/recorder.py ``check_step``)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
+    steps = []
+    try:
+        unpacker.feed(stream)
+        for step in unpacker:
+            if type(step) is not dict:
+                raise WireError("trace: each step must be a map")
+            steps.append(step)
+    except (ValueError, msgpack.UnpackException) as exc:
+        if isinstance(exc, WireError):
+            raise
+        raise WireError(f"trace: steps are not a msgpack stream: {type(exc).__name__}") from None
+    return steps

@@ -10,7 +10,8 @@ Two groups, and a node accepts each only from its own kind of peer
 (:data:`OPERATOR_REQUESTS`, :data:`NODE_MESSAGES`):
 
 - operator <-> node: ping/pong, echo.start/echo.result, finn.start/finn.decided,
-  submit/submit.ok, move/move.ok, error;
+  submit/submit.ok, move/move.ok, trace.get/trace (the node's flight recorder,
+  daemon/trace/recorder.py), error;
 - node <-> node: explore and echo (the echo wave), finn (Finn's sets), transfer, ack and
   forget (the hand-off of daemon/core/tasks.py).
 """
@@ -24,6 +25,8 @@ MAX_COST = 86_400.0  # seconds of one task
 MAX_TEXT = 256  # characters of an id, a name, a label; bytes of a routing id
 MAX_WAVE_TAGS = 4_096  # echo waves a hand-off message may name (Lai-Yang tags)
 MAX_BUDGET = 3_600.0  # seconds an echo wave may run
+MAX_TRACE_STEPS = 100_000  # steps one trace.get may ask for (a node's ring holds fewer)
+MAX_TRACE_WAVES = 16  # wave ids one trace.get may select
 
 
 # --- operator <-> node ----------------------------------------------------------------
@@ -93,6 +96,19 @@ class MoveOk(NamedTuple):
     count: int  # how many left
 
 
+class TraceGet(NamedTuple):
+    wave_ids: list  # the steps concerning these waves (or moves of a round: "<id>-k"); [] = all
+    max_steps: int  # at most this many, the newest; 0 = none, only the waves seen last
+
+
+class TraceSteps(NamedTuple):
+    node: str
+    incarnation: int  # the node's epoch (ns): a restart is a new incarnation
+    dropped: int  # its steps overwritten in the ring or left out, before the first one here
+    seen: list  # the ids of the waves it saw last, oldest first
+    steps: object  # a msgpack stream of step maps on the wire (daemon/wire.py pack_trace)
+
+
 # --- node <-> node ------------------------------------------------------------------
 
 
@@ -141,6 +157,7 @@ TYPES: dict[str, type] = {
     "echo.start": EchoStart, "echo.result": EchoResult,
     "finn.start": FinnStart, "finn.decided": FinnDecided,
     "submit": Submit, "submit.ok": SubmitOk, "move": Move, "move.ok": MoveOk,
+    "trace.get": TraceGet, "trace": TraceSteps,
     "explore": Explore, "echo": Echo, "finn": Finn,
     "transfer": Transfer, "ack": Ack, "forget": Forget,
 }
@@ -158,6 +175,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "submit.ok": {"ids": list},
     "move": {"move_id": str, "dest": str, "tasks": list, "count": int},
     "move.ok": {"move_id": str, "moved": list, "count": int},
+    "trace.get": {"wave_ids": list, "max_steps": int},
+    "trace": {"node": str, "incarnation": int, "dropped": int, "seen": list, "steps": bytes},
     "explore": {"wave": str, "detail": bool, "budget": _num},
     "echo": {"wave": str, "entries": bytes},
     "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
@@ -167,7 +186,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
 }
 assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES), "SCHEMA and the message types disagree"
 
-OPERATOR_REQUESTS = frozenset({Ping, EchoStart, FinnStart, Submit, Move})
+OPERATOR_REQUESTS = frozenset({Ping, EchoStart, FinnStart, Submit, Move, TraceGet})
 NODE_MESSAGES = frozenset({Explore, Echo, Finn, Transfer, Ack, Forget})
 WAVE_MESSAGES = frozenset({EchoStart, Explore, Echo, FinnStart, Finn})
 
@@ -175,7 +194,8 @@ WAVE_MESSAGES = frozenset({EchoStart, Explore, Echo, FinnStart, Finn})
 # string or list field may be, and the range of a number field (finite, lo < x <= hi).
 TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node"})
 LIST_LIMITS = {"tasks": MAX_TASKS, "inc": 1 << 20, "ninc": 1 << 20, "waves": MAX_WAVE_TAGS,
-               "ids": MAX_TASKS, "moved": MAX_TASKS, "enqueued": MAX_TASKS}
+               "ids": MAX_TASKS, "moved": MAX_TASKS, "enqueued": MAX_TASKS,
+               "wave_ids": MAX_TRACE_WAVES, "seen": MAX_TRACE_WAVES}
 RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
-          "expires": (0.0, float("inf"))}
+          "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS)}  # max_steps: 0..N
 BYTES_LIMITS = {"report": MAX_TEXT}

@@ -15,12 +15,14 @@ ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/si
 Effects, executed by the driver in order: :class:`Persist` (journal records; always
 before any message of the same step: write-ahead), :class:`Send` (to a node's inbox),
 :class:`Reply` (to an operator's routing id), :class:`SetBusy` (the burner's busy
-slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it).
+slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it),
+:class:`ShowTrace` (an operator asked for the node's flight record, which the driver
+keeps: daemon/trace/recorder.py).
 
 Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
 topology may send only node messages (explore, echo, finn, transfer, ack, forget);
 anything else is an operator and may send only operator requests (ping, echo.start,
-finn.start, submit, move). A routing id is not proof of identity — that is CURVE's job
+finn.start, submit, move, trace.get). A routing id is not proof of identity — that is CURVE's job
 (daemon/security.py) — but within these rules even a forged id cannot make a node crash,
 wedge, or grow without bound:
 
@@ -173,6 +175,17 @@ class Reconnect(NamedTuple):
     the peer's ROUTER) recovers."""
 
     peer: str
+
+
+class ShowTrace(NamedTuple):
+    """Answer operator ``to`` with this node's recorded steps concerning ``wave_ids``
+    (all, if empty), at most ``max_steps`` of them. The driver holds the recording (the
+    steps' times and durations are its own: daemon/trace/recorder.py); the core only
+    checks who asks and what."""
+
+    to: bytes
+    wave_ids: tuple
+    max_steps: int
 
 
 class Persist(NamedTuple):
@@ -601,6 +614,13 @@ class NodeCore:
         moved = tr.tasks if tr else ()
         self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
 
+    def _on_trace_get(self, sender: bytes, msg: m.TraceGet, now: float) -> None:
+        if not all(type(w) is str and len(w) <= m.MAX_TEXT for w in msg.wave_ids):
+            raise Refused("garbage", "bad-trace", f"{self.name}: trace.get: each of wave_ids must be a wave id "
+                          f"of at most {m.MAX_TEXT} characters")
+        self._persist()
+        self._out.append(ShowTrace(sender, tuple(msg.wave_ids), msg.max_steps))
+
     def _send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]
         self._send(tr.dest, m.Transfer(tr.move_id, tasks, tr.expires, self._tags()))
@@ -651,6 +671,7 @@ class NodeCore:
         m.Transfer: _on_transfer,
         m.Ack: _on_ack,
         m.Forget: _on_forget,
+        m.TraceGet: _on_trace_get,
     }
 
 

@@ -400,6 +400,11 @@ class TaskBoard:
         """The queued tasks in order (read-only: change them through the methods)."""
         return self._queue.tasks()
 
+    @property
+    def queue_length(self) -> int:
+        """How many tasks are queued (O(1), unlike ``len(queued)``)."""
+        return len(self._queue)
+
     def busy_slots(self) -> int:
         return len(self.running)
 

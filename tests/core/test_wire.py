@@ -213,7 +213,8 @@ def test_conversions_refuse_what_is_not_a_message():
 # count or a range checked at the edge (daemon/core/messages.py). Listed by hand.
 UNBOUNDED = {("ping", "id"), ("pong", "id"), ("pong", "pid"), ("pong", "stats"), ("error", "text"),
              ("echo.start", "detail"), ("echo.result", "entries"), ("finn.decided", "sent"),
-             ("explore", "detail"), ("echo", "entries"), ("ack", "accepted")}
+             ("explore", "detail"), ("echo", "entries"), ("ack", "accepted"),
+             ("trace", "incarnation"), ("trace", "dropped"), ("trace", "steps")}
 
 
 def test_which_fields_have_bounds_checked():

@@ -18,7 +18,7 @@ from daemon.topology import load
 FIELD_TYPES = {int: "int", float: "float", str: "str", bool: "bool", bytes: "bytes", list: "list", dict: "dict"}
 
 
-OPERATOR_KINDS = ("ping", "echo.start", "finn.start", "submit", "move")
+OPERATOR_KINDS = ("ping", "echo.start", "finn.start", "submit", "move", "trace.get")
 
 
 class FrameMaker:
@@ -99,6 +99,10 @@ class FrameMaker:
             return rng.sample(self.names, rng.randrange(len(self.names) + 1))
         if field == "waves":
             return rng.sample(self.waves[:9], rng.randrange(3))
+        if field == "wave_ids":
+            return rng.sample(self.waves[:9] + self.move_ids, rng.randrange(3))
+        if field == "max_steps":
+            return rng.randrange(0, 100)
         if field == "dest":
             return rng.choice(self.names)
         if field == "entries":

@@ -3,7 +3,9 @@
 Each frame goes through the same edge as in the daemon — ``wire.parse`` (garbage is
 counted there) then ``NodeCore.handle`` — and the core must never raise, never count an
 ``internal`` failure, keep its wave tables bounded, and keep its journal a faithful copy
-of its task board (write-ahead: every change reaches a Persist effect). The first tests
+of its task board (write-ahead: every change reaches a Persist effect). Every step is
+recorded as the daemon records it (daemon/trace/recorder.py), and every ``trace.get``
+answered from that record in one bounded frame. The first tests
 are the cases found by trying the daemon as a hostile local client would; the property
 test then feeds thousands of schema-shaped frames (tests/node/hostile.py).
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+
+import pytest
 
 from budget import examples
 from hypothesis import given, settings
@@ -28,8 +32,11 @@ from daemon.core.node import (
     Persist,
     Reply,
     Send,
+    ShowTrace,
+    routing_ids,
 )
 from daemon.core.waves import new_wave_id
+from daemon.trace.recorder import Recorder
 from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker
 
 
@@ -42,6 +49,8 @@ class Probe:
         self.now = NOW
         self.sends: list[Send] = []
         self.replies: list[Reply] = []
+        self.recorder = Recorder(name, EPOCH, routing_ids(frozenset(SEED.names)))
+        self.traces: list[dict] = []  # the trace replies, decoded
 
     def run(self, effects) -> list:
         for eff in effects:
@@ -54,6 +63,12 @@ class Probe:
             elif type(eff) is Reply:
                 wire.pack(eff.msg, 1)
                 self.replies.append(eff)
+            elif type(eff) is ShowTrace:  # answered as daemon/node.py does
+                rec = self.recorder
+                steps, dropped = rec.select(eff.wave_ids, eff.max_steps)
+                frame = wire.pack_trace(EPOCH, rec.node, rec.inc, dropped, list(rec.seen), steps)
+                assert len(frame) <= wire.MAX_FRAME
+                self.traces.append(wire.decode(frame))
         return effects
 
     def frame(self, sender: bytes, frame: bytes) -> None:
@@ -62,14 +77,17 @@ class Probe:
         except wire.WireError:
             self.core.count("garbage")
             return
-        self.run(self.core.handle(sender, epoch, msg, self.now))
+        effects = self.run(self.core.handle(sender, epoch, msg, self.now))
+        self.recorder.record(self.now, 0.0, sender, epoch, msg, effects, self.core.board.queue_length)
 
     def send(self, sender: bytes, kind: str, epoch: int = EPOCH, **fields) -> None:
         self.frame(sender, wire.encode(kind, epoch, **fields))
 
     def tick(self, dt: float) -> None:
         self.now += dt
-        self.run(self.core.tick(self.now))
+        effects = self.run(self.core.tick(self.now))
+        if effects:
+            self.recorder.record(self.now, 0.0, None, None, None, effects, self.core.board.queue_length)
 
     def last_error(self) -> str:
         errors = [r.msg for r in self.replies if type(r.msg) is m.Error]
@@ -186,6 +204,23 @@ def test_wave_state_is_bounded_whatever_the_neighbours_and_operators_start():
     p.tick(120)  # their TTL: room again
     p.send(b"op", "finn.start", wave=wave("f", 10**6), tasks=0, cost=1.0, report=b"op")
     assert wave("f", 10**6) in p.core.finns
+    p.check()
+
+
+def test_trace_requests_from_a_node_or_with_garbage_fields_are_refused():
+    p = Probe()
+    p.send(b"tubularia", "trace.get", wave_ids=[], max_steps=10)  # a node never asks
+    assert p.core.stats["refused"] == 1 and not p.traces and not p.replies  # and is told nothing
+    for wave_ids in ([5], [None], ["x" * 257], [["e"]]):
+        p.send(b"op", "trace.get", wave_ids=wave_ids, max_steps=10)
+        assert p.last_error() == "bad-trace" and not p.traces
+    for fields in (dict(wave_ids=[], max_steps=-1), dict(wave_ids=[], max_steps=100_001),
+                   dict(wave_ids=[], max_steps=1.0), dict(wave_ids=[], max_steps=True),
+                   dict(wave_ids=["w"] * 17, max_steps=1), dict(wave_ids="e", max_steps=1)):
+        with pytest.raises(wire.WireError, match="trace.get: field '(max_steps|wave_ids)'"):
+            wire.parse(wire.encode("trace.get", EPOCH, **fields))
+    p.send(b"op", "trace.get", wave_ids=["x" * 256], max_steps=100_000)  # the limits themselves
+    assert len(p.traces) == 1 and p.traces[0]["node"] == "subserviate"
     p.check()
 
 

@@ -1,0 +1,236 @@
+"""A node's flight recorder: its latest steps in a bounded ring, and the trace they make.
+
+Theory of operation. A *step* is one turn of a node's core (daemon/core/node.py): a
+message handled, or a timer tick that did something (a tick with no effect is not a
+step). The driver (daemon/node.py ``NodeDaemon.handle``/``tick``) knows what the core
+does not — the time a step began on the node's clock and how long handling it and
+executing its effects took — and hands each step to :meth:`Recorder.record` with the
+effects the core returned. The recorder keeps a compact tuple per step in a
+``collections.deque(maxlen=RING_STEPS)``: old steps fall out, the memory stays bounded,
+and nothing is turned into a dict until an operator asks (``trace.get``,
+daemon/core/messages.py). Recording is always on: it costs a node about a microsecond
+a step (BENCHMARKS.md, "The flight recorder").
+
+What a step holds (the trace model, as daemon/trace/model.py reads it):
+
+- ``in``: sender, message type, wave, and the sender's epoch; None for a tick. The
+  "wave" of a hand-off message (move, transfer, ack, forget, move.ok) is its move id,
+  ``<round id>-<k>`` for a balancing round's k-th move, so sends and receives of a
+  move pair up like a wave's;
+- ``out``: every message the core emitted, in order (node sends and operator replies);
+- ``decide``: the decisions taken in the step — an echo's at its initiator (the reply
+  of its result: how many nodes it holds) and Finn's at each node (the reply of its
+  decision: how many tasks it enqueued);
+- ``queue``: tasks queued at the node after the step.
+
+Each incarnation of a node (its epoch, ``inc``) numbers its steps from 0; ``dropped``
+counts those that fell out of the ring (or were left out of an answer) before the first
+one given. :func:`merge` makes the operator's answers one trace dict; :func:`check_step`
+checks a step that came over the wire. Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from math import isfinite
+
+from daemon.core import messages as m
+from daemon.core.node import Reply, Send, ShowTrace
+
+RING_STEPS = 4_096  # steps a node keeps (a few hundred bytes each)
+SEEN_WAVES = 8  # wave ids a node remembers having seen last
+FORMAT = "echofinn-trace"
+VERSION = 1
+KINDS = {"e": "echo", "f": "finn", "m": "rebalance"}  # a wave id's first part -> its kind
+
+# message type -> the field that names its wave (a move id for the hand-off)
+_WAVE_FIELD = {m.EchoStart: "wave", m.EchoResult: "wave", m.FinnStart: "wave", m.FinnDecided: "wave",
+               m.Explore: "wave", m.Echo: "wave", m.Finn: "wave", m.Move: "move_id", m.MoveOk: "move_id",
+               m.Transfer: "move_id", m.Ack: "move_id", m.Forget: "move_id"}
+
+
+def wave_of(msg) -> str | None:
+    """The wave (or move) a message belongs to; None for the rest (ping, submit, ...)."""
+    field = _WAVE_FIELD.get(type(msg))
+    return None if field is None else getattr(msg, field)
+
+
+def round_of(wave: str) -> str:
+    """The wave id in a move id (``<kind>-<start>-<random>-<k>``); a wave id itself."""
+    parts = wave.split("-", 3)
+    return "-".join(parts[:3]) if len(parts) == 4 else wave
+
+
+def kind_of(wave: str | None) -> str | None:
+    """``echo``, ``finn`` or ``rebalance`` from a wave id's first part; else None."""
+    return None if wave is None else KINDS.get(wave.split("-", 1)[0])
+
+
+class Recorder:
+    """The flight recorder of node ``node``, incarnation ``inc`` (its epoch in ns).
+
+    ``names``: routing id -> node name of every node of the cluster (an id not there is
+    an operator's, shown ``op:<hex>``); ``size``: the ring's length in steps."""
+
+    __slots__ = ("node", "inc", "names", "ring", "seq", "seen", "last", "nodes")
+
+    def __init__(self, node: str, inc: int, names: dict[bytes, str], size: int = RING_STEPS):
+        self.node = node
+        self.inc = inc
+        self.names = names
+        self.nodes = len(names)
+        self.ring: deque = deque(maxlen=size)
+        self.seq = 0
+        self.seen: deque = deque(maxlen=SEEN_WAVES)  # wave ids, the latest last
+        self.last: str | None = None  # the latest input's wave (or move) id
+
+    def _saw(self, wave: str) -> None:
+        self.last = wave
+        wave = round_of(wave)
+        seen = self.seen
+        if not seen or seen[-1] != wave:
+            if wave in seen:
+                seen.remove(wave)
+            seen.append(wave)
+
+    def record(self, t: float, dur: float, sender: bytes | None, epoch: int | None, msg, effects: list,
+               queue: int) -> None:
+        """One step: it began at ``t`` and took ``dur`` seconds (the node's clock); its
+        input came from routing id ``sender`` with the sender's ``epoch`` (``msg`` None:
+        a tick); the core returned ``effects``; ``queue`` tasks are queued after it."""
+        fields = _WAVE_FIELD
+        if msg is None:
+            inp = None
+        else:
+            mt = type(msg)
+            field = fields.get(mt)
+            wave = None if field is None else getattr(msg, field)
+            inp = (sender, mt, wave, epoch)
+            if wave is not None and wave != self.last:
+                self._saw(wave)
+        outs = []
+        decides = ()
+        for effect in effects:
+            kind = type(effect)
+            if kind is Send or kind is Reply:  # (to, message), to a node or an operator
+                out = effect[1]
+                mt = type(out)
+                field = fields.get(mt)
+                outs.append((effect[0], mt, None if field is None else getattr(out, field)))
+                if mt is m.EchoResult or mt is m.FinnDecided:
+                    decides += (_decision(out, self.nodes),)
+            elif kind is ShowTrace:
+                outs.append((effect.to, m.TraceSteps, None))
+        self.ring.append((self.seq, t, dur, inp, tuple(outs), decides, queue))
+        self.seq += 1
+
+    def select(self, wave_ids=(), max_steps: int = RING_STEPS) -> tuple[list[dict], int]:
+        """``(steps, dropped)``: the newest ``max_steps`` recorded steps that concern one
+        of ``wave_ids`` (or of the moves ``<id>-<k>`` of a round ``<id>``; all steps if
+        none is given), oldest first, as dicts of the trace model; and how many steps of
+        this incarnation came before the first one given and are not in the ring any
+        more, or are left out by ``max_steps``."""
+        ring = self.ring
+        dropped = ring[0][0] if ring else self.seq
+        wanted = frozenset(wave_ids)
+        if wanted:
+            chosen = [s for s in ring if _concerns(s, wanted)]
+        else:
+            chosen = list(ring)
+        if len(chosen) > max_steps:
+            dropped += len(chosen) - max_steps
+            chosen = chosen[len(chosen) - max_steps:] if max_steps else []
+        return [self.to_dict(s) for s in chosen], dropped
+
+    def to_dict(self, step: tuple) -> dict:
+        """One compact step as the trace model's dict."""
+        seq, t, dur, inp, outs, decides, queue = step
+        kind = m.KIND
+        return {
+            "node": self.node, "inc": self.inc, "seq": seq, "t": t, "dur": dur,
+            "in": None if inp is None else {"from": self._who(inp[0]), "type": kind[inp[1]], "wave": inp[2],
+                                            "inc": inp[3]},
+            "out": [{"to": self._who(to), "type": kind[mt], "wave": w} for to, mt, w in outs],
+            "decide": [{"wave": w, "kind": k, "what": what} for w, k, what in decides],
+            "queue": queue,
+        }
+
+    def _who(self, ident) -> str:
+        if type(ident) is str:  # a node the core sent to
+            return ident
+        name = self.names.get(ident)
+        # its own name as a routing id is an operator's (daemon/core/node.py handle)
+        return name if name is not None and name != self.node else "op:" + ident.hex()
+
+
+def _decision(msg, nodes: int) -> tuple:
+    if type(msg) is m.FinnDecided:
+        n = len(msg.enqueued)
+        return (msg.wave, "finn", f"enqueued {n} task{'' if n == 1 else 's'}")
+    from daemon.wire import count_entries
+
+    return (msg.wave, "echo", f"decided: {count_entries(msg.entries)}/{nodes} nodes")
+
+
+def _concerns(step: tuple, wanted: frozenset) -> bool:
+    _, _, _, inp, outs, decides, _ = step
+    waves = [o[2] for o in outs]
+    if inp is not None:
+        waves.append(inp[2])
+    waves.extend(d[0] for d in decides)
+    return any(w is not None and (w in wanted or round_of(w) in wanted) for w in waves)
+
+
+# --- the operator's side: answers checked and merged ----------------------------------
+
+
+class StepError(ValueError):
+    """A step from a node that is not shaped like the trace model's."""
+
+
+_MESSAGE = {"from": str, "type": str, "wave": (str, type(None)), "inc": (int, type(None))}
+_OUT = {"to": str, "type": str, "wave": (str, type(None))}
+_DECIDE = {"wave": str, "kind": str, "what": str}
+
+
+def check_step(step: dict, node: str) -> dict:
+    """``step`` if it is a step of node ``node`` as the model says, else StepError."""
+    def fields(d, spec, what):
+        if type(d) is not dict:
+            raise StepError(f"node {node}: step {what} must be a map")
+        for key, types in spec.items():
+            if not isinstance(d.get(key), types) or type(d.get(key)) is bool:
+                raise StepError(f"node {node}: step field {what}.{key} is {d.get(key)!r}")
+
+    fields(step, {"node": str, "inc": int, "seq": int, "t": (int, float), "dur": (int, float),
+                  "out": list, "decide": list, "queue": int}, "")
+    if step["node"] != node:
+        raise StepError(f"node {node}: a step of node {step['node']!r}")
+    if not (isfinite(step["t"]) and isfinite(step["dur"])):
+        raise StepError(f"node {node}: step {step['seq']}: t and dur must be finite")
+    if step.get("in") is not None:
+        fields(step["in"], _MESSAGE, "in")
+    for out in step["out"]:
+        fields(out, _OUT, "out")
+    for decide in step["decide"]:
+        fields(decide, _DECIDE, "decide")
+    return step
+
+
+def merge(topology, answers: dict[str, dict], missing: list[str], wave: str | None = None,
+          kind: str | None = None) -> dict:
+    """One trace dict (the model's, ``source`` "cluster", ``clock`` "wall") from the
+    ``trace`` replies of the nodes (name -> checked reply with its ``steps`` as dicts)
+    and the names of those that did not answer."""
+    order = {name: k for k, name in enumerate(topology.names)}
+    steps = [s for name in sorted(answers, key=order.__getitem__) for s in answers[name]["steps"]]
+    steps.sort(key=lambda s: (order[s["node"]], s["inc"], s["seq"]))
+    return {
+        "format": FORMAT, "version": VERSION, "source": "cluster", "clock": "wall",
+        "wave": wave, "kind": kind if kind is not None else kind_of(wave),
+        "topology": {"nodes": list(topology.names),
+                     "edges": [[p, n] for n in topology.names for p in topology.parents(n)]},
+        "steps": steps,
+        "dropped": {name: answers[name]["dropped"] for name in topology.names if name in answers},
+        "missing": [name for name in topology.names if name in missing],
+    }
