@@ -56,3 +56,29 @@ def require_running(topology) -> dict:
         raise UserError(f"cluster {name} is not running; start it with `ctl start {topology.path}`")
     record, _ = rundir.usable_record(name)
     return record or {}
+
+
+def add_trace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace", metavar="FILE",
+        help="then fetch every node's recorded steps of the wave and write them to FILE "
+             "(.etrace or .etrace.json: the raw trace, JSON)",
+    )
+
+
+def save_trace(op, path: str, wave_ids: list[str], wave: str, kind: str) -> bool:
+    """Fetch the trace of ``wave_ids`` from every node through ``op`` (daemon/operator.py),
+    write it to ``path`` (daemon/trace ``write``) and say so on stderr; False if some
+    node did not answer (it is named)."""
+    import sys
+
+    from daemon import trace
+
+    tr = op.trace(wave_ids, wave, kind)
+    trace.write(tr, path)
+    answered = len(tr["topology"]["nodes"]) - len(tr["missing"])
+    print(f"trace of {kind} wave {wave}: {len(tr['steps'])} steps from {answered} nodes written to {path}",
+          file=sys.stderr)
+    if tr["missing"]:
+        print(f"no trace from {', '.join(tr['missing'])} within {op.timeout:g} s", file=sys.stderr)
+    return not tr["missing"]

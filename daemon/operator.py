@@ -15,6 +15,12 @@ larger than ``wire.MAX_FRAME`` is refused before it is sent (a node would drop t
 connection). A wave that does not come back in time raises :class:`WaveTimeout`, naming
 the nodes that do not answer a ping.
 
+Traces (daemon/trace/recorder.py): :meth:`Operator.trace` asks every node for its
+recorded steps of some waves (``trace.get``) in parallel, with one deadline for all,
+and merges the answers into one trace dict; the nodes that do not answer in time are
+named in its ``missing``. :meth:`Operator.last_wave` asks every node which waves it saw
+last and picks the newest by its id's start stamp.
+
 With CURVE (the default, daemon/security.py) each DEALER is a CURVE client holding the
 cluster's operator key, found in the run directory; nodes then accept operator messages
 from it and nothing else.
@@ -37,6 +43,7 @@ from daemon.core.snapshot import imbalance
 from daemon.errors import UserError
 from daemon.sockets import configure_socket
 from daemon.topology import Topology
+from daemon.trace import recorder
 
 
 class WaveTimeout(UserError):
@@ -380,6 +387,7 @@ class Operator:
         return {
             "cluster": self.topology.cluster.name,
             "policy": policy,
+            "round": base,  # its moves are "<round>-<k>"
             "moves": list(pending.values()),
             "moved": sum(m["count"] for m in pending.values()),
             "unanswered_moves": sorted(waiting),
@@ -389,3 +397,53 @@ class Operator:
             "before": before,
             "after": after,
         }
+
+    # --- traces ------------------------------------------------------------------------
+
+    def _ask_traces(self, wave_ids: list[str], max_steps: int) -> dict[str, dict]:
+        """``trace.get`` to every node at once; name -> its checked ``trace`` reply (its
+        steps as dicts), for the nodes that answered within the timeout."""
+        deadline = time.monotonic() + self.timeout
+        names = list(self.topology.names)
+        fields = {"wave_ids": wave_ids, "max_steps": max_steps}
+        stuck = set(self._send_each([(name, "trace.get", fields) for name in names], deadline))
+        waiting = set(names) - stuck
+        answers: dict[str, dict] = {}
+
+        def accept(node, msg):
+            if msg["t"] == "trace" and node in waiting:
+                waiting.discard(node)
+                try:  # a node that answers garbage counts as one that did not answer
+                    if msg["node"] != node:
+                        raise recorder.StepError(f"node {node} answers as {msg['node']!r}")
+                    msg["steps"] = [recorder.check_step(s, node) for s in wire.unpack_steps(msg["steps"])]
+                except (recorder.StepError, wire.WireError):
+                    return not waiting
+                answers[node] = msg
+            return not waiting
+
+        if waiting:
+            try:
+                self._collect(deadline, accept)
+            except WaveTimeout:
+                pass
+        return answers
+
+    def trace(self, wave_ids: list[str], wave: str | None = None, kind: str | None = None,
+              max_steps: int = recorder.RING_STEPS) -> dict:
+        """The trace (daemon/trace/recorder.py ``merge``) of the steps every node recorded
+        about ``wave_ids`` ([]: everything each one holds), at most ``max_steps`` a node;
+        ``wave`` and ``kind`` say what it is about (default: the first id's)."""
+        answers = self._ask_traces(list(wave_ids), max_steps)
+        missing = [name for name in self.topology.names if name not in answers]
+        if wave is None and wave_ids:
+            wave = wave_ids[0]
+        return recorder.merge(self.topology, answers, missing, wave, kind)
+
+    def last_wave(self) -> tuple[str | None, list[str]]:
+        """``(wave id, silent nodes)``: the newest wave (by its id's start stamp) that any
+        node saw last, None if no node saw one."""
+        answers = self._ask_traces([], 0)
+        seen = {w for a in answers.values() for w in a["seen"] if type(w) is str and wire.wave_started(w)}
+        missing = [name for name in self.topology.names if name not in answers]
+        return (max(seen, key=wire.wave_started) if seen else None), missing

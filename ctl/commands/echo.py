@@ -11,6 +11,10 @@ neighbours at its share of ``--timeout`` and echoes what it has (daemon/core/nod
 the result holds every node that could be reached, and the nodes it lacks are named
 (``"missing"`` in ``--json``). Exit status: 0 when every node answered, 1 when some are
 missing, 2 for bad arguments.
+
+``--trace FILE`` then asks every node for its recorded steps of the wave (daemon/trace/
+recorder.py) and writes the trace to FILE; a node that does not answer is named, and the
+exit status is 1.
 """
 
 ORDER = 20
@@ -20,30 +24,37 @@ DESCRIPTION = __doc__
 
 def add_arguments(p):
     from ctl.argtypes import seconds
-    from ctl.common import add_json_option, add_topology_option
+    from ctl.common import add_json_option, add_topology_option, add_trace_option
 
     add_topology_option(p)
     p.add_argument("--from", dest="initiator", metavar="NODE", help="the initiator (default: the first source node)")
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="give up after this long (default 5)")
+    add_trace_option(p)
     add_json_option(p)
 
 
 def run(args) -> int:
     import sys
 
-    from ctl.common import resolve_topology
+    from ctl.common import resolve_topology, save_trace
     from ctl.output import format_tree, print_json
+    from daemon import trace
     from daemon.operator import Operator
 
     topology = resolve_topology(args)
     if args.initiator is not None:
         topology.node(args.initiator)
+    if args.trace:
+        trace.check_path(args.trace)
+    traced = True
     with Operator(topology, timeout=args.timeout) as op:
         snap = op.echo(args.initiator)
+        if args.trace:
+            traced = save_trace(op, args.trace, [snap["wave"]], snap["wave"], "echo")
     missing = snap["missing"]
     if args.json:
         print_json(snap)
-        return 1 if missing else 0
+        return 1 if missing or not traced else 0
     print("\n".join(format_tree(snap, topology)))
     total = len(topology.names)
     links = sum(len(topology.neighbours(n)) for n in topology.names) // 2  # a<->b is one link
@@ -53,4 +64,4 @@ def run(args) -> int:
         print(f"ctl echo: no answer from {', '.join(missing)} within the wave's deadline "
               f"({args.timeout:g} s); `ctl status` shows their processes", file=sys.stderr)
         return 1
-    return 0
+    return 0 if traced else 1

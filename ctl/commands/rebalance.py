@@ -15,6 +15,9 @@ fails (a wave timed out, a node is stuck) is reported and the next one runs anyw
 the exit status is then 1. With ``--json`` and more than one round, each round is one
 JSON object per line (``{"round": N, "error": "..."}`` for a failed one).
 
+``--trace FILE`` writes the round's trace to FILE: every node's recorded steps of its
+two echo waves and its moves (with several rounds, the last round's).
+
 A detailed echo lists at most ``detail_limit`` (daemon/core/tasks.py) queued tasks per node (the tail
 of each queue; the rest is summarised: daemon/core/tasks.py), so one round moves at
 most that many tasks from one donor; later rounds move more.
@@ -27,13 +30,14 @@ DESCRIPTION = __doc__
 
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
-    from ctl.common import add_json_option, add_topology_option
+    from ctl.common import add_json_option, add_topology_option, add_trace_option
 
     add_topology_option(p)
     p.add_argument("--policy", choices=("heap", "seed"), default="heap", help="the balancer's plan (default heap)")
     p.add_argument("--every", type=seconds("--every"), metavar="SECONDS", help="repeat every SECONDS until Ctrl-C (or --rounds)")
     p.add_argument("--rounds", type=integer("--rounds", 1), metavar="N", help="run N rounds (default 1; with --every: until Ctrl-C)")
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="deadline of each wave (default 5)")
+    add_trace_option(p)
     add_json_option(p)
 
 
@@ -56,12 +60,16 @@ def run(args) -> int:
     import json
     import time
 
-    from ctl.common import resolve_topology
+    from ctl.common import resolve_topology, save_trace
     from ctl.output import print_json
+    from daemon import trace
     from daemon.errors import UserError
     from daemon.operator import Operator
 
     topology = resolve_topology(args)
+    if args.trace:
+        trace.check_path(args.trace)
+    last = None
     rounds = args.rounds if args.rounds else (None if args.every else 1)
     lines = args.every is not None or rounds != 1  # one JSON object per round, per line
     done = failed = 0
@@ -82,6 +90,7 @@ def run(args) -> int:
                 else:
                     print(f"  failed: {exc}", flush=True)
             else:
+                last = res
                 out = {k: v for k, v in res.items() if k not in ("before", "after")}
                 if args.json and lines:
                     print(json.dumps({"round": done, **out}), flush=True)
@@ -93,4 +102,8 @@ def run(args) -> int:
                 break
             if args.every:
                 time.sleep(max(0.0, args.every - (time.monotonic() - t0)))
+        if args.trace and last is not None:
+            waves = list(dict.fromkeys([last["before"]["wave"], last["round"], last["after"]["wave"]]))
+            if not save_trace(op, args.trace, waves, last["round"], "rebalance"):
+                failed += 1
     return 1 if failed else 0

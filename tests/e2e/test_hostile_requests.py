@@ -1,5 +1,6 @@
 """A hostile local client on a real node's socket: requests the node must refuse with a
-named error (``bad-submit``, ``bad-move``), and frames past the size limit, which the
+named error (``bad-submit``, ``bad-move``, ``bad-trace``), a trace request under a node's
+name, and frames past the size limit, which the
 socket drops without the node noticing. Each time the node stays a working member of
 the cluster. (Garbage frames: tests/e2e/test_waves.py; the checks of each frame on
 their own: tests/core/test_wire.py.)"""
@@ -7,6 +8,7 @@ their own: tests/core/test_wire.py.)"""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import zmq
@@ -14,6 +16,7 @@ import zmq
 from daemon import wire
 from daemon.operator import Operator
 from daemon.topology import load
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +26,11 @@ ANSWER_WAIT_MS = 30_000  # bound on waiting for a reply: generous, the machine i
 class Client:
     """A DEALER on one node's inbox, speaking the wire format by hand."""
 
-    def __init__(self, topology, node: str):
+    def __init__(self, topology, node: str, ident: bytes = b"hostile-test"):
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.IDENTITY, b"hostile-test")
+        self.sock.setsockopt(zmq.IDENTITY, ident)
         self.sock.connect(topology.endpoint(node))
 
     def ask(self, frame: bytes) -> dict:
@@ -84,6 +87,31 @@ def test_bad_moves_are_refused_by_code(seed):
     with Operator(topology, timeout=30) as op:
         pong = op.ping(["root"])["root"]
     assert pong is not None and pong["stats"]["garbage"] == 0
+
+
+def test_trace_requests_with_garbage_fields_or_under_a_nodes_name_are_refused(seed):
+    topology, client = seed
+    for fields, code, text in ((dict(wave_ids=[], max_steps=-1), "malformed", "trace.get: field 'max_steps' must be in"),
+                               (dict(wave_ids=[], max_steps=2.5), "malformed", "trace.get: field 'max_steps' must be int"),
+                               (dict(wave_ids=["w"] * 17, max_steps=1), "malformed", "trace.get: field 'wave_ids' has 17 items"),
+                               (dict(wave_ids=[7], max_steps=1), "bad-trace", "root: trace.get: each of wave_ids")):
+        reply = client.ask(wire.encode("trace.get", 0, **fields))
+        assert reply["t"] == "error" and reply["code"] == code and reply["text"].startswith(text), (fields, reply)
+    ok = client.ask(wire.encode("trace.get", 0, wave_ids=[], max_steps=1))
+    assert ok["t"] == "trace" and ok["node"] == "root" and len(wire.unpack_steps(ok["steps"])) == 1, ok
+    # under a neighbour's routing id: a node never asks; refused, and not answered
+    forger = Client(topology, "root", ident=b"affixed")
+    try:
+        forger.sock.send(wire.encode("trace.get", time.time_ns(), wave_ids=[], max_steps=10))  # a plausible epoch
+        # another connection: no order between the two, so wait for the refusal's count
+        pong = wait_until(lambda: (p := client.ask(wire.encode("ping", 0, id=9)))["stats"]["refused"] and p,
+                          30, "the forged trace request to be refused")
+        assert pong["stats"]["refused"] == 1 and pong["stats"]["garbage"] == 4, pong  # 3 malformed, 1 bad-trace
+        assert not forger.sock.poll(0), "a node's routing id was answered"
+    finally:
+        forger.close()
+    with Operator(topology, timeout=30) as op:
+        assert len(op.echo()["nodes"]) == 8
 
 
 def test_frames_past_the_size_limit_are_dropped_by_the_socket(seed):

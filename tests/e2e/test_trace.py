@@ -1,0 +1,127 @@
+"""Traces fetched from real daemons: ``ctl echo|finn|rebalance --trace FILE`` and ``ctl
+trace last FILE`` write every node's recorded steps of a wave (daemon/trace/recorder.py),
+and a node that does not answer is named.
+
+The sends and receives of a trace are paired here as the trace model says, by channel
+and wave, in order (:func:`matched`), never by the nodes' clocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import defaultdict
+
+import pytest
+
+from daemon.topology import load
+
+pytestmark = pytest.mark.e2e
+
+
+def matched(trace: dict) -> tuple[list, list, list]:
+    """``(pairs, unreceived sends, unsent receives)`` between nodes: for sender a,
+    receiver b and wave w, a's sends to b in (inc, seq, position) order and b's receives
+    from a in (inc, seq) order, split by a's incarnation, paired n-th with n-th."""
+    nodes = set(trace["topology"]["nodes"])
+    sends, receives = defaultdict(list), defaultdict(list)
+    for s in trace["steps"]:
+        for k, out in enumerate(s["out"]):
+            if out["to"] in nodes:
+                sends[(s["node"], out["to"], out["wave"], s["inc"])].append(((s["inc"], s["seq"], k), out["type"]))
+        if s["in"] is not None and s["in"]["from"] in nodes:
+            receives[(s["in"]["from"], s["node"], s["in"]["wave"], s["in"]["inc"])].append(((s["inc"], s["seq"]), s["in"]["type"]))
+    pairs, lost, early = [], [], []
+    for key in sends.keys() | receives.keys():
+        out, got = sorted(sends.get(key, [])), sorted(receives.get(key, []))
+        pairs += [(key, a[1], b[1]) for a, b in zip(out, got)]
+        lost += [(key, a[1]) for a in out[len(got):]]
+        early += [(key, b[1]) for b in got[len(out):]]
+    return pairs, lost, early
+
+
+def load_trace(path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_an_echo_trace_holds_every_node_2E_matched_messages_and_the_decision(cluster_env, tmp_path):
+    path = cluster_env.start()
+    topology = load(path)
+    out = tmp_path / "echo.etrace"
+    snap = cluster_env.ctl_json("echo", "-t", path, "--trace", out)
+    trace = load_trace(out)
+    wave = snap["wave"]
+    assert (trace["format"], trace["version"], trace["source"], trace["clock"]) == ("echofinn-trace", 1, "cluster", "wall")
+    assert (trace["wave"], trace["kind"], trace["missing"]) == (wave, "echo", [])
+    assert trace["topology"]["nodes"] == list(topology.names)
+    assert sorted(map(tuple, trace["topology"]["edges"])) == sorted((p, n) for n in topology.names for p in topology.parents(n))
+    assert {s["node"] for s in trace["steps"]} == set(topology.names)
+    assert set(trace["dropped"]) == set(topology.names)
+    pairs, lost, early = matched(trace)
+    links = sum(len(topology.neighbours(n)) for n in topology.names) // 2
+    assert len(pairs) == 2 * links == 14 and not lost and not early, (lost, early)
+    assert all(key[2] == wave and sent == got and sent in ("explore", "echo") for key, sent, got in pairs)
+    decisions = [(s["node"], d) for s in trace["steps"] for d in s["decide"]]
+    assert decisions == [("root", {"wave": wave, "kind": "echo", "what": "decided: 8/8 nodes"})]
+    root = [s for s in trace["steps"] if s["node"] == "root"]
+    assert root[0]["in"]["type"] == "echo.start" and root[0]["in"]["from"].startswith("op:")
+    assert root[-1]["out"][-1] == {"to": root[0]["in"]["from"], "type": "echo.result", "wave": wave}
+    assert all(s["dur"] >= 0 and s["queue"] == 0 for s in trace["steps"])
+
+
+def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_wave(cluster_env, tmp_path):
+    path = cluster_env.start()
+    topology = load(path)
+    out = tmp_path / "finn.etrace.json"
+    res = cluster_env.ctl_json("finn", "-t", path, "--tasks", "1", "--trace", out)
+    trace = load_trace(out)
+    assert (trace["wave"], trace["kind"], trace["missing"]) == (res["wave"], "finn", [])
+    decided = {s["node"]: d for s in trace["steps"] for d in s["decide"]}
+    assert decided == {n: {"wave": res["wave"], "kind": "finn", "what": "enqueued 1 task"} for n in topology.names}
+    pairs, lost, early = matched(trace)
+    assert not early and all(sent == got == "finn" for _, sent, got in pairs)
+    assert len(pairs) + len(lost) == len(topology.names) - 1  # an out-tree: a broadcast of N-1
+    # after the fact: the newest wave any node saw is that Finn wave, then an echo
+    last = tmp_path / "last.etrace"
+    r = cluster_env.ctl("trace", "last", last, "-t", path)
+    assert r.returncode == 0, r.stderr
+    assert (load_trace(last)["wave"], load_trace(last)["kind"]) == (res["wave"], "finn")
+    snap = cluster_env.ctl_json("echo", "-t", path)
+    assert cluster_env.ctl("trace", "last", last, "-t", path).returncode == 0
+    again = load_trace(last)
+    assert (again["wave"], again["kind"]) == (snap["wave"], "echo") and len(matched(again)[0]) == 14
+
+
+def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_path):
+    path = cluster_env.start(task_time=60.0)
+    assert cluster_env.ctl("submit", "subserviate", "--tasks", "12", "-t", path).returncode == 0
+    out = tmp_path / "round.etrace"
+    res = cluster_env.ctl_json("rebalance", "-t", path, "--trace", out)
+    trace = load_trace(out)
+    assert (trace["wave"], trace["kind"], trace["missing"]) == (res["round"], "rebalance", [])
+    moves = {s["in"]["wave"] for s in trace["steps"] if s["in"] and s["in"]["type"] == "move"}
+    assert len(moves) == len(res["moves"]) > 0 and all(w.startswith(res["round"] + "-") for w in moves)
+    echoes = [d for s in trace["steps"] for d in s["decide"]]
+    assert [d["kind"] for d in echoes] == ["echo", "echo"]  # before and after, both at root
+    types = {s["in"]["type"] for s in trace["steps"] if s["in"]}
+    assert {"move", "transfer", "explore", "echo"} <= types
+
+
+def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_env, tmp_path):
+    path = cluster_env.start(restart="never")  # pical stays dead
+    for bad in ("trace.svg", "trace.json"):
+        r = cluster_env.ctl("echo", "-t", path, "--trace", tmp_path / bad)
+        assert r.returncode == 2 and bad in r.stderr and ".etrace" in r.stderr, r.stderr
+    os.kill(cluster_env.record("seed")["nodes"]["pical"]["pid"], signal.SIGKILL)
+    out = tmp_path / "dead.etrace"
+    r = cluster_env.ctl("echo", "-t", path, "--timeout", "2", "--trace", out)
+    assert r.returncode == 1 and "no trace from pical" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    trace = load_trace(out)
+    assert trace["missing"] == ["pical"] and "pical" not in trace["dropped"]
+    assert "pical" not in {s["node"] for s in trace["steps"]}
+    # subserviate explored pical and never heard back: a send nobody received
+    _, lost, _ = matched(trace)
+    assert [(key[:2], sent) for key, sent in lost] == [(("subserviate", "pical"), "explore")]
+    r = cluster_env.ctl("trace", "last", tmp_path / "last.etrace", "-t", path, "--timeout", "2")
+    assert r.returncode == 1 and "no trace from pical" in r.stderr, r.stderr
