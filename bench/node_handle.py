@@ -1,6 +1,6 @@
 """The node's own Python work per echo wave, without the inbox's system calls.
 
-    python bench/node_handle.py [--waves 3000] [--cold]
+    python bench/node_handle.py [--waves 3000] [--cold] [--recorder]
 
 Builds the NodeDaemon of an inner node of topologies/binary31.toml (not bound; its
 DEALERs send to one in-process sink) and feeds ``handle`` the three frames such a node
@@ -8,7 +8,10 @@ gets per wave — an EXPLORE from its father and an ECHO from each child, carryi
 entries each — then prints microseconds per wave (decoding, the node core, encoding and
 the sends) and a cProfile summary. ``--cold`` also times each message after copying
 64 MiB, which evicts the caches as the other processes of a large cluster do between
-two turns of a node (ARCHITECTURE.md, "Nodes per process").
+two turns of a node (ARCHITECTURE.md, "Nodes per process"). ``--recorder`` measures what
+the flight recorder (daemon/trace/recorder.py) adds: rounds of waves with it on and off
+(its ``record`` a no-op), interleaved so that a shared machine's noise hits both alike,
+and prints the median round of each.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import argparse
 import cProfile
 import os
 import pstats
+import statistics
 import sys
 import time
+import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,6 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--waves", type=int, default=3000)
     ap.add_argument("--cold", action="store_true", help="also time each message with the caches evicted before it")
+    ap.add_argument("--recorder", action="store_true", help="also time waves with the flight recorder on and off, interleaved")
     args = ap.parse_args()
     topology = load(os.path.join(ROOT, "topologies", "binary31.toml"))
     name = topology.names[1]
@@ -78,6 +84,23 @@ def main() -> int:
         drain()
         assert node.stats["internal"] == 0 and node.stats["wave_errors"] == 0 and node.stats["dropped"] == 0, node.stats
         print(f"{per_wave:.1f} us of Python per wave at inner node {name} (3 messages in, 3 out)")
+        if args.recorder:
+            recorder, off = node.recorder, types.SimpleNamespace(record=lambda *step: None)
+            per = {"on": [], "off": []}
+            for r in range(20):
+                for mode in ("on", "off") if r % 2 else ("off", "on"):
+                    node.recorder = recorder if mode == "on" else off
+                    batch = [frames(wire.new_wave_id("e", start, f"r{r}{mode}{i}")) for i in range(args.waves // 10)]
+                    t0 = time.perf_counter()
+                    for wave in batch:
+                        for f in wave:
+                            node.handle(f, time.time())
+                    per[mode].append((time.perf_counter() - t0) / len(batch) * 1e6)
+                    drain()
+            node.recorder = recorder
+            on, off = statistics.median(per["on"]), statistics.median(per["off"])
+            print(f"flight recorder: {on:.1f} us per wave on, {off:.1f} us off (median of 20 rounds of "
+                  f"{args.waves // 10} waves each): +{on - off:.1f} us, {(on - off) / 3:.2f} us a step")
         if args.cold:
             waves = max(1, args.waves // 3)
             batch = [frames(wire.new_wave_id("e", start, f"c{i}")) for i in range(waves)]

@@ -43,16 +43,15 @@ FORMAT = "echofinn-trace"
 VERSION = 1
 KINDS = {"e": "echo", "f": "finn", "m": "rebalance"}  # a wave id's first part -> its kind
 
-# message type -> the field that names its wave (a move id for the hand-off)
-_WAVE_FIELD = {m.EchoStart: "wave", m.EchoResult: "wave", m.FinnStart: "wave", m.FinnDecided: "wave",
-               m.Explore: "wave", m.Echo: "wave", m.Finn: "wave", m.Move: "move_id", m.MoveOk: "move_id",
-               m.Transfer: "move_id", m.Ack: "move_id", m.Forget: "move_id"}
+# the message types whose first field names their wave (a move id for the hand-off)
+_WAVED = frozenset({m.EchoStart, m.EchoResult, m.FinnStart, m.FinnDecided, m.Explore, m.Echo, m.Finn,
+                    m.Move, m.MoveOk, m.Transfer, m.Ack, m.Forget})
+assert all(cls._fields[0] in ("wave", "move_id") for cls in _WAVED)
 
 
 def wave_of(msg) -> str | None:
     """The wave (or move) a message belongs to; None for the rest (ping, submit, ...)."""
-    field = _WAVE_FIELD.get(type(msg))
-    return None if field is None else getattr(msg, field)
+    return msg[0] if type(msg) in _WAVED else None
 
 
 def round_of(wave: str) -> str:
@@ -98,13 +97,12 @@ class Recorder:
         """One step: it began at ``t`` and took ``dur`` seconds (the node's clock); its
         input came from routing id ``sender`` with the sender's ``epoch`` (``msg`` None:
         a tick); the core returned ``effects``; ``queue`` tasks are queued after it."""
-        fields = _WAVE_FIELD
+        waved = _WAVED
         if msg is None:
             inp = None
         else:
             mt = type(msg)
-            field = fields.get(mt)
-            wave = None if field is None else getattr(msg, field)
+            wave = msg[0] if mt in waved else None
             inp = (sender, mt, wave, epoch)
             if wave is not None and wave != self.last:
                 self._saw(wave)
@@ -115,8 +113,7 @@ class Recorder:
             if kind is Send or kind is Reply:  # (to, message), to a node or an operator
                 out = effect[1]
                 mt = type(out)
-                field = fields.get(mt)
-                outs.append((effect[0], mt, None if field is None else getattr(out, field)))
+                outs.append((effect[0], mt, out[0] if mt in waved else None))
                 if mt is m.EchoResult or mt is m.FinnDecided:
                     decides += (_decision(out, self.nodes),)
             elif kind is ShowTrace:
