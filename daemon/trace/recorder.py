@@ -98,12 +98,13 @@ class Recorder:
         input came from routing id ``sender`` with the sender's ``epoch`` (``msg`` None:
         a tick); the core returned ``effects``; ``queue`` tasks are queued after it."""
         waved = _WAVED
+        kind_name = m.KIND  # names, not classes: a tuple of atoms only is untracked by the GC
         if msg is None:
             inp = None
         else:
             mt = type(msg)
             wave = msg[0] if mt in waved else None
-            inp = (sender, mt, wave, epoch)
+            inp = (sender, kind_name[mt], wave, epoch)
             if wave is not None and wave != self.last:
                 self._saw(wave)
         outs = []
@@ -113,11 +114,11 @@ class Recorder:
             if kind is Send or kind is Reply:  # (to, message), to a node or an operator
                 out = effect[1]
                 mt = type(out)
-                outs.append((effect[0], mt, out[0] if mt in waved else None))
+                outs.append((effect[0], kind_name[mt], out[0] if mt in waved else None))
                 if mt is m.EchoResult or mt is m.FinnDecided:
                     decides += (_decision(out, self.nodes),)
             elif kind is ShowTrace:
-                outs.append((effect.to, m.TraceSteps, None))
+                outs.append((effect.to, "trace", None))
         self.ring.append((self.seq, t, dur, inp, tuple(outs), decides, queue))
         self.seq += 1
 
@@ -142,12 +143,11 @@ class Recorder:
     def to_dict(self, step: tuple) -> dict:
         """One compact step as the trace model's dict."""
         seq, t, dur, inp, outs, decides, queue = step
-        kind = m.KIND
         return {
             "node": self.node, "inc": self.inc, "seq": seq, "t": t, "dur": dur,
-            "in": None if inp is None else {"from": self._who(inp[0]), "type": kind[inp[1]], "wave": inp[2],
+            "in": None if inp is None else {"from": self._who(inp[0]), "type": inp[1], "wave": inp[2],
                                             "inc": inp[3]},
-            "out": [{"to": self._who(to), "type": kind[mt], "wave": w} for to, mt, w in outs],
+            "out": [{"to": self._who(to), "type": mt, "wave": w} for to, mt, w in outs],
             "decide": [{"wave": w, "kind": k, "what": what} for w, k, what in decides],
             "queue": queue,
         }
