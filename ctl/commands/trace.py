@@ -8,9 +8,6 @@ picks the newest of them all (by the start stamp in its id: an echo, a Finn wave
 balancing round's moves), fetches every node's steps of that wave and writes the trace
 to FILE (``.etrace`` or ``.etrace.json``: the raw trace, JSON). Nodes that do not answer
 within the timeout are named; the exit status is then 1.
-
-Each subcommand is one entry of ``SUBCOMMANDS``: a name, its help, a function that adds
-its arguments and one that runs it.
 """
 
 ORDER = 45
@@ -45,7 +42,7 @@ def _run_last(args) -> int:
         return 0 if save_trace(op, args.file, [wave], wave, kind_of(wave)) else 1
 
 
-# name -> (help, add_arguments, run)
+# Each subcommand is one entry: name -> (help, a function adding its arguments, one running it).
 SUBCOMMANDS = {
     "last": ("fetch the trace of the newest wave any node saw", _add_last, _run_last),
 }

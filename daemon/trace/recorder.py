@@ -37,7 +37,7 @@ from math import isfinite
 from daemon.core import messages as m
 from daemon.core.node import Reply, Send, ShowTrace
 
-RING_STEPS = 4_096  # steps a node keeps (a few hundred bytes each)
+RING_STEPS = 1_024  # steps a node keeps: about 500 bytes each, half a megabyte when full
 SEEN_WAVES = 8  # wave ids a node remembers having seen last
 FORMAT = "echofinn-trace"
 VERSION = 1
