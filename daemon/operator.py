@@ -190,6 +190,14 @@ class Operator:
                     if accept(self.by_sock[sock], msg):
                         return
 
+    def _gather(self, deadline: float, accept) -> None:
+        """As :meth:`_collect`, but the deadline passing is no error: the caller names
+        whoever did not answer."""
+        try:
+            self._collect(deadline, accept)
+        except WaveTimeout:
+            pass
+
     def ping(self, names=None, timeout: float | None = None) -> dict[str, dict | None]:
         """Ping nodes in parallel: name -> pong (with pid, counters and ``rtt_ms``), or
         None if silent within the timeout."""
@@ -210,11 +218,8 @@ class Operator:
                 waiting.discard(node)
             return not waiting
 
-        try:
-            if waiting:
-                self._collect(deadline, accept)
-        except WaveTimeout:
-            pass
+        if waiting:
+            self._gather(deadline, accept)
         return answers
 
     def _require(self, names, timeout: float | None = None) -> list[str]:
@@ -307,10 +312,7 @@ class Operator:
         deadline = time.monotonic() + self.timeout
         fields = {"wave": wave, "tasks": tasks, "cost": cost, "report": self.ident}
         self._send_each([(name, "finn.start", fields) for name in initiators if name in alive], deadline)
-        try:
-            self._collect(deadline, accept)
-        except WaveTimeout:
-            pass
+        self._gather(deadline, accept)
         elapsed_ms = (time.perf_counter() - t0) * 1000
         order = self.topology.names
         return {
@@ -378,10 +380,7 @@ class Operator:
             return not waiting
 
         if waiting:
-            try:
-                self._collect(deadline, accept)
-            except WaveTimeout:
-                pass
+            self._gather(deadline, accept)
         waiting |= {move_id for move_id, m in pending.items() if m["from"] in unsent}
         after = self.echo(detail=True) if pending else before
         return {
@@ -423,10 +422,7 @@ class Operator:
             return not waiting
 
         if waiting:
-            try:
-                self._collect(deadline, accept)
-            except WaveTimeout:
-                pass
+            self._gather(deadline, accept)
         return answers
 
     def trace(self, wave_ids: list[str], wave: str | None = None, kind: str | None = None,
