@@ -1,6 +1,7 @@
 """Where an echo wave's CPU goes: the cluster's node processes against the floor's relays.
 
     python bench/echo_cpu.py [--nodes 31] [--waves 600] [--security curve,none] [--per-process 1,8]
+                             [--record on,off]
 
 Starts the floor (ctl/bench/floor.py: a raw pyzmq relay tree, one forked process per
 node) and then a real cluster of the same balanced tree (``ctl start``, by
@@ -9,7 +10,9 @@ CPU time per thread before and after: the main threads (Python, the receive and 
 calls) apart from the others (libzmq's I/O thread, where CURVE encrypts; the ZAP
 handler). Prints CPU milliseconds per wave for each, and the waves' p50 in the same run.
 ``--per-process`` measures a cluster for each number of nodes per daemon process
-(``[cluster] nodes_per_process``; ARCHITECTURE.md, "Nodes per process").
+(``[cluster] nodes_per_process``; ARCHITECTURE.md, "Nodes per process"), ``--record`` one
+with the flight recorder on and one with it off (``[cluster] record``; give ``on,off,on,off``
+to alternate them on a noisy machine).
 On 2 cores a wave over 31 processes is limited by the CPU they need between them, not by
 the path's length: this says which part of a node to make cheaper (BENCHMARKS.md, "Where
 a wave's time goes").
@@ -55,6 +58,7 @@ def main() -> int:
     ap.add_argument("--waves", type=int, default=600)
     ap.add_argument("--security", default="curve,none", help="cluster modes to measure, in order (default curve,none)")
     ap.add_argument("--per-process", default="1", help="nodes per daemon process, a cluster for each (default 1)")
+    ap.add_argument("--record", default="on", help="the flight recorder on or off, a cluster for each (default on)")
     args = ap.parse_args()
     rows = []
     with Floor(args.nodes, 2) as floor:
@@ -63,9 +67,10 @@ def main() -> int:
         before = thread_times(procs)
         lat = floor.waves(args.waves)
         rows.append(("floor: raw pyzmq relay tree", statistics.median(lat), *split(before, thread_times(procs), args.waves)))
-    for mode, k in [(m, int(k)) for m in args.security.split(",") for k in args.per_process.split(",")]:
+    for mode, k, rec in [(m, int(k), r) for m in args.security.split(",") for k in args.per_process.split(",")
+                         for r in args.record.split(",")]:
         text = with_per_process(shaped_toml(args.nodes, "balanced", 2, cpus=2), k)
-        text = text.replace('name = "bench"', f'name = "bench"\nsecurity = "{mode}"', 1)
+        text = text.replace('name = "bench"', f'name = "bench"\nsecurity = "{mode}"\nrecord = {str(rec == "on").lower()}', 1)
         with Cluster(text) as cluster:
             procs = cluster.node_processes()
             cluster_waves(cluster, 20, 0, "operator")
@@ -73,7 +78,7 @@ def main() -> int:
             lat, lost = cluster_waves(cluster, args.waves, 0, "operator")
             if lost:
                 print(f"cluster ({mode}): {lost} waves lost", file=sys.stderr)
-            case = f"cluster, security {mode}" + (f", {k} per process" if k > 1 else "")
+            case = f"cluster, security {mode}" + (f", {k} per process" if k > 1 else "") + f", recorder {rec}"
             rows.append((case, statistics.median(lat), *split(before, thread_times(procs), args.waves)))
     floor_p50 = rows[0][1]
     print(f"{args.nodes} nodes, {args.waves} waves back to back; CPU ms per wave over all the tree's processes")

@@ -79,6 +79,9 @@ def save_trace(op, path: str, wave_ids: list[str], wave: str, kind: str) -> bool
     answered = len(tr["topology"]["nodes"]) - len(tr["missing"])
     print(f"trace of {kind} wave {wave}: {len(tr['steps'])} steps from {answered} nodes written to {path}",
           file=sys.stderr)
-    if tr["missing"]:
-        print(f"no trace from {', '.join(tr['missing'])} within {op.timeout:g} s", file=sys.stderr)
+    silent = [n for n in tr["missing"] if n not in op.trace_errors]
+    if silent:
+        print(f"no trace from {', '.join(silent)} within {op.timeout:g} s", file=sys.stderr)
+    for node, text in op.trace_errors.items():
+        print(f"no trace from {node}: {text}", file=sys.stderr)
     return not tr["missing"]

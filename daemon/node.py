@@ -24,7 +24,8 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
 - The flight recorder (daemon/trace/recorder.py): every step the core takes — a message
   handled, a tick that did something — is kept in a bounded ring with its time and
   duration on this node's clock, its input, its outputs and decisions; an operator's
-  ``trace.get`` reads it.
+  ``trace.get`` reads it. ``[cluster] record = false`` turns it off: nothing is
+  recorded, and a ``trace.get`` is answered with the error ``not-recording``.
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
@@ -82,7 +83,8 @@ class NodeDaemon:
             journal.set_epoch(self.epoch)
         self.core = NodeCore(NodeConfig.of(topology, name, self.pid), self.epoch,
                              time.time() if now is None else now, recovered, journaled=journal is not None)
-        self.recorder = Recorder(name, self.epoch, core.routing_ids(frozenset(topology.names)))
+        self.recorder = (Recorder(name, self.epoch, core.routing_ids(frozenset(topology.names)))
+                         if topology.cluster.record else None)
         self.burner = burner
         self.keys = keys
         self.gate = security.Gate(topology.names) if keys is not None else None
@@ -228,14 +230,16 @@ class NodeDaemon:
                 return
         effects = self.core.handle(ident, epoch, msg, now)
         self.execute(effects)
-        self.recorder.record(now, time.time() - now, ident, epoch, msg, effects, self.core.board.queue_length)
+        if self.recorder is not None:
+            self.recorder.record(now, time.time() - now, ident, epoch, msg, effects, self.core.board.queue_length)
 
     def tick(self, now: float) -> None:
         """Time passed: let the core's timers run, execute and record what they do."""
         effects = self.core.tick(now)
         if effects:  # a tick that does nothing is no step
             self.execute(effects)
-            self.recorder.record(now, time.time() - now, None, None, None, effects, self.core.board.queue_length)
+            if self.recorder is not None:
+                self.recorder.record(now, time.time() - now, None, None, None, effects, self.core.board.queue_length)
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
         """Tell an operator what was wrong with its frame; a node peer is not told (it
@@ -262,6 +266,10 @@ class NodeDaemon:
                     sock.close(linger=0)
             elif kind is core.ShowTrace:
                 rec = self.recorder
+                if rec is None:
+                    self.reply(effect.to, wire.encode("error", self.epoch, code="not-recording",
+                                                      text=f"{self.name}: the cluster's topology says record = false"))
+                    continue
                 steps, dropped = rec.select(effect.wave_ids, effect.max_steps)
                 self.reply(effect.to, wire.pack_trace(self.epoch, self.name, rec.inc, dropped, list(rec.seen), steps))
 

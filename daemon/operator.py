@@ -107,6 +107,7 @@ class Operator:
         self.poller = zmq.Poller()
         self.seq = 0
         self.answered: set[str] = set()  # nodes that have answered a ping: their route back exists
+        self.trace_errors: dict[str, str] = {}  # node -> why it gave no trace, in the latest fetch
 
     def close(self) -> None:
         self.ctx.destroy(linger=0)
@@ -401,22 +402,29 @@ class Operator:
 
     def _ask_traces(self, wave_ids: list[str], max_steps: int) -> dict[str, dict]:
         """``trace.get`` to every node at once; name -> its checked ``trace`` reply (its
-        steps as dicts), for the nodes that answered within the timeout."""
+        steps as dicts), for the nodes that answered one within the timeout. Those that
+        answered something else (an error such as ``not-recording``, or a reply that is
+        no trace) are in :attr:`trace_errors`, with why."""
         deadline = time.monotonic() + self.timeout
         names = list(self.topology.names)
         fields = {"wave_ids": wave_ids, "max_steps": max_steps}
         stuck = set(self._send_each([(name, "trace.get", fields) for name in names], deadline))
         waiting = set(names) - stuck
         answers: dict[str, dict] = {}
+        self.trace_errors = {}
 
         def accept(node, msg):
-            if msg["t"] == "trace" and node in waiting:
+            if msg["t"] == "error" and node in waiting:  # e.g. not-recording
+                waiting.discard(node)
+                self.trace_errors[node] = msg["text"]
+            elif msg["t"] == "trace" and node in waiting:
                 waiting.discard(node)
                 try:  # a node that answers garbage counts as one that did not answer
                     if msg["node"] != node:
                         raise recorder.StepError(f"node {node} answers as {msg['node']!r}")
                     msg["steps"] = [recorder.check_step(s, node) for s in wire.unpack_steps(msg["steps"])]
-                except (recorder.StepError, wire.WireError):
+                except (recorder.StepError, wire.WireError) as exc:
+                    self.trace_errors[node] = f"its answer is not a trace: {exc}"
                     return not waiting
                 answers[node] = msg
             return not waiting

@@ -17,6 +17,7 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     restart_window = 60.0     # seconds (> 0)
     security = "curve"        # or "none": no authentication (daemon/security.py)
     nodes_per_process = 1     # >1: each daemon process serves that many nodes (daemon/node.py NodeHost)
+    record = true             # every node keeps its latest steps (daemon/trace/recorder.py); false: none
 
     [[node]]
     name = "root"
@@ -77,7 +78,7 @@ MAX_NODES_PER_PROCESS = 1024
 
 TOP_LEVEL_KEYS = ("cluster", "node")
 CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port",
-                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process")
+                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process", "record")
 SECURITY_MODES = ("curve", "none")  # daemon/security.py
 NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
 
@@ -131,6 +132,8 @@ class Cluster:
     # how many nodes one daemon process serves (daemon/node.py NodeHost; the supervisor
     # groups its local nodes in file order): 1, a process per node, is the default
     nodes_per_process: int = 1
+    # every node records its steps in its flight recorder (daemon/trace/recorder.py)
+    record: bool = True
 
 
 class Topology:
@@ -584,8 +587,11 @@ def _cluster(raw: dict, src: str) -> Cluster:
     if not _is_int(per_process) or not 1 <= per_process <= MAX_NODES_PER_PROCESS:
         raise TopologyError(f"{where}: field 'nodes_per_process' must be an integer from 1 to {MAX_NODES_PER_PROCESS}, "
                             f"got {_show(per_process)}")
+    record = raw.get("record", True)
+    if type(record) is not bool:
+        raise TopologyError(f"{where}: field 'record' must be true (the default) or false, got {_show(record)}")
     return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security,
-                   per_process)
+                   per_process, record)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -712,6 +718,8 @@ def to_dict(topology: Topology) -> dict:
         cluster["security"] = c.security
     if c.nodes_per_process != Cluster.nodes_per_process:
         cluster["nodes_per_process"] = c.nodes_per_process
+    if c.record != Cluster.record:
+        cluster["record"] = c.record
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}

@@ -125,3 +125,14 @@ def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_en
     assert [(key[:2], sent) for key, sent in lost] == [(("subserviate", "pical"), "explore")]
     r = cluster_env.ctl("trace", "last", tmp_path / "last.etrace", "-t", path, "--timeout", "2")
     assert r.returncode == 1 and "no trace from pical" in r.stderr, r.stderr
+
+
+def test_a_cluster_that_records_nothing_says_so_for_every_node(cluster_env, tmp_path):
+    path = cluster_env.start(record=False)
+    out = tmp_path / "off.etrace"
+    r = cluster_env.ctl("echo", "-t", path, "--trace", out)
+    assert r.returncode == 1 and "8/8 nodes" in r.stdout, r.stdout + r.stderr
+    for name in load(path).names:
+        assert f"no trace from {name}: {name}: the cluster's topology says record = false" in r.stderr, r.stderr
+    trace = load_trace(out)
+    assert trace["steps"] == [] and trace["missing"] == list(load(path).names)

@@ -247,6 +247,7 @@ def test_round_trip_through_toml(t, data):
         restart_window=data.draw(st.sampled_from([60.0, 1.5, 3600.0])),
         security=data.draw(st.sampled_from(["curve", "none"])),
         nodes_per_process=data.draw(st.sampled_from([1, 2, 1024])),
+        record=data.draw(st.booleans()),
     )
     nodes = []
     for i, n in enumerate(t.nodes):
