@@ -58,7 +58,8 @@ def main() -> int:
     ap.add_argument("--waves", type=int, default=600)
     ap.add_argument("--security", default="curve,none", help="cluster modes to measure, in order (default curve,none)")
     ap.add_argument("--per-process", default="1", help="nodes per daemon process, a cluster for each (default 1)")
-    ap.add_argument("--record", default="on", help="the flight recorder on or off, a cluster for each (default on)")
+    ap.add_argument("--record", default="off", help="the flight recorder on or off, a cluster for each (default off, "
+                    "as a cluster is by default)")
     args = ap.parse_args()
     rows = []
     with Floor(args.nodes, 2) as floor:

@@ -31,8 +31,10 @@ sys.path.insert(0, ROOT)
 import zmq  # noqa: E402
 
 from daemon import wire  # noqa: E402
+from daemon.core.node import routing_ids  # noqa: E402
 from daemon.node import NodeDaemon  # noqa: E402
 from daemon.topology import load  # noqa: E402
+from daemon.trace.recorder import Recorder  # noqa: E402
 
 
 def main() -> int:
@@ -85,7 +87,8 @@ def main() -> int:
         assert node.stats["internal"] == 0 and node.stats["wave_errors"] == 0 and node.stats["dropped"] == 0, node.stats
         print(f"{per_wave:.1f} us of Python per wave at inner node {name} (3 messages in, 3 out)")
         if args.recorder:
-            recorder, off = node.recorder, types.SimpleNamespace(record=lambda *step: None)
+            recorder = Recorder(name, node.epoch, routing_ids(frozenset(topology.names)))  # as record = true makes
+            off = types.SimpleNamespace(record=lambda *step: None)
             per = {"on": [], "off": []}
             for r in range(20):
                 for mode in ("on", "off") if r % 2 else ("off", "on"):
@@ -97,7 +100,7 @@ def main() -> int:
                             node.handle(f, time.time())
                     per[mode].append((time.perf_counter() - t0) / len(batch) * 1e6)
                     drain()
-            node.recorder = recorder
+            node.recorder = None
             on, off = statistics.median(per["on"]), statistics.median(per["off"])
             print(f"flight recorder: {on:.1f} us per wave on, {off:.1f} us off (median of 20 rounds of "
                   f"{args.waves // 10} waves each): +{on - off:.1f} us, {(on - off) / 3:.2f} us a step")

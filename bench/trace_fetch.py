@@ -2,8 +2,8 @@
 
     python bench/trace_fetch.py [--nodes 1000] [--per-process 8] [--waves 5]
 
-Starts a balanced binary tree of ``--nodes`` nodes (``[cluster] nodes_per_process`` =
-``--per-process``; a private ECHOFINN_HOME, stopped by pid whatever happens, as
+Starts a balanced binary tree of ``--nodes`` nodes recording their steps (``[cluster]
+record = true``, ``nodes_per_process`` = ``--per-process``; a private ECHOFINN_HOME, stopped by pid whatever happens, as
 ``ctl bench`` does: ctl/bench/cluster.py), waits out a first echo (the nodes connect),
 then for each of ``--waves`` echo waves: the wave, then ``Operator.trace`` of it (every
 node asked at once) and ``daemon.trace.write`` to a ``.etrace`` file, each timed; and
@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="each wave's and each fetch's deadline (default 30)")
     args = ap.parse_args()
     text = with_per_process(tree_toml(args.nodes, free_base_port(args.nodes), fanout=2, cpus=1), args.per_process)
+    text = text.replace("[cluster]\n", "[cluster]\nrecord = true\n", 1)
     out = tempfile.mkdtemp(prefix="echofinn-trace-bench-")
     path = os.path.join(out, "echo.etrace")
     with Cluster(text) as c:

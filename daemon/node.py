@@ -24,8 +24,9 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
 - The flight recorder (daemon/trace/recorder.py): every step the core takes — a message
   handled, a tick that did something — is kept in a bounded ring with its time and
   duration on this node's clock, its input, its outputs and decisions; an operator's
-  ``trace.get`` reads it. ``[cluster] record = false`` turns it off: nothing is
-  recorded, and a ``trace.get`` is answered with the error ``not-recording``.
+  ``trace.get`` reads it. It runs only where the topology says ``[cluster] record =
+  true``; otherwise nothing is recorded and a ``trace.get`` is answered with the error
+  ``not-recording``.
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
@@ -268,7 +269,7 @@ class NodeDaemon:
                 rec = self.recorder
                 if rec is None:
                     self.reply(effect.to, wire.encode("error", self.epoch, code="not-recording",
-                                                      text=f"{self.name}: the cluster's topology says record = false"))
+                                                      text=f"{self.name}: not recording (the topology's [cluster] does not say record = true)"))
                     continue
                 steps, dropped = rec.select(effect.wave_ids, effect.max_steps)
                 self.reply(effect.to, wire.pack_trace(self.epoch, self.name, rec.inc, dropped, list(rec.seen), steps))

@@ -17,7 +17,7 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     restart_window = 60.0     # seconds (> 0)
     security = "curve"        # or "none": no authentication (daemon/security.py)
     nodes_per_process = 1     # >1: each daemon process serves that many nodes (daemon/node.py NodeHost)
-    record = true             # every node keeps its latest steps (daemon/trace/recorder.py); false: none
+    record = false            # true: every node keeps its latest steps (daemon/trace/recorder.py)
 
     [[node]]
     name = "root"
@@ -132,8 +132,9 @@ class Cluster:
     # how many nodes one daemon process serves (daemon/node.py NodeHost; the supervisor
     # groups its local nodes in file order): 1, a process per node, is the default
     nodes_per_process: int = 1
-    # every node records its steps in its flight recorder (daemon/trace/recorder.py)
-    record: bool = True
+    # every node records its steps in its flight recorder (daemon/trace/recorder.py): off
+    # unless asked for, since it costs a wave a few per cent (BENCHMARKS.md, "The flight recorder")
+    record: bool = False
 
 
 class Topology:
@@ -587,9 +588,9 @@ def _cluster(raw: dict, src: str) -> Cluster:
     if not _is_int(per_process) or not 1 <= per_process <= MAX_NODES_PER_PROCESS:
         raise TopologyError(f"{where}: field 'nodes_per_process' must be an integer from 1 to {MAX_NODES_PER_PROCESS}, "
                             f"got {_show(per_process)}")
-    record = raw.get("record", True)
+    record = raw.get("record", False)
     if type(record) is not bool:
-        raise TopologyError(f"{where}: field 'record' must be true (the default) or false, got {_show(record)}")
+        raise TopologyError(f"{where}: field 'record' must be true or false (the default), got {_show(record)}")
     return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security,
                    per_process, record)
 

@@ -8,8 +8,9 @@ executing its effects took — and hands each step to :meth:`Recorder.record` wi
 effects the core returned. The recorder keeps a compact tuple per step in a
 ``collections.deque(maxlen=RING_STEPS)``: old steps fall out, the memory stays bounded,
 and nothing is turned into a dict until an operator asks (``trace.get``,
-daemon/core/messages.py). Recording is always on: it costs a node about a microsecond
-a step (BENCHMARKS.md, "The flight recorder").
+daemon/core/messages.py). Recording is on where the topology says ``[cluster] record =
+true``: it costs a node one to three microseconds a step, a few per cent of an echo
+wave (BENCHMARKS.md, "The flight recorder").
 
 What a step holds (the trace model, as daemon/trace/model.py reads it):
 

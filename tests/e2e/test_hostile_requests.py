@@ -46,7 +46,7 @@ class Client:
 def seed(cluster_env):
     # without authentication, so that a plain DEALER reaches the node's checks (what CURVE
     # refuses before them: tests/e2e/test_security.py)
-    topology = load(cluster_env.start(task_time=60.0, security="none"))
+    topology = load(cluster_env.start(task_time=60.0, security="none", record=True))
     client = Client(topology, "root")
     yield topology, client
     client.close()

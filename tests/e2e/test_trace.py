@@ -46,7 +46,7 @@ def load_trace(path) -> dict:
 
 
 def test_an_echo_trace_holds_every_node_2E_matched_messages_and_the_decision(cluster_env, tmp_path):
-    path = cluster_env.start()
+    path = cluster_env.start(record=True)
     topology = load(path)
     out = tmp_path / "echo.etrace"
     snap = cluster_env.ctl_json("echo", "-t", path, "--trace", out)
@@ -71,7 +71,7 @@ def test_an_echo_trace_holds_every_node_2E_matched_messages_and_the_decision(clu
 
 
 def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_wave(cluster_env, tmp_path):
-    path = cluster_env.start()
+    path = cluster_env.start(record=True)
     topology = load(path)
     out = tmp_path / "finn.etrace.json"
     res = cluster_env.ctl_json("finn", "-t", path, "--tasks", "1", "--trace", out)
@@ -94,7 +94,7 @@ def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_w
 
 
 def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_path):
-    path = cluster_env.start(task_time=60.0)
+    path = cluster_env.start(task_time=60.0, record=True)
     assert cluster_env.ctl("submit", "subserviate", "--tasks", "12", "-t", path).returncode == 0
     out = tmp_path / "round.etrace"
     res = cluster_env.ctl_json("rebalance", "-t", path, "--trace", out)
@@ -109,7 +109,7 @@ def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_pat
 
 
 def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_env, tmp_path):
-    path = cluster_env.start(restart="never")  # pical stays dead
+    path = cluster_env.start(restart="never", record=True)  # pical stays dead
     for bad in ("trace.svg", "trace.json"):
         r = cluster_env.ctl("echo", "-t", path, "--trace", tmp_path / bad)
         assert r.returncode == 2 and bad in r.stderr and ".etrace" in r.stderr, r.stderr
@@ -128,11 +128,12 @@ def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_en
 
 
 def test_a_cluster_that_records_nothing_says_so_for_every_node(cluster_env, tmp_path):
-    path = cluster_env.start(record=False)
+    path = cluster_env.start()  # recording is off by default
     out = tmp_path / "off.etrace"
     r = cluster_env.ctl("echo", "-t", path, "--trace", out)
     assert r.returncode == 1 and "8/8 nodes" in r.stdout, r.stdout + r.stderr
     for name in load(path).names:
-        assert f"no trace from {name}: {name}: the cluster's topology says record = false" in r.stderr, r.stderr
+        assert f"no trace from {name}: {name}: not recording (the topology's [cluster] does not say record = true)" \
+            in r.stderr, r.stderr
     trace = load_trace(out)
     assert trace["steps"] == [] and trace["missing"] == list(load(path).names)

@@ -91,7 +91,7 @@ BAD_FILES = [
     ("per-process-too-many", "[cluster]\nnodes_per_process = 1025\n" + ROOT, ["'nodes_per_process'", "got 1025"]),
     ("per-process-float", "[cluster]\nnodes_per_process = 2.0\n" + ROOT, ["'nodes_per_process'", "got 2.0"]),
     ("per-process-bool", "[cluster]\nnodes_per_process = true\n" + ROOT, ["'nodes_per_process'", "got true"]),
-    ("record-string", "[cluster]\nrecord = \"yes\"\n" + ROOT, ["[cluster]", "'record'", "true (the default) or false", "got \"yes\""]),
+    ("record-string", "[cluster]\nrecord = \"yes\"\n" + ROOT, ["[cluster]", "'record'", "true or false (the default)", "got \"yes\""]),
     ("record-int", "[cluster]\nrecord = 1\n" + ROOT, ["'record'", "got 1"]),
     ("node-single-brackets", '[node]\nname = "root"\ncpus = 1\n', ["'node'", "[[node]]"]),
     ("node-not-table", "node = [1]\n", ["[[node]] #1", "expected a table"]),
