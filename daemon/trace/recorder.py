@@ -99,28 +99,30 @@ class Recorder:
         input came from routing id ``sender`` with the sender's ``epoch`` (``msg`` None:
         a tick); the core returned ``effects``; ``queue`` tasks are queued after it."""
         waved = _WAVED
-        kind_name = m.KIND  # names, not classes: a tuple of atoms only is untracked by the GC
+        kind_name = m.KIND
         if msg is None:
-            inp = None
+            step = [self.seq, t, dur, None, None, None, None, queue, 0]
         else:
             mt = type(msg)
             wave = msg[0] if mt in waved else None
-            inp = (sender, kind_name[mt], wave, epoch)
+            step = [self.seq, t, dur, sender, kind_name[mt], wave, epoch, queue, 0]
             if wave is not None and wave != self.last:
                 self._saw(wave)
-        outs = []
-        decides = ()
+        decides = None
         for effect in effects:
             kind = type(effect)
             if kind is Send or kind is Reply:  # (to, message), to a node or an operator
                 out = effect[1]
                 mt = type(out)
-                outs.append((effect[0], kind_name[mt], out[0] if mt in waved else None))
+                step += (effect[0], kind_name[mt], out[0] if mt in waved else None)
                 if mt is m.EchoResult or mt is m.FinnDecided:
-                    decides += (_decision(out, self.nodes),)
+                    decides = (decides or ()) + _decision(out, self.nodes)
             elif kind is ShowTrace:
-                outs.append((effect.to, "trace", None))
-        self.ring.append((self.seq, t, dur, inp, tuple(outs), decides, queue))
+                step += (effect.to, "trace", None)
+        if decides is not None:
+            step[_DECIDED] = len(decides) // 3
+            step += decides
+        self.ring.append(tuple(step))
         self.seq += 1
 
     def select(self, wave_ids=(), max_steps: int = RING_STEPS) -> tuple[list[dict], int]:
@@ -130,7 +132,7 @@ class Recorder:
         this incarnation came before the first one given and are not in the ring any
         more, or are left out by ``max_steps``."""
         ring = self.ring
-        dropped = ring[0][0] if ring else self.seq
+        dropped = ring[0][0] if ring else self.seq  # the oldest step's seq
         wanted = frozenset(wave_ids)
         if wanted:
             chosen = [s for s in ring if _concerns(s, wanted)]
@@ -143,13 +145,13 @@ class Recorder:
 
     def to_dict(self, step: tuple) -> dict:
         """One compact step as the trace model's dict."""
-        seq, t, dur, inp, outs, decides, queue = step
+        seq, t, dur, sender, kind, wave, epoch, queue, decided = step[:_OUTS]
+        end = len(step) - 3 * decided
         return {
             "node": self.node, "inc": self.inc, "seq": seq, "t": t, "dur": dur,
-            "in": None if inp is None else {"from": self._who(inp[0]), "type": inp[1], "wave": inp[2],
-                                            "inc": inp[3]},
-            "out": [{"to": self._who(to), "type": mt, "wave": w} for to, mt, w in outs],
-            "decide": [{"wave": w, "kind": k, "what": what} for w, k, what in decides],
+            "in": None if kind is None else {"from": self._who(sender), "type": kind, "wave": wave, "inc": epoch},
+            "out": [{"to": self._who(step[k]), "type": step[k + 1], "wave": step[k + 2]} for k in range(_OUTS, end, 3)],
+            "decide": [{"wave": step[k], "kind": step[k + 1], "what": step[k + 2]} for k in range(end, len(step), 3)],
             "queue": queue,
         }
 
@@ -159,6 +161,16 @@ class Recorder:
         name = self.names.get(ident)
         # its own name as a routing id is an operator's (daemon/core/node.py handle)
         return name if name is not None and name != self.node else "op:" + ident.hex()
+
+
+# A step in the ring is one flat tuple of atoms (numbers, strings, bytes, None), which the
+# GC stops tracking at its first pass: nested tuples would stay tracked and pile up in
+# the oldest generation, whose full collections then cost each node milliseconds:
+#   (seq, t, dur, sender, in type, in wave, sender epoch, queue, decisions,
+#    [to, type, wave] for each output, [wave, kind, what] for each decision)
+# with in type None for a tick.
+_DECIDED = 8  # index of the number of decisions
+_OUTS = 9  # index of the first output
 
 
 def _decision(msg, nodes: int) -> tuple:
@@ -171,11 +183,10 @@ def _decision(msg, nodes: int) -> tuple:
 
 
 def _concerns(step: tuple, wanted: frozenset) -> bool:
-    _, _, _, inp, outs, decides, _ = step
-    waves = [o[2] for o in outs]
-    if inp is not None:
-        waves.append(inp[2])
-    waves.extend(d[0] for d in decides)
+    """Whether a compact step's input, an output or a decision is of a wave in ``wanted``
+    (the waves sit at index 5 and every third place from _OUTS + 2)."""
+    waves = [step[5]]
+    waves.extend(step[k] for k in range(_OUTS + 2, len(step), 3))
     return any(w is not None and (w in wanted or round_of(w) in wanted) for w in waves)
 
 
