@@ -50,7 +50,7 @@ from daemon.core import node as core
 from daemon.core.messages import KIND
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.sockets import configure_socket
-from daemon.topology import Topology, TopologyError, load
+from daemon.topology import Topology, TopologyError, load, recording
 from daemon.trace.recorder import Recorder
 
 MEASURE_EVERY = 1.0  # seconds between psutil readings and parent checks
@@ -416,6 +416,7 @@ def parse_args(argv):
     p.add_argument("--run-dir", help="the cluster's run directory (the journal goes to RUN_DIR/journal/NODE.sqlite)")
     p.add_argument("--journal", help="the journal file of a single node (default: in the run directory; none without one)")
     p.add_argument("--notify-fd", type=int, help="write one line, 'ready PID ENDPOINT...' or 'error MESSAGE', to this fd once bound")
+    p.add_argument("--record", action="store_true", help="record every step ([cluster] record = true, whatever the file says)")
     return p.parse_args(argv)
 
 
@@ -437,6 +438,8 @@ def main(argv=None) -> int:
     ppid = die_with_parent()
     try:
         topology = load(args.topology)
+        if args.record:
+            topology = recording(topology)
         for name in args.node:
             topology.node(name)
     except TopologyError as exc:

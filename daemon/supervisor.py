@@ -1,7 +1,9 @@
 """The supervisor: starts one cluster's node daemons on this host, watches them, stops them.
 
-``python -m daemon.supervisor --topology FILE --run-dir DIR [--notify-fd FD]``, started
-detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor` in-process.
+``python -m daemon.supervisor --topology FILE --run-dir DIR [--notify-fd FD] [--record]``,
+started detached by ``ctl start``; ``ctl start --foreground`` runs :class:`Supervisor`
+in-process. ``--record`` (``ctl start --record``) turns every node's flight recorder on,
+as ``[cluster] record = true`` does; the nodes it starts (or restarts) get it too.
 
 Theory of operation (ARCHITECTURE.md, "Processes"):
 
@@ -77,7 +79,7 @@ from daemon import rundir, security, zygote
 from daemon.errors import UserError
 from daemon.lifecycle import become_subreaper, child_env, create_time
 from daemon.node import journal_file, node_args
-from daemon.topology import Topology, TopologyError, load
+from daemon.topology import Topology, TopologyError, load, recording
 
 START_TIMEOUT = 15.0  # seconds for every node to say ready ...
 START_TIMEOUT_PER_NODE = 0.2  # ... plus this much per node: each imports pyzmq on 2 cores
@@ -505,6 +507,7 @@ class Supervisor:
             sys.executable, "-m", "daemon",
             "--topology", self.topology.path, *node_args(names),
             "--run-dir", str(self.run_dir), "--notify-fd", str(write_end),
+            *(["--record"] if self.topology.cluster.record else []),  # the file may not say so (ctl start --record)
         ]
         try:
             if zygote.enabled():  # forked from this process, everything imported: daemon/zygote.py
@@ -961,10 +964,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", required=True, help="the cluster's topology file (absolute path)")
     parser.add_argument("--run-dir", required=True, help="the cluster's run directory")
     parser.add_argument("--notify-fd", type=int, help="write progress lines to this fd, closed once running or failed")
+    parser.add_argument("--record", action="store_true", help="every node records its steps ([cluster] record = true)")
     args = parser.parse_args(argv)
     progress = notify_fd_progress(args.notify_fd) if args.notify_fd is not None else print
     try:
         topology = load(os.path.abspath(args.topology))
+        if args.record:
+            topology = recording(topology)
         return Supervisor(topology, Path(args.run_dir).absolute(), progress).run()
     except (TopologyError, UserError) as exc:
         print(f"supervisor: error: {exc}", file=sys.stderr)

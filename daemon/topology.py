@@ -59,7 +59,7 @@ import math
 import os
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -698,6 +698,14 @@ def _show(value: Any) -> str:
 
 
 # -- writing ------------------------------------------------------------------------------
+
+
+def recording(topology: Topology) -> Topology:
+    """``topology`` with ``[cluster] record = true``, whatever its file says (``ctl start
+    --record``: the supervisor and every node it starts are told so on their command line)."""
+    if topology.cluster.record:
+        return topology
+    return Topology(replace(topology.cluster, record=True), topology.nodes, topology.path, source=topology.source)
 
 
 def to_dict(topology: Topology) -> dict:

@@ -1,4 +1,4 @@
-"""``ctl start TOPOLOGY.toml [--foreground] [--insecure] [--json]``: start a cluster; return once every node is ready.
+"""``ctl start TOPOLOGY.toml [--foreground] [--insecure] [--record] [--json]``: start a cluster; return once every node is ready.
 
 1. Loads the topology (a bad file: exit 2, nothing started). ``security = "none"`` with a
    node on a non-loopback host is refused (exit 2) unless ``--insecure`` is given.
@@ -21,7 +21,9 @@
    of the cluster is left (killing, by pid, any that is).
 
 ``--foreground`` runs the supervisor inside this process instead: the cluster lives until
-Ctrl-C or SIGTERM, which stop every node. ``--json`` prints
+Ctrl-C or SIGTERM, which stop every node. ``--record`` makes every node record its steps
+for ``--trace`` (daemon/trace/recorder.py), as ``[cluster] record = true`` in the file
+does: the supervisor gets ``--record``, and passes it on to every node it starts. ``--json`` prints
 ``{"cluster", "run_dir", "supervisor", "nodes": [{"name", "pid", "endpoint"}]}``.
 """
 
@@ -44,6 +46,8 @@ def add_arguments(p):
                    help="run the supervisor in this process; Ctrl-C or SIGTERM stops the cluster")
     p.add_argument("--insecure", action="store_true",
                    help='allow security = "none" for nodes on non-loopback hosts (anyone on the network can then command them)')
+    p.add_argument("--record", action="store_true",
+                   help="every node records its steps for `--trace` (as [cluster] record = true does)")
     add_json_option(p)
 
 
@@ -51,9 +55,11 @@ def run(args) -> int:
     from daemon import rundir, security
     from daemon.errors import UserError
     from daemon.supervisor import local_nodes
-    from daemon.topology import load
+    from daemon.topology import load, recording
 
     topology = load(args.topology)
+    if args.record:
+        topology = recording(topology)
     security.check_mode(topology, args.insecure)
     name = topology.cluster.name
     pid = rundir.supervisor_pid(name)
@@ -222,7 +228,7 @@ def _detached(topology, run_dir, view: StartView) -> int:
     read_end, write_end = os.pipe()
     command = [
         sys.executable, "-m", "daemon.supervisor", "--topology", topology.path,
-        "--run-dir", str(run_dir), "--notify-fd", str(write_end),
+        "--run-dir", str(run_dir), "--notify-fd", str(write_end), *(["--record"] if topology.cluster.record else []),
     ]
     try:
         with open(run_dir / rundir.SUPERVISOR_LOG, "ab") as log:

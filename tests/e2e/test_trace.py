@@ -13,6 +13,7 @@ import signal
 from collections import defaultdict
 
 import pytest
+from polling import WAIT, wait_until
 
 from daemon.topology import load
 
@@ -137,3 +138,26 @@ def test_a_cluster_that_records_nothing_says_so_for_every_node(cluster_env, tmp_
             in r.stderr, r.stderr
     trace = load_trace(out)
     assert trace["steps"] == [] and trace["missing"] == list(load(path).names)
+
+
+def test_ctl_start_record_reaches_every_node_and_its_restart_as_a_new_incarnation(cluster_env, tmp_path):
+    """``ctl start --record`` over a file that does not say record = true, nodes started
+    as fresh interpreters (their command line must carry it), one of them killed and
+    restarted by the supervisor: its steps come back under a new incarnation."""
+    cluster_env.env["ECHOFINN_SPAWN"] = "exec"
+    path = cluster_env.topology("seed.toml", rebalance_interval=0)
+    r = cluster_env.ctl("start", path, "--record")
+    assert r.returncode == 0, r.stdout + r.stderr
+    first, again = tmp_path / "first.etrace", tmp_path / "again.etrace"
+    assert cluster_env.ctl("echo", "-t", path, "--trace", first).returncode == 0
+    before = {s["node"]: s["inc"] for s in load_trace(first)["steps"]}
+    assert set(before) == set(load(path).names)
+    victim = cluster_env.record("seed")["nodes"]["pical"]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: (e := cluster_env.record("seed")["nodes"]["pical"]).get("state") == "RUNNING"
+               and e.get("pid") != victim, WAIT, "pical to be restarted")
+    # the restarted node may miss the first wave while its neighbours reconnect: poll
+    wait_until(lambda: cluster_env.ctl("echo", "-t", path, "--trace", again).returncode == 0, WAIT,
+               "an echo over every node, pical restarted")
+    after = {s["node"]: s["inc"] for s in load_trace(again)["steps"]}
+    assert after["pical"] != before["pical"] and after["root"] == before["root"]
