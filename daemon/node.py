@@ -232,7 +232,7 @@ class NodeDaemon:
         effects = self.core.handle(ident, epoch, msg, now)
         self.execute(effects)
         if self.recorder is not None:
-            self.recorder.record(now, time.time() - now, ident, epoch, msg, effects, self.core.board.queue_length)
+            self.recorder.record(now, max(0.0, time.time() - now), ident, epoch, msg, effects, self.core.board.queue_length)
 
     def tick(self, now: float) -> None:
         """Time passed: let the core's timers run, execute and record what they do."""
@@ -240,7 +240,7 @@ class NodeDaemon:
         if effects:  # a tick that does nothing is no step
             self.execute(effects)
             if self.recorder is not None:
-                self.recorder.record(now, time.time() - now, None, None, None, effects, self.core.board.queue_length)
+                self.recorder.record(now, max(0.0, time.time() - now), None, None, None, effects, self.core.board.queue_length)
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
         """Tell an operator what was wrong with its frame; a node peer is not told (it

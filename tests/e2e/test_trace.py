@@ -138,6 +138,8 @@ def test_a_cluster_that_records_nothing_says_so_for_every_node(cluster_env, tmp_
             in r.stderr, r.stderr
     trace = load_trace(out)
     assert trace["steps"] == [] and trace["missing"] == list(load(path).names)
+    r = cluster_env.ctl("trace", "last", tmp_path / "last.etrace", "-t", path)
+    assert r.returncode == 1 and "records its steps: root: not recording" in r.stderr and "--record" in r.stderr, r.stderr
 
 
 def test_ctl_start_record_reaches_every_node_and_its_restart_as_a_new_incarnation(cluster_env, tmp_path):
