@@ -10,7 +10,9 @@ to FILE (``.etrace`` or ``.etrace.json``: the raw trace, JSON). Nodes that do no
 within the timeout are named; the exit status is then 1.
 """
 
-ORDER = 45
+import textwrap
+
+ORDER = 72
 HELP = "traces of waves, fetched from every node's flight recorder"
 DESCRIPTION = __doc__
 
@@ -45,16 +47,25 @@ def _run_last(args) -> int:
         return 0 if save_trace(op, args.file, [wave], wave, kind_of(wave)) else 1
 
 
-# Each subcommand is one entry: name -> (help, a function adding its arguments, one running it).
+# Each subcommand is one entry: name -> (help, description, a function adding its
+# arguments, one running it).
 SUBCOMMANDS = {
-    "last": ("fetch the trace of the newest wave any node saw", _add_last, _run_last),
+    "last": ("fetch the trace of the newest wave any node saw",
+             textwrap.fill("Ask every node which waves it saw last, pick the newest (by the start stamp in its "
+                           "id), fetch every node's recorded steps of it and write the trace to FILE (.etrace or "
+                           ".etrace.json). The cluster must record its steps ([cluster] record = true, or ctl "
+                           "start --record).", 88) + "\n\nexample:\n  ctl trace last /tmp/last.etrace",
+             _add_last, _run_last),
 }
 
 
-def add_arguments(p):
-    sub = p.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
-    for name, (help_text, add, run_sub) in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+def add_arguments(parser):
+    import argparse
+
+    sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
+    for name, (help_text, description, add, run_sub) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         add(sp)
         sp.set_defaults(_trace_run=run_sub)
 
