@@ -3,6 +3,12 @@
 A command that talks to a cluster takes ``-t FILE``; without it, it means the most
 recently started cluster, whose topology path the run directory remembers
 (``daemon.rundir``). Heavy imports stay inside the functions: ``ctl --help`` must be quick.
+
+Every command that talks to a cluster finds it through :func:`resolve_cluster`: the
+topology, then this host's proof that the cluster is down (``daemon.rundir.down_here``:
+stopped, or never started here), said at once with exit 1 — before any key is read or
+any wave waits out its timeout. Where the run directory proves nothing (nodes on other
+hosts, a published MPI topology), the command goes on and the nodes' silence speaks.
 """
 
 from __future__ import annotations
@@ -46,16 +52,32 @@ def resolve_topology(args):
     return load(record["topology"])
 
 
-def require_running(topology) -> dict:
-    """The running cluster's record (``cluster.json``); UserError if it is not running."""
+def cluster_down(topology):
+    """This host's proof that the cluster is down (``daemon.rundir.Down``), or None. A
+    cluster never started here is not down while a process of it holds its ports (its
+    supervisor rewrites a removed record within a second; daemon/orphans.py)."""
     from daemon import rundir
+    from daemon.supervisor import local_nodes
+
+    down = rundir.down_here(topology, lambda: local_nodes(topology))
+    if down is not None and down.kind == "never-started":
+        from daemon.orphans import by_ports
+
+        if by_ports(topology, topology.names):
+            return None
+    return down
+
+
+def resolve_cluster(args):
+    """:func:`resolve_topology`, then UserError (exit 1) if this host proves the cluster
+    stopped or never started: said at once, not after a timeout (module text)."""
     from daemon.errors import UserError
 
-    name = topology.cluster.name
-    if not rundir.is_running(name):
-        raise UserError(f"cluster {name} is not running; start it with `ctl start {topology.path}`")
-    record, _ = rundir.usable_record(name)
-    return record or {}
+    topology = resolve_topology(args)
+    down = cluster_down(topology)
+    if down is not None:
+        raise UserError(down.text)
+    return topology
 
 
 def add_trace_option(parser: argparse.ArgumentParser) -> None:

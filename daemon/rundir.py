@@ -37,6 +37,16 @@ wrong) instead of handing half a record on. Without a usable record, ``ctl statu
 ``ctl stop -t FILE`` find the cluster's processes by the topology's ports
 (:mod:`daemon.orphans`); the supervisor itself writes its record and pid file again
 within a second when they go missing (daemon/supervisor.py).
+
+Whether a cluster is *down* (:func:`down_here`) is a claim about this host only, and it is
+made only when this host's folder proves it: the supervisor is not running and either the
+record names every node of the topology at the topology's endpoint with none of their
+processes alive (stopped: since ``stopped_at``, which the supervisor and ``ctl stop``
+write, else the record's last change), or there is no record at all and every node of
+the topology is this host's (never started). A topology with nodes elsewhere (an MPI
+launch's published file, a cluster spread over hosts) is never declared down by a folder
+that does not record those nodes: only their silence can tell. ``ctl`` says so at once,
+instead of waiting out a wave's timeout or failing on missing keys (ctl/common.py).
 """
 
 from __future__ import annotations
@@ -45,7 +55,10 @@ import json
 import os
 import stat
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from daemon.errors import UserError
 from daemon.lifecycle import is_alive
@@ -255,3 +268,62 @@ def folder_supervisor_pid(folder: Path) -> int | None:
 def is_running(name: str) -> bool:
     """True if cluster ``name``'s supervisor is alive, not a zombie, and really ours."""
     return supervisor_pid(name) is not None
+
+
+@dataclass(frozen=True)
+class Down:
+    """This host's proof that a cluster is not running: ``kind`` is "stopped" or
+    "never-started"; ``text`` says so, and how to start it."""
+
+    kind: str
+    text: str
+
+
+def down_here(topology, local_nodes: Callable[[], list[str]]) -> Down | None:
+    """The proof, from this host's run directory, that ``topology``'s cluster is not
+    running; None when the folder proves nothing of the kind (it runs, its record is
+    damaged, or some of its nodes are not this host's to know about: see the module
+    text). ``local_nodes`` gives the topology's nodes on this host (asked only when no
+    record exists). Never waits on the network."""
+    name = topology.cluster.name
+    if supervisor_pid(name) is not None:
+        return None
+    try:
+        record = read_cluster(name)
+    except DamagedRecord:
+        return None  # ctl status and ctl stop say what is wrong with it
+    start = f"start it with `ctl start {topology.path}`"
+    if record is None:
+        if set(local_nodes()) != set(topology.names):
+            return None  # nodes on other hosts: this folder cannot know about them
+        return Down("never-started", f"cluster {name} was never started on this host "
+                                     f"(no {CLUSTER_FILE} in {base_dir() / name}); {start}")
+    recorded = record.get("nodes") or {}
+    for node in topology.names:
+        entry = recorded.get(node)
+        if entry is None or entry.get("endpoint") != topology.endpoint(node):
+            return None  # a record of another layout (another host's share, other ports)
+        if is_alive(entry.get("pid"), entry.get("create_time"), ("--node", node)):
+            return None  # outlived its supervisor: it may still answer
+    state = record.get("state")
+    since = stopped_since(name, record)
+    if state in ("starting", "running", "stopping"):
+        pid = (record.get("supervisor") or {}).get("pid")
+        return Down("stopped", f"cluster {name} is stopped: its supervisor pid {pid} is gone without a stop "
+                               f"(record last written {since}); `ctl stop -t {topology.path}` cleans up, then {start}")
+    if state == "failed":
+        return Down("stopped", f"cluster {name} is stopped: its start failed at {since} "
+                               f"(see {base_dir() / name / SUPERVISOR_LOG}); {start}")
+    return Down("stopped", f"cluster {name} is stopped (since {since}); {start}")
+
+
+def stopped_since(name: str, record: dict) -> str:
+    """When a cluster that is not running stopped, as local time: the record's
+    ``stopped_at``, else when the record was last written."""
+    at = record.get("stopped_at")
+    if type(at) not in (int, float):
+        try:
+            at = (cluster_dir(name) / CLUSTER_FILE).stat().st_mtime
+        except OSError:
+            return "an unknown time"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))

@@ -311,6 +311,7 @@ class Supervisor:
         self.progress = progress or (lambda line: None)
         self.node_names = None if nodes is None else list(nodes)
         self.started_at = time.time()
+        self.stopped_at: float | None = None  # when it stopped or failed: `ctl` says "stopped since"
         self.state = "starting"
         self.stopping = False
         self.nodes: dict[str, NodeProcess] = {}
@@ -478,6 +479,7 @@ class Supervisor:
                 node.set_state(STOPPED)
         if self.state != "failed":
             self.state = "stopped"
+        self.stopped_at = time.time()
         self._write_record()
 
     # -- balancing --------------------------------------------------------------------
@@ -760,6 +762,7 @@ class Supervisor:
                 "max_crashes": policy.restart_max_crashes, "window": policy.restart_window,
             },
             "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
             "supervisor": {
                 "pid": me,
                 "create_time": create_time(me),

@@ -36,12 +36,12 @@ def add_arguments(p):
 def run(args) -> int:
     import sys
 
-    from ctl.common import resolve_topology, save_trace
+    from ctl.common import resolve_cluster, save_trace
     from ctl.output import format_tree, print_json
     from daemon import trace
     from daemon.operator import Operator
 
-    topology = resolve_topology(args)
+    topology = resolve_cluster(args)
     if args.initiator is not None:
         topology.node(args.initiator)
     if args.trace:

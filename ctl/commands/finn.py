@@ -39,13 +39,13 @@ def _reach(topology, start: str) -> int:
 
 
 def run(args) -> int:
-    from ctl.common import resolve_topology, save_trace
+    from ctl.common import resolve_cluster, save_trace
     from ctl.output import print_json
     from daemon import trace
     from daemon.errors import BadInput
     from daemon.operator import Operator
 
-    topology = resolve_topology(args)
+    topology = resolve_cluster(args)
     initiators = None
     if args.initiator is not None:
         topology.node(args.initiator)

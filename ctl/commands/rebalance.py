@@ -60,13 +60,13 @@ def run(args) -> int:
     import json
     import time
 
-    from ctl.common import resolve_topology, save_trace
+    from ctl.common import resolve_cluster, save_trace
     from ctl.output import print_json
     from daemon import trace
     from daemon.errors import UserError
     from daemon.operator import Operator
 
-    topology = resolve_topology(args)
+    topology = resolve_cluster(args)
     if args.trace:
         trace.check_path(args.trace)
     last = None

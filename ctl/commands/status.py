@@ -8,7 +8,8 @@ RUNNING, BACKOFF: waiting to be restarted, FATAL: crashed too often, not restart
 again, STOPPED), how many times it was restarted and how its last process ended.
 Exit 1 if the cluster is not running or any node is not RUNNING, alive and answering
 its ping: a node whose process lives but does not answer (SIGSTOPped, stuck) is named
-"alive but not answering".
+"alive but not answering". A cluster this host proves stopped or never started is said
+in the words every command uses (ctl/common.py ``resolve_cluster``).
 
 A missing or damaged ``cluster.json`` is said as such, with the cluster's processes found
 by the ports of the topology (``daemon.orphans``: verified to be this cluster's node
@@ -47,7 +48,7 @@ def add_arguments(p):
 def run(args) -> int:
     import time
 
-    from ctl.common import resolve_topology
+    from ctl.common import cluster_down, resolve_topology
     from ctl.output import print_json
     from daemon import rundir
     from daemon.errors import UserError
@@ -88,7 +89,8 @@ def run(args) -> int:
         print_json(report)
         return 0 if healthy else 1
     if not running:
-        raise UserError(f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
+        down = cluster_down(topology)  # the words every command uses (ctl/common.py)
+        raise UserError(down.text if down else f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
     _print_table(report)
     return 0 if healthy else 1
 

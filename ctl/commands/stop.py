@@ -8,8 +8,11 @@ nodes (SIGTERM, then SIGKILL after a grace period) and the nodes stop their burn
 waits until every process of that list is gone — exited *and* reaped, so no zombie is
 left — and SIGKILLs, by pid, any that outstays the wait, saying so.
 
-A cluster that is not running is not an error (exit 0): ``ctl stop`` says so, stops any
-node that outlived a killed supervisor, and cleans the stale pid file and record.
+A cluster that is not running: ``ctl stop`` stops any node that outlived a killed
+supervisor and cleans the stale pid file and record (exit 0: it did something). With
+nothing at all to do — the cluster stopped cleanly, or was never started on this host —
+it says so in the words every command uses (ctl/common.py ``resolve_cluster``) and exits
+1, like every other command against a cluster that is down.
 
 A missing or damaged ``cluster.json`` does not orphan the cluster: with ``-t FILE`` its
 processes are also found by the ports of the topology (``daemon.orphans``: the node
@@ -19,7 +22,8 @@ supervisor named by a live pid file can be found; otherwise it says to pass ``-t
 (exit 1). The supervisor also gets a SIGCONT after its SIGTERM: a stopped
 (SIGSTOPped) supervisor would never act on it.
 ``--json`` prints ``{"cluster", "run_dir", "was_running", "stopped": [...], "killed": [...]}``,
-each process as ``{"role", "name", "pid"}``.
+each process as ``{"role", "name", "pid"}``, and ``"down"`` (the text) when there was
+nothing to do.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def add_arguments(p):
 def run(args) -> int:
     import os
     import signal
+    import time
 
     import psutil
 
@@ -57,8 +62,7 @@ def run(args) -> int:
         topology = resolve_topology(args)
         name = topology.cluster.name
     elif current is None:
-        print(f"no cluster is running (none was started under {rundir.base_dir()})")
-        return 0  # stopping nothing is not an error
+        raise UserError(f"no cluster was ever started on this host (none under {rundir.base_dir()}); nothing to stop")
     else:
         topology, name = None, current
     run_dir = rundir.cluster_dir(name)
@@ -76,6 +80,9 @@ def run(args) -> int:
         if pid is None:
             pid = next((f.proc.pid for f in found if f.role == "supervisor"), None)
     members = cluster_processes(pid, record or {}, [f.proc for f in found])
+    stale = record is not None and record.get("state") in ("starting", "running", "stopping")
+    if pid is None and not members and not stale:
+        return _nothing_to_stop(args, name, run_dir, topology, record)
     if pid is not None:
         for signum in (signal.SIGTERM, signal.SIGCONT):  # a stopped supervisor stops too
             try:
@@ -95,9 +102,10 @@ def run(args) -> int:
     if left:
         raise UserError(f"cluster {name}: could not stop " + ", ".join(_describe_left(p) for p in left))
     rundir.remove_pid(run_dir)
-    if record is not None and record.get("state") in ("starting", "running", "stopping"):
+    if stale:
         record = rundir.usable_record(name)[0] or record  # as the supervisor left it
         record["state"] = "stopped"  # the supervisor did not live to write it
+        record["stopped_at"] = time.time()
         rundir.write_json_atomic(run_dir / rundir.CLUSTER_FILE, record)
     stopped = [{"role": role, "name": label, "pid": proc.pid} for proc, role, label in members]
     if problem and members and not args.json:
@@ -105,6 +113,29 @@ def run(args) -> int:
               + ("by the ports of its topology" if found else "by its pid file"))
     _report(args, name, run_dir, pid, stopped, killed)
     return 0
+
+
+def _nothing_to_stop(args, name, run_dir, topology, record) -> int:
+    """No process to stop, no record to clean: say why (exit 1)."""
+    from ctl.common import cluster_down
+    from ctl.output import print_json
+    from daemon import topology as topologies
+
+    if topology is None and record is not None and record.get("topology"):
+        try:
+            topology = topologies.load(record["topology"])
+        except topologies.TopologyError:
+            topology = None  # the file went away: the plainer words below
+    down = cluster_down(topology) if topology is not None else None
+    text = down.text if down is not None else f"cluster {name} is not running on this host"
+    if args.json:
+        print_json({"cluster": name, "run_dir": str(run_dir), "was_running": False, "stopped": [], "killed": [],
+                    "down": text})
+    else:
+        import sys
+
+        print(f"nothing to stop: {text}", file=sys.stderr)
+    return 1
 
 
 def wait_gone(procs: list, timeout: float) -> list:

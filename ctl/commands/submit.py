@@ -21,11 +21,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ctl.common import resolve_topology
+    from ctl.common import resolve_cluster
     from ctl.output import print_json
     from daemon.operator import Operator
 
-    topology = resolve_topology(args)
+    topology = resolve_cluster(args)
     topology.node(args.node)
     with Operator(topology) as op:
         res = op.submit(args.node, args.tasks, args.cost, label="ctl submit")

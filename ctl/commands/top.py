@@ -51,14 +51,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ctl.common import require_running, resolve_topology
+    from ctl.common import resolve_cluster
     from daemon.errors import BadInput, UserError
     from daemon.operator import Operator
 
     if not args.once and (args.width or args.height):
         raise BadInput("--width and --height size the frame of --once; the live view fills the terminal")
-    topology = resolve_topology(args)
-    require_running(topology)
+    topology = resolve_cluster(args)
 
     def make_operator():
         return Operator(topology, timeout=args.timeout)
