@@ -8,7 +8,9 @@ sparkline of its recent load; DAG and cycle edges the tree does not show are lis
 or with the supervisor's state for it (``cluster.json``: BACKOFF while it waits to be
 restarted, FATAL once it crashed too often, with its restarts and last exit).
 The header shows nodes up, cpus, tasks, the imbalance (max/avg work per CPU, daemon/core/snapshot.py) and its
-trend, the last wave's messages and latency, the last balancing round and Finn wave.
+trend, the last wave's messages and latency, the last balancing round and Finn wave — as
+the nodes' samples report them, whoever started them (``ctl rebalance``, the
+supervisor's timer, ``ctl finn``, another ``ctl top``).
 
 keys:
   q quit                     ↑ ↓ select a node        PgUp PgDn scroll

@@ -10,7 +10,8 @@ The frame, top to bottom:
 - three header lines: the cluster (nodes up, cpus, tasks); the imbalance, max/avg of
   work per CPU (daemon/core/snapshot.py) with its trend since the previous wave, and the last echo
   wave's message count and latency, or the wave that timed out and who is silent; the
-  last balancing round and the last Finn wave (Tel 6.2.6);
+  last balancing round and the last Finn wave (Tel 6.2.6) as the nodes report them,
+  whoever started them (daemon/core/snapshot.py ``last_round``, ``last_finn``);
 - the column titles, then one row per node of the tree (:mod:`ctl.top.tree`): guides,
   name, the edges the tree does not show ("also ← x, y"), cpus, running/queued, done,
   load per CPU as a bar graded green → yellow → red and as a number, CPU% measured by
@@ -31,6 +32,8 @@ from ctl.top.style import ASCII, FULL_SCALE, Glyphs, Palette, glyph_set, palette
 from ctl.top.tree import Row, tree_rows
 from ctl.top.keys import ACTIONS
 from ctl.top.view import STATUS_SECONDS, ViewState, imbalance
+from daemon.core.snapshot import last_finn, last_round
+from daemon.core.waves import wave_started
 
 #: Lines above the tree (three of header, one of column titles) and below it (footer).
 HEADER_LINES = 4
@@ -395,7 +398,7 @@ def _header(snapshot: dict | None, width: int, view: ViewState, now: float,
     return [
         _cluster_line(snapshot, alive, width, view, pal, g),
         _wave_line(snapshot, alive, width, view, now, pal, g),
-        _actions_line(width, view, now, pal, g),
+        _actions_line(snapshot, width, view, now, pal, g),
     ]
 
 
@@ -457,33 +460,62 @@ def _wave_line(snapshot, alive, width, view, now, pal, g) -> str:
     return line.text()
 
 
-def _actions_line(width, view, now, pal, g) -> str:
-    """The last balancing round and the last Finn wave."""
+def _actions_line(snapshot, width, view, now, pal, g) -> str:
+    """The last balancing round and the last Finn wave, as the nodes report them
+    (daemon/core/snapshot.py ``last_round``, ``last_finn``): whoever started them. What
+    only their starter knows (the imbalance before and after, the wave's latency) is
+    added when this view started that very one; a round of this view that moved nothing
+    leaves no trace at the nodes, so it is shown when it is the newer."""
     line = _Line(width, pal, g)
+    samples = snapshot["nodes"] if snapshot else []
+    total = len(view.roster) or len(samples)
     line.add("balance: ", pal.dim)
-    if view.last_balance is None:
+    told, own = last_round(samples), view.last_balance
+    if own is not None and _newer(own[1].get("round"), told and told["round"]):
+        at, b = own
+        moves = b.get("moves", [])
+        line.add(f"{len(moves)} moves, {sum(m.get('count', len(m.get('tasks', ()))) for m in moves)} tasks")
+        _add_imbalances(line, b, g)
+        line.add(f", {_ago(now - at)} ago", pal.dim)
+    elif told is None:
         line.add("no round yet", pal.dim)
     else:
-        at, b = view.last_balance
-        moves = b.get("moves", [])
-        line.add(f"{len(moves)} moves, {sum(len(m.get('tasks', ())) for m in moves)} tasks")
-        before, after = b.get("imbalance_before"), b.get("imbalance_after")
-        if before is not None and after is not None:
-            line.add(f", {before:.2f} {g.to} {after:.2f}")
-        line.add(f", {_ago(now - at)} ago", pal.dim)
+        line.add(f"{told['moves']} moves, {told['tasks']} tasks")
+        if own is not None and own[1].get("round") == told["round"]:
+            _add_imbalances(line, own[1], g)
+        line.add(f", {_ago(now - (told['started'] or told['at']))} ago", pal.dim)
     if view.auto_balance:
         line.add(" ")
         line.add("AUTO", pal.reverse + pal.good)
     line.add("  finn: ", pal.dim)
-    if view.last_finn is None:
-        line.add("no wave yet", pal.dim)
-    else:
-        at, f = view.last_finn
+    told, own = last_finn(samples), view.last_finn
+    if own is not None and _newer(own[1].get("wave"), told and told["wave"]):
+        at, f = own  # no node has reported it yet
         decided, undecided = f.get("decided", []), f.get("undecided", [])
         line.add(f"{len(decided)}/{len(decided) + len(undecided)} decided, {f.get('messages', '?')} msgs, "
                  f"{f.get('elapsed_ms', 0):.1f} ms")
         line.add(f", {_ago(now - at)} ago", pal.dim)
+    elif told is None:
+        line.add("no wave yet", pal.dim)
+    else:
+        line.add(f"{len(told['decided'])}/{total} decided, {told['messages']} msgs, {told['enqueued']} tasks")
+        if own is not None and own[1].get("wave") == told["wave"]:
+            line.add(f", {own[1].get('elapsed_ms', 0):.1f} ms")
+        line.add(f", {_ago(now - (told['started'] or told['at']))} ago", pal.dim)
     return line.text()
+
+
+def _newer(mine, reported) -> bool:
+    """Whether this view's round or wave ``mine`` started after the one the nodes report."""
+    if reported is None:
+        return True
+    return isinstance(mine, str) and (wave_started(mine) or 0) > (wave_started(reported) or 0)
+
+
+def _add_imbalances(line, result: dict, g) -> None:
+    before, after = result.get("imbalance_before"), result.get("imbalance_after")
+    if before is not None and after is not None:
+        line.add(f", {before:.2f} {g.to} {after:.2f}")
 
 
 def _trend(view: ViewState, g: Glyphs) -> str:

@@ -199,3 +199,26 @@ LIST_LIMITS = {"tasks": MAX_TASKS, "inc": 1 << 20, "ninc": 1 << 20, "waves": MAX
 RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
           "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS)}  # max_steps: 0..N
 BYTES_LIMITS = {"report": MAX_TEXT}
+
+# What a node's echo sample says of the last Finn wave it decided and the last balancing
+# round it took part in (daemon/core/snapshot.py ``last_finn``, ``last_round``): a fixed
+# list each, a wave or round id, counts, and the node's time of it. Samples travel inside
+# the ECHO's entry stream, which only the operator unpacks: the readers keep an entry
+# only if :func:`fact_ok` accepts it, so a hostile or garbled one is left out, not shown.
+MAX_COUNT = 1 << 40  # a count in a sample's fact (tasks or moves summed over a round)
+LAST_FINN = ("wave", "decided_at", "enqueued", "sent")
+LAST_ROUND = ("round", "at", "moves_out", "tasks_out", "moves_in", "tasks_in")
+
+
+def fact_ok(value, fields: tuple) -> bool:
+    """Whether ``value`` is a well-formed sample fact with ``fields`` (LAST_FINN or
+    LAST_ROUND): a list of that length, an id of at most MAX_TEXT characters, a finite
+    time, and counts in 0..MAX_COUNT."""
+    if type(value) is not list or len(value) != len(fields):
+        return False
+    ident, at, *counts = value
+    if type(ident) is not str or not 0 < len(ident) <= MAX_TEXT:
+        return False
+    if type(at) not in (int, float) or not -MAX_COUNT < at < MAX_COUNT:  # also rejects nan and inf
+        return False
+    return all(type(c) is int and 0 <= c <= MAX_COUNT for c in counts)

@@ -67,6 +67,15 @@ sampled, and a receiver samples those first (Lai and Yang). A restarted node has
 which waves it sampled, so its peers close every wave older than its restart that they
 have not sampled yet (:attr:`NodeCore.closed_before`): such a wave ends incomplete rather
 than inconsistent. A restarted node itself drops every wave older than its own epoch.
+
+What the node did, told by the node. Every sample carries ``last_finn`` (the Finn wave
+this node decided that started last, with when, how many tasks it enqueued and its
+sends) and ``last_round`` (the balancing round, by its start, in which tasks left or
+reached this node: moves and tasks each way), bounded as daemon/core/messages.py's
+``LAST_FINN`` and ``LAST_ROUND`` say. So every view of the cluster (``ctl top`` above
+all) shows the last wave and round whoever started them (daemon/core/snapshot.py
+``last_finn``, ``last_round``). They live in memory: a restarted node has none until it
+takes part in another.
 """
 
 from __future__ import annotations
@@ -84,7 +93,7 @@ from daemon.core.echo import Explore as CoreExplore
 from daemon.core.finn import FinnSets, FinnWave
 from daemon.core.journal import JournalState
 from daemon.core.tasks import Task, TaskBoard, Transfer
-from daemon.core.waves import WaveError, wave_started
+from daemon.core.waves import WaveError, round_of, wave_started
 
 HOUSEKEEPING = 0.5  # seconds between resends, take-backs and clean-ups
 RESEND_EVERY = 0.5  # resend an unacknowledged TRANSFER
@@ -276,6 +285,8 @@ class NodeCore:
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
         self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
         self.task_seq = 0
+        self.last_finn: list | None = None  # messages.LAST_FINN: the latest-started Finn wave decided here
+        self.last_round: list | None = None  # messages.LAST_ROUND: the latest-started round with a move here
         self._now = now
         self._skew = 0.0
         self._next_housekeeping = now
@@ -439,6 +450,10 @@ class NodeCore:
         """This node's entry in an echo's convergecast (see daemon/core/tasks.py sample)."""
         state = self.board.sample(now, detail, self.detail_limit)
         state.update(cpus=self.config.cpus, pid=self.config.pid, cpu_percent=self.cpu_percent, sent=0)
+        if self.last_finn is not None:
+            state["last_finn"] = list(self.last_finn)
+        if self.last_round is not None:
+            state["last_round"] = list(self.last_round)
         return state
 
     def _echo_record(self, wave: str, detail: bool, now: float) -> _EchoRecord | None:
@@ -579,7 +594,10 @@ class NodeCore:
             self._send(dest, m.Finn(fs.wave, fs.inc, fs.ninc, rec.tasks, rec.cost, rec.report))
         if step.decided:  # the decision's action: enqueue the wave's tasks here
             ids = self._enqueue(rec.tasks, rec.cost, f"finn {rec.wave.wave}", now)
-            self._reply(rec.report, m.FinnDecided(rec.wave.wave, self.name, rec.wave.sent, ids))
+            wave = rec.wave.wave
+            if self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0):
+                self.last_finn = [wave, now, len(ids), min(rec.wave.sent, m.MAX_COUNT)]
+            self._reply(rec.report, m.FinnDecided(wave, self.name, rec.wave.sent, ids))
 
     # --- tasks -----------------------------------------------------------------------
 
@@ -611,6 +629,7 @@ class NodeCore:
             tr = self.board.move_out(msg.move_id, msg.dest, ids, now, now + MOVE_DEADLINE)
         if tr is not None:
             self._send_transfer(tr)
+            self._took_part(msg.move_id, now, out=len(tr.tasks))
         moved = tr.tasks if tr else ()
         self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
 
@@ -620,6 +639,18 @@ class NodeCore:
                           f"of at most {m.MAX_TEXT} characters")
         self._persist()
         self._out.append(ShowTrace(sender, tuple(msg.wave_ids), msg.max_steps))
+
+    def _took_part(self, move_id: str, now: float, out: int = 0, into: int = 0) -> None:
+        """Count a move in :attr:`last_round` (module text): a move of a later-started
+        round starts the count afresh; one of an earlier round changes nothing."""
+        rnd = round_of(move_id)
+        last = self.last_round
+        if last is not None and last[0] != rnd and (wave_started(rnd) or 0) < (wave_started(last[0]) or 0):
+            return
+        if last is None or last[0] != rnd:
+            last = self.last_round = [rnd, now, 0, 0, 0, 0]
+        last[1] = now
+        last[2:] = [min(c + d, m.MAX_COUNT) for c, d in zip(last[2:], (out > 0, out, into > 0, into))]
 
     def _send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]
@@ -638,9 +669,12 @@ class NodeCore:
             self.stats["refused_transfers"] += 1
             self._send(peer, m.Ack(msg.move_id, False, self._tags()))
             return
+        new = not self.board.answered(msg.move_id)
         accepted = self.board.on_transfer(Transfer(msg.move_id, peer, self.name, tasks, float(msg.expires)), now)
         if not accepted:
             self.stats["refused_transfers"] += 1
+        elif new:
+            self._took_part(msg.move_id, now, into=len(tasks))
         self._advance(now)
         self._send(peer, m.Ack(msg.move_id, accepted, self._tags()))
 

@@ -18,12 +18,20 @@ the accounting (daemon/core/tasks.py ``account``), the simulator, ``ctl echo``,
   divided by the cluster's work per CPU (total work over total CPUs), with work in
   flight counted at its destination. 1.0 is perfect balance; None means no work at all.
   Work, not task counts: it is what the plan balances and what the makespan follows.
+- **The last Finn wave and balancing round** (:func:`last_finn`, :func:`last_round`):
+  read from what the nodes say they did (``last_finn``, ``last_round`` in each sample,
+  daemon/core/node.py), never from the memory of whichever client started them; the
+  latest by the id's start time, with how many sampled nodes report it and their sums.
+  A fact that is not shaped as daemon/core/messages.py ``fact_ok`` says is left out.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Iterable, TypedDict
+
+from daemon.core.messages import LAST_FINN, LAST_ROUND, fact_ok
+from daemon.core.waves import wave_started
 
 
 class NodeSample(TypedDict, total=False):
@@ -48,6 +56,8 @@ class NodeSample(TypedDict, total=False):
     cpu_percent: float | None  # psutil: the node and its burner, % of one core
     sent: int  # messages this node sent in the wave
     missing: list  # neighbours this node gave up on at the wave's deadline
+    last_finn: list  # messages.LAST_FINN: [wave, decided at, tasks enqueued, sends] (absent: none yet)
+    last_round: list  # messages.LAST_ROUND: [round, at, moves out, tasks out, moves in, tasks in]
 
 
 class Snapshot(TypedDict):
@@ -112,3 +122,43 @@ def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> 
         return 0.0
     spread = sum((x - mean) ** 2 for x in per_cpu) + (count - len(per_cpu)) * mean**2
     return math.sqrt(spread / count) / mean
+
+
+def _latest(samples: Iterable[dict], key: str, fields: tuple) -> tuple[str | None, list[tuple[str, list]]]:
+    """The id that started last among the samples' well-formed ``key`` facts, and the
+    (node, fact) pairs that report it."""
+    facts = [(s.get("name"), s.get(key)) for s in samples if fact_ok(s.get(key), fields)]
+    if not facts:
+        return None, []
+    latest = max((f[0] for _, f in facts), key=lambda ident: (wave_started(ident) or 0, ident))
+    return latest, [(name, f) for name, f in facts if f[0] == latest]
+
+
+def last_finn(samples: Iterable[dict]) -> dict | None:
+    """The Finn wave that started last among those the sampled nodes decided: ``wave``,
+    ``started`` (unix seconds, from its id; None if the id has no time), ``decided`` (the
+    nodes that report it), ``enqueued`` and ``messages`` (their sums), ``at`` (the latest
+    decision, by the deciding node's clock). None if no node reports one."""
+    wave, facts = _latest(samples, "last_finn", LAST_FINN)
+    if wave is None:
+        return None
+    started = wave_started(wave)
+    return {"wave": wave, "started": None if started is None else started / 1e9,
+            "decided": sorted(name for name, _ in facts), "enqueued": sum(f[2] for _, f in facts),
+            "messages": sum(f[3] for _, f in facts), "at": max(f[1] for _, f in facts)}
+
+
+def last_round(samples: Iterable[dict]) -> dict | None:
+    """The balancing round that started last among those in which the sampled nodes
+    moved tasks: ``round``, ``started`` (as for :func:`last_finn`), ``moves`` and
+    ``tasks`` (sent, summed over the donors), ``received`` (tasks accepted, summed over
+    the destinations: less than ``tasks`` while some are in flight, or at a node not
+    sampled), ``nodes`` (those that report it), ``at``. None if no node reports one."""
+    rnd, facts = _latest(samples, "last_round", LAST_ROUND)
+    if rnd is None:
+        return None
+    started = wave_started(rnd)
+    return {"round": rnd, "started": None if started is None else started / 1e9,
+            "moves": sum(f[2] for _, f in facts), "tasks": sum(f[3] for _, f in facts),
+            "received": sum(f[5] for _, f in facts), "nodes": sorted(name for name, _ in facts),
+            "at": max(f[1] for _, f in facts)}

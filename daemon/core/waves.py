@@ -44,3 +44,11 @@ def wave_started(wave: str) -> int | None:
         return int(parts[1], 16)
     except ValueError:
         return None
+
+
+def round_of(move_id: str) -> str:
+    """The balancing round a move belongs to: an operator names a round's moves
+    ``<round id>-<k>``, the round id a wave id of kind ``m`` (daemon/operator.py); any
+    other move id is a round of its own."""
+    head, _, tail = move_id.rpartition("-")
+    return head if tail.isdigit() and wave_started(head) is not None else move_id

@@ -56,3 +56,44 @@ def test_load_cv_of():
     assert load_cv_of([2.0, 6.0], [2, 2]) == pytest.approx(0.5)
     # one busy node among four (three idle, not listed): per CPU 4, 0, 0, 0 -> mean 1, sd sqrt(3)
     assert load_cv_of([4.0], [1], nodes=4) == pytest.approx(math.sqrt(3))
+
+
+# --- the last Finn wave and balancing round, as the nodes report them -------------------
+
+from daemon.core.snapshot import last_finn, last_round  # noqa: E402
+from daemon.core.waves import new_wave_id, round_of  # noqa: E402
+
+F1, F2 = new_wave_id("f", 1_000 * 10**9, "a"), new_wave_id("f", 2_000 * 10**9, "b")
+R1, R2 = new_wave_id("m", 1_000 * 10**9, "c"), new_wave_id("m", 2_000 * 10**9, "d")
+
+
+def test_last_finn_is_the_latest_started_wave_with_the_nodes_that_report_it():
+    samples = [{"name": "a", "last_finn": [F2, 2_001.0, 2, 3]}, {"name": "b", "last_finn": [F1, 2_005.0, 1, 1]},
+               {"name": "c", "last_finn": [F2, 2_002.5, 2, 1]}, {"name": "d"}]
+    assert last_finn(samples) == {"wave": F2, "started": 2_000.0, "decided": ["a", "c"], "enqueued": 4,
+                                  "messages": 4, "at": 2_002.5}
+    assert last_finn([{"name": "d"}]) is None and last_finn([]) is None
+
+
+def test_last_round_sums_the_donors_moves_and_the_destinations_receipts():
+    samples = [{"name": "a", "last_round": [R2, 2_000.5, 2, 7, 0, 0]},
+               {"name": "b", "last_round": [R2, 2_000.6, 0, 0, 1, 4]},
+               {"name": "c", "last_round": [R1, 1_000.6, 1, 9, 0, 0]}]
+    assert last_round(samples) == {"round": R2, "started": 2_000.0, "moves": 2, "tasks": 7, "received": 4,
+                                   "nodes": ["a", "b"], "at": 2_000.6}
+
+
+@pytest.mark.parametrize("bad", [None, "x", [F2], [F2, 1.0, 1], [F2, float("nan"), 1, 1], [F2, 1.0, -1, 0],
+                                 [F2, 1.0, True, 0], ["", 1.0, 1, 1], ["w" * 257, 1.0, 1, 1], [F2, 1.0, 2**41, 0],
+                                 [7, 1.0, 1, 1], [F2, "soon", 1, 1]])
+def test_a_malformed_fact_is_left_out(bad):
+    """Samples cross the wire unchecked inside the ECHO's stream: a hostile fact must
+    neither raise nor be shown (daemon/core/messages.py fact_ok)."""
+    good = {"name": "a", "last_finn": [F1, 1.0, 1, 1]}
+    assert last_finn([{"name": "x", "last_finn": bad}, good])["wave"] == F1
+    assert last_round([{"name": "x", "last_round": bad}]) is None
+
+
+def test_a_move_belongs_to_the_round_its_id_names():
+    assert round_of(f"{R1}-0") == R1 and round_of(f"{R1}-17") == R1
+    assert round_of("m1") == "m1" and round_of(f"{R1}-x") == f"{R1}-x" and round_of("a-b-3") == "a-b-3"

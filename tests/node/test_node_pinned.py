@@ -981,3 +981,40 @@ def test_a_wave_is_forgotten_a_minute_after_its_latest_message_not_its_first():
     assert e in core.echoes
     core.tick(NOW + 90.5)
     assert e not in core.echoes
+
+
+# --- what a node tells of its last Finn wave and balancing round --------------------------
+
+
+def sampled(core: NodeCore, at: float) -> dict:
+    """The node's own entry in an echo wave an operator starts there."""
+    w = wave(k=99)
+    core.handle(OP, 0, m.EchoStart(w, False, 3.0), at)
+    return core.echoes[w].wave.state
+
+
+def test_a_sample_tells_the_latest_started_finn_wave_decided_here():
+    core = node("root")
+    assert "last_finn" not in sampled(node("root"), NOW)
+    late, early = wave("f", 2), wave("f", 1)
+    core.handle(OP, 0, m.FinnStart(late, 2, 1.0, OP), NOW)
+    core.handle(OP, 0, m.FinnStart(early, 1, 1.0, OP), NOW + 0.5)  # decided after, started before
+    assert core.last_finn == [late, NOW, 2, 2]  # two sends: affixed, outwhirled
+    assert sampled(core, NOW + 1)["last_finn"] == [late, NOW, 2, 2]
+
+
+def test_a_sample_tells_the_moves_of_the_latest_started_round_each_way():
+    r1, r2 = wave("m", 1), wave("m", 2)
+    core = busy_node()
+    core.handle(OP, 0, m.Submit(3, 2.0, "y"), NOW)  # queued: S[2] and three more
+    core.handle(OP, 0, m.Move(f"{r2}-0", "pical", [], 1), NOW + 0.1)
+    core.handle(OP, 0, m.Move(f"{r2}-3", "root", [], 2), NOW + 0.2)
+    effects = core.handle(OP, 0, m.Move(f"{r1}-0", "root", [S[2]], 0), NOW + 0.3)
+    assert Reply(OP, m.MoveOk(f"{r1}-0", [S[2]], 1)) in effects  # it left, in an older round: not counted
+    transfer_to(core, [["a", "l", 1.0], ["b", "l", 1.0]], move_id=f"{r2}-5", at=NOW + 0.4)
+    transfer_to(core, [["a", "l", 1.0], ["b", "l", 1.0]], move_id=f"{r2}-5", at=NOW + 0.5)  # a resend: once
+    assert core.last_round == [r2, NOW + 0.4, 2, 3, 1, 2]
+    assert sampled(core, NOW + 0.6)["last_round"] == [r2, NOW + 0.4, 2, 3, 1, 2]
+    fresh = node()
+    transfer_to(fresh, [["a", "l", 1.0]], move_id="m9", expires=NOW - 1)  # refused: no part in it
+    assert fresh.last_round is None

@@ -319,6 +319,35 @@ def test_header_reports_balancing_finn_pause_and_trend(seed_roster):
     assert "imbalance 6.33 ↓" in screen_of(render(snap, 100, 24, view=view, now=T + 5), 100, 24).display[1]
 
 
+def test_header_shows_the_round_and_wave_the_nodes_report_whoever_started_them(seed_roster):
+    """This view started nothing: what the header says comes from the samples
+    (daemon/core/snapshot.py last_round, last_finn); a result of its own adds what only
+    the starter knows, and its own newer round that moved nothing shows as such."""
+    from daemon.core.waves import new_wave_id
+
+    rnd, fw = new_wave_id("m", int((T - 12) * 1e9), "r"), new_wave_id("f", int((T - 3) * 1e9), "w")
+    snap = seed_snapshot(seed_roster)
+    by_name = {n["name"]: n for n in snap["nodes"]}
+    by_name["subserviate"]["last_round"] = [rnd, T - 11.9, 2, 14, 0, 0]
+    by_name["pical"]["last_round"] = [rnd, T - 11.9, 0, 0, 1, 8]
+    for name in ("root", "affixed", "haywagon", "tubularia", "preindemnifying", "outwhirled"):
+        by_name[name]["last_finn"] = [fw, T - 2.9, 1, 2 if name in ("root", "affixed", "tubularia") else 0]
+    view = ViewState(roster=seed_roster)
+    view.observe(snap, T)
+    line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
+    assert "balance: 2 moves, 14 tasks, 12 s ago" in line, line
+    assert "finn: 6/8 decided, 6 msgs, 6 tasks, 3.0 s ago" in line, line
+    view.observe_balance({"round": rnd, "moves": [], "imbalance_before": 7.0, "imbalance_after": 1.5}, T - 11)
+    view.observe_finn({"wave": fw, "decided": [], "undecided": [], "elapsed_ms": 9.5}, T - 2)
+    line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
+    assert "balance: 2 moves, 14 tasks, 7.00 → 1.50, 12 s ago" in line, line
+    assert "finn: 6/8 decided, 6 msgs, 6 tasks, 9.5 ms, 3.0 s ago" in line, line
+    later = new_wave_id("m", int((T - 1) * 1e9), "s")
+    view.observe_balance({"round": later, "moves": [], "imbalance_before": 1.1, "imbalance_after": 1.1}, T - 1)
+    line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
+    assert "balance: 0 moves, 0 tasks, 1.10 → 1.10, 1.0 s ago" in line, line
+
+
 # -- sizes -------------------------------------------------------------------------------------
 
 
