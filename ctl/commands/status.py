@@ -90,7 +90,8 @@ def run(args) -> int:
         return 0 if healthy else 1
     if not running:
         down = cluster_down(topology)  # the words every command uses (ctl/common.py)
-        raise UserError(down.text if down else f"cluster {name} is not running ({state}); start it with `ctl start {topology.path}`")
+        raise UserError(down.text if down else f"cluster {name} is not running on this host ({state}); "
+                        f"start it here with `ctl start {topology.path}`")
     _print_table(report)
     return 0 if healthy else 1
 

@@ -103,13 +103,13 @@ def echo(env, topo) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
-def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster_is_whole(lab, hosts, tmp_path):
-    from daemon.core.tasks import account
-
+def start_on_every_host(lab, hosts, tmp_path, **cluster):
+    """seed.toml over the three hosts, each node on its host's address, started in each
+    namespace; returns (topology path, host -> address)."""
     address = {i: lab.hosts[i - 1][0] for i in HOSTS}
     # the topology: ports from hosts[1]'s reserved block, each node on its host's address
     topo = hosts[1].topology("seed.toml", rebalance_interval=0,
-                             nodes={n: {"host": address[i]} for i, names in HOSTS.items() for n in names})
+                             nodes={n: {"host": address[i]} for i, names in HOSTS.items() for n in names}, **cluster)
     # CURVE across hosts: the keys are made once and each host gets its own folder
     # (README.md, Security), copied into that namespace's run directory
     made = hosts[1].ctl("keygen", "-t", topo, "--out", tmp_path / "keys")
@@ -123,6 +123,13 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
         status = env.ctl_json("status", "-t", topo)
         alive = sorted(n["name"] for n in status["nodes"] if n["alive"])
         assert alive == sorted(HOSTS[i]), f"host {i} runs {alive}, not only its own nodes {HOSTS[i]}"
+    return topo, address
+
+
+def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster_is_whole(lab, hosts, tmp_path):
+    from daemon.core.tasks import account
+
+    topo, address = start_on_every_host(lab, hosts, tmp_path)
     client = hosts[1]
     code, snap = echo(client, topo)
     assert code == 0 and snap["complete"], snap["missing"]
@@ -200,3 +207,48 @@ def test_a_cut_off_namespace_is_named_its_moves_come_back_and_the_healed_cluster
     # included) is done, running, queued or in flight, once
     assert books["balanced"] and books["submitted"] >= 40 + len(finn["decided"]), books
     assert not any(sent["move_id"] in n["unconfirmed"] for n in healed["nodes"]), "the taken-back move was accepted"
+
+
+def test_a_host_stopped_or_cut_off_is_not_the_cluster_stopped_and_every_view_names_its_nodes(lab, hosts, tmp_path):
+    """A host's run directory records its own nodes only: after `ctl stop` on host 3,
+    neither host 3 nor host 1 calls the cluster stopped (ctl/common.py resolve_cluster);
+    their waves run and name host 3's nodes, and `ctl top` counts the same nodes up; then
+    host 2 is cut off too, and echo and top agree again. `ctl status` speaks for its own
+    host: host 1's nodes are healthy, and host 3 says it runs nothing here."""
+    topo, _ = start_on_every_host(lab, hosts, tmp_path)
+    stopped = hosts[CUT].ctl("stop", "-t", topo)
+    assert stopped.returncode == 0, stopped.stderr
+    here = hosts[CUT].ctl("status", "-t", topo)
+    assert here.returncode == 1 and "cluster seed is not running on this host (stopped)" in here.stderr, here.stderr
+
+    def views_name(env, silent):
+        """Echo, then top, from ``env``: both name exactly ``silent`` (a live parent of
+        silent nodes may be named too on a loaded machine: look again then)."""
+        code, snap = echo(env, topo)
+        assert "is stopped" not in json.dumps(snap), snap
+        top = env.ctl("top", "--once", "--ascii", "--width", "140", "-t", topo)
+        assert top.returncode == 1 and "Traceback" not in top.stderr and "is stopped" not in top.stderr, top.stderr
+        up = f"{8 - len(silent)}/8 nodes up"
+        return code == 1 and sorted(snap["missing"]) == sorted(silent) and up in top.stdout
+
+    for i in (CUT, 1):
+        wait_until(lambda: views_name(hosts[i], HOSTS[CUT]), TAKE_BACK_WAIT,
+                   f"echo and top from host {i} to name exactly host {CUT}'s nodes")
+    _, ns, _ = lab.hosts[2 - 1]
+    netns.run("ip", "-n", ns, "link", "set", "eth0", "down")
+    try:
+        wait_until(lambda: views_name(hosts[1], HOSTS[2] + HOSTS[CUT]), TAKE_BACK_WAIT,
+                   "echo and top from host 1 to name exactly hosts 2 and 3's nodes")
+        result = hosts[1].ctl("status", "-t", topo, "--json")
+        status = json.loads(result.stdout)
+        assert result.returncode == 0, status  # host 1's own nodes all run and answer
+        assert sorted(n["name"] for n in status["nodes"] if n["ping_ms"] is not None) == sorted(HOSTS[1]), status
+        assert status["remote_nodes"] == [n for n in load_names(topo) if n not in HOSTS[1]], status
+    finally:
+        netns.run("ip", "-n", ns, "link", "set", "eth0", "up")
+
+
+def load_names(topo) -> list[str]:
+    from daemon.topology import load
+
+    return load(topo).names
