@@ -186,3 +186,54 @@ def test_ranks_serve_their_nodes_two_a_process(mpi_env, shm_before):
     run.wait_gone()
     assert run.proc.returncode == 0, run.output()
     assert not {f for f in shm_files() - shm_before if f.startswith("mpich")}, "MPI shared memory left"
+
+
+def test_the_published_topology_and_the_ranks_run_directories_agree(mpi_env, shm_before):
+    """The published file and each rank's cluster.json name every node at the same
+    endpoint, before and after a node of rank 1 is killed and restarted by its rank;
+    through the published file every view answers with every node again, and no command
+    calls the cluster stopped while rank 0's record covers only its share."""
+    topo = mpi_env.topology("demo.toml", rebalance_interval=0)
+    site = Site(mpi_env)
+    run = site.launch(topo)
+    run.wait_published()
+    ranks = run.ranks()
+    published = load(run.publish)
+
+    def records():
+        return {r: json.loads((mpi_env.home / ("demo" if r == 0 else f"demo.rank-{r}") / "cluster.json").read_text())
+                for r in ranks}
+
+    def disagreeing(recorded) -> list[str]:
+        return [f"rank {r}: {name} at {entry['endpoint']}, published {published.endpoint(name)}"
+                for r, record in recorded.items() for name, entry in record["nodes"].items()
+                if entry["endpoint"] != published.endpoint(name)] + [
+                f"rank {r} records {sorted(record['nodes'])}, runs {sorted(ranks[r]['nodes'])}"
+                for r, record in recorded.items() if sorted(record["nodes"]) != sorted(ranks[r]["nodes"])]
+
+    before = records()
+    assert not disagreeing(before), disagreeing(before)
+    victim = ranks[1]["nodes"][0]
+    os.kill(before[1]["nodes"][victim]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:  # restarted by rank 1's supervisor, at the endpoint it had
+        entry = records()[1]["nodes"][victim]
+        if entry["state"] == "RUNNING" and entry["pid"] != before[1]["nodes"][victim]["pid"]:
+            break
+        assert time.monotonic() < deadline, f"{victim} was not restarted: {entry}"
+        time.sleep(0.2)
+    assert not disagreeing(records()), disagreeing(records())
+    while True:  # a restarted node joins waves begun after its epoch
+        echo = subprocess.run([sys.executable, "-m", "ctl", "echo", "-t", str(run.publish), "--json", "--timeout", "3"],
+                              env=mpi_env.env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=120)
+        assert "is stopped" not in echo.stderr and "never started" not in echo.stderr, echo.stderr
+        if echo.returncode == 0:
+            break
+        assert time.monotonic() < deadline + 60, echo.stdout + echo.stderr
+    assert sorted(n["name"] for n in json.loads(echo.stdout)["nodes"]) == sorted(published.names)
+    top = mpi_env.ctl("top", "--once", "-t", run.publish)
+    assert top.returncode == 0 and f"{len(published.names)}/{len(published.names)} nodes up" in top.stdout, top.stderr
+    site.ctl_json("stop", "-t", run.publish)
+    run.wait_gone()
+    assert run.proc.returncode == 0, run.output()
