@@ -206,18 +206,19 @@ BYTES_LIMITS = {"report": MAX_TEXT}
 # the ECHO's entry stream, which only the operator unpacks: the readers keep an entry
 # only if :func:`fact_ok` accepts it, so a hostile or garbled one is left out, not shown.
 MAX_COUNT = 1 << 40  # a count in a sample's fact (tasks or moves summed over a round)
+MAX_FACT_ID = 64  # characters of the id in a fact; a longer one (no ctl makes one) is not kept
 LAST_FINN = ("wave", "decided_at", "enqueued", "sent")
 LAST_ROUND = ("round", "at", "moves_out", "tasks_out", "moves_in", "tasks_in")
 
 
 def fact_ok(value, fields: tuple) -> bool:
     """Whether ``value`` is a well-formed sample fact with ``fields`` (LAST_FINN or
-    LAST_ROUND): a list of that length, an id of at most MAX_TEXT characters, a finite
-    time, and counts in 0..MAX_COUNT."""
+    LAST_ROUND): a list of that length, an id of at most MAX_FACT_ID characters, a
+    finite time, and counts in 0..MAX_COUNT."""
     if type(value) is not list or len(value) != len(fields):
         return False
     ident, at, *counts = value
-    if type(ident) is not str or not 0 < len(ident) <= MAX_TEXT:
+    if type(ident) is not str or not 0 < len(ident) <= MAX_FACT_ID:
         return False
     if type(at) not in (int, float) or not -MAX_COUNT < at < MAX_COUNT:  # also rejects nan and inf
         return False

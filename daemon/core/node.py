@@ -595,7 +595,8 @@ class NodeCore:
         if step.decided:  # the decision's action: enqueue the wave's tasks here
             ids = self._enqueue(rec.tasks, rec.cost, f"finn {rec.wave.wave}", now)
             wave = rec.wave.wave
-            if self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0):
+            if len(wave) <= m.MAX_FACT_ID and (
+                    self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0)):
                 self.last_finn = [wave, now, len(ids), min(rec.wave.sent, m.MAX_COUNT)]
             self._reply(rec.report, m.FinnDecided(wave, self.name, rec.wave.sent, ids))
 
@@ -645,6 +646,8 @@ class NodeCore:
         round starts the count afresh; one of an earlier round changes nothing."""
         rnd = round_of(move_id)
         last = self.last_round
+        if len(rnd) > m.MAX_FACT_ID:
+            return  # bounds the sample (messages.MAX_FACT_ID); no ctl makes such ids
         if last is not None and last[0] != rnd and (wave_started(rnd) or 0) < (wave_started(last[0]) or 0):
             return
         if last is None or last[0] != rnd:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from daemon import wire
+from daemon.core.messages import MAX_COUNT, MAX_FACT_ID
 from daemon.core.node import QUEUE_DETAIL_LIMIT, listing_limit
 from daemon.core.tasks import QUEUE_RUNS, Task, TaskBoard
 from daemon.topology import MAX_NAME_LENGTH
@@ -23,6 +24,9 @@ def test_a_detailed_echo_of_full_queues_fits_one_frame(nodes):
     board.submit([Task(f"{name}:ffffffff:{10**15 + i}", "label", 1.0 + i) for i in range(limit + 4)], now=0.0)
     sample = board.sample(0.0, True, limit)
     assert len(sample["queued_tasks"]) == limit and len(sample["queue_runs"]) <= QUEUE_RUNS
+    # what the node core adds: its last Finn wave and round at their largest (messages.py)
+    sample["last_finn"] = ["f" * MAX_FACT_ID, 1e12 + 0.5, MAX_COUNT, MAX_COUNT]
+    sample["last_round"] = ["m" * MAX_FACT_ID, 1e12 + 0.5, MAX_COUNT, MAX_COUNT, MAX_COUNT, MAX_COUNT]
     one = wire.pack_entries([(name, name, sample)])
     frame = wire.encode("echo.result", 1, wave="e-1-abc", entries=one * nodes)
     assert len(frame) <= wire.MAX_FRAME, (nodes, len(frame))

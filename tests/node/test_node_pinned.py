@@ -1018,3 +1018,16 @@ def test_a_sample_tells_the_moves_of_the_latest_started_round_each_way():
     fresh = node()
     transfer_to(fresh, [["a", "l", 1.0]], move_id="m9", expires=NOW - 1)  # refused: no part in it
     assert fresh.last_round is None
+
+
+def test_an_id_too_long_for_a_sample_is_not_kept():
+    """A fact's id is bounded (messages.MAX_FACT_ID): an operator's longer ids are acted
+    on but not told."""
+    core = node("root")
+    long_wave = new_wave_id("f", int(NOW * 1e9), "x" * m.MAX_FACT_ID)
+    assert replies(core.handle(OP, 0, m.FinnStart(long_wave, 1, 1.0, OP), NOW))
+    assert core.last_finn is None
+    donor = busy_node()
+    round_id = new_wave_id("m", int(NOW * 1e9), "x" * m.MAX_FACT_ID)
+    assert Reply(OP, m.MoveOk(f"{round_id}-0", [S[2]], 1)) in donor.handle(OP, 0, m.Move(f"{round_id}-0", "pical", [S[2]], 0), NOW)
+    assert donor.last_round is None
