@@ -386,7 +386,7 @@ class Operator:
         after = self.echo(detail=True) if pending else before
         return {
             "cluster": self.topology.cluster.name,
-            "round": base,  # each move id is "<round>-<k>" (daemon/core/waves.py round_of)
+            "round_id": base,  # each move id is "<round id>-<k>" (daemon/core/waves.py round_of)
             "policy": policy,
             "round": base,  # its moves are "<round>-<k>"
             "moves": list(pending.values()),

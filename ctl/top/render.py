@@ -471,7 +471,7 @@ def _actions_line(snapshot, width, view, now, pal, g) -> str:
     total = len(view.roster) or len(samples)
     line.add("balance: ", pal.dim)
     told, own = last_round(samples), view.last_balance
-    if own is not None and _newer(own[1].get("round"), told and told["round"]):
+    if own is not None and _newer(own[1].get("round_id"), told and told["round_id"]):
         at, b = own
         moves = b.get("moves", [])
         line.add(f"{len(moves)} moves, {sum(m.get('count', len(m.get('tasks', ()))) for m in moves)} tasks")
@@ -481,7 +481,7 @@ def _actions_line(snapshot, width, view, now, pal, g) -> str:
         line.add("no round yet", pal.dim)
     else:
         line.add(f"{told['moves']} moves, {told['tasks']} tasks")
-        if own is not None and own[1].get("round") == told["round"]:
+        if own is not None and own[1].get("round_id") == told["round_id"]:
             _add_imbalances(line, own[1], g)
         line.add(f", {_ago(now - (told['started'] or told['at']))} ago", pal.dim)
     if view.auto_balance:

@@ -150,7 +150,7 @@ def last_finn(samples: Iterable[dict]) -> dict | None:
 
 def last_round(samples: Iterable[dict]) -> dict | None:
     """The balancing round that started last among those in which the sampled nodes
-    moved tasks: ``round``, ``started`` (as for :func:`last_finn`), ``moves`` and
+    moved tasks: ``round_id``, ``started`` (as for :func:`last_finn`), ``moves`` and
     ``tasks`` (sent, summed over the donors), ``received`` (tasks accepted, summed over
     the destinations: less than ``tasks`` while some are in flight, or at a node not
     sampled), ``nodes`` (those that report it), ``at``. None if no node reports one."""
@@ -158,7 +158,7 @@ def last_round(samples: Iterable[dict]) -> dict | None:
     if rnd is None:
         return None
     started = wave_started(rnd)
-    return {"round": rnd, "started": None if started is None else started / 1e9,
+    return {"round_id": rnd, "started": None if started is None else started / 1e9,
             "moves": sum(f[2] for _, f in facts), "tasks": sum(f[3] for _, f in facts),
             "received": sum(f[5] for _, f in facts), "nodes": sorted(name for name, _ in facts),
             "at": max(f[1] for _, f in facts)}

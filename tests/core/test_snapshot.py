@@ -79,7 +79,7 @@ def test_last_round_sums_the_donors_moves_and_the_destinations_receipts():
     samples = [{"name": "a", "last_round": [R2, 2_000.5, 2, 7, 0, 0]},
                {"name": "b", "last_round": [R2, 2_000.6, 0, 0, 1, 4]},
                {"name": "c", "last_round": [R1, 1_000.6, 1, 9, 0, 0]}]
-    assert last_round(samples) == {"round": R2, "started": 2_000.0, "moves": 2, "tasks": 7, "received": 4,
+    assert last_round(samples) == {"round_id": R2, "started": 2_000.0, "moves": 2, "tasks": 7, "received": 4,
                                    "nodes": ["a", "b"], "at": 2_000.6}
 
 

@@ -337,13 +337,13 @@ def test_header_shows_the_round_and_wave_the_nodes_report_whoever_started_them(s
     line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
     assert "balance: 2 moves, 14 tasks, 12 s ago" in line, line
     assert "finn: 6/8 decided, 6 msgs, 6 tasks, 3.0 s ago" in line, line
-    view.observe_balance({"round": rnd, "moves": [], "imbalance_before": 7.0, "imbalance_after": 1.5}, T - 11)
+    view.observe_balance({"round_id": rnd, "moves": [], "imbalance_before": 7.0, "imbalance_after": 1.5}, T - 11)
     view.observe_finn({"wave": fw, "decided": [], "undecided": [], "elapsed_ms": 9.5}, T - 2)
     line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
     assert "balance: 2 moves, 14 tasks, 7.00 → 1.50, 12 s ago" in line, line
     assert "finn: 6/8 decided, 6 msgs, 6 tasks, 9.5 ms, 3.0 s ago" in line, line
     later = new_wave_id("m", int((T - 1) * 1e9), "s")
-    view.observe_balance({"round": later, "moves": [], "imbalance_before": 1.1, "imbalance_after": 1.1}, T - 1)
+    view.observe_balance({"round_id": later, "moves": [], "imbalance_before": 1.1, "imbalance_after": 1.1}, T - 1)
     line = screen_of(render(snap, 120, 24, view=view, now=T), 120, 24).display[2]
     assert "balance: 0 moves, 0 tasks, 1.10 → 1.10, 1.0 s ago" in line, line
 
