@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS moves (move_id TEXT PRIMARY KEY, dest TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS seen (move_id TEXT PRIMARY KEY, source TEXT NOT NULL, accepted INTEGER NOT NULL,
                                  unconfirmed INTEGER NOT NULL, forget_after REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS told (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS done_log (n INTEGER PRIMARY KEY, id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS taken_back_log (n INTEGER PRIMARY KEY, move_id TEXT NOT NULL, dest TEXT NOT NULL, ids TEXT NOT NULL);
 """
@@ -102,6 +103,7 @@ class SqliteJournal:
         for move_id, source, accepted, unconfirmed, forget_after in self.db.execute(
                 "SELECT move_id, source, accepted, unconfirmed, forget_after FROM seen ORDER BY rowid"):
             state.seen[move_id] = (source, bool(accepted), bool(unconfirmed), forget_after)
+        state.told = {key: tuple(json.loads(value)) for key, value in self.db.execute("SELECT key, value FROM told")}
         return state
 
     def write(self, records) -> None:
@@ -141,6 +143,8 @@ class SqliteJournal:
                     db.execute("UPDATE seen SET unconfirmed = 0 WHERE move_id = ?", (r.move_id,))
                 elif kind is rec.Dropped:
                     db.execute("DELETE FROM seen WHERE move_id = ?", (r.move_id,))
+                elif kind is rec.Told:
+                    db.execute("INSERT OR REPLACE INTO told VALUES (?, ?)", (r.key, json.dumps(list(r.value))))
                 else:
                     raise TypeError(f"not a journal record: {r!r}")
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",

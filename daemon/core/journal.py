@@ -28,6 +28,10 @@ What is recorded, and why that is enough:
   the tasks a second time). ``Confirmed`` (FORGET arrived) and ``Dropped`` (the id's
   memory ran out) end that record.
 
+- ``Told``: what the node's samples tell of its last Finn wave and balancing round
+  (``last_finn``, ``last_round``: daemon/core/node.py), written in the transaction of the
+  step that changed it, so a restarted node tells them as before its crash.
+
 Not recorded: which echo waves a node sampled (a restarted node refuses waves older
 than itself and its peers refuse waves older than its restart; see daemon/core/node.py),
 and the running/queued split.
@@ -82,6 +86,11 @@ class Dropped(NamedTuple):
     move_id: str
 
 
+class Told(NamedTuple):
+    key: str  # "last_finn" or "last_round"
+    value: tuple  # the fact, as daemon/core/messages.py LAST_FINN / LAST_ROUND shape it
+
+
 @dataclass
 class JournalState:
     """A board's durable state: the queue in order (tasks running at the crash
@@ -92,6 +101,7 @@ class JournalState:
     done: int = 0
     leaving: dict[str, tuple[str, float, tuple[Task, ...]]] = field(default_factory=dict)  # move id -> (dest, expires, tasks)
     seen: dict[str, tuple[str, bool, bool, float]] = field(default_factory=dict)  # move id -> (source, accepted, unconfirmed, forget after)
+    told: dict[str, tuple] = field(default_factory=dict)  # "last_finn"/"last_round" -> the fact
 
 
 class MemoryJournal:
@@ -109,6 +119,7 @@ class MemoryJournal:
         self.done = 0
         self.leaving: dict[str, tuple[str, float, tuple[Task, ...]]] = {}
         self.seen: dict[str, list] = {}
+        self.told: dict[str, tuple] = {}
         self.writes = 0  # Persist effects applied (one transaction each in SQLite)
 
     def apply(self, records) -> None:
@@ -144,6 +155,8 @@ class MemoryJournal:
                     self.seen[rec.move_id][2] = False
             elif kind is Dropped:
                 self.seen.pop(rec.move_id, None)
+            elif kind is Told:
+                self.told[rec.key] = tuple(rec.value)
             else:
                 raise TypeError(f"not a journal record: {rec!r}")
 
@@ -176,4 +189,5 @@ class MemoryJournal:
             done=self.done,
             leaving=dict(self.leaving),
             seen={m: tuple(v) for m, v in self.seen.items()},
+            told=dict(self.told),
         )

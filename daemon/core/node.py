@@ -74,8 +74,8 @@ sends) and ``last_round`` (the balancing round, by its start, in which tasks lef
 reached this node: moves and tasks each way), bounded as daemon/core/messages.py's
 ``LAST_FINN`` and ``LAST_ROUND`` say. So every view of the cluster (``ctl top`` above
 all) shows the last wave and round whoever started them (daemon/core/snapshot.py
-``last_finn``, ``last_round``). They live in memory: a restarted node has none until it
-takes part in another.
+``last_finn``, ``last_round``). Both are journaled (``Told``) in the step that changes
+them, so a restarted node tells them as before its crash.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ from daemon.core.echo import Echo as CoreEcho
 from daemon.core.echo import EchoWave
 from daemon.core.echo import Explore as CoreExplore
 from daemon.core.finn import FinnSets, FinnWave
-from daemon.core.journal import JournalState
+from daemon.core.journal import JournalState, Told
 from daemon.core.tasks import Task, TaskBoard, Transfer
 from daemon.core.waves import WaveError, round_of, wave_started
 
@@ -285,8 +285,11 @@ class NodeCore:
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
         self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
         self.task_seq = 0
-        self.last_finn: list | None = None  # messages.LAST_FINN: the latest-started Finn wave decided here
-        self.last_round: list | None = None  # messages.LAST_ROUND: the latest-started round with a move here
+        told = recovered.told if recovered is not None else {}
+        # messages.LAST_FINN: the latest-started Finn wave decided here; messages.LAST_ROUND:
+        # the latest-started round with a move here (journaled as Told: a restart keeps them)
+        self.last_finn: list | None = _fact(told.get("last_finn"), m.LAST_FINN)
+        self.last_round: list | None = _fact(told.get("last_round"), m.LAST_ROUND)
         self._now = now
         self._skew = 0.0
         self._next_housekeeping = now
@@ -598,6 +601,7 @@ class NodeCore:
             if len(wave) <= m.MAX_FACT_ID and (
                     self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0)):
                 self.last_finn = [wave, now, len(ids), min(rec.wave.sent, m.MAX_COUNT)]
+                self._tell("last_finn", self.last_finn)
             self._reply(rec.report, m.FinnDecided(wave, self.name, rec.wave.sent, ids))
 
     # --- tasks -----------------------------------------------------------------------
@@ -629,8 +633,8 @@ class NodeCore:
             ids = [t for t in msg.tasks if type(t) is str]
             tr = self.board.move_out(msg.move_id, msg.dest, ids, now, now + MOVE_DEADLINE)
         if tr is not None:
+            self._took_part(msg.move_id, now, out=len(tr.tasks))  # journaled with the Leave
             self._send_transfer(tr)
-            self._took_part(msg.move_id, now, out=len(tr.tasks))
         moved = tr.tasks if tr else ()
         self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
 
@@ -654,6 +658,12 @@ class NodeCore:
             last = self.last_round = [rnd, now, 0, 0, 0, 0]
         last[1] = now
         last[2:] = [min(c + d, m.MAX_COUNT) for c, d in zip(last[2:], (out > 0, out, into > 0, into))]
+        self._tell("last_round", last)
+
+    def _tell(self, key: str, fact: list) -> None:
+        """Journal a fact the samples tell (``Told``), in this step's transaction."""
+        if self.board.journal is not None:
+            self.board.journal.append(Told(key, tuple(fact)))
 
     def _send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]
@@ -710,6 +720,12 @@ class NodeCore:
         m.Forget: _on_forget,
         m.TraceGet: _on_trace_get,
     }
+
+
+def _fact(value, fields: tuple) -> list | None:
+    """A fact recovered from the journal, if it is well formed (messages.fact_ok)."""
+    value = list(value) if isinstance(value, (list, tuple)) else None
+    return value if m.fact_ok(value, fields) else None
 
 
 @lru_cache(maxsize=16)

@@ -18,7 +18,7 @@ from tests.node.test_hostile import EPOCH, NOW, SEED, Probe
 
 def state_key(state):
     return (Counter(t.id for t in state.queue), state.submitted, state.done,
-            {k: (d, e, tuple(t.id for t in ts)) for k, (d, e, ts) in state.leaving.items()}, state.seen)
+            {k: (d, e, tuple(t.id for t in ts)) for k, (d, e, ts) in state.leaving.items()}, state.seen, state.told)
 
 
 @given(seed=st.integers(0, 2**32 - 1))
@@ -50,7 +50,9 @@ def test_sqlite_and_memory_journals_agree_and_a_restored_node_has_the_same_board
     assert [t.id for t in loaded.queue] == [t.id for t in memory.queue]  # the same order too
     # a crash now: the node rebuilt from the journal
     board = p.core.board
-    restored = NodeCore(NodeConfig.of(SEED, "subserviate"), EPOCH + 1, p.now, recovered=loaded).board
+    again = NodeCore(NodeConfig.of(SEED, "subserviate"), EPOCH + 1, p.now, recovered=loaded)
+    assert (again.last_finn, again.last_round) == (p.core.last_finn, p.core.last_round)  # what its samples tell
+    restored = again.board
     assert (restored.submitted, restored.done) == (board.submitted, board.done)
     assert Counter(t.id for t in restored.queued) == Counter(t.id for t in board.queued) + Counter(
         t.id for t, _ in board.running.values())
@@ -125,3 +127,28 @@ def test_a_late_ack_after_a_take_back_leaves_the_same_state_in_both_journals(tmp
     for state in (memory.state(), loaded):
         assert [t.id for t in state.queue] == ["a:1:0", "a:1:1"] and state.leaving == {}
     assert state_key(loaded) == state_key(memory.state())
+
+
+def test_a_restarted_node_tells_the_finn_wave_and_round_it_told_before(tmp_path):
+    """``Told`` (daemon/core/journal.py): the last Finn wave decided and the last round
+    a node moved tasks in survive a crash, through SQLite, in the transaction of the
+    step that changed them."""
+    from daemon.core import messages as m
+    from daemon.core.node import Persist
+    from daemon.core.waves import new_wave_id
+
+    db = SqliteJournal(tmp_path / "root.sqlite")
+    core = NodeCore(NodeConfig.of(SEED, "root"), EPOCH, NOW)
+    finn, rnd = new_wave_id("f", int(NOW * 1e9), "a"), new_wave_id("m", int(NOW * 1e9), "b")
+    effects = core.handle(b"op", 0, m.FinnStart(finn, 6, 100.0, b"op"), NOW)  # 4 run, 2 queue
+    effects += core.handle(b"op", 0, m.Move(f"{rnd}-0", "affixed", [], 2), NOW + 0.5)
+    persists = [e for e in effects if type(e) is Persist]
+    assert len(persists) == 2, effects  # one transaction per step: the Told rides with its Put, its Leave
+    for e in persists:
+        db.write(e.records)
+    db.close()
+    reopened = SqliteJournal(db.path)
+    again = NodeCore(NodeConfig.of(SEED, "root"), EPOCH + 1, NOW + 1, recovered=reopened.load())
+    reopened.close()
+    assert again.last_finn == [finn, NOW, 6, 2] == core.last_finn
+    assert again.last_round == [rnd, NOW + 0.5, 1, 2, 0, 0] == core.last_round
