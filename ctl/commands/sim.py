@@ -2,11 +2,11 @@
 
 ::
 
-    ctl sim echo    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE] [--dup P] [--json]
-    ctl sim finn    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE ...] [--dup P] [--json]
+    ctl sim echo    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE] [--dup P] [--trace FILE] [--json]
+    ctl sim finn    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE ...] [--dup P] [--trace FILE] [--json]
     ctl sim balance [TOPOLOGY.toml | --nodes N --shape S] [--scenario burst] [--policy heap|seed|none]
                     [--seed S] [--interval SECONDS] [--json]
-    ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--json]
+    ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--trace FILE] [--json]
 
 Runs the pure wave state machines (``daemon.core``) in one process over a simulated
 network whose delays, reorderings and duplicates all come from the seed
@@ -20,6 +20,11 @@ most one decision per node, everyone decides when every source component initiat
 most 2N messages per channel; on networks of up to 200 nodes, each decision made with
 Inc = the node's ancestors and causally after an event at each of them). On a failed check it prints the command that replays the run and exits 1.
 Exit 2 on bad arguments.
+
+``--trace FILE`` also writes the run's steps in the trace model (daemon/trace/model.py,
+``"clock": "simulated"``; daemon/sim/trace.py) to FILE, in the format its suffix names
+(daemon/trace/formats.py: .json for Perfetto, .shiviz, .svg, .png, .etrace); for chaos,
+the run of the first seed.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ examples:
   ctl sim finn --nodes 40 --shape dag --seed 123 --from NODE   (one source only: see who waits)
   ctl sim balance --nodes 1000 --shape tree --scenario burst --policy seed --json
   ctl sim chaos topologies/chaos/diamond.toml --seed 1 --seeds 200
+  ctl sim echo topologies/seed.toml --seed 1 --trace /tmp/echo.svg   (also .json for Perfetto, .shiviz, .etrace)
 """
 
 SHAPES = ("tree", "dag", "ring", "strong")
@@ -68,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--shape", metavar="SHAPE", help="tree, dag, ring or strong (default tree)")
         p.add_argument("--seed", type=integer("--seed"), help="run seed (default: a random one, printed)")
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    for p in (echo, finn, chaos):
+        p.add_argument("--trace", metavar="FILE",
+                       help="write the run's trace to FILE: .json (Perfetto), .shiviz, .svg, .png, .etrace"
+                            + (" (the first seed's run)" if p is chaos else ""))
     echo.add_argument("--from", dest="initiators", action="append", metavar="NODE",
                       help="the initiator (default: the first node)")
     finn.add_argument("--from", dest="initiators", action="append", metavar="NODE",
@@ -92,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is None:
         args.seed = secrets.randbelow(2**31)
     topology, source = _topology(args)
+    if getattr(args, "trace", None):
+        from daemon.trace.formats import suffix_of
+
+        suffix_of(args.trace)  # an unknown suffix is refused before the run
     if not args.json:
         print(f"seed {args.seed}", flush=True)  # first, so that even a crash can be replayed
     if args.sim == "balance":
@@ -104,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         report, problems = _finn(args, topology, source)
     report["problems"] = problems
     report["replay"] = replay_command(args)
+    if args.trace:
+        report["trace"] = args.trace
     if args.json:
         from ctl.output import print_json
 
@@ -218,8 +234,9 @@ def _echo(args, topology, source):
     if names:
         _check_names(topology, names)
     graph = IndexedGraph(topology)
-    run = simulate_echo(graph, names[0] if names else None, seed=args.seed, dup=args.dup)
+    run = simulate_echo(graph, names[0] if names else None, seed=args.seed, dup=args.dup, traced=bool(args.trace))
     problems = run.problems(graph)
+    _write_trace(args, run.trace)
     report = _common(args, topology, source, run, graph)
     report.update({
         "initiator": graph.names[run.initiator],
@@ -245,7 +262,8 @@ def _finn(args, topology, source):
         _check_names(topology, names)
     graph = IndexedGraph(topology)
     small = len(graph) <= CAUSALITY_MAX_NODES
-    run = simulate_finn(graph, names, seed=args.seed, dup=args.dup, clocks=small)
+    run = simulate_finn(graph, names, seed=args.seed, dup=args.dup, clocks=small, traced=bool(args.trace))
+    _write_trace(args, run.trace)
     required = set(graph.finn_initiators())
     every_source_starts = required <= set(run.initiators)
     problems = run.problems(expect_all=every_source_starts)
@@ -266,6 +284,13 @@ def _finn(args, topology, source):
         "causality_checked": small,
     })
     return report, problems
+
+
+def _write_trace(args, trace) -> None:
+    if args.trace:
+        from daemon.trace import write
+
+        write(trace, args.trace)
 
 
 def _count(k: int, noun: str) -> str:
@@ -314,6 +339,8 @@ def _print_text(r: dict) -> None:
         if not r["causality_checked"]:
             print(f"decisions against ancestors and vector clocks: not checked (over {CAUSALITY_MAX_NODES} nodes)")
     print(f"simulated time: {r['time']:.3f} ms, {r['events']} events")
+    if r.get("trace"):
+        print(f"trace: {r['trace']}")
     if r["problems"]:
         for problem in r["problems"]:
             print(f"check failed: {problem}")
@@ -370,7 +397,14 @@ def _chaos(args, topology, source) -> int:
     for seed in range(first, first + args.seeds):
         if args.nodes is not None and seed != first:
             topology = generated(args.nodes, args.shape or "tree", seed)
-        report = simulate_chaos(topology, seed, config)
+        tracer = None
+        if args.trace and seed == first:
+            from daemon.sim.trace import ChaosTracer
+
+            tracer = ChaosTracer(topology.names, topology.edges())
+        report = simulate_chaos(topology, seed, config, tracer)
+        if tracer is not None:
+            _write_trace(args, tracer.trace())
         one = copy.copy(args)
         one.seed = seed
         report["replay"] = replay_command(one)
@@ -409,6 +443,8 @@ def _chaos(args, topology, source) -> int:
         print(f"tasks: {totals['tasks']}, done {totals['done']}, lost {totals['lost']}, duplicated "
               f"{totals['duplicated']}, allowed duplicates {totals['allowed_duplicates']}")
     print("faults: " + ", ".join(f"{k} {v}" for k, v in (reports[0]["faults"] if args.seeds == 1 else faults).items()))
+    if args.trace:
+        print(f"trace: {args.trace} (seed {first})")
     if not failures:
         print("checks: ok")
         return 0

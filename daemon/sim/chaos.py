@@ -176,8 +176,9 @@ class _Wave:
 class ChaosRun:
     """One run; :meth:`run` returns its report (plain JSON-able data)."""
 
-    def __init__(self, topology, seed: int, config: ChaosConfig = ChaosConfig()):
+    def __init__(self, topology, seed: int, config: ChaosConfig = ChaosConfig(), tracer=None):
         self.topology = topology
+        self.tracer = tracer  # a daemon.sim.trace.ChaosTracer, or None
         self.seed = seed
         self.cfg = config
         self.names = list(topology.names)
@@ -359,10 +360,13 @@ class ChaosRun:
             self.faults["reorder"] += 1
         else:
             self.channel_last[key] = seq
-        self._step(node, node.core.handle(src.encode(), epoch, msg, self._local(node)))
+        self._step(node, node.core.handle(src.encode(), epoch, msg, self._local(node)), cause=(src, epoch, msg, seq))
 
-    def _step(self, node: _Node, effects: list, op: object = None) -> None:
-        """Run one step's effects in order — unless a crash strikes in the middle."""
+    def _step(self, node: _Node, effects: list, op: object = None, cause=None) -> None:
+        """Run one step's effects in order — unless a crash strikes in the middle.
+        ``cause`` is what the tracer records as the step's input (None: a tick)."""
+        if self.tracer is not None:
+            self._trace(node, effects, cause)
         if node.crash_mid is not None and any(type(e) is Persist for e in effects):
             k = int(node.crash_mid * (len(effects) + 1))
             self._effects(node, effects[:k], op)
@@ -374,6 +378,12 @@ class ChaosRun:
             length, node.stall = node.stall, None
             self._stall(node, length)
         self._schedule_wake(node)
+
+    def _trace(self, node: _Node, effects: list, cause) -> None:
+        if node.crash_mid is not None and any(type(e) is Persist for e in effects):
+            effects = effects[:int(node.crash_mid * (len(effects) + 1))]  # what runs before the crash
+        outs = [(e.dest, e.msg) if type(e) is Send else (None, e.msg) for e in effects if type(e) in (Send, Reply)]
+        self.tracer.step(self.now, node.name, node.epoch, cause, outs, len(node.core.board.queued))
 
     def _effects(self, node: _Node, effects: list, op) -> None:
         name = node.name
@@ -428,6 +438,8 @@ class ChaosRun:
         at = self.now + rng.uniform(*cfg.hop)
         self.seq += 1
         seq = self.seq  # the send's order on its channel (reorderings are counted by it)
+        if self.tracer is not None:
+            self.tracer.sent(src, self.nodes[src].epoch, dst, wire.parse(frame)[1], seq)
         if not self.quiet:
             if rng.random() < cfg.loss:
                 self.faults["loss"] += 1
@@ -591,7 +603,7 @@ class ChaosRun:
         if type(msg) is m.EchoStart:
             self.waves[msg.wave].started = self.now
         epoch, msg = wire.parse(wire.pack(msg, 0))
-        self._step(node, node.core.handle(OPERATOR, epoch, msg, self._local(node)), msg)
+        self._step(node, node.core.handle(OPERATOR, epoch, msg, self._local(node)), msg, cause=(None, epoch, msg, None))
 
     def _answered(self, name: str, msg, op) -> None:
         """A reply leaves node ``name``: the checks that concern when it was made."""
@@ -786,7 +798,8 @@ def _ancestors(names: list[str], edges: list[tuple[str, str]]) -> dict[str, froz
     return result
 
 
-def simulate_chaos(topology, seed: int, config: ChaosConfig = ChaosConfig()) -> dict:
+def simulate_chaos(topology, seed: int, config: ChaosConfig = ChaosConfig(), tracer=None) -> dict:
     """One chaos run of ``topology`` with ``seed``; its report (``ok``, ``problems``,
-    the figures). Never raises for a failed check: the report says it."""
-    return ChaosRun(topology, seed, config).run()
+    the figures). Never raises for a failed check: the report says it. With a
+    :class:`daemon.sim.trace.ChaosTracer` every step is traced into it."""
+    return ChaosRun(topology, seed, config, tracer).run()

@@ -7,7 +7,7 @@ past ``max_time`` (saying so in ``limit`` rather than hanging, or raising
 :class:`EventLimitExceeded` with ``strict=True``), create the node's wave
 object when the first event reaches it (as the daemon does), apply the event and keep
 a WaveError as a rejection, advance the vector clocks when the run keeps them, let the
-algorithm record the step, then hand the step's sends to the network, counted per node
+algorithm record the step (and a tracer, when the run is traced: daemon/sim/trace.py), then hand the step's sends to the network, counted per node
 and per directed channel. What a step means (decisions, traces) is the algorithm's.
 """
 
@@ -78,6 +78,7 @@ class Driver:
         max_time: float | None = None,
         *,
         strict: bool = False,
+        tracer: Any = None,
     ) -> None:
         """Start the wave at ``starters`` (at time 0, in that order) and handle events
         until none is left or a limit is hit: reported in ``limit``, or with ``strict``
@@ -88,7 +89,9 @@ class Driver:
         hands it one event (``kind`` START, with ``src`` and ``msg`` None, or a
         delivery) and returns the core's step, with ``sends`` of ``(dst, msg)``;
         ``record(now, p, w, step)`` sees every accepted step after the clocks moved and
-        before its sends go out.
+        before its sends go out; so does ``tracer(now, p, w, kind, src, msg, step, n)``
+        when given (a :class:`daemon.sim.trace.SimTracer`), ``n`` being the message's
+        number on its channel, which travels beside the vector clock's stamp.
         """
         net = self.net
         vclocks = self.vclocks
@@ -108,6 +111,8 @@ class Driver:
             if event is None:
                 break
             now, _, kind, src, dst, msg, stamp = event
+            if tracer is not None:
+                stamp, n = stamp if stamp is not None else (None, None)
             if max_time is not None and now > max_time:
                 self.limit = f"simulated time passed {max_time} ms, {len(net) + 1} events still queued"
                 break
@@ -127,8 +132,13 @@ class Driver:
                 else:
                     vclocks.receive(dst, stamp)
             record(now, dst, w, step)
+            if tracer is not None:
+                tracer(now, dst, w, kind, src, msg, step, n)
             for q, m in step.sends:
-                net.send(dst, q, m, vclocks.send(dst) if vclocks is not None else None)
+                stamp = vclocks.send(dst) if vclocks is not None else None
+                if tracer is not None:
+                    stamp = (stamp, tracer.sent(dst, q))
+                net.send(dst, q, m, stamp)
                 per_node[dst] += 1
                 key = (dst, q)
                 per_channel[key] = per_channel.get(key, 0) + 1

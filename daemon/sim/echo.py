@@ -17,6 +17,9 @@ Theory of operation (ARCHITECTURE.md, "The waves" and "The node core"; Tel 6.2.3
   with their time (exactly one, at the initiator), original messages still in flight
   at the decision (none), the initiator's entries (one per node) and whether their
   father pointers form a spanning tree rooted at the initiator.
+- With ``traced=True`` the run keeps every accepted step as a trace
+  (:mod:`daemon.sim.trace`, ``run.trace``), which ``ctl sim echo --trace FILE`` writes
+  and ``ctl trace check`` judges.
 - Duplicates still arrive after the decision (``after_decision``): a driver must keep a
   finished wave's state (or its id) long enough to recognise them, or a late duplicate
   would start the wave again at that node.
@@ -59,6 +62,7 @@ class EchoRun:
     decision_clock: tuple[int, ...] | None = None
     final_clocks: list[tuple[int, ...]] | None = None  # every node's vector clock at the end
     limit: str | None = None
+    trace: Any = None                            # a daemon.trace.model.Trace, with traced=True
 
     @property
     def decided_at(self) -> float | None:
@@ -157,6 +161,7 @@ def simulate_echo(
     max_events: int | None = None,
     max_time: float | None = None,
     wave: str = "echo-sim",
+    traced: bool = False,
 ) -> EchoRun:
     """Run one echo wave from ``initiator`` (default: the first node) over a seeded
     network. ``topology`` is a Topology or an :class:`IndexedGraph`. Raises the
@@ -194,8 +199,15 @@ def simulate_echo(
             if vclocks is not None:
                 run.decision_clock = vclocks.now(p)
 
-    drive.run([root], make, apply, record, max_events, max_time, strict=strict)
+    tracer = None
+    if traced:
+        from daemon.sim.trace import SimTracer
+
+        tracer = SimTracer(graph.names, wave, "echo", lambda w, step: f"decided: {len(w.result or ())}/{n} nodes")
+    drive.run([root], make, apply, record, max_events, max_time, strict=strict, tracer=tracer)
     drive.fill(run)
+    if tracer is not None:
+        run.trace = tracer.trace(graph)
     events = run.events
     run.deliveries = events - 1 if events else 0  # every event but the START
     if run.decisions:  # every event handled after the one that decided first

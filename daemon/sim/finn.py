@@ -17,6 +17,9 @@ Theory of operation (ARCHITECTURE.md, "The waves" and "The node core"; Finn 1979
   the sets are the core's own frozensets (never copied: the core replaces them when
   they grow), so a trace costs one tuple per step. The tests check on it that
   p ∈ Inc_p, NInc_p ⊆ Inc_p, both only grow and q ∈ NInc_p ⇒ In_q ⊆ Inc_p.
+- With ``traced=True`` the run keeps every accepted step as a trace of the trace model
+  (:mod:`daemon.sim.trace`, ``run.trace``), which ``ctl sim finn --trace FILE`` writes
+  and ``ctl trace check`` judges.
 - With ``clocks=True`` every node keeps a vector clock and each decision records the
   deciding node's clock, so a test can check that it is causally after an event at
   every ancestor (Tel 6.2.6: Finn's decision depends on all of them).
@@ -55,6 +58,7 @@ class FinnRun:
     inc_sizes: list[int] = field(default_factory=list)   # final |Inc_p| (0: never woke)
     rejected: list[str] = field(default_factory=list)
     limit: str | None = None
+    trace: object = None                           # a daemon.trace.model.Trace, with traced=True
 
     @property
     def decided(self) -> list[str]:
@@ -106,6 +110,7 @@ def simulate_finn(
     max_events: int | None = None,
     max_time: float | None = None,
     wave: str = "finn-sim",
+    traced: bool = False,
 ) -> FinnRun:
     """Run one Finn wave started at ``initiators`` (default: one node of every source
     component) over a seeded network. ``topology`` is a Topology or an
@@ -138,8 +143,15 @@ def simulate_finn(
             if vclocks is not None:
                 run.decision_clocks[p] = vclocks.now(p)
 
-    drive.run(starters, make, apply, record, max_events, max_time, strict=strict)
+    tracer = None
+    if traced:
+        from daemon.sim.trace import SimTracer
+
+        tracer = SimTracer(graph.names, wave, "finn", lambda w, step: f"decided: |Inc| = {len(w.inc)}")
+    drive.run(starters, make, apply, record, max_events, max_time, strict=strict, tracer=tracer)
     drive.fill(run)
+    if tracer is not None:
+        run.trace = tracer.trace(graph)
     run.deliveries = run.events - len(starters)
     waves = drive.waves
     run.inc_sizes = [len(w.inc) if w is not None else 0 for w in waves]

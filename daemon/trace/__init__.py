@@ -1,50 +1,31 @@
-"""Traces of waves: what nodes recorded (daemon/trace/recorder.py), written to files.
+"""Traces of waves: what nodes record (:mod:`daemon.trace.recorder`), the model of a
+trace (:mod:`daemon.trace.model`), the files it is written to
+(:mod:`daemon.trace.formats`), the wave properties checked on it
+(:mod:`daemon.trace.check`) and the critical path shown from it
+(:mod:`daemon.trace.report`).
 
-Every trace goes to a file through :func:`write`. The raw form is the trace model's
-dict as JSON, suffix ``.etrace`` or ``.etrace.json``; other suffixes are the drawing
-formats of daemon/trace/formats.py, when that module is there.
+``write(trace, path)`` is the one entry point that writes a trace: ``trace`` is a
+:class:`~daemon.trace.model.Trace` or the model's dict, and the suffix of ``path``
+chooses the format (.json for Perfetto, .shiviz, .svg/.png, .etrace/.etrace.json);
+``check_path(path)`` refuses an unknown suffix before anything runs. Both import the
+formats only when called: a node daemon imports this package for its recorder alone.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-
-from daemon.errors import BadInput
-
-RAW_SUFFIXES = (".etrace", ".etrace.json")
-
-
-def _formats():
-    """daemon/trace/formats.py, or None while it is not there."""
-    if importlib.util.find_spec("daemon.trace.formats") is None:
-        return None
-    from daemon.trace import formats
-
-    return formats
-
 
 def check_path(path) -> None:
-    """BadInput naming ``path`` unless :func:`write` can write a trace there (checked
-    before a wave runs, so a bad name fails at once)."""
-    path = os.fspath(path)
-    if path.endswith(RAW_SUFFIXES) or _formats() is not None:
-        return
-    raise BadInput(f"{path}: a trace is written as {' or '.join(RAW_SUFFIXES)} (the raw trace, JSON); "
-                   "this installation has no other trace format")
+    """BadInput naming ``path`` and the suffixes known unless :func:`write` can write
+    there (called before a wave runs, so that a bad name fails at once)."""
+    from daemon.trace.formats import suffix_of
+
+    suffix_of(path)
 
 
-def write(trace: dict, path) -> None:
-    """Write ``trace`` (the trace model's dict) to ``path``, in the format its suffix
-    names. BadInput for a suffix no writer knows; OSError if the file cannot be written."""
-    path = os.fspath(path)
-    if not path.endswith(RAW_SUFFIXES):
-        formats = _formats()
-        if formats is None:
-            check_path(path)
-        formats.write(trace, path)
-        return
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(trace, f, separators=(",", ":"))
-        f.write("\n")
+def write(trace, path) -> None:
+    """Write ``trace`` (a Trace or the model's dict) to ``path`` in the format its suffix
+    names; BadInput for an unknown suffix or a bad trace, UserError when the file cannot
+    be written or drawing lacks matplotlib."""
+    from daemon.trace.formats import write as write_file
+
+    write_file(trace, path)

@@ -2,7 +2,8 @@
 generated topologies (trees, DAGs, strongly connected and arbitrary graphs, 2 to 60
 nodes; one node is its own case below), random initiators, seeds and duplicate rates.
 Links, degrees and channels come from the drawn edge list (tests/sim/oracles.py), not
-from the simulator's index."""
+from the simulator's index. Every run of the property tests is traced, and its trace
+passes the trace check (daemon/trace/check.py), which reads only the trace."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from daemon.sim.echo import simulate_echo, spanning_tree_problem
 from daemon.sim.graph import IndexedGraph
+from daemon.trace.check import check
 import oracles
 from sim_graphs import graph_cases, make_case, profile, replay_hint
 
@@ -26,7 +28,7 @@ def test_echo_keeps_tel_lemmas(case, seed, dup, data):
     graph = case.graph()
     n = len(graph)
     root = data.draw(st.integers(0, n - 1), label="initiator")
-    run = simulate_echo(graph, graph.names[root], seed=seed, dup=dup)
+    run = simulate_echo(graph, graph.names[root], seed=seed, dup=dup, traced=True)
     hint = replay_hint(case, "echo", seed, dup, f" --from {graph.names[root]}")
 
     assert run.limit is None, hint
@@ -61,6 +63,7 @@ def test_echo_keeps_tel_lemmas(case, seed, dup, data):
     # Each node sampled once, when it joined; never after the decision.
     assert all(0.0 <= s["sampled_at"] <= run.decided_at for _, _, s in entries), hint
     assert run.problems(graph) == [], hint
+    assert check(run.trace)[0] == [], hint
 
 
 @given(case=graph_cases(), seed=seeds)
@@ -70,7 +73,8 @@ def test_duplicates_change_deliveries_not_the_wave(case, seed):
     the same time, so the wave's sends, tree and decision time are the same."""
     graph = case.graph()
     clean = simulate_echo(graph, seed=seed, dup=0.0)
-    noisy = simulate_echo(graph, seed=seed, dup=0.3)
+    noisy = simulate_echo(graph, seed=seed, dup=0.3, traced=True)
+    assert check(noisy.trace)[0] == []
     assert noisy.messages == clean.messages
     assert noisy.per_channel == clean.per_channel
     assert noisy.decisions == clean.decisions

@@ -1,7 +1,9 @@
 """Finn's algorithm over the simulated network: the invariants and lemmas of Tel 6.2.6,
 checked on generated topologies of 2 to 60 nodes (one node: its own case below) with
 random delays and duplicates. Ancestors and source components come from the drawn edge
-list (tests/sim/oracles.py), not from the simulator's index."""
+list (tests/sim/oracles.py), not from the simulator's index. Every run of the property
+tests is traced, and its trace passes the trace check (daemon/trace/check.py), or — when
+a source does not initiate — the check names exactly the nodes left undecided."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import oracles
 from daemon.sim.finn import ancestor_problems, simulate_finn
+from daemon.trace.check import check
 from sim_graphs import GraphCase, graph_cases, make_case, profile, replay_hint
 
 seeds = st.integers(0, 2**32 - 1)
@@ -43,7 +46,7 @@ def check_step_invariants(run, graph, case, hint):
 def test_finn_keeps_tel_lemmas(case, seed, dup):
     graph = case.graph()
     n = len(graph)
-    run = simulate_finn(graph, seed=seed, dup=dup, clocks=True, trace=True)
+    run = simulate_finn(graph, seed=seed, dup=dup, clocks=True, trace=True, traced=True)
     hint = replay_hint(case, "finn", seed, dup)
 
     assert run.limit is None, hint
@@ -75,15 +78,17 @@ def test_finn_keeps_tel_lemmas(case, seed, dup):
         assert all(inc == set(range(n)) for inc in decided_sets.values()), hint
     if case.shape == "tree":
         assert run.messages == n - 1, hint  # a broadcast
+    assert check(run.trace)[0] == [], hint
 
 
 @given(case=graph_cases(shapes=("tree",), min_nodes=1), seed=seeds, dup=dups)
 @profile(150)
 def test_out_tree_is_a_broadcast_of_n_minus_1(case, seed, dup):
     graph = case.graph()
-    run = simulate_finn(graph, seed=seed, dup=dup)
+    run = simulate_finn(graph, seed=seed, dup=dup, traced=True)
     assert run.messages == len(graph) - 1, replay_hint(case, "finn", seed, dup)
     assert run.undecided == []
+    assert check(run.trace)[0] == []
 
 
 @given(case=graph_cases(shapes=("graph", "strong", "dag")), seed=seeds, dup=dups, data=st.data())
@@ -98,11 +103,12 @@ def test_extra_initiators_do_not_change_the_outcome(case, seed, dup, data):
                 for c in components]
     extra = data.draw(st.lists(st.integers(0, n - 1), max_size=n), label="extra initiators")
     names = [graph.names[p] for p in extra + required]
-    run = simulate_finn(graph, names, seed=seed, dup=dup)
+    run = simulate_finn(graph, names, seed=seed, dup=dup, traced=True)
     hint = replay_hint(case, "finn", seed, dup, "".join(f" --from {x}" for x in names))
     assert run.undecided == [], hint
     assert sorted(p for _, p in run.decisions) == list(range(n)), hint
     assert run.problems() == [], hint
+    assert check(run.trace)[0] == [], hint
 
 
 @given(case=graph_cases(shapes=("dag", "graph"), min_nodes=2), seed=seeds, dup=dups, data=st.data())
@@ -113,7 +119,7 @@ def test_a_source_that_does_not_initiate_leaves_its_descendants_undecided(case, 
     skipped = data.draw(st.sampled_from(range(len(components))), label="skipped component")
     names = [data.draw(st.sampled_from(sorted(c)), label="component initiator")
              for k, c in enumerate(components) if k != skipped]
-    run = simulate_finn(graph, names, seed=seed, dup=dup)
+    run = simulate_finn(graph, names, seed=seed, dup=dup, traced=True)
     hint = replay_hint(case, "finn", seed, dup, "".join(f" --from {x}" for x in names))
     # Exactly the nodes with the skipped component among their ancestors stay undecided,
     # the run still ends (no hang, no limit) and reports them by name.
@@ -124,6 +130,9 @@ def test_a_source_that_does_not_initiate_leaves_its_descendants_undecided(case, 
     assert set(run.undecided) >= components[skipped], hint
     assert run.problems(expect_all=False) == [], hint
     assert any("never decided" in problem for problem in run.problems(expect_all=True)), hint
+    violations = check(run.trace)[0]
+    assert {v.rule for v in violations} <= {"finn.decides", "wave.decision"}, hint  # the latter: none decided
+    assert sorted(v.node for v in violations if v.rule == "finn.decides") == sorted(stuck), hint
 
 
 def test_dag_decisions_are_not_in_ancestor_order():

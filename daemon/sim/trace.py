@@ -1,0 +1,131 @@
+"""Traces of simulated runs in the trace model of :mod:`daemon.trace.model`
+(``source: "sim"``, ``clock: "simulated"``), so that the files, diagrams and checks of
+real clusters work on the simulator's runs too.
+
+One step per event the wave's core accepted (the operator's start, each delivery,
+duplicates included); a rejected event (a WaveError) is no step. Times are the
+simulated clock in seconds (the simulator counts milliseconds), every step takes no
+time (``dur`` 0), every node has one incarnation (``inc`` 0) and no queue (``queue``
+null: the simulated waves run no task board). The operator's start arrives from
+``op:sim``. Every receive carries ``in.n``, the message's number on its channel
+(daemon/trace/model.py): the network reorders and duplicates, so pairing by order
+would be wrong; the driver passes the number along with the message (daemon/sim/drive.py). Tracing costs one call per event; a run without a tracer pays one test.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from daemon.sim.network import START
+from daemon.trace.model import Decision, Out, Received, Step, Trace
+
+OPERATOR = "op:sim"
+# the simulated cores' message classes -> the wire's type names (daemon/core/messages.py)
+TYPE_NAMES = {"Explore": "explore", "Echo": "echo", "FinnSets": "finn"}
+START_TYPES = {"echo": "echo.start", "finn": "finn.start"}
+
+
+def type_name(msg: object) -> str:
+    name = type(msg).__name__
+    return TYPE_NAMES.get(name, name.lower())
+
+
+class SimTracer:
+    """Collects the steps of one simulated wave over nodes named ``names``;
+    ``what(w, step)`` words a decision (e.g. ``decided: 8/8 nodes``)."""
+
+    __slots__ = ("names", "wave", "kind", "what", "steps", "_seq", "_sent")
+
+    def __init__(self, names: tuple[str, ...], wave: str, kind: str, what: Callable[[object, object], str]):
+        self.names = names
+        self.wave = wave
+        self.kind = kind
+        self.what = what
+        self.steps: list[Step] = []
+        self._seq = [0] * len(names)
+        self._sent: dict[tuple[int, int], int] = {}
+
+    def sent(self, p: int, q: int) -> int:
+        """Number the next message from ``p`` to ``q`` (0, 1, ...); it travels with it."""
+        n = self._sent.get((p, q), 0)
+        self._sent[(p, q)] = n + 1
+        return n
+
+    def __call__(self, now: float, p: int, w: object, kind: int, src: int | None, msg: object, step,
+                 n: int | None) -> None:
+        names = self.names
+        wave = self.wave
+        if kind == START:
+            recv = Received(OPERATOR, START_TYPES[self.kind], wave, None)
+        else:
+            recv = Received(names[src], type_name(msg), wave, 0, n)
+        out = tuple(Out(names[q], type_name(m), wave) for q, m in step.sends)
+        decide = (Decision(wave, self.kind, self.what(w, step)),) if step.decided else ()
+        seq = self._seq[p]
+        self._seq[p] = seq + 1
+        self.steps.append(Step(names[p], 0, seq, now / 1000.0, 0.0, recv, out, decide, None))
+
+    def trace(self, topology) -> Trace:
+        """The trace of the run so far; ``topology`` gives the edges (a Topology, or an
+        IndexedGraph of one)."""
+        edges = topology.topology.edges() if hasattr(topology, "topology") else topology.edges()
+        return Trace(nodes=list(self.names), edges=[tuple(e) for e in edges], steps=list(self.steps),
+                     source="sim", clock="simulated", wave=self.wave, kind=self.kind,
+                     dropped=dict.fromkeys(self.names, 0), missing=[])
+
+
+class ChaosTracer:
+    """Collects every step of whole nodes in a chaos run (daemon/sim/chaos.py): all
+    waves, task hand-offs and ticks (``wave`` null). ``inc`` is the node's epoch, so a
+    restart begins a new incarnation whose ``seq`` starts at 0; ``t`` is the run's
+    simulated time, not the node's stepped clock; ``queue`` the tasks queued after the
+    step. A message's number on its channel travels in :attr:`numbers`, by the run's
+    send sequence (a duplicate or a backlog delivery keeps it)."""
+
+    __slots__ = ("names", "edges", "steps", "numbers", "_seq", "_sent")
+
+    def __init__(self, names: list[str], edges: list[tuple[str, str]]):
+        self.names = list(names)
+        self.edges = [tuple(e) for e in edges]
+        self.steps: list[Step] = []
+        self.numbers: dict[int, int] = {}      # the run's send seq -> number on its channel
+        self._seq: dict[tuple[str, int], int] = {}
+        self._sent: dict[tuple, int] = {}
+
+    def sent(self, src: str, epoch: int, dst: str, msg: object, send_seq: int) -> None:
+        key = (src, epoch, dst, getattr(msg, "wave", None))
+        n = self._sent.get(key, 0)
+        self._sent[key] = n + 1
+        self.numbers[send_seq] = n
+
+    def step(self, now: float, node: str, epoch: int, cause, outs: list, queue: int) -> None:
+        """``cause``: None (a tick) or (sender name or None for the operator, sender epoch,
+        message, send seq or None); ``outs``: (destination or None for the operator, message)."""
+        from daemon.core.messages import KIND
+
+        recv = None
+        if cause is not None:
+            src, inc, msg, send_seq = cause
+            wave = getattr(msg, "wave", None)
+            if src is None:
+                recv = Received(OPERATOR, KIND[type(msg)], wave, None)
+            else:
+                recv = Received(src, KIND[type(msg)], wave, inc, self.numbers.get(send_seq))
+        out = []
+        decide = []
+        for dst, msg in outs:
+            kind = KIND[type(msg)]
+            wave = getattr(msg, "wave", None)
+            out.append(Out(OPERATOR if dst is None else dst, kind, wave))
+            if kind == "echo.result":
+                decide.append(Decision(wave, "echo", "answered the operator"))
+            elif kind == "finn.decided":
+                decide.append(Decision(wave, "finn", f"enqueued {len(msg.enqueued)} task(s)"))
+        key = (node, epoch)
+        seq = self._seq.get(key, 0)
+        self._seq[key] = seq + 1
+        self.steps.append(Step(node, epoch, seq, now, 0.0, recv, tuple(out), tuple(decide), queue))
+
+    def trace(self) -> Trace:
+        return Trace(nodes=self.names, edges=self.edges, steps=list(self.steps), source="sim", clock="simulated",
+                     wave=None, kind=None, dropped=dict.fromkeys(self.names, 0), missing=[])
