@@ -129,3 +129,13 @@ def test_a_dropped_receive_shows_as_lost_and_breaks_the_tree():
     d = without(d, lambda s: s is gone or s == gone)
     found = rules(d)
     assert "echo.tree" in found and "wave.causality" in found
+
+
+def test_echo_a_second_message_on_a_channel_fires():
+    d = echo_trace()
+    s = _first_out_step(d, "root", "explore")
+    s["out"] = s["out"] + [dict(s["out"][0])]
+    violations, _ = check(Trace.from_dict(d))
+    first = s["out"][0]["to"]
+    assert any(v.rule == "echo.channel" and f"2 messages from root to {first}, expected exactly one" in v.text
+               for v in violations)
