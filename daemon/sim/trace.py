@@ -25,9 +25,15 @@ TYPE_NAMES = {"Explore": "explore", "Echo": "echo", "FinnSets": "finn"}
 START_TYPES = {"echo": "echo.start", "finn": "finn.start"}
 
 
+_TYPE_OF: dict[type, str] = {}
+
+
 def type_name(msg: object) -> str:
-    name = type(msg).__name__
-    return TYPE_NAMES.get(name, name.lower())
+    cls = type(msg)
+    name = _TYPE_OF.get(cls)
+    if name is None:
+        name = _TYPE_OF[cls] = TYPE_NAMES.get(cls.__name__, cls.__name__.lower())
+    return name
 
 
 class SimTracer:

@@ -239,6 +239,7 @@ def draw(trace: Trace, path: str | Path) -> None:
     matplotlib.rcParams["svg.hashsalt"] = "echofinn-trace"  # the same trace, the same bytes
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     steps = trace.steps
     lamport = trace.lamport
@@ -298,6 +299,7 @@ def draw(trace: Trace, path: str | Path) -> None:
     ax.set_yticklabels(labels)
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_xlabel("Lamport time (happens-before order of steps)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles = [Line2D([0], [0], color=c, lw=2, label=t) for t, c in colours.items()]
     handles.append(Line2D([0], [0], marker="*", color="w", markerfacecolor="#ffbf00", markeredgecolor="black",
                           markersize=14, label="decision"))
