@@ -493,7 +493,7 @@ def _step(s: Any, k: int, known: set[str]) -> Step:
     if not isinstance(s, dict):
         raise TraceError(f"steps[{k}] must be an object, got {type(s).__name__}")
     node = s.get("node")
-    if node not in known:
+    if not isinstance(node, str) or node not in known:
         raise TraceError(f"steps[{k}]: field 'node' must be a node of topology.nodes, got {node!r}")
     where = f"steps[{k}] (node {node}, seq {s.get('seq')!r})"
     inc = _int(s.get("inc"), f"{where}: field 'inc'")

@@ -1,13 +1,21 @@
 """The trace model (daemon/trace/model.py): the dict form both ways, errors that name
-the step and field, pairing sends with receives, happens-before and the clocks."""
+the step and field, pairing sends with receives, happens-before and the clocks; damaged
+and arbitrary traces, which are refused with a TraceError or read, checked, shown and
+written without a crash."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from budget import examples
+from daemon.trace.check import check
+from daemon.trace.formats import perfetto, shiviz
 from daemon.trace.model import Trace, TraceError, dump, load
+from daemon.trace.report import format_report, report
 from traces import echo_trace, finn_trace, gen, hand, step
 
 
@@ -113,3 +121,72 @@ def test_vector_clocks_own_entry_counts_the_nodes_steps():
         if m.send and m.recv is not None:
             sent, got = vc[m.send[0]], vc[m.recv]
             assert all(got.get(q, 0) >= c for q, c in sent.items())
+
+
+# --- hostile files: whatever a trace file holds, a clear TraceError or a trace -------------
+
+_junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=4),
+                  st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@given(data=st.data())
+@settings(max_examples=examples(200), deadline=None)
+def test_a_damaged_trace_is_refused_with_a_trace_error_or_read(data):
+    d = echo_trace(dup=0.3)
+    for _ in range(data.draw(st.integers(1, 4), label="damages")):
+        where = data.draw(st.sampled_from(["top", "step", "in", "out"]), label="where")
+        if where == "top" or not (isinstance(d.get("steps"), list) and d["steps"]):
+            target = d
+        else:
+            s = data.draw(st.sampled_from(d["steps"]), label="step")
+            if not isinstance(s, dict):
+                continue
+            inner = s.get("in") if where == "in" else (s.get("out") or [{}])[0] if isinstance(s.get("out"), list) else None
+            target = s if where == "step" else inner
+        if not isinstance(target, dict):
+            continue
+        key = data.draw(st.sampled_from(sorted(target) or ["x"]), label="key")
+        if data.draw(st.booleans(), label="delete"):
+            target.pop(key, None)
+        else:
+            target[key] = data.draw(_junk, label="value")
+    try:
+        trace = Trace.from_dict(d)
+    except TraceError:
+        return
+    try:  # a readable trace may still hold a receive before its send: TraceError again
+        check(trace)
+        report(trace)
+        perfetto(trace)
+        shiviz(trace)
+    except TraceError as exc:
+        assert "cycle" in str(exc)
+
+
+_NODES = ["a", "b", "c", "d"]
+_peers = st.sampled_from(_NODES + ["op:1"])
+_types = st.sampled_from(["explore", "echo", "finn"])
+_steps = st.lists(st.tuples(
+    st.sampled_from(_NODES), st.one_of(st.none(), _peers), _types,
+    st.lists(st.tuples(_peers, _types), max_size=3), st.lists(st.sampled_from(["echo", "finn"]), max_size=1),
+    st.integers(0, 50), st.sampled_from([1, 2]), st.sampled_from([1, 2])), max_size=14)
+
+
+@given(drawn=_steps, dropped=st.integers(0, 2))
+@settings(max_examples=examples(200), deadline=None)
+def test_any_well_formed_trace_is_checked_shown_and_written_without_a_crash(drawn, dropped):
+    steps = [step(node, k, float(t), src, rtype, outs, decide, inc=inc, rinc=rinc, queue=1)
+             for k, (node, src, rtype, outs, decide, t, inc, rinc) in enumerate(drawn)]
+    d = hand(steps, nodes=_NODES, edges=[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")], dropped={"a": dropped})
+    trace = Trace.from_dict(d)
+    try:
+        trace.order
+    except TraceError as exc:
+        assert "cycle" in str(exc)
+        return
+    check(trace)
+    format_report(report(trace))
+    doc = perfetto(trace)
+    assert len([e for e in doc["traceEvents"] if e["ph"] == "s"]) == len(
+        [e for e in doc["traceEvents"] if e["ph"] == "f"])
+    assert shiviz(trace).count("\n") == 1 + 2 * len(trace.steps)
