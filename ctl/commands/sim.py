@@ -103,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         args.seed = secrets.randbelow(2**31)
     topology, source = _topology(args)
     if getattr(args, "trace", None):
-        from daemon.trace.formats import suffix_of
+        from daemon.trace import check_path
 
-        suffix_of(args.trace)  # an unknown suffix is refused before the run
+        check_path(args.trace)  # an unknown suffix is refused before the run
     if not args.json:
         print(f"seed {args.seed}", flush=True)  # first, so that even a crash can be replayed
     if args.sim == "balance":
