@@ -4,7 +4,8 @@ Theory of operation (Tel, *Introduction to Distributed Algorithms*, def. 6.2 and
 §6.2.3, §6.2.6; ARCHITECTURE.md, "Traces"). A trace's wave ids (its ``wave``, or every
 wave its decisions and node messages name) are checked one by one, each against:
 
-- **a wave** (def. 6.2): at least one decision; every decision causally preceded by a
+- **a wave** (def. 6.2) — each echo of a balancing round counts as one: at least one
+  decision; every decision causally preceded by a
   step at every node (Finn in a DAG: at every ancestor of the deciding node, below);
 - **echo** (§6.2.3, alg. 6.5; also the echo of a ``rebalance``) on the undirected view:
   exactly 2|E| messages (explore and echo), each link carries one each way; the father
@@ -55,8 +56,11 @@ class WaveSummary:
 
 
 def waves_of(trace: Trace) -> list[tuple[str | None, str]]:
-    """(wave id, kind) of every wave the trace is about, in first-seen order."""
-    if trace.wave is not None:
+    """(wave id, kind) of every wave the trace is about, in first-seen order: its
+    ``wave``, or — for a balancing round (kind ``rebalance``, whose id names the round,
+    not a wave) or a trace of everything — every wave its decisions and echo or Finn
+    messages name."""
+    if trace.wave is not None and trace.kind != "rebalance":
         return [(trace.wave, _kind(trace, trace.wave))]
     seen: dict[str, None] = {}
     for k in trace.order:

@@ -139,3 +139,25 @@ def test_echo_a_second_message_on_a_channel_fires():
     first = s["out"][0]["to"]
     assert any(v.rule == "echo.channel" and f"2 messages from root to {first}, expected exactly one" in v.text
                for v in violations)
+
+
+def test_a_balancing_round_checks_each_of_its_echoes():
+    """A rebalance trace is named after its round; its waves are the echoes before and
+    after the moves (and the moves' own messages are no wave)."""
+    first, second = echo_trace(seed=1), echo_trace(seed=2)
+    for d, wave in ((first, "e-1"), (second, "e-2")):
+        for s in d["steps"]:
+            for part in [s["in"]] + s["out"] + s["decide"]:
+                if part and part.get("wave"):
+                    part["wave"] = wave
+    later = 1.0 + max(s["t"] for s in first["steps"])
+    for s in second["steps"]:
+        s["seq"] += 100
+        s["t"] += later
+    first["steps"].append({"node": "root", "inc": 0, "seq": 50, "t": later - 0.5, "dur": 0.0, "queue": 0,
+                           "in": {"from": "op:1", "type": "move", "wave": "r-1-mv1", "inc": None},
+                           "out": [{"to": "affixed", "type": "transfer", "wave": "r-1-mv1"}], "decide": []})
+    first["steps"] += second["steps"]
+    first.update(wave="r-1", kind="rebalance")
+    violations, waves = check(Trace.from_dict(first))
+    assert violations == [] and [(w.wave, w.kind) for w in waves] == [("e-1", "echo"), ("e-2", "echo")]
