@@ -132,6 +132,8 @@ def format_report(r: dict, rows: int = 40) -> str:
         for h in w["path"]:
             if h["kind"] == "start":
                 by = h.get("received_from") or "a timer"
+                if len(by) > 14:  # an operator's routing id: its hex is long and says little
+                    by = by[:11] + "..."
                 lines.append(f"  {'start at ' + h['to'] + ' (from ' + by + ')':<42} {h['type']:<12} "
                              f"{'':>10} {'':>14} {_ms(h['receiver']):>12}")
             else:

@@ -14,7 +14,7 @@ from daemon.errors import BadInput, UserError
 from daemon.trace import write
 from daemon.trace.formats import MAX_ROWS, SHIVIZ_REGEX, perfetto
 from daemon.trace.model import Trace, load
-from traces import echo_trace, finn_trace, gen, hand, step
+from traces import check_perfetto, echo_trace, finn_trace, gen, hand, step
 
 
 def _skewed_cluster_trace() -> dict:
@@ -28,42 +28,6 @@ def _skewed_cluster_trace() -> dict:
         step("b", 2, 41.0, "c", "echo", out=[("a", "echo"), ("c", "lost-one")], queue=0),
         step("a", 1, 100.9, "b", "echo", decide=["echo"], queue=0),
     ])
-
-
-def check_perfetto(doc: dict, trace: Trace) -> None:
-    """The structure Perfetto's JSON importer needs, and what our tracks promise."""
-    events = doc["traceEvents"]
-    assert isinstance(events, list) and events
-    slices: dict[tuple, list[tuple[float, float]]] = {}
-    named = {}
-    for e in events:
-        assert isinstance(e.get("name"), str) and e["name"], e
-        assert e["ph"] in {"M", "X", "s", "f", "i", "C"}, e
-        if e["ph"] != "M":
-            assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0, e
-        if e["ph"] == "M" and e["name"] == "thread_name":
-            named[(e["pid"], e["tid"])] = e["args"]["name"]
-        if e["ph"] == "X":
-            assert isinstance(e["dur"], (int, float)) and e["dur"] > 0, e
-            slices.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
-    assert sorted(named.values()) == sorted(trace.nodes)
-    assert sum(len(v) for v in slices.values()) == len(trace.steps)
-    starts = [e for e in events if e["ph"] == "s"]
-    finishes = [e for e in events if e["ph"] == "f"]
-    assert len({e["id"] for e in starts}) == len(starts)
-    by_id = {}
-    for e in finishes:
-        assert e["bp"] == "e"
-        by_id.setdefault(e["id"], []).append(e)
-    assert sorted(by_id) == sorted(e["id"] for e in starts)
-    assert all(len(v) == 1 for v in by_id.values())
-    for e in starts + finishes:
-        track = slices[(e["pid"], e["tid"])]
-        assert any(a <= e["ts"] <= b for a, b in track), e
-    for s in starts:
-        assert by_id[s["id"]][0]["ts"] >= s["ts"]  # no arrow runs backwards
-    paired = sum(1 for m in trace.messages if m.send is not None and m.recv is not None)
-    assert len(starts) == paired
 
 
 @pytest.mark.parametrize("make", [lambda: echo_trace(), lambda: finn_trace(gen(30, "strong"), dup=0.3),

@@ -1,5 +1,6 @@
 """Traces for the trace tests: from the simulator on shipped and generated topologies,
-and small hand-made ones in the model's dict form (daemon/trace/model.py)."""
+and small hand-made ones in the model's dict form (daemon/trace/model.py); and the
+check of a Perfetto JSON document against the trace-event format."""
 
 from __future__ import annotations
 
@@ -56,3 +57,39 @@ def without(d: dict, pred) -> dict:
     d = copy.deepcopy(d)
     d["steps"] = [s for s in d["steps"] if not pred(s)]
     return d
+
+
+def check_perfetto(doc: dict, trace) -> None:
+    """The structure Perfetto's JSON importer needs, and what our tracks promise."""
+    events = doc["traceEvents"]
+    assert isinstance(events, list) and events
+    slices: dict[tuple, list[tuple[float, float]]] = {}
+    named = {}
+    for e in events:
+        assert isinstance(e.get("name"), str) and e["name"], e
+        assert e["ph"] in {"M", "X", "s", "f", "i", "C"}, e
+        if e["ph"] != "M":
+            assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0, e
+        if e["ph"] == "M" and e["name"] == "thread_name":
+            named[(e["pid"], e["tid"])] = e["args"]["name"]
+        if e["ph"] == "X":
+            assert isinstance(e["dur"], (int, float)) and e["dur"] > 0, e
+            slices.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
+    assert sorted(named.values()) == sorted(trace.nodes)
+    assert sum(len(v) for v in slices.values()) == len(trace.steps)
+    starts = [e for e in events if e["ph"] == "s"]
+    finishes = [e for e in events if e["ph"] == "f"]
+    assert len({e["id"] for e in starts}) == len(starts)
+    by_id = {}
+    for e in finishes:
+        assert e["bp"] == "e"
+        by_id.setdefault(e["id"], []).append(e)
+    assert sorted(by_id) == sorted(e["id"] for e in starts)
+    assert all(len(v) == 1 for v in by_id.values())
+    for e in starts + finishes:
+        track = slices[(e["pid"], e["tid"])]
+        assert any(a <= e["ts"] <= b for a, b in track), e
+    for s in starts:
+        assert by_id[s["id"]][0]["ts"] >= s["ts"]  # no arrow runs backwards
+    paired = sum(1 for m in trace.messages if m.send is not None and m.recv is not None)
+    assert len(starts) == paired
