@@ -9,7 +9,8 @@ time (``dur`` 0), every node has one incarnation (``inc`` 0) and no queue (``que
 null: the simulated waves run no task board). The operator's start arrives from
 ``op:sim``. Every receive carries ``in.n``, the message's number on its channel
 (daemon/trace/model.py): the network reorders and duplicates, so pairing by order
-would be wrong; the driver passes the number along with the message (daemon/sim/drive.py). Tracing costs one call per event; a run without a tracer pays one test.
+would be wrong; the driver passes the number along with the message (daemon/sim/drive.py).
+Tracing costs one call per event; a run without a tracer pays one test per event.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def _violation(trace: Trace, rule: str, wave, k: int | None, text: str, node: st
     if k is None:
         return Violation(rule, wave, node, None, text)
     s = trace.steps[k]
-    return Violation(rule, wave, s.node, s.ref, text)
+    return Violation(rule, wave, s.node, trace.ref(k), text)
 
 
 def _sends(messages) -> dict[tuple[str, str], list]:

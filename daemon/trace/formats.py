@@ -177,7 +177,7 @@ def shiviz(trace: Trace) -> str:
         for d in s.decide:
             what += f"; DECIDES {d.kind} {d.wave}: {d.what}"
         lines.append(f"{s.node} {json.dumps(clocks[k], separators=(',', ':'))}")
-        lines.append(f"{s.ref} {what}".replace("\n", " "))
+        lines.append(f"{trace.ref(k)} {what}".replace("\n", " "))
     return "\n".join(lines) + "\n"
 
 
@@ -293,7 +293,8 @@ def draw(trace: Trace, path: str | Path) -> None:
     ax.scatter(xs, ys, s=10 if dense else 18, color="#333333", zorder=3)
     decided = [(lamport[k], row[s.node]) for k, s in enumerate(steps) if s.decide]
     if decided:
-        ax.scatter([x for x, _ in decided], [y for _, y in decided], marker="*", s=90 if dense or len(decided) > MAX_ROWS else 220, color="#ffbf00",
+        star = 90 if dense or len(decided) > MAX_ROWS else 220
+        ax.scatter([x for x, _ in decided], [y for _, y in decided], marker="*", s=star, color="#ffbf00",
                    edgecolors="black", linewidths=0.8, zorder=5)
     ax.set_yticks(range(n_rows))
     ax.set_yticklabels(labels)

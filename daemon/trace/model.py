@@ -110,7 +110,7 @@ class Step:
 
     @property
     def ref(self) -> str:
-        """How messages name this step: ``node#seq`` (``@inc`` added by callers that need it)."""
+        """``node#seq``; :meth:`Trace.ref` adds the incarnation where a node has several."""
         return f"{self.node}#{self.seq}"
 
 
@@ -276,6 +276,23 @@ class Trace:
     def matched_send(self) -> dict[int, int]:
         """Receiving step index -> sending step index, for every paired message."""
         return {m.recv: m.send[0] for m in self.messages if m.send is not None and m.recv is not None}
+
+    def ref(self, k: int) -> str:
+        """How messages name step ``k``: ``node#seq``, and ``node#seq/inc2`` for a step of
+        a node's second incarnation in the trace (a restart), and so on."""
+        s = self.steps[k]
+        incs = self._incarnations[s.node]
+        return s.ref if len(incs) == 1 else f"{s.ref}/inc{incs.index(s.inc) + 1}"
+
+    @cached_property
+    def _incarnations(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {n: [] for n in self.nodes}
+        for s in self.steps:
+            if s.inc not in found[s.node]:
+                found[s.node].append(s.inc)
+        for incs in found.values():
+            incs.sort()
+        return found
 
     def previous(self, k: int) -> int | None:
         """The step before step ``k`` at its node, or None."""

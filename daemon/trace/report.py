@@ -53,13 +53,13 @@ def critical_path(trace: Trace, k: int) -> list[dict]:
     chain = critical_steps(trace, k)
     start = steps[chain[0]]
     hops = [{"kind": "start", "type": start.recv.type if start.recv else "tick", "from": None,
-             "to": start.ref, "sender": 0.0, "wire_queue": 0.0, "receiver": start.dur,
+             "to": trace.ref(chain[0]), "sender": 0.0, "wire_queue": 0.0, "receiver": start.dur,
              "received_from": start.recv.src if start.recv else None}]
     for a, b in zip(chain, chain[1:]):
         s, r = steps[a], steps[b]
         local = trace.matched_send.get(b) != a
         hops.append({"kind": "local" if local else "message", "type": "tick" if local else r.recv.type,
-                     "from": s.ref, "to": r.ref, "sender": s.dur, "wire_queue": r.t - (s.t + s.dur),
+                     "from": trace.ref(a), "to": trace.ref(b), "sender": s.dur, "wire_queue": r.t - (s.t + s.dur),
                      "receiver": r.dur})
     return hops
 
@@ -79,11 +79,11 @@ def report(trace: Trace) -> dict:
         if m.recv is not None:
             per_node[m.dst]["received"] += 1
         if m.recv is None:
-            lost.append({"from": steps[m.send[0]].ref, "to": m.dst, "type": m.type, "wave": m.wave})
+            lost.append({"from": trace.ref(m.send[0]), "to": m.dst, "type": m.type, "wave": m.wave})
         elif m.duplicate:
             duplicates += 1
         elif m.send is None:
-            early.append({"from": m.src, "to": steps[m.recv].ref, "type": m.type, "wave": m.wave})
+            early.append({"from": m.src, "to": trace.ref(m.recv), "type": m.type, "wave": m.wave})
     waves = []
     lamport = trace.lamport
     for wave, kind in waves_of(trace):
@@ -93,7 +93,7 @@ def report(trace: Trace) -> dict:
         if k is not None:
             d = next(d for d in steps[k].decide if d.wave == wave)
             path = critical_path(trace, k)
-            entry["decision"] = {"step": steps[k].ref, "node": steps[k].node, "what": d.what, "lamport": lamport[k]}
+            entry["decision"] = {"step": trace.ref(k), "node": steps[k].node, "what": d.what, "lamport": lamport[k]}
             entry["path"] = path
             entry["path_time"] = sum(h["sender"] + h["wire_queue"] for h in path[1:]) + path[-1]["receiver"] \
                 if len(path) > 1 else path[0]["receiver"]

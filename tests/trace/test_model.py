@@ -141,7 +141,8 @@ def test_a_damaged_trace_is_refused_with_a_trace_error_or_read(data):
             s = data.draw(st.sampled_from(d["steps"]), label="step")
             if not isinstance(s, dict):
                 continue
-            inner = s.get("in") if where == "in" else (s.get("out") or [{}])[0] if isinstance(s.get("out"), list) else None
+            outs = s.get("out") if isinstance(s.get("out"), list) else None
+            inner = s.get("in") if where == "in" else (outs or [{}])[0] if outs is not None else None
             target = s if where == "step" else inner
         if not isinstance(target, dict):
             continue
@@ -190,3 +191,8 @@ def test_any_well_formed_trace_is_checked_shown_and_written_without_a_crash(draw
     assert len([e for e in doc["traceEvents"] if e["ph"] == "s"]) == len(
         [e for e in doc["traceEvents"] if e["ph"] == "f"])
     assert shiviz(trace).count("\n") == 1 + 2 * len(trace.steps)
+
+
+def test_a_restarted_nodes_steps_are_named_with_their_incarnation():
+    tr = Trace.from_dict(hand([step("a", 0, 1.0, None), step("a", 0, 2.0, None, inc=7), step("b", 3, 1.0, None)]))
+    assert [tr.ref(k) for k in range(3)] == ["a#0/inc1", "a#0/inc2", "b#3"]
