@@ -83,8 +83,8 @@ def resolve_cluster(args):
 def add_trace_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trace", metavar="FILE",
-        help="then fetch every node's recorded steps of the wave and write them to FILE "
-             "(.etrace or .etrace.json: the raw trace, JSON)",
+        help="then fetch every node's recorded steps of the wave and write them to FILE, in the format "
+             "its suffix names: .etrace/.etrace.json (the raw trace, JSON), .json (Perfetto), .shiviz, .svg, .png",
     )
 
 

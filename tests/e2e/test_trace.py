@@ -1,43 +1,42 @@
 """Traces fetched from real daemons: ``ctl echo|finn|rebalance --trace FILE`` and ``ctl
 trace last FILE`` write every node's recorded steps of a wave (daemon/trace/recorder.py),
-and a node that does not answer is named.
+and a node that does not answer is named; ``ctl trace check`` judges those traces, and
+the drawing formats take them.
 
-The sends and receives of a trace are paired here as the trace model says, by channel
-and wave, in order (:func:`matched`), never by the nodes' clocks."""
+The sends and receives of a trace are paired by the trace model's rule
+(daemon/trace/model.py: by channel and wave, in order, never by the nodes' clocks), which
+:func:`matched` reads into plain tuples."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-from collections import defaultdict
 
 import pytest
 from polling import WAIT, wait_until
 
 from daemon.topology import load
+from daemon.trace.model import Trace
 
 pytestmark = pytest.mark.e2e
 
 
 def matched(trace: dict) -> tuple[list, list, list]:
-    """``(pairs, unreceived sends, unsent receives)`` between nodes: for sender a,
-    receiver b and wave w, a's sends to b in (inc, seq, position) order and b's receives
-    from a in (inc, seq) order, split by a's incarnation, paired n-th with n-th."""
-    nodes = set(trace["topology"]["nodes"])
-    sends, receives = defaultdict(list), defaultdict(list)
-    for s in trace["steps"]:
-        for k, out in enumerate(s["out"]):
-            if out["to"] in nodes:
-                sends[(s["node"], out["to"], out["wave"], s["inc"])].append(((s["inc"], s["seq"], k), out["type"]))
-        if s["in"] is not None and s["in"]["from"] in nodes:
-            receives[(s["in"]["from"], s["node"], s["in"]["wave"], s["in"]["inc"])].append(((s["inc"], s["seq"]), s["in"]["type"]))
+    """``(pairs, unreceived sends, unsent receives)`` between nodes, each keyed
+    (sender, receiver, wave, sender's incarnation): ``(key, sent type, received type)``
+    and ``(key, type)``."""
+    t = Trace.from_dict(trace)
     pairs, lost, early = [], [], []
-    for key in sends.keys() | receives.keys():
-        out, got = sorted(sends.get(key, [])), sorted(receives.get(key, []))
-        pairs += [(key, a[1], b[1]) for a, b in zip(out, got)]
-        lost += [(key, a[1]) for a in out[len(got):]]
-        early += [(key, b[1]) for b in got[len(out):]]
+    for m in t.messages:
+        inc = t.steps[m.send[0]].inc if m.send is not None else t.steps[m.recv].recv.inc
+        key = (m.src, m.dst, m.wave, inc)
+        if m.send is not None and m.recv is not None:
+            pairs.append((key, m.type, t.steps[m.recv].recv.type))
+        elif m.recv is None:
+            lost.append((key, m.type))
+        else:
+            early.append((key, m.type))
     return pairs, lost, early
 
 
@@ -69,6 +68,12 @@ def test_an_echo_trace_holds_every_node_2E_matched_messages_and_the_decision(clu
     assert root[0]["in"]["type"] == "echo.start" and root[0]["in"]["from"].startswith("op:")
     assert root[-1]["out"][-1] == {"to": root[0]["in"]["from"], "type": "echo.result", "wave": wave}
     assert all(s["dur"] >= 0 and s["queue"] == 0 for s in trace["steps"])
+    r = cluster_env.ctl("trace", "check", out)
+    assert r.returncode == 0 and "trace ok: 8 nodes" in r.stdout, r.stdout
+    drawn = [tmp_path / name for name in ("echo.json", "echo.svg")]
+    assert cluster_env.ctl("echo", "-t", path, "--trace", drawn[0]).returncode == 0
+    assert {"X", "s", "f", "M"} <= {e["ph"] for e in load_trace(drawn[0])["traceEvents"]}
+    assert cluster_env.ctl("trace", "convert", out, drawn[1]).returncode == 0 and drawn[1].stat().st_size > 0
 
 
 def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_wave(cluster_env, tmp_path):
@@ -83,6 +88,8 @@ def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_w
     pairs, lost, early = matched(trace)
     assert not early and all(sent == got == "finn" for _, sent, got in pairs)
     assert len(pairs) + len(lost) == len(topology.names) - 1  # an out-tree: a broadcast of N-1
+    r = cluster_env.ctl("trace", "check", out)
+    assert r.returncode == 0 and "finn wave" in r.stdout, r.stdout
     # after the fact: the newest wave any node saw is that Finn wave, then an echo
     last = tmp_path / "last.etrace"
     r = cluster_env.ctl("trace", "last", last, "-t", path)
@@ -107,13 +114,15 @@ def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_pat
     assert [d["kind"] for d in echoes] == ["echo", "echo"]  # before and after, both at root
     types = {s["in"]["type"] for s in trace["steps"] if s["in"]}
     assert {"move", "transfer", "explore", "echo"} <= types
+    r = cluster_env.ctl("trace", "check", out)  # each of the round's two echoes
+    assert r.returncode == 0 and r.stdout.count("echo wave") == 2, r.stdout
 
 
 def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_env, tmp_path):
     path = cluster_env.start(restart="never", record=True)  # pical stays dead
-    for bad in ("trace.svg", "trace.json"):
+    for bad in ("trace.txt", "trace.pdf"):
         r = cluster_env.ctl("echo", "-t", path, "--trace", tmp_path / bad)
-        assert r.returncode == 2 and bad in r.stderr and ".etrace" in r.stderr, r.stderr
+        assert r.returncode == 2 and bad in r.stderr and ".etrace" in r.stderr and ".svg" in r.stderr, r.stderr
     os.kill(cluster_env.record("seed")["nodes"]["pical"]["pid"], signal.SIGKILL)
     out = tmp_path / "dead.etrace"
     r = cluster_env.ctl("echo", "-t", path, "--timeout", "2", "--trace", out)
@@ -124,6 +133,8 @@ def test_a_dead_node_is_named_missing_and_bad_trace_files_are_refused(cluster_en
     # subserviate explored pical and never heard back: a send nobody received
     _, lost, _ = matched(trace)
     assert [(key[:2], sent) for key, sent in lost] == [(("subserviate", "pical"), "explore")]
+    r = cluster_env.ctl("trace", "check", out)
+    assert r.returncode == 1 and "[trace.missing]" in r.stdout and "node pical" in r.stdout, r.stdout
     r = cluster_env.ctl("trace", "last", tmp_path / "last.etrace", "-t", path, "--timeout", "2")
     assert r.returncode == 1 and "no trace from pical" in r.stderr, r.stderr
 
