@@ -417,8 +417,8 @@ def load(path: str | Path) -> Trace:
 
 
 def dump(trace: Trace, path: str | Path) -> None:
-    """Write the raw model as JSON (what :func:`load` reads)."""
-    Path(path).write_text(json.dumps(trace.to_dict(), indent=1) + "\n", encoding="utf-8")
+    """Write the raw model as compact JSON (what :func:`load` reads)."""
+    Path(path).write_text(json.dumps(trace.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def as_trace(trace: "Trace | dict") -> Trace:
