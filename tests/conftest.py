@@ -1,14 +1,25 @@
-"""Suite-wide setup: the hypothesis profile (tests/budget.py) and a count of the
-hypothesis examples each run executes, printed in the run's summary.
+"""Suite-wide setup: the hypothesis profile (tests/budget.py), a count of the
+hypothesis examples each run executes, printed in the run's summary, and the rule that
+only tests marked ``e2e`` start processes.
 
 The count wraps each property test's ``.hypothesis.inner_test`` (the hook hypothesis
 documents for wrapping how each example runs): every call is one example, generated,
-replayed from the database or shrunk.
+replayed from the database or shrunk. Under pytest-xdist (``make test`` runs the suite
+on several workers) each worker counts its own examples and hands the number to the
+controller at its end (``workeroutput``), which prints the sum.
+
+Processes: ``make test-fast`` runs ``-m "not e2e"`` and must start none, so a test that
+starts a process (``subprocess``, ``os.fork``, ``os.posix_spawn``... seen through
+Python's audit events, in the test, its fixtures and their teardown) without the
+``e2e`` marker fails, naming the command.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+
+import pytest
 
 import budget  # registers and loads the profile before any test module is imported
 
@@ -29,6 +40,58 @@ def pytest_collection_modifyitems(items):
         handle.inner_test = counted
 
 
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)  # set on an xdist worker only
+    if workeroutput is not None:
+        workeroutput["hypothesis_examples"] = budget.executed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """On the xdist controller: a worker ended; add the examples it ran."""
+    budget.count(getattr(node, "workeroutput", {}).get("hypothesis_examples", 0))
+
+
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"hypothesis profile {budget.PROFILE!r}: {budget.executed} examples run")
+
+
+# -- only e2e tests start processes --------------------------------------------------
+
+# Audit events (Python's "Audit events table") raised when this process starts another.
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system"})
+_started: list[str] | None = None  # while an unmarked test runs: what it started
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _started is not None and event in PROCESS_EVENTS:
+        what = args[1] if event == "subprocess.Popen" else args[0] if args else ""
+        if isinstance(what, (list, tuple)):
+            what = " ".join(map(str, what))
+        _started.append(f"{event} {what}".strip()[:200])
+
+
+sys.addaudithook(_audit)  # cannot be removed; it does nothing outside an unmarked test
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _started
+    _started = None if item.get_closest_marker("e2e") else []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    global _started
+    outcome = yield
+    if call.when != "teardown" or _started is None:
+        return
+    started, _started = _started, None
+    report = outcome.get_result()
+    if started and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} started {len(started)} process(es) without the e2e marker:\n  "
+            + "\n  ".join(started[:5])
+            + "\nmark it `pytest.mark.e2e` (setup.cfg): `make test-fast` runs the tests that start no process")

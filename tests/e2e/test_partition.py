@@ -27,6 +27,8 @@ import pytest
 
 from test_lifecycle import wait_until
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -65,6 +65,7 @@ def daemon(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 @pytest.mark.parametrize("args, said", [
     (("--node", "root", "--node", "root"), "error nodes named twice: root root"),
     (("--node", "root", "--node", "pical", "--journal", "/tmp/x.sqlite"), "error --journal names the journal of a single node"),

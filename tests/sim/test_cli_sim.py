@@ -24,6 +24,7 @@ def ctl(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 def test_same_seed_prints_the_same_bytes_in_other_processes():
     """Across processes with different string-hash seeds: nothing may depend on set order."""
     argv = ["sim", "finn", "--nodes", "30", "--shape", "strong", "--seed", "9", "--dup", "0.1"]

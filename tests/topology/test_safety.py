@@ -54,6 +54,7 @@ def test_a_file_stem_that_is_no_safe_name_needs_a_cluster_name(tmp_path, capsys)
     assert main(["check", str(path)]) == 0
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 def test_safe_names_pass_and_ctl_start_refuses_a_bad_one_with_exit_2(tmp_path):
     good = loads('[cluster]\nname = "Lab_1.x-y"\n' + ROOT + CHILD.format("a-b_c.9"))
     assert good.names == ("root", "a-b_c.9")
@@ -73,6 +74,7 @@ def test_security_field(tmp_path):
         loads('[cluster]\nsecurity = "off"\n' + ROOT)
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 def test_a_fifo_is_refused_at_once(tmp_path):
     fifo = tmp_path / "pipe.toml"
     os.mkfifo(fifo)

@@ -201,6 +201,7 @@ def test_unknown_node_lookup_is_a_topology_error_and_a_key_error():
             query("rot")
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 def test_real_ctl_process_prints_the_message_not_a_traceback(tmp_path):
     path = tmp_path / "typo.toml"
     path.write_text(ROOT + node("affixed", parents='["rot"]'))
