@@ -5,7 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-long test-loaded test-slurm coverage mutation bench venv clean
+# `make test` and its variants run on WORKERS pytest-xdist workers (default: one per core,
+# at least 2); tests that must not run side by side share an xdist_group (TESTING.md).
+WORKERS  ?= $(shell n=$$(nproc); [ $$n -gt 2 ] && echo $$n || echo 2)
+PARALLEL := -n $(WORKERS) --dist loadgroup
+
+.PHONY: demo test test-fast test-long test-loaded test-slurm coverage mutation bench venv clean
 
 venv: $(STAMP)
 
@@ -21,10 +26,15 @@ demo: $(STAMP)
 # The hypothesis profile comes from ECHOFINN_HYPOTHESIS (tests/budget.py): `ci` is
 # randomized, `long` runs 10x the examples.
 test: $(STAMP)
-	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q
+	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q $(PARALLEL)
+
+# The edit loop: every test that starts no process (tests/conftest.py fails one that
+# starts a process without the e2e marker).
+test-fast: $(STAMP)
+	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q -m "not e2e" $(PARALLEL)
 
 test-long: $(STAMP)
-	ECHOFINN_HYPOTHESIS=long $(BIN)/python -m pytest -q
+	ECHOFINN_HYPOTHESIS=long $(BIN)/python -m pytest -q $(PARALLEL)
 
 # The launch under a real Slurm (tests/slurm): installs Debian's Slurm and munge when
 # slurmctld is missing (as root; the packages' services are not used), then runs the tests,
@@ -40,7 +50,7 @@ test-slurm: $(STAMP)
 # The suite 5 times in a row while a busy loop per core keeps the machine loaded
 # (tests/loaded_runs.py): a test that fails here is a flaky test.
 test-loaded: $(STAMP)
-	$(BIN)/python tests/loaded_runs.py --runs 5
+	$(BIN)/python tests/loaded_runs.py --runs 5 -- $(PARALLEL)
 
 # Branch coverage of daemon/ and ctl/ across every process the suite starts ([coverage:*]
 # in setup.cfg); COVERAGE_FILE is absolute because supervisors run with cwd /.

@@ -29,10 +29,15 @@ class BenchError(UserError):
     came back short, broken accounting): ``ctl bench`` prints it and exits 1."""
 
 
-def free_base_port(n: int, start: int = 23000) -> int:
+# Where free_base_port looks: from FIRST_PORT up, PORT_STEP apart (tests/e2e/conftest.py
+# holds the test port blocks of the first few ranges while a test runs ctl bench).
+FIRST_PORT, PORT_STEP = 23000, 997
+
+
+def free_base_port(n: int, start: int = FIRST_PORT) -> int:
     """A base port with n + 1 free consecutive ports on 127.0.0.1, checked by binding
     each in turn (one descriptor at a time: n may exceed the open-files limit)."""
-    for base in range(start, 60000 - n, 997):
+    for base in range(start, 60000 - n, PORT_STEP):
         if all(port_free(port) for port in range(base, base + n + 1)):
             return base
     raise BenchError(f"no range of {n + 1} free ports on 127.0.0.1")

@@ -23,7 +23,9 @@ What it gives each test:
   port bind-tested). ``cluster`` overrides ``[cluster]`` fields (``rebalance_interval=0``,
   ``task_time=60``); ``nodes={"root": {"tasks": 2}}`` overrides fields of nodes.
   ``ports(path)`` gives back ``{node: port}``; ``start(file, **cluster)`` copies and
-  ``ctl start``s it (asserting it started).
+  ``ctl start``s it (asserting it started). ``hold_bench_ports()``: for a test that runs
+  ``ctl bench``, which picks its clusters' ports itself, the blocks where it looks first,
+  so that no other test takes them meanwhile (and two benches take turns).
 - ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
   the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses;
   ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node.
@@ -49,6 +51,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -56,6 +59,7 @@ import psutil
 import pytest
 import tomli_w
 
+from ctl.bench import cluster as bench_cluster
 from ctl.bench.cluster import port_free
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +126,31 @@ class ClusterEnv:
                 return base
             lock.close()
         raise RuntimeError(f"no free block of {count} ports in {PORT_FIRST}-{PORT_LAST}")
+
+    def hold_bench_ports(self, ranges: int = 3, nodes: int = 32, timeout: float = 90) -> None:
+        """Hold, until teardown, the port blocks covering the first ``ranges`` ranges of
+        ``nodes`` ports where ``ctl bench`` looks for free ports (ctl/bench/cluster.py
+        ``free_base_port``). The bench binds whatever it finds free there, so a test of
+        this run (on another xdist worker) or of a concurrent run could otherwise reserve
+        the same block and lose the race to bind it. Two holders take turns: the locks are
+        taken in ascending order, waiting up to ``timeout`` seconds for each."""
+        starts = [bench_cluster.FIRST_PORT + k * bench_cluster.PORT_STEP for k in range(ranges)]
+        blocks = sorted({PORT_FIRST + (port - PORT_FIRST) // PORT_BLOCK * PORT_BLOCK
+                         for start in starts for port in (start, start + nodes)})
+        PORT_LOCKS.mkdir(exist_ok=True)
+        for base in blocks:
+            lock = open(PORT_LOCKS / f"{base}.lock", "w")
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        lock.close()
+                        raise RuntimeError(f"{PORT_LOCKS / f'{base}.lock'}: held by another test for {timeout:.0f} s")
+                    time.sleep(0.1)
+            self._locks.append(lock)
 
     def start(self, file: str = "seed.toml", **cluster) -> Path:
         """``ctl start`` a copy of ``topologies/<file>`` (no automatic balancing unless

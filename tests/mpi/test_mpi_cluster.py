@@ -23,7 +23,9 @@ from daemon.mpi import share
 from daemon.topology import load
 from mpi_launch import ROOT, shm_files
 
-pytestmark = pytest.mark.e2e
+# one MPI launch at a time (the xdist group keeps them on one worker of `make test`): each
+# test compares /dev/shm before and after, where another launch's files would show
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mpi")]
 
 IDLE_WINDOW = 2.0  # seconds of CPU use measured on idle ranks
 IDLE_CPU_LIMIT = 0.2  # seconds of CPU a rank may use in that window (a spinning one uses ~2)

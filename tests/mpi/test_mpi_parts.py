@@ -116,6 +116,7 @@ def test_loopback_refused_across_machines():
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("mpi")  # with tests/mpi/test_mpi_cluster.py's launches, one at a time
 def test_errors_under_mpiexec_name_the_problem_once(mpi_env, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[cluster]\nname = "x"\n[[node]]\nname = "a"\ncpus = 0\n')
