@@ -92,3 +92,29 @@ def test_examples_run_on_every_worker_are_counted(suite):
     alone = counted()
     assert alone > 0
     assert counted("-n", "2") == alone  # each test on its own worker: both counts reach the total
+
+
+def test_an_xdist_group_runs_on_one_worker(suite, tmp_path):
+    """What the `mpi` group relies on (tests/mpi, tests/slurm): ``--dist loadgroup`` keeps a
+    group's tests on one worker. (pytest 9.2 broke it in silence, setup.cfg.)"""
+    ran = tmp_path / "ran"
+    suite.makepyfile(test_inner=f"""
+        import os
+        import pytest
+
+        def note(name):
+            with open({str(ran)!r}, "a") as f:
+                f.write(name + " " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+        @pytest.mark.xdist_group("together")
+        @pytest.mark.parametrize("i", range(6))
+        def test_grouped(i):
+            note("grouped")
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_free(i):
+            note("free")
+    """)
+    suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup").assert_outcomes(passed=12)
+    workers = [line.split() for line in ran.read_text().splitlines()]
+    assert len({w for name, w in workers if name == "grouped"}) == 1, workers

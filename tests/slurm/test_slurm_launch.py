@@ -26,7 +26,10 @@ import pytest
 from daemon.mpi import share
 from daemon.topology import load
 
-pytestmark = pytest.mark.e2e
+# on the worker of the MPI tests' xdist group (`make test`): the session's Slurm is one per
+# machine (conftest.py fails on another's daemons), and its launches' MPI shared memory would
+# show in tests/mpi's /dev/shm comparisons
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mpi")]
 
 RANKS = 3
 GONE_TIMEOUT = 60.0  # seconds for scancel to stop everything (Slurm's KillWait is 30 s)
