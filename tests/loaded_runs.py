@@ -2,13 +2,14 @@
 
     python tests/loaded_runs.py [--runs 5] [--loops N] [-- PYTEST ARGS...]
 
-(``make test-loaded``.) Starts ``--loops`` busy loops (default: one per core) at normal
-priority, runs ``python -m pytest -q`` under the ``ci`` hypothesis profile ``--runs``
-times, one after the other, and prints one line per run (result, duration, the summary
-line, the examples run); then stops the loops, by pid, whatever happened. Exits 1 if any
-run failed. Each run's whole output (stdout, then stderr) is kept in ``--logs``
-(default ``loaded-runs/`` here, git-ignored) as ``run-N.log``, so a failure can be read
-afterwards. A flaky test is a defect: this is how the suite shows it has none
+(``make test-loaded``, which passes ``make test``'s xdist options after ``--``.) Starts
+``--loops`` busy loops (default: one per core) at normal priority, runs ``python -m
+pytest -q`` under the ``ci`` hypothesis profile ``--runs`` times, one after the other,
+and prints one line per run (result, duration, the summary line, the examples run); then
+stops the loops, by pid, whatever happened. Exits 1 if any run failed. Each run's whole
+output (stdout, then stderr) is kept in ``--logs`` (default ``loaded-runs/`` here,
+git-ignored) as ``run-N.log``, so a failure can be read afterwards. A flaky test is a
+defect: this is how the suite shows it has none
 (TESTING.md, "Load").
 """
 
