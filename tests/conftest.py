@@ -10,8 +10,9 @@ controller at its end (``workeroutput``), which prints the sum.
 
 Processes: ``make test-fast`` runs ``-m "not e2e"`` and must start none, so a test that
 starts a process (``subprocess``, ``os.fork``, ``os.posix_spawn``... seen through
-Python's audit events, in the test, its fixtures and their teardown) without the
-``e2e`` marker fails, naming the command.
+Python's audit events, in the test, the fixtures it sets up and the teardown of its
+function fixtures) without the ``e2e`` marker fails, naming the command. The teardown of
+a module or session fixture after a worker's last test is not that test's.
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ def pytest_terminal_summary(terminalreporter):
 # Audit events (Python's "Audit events table") raised when this process starts another.
 PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system"})
 _started: list[str] | None = None  # while an unmarked test runs: what it started
+_watching = False  # from the unmarked test's setup to the end of its function fixtures
 
 
 def _audit(event: str, args: tuple) -> None:
-    if _started is not None and event in PROCESS_EVENTS:
+    if _watching and event in PROCESS_EVENTS:
         what = args[1] if event == "subprocess.Popen" else args[0] if args else ""
         if isinstance(what, (list, tuple)):
             what = " ".join(map(str, what))
@@ -77,8 +79,19 @@ sys.addaudithook(_audit)  # cannot be removed; it does nothing outside an unmark
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    global _started
+    global _started, _watching
     _started = None if item.get_closest_marker("e2e") else []
+    _watching = _started is not None
+
+
+@pytest.fixture(autouse=True)
+def _process_watch_ends_here():
+    """Set up before the test's other function fixtures, so torn down after them: the
+    watch ends here, before module and session fixtures are torn down (a session's Slurm
+    stopped after a worker's last test is no process of that test's)."""
+    yield
+    global _watching
+    _watching = False
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -51,11 +51,20 @@ def test_an_unmarked_test_that_starts_a_process_fails_naming_it(suite):
         def test_marked():
             subprocess.run([sys.executable, "-c", "pass"], check=True)
 
-        def test_in_process():
+        @pytest.fixture(scope="session")
+        def site():  # as tests/slurm's Slurm: stopped after the session's last test
+            yield
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+        @pytest.mark.e2e
+        def test_marked_with_a_site(site):
+            pass
+
+        def test_in_process():  # the last: the session's teardown runs in its teardown phase
             assert sum(range(4)) == 6
     """)
     result = suite.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, errors=3)  # the rule fails the teardown's report
+    result.assert_outcomes(passed=6, errors=3)  # the rule fails the teardown's report
     result.stdout.fnmatch_lines([
         "*test_unmarked_popen started 1 process(es) without the e2e marker:",
         "*subprocess.Popen * -c pass",
