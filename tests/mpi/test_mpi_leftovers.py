@@ -16,7 +16,9 @@ import pytest
 from daemon import security
 from mpi_launch import polling
 
-pytestmark = pytest.mark.e2e
+# MPI launches: one at a time with tests/mpi/test_mpi_cluster.py's, whose /dev/shm checks
+# would see their shared memory (the xdist group of `make test`)
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mpi")]
 
 RANKS = 3
 
