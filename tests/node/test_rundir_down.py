@@ -106,6 +106,7 @@ def test_a_record_of_another_layout_proves_nothing(home, topology, layout):
     assert rundir.down_here(topology, everything_local(topology)) is None
 
 
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
 def test_a_node_outliving_its_supervisor_is_not_declared_down(home, topology):
     node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "--node", "leaf"])
     try:
