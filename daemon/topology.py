@@ -18,6 +18,7 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     security = "curve"        # or "none": no authentication (daemon/security.py)
     nodes_per_process = 1     # >1: each daemon process serves that many nodes (daemon/node.py NodeHost)
     record = false            # true: every node keeps its latest steps (daemon/trace/recorder.py)
+                              # and writes a recording of them for replay (daemon/recording.py)
 
     [[node]]
     name = "root"
@@ -132,8 +133,10 @@ class Cluster:
     # how many nodes one daemon process serves (daemon/node.py NodeHost; the supervisor
     # groups its local nodes in file order): 1, a process per node, is the default
     nodes_per_process: int = 1
-    # every node records its steps in its flight recorder (daemon/trace/recorder.py): off
-    # unless asked for, since it costs a wave a few per cent (BENCHMARKS.md, "The flight recorder")
+    # every node records its steps in its flight recorder (daemon/trace/recorder.py) and
+    # writes a recording of its core's inputs to the run directory for ``ctl sim replay``
+    # (daemon/recording.py): off unless asked for, since both cost (BENCHMARKS.md, "The
+    # flight recorder", "The recording for replay")
     record: bool = False
 
 
