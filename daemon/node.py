@@ -27,6 +27,12 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
   ``trace.get`` reads it. It runs only where the topology says ``[cluster] record =
   true``; otherwise nothing is recorded and a ``trace.get`` is answered with the error
   ``not-recording``.
+- The recording (daemon/recording.py), where the topology says ``[cluster] record =
+  true``: every input the core takes — its start state, each frame handled with its
+  sender and time, each tick, the driver's own counts and CPU readings — and a digest of
+  the effects of each step, written once a second and at exit to
+  ``RUN_DIR/recording/NODE.EPOCH.rec``, so that ``ctl sim replay`` can run the node's core
+  again step for step. Off, it costs one test of ``None`` per step.
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
@@ -49,6 +55,7 @@ from daemon import security, wire
 from daemon.core import node as core
 from daemon.core.messages import KIND
 from daemon.core.node import NodeConfig, NodeCore
+from daemon.recording import RecordingWriter, add_effect, recording_file
 from daemon.sockets import configure_socket
 from daemon.topology import Topology, TopologyError, load, recording
 from daemon.trace.recorder import Recorder
@@ -67,7 +74,7 @@ class NodeDaemon:
     ``keys``: the cluster's CURVE keys as this node holds them (None: no authentication)."""
 
     def __init__(self, topology: Topology, name: str, burner=None, journal=None, now: float | None = None,
-                 keys: security.ClusterKeys | None = None):
+                 keys: security.ClusterKeys | None = None, run_dir=None):
         self.topology = topology
         self.name = name
         self.spec = topology.node(name)
@@ -82,8 +89,13 @@ class NodeDaemon:
             margin = core.RESTART_MARGIN if self.recovered else 0.0
             self.epoch = core.restart_epoch(time.time(), journal.last_epoch, margin)
             journal.set_epoch(self.epoch)
-        self.core = NodeCore(NodeConfig.of(topology, name, self.pid), self.epoch,
-                             time.time() if now is None else now, recovered, journaled=journal is not None)
+        now = time.time() if now is None else now
+        config = NodeConfig.of(topology, name, self.pid)
+        # written before the core is built, from the state exactly as the journal gave it
+        self.recording = (RecordingWriter(recording_file(run_dir, name, self.epoch), name, self.epoch, now,
+                                          journal is not None, config, recovered, topology.path or "")
+                          if topology.cluster.record and run_dir is not None else None)
+        self.core = NodeCore(config, self.epoch, now, recovered, journaled=journal is not None)
         self.recorder = (Recorder(name, self.epoch, core.routing_ids(frozenset(topology.names)))
                          if topology.cluster.record else None)
         self.burner = burner
@@ -137,13 +149,13 @@ class NodeDaemon:
         except zmq.Again:
             # the DEALER's queue toward a peer that has been down a long time is full:
             # drop and count (a wave to a dead node ends at its deadline; transfers are resent)
-            self.core.count("dropped")
+            self.count("dropped")
 
     def reply(self, ident: bytes, frame: bytes) -> None:
         try:
             self.inbox.send_multipart([ident, frame], zmq.DONTWAIT)
         except zmq.ZMQError:  # EHOSTUNREACH (ROUTER_MANDATORY): the asker is gone
-            self.core.count("unroutable")
+            self.count("unroutable")
 
     def close(self) -> None:
         """Stop the burner, close the journal (the sockets go with the host's context)."""
@@ -151,6 +163,14 @@ class NodeDaemon:
             self.burner.close()
         if self.journal is not None:
             self.journal.close()
+        if self.recording is not None:
+            self.recording.close()
+
+    def count(self, stat: str) -> None:
+        """One of the driver's own counters (they reach the core's statistics)."""
+        self.core.count(stat)
+        if self.recording is not None:
+            self.recording.count(stat)
 
     # --- the loop ------------------------------------------------------------------
 
@@ -209,8 +229,8 @@ class NodeDaemon:
         """One message off the inbox: decode at the edge, check who may say it (``user_id``:
         its User-Id property under CURVE), let the core decide."""
         if len(frames) != 2:
-            self.core.count("received")
-            self.core.count("garbage")
+            self.count("received")
+            self.count("garbage")
             if frames:
                 self.reply_error(frames[0], "frames", f"expected one frame, got {len(frames) - 1}")
             return
@@ -218,29 +238,49 @@ class NodeDaemon:
         try:
             epoch, msg = wire.parse(frame)
         except wire.WireError as exc:
-            self.core.count("received")
-            self.core.count("garbage")
+            self.count("received")
+            self.count("garbage")
             self.reply_error(ident, "malformed", str(exc))
             return
         if self.gate is not None:
             refusal = self.gate.refusal(user_id, ident, KIND[type(msg)])
             if refusal is not None:
-                self.core.count("received")
-                self.core.count("unauthorized")
+                self.count("received")
+                self.count("unauthorized")
                 self.reply_error(ident, "unauthorized", refusal)
                 return
         effects = self.core.handle(ident, epoch, msg, now)
-        self.execute(effects)
+        if self.recording is None:
+            self.execute(effects)
+        else:
+            self.execute_recorded(effects, "h", now, ident, epoch, frame)
         if self.recorder is not None:
             self.recorder.record(now, max(0.0, time.time() - now), ident, epoch, msg, effects, self.core.board.queue_length)
 
     def tick(self, now: float) -> None:
         """Time passed: let the core's timers run, execute and record what they do."""
         effects = self.core.tick(now)
-        if effects:  # a tick that does nothing is no step
+        if self.recording is not None:  # even a tick that does nothing moves the core's clock
+            self.execute_recorded(effects, "t", now)
+        elif effects:
             self.execute(effects)
-            if self.recorder is not None:
-                self.recorder.record(now, max(0.0, time.time() - now), None, None, None, effects, self.core.board.queue_length)
+        if effects and self.recorder is not None:  # a tick that does nothing is no step of the flight record
+            self.recorder.record(now, max(0.0, time.time() - now), None, None, None, effects, self.core.board.queue_length)
+
+    def enqueue(self, n: int, cost: float, label: str, now: float) -> None:
+        """New work at this node (the topology's initial tasks)."""
+        effects = self.core.enqueue(n, cost, label, now)
+        if self.recording is None:
+            self.execute(effects)
+        else:
+            self.execute_recorded(effects, "q", now, n, cost, label)
+
+    def execute_recorded(self, effects: list, *step) -> None:
+        """:meth:`execute`, then record the step (its kind and inputs, daemon/recording.py)
+        with the digest of the effects as executed."""
+        digest = self.recording.begin()
+        self.execute(effects, digest)
+        self.recording.end(step, digest)
 
     def reply_error(self, ident: bytes, code: str, text: str) -> None:
         """Tell an operator what was wrong with its frame; a node peer is not told (it
@@ -248,14 +288,26 @@ class NodeDaemon:
         if ident.decode(errors="replace") not in self.topology:
             self.reply(ident, wire.encode("error", self.epoch, code=code, text=text))
 
-    def execute(self, effects: list) -> None:
+    def execute(self, effects: list, digest=None) -> None:
+        """Carry out one step's effects in order; with ``digest`` (a recording node's:
+        daemon/recording.py ``RecordingWriter.begin``), add each to it, messages as sent."""
         for effect in effects:
             kind = type(effect)
             if kind is core.Send:
-                self.send_peer(effect.dest, wire.pack(effect.msg, self.epoch))
-            elif kind is core.Reply:
-                self.reply(effect.to, wire.pack(effect.msg, self.epoch))
-            elif kind is core.Persist:
+                frame = wire.pack(effect.msg, self.epoch)
+                if digest is not None:
+                    add_effect(digest, effect, frame)
+                self.send_peer(effect.dest, frame)
+                continue
+            if kind is core.Reply:
+                frame = wire.pack(effect.msg, self.epoch)
+                if digest is not None:
+                    add_effect(digest, effect, frame)
+                self.reply(effect.to, frame)
+                continue
+            if digest is not None:
+                add_effect(digest, effect, None)
+            if kind is core.Persist:
                 if self.journal is not None:
                     self.journal.write(effect.records)
             elif kind is core.SetBusy:
@@ -302,7 +354,11 @@ def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive)
     if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
         return False
     for node in nodes:
-        node.core.cpu_percent = node.measure_cpu()
+        percent = node.measure_cpu()
+        node.core.cpu_percent = percent
+        if node.recording is not None:
+            node.recording.cpu(percent)
+            node.recording.flush()
     return True
 
 
@@ -479,11 +535,13 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
             if topology.cluster.security == security.CURVE:
                 keys = security.ClusterKeys.load(run_dir or ".", topology, name)
             journal = SqliteJournal(path) if path else None
-            nodes.append(NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys))
+            nodes.append(NodeDaemon(topology, name, burner=Burner(name), journal=journal, keys=keys, run_dir=run_dir))
     except security.KeyProblem as exc:
         failure = (f"error {exc}", 2)
     except JournalError as exc:
         failure = (f"error node {name}: {exc}", 3)
+    except OSError as exc:  # the recording's file (daemon/recording.py)
+        failure = (f"error node {name}: cannot write its recording: {exc}", 3)
     if failure is not None:
         for node in nodes:
             node.close()
@@ -504,7 +562,7 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
             print(f"node {node.name}: recovered from {node.journal.path}: {len(board.queued)} queued, {board.done} done, "
                   f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
         elif node.spec.tasks:
-            node.execute(node.core.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time()))
+            node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time())
     _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}")
     for node, endpoint in zip(nodes, endpoints):
         print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)

@@ -237,3 +237,31 @@ def unpack_steps(stream: bytes) -> list[dict]:
             raise
         raise WireError(f"trace: steps are not a msgpack stream: {type(exc).__name__}") from None
     return steps
+
+
+# --- recordings (daemon/recording.py) ---------------------------------------------------
+#
+# A node's recording is a stream of msgpack values appended to a file; a process killed
+# while writing leaves the last one cut short, which the reader leaves out.
+
+
+def pack_value(value) -> bytes:
+    """One record of a recording (atoms, bytes, lists and maps of them) as msgpack."""
+    return _packer.pack(value)
+
+
+def unpack_stream(data: bytes) -> tuple[list, int]:
+    """The complete values at the start of ``data`` and the offset where the last of them
+    ends (less than ``len(data)`` when the stream is cut short). WireError if the bytes
+    are not a msgpack stream."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    values = []
+    end = 0
+    try:
+        for value in unpacker:
+            values.append(value)
+            end = unpacker.tell()
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise WireError(f"not a msgpack stream at byte {end}: {type(exc).__name__}") from None
+    return values, end

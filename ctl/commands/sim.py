@@ -7,6 +7,14 @@
     ctl sim balance [TOPOLOGY.toml | --nodes N --shape S] [--scenario burst] [--policy heap|seed|none]
                     [--seed S] [--interval SECONDS] [--json]
     ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--trace FILE] [--json]
+    ctl sim replay  RECORDING | RUN_DIR | CLUSTER
+
+``replay`` runs the node cores of a real run again from their recordings
+(daemon/recording.py: a cluster started with ``[cluster] record = true`` writes one per
+node and incarnation in RUN_DIR/recording) and checks that every step gives the effects
+it gave then (daemon/sim/replay.py). Exit 0 with a summary (nodes, incarnations, steps),
+1 on the first divergence (node, incarnation, step, input, replayed effects, both
+digests), 2 on a file that is no recording (named).
 
 Runs the pure wave state machines (``daemon.core``) in one process over a simulated
 network whose delays, reorderings and duplicates all come from the seed
@@ -47,6 +55,8 @@ examples:
   ctl sim balance --nodes 1000 --shape tree --scenario burst --policy seed --json
   ctl sim chaos topologies/chaos/diamond.toml --seed 1 --seeds 200
   ctl sim echo topologies/seed.toml --seed 1 --trace /tmp/echo.svg   (also .json for Perfetto, .shiviz, .etrace)
+  ctl sim replay seed                  (every recording of the cluster "seed")
+  ctl sim replay ~/.echofinn/seed/recording/root.1765000000000000000.rec
 """
 
 SHAPES = ("tree", "dag", "ring", "strong")
@@ -66,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Run whole node cores under message loss, duplication, reordering, "
                                        "delay, partitions, crashes, restarts, clock steps and stopped processes, "
                                        "and check them.")
+    replay = sub.add_parser("replay", help="a real run's recordings, step for step",
+                            description="Replay the recordings of a cluster started with [cluster] record = true: "
+                                        "each node's core from its recorded start state, fed its recorded inputs, "
+                                        "must give the effects it gave then.")
+    replay.add_argument("recording", metavar="RECORDING",
+                        help="a recording file, a run directory, or a cluster's name (all its nodes' recordings)")
     for p in (echo, finn, balance, chaos):
         p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
                        help="a topology file (or generate one with --nodes and --shape)")
@@ -99,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import secrets
 
+    if args.sim == "replay":
+        return _replay(args.recording)
     if args.seed is None:
         args.seed = secrets.randbelow(2**31)
     topology, source = _topology(args)
@@ -458,3 +476,28 @@ def _chaos(args, topology, source) -> int:
 # -- argument types ------------------------------------------------------------------------
 
 
+
+
+# -- replay ---------------------------------------------------------------------------
+
+
+def _replay(target: str) -> int:
+    """Replay every recording ``target`` names (a file, a run directory, a cluster)."""
+    import os
+
+    from daemon import rundir
+    from daemon.errors import BadInput
+    from daemon.sim.replay import RecordingError, replay_all
+
+    if not os.path.exists(target) and os.sep not in target:  # a cluster's name
+        folder = rundir.cluster_dir(target)
+        if folder.is_dir():
+            target = str(folder)
+    try:
+        report = replay_all(target)
+    except RecordingError as exc:
+        raise BadInput(str(exc)) from None
+    print(report.summary())
+    for divergence in report.divergences[:1]:  # the first: later steps of others may follow from it
+        print(divergence.text())
+    return 1 if report.divergences else 0
