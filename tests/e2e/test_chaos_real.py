@@ -16,6 +16,11 @@ At the end, when everything has run:
   the documented duplicates, as in the simulator (daemon/sim/chaos.py): a cut may find
   between 0 and that many tasks more than were submitted, never fewer, and the last
   echo, when every task has run, exactly that many more.
+- every node recorded its steps (``[cluster] record = true``, daemon/recording.py), and
+  the recordings replay without a divergence (daemon/sim/replay.py): every incarnation of
+  every node — a recording cut short by a SIGKILL up to its last complete step, each
+  restarted one from the journal state it recovered — gives, run again in this process,
+  the effects it gave on the real processes.
 - the fixture checks that no process or zombie is left.
 
 Which task ran where is read from the nodes' journals (daemon/journal.py ``done_log``
@@ -66,6 +71,7 @@ def test_chaos_on_real_processes_loses_nothing_and_runs_every_task_once(cluster_
     from daemon.core.tasks import account
     from daemon.journal import read_history
     from daemon.node import journal_file
+    from daemon.sim.replay import replay_all
     from daemon.operator import Operator, UserError
     from daemon.topology import load
 
@@ -73,7 +79,7 @@ def test_chaos_on_real_processes_loses_nothing_and_runs_every_task_once(cluster_
     print(f"\nchaos seed {seed} (ECHOFINN_CHAOS_SEED={seed} to replay the schedule)")
     rng = random.Random(seed)
     topo = cluster_env.topology("seed.toml", rebalance_interval=0.5, restart_max_crashes=1000,
-                                restart_backoff_max=0.5, task_time=0.1)
+                                restart_backoff_max=0.5, task_time=0.1, record=True)
     assert cluster_env.ctl("start", topo).returncode == 0
     topology = load(topo)
 
@@ -261,3 +267,13 @@ def test_chaos_on_real_processes_loses_nothing_and_runs_every_task_once(cluster_
     assert len(ids) >= 200, f"seed {seed}: only {len(ids)} tasks acknowledged; the test did not load the cluster"
     assert kills and stops and echoes["complete"], f"seed {seed}: kills {kills} stops {stops} echoes {echoes}"
     assert restarts >= kills, f"seed {seed}: {kills} kills but {restarts} restarts"
+
+    # the recordings: the supervisor has stopped every node (ctl stop at teardown would
+    # too late: replay them now, from files some of which a SIGKILL cut short)
+    assert cluster_env.ctl("stop", "-t", topo).returncode == 0
+    replayed = replay_all(run_dir)
+    print(replayed.summary())
+    print(f"incarnations recovered from a journal {sum(r.recovered for r in replayed.runs)}, "
+          f"recordings cut short {sum(bool(r.cut) for r in replayed.runs)}")
+    assert not replayed.divergences, f"seed {seed}: " + "\n".join(d.text() for d in replayed.divergences)
+    assert len(replayed.runs) >= len(SEED_NODES) + kills, f"seed {seed}: {kills} kills, incarnations {replayed.summary()}"
