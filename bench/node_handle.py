@@ -1,6 +1,6 @@
 """The node's own Python work per echo wave, without the inbox's system calls.
 
-    python bench/node_handle.py [--waves 3000] [--cold] [--recorder]
+    python bench/node_handle.py [--waves 3000] [--cold] [--recorder] [--record]
 
 Builds the NodeDaemon of an inner node of topologies/binary31.toml (not bound; its
 DEALERs send to one in-process sink) and feeds ``handle`` the three frames such a node
@@ -11,7 +11,9 @@ the sends) and a cProfile summary. ``--cold`` also times each message after copy
 two turns of a node (ARCHITECTURE.md, "Nodes per process"). ``--recorder`` measures what
 the flight recorder (daemon/trace/recorder.py) adds: rounds of waves with it on and off
 (its ``record`` a no-op), interleaved so that a shared machine's noise hits both alike,
-and prints the median round of each.
+and prints the median round of each. ``--record`` does the same for the recording for
+replay (daemon/recording.py, to a temporary run directory, written after each round as
+the daemon writes it once a second).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import argparse
 import cProfile
 import os
 import pstats
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import types
 
@@ -33,6 +37,7 @@ import zmq  # noqa: E402
 from daemon import wire  # noqa: E402
 from daemon.core.node import routing_ids  # noqa: E402
 from daemon.node import NodeDaemon  # noqa: E402
+from daemon.recording import RecordingWriter, recording_file  # noqa: E402
 from daemon.topology import load  # noqa: E402
 from daemon.trace.recorder import Recorder  # noqa: E402
 
@@ -42,6 +47,7 @@ def main() -> int:
     ap.add_argument("--waves", type=int, default=3000)
     ap.add_argument("--cold", action="store_true", help="also time each message with the caches evicted before it")
     ap.add_argument("--recorder", action="store_true", help="also time waves with the flight recorder on and off, interleaved")
+    ap.add_argument("--record", action="store_true", help="also time waves with the recording for replay on and off, interleaved")
     args = ap.parse_args()
     topology = load(os.path.join(ROOT, "topologies", "binary31.toml"))
     name = topology.names[1]
@@ -86,24 +92,42 @@ def main() -> int:
         drain()
         assert node.stats["internal"] == 0 and node.stats["wave_errors"] == 0 and node.stats["dropped"] == 0, node.stats
         print(f"{per_wave:.1f} us of Python per wave at inner node {name} (3 messages in, 3 out)")
-        if args.recorder:
-            recorder = Recorder(name, node.epoch, routing_ids(frozenset(topology.names)))  # as record = true makes
-            off = types.SimpleNamespace(record=lambda *step: None)
+
+        def interleaved(what: str, switch, after_round=lambda: None) -> None:
+            """20 rounds of a tenth of the waves each, ``switch(True)`` and ``switch(False)``
+            interleaved; print the median round of each."""
             per = {"on": [], "off": []}
             for r in range(20):
                 for mode in ("on", "off") if r % 2 else ("off", "on"):
-                    node.recorder = recorder if mode == "on" else off
-                    batch = [frames(wire.new_wave_id("e", start, f"r{r}{mode}{i}")) for i in range(args.waves // 10)]
+                    switch(mode == "on")
+                    batch = [frames(wire.new_wave_id("e", start, f"{what[0]}{r}{mode}{i}")) for i in range(args.waves // 10)]
                     t0 = time.perf_counter()
                     for wave in batch:
                         for f in wave:
                             node.handle(f, time.time())
+                    after_round()
                     per[mode].append((time.perf_counter() - t0) / len(batch) * 1e6)
                     drain()
-            node.recorder = None
+            switch(False)
             on, off = statistics.median(per["on"]), statistics.median(per["off"])
-            print(f"flight recorder: {on:.1f} us per wave on, {off:.1f} us off (median of 20 rounds of "
+            print(f"{what}: {on:.1f} us per wave on, {off:.1f} us off (median of 20 rounds of "
                   f"{args.waves // 10} waves each): +{on - off:.1f} us, {(on - off) / 3:.2f} us a step")
+
+        if args.recorder:
+            recorder = Recorder(name, node.epoch, routing_ids(frozenset(topology.names)))  # as record = true makes
+            off = types.SimpleNamespace(record=lambda *step: None)
+            interleaved("flight recorder", lambda on: setattr(node, "recorder", recorder if on else off))
+            node.recorder = None
+        if args.record:
+            run_dir = tempfile.mkdtemp(prefix="node-handle-")
+            writer = RecordingWriter(recording_file(run_dir, name, node.epoch), name, node.epoch, time.time(), False,
+                                     node.core.config, None)
+            try:
+                interleaved("recording for replay", lambda on: setattr(node, "recording", writer if on else None),
+                            writer.flush)
+            finally:
+                writer.close()
+                shutil.rmtree(run_dir)
         if args.cold:
             waves = max(1, args.waves // 3)
             batch = [frames(wire.new_wave_id("e", start, f"c{i}")) for i in range(waves)]
