@@ -14,11 +14,14 @@ from daemon.topology import load
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("per_process", [1, 4])
-def test_a_recorded_cluster_replays_without_divergence(cluster_env, per_process):
-    """A process per node, and four nodes per process (daemon/node.py NodeHost)."""
-    topo = cluster_env.start("seed.toml", record=True, task_time=0.05, nodes_per_process=per_process,
-                             nodes={"root": {"tasks": 4}})
+@pytest.mark.parametrize("per_process, how", [(1, "file"), (4, "file"), (1, "ctl start --record")])
+def test_a_recorded_cluster_replays_without_divergence(cluster_env, per_process, how):
+    """A process per node, four nodes per process (daemon/node.py NodeHost), and the
+    switch given to ``ctl start`` rather than written in the file."""
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, task_time=0.05, nodes_per_process=per_process,
+                                nodes={"root": {"tasks": 4}}, **({"record": True} if how == "file" else {}))
+    r = cluster_env.ctl("start", topo, *(["--record"] if how != "file" else []))
+    assert r.returncode == 0, r.stdout + r.stderr
     with Operator(load(topo), timeout=5.0) as op:
         op.submit("affixed", 12, 0.05, label="replayed")
         assert not op.echo()["missing"]
