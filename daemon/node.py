@@ -293,17 +293,14 @@ class NodeDaemon:
         daemon/recording.py ``RecordingWriter.begin``), add each to it, messages as sent."""
         for effect in effects:
             kind = type(effect)
-            if kind is core.Send:
+            if kind is core.Send or kind is core.Reply:
                 frame = wire.pack(effect.msg, self.epoch)
                 if digest is not None:
                     add_effect(digest, effect, frame)
-                self.send_peer(effect.dest, frame)
-                continue
-            if kind is core.Reply:
-                frame = wire.pack(effect.msg, self.epoch)
-                if digest is not None:
-                    add_effect(digest, effect, frame)
-                self.reply(effect.to, frame)
+                if kind is core.Send:
+                    self.send_peer(effect.dest, frame)
+                else:
+                    self.reply(effect.to, frame)
                 continue
             if digest is not None:
                 add_effect(digest, effect, None)
