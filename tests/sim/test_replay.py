@@ -66,10 +66,11 @@ class Driven:
         self.handle(OPERATOR, m.Submit(5, 0.4, "replayed"))
         self.rec.cpu(12.5)
         self.core.cpu_percent = 12.5
-        wave = wire.new_wave_id("e", int(self.now * 1e9) + 1, "x")
-        self.handle(OPERATOR, m.EchoStart(wave, True, 2.0))
-        for peer in ("top", "left", "right"):
-            self.handle(peer.encode(), m.Echo(wave, b""))
+        for k in range(5):  # waves this node has sampled: the tags of its hand-off messages
+            wave = wire.new_wave_id("e", int(self.now * 1e9) + 1, f"x{k}")
+            self.handle(OPERATOR, m.EchoStart(wave, True, 2.0))
+            for peer in ("top", "left", "right"):
+                self.handle(peer.encode(), m.Echo(wave, b""))
         finn = wire.new_wave_id("f", int(self.now * 1e9) + 1, "y")
         self.handle(b"top", m.Finn(finn, ["top"], ["top"], 1, 0.1, OPERATOR))
         self.handle(OPERATOR, m.Move("mv-1", "left", [], 2))
