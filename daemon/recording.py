@@ -117,7 +117,8 @@ def effects_digest(effects: list, epoch: int) -> bytes:
 
 
 def state_of(recovered: JournalState | None):
-    """A recovered journal state as a recording's header holds it."""
+    """A recovered journal state as a recording's header holds it: every field of
+    JournalState (tests/sim/test_replay.py fails when one is added and not here)."""
     if recovered is None:
         return None
     return {
@@ -127,6 +128,7 @@ def state_of(recovered: JournalState | None):
         "leaving": {move: [dest, expires, [[t.id, t.label, t.cost] for t in tasks]]
                     for move, (dest, expires, tasks) in recovered.leaving.items()},
         "seen": {move: list(entry) for move, entry in recovered.seen.items()},
+        "told": {key: list(fact) for key, fact in recovered.told.items()},
     }
 
 
@@ -142,6 +144,7 @@ def journal_state(raw) -> JournalState | None:
                  for move, (dest, expires, tasks) in raw["leaving"].items()},
         seen={move: (source, accepted, unconfirmed, after)
               for move, (source, accepted, unconfirmed, after) in raw["seen"].items()},
+        told={key: tuple(fact) for key, fact in raw["told"].items()},
     )
 
 

@@ -7,6 +7,7 @@ tests/e2e/test_chaos_real.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -120,8 +121,10 @@ def test_a_recording_stops_at_its_size_limit_with_a_marker(tmp_path):
 def test_a_restarted_incarnation_replays_from_its_recovered_journal_state(tmp_path):
     recovered = JournalState(queue=[Task("mid:1:1", "a", 0.3), Task("mid:1:2", "a", 0.5)], submitted=4, done=2,
                              leaving={"mv-9": ("left", START + 3.0, (Task("mid:1:3", "b", 0.2),))},
-                             seen={"mv-8": ("top", True, True, START + 600.0)})
-    assert journal_state(state_of(recovered)) == recovered
+                             seen={"mv-8": ("top", True, True, START + 600.0)},
+                             told={"last_finn": ("f-1-a", START - 5.0, 1, 2)})
+    assert set(state_of(recovered)) == {f.name for f in dataclasses.fields(JournalState)}  # none forgotten
+    assert journal_state(wire.unpack_stream(wire.pack_value(state_of(recovered)))[0][0]) == recovered
     run = Driven(tmp_path, recovered=recovered, epoch=EPOCH + 5 * 10**9)
     run.work()
     rec = read(run.path)
