@@ -194,6 +194,7 @@ def test_a_step_of_no_known_shape_is_named(tmp_path):
         read(run.path)
 
 
+@pytest.mark.e2e  # it starts Python processes (another string-hash seed each)
 def test_replay_in_a_process_with_another_string_hash_seed(tmp_path):
     """The recording was made here; another process hashes strings differently: Finn's
     sets and every table of the core must not care."""
