@@ -164,14 +164,14 @@ class MpiEnv(ClusterEnv):
         ``wrap(command)`` may return the command to run instead (one entering a namespace)."""
         publish = self.tmp / "live.toml"
         command = [str(MPIEXEC), *launcher, "-n", str(ranks), *self.ranks_command(topology, publish, *args)]
-        return self.start(wrap(command) if wrap else command, publish)
+        return self.run_launcher(wrap(command) if wrap else command, publish)
 
     @staticmethod
     def ranks_command(topology: Path, publish: Path, *args: str) -> list[str]:
         """What every rank runs: ``python -m daemon.mpi TOPOLOGY --publish FILE ARGS``."""
         return [sys.executable, "-m", "daemon.mpi", str(topology), "--publish", str(publish), *args]
 
-    def start(self, command: list[str], publish: Path) -> MpiRun:
+    def run_launcher(self, command: list[str], publish: Path) -> MpiRun:
         """Any launcher's ``command`` (srun, sbatch --wait: tests/slurm), stopped at teardown."""
         run = MpiRun(self, command, publish)
         self.runs.append(run)

@@ -43,7 +43,7 @@ srun -K --mpi=pmi2 {command}
 
 
 def srun(env, topology, publish, mpi="--mpi=pmi2"):
-    return env.start(["srun", "-K", mpi, "-n", str(RANKS), "--job-name=echofinn-test",
+    return env.run_launcher(["srun", "-K", mpi, "-n", str(RANKS), "--job-name=echofinn-test",
                       *env.ranks_command(topology, publish)], publish)
 
 
@@ -52,7 +52,7 @@ def sbatch(env, topology, publish):
     script = env.tmp / "echofinn.sbatch"
     command = shlex.join(env.ranks_command(topology, publish))
     script.write_text(SBATCH_SCRIPT.format(ranks=RANKS, output=env.tmp / "job-%j.out", command=command))
-    return env.start(["sbatch", "--wait", str(script)], publish)
+    return env.run_launcher(["sbatch", "--wait", str(script)], publish)
 
 
 def rank_record(env, rank: int) -> dict:
