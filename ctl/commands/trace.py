@@ -86,7 +86,7 @@ def _run_last(args) -> int:
         if wave is None:
             if op.trace_errors and len(op.trace_errors) == len(topology.names):  # the same answer from all
                 raise UserError(f"no node of cluster {topology.cluster.name} records its steps: "
-                                f"{next(iter(op.trace_errors.values()))}; start it with `ctl start --record`")
+                                f"{op.trace_errors[topology.names[0]]}; start it with `ctl start --record`")
             who = f" (no answer from {', '.join(silent)})" if silent else ""
             raise UserError(f"no node of cluster {topology.cluster.name} has seen a wave yet{who}")
         return 0 if save_trace(op, args.file, [wave], wave, kind_of(wave)) else 1
