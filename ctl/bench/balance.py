@@ -8,7 +8,7 @@ round), with an echo every ``poll`` seconds between rounds to see the load. The
 makespan runs from just before the submit to the end of the first echo that finds
 every task done (so it is an upper bound, by at most one poll and one wave). The
 yardstick is LB = max(total work / total cpus, one task's cost): ratio = makespan / LB
-(issue 10's target for ``heap``: at most 1.2). Every echo is checked against the
+(the target for ``heap``: at most 1.2, BENCHMARKS.md). Every echo is checked against the
 accounting rule (daemon/core/tasks.py ``account``). The timeline (imbalance and each
 node's work per CPU at each echo) is kept for the plots.
 
@@ -17,7 +17,7 @@ node's work per CPU at each echo) is kept for the plots.
 it (echo with detail, plan, moves acknowledged by the donors, echo again); the largest
 echo convergecast seen (``entries_bytes``) and the size of a full TRANSFER frame
 (encoded by daemon/wire.py like the node's); then it waits until no move is in flight
-and checks that every task is still counted exactly once. Targets (issue 10): a round
+and checks that every task is still counted exactly once. Targets (BENCHMARKS.md): a round
 within 1 s, every frame within 1 MiB, nothing lost, for 2,000,000 tasks.
 """
 

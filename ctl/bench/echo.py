@@ -11,7 +11,7 @@ not come back counts as lost. ``client="ctl"`` runs every wave as a new ``ctl ec
 --json`` process, as a user does (the latency is still the wave's own, from its JSON).
 With ``load``, every CPU slot of every node is then made busy (burners under
 SCHED_IDLE) and both are measured again. The yardstick is the floor's p50 in the same
-run: ratio = p50 / floor p50 (issue 10's target: at most 2).
+run: ratio = p50 / floor p50 (the target, BENCHMARKS.md: at most 2).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ ready); each daemon process's unique memory (USS, psutil's ``memory_full_info``)
 all are up and idle, and that divided by the nodes it serves, and again after the
 echoes (a node opens its links to its neighbours on its first wave); one echo wave over all N (checked: N entries) through
 :class:`daemon.operator.Operator`; ``ctl stop`` timed the same way; then every process
-seen (supervisor, nodes) checked gone and reaped. The yardsticks are the targets of
-issue 10: up in 15 s, 6 MB per idle daemon, stopped in 5 s, for 1,000 nodes.
+seen (supervisor, nodes) checked gone and reaped. The yardsticks are the targets in
+BENCHMARKS.md: up in 15 s, 6 MB per idle daemon, stopped in 5 s, for 1,000 nodes.
 """
 
 from __future__ import annotations
