@@ -388,7 +388,6 @@ class Operator:
             "cluster": self.topology.cluster.name,
             "round_id": base,  # each move id is "<round id>-<k>" (daemon/core/waves.py round_of)
             "policy": policy,
-            "round": base,  # its moves are "<round>-<k>"
             "moves": list(pending.values()),
             "moved": sum(m["count"] for m in pending.values()),
             "unanswered_moves": sorted(waiting),

@@ -103,7 +103,7 @@ def run(args) -> int:
             if args.every:
                 time.sleep(max(0.0, args.every - (time.monotonic() - t0)))
         if args.trace and last is not None:
-            waves = list(dict.fromkeys([last["before"]["wave"], last["round"], last["after"]["wave"]]))
-            if not save_trace(op, args.trace, waves, last["round"], "rebalance"):
+            waves = list(dict.fromkeys([last["before"]["wave"], last["round_id"], last["after"]["wave"]]))
+            if not save_trace(op, args.trace, waves, last["round_id"], "rebalance"):
                 failed += 1
     return 1 if failed else 0

@@ -107,9 +107,9 @@ def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_pat
     out = tmp_path / "round.etrace"
     res = cluster_env.ctl_json("rebalance", "-t", path, "--trace", out)
     trace = load_trace(out)
-    assert (trace["wave"], trace["kind"], trace["missing"]) == (res["round"], "rebalance", [])
+    assert (trace["wave"], trace["kind"], trace["missing"]) == (res["round_id"], "rebalance", [])
     moves = {s["in"]["wave"] for s in trace["steps"] if s["in"] and s["in"]["type"] == "move"}
-    assert len(moves) == len(res["moves"]) > 0 and all(w.startswith(res["round"] + "-") for w in moves)
+    assert len(moves) == len(res["moves"]) > 0 and all(w.startswith(res["round_id"] + "-") for w in moves)
     echoes = [d for s in trace["steps"] for d in s["decide"]]
     assert [d["kind"] for d in echoes] == ["echo", "echo"]  # before and after, both at root
     types = {s["in"]["type"] for s in trace["steps"] if s["in"]}
