@@ -85,7 +85,7 @@ class SqliteJournal:
 
     def set_epoch(self, epoch: int) -> None:
         """Record the epoch of the incarnation now starting (see daemon/core/node.py
-        restart_epoch)."""
+        node_epoch)."""
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
         self.last_epoch = epoch
 

@@ -36,7 +36,10 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
-queue, its moves in flight and the move ids it answered.
+queue, its moves in flight and the move ids it answered. It says ready (``--notify-fd``)
+once bound and once its clock is past :func:`daemon.core.node.ready_at` of its epoch: at
+once for a fresh node, a second after a restart (:func:`wait_until_ready`), so that a
+node the supervisor calls RUNNING joins every new wave (ARCHITECTURE.md, "Durable state").
 """
 
 from __future__ import annotations
@@ -83,12 +86,12 @@ class NodeDaemon:
         self.journal = journal
         recovered = journal.load() if journal is not None else None
         self.recovered = recovered is not None
-        if journal is None:
-            self.epoch = time.time_ns()
-        else:  # a restart: an epoch after every wave the previous incarnation joined
-            margin = core.RESTART_MARGIN if self.recovered else 0.0
-            self.epoch = core.restart_epoch(time.time(), journal.last_epoch, margin)
+        # a restart: an epoch after every wave the previous incarnation joined, and ready
+        # once every wave begun from then on is younger than it (daemon/core/node.py node_epoch)
+        self.epoch = core.node_epoch(time.time(), journal.last_epoch if journal is not None else 0, self.recovered)
+        if journal is not None:
             journal.set_epoch(self.epoch)
+        self.ready_at = core.ready_at(self.epoch)
         now = time.time() if now is None else now
         config = NodeConfig.of(topology, name, self.pid)
         # written before the core is built, from the state exactly as the journal gave it
@@ -468,7 +471,7 @@ def parse_args(argv):
                    help="a node's name in the topology; give it several times to serve several nodes in this process")
     p.add_argument("--run-dir", help="the cluster's run directory (the journal goes to RUN_DIR/journal/NODE.sqlite)")
     p.add_argument("--journal", help="the journal file of a single node (default: in the run directory; none without one)")
-    p.add_argument("--notify-fd", type=int, help="write one line, 'ready PID ENDPOINT...' or 'error MESSAGE', to this fd once bound")
+    p.add_argument("--notify-fd", type=int, help="write one line, 'ready PID ENDPOINT...' or 'error MESSAGE', to this fd once bound and ready")
     p.add_argument("--record", action="store_true", help="record every step ([cluster] record = true, whatever the file says)")
     return p.parse_args(argv)
 
@@ -505,6 +508,21 @@ def main(argv=None) -> int:
         _notify(args.notify_fd, "error --journal names the journal of a single node; several nodes keep theirs in --run-dir")
         return 2
     return serve(topology, args.node, args.notify_fd, ppid, args.run_dir, args.journal)
+
+
+def wait_until_ready(nodes: list[NodeDaemon]) -> None:
+    """Return once every node's clock is past its :attr:`NodeDaemon.ready_at`
+    (daemon/core/node.py ``ready_at``): a fresh node at once, a restarted one a second
+    after its start. Until then the process does not say ready, so the supervisor does not
+    call it RUNNING: a wave begun by then may be older than the node's epoch, and
+    refused. Its inbox is bound meanwhile; what comes in is read once it serves."""
+    now = time.time()
+    for node in nodes:
+        if node.ready_at > now:
+            print(f"node {node.name}: ready in {node.ready_at - now:.2f} s, once no new wave can be older than "
+                  "its epoch", file=sys.stderr, flush=True)
+    while (left := max(node.ready_at for node in nodes) - time.time()) > 0:
+        time.sleep(left)
 
 
 def journal_file(run_dir, name: str) -> str:
@@ -560,6 +578,11 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
                   f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
         elif node.spec.tasks:
             node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time())
+    try:
+        wait_until_ready(nodes)
+    except Stopping:  # stopped before it was ready
+        host.close()
+        return 0
     _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}")
     for node, endpoint in zip(nodes, endpoints):
         print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)

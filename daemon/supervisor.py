@@ -16,8 +16,10 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   same way. The supervisor is also a *child subreaper* (prctl(2)): a burner orphaned by a
   killed node becomes its child and is reaped here, not left to the machine's init.
 - Readiness is said, not guessed: each node gets the write end of a pipe
-  (``--notify-fd``) and writes one line once its sockets are bound, ``ready PID
-  ENDPOINT`` or ``error MESSAGE``, then closes it. End of file without a line means the
+  (``--notify-fd``) and writes one line once its sockets are bound and it joins every
+  new wave (a restarted node a second later: daemon/node.py ``wait_until_ready``),
+  ``ready PID ENDPOINT`` or ``error MESSAGE``, then closes it. So RUNNING means
+  reachable. End of file without a line means the
   node died first; silence past the deadline means it hangs. Either way start fails,
   the other nodes are stopped and the exit status is non-zero.
 - Signals are ordinary events (as in Circus): the handlers do nothing in Python, and

@@ -68,6 +68,14 @@ which waves it sampled, so its peers close every wave older than its restart tha
 have not sampled yet (:attr:`NodeCore.closed_before`): such a wave ends incomplete rather
 than inconsistent. A restarted node itself drops every wave older than its own epoch.
 
+Epochs and readiness (:func:`node_epoch`, :func:`ready_at`). A wave's start is stamped
+by its operator's clock, an epoch by the node's; the two may differ by up to
+:data:`MAX_CLOCK_OFFSET`. A restarted node's epoch runs that far ahead of its clock, so
+that it never joins a wave its previous incarnation took part in (a Finn decision would
+be made twice); a fresh node's runs that far behind. Either way the driver says the node
+is ready only once its clock is that far past the epoch, so a node called RUNNING joins
+every wave begun from then on: a fresh node at once, a restarted one a second later.
+
 What the node did, told by the node. Every sample carries ``last_finn`` (the Finn wave
 this node decided that started last, with when, how many tasks it enqueued and its
 sends) and ``last_round`` (the balancing round, by its start, in which tasks left or
@@ -132,25 +140,40 @@ def listing_limit(nodes: int) -> int:
     (every node's sample in one frame) would otherwise pass half of MAX_FRAME."""
     return max(1, min(QUEUE_DETAIL_LIMIT, LISTING_BUDGET // (PAIR_BYTES * max(1, nodes))))
 
-RESTART_MARGIN = 0.5  # seconds a restarted daemon's epoch runs ahead of its clock (restart_epoch)
+MAX_CLOCK_OFFSET = 0.5  # seconds: the most the clocks of two hosts of a cluster may differ (node_epoch)
 
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
          "unroutable", "dropped", "internal", "unauthorized")
 
 
-def restart_epoch(now: float, previous: int, margin: float) -> int:
-    """The epoch (ns) of a node started again after a crash: ``margin`` seconds ahead of
-    its clock, and always after its previous epoch.
+def node_epoch(now: float, previous: int, restarted: bool, bound: float = MAX_CLOCK_OFFSET) -> int:
+    """The epoch (ns) of an incarnation of a node starting at ``now`` (its clock): the
+    start of the oldest wave it accepts (a node drops every wave that began before its
+    epoch), always after ``previous`` (the epoch of its latest incarnation, 0 if none: a
+    clock that stepped back must not give an older incarnation).
 
-    Why ahead: a node drops every wave that began before its epoch, and so never joins
-    a wave its previous incarnation took part in — but a wave's start is stamped by the
-    operator's clock and the epoch by the node's. A node whose clock is behind the
-    operator's by d, restarted within d of joining a wave, would join it again (found
-    by the chaos simulation: a Finn decision made twice). ``margin`` must exceed the
-    clock offset between operators and nodes; the price is that the node refuses waves
-    begun in its first ``margin`` seconds. Why after the previous one: a clock that
-    stepped back must not give an older incarnation."""
-    return max(int((now + margin) * 1e9), previous + 1)
+    A wave's start is stamped by the clock of the operator that began it, the epoch by
+    the node's; ``bound`` is the most two hosts' clocks may differ (:data:`MAX_CLOCK_OFFSET`).
+
+    - Restarted (its journal held an earlier incarnation): ``bound`` ahead of its clock.
+      The node must never join a wave its previous incarnation took part in (it has
+      forgotten what it did there: a Finn decision would be made twice, an echo sample
+      taken twice). Every such wave began before the crash, by a clock at most ``bound``
+      ahead of the node's, so before the epoch.
+    - Fresh (nothing to forget): ``bound`` behind its clock, so that an operator whose
+      clock is behind the node's finds it joinable from the start.
+
+    Either way the node says it is ready (and is called RUNNING) only at :func:`ready_at`."""
+    offset = bound if restarted else -bound
+    return max(int((now + offset) * 1e9), previous + 1)
+
+
+def ready_at(epoch: int, bound: float = MAX_CLOCK_OFFSET) -> float:
+    """When (on its own clock, s) a node of ``epoch`` may say it is ready: once a wave
+    begun from then on, by a clock at most ``bound`` behind the node's, is no older than
+    its epoch, so that a node called RUNNING joins every new wave. A fresh node is ready
+    at once; a restarted one 2 x ``bound`` after its start."""
+    return epoch / 1e9 + bound
 
 
 # --- effects -------------------------------------------------------------------------

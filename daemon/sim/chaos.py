@@ -28,7 +28,10 @@ Faults, during the first :attr:`ChaosConfig.duration` seconds:
   process dies between a journal write and a send): they strike the node's next step
   that writes its journal, where write-ahead matters. Messages reaching a dead node are
   dropped, or held and delivered after its restart (a DEALER's backlog);
-- restart: ``NodeCore(..., recovered=journal.state())`` with a new, larger epoch;
+- restart: ``NodeCore(..., recovered=journal.state())`` with a new, larger epoch
+  (daemon/core/node.py ``node_epoch``, with :attr:`ChaosConfig.clock_bound` as the bound
+  on clock offsets); the node counts as ready, as the daemon says it is, when its clock
+  reaches ``ready_at`` of that epoch;
 - clock step: a node's wall clock jumps back or forward;
 - stall: the node's process is stopped (SIGSTOP) and continued later, half the time
   right after its next step that sends a TRANSFER, half the stalls longer than a
@@ -53,6 +56,8 @@ Checks (any failure is a ``problem``; the CLI prints the command that replays it
   the neighbours given up on (``missing``);
 - a Finn decision at node v comes after every ancestor of v (computed here from the
   topology's edge list) took part in the wave; at most one decision per node and wave;
+- no node refuses as older than itself a wave begun after it was ready (a node called
+  RUNNING joins every new wave);
 - at the end every task id submitted (the journals' ``Put`` records) is done
   (the journals' ``Done`` records) exactly once; more than once only for a task of a
   move both accepted and taken back — the hand-off's documented case where every ACK
@@ -76,9 +81,10 @@ from daemon import wire
 from daemon.core import journal as jr
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
-from daemon.core.node import NodeConfig, NodeCore, Persist, Reply, Send, restart_epoch
+from daemon.core.node import NodeConfig, NodeCore, Persist, Reply, Send, node_epoch, ready_at
 from daemon.core.plan import BulkMove, plan_samples
 from daemon.core.tasks import account
+from daemon.core.waves import wave_started
 from daemon.sim.seeds import subseed
 
 WORKLOAD = "chaos-workload"
@@ -116,9 +122,9 @@ class ChaosConfig:
     stalls: int = 2  # at most this many stops (the count is drawn)
     stall_length: tuple[float, float] = (0.05, 1.5)
     long_stall: tuple[float, float] = (6.5, 8.5)  # past MOVE_DEADLINE + grace; half the stalls
-    # A restarted node takes an epoch this far ahead of its clock (see _new_epoch); it
-    # must exceed how far a clock can fall behind: clock_steps x clock_step.
-    restart_margin: float = 2.5
+    # The bound on clock offsets the nodes assume (daemon/core/node.py node_epoch,
+    # ready_at): a node's clock is off the operator's by at most clock_steps x clock_step.
+    clock_bound: float = 2.5
     submits: tuple[int, int] = (2, 4)
     tasks: tuple[int, int] = (1, 6)  # per submit
     cost: tuple[float, float] = (0.05, 0.5)
@@ -138,7 +144,7 @@ LONG_PARTITIONS = ChaosConfig(duration=4.0, partitions=2, partition_length=(2.0,
 
 class _Node:
     __slots__ = ("name", "config", "core", "journal", "up", "incarnation", "offset", "epoch", "wake_at",
-                 "backlog", "crash_mid", "steps", "stall", "stalled_until", "held", "stalls", "unread_acks")
+                 "ready_from", "backlog", "crash_mid", "steps", "stall", "stalled_until", "held", "stalls", "unread_acks")
 
     def __init__(self, name: str, config: NodeConfig):
         self.name = name
@@ -149,6 +155,7 @@ class _Node:
         self.incarnation = 0
         self.offset = 0.0  # the node's wall clock minus T0 minus simulated time
         self.epoch = 0
+        self.ready_from = 0  # ns on the operator's clock: the node said it was ready then
         self.wake_at: float | None = None
         self.backlog: list = []
         self.crash_mid: float | None = None  # a crash waiting for the next step: share of its effects run
@@ -272,6 +279,9 @@ class ChaosRun:
     def _start(self, node: _Node, recovered=None) -> None:
         local = self._local(node)
         node.epoch = self._new_epoch(node, local)
+        # it says ready when its clock reaches ready_at (daemon/node.py wait_until_ready)
+        ready = max(self.now, ready_at(node.epoch, self.cfg.clock_bound) - T0 - node.offset)
+        node.ready_from = int((T0 + ready) * 1e9)
         node.core = NodeCore(node.config, node.epoch, local, recovered=recovered)
         node.up = True
         node.incarnation += 1
@@ -279,17 +289,18 @@ class ChaosRun:
         self._schedule_wake(node)
 
     def _new_epoch(self, node: _Node, local: float) -> int:
-        """The incarnation of a (re)starting node: its clock in ns — for a restart, plus
-        ``restart_margin`` — and always larger than the one before.
+        """The incarnation of a (re)starting node (daemon/core/node.py node_epoch): its
+        clock in ns, ``clock_bound`` behind for a first start, ahead for a restart, and
+        always larger than the one before.
 
-        Why the margin: a node compares wave ids, stamped by the operator's clock, with
-        its epoch, stamped by its own. A node whose clock is behind the operator's by
-        more than its downtime would otherwise find a wave it joined before the crash
-        younger than itself, and join it again: ``ctl sim chaos topologies/chaos/ring.toml
-        --seed 416`` with the margin at 0 has alpha decide a Finn wave twice. With the
-        margin above any clock offset, the restarted node drops every wave it may have
-        joined, and its peers close them (daemon/core/node.py, "Restarts")."""
-        return restart_epoch(local, node.epoch, self.cfg.restart_margin if node.incarnation else 0.0)
+        Why ahead: a node compares wave ids, stamped by the operator's clock, with its
+        epoch, stamped by its own. A node whose clock is behind the operator's by more
+        than its downtime would otherwise find a wave it joined before the crash younger
+        than itself, and join it again: ``ctl sim chaos topologies/chaos/ring.toml --seed
+        416`` with the bound at 0 has alpha decide a Finn wave twice. With the bound above
+        any clock offset, the restarted node drops every wave it may have joined, and its
+        peers close them (daemon/core/node.py, "Restarts")."""
+        return node_epoch(local, node.epoch, node.incarnation > 0, self.cfg.clock_bound)
 
     def _crash(self, node: _Node) -> None:
         self._check_internal(node)
@@ -360,7 +371,17 @@ class ChaosRun:
             self.faults["reorder"] += 1
         else:
             self.channel_last[key] = seq
-        self._step(node, node.core.handle(src.encode(), epoch, msg, self._local(node)), cause=(src, epoch, msg, seq))
+        self._step(node, self._handle(node, src.encode(), epoch, msg), cause=(src, epoch, msg, seq))
+
+    def _handle(self, node: _Node, sender: bytes, epoch: int, msg) -> list:
+        """``node.core.handle``, checking that a node refuses no wave as older than itself
+        that began after it said it was ready (RUNNING must mean reachable)."""
+        stale = node.core.stats["stale"]
+        effects = node.core.handle(sender, epoch, msg, self._local(node))
+        if node.core.stats["stale"] > stale and (wave_started(msg.wave) or 0) >= node.ready_from:
+            self.problems.append(f"node {node.name} refused wave {msg.wave} as older than itself at {self.now:.6f} s, "
+                                 f"though the wave began after the node was ready")
+        return effects
 
     def _step(self, node: _Node, effects: list, op: object = None, cause=None) -> None:
         """Run one step's effects in order — unless a crash strikes in the middle.
@@ -603,7 +624,7 @@ class ChaosRun:
         if type(msg) is m.EchoStart:
             self.waves[msg.wave].started = self.now
         epoch, msg = wire.parse(wire.pack(msg, 0))
-        self._step(node, node.core.handle(OPERATOR, epoch, msg, self._local(node)), msg, cause=(None, epoch, msg, None))
+        self._step(node, self._handle(node, OPERATOR, epoch, msg), msg, cause=(None, epoch, msg, None))
 
     def _answered(self, name: str, msg, op) -> None:
         """A reply leaves node ``name``: the checks that concern when it was made."""

@@ -100,8 +100,10 @@ def test_a_killed_process_brings_all_its_nodes_back_with_their_queues(cluster_en
     assert all(others[n]["restarts"] == 0 for n in GROUPS[0] + GROUPS[2]), others
     assert cluster_env.gone(victim, before["tubularia"]["create_time"])
 
-    # the restarted nodes join waves begun after their epoch (daemon/core/node.py restart_epoch)
-    wait_until(lambda: cluster_env.ctl("echo", "--json").returncode == 0, 20, "an echo that reaches every node")
+    # RUNNING means reachable: the process said ready only once each of its restarted nodes
+    # joins every new wave (daemon/core/node.py node_epoch, ready_at), so the first echo has them
+    echo = cluster_env.ctl("echo", "--json")
+    assert echo.returncode == 0, echo.stdout + echo.stderr
     with Operator(topology) as op:
         snap = op.echo(detail=True)
     books = account(snap["nodes"])

@@ -8,7 +8,7 @@ restart, the hand-off's transfers, acks, forgets and refusals; what housekeeping
 takes back and forgets, and when (RESEND_EVERY, WAVE_TTL, DONE_WAVE_MEMORY,
 MAX_DONE_WAVES, MAX_REMEMBERED_MOVES); the clock held when it steps back; the
 boundaries (epoch and MAX_SKEW inclusive, MAX_WAVES, 256-character texts, costs in
-(0, MAX_COST]); restart_epoch and listing_limit. Each test states one rule; the inputs
+(0, MAX_COST]); node_epoch, ready_at and listing_limit. Each test states one rule; the inputs
 are small enough to work out by hand on the seed tree
 (root -> affixed -> tubularia -> subserviate -> pical; subserviate has 2 cpus)."""
 
@@ -32,8 +32,10 @@ from daemon.core.node import (
     Reply,
     Send,
     SetBusy,
+    MAX_CLOCK_OFFSET,
     listing_limit,
-    restart_epoch,
+    node_epoch,
+    ready_at,
 )
 from daemon.core.waves import WaveError, new_wave_id
 from tests.node.hostile import EPOCH, NOW, SEED
@@ -58,15 +60,61 @@ def sends(effects: list) -> list:
     return [e for e in effects if type(e) is Send]
 
 
-# --- restart_epoch ---------------------------------------------------------------------
+# --- node_epoch and ready_at ------------------------------------------------------------
 
 
-def test_a_restart_epoch_is_the_clock_plus_the_margin_in_nanoseconds():
-    assert restart_epoch(100.0, 0, 0.5) == 100_500_000_000
+def test_the_clock_offset_bound_is_half_a_second():
+    assert MAX_CLOCK_OFFSET == 0.5
+    assert node_epoch(100.0, 0, True) == 100_500_000_000 and ready_at(100_000_000_000) == 100.5
 
 
-def test_a_restart_epoch_is_one_past_a_later_previous_epoch():
-    assert restart_epoch(100.0, 10**12, 0.5) == 10**12 + 1
+def test_a_restart_epoch_is_the_clock_plus_the_bound_in_nanoseconds():
+    assert node_epoch(100.0, 0, True, 0.5) == 100_500_000_000
+
+
+def test_a_first_epoch_is_the_clock_less_the_bound_in_nanoseconds():
+    assert node_epoch(100.0, 0, False, 0.5) == 99_500_000_000
+
+
+def test_an_epoch_is_one_past_a_later_previous_epoch():
+    assert node_epoch(100.0, 10**12, True, 0.5) == 10**12 + 1
+    assert node_epoch(100.0, 10**12, False, 0.5) == 10**12 + 1
+
+
+def test_a_node_is_ready_once_its_clock_is_the_bound_past_its_epoch():
+    assert ready_at(node_epoch(100.0, 0, False, 0.5), 0.5) == 100.0  # a first start: at once
+    assert ready_at(node_epoch(100.0, 0, True, 0.5), 0.5) == 101.0  # a restart: twice the bound later
+    assert ready_at(10**12 + 1, 0.25) == 10**12 / 1e9 + 1e-9 + 0.25
+
+
+BOUND = 0.5  # the clocks of the operators and of the node differ by at most this
+
+
+def test_a_restarted_node_refuses_a_wave_its_previous_incarnation_may_have_joined():
+    """Restarted when its clock says 100, it may have died just before: a wave it joined
+    then was begun by a clock at most BOUND ahead, stamped before 100 + BOUND."""
+    core = NodeCore(NodeConfig.of(SEED, "subserviate"), node_epoch(100.0, 0, True, BOUND), 100.0)
+    joined = wave(at=int((100.0 + BOUND) * 1e9) - 1)
+    effects = core.handle(OP, 0, m.EchoStart(joined, False, 1.0), 100.0)
+    assert [type(r.msg) for r in replies(effects)] == [m.Error] and core.stats["stale"] == 1
+
+
+def test_a_restarted_node_once_ready_joins_a_wave_of_an_operator_whose_clock_is_behind():
+    epoch = node_epoch(100.0, 0, True, BOUND)
+    ready = ready_at(epoch, BOUND)
+    core = NodeCore(NodeConfig.of(SEED, "subserviate"), epoch, 100.0)
+    begun = wave(at=int((ready - BOUND) * 1e9))  # at once, by a clock BOUND behind the node's
+    core.handle(OP, 0, m.EchoStart(begun, False, 1.0), ready)
+    assert core.stats["stale"] == 0 and core.echoes[begun].wave.joined
+
+
+def test_a_first_started_node_joins_at_once_a_wave_of_an_operator_whose_clock_is_behind():
+    epoch = node_epoch(100.0, 0, False, BOUND)
+    assert ready_at(epoch, BOUND) == 100.0
+    core = NodeCore(NodeConfig.of(SEED, "subserviate"), epoch, 100.0)
+    begun = wave(at=int((100.0 - BOUND) * 1e9))
+    core.handle(OP, 0, m.EchoStart(begun, False, 1.0), 100.0)
+    assert core.stats["stale"] == 0 and core.echoes[begun].wave.joined
 
 
 # --- ping ----------------------------------------------------------------------------

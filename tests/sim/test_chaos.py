@@ -3,12 +3,14 @@
 2,000 seeds over four small topologies must pass every check of the chaos run, and the
 runs must really have gone through what they claim (crashes, mid-step crashes,
 restarts, partitions, clock steps, stalls, losses, duplicates, reorderings, consistent
-cuts, Finn decisions, moves). Then four classic mistakes are put back into the node — by
+cuts, Finn decisions, moves). Then six classic mistakes are put back into the node — by
 subclassing or monkeypatching here, never in the product — and each must be caught
 within the same seed budget: a journal written after the ACK instead of before it,
-move ids forgotten on restart, a restarted node joining again a wave it had echoed, and
-a donor that comes back from a stop past a move's deadline taking the move back before
-reading the ACK waiting in its inbox.
+move ids forgotten on restart, a restarted node joining again a wave it had echoed, a
+donor that comes back from a stop past a move's deadline taking the move back before
+reading the ACK waiting in its inbox, a restarted node's epoch taken from its clock
+without the clock-offset bound (a Finn decision made twice), and a restarted node
+saying it is ready at once (it refuses waves begun after it was called RUNNING).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import daemon.sim.chaos as chaos
 from ctl.cli import main
 from daemon.core import messages as m
 from daemon.core.journal import MemoryJournal
-from daemon.core.node import NodeCore, Persist, Send
+from daemon.core.node import NodeCore, Persist, Send, node_epoch
 from daemon.sim.chaos import LONG_PARTITIONS, ChaosConfig, simulate_chaos
 from daemon.topology import load
 
@@ -132,10 +134,11 @@ def test_a_restarted_node_whose_clock_is_behind_does_not_join_a_wave_again():
     operator's, crashes just after deciding a Finn wave and restarts 0.38 s later.
     With its epoch taken from its own clock, the wave (stamped by the operator's) looked
     younger than alpha, which joined it again from its DEALER backlog and decided twice.
-    The restart margin (daemon/sim/chaos.py, _new_epoch) prevents it."""
+    A restarted node's epoch runs the clock-offset bound ahead of its clock
+    (daemon/core/node.py node_epoch; daemon/sim/chaos.py _new_epoch): that prevents it."""
     ring = TOPOLOGY["ring"]
     assert simulate_chaos(ring, 416)["ok"]
-    without = simulate_chaos(ring, 416, ChaosConfig(restart_margin=0.0))
+    without = simulate_chaos(ring, 416, ChaosConfig(clock_bound=0.0))
     assert any("alpha decided twice" in p for p in without["problems"]), without["problems"]
 
 
@@ -181,6 +184,18 @@ class TakesBackAtOnce(NodeCore):
         super()._housekeeping(now)
 
 
+def epoch_without_the_bound(now, previous, restarted, bound=0.0):
+    """(e) A restarted node's epoch is its clock: a wave its previous incarnation joined,
+    begun by an operator whose clock is ahead of the node's, looks younger than it."""
+    return node_epoch(now, previous, restarted, 0.0)
+
+
+def ready_at_once(epoch, bound=0.0):
+    """(f) A node says it is ready as soon as it starts: until its clock is the bound
+    past its epoch, it refuses waves begun after the supervisor called it RUNNING."""
+    return 0.0
+
+
 def first_caught() -> tuple[str, int, list[str]] | None:
     """The first (topology, seed, problems) that fails, in the CI's order of seeds."""
     for seed in range(SEEDS):
@@ -196,7 +211,10 @@ def first_caught() -> tuple[str, int, list[str]] | None:
     ("MemoryJournal", ForgetsMoveIds, ("done 2 times", "not a consistent cut")),
     ("NodeCore", RejoinsOldWaves, ("twice", "not a consistent cut", "no node names a neighbour")),
     ("NodeCore", TakesBackAtOnce, ("unread in its inbox",)),
-], ids=["journal-after-ack", "move-ids-forgotten", "rejoins-old-waves", "takes-back-at-once"])
+    ("node_epoch", epoch_without_the_bound, ("decided twice",)),
+    ("ready_at", ready_at_once, ("though the wave began after the node was ready",)),
+], ids=["journal-after-ack", "move-ids-forgotten", "rejoins-old-waves", "takes-back-at-once",
+        "epoch-without-the-bound", "ready-at-once"])
 def test_a_mistake_put_back_is_caught(monkeypatch, target, variant, symptom):
     monkeypatch.setattr(chaos, target, variant)
     caught = first_caught()
