@@ -328,3 +328,49 @@ def test_every_keeps_going_after_a_round_that_fails(cluster_env):
     assert all("pical" in r["error"] for r in failed), failed
     text = cluster_env.ctl("rebalance", "--rounds", "2", "--timeout", "5")
     assert text.returncode == 0 and "round 1:" in text.stdout and "round 2:" in text.stdout, text.stdout
+
+
+KILLS = 20  # kill -> RUNNING -> echo rounds
+
+
+def test_a_node_called_running_again_answers_the_next_echo_with_its_queue(cluster_env):
+    """RUNNING means reachable: 20 times, pical (30 queued and running tasks) is killed;
+    as soon as its record (``cluster.json``, what ``ctl status`` and ``ctl top`` read)
+    says RUNNING with a new pid, an echo wave begun at once (in this process, within
+    milliseconds) must find it with its 30 tasks; then ``ctl status --json`` says RUNNING
+    and ``ctl echo --json`` finds it too. A restarted node says ready only once its clock
+    is past its epoch plus the clock-offset bound (daemon/core/node.py ``ready_at``), so
+    no wave begun after that is older than the node. Without that wait (the ready line
+    sent once bound) the echo begun at once missed pical in 20 of the 20 rounds."""
+    from daemon.operator import Operator
+    from daemon.topology import load
+
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, restart_backoff_max=0.1,
+                                restart_max_crashes=KILLS + 5, restart_window=600)
+    assert cluster_env.ctl("start", topo).returncode == 0
+    assert cluster_env.ctl("submit", "pical", "--tasks", "30", "--cost", "3600").returncode == 0
+    topology = load(topo)
+
+    def pical_in(snap) -> bool:
+        rows = [n for n in snap["nodes"] if n["name"] == "pical"]
+        return not snap["missing"] and len(rows) == 1 and rows[0]["running"] + rows[0]["queued"] == 30
+
+    answered = []  # (the echo at once, ctl echo) per kill
+    for kill in range(KILLS):
+        victim = node_entry(cluster_env, "pical")
+        assert victim.get("state") == "RUNNING", victim
+        os.kill(victim["pid"], signal.SIGKILL)
+        wait_until(lambda: (e := node_entry(cluster_env, "pical")).get("state") == "RUNNING"
+                   and e.get("pid") != victim["pid"], RESTART_WAIT, f"pical to be RUNNING again after kill {kill + 1}")
+        with Operator(topology, timeout=5) as op:
+            at_once = pical_in(op.echo())
+        code, status = status_json(cluster_env)
+        row = next(n for n in status["nodes"] if n["name"] == "pical")
+        assert code == 0 and row["state"] == "RUNNING" and row["pid"] != victim["pid"], status
+        echo = cluster_env.ctl("echo", "--json")
+        assert "Traceback" not in echo.stderr, echo.stderr
+        answered.append((at_once, echo.returncode == 0 and pical_in(json.loads(echo.stdout))))
+        wait_until(lambda: cluster_env.gone(victim["pid"], victim["create_time"]), RESTART_WAIT,
+                   "the killed pical to be reaped")
+    both = sum(a and b for a, b in answered)
+    assert both == KILLS, f"pical answered both echoes right after RUNNING {both} of {KILLS} times: {answered}"
