@@ -1,6 +1,7 @@
 """Failing machines and unhelpful users, with real processes: nodes that hang or die
-before they are ready, a node deaf to SIGTERM, the supervisor's stop signals, ctl
-against a cluster that is not running, ``ctl demo`` from start to stop.
+before they are ready, a node deaf to SIGTERM, a node whose clock is off the operators'
+(as on another host), the supervisor's stop signals, ctl against a cluster that is not
+running, ``ctl demo`` from start to stop.
 
 Faults are injected from outside the daemon's code (tests/e2e/faults/sitecustomize.py,
 put on the nodes' PYTHONPATH), so these tests hold whatever the node's internals become.
@@ -110,6 +111,45 @@ def test_a_node_deaf_to_sigterm_is_sigkilled_after_the_grace_period(cluster_env)
 
 
 # --- ctl against a cluster that is not running -------------------------------------------------
+
+
+# --- a node whose clock is off the operators' ---------------------------------------------
+
+OFFSET = 0.45  # seconds: within the bound on clock offsets (daemon/core/node.py MAX_CLOCK_OFFSET)
+
+
+@pytest.mark.parametrize("clock", [f"+{OFFSET}", f"-{OFFSET}"], ids=["ahead", "behind"])
+def test_a_node_whose_clock_is_off_joins_the_wave_begun_the_moment_it_is_running(cluster_env, clock):
+    """pical's clock runs 0.45 s ahead of (or behind) the operators', as on another host:
+    as soon as the cluster is started, and each time pical is RUNNING again after a kill,
+    an echo begun at once finds it with its tasks. Without the ready wait (daemon/node.py
+    wait_until_ready) the node ahead was missing after each of the three restarts. (The
+    first start here is not sharp: by the time `ctl start` returns, more than 0.45 s
+    have passed since pical took its epoch; tests/node/test_node_pinned.py pins it.)"""
+    from daemon.operator import Operator
+    from daemon.topology import load
+
+    inject(cluster_env, "pical", f"clock{clock}")
+    path = cluster_env.topology("seed.toml", rebalance_interval=0, restart_backoff_max=0.1,
+                                nodes={"pical": {"tasks": 12}}, task_time=3600)
+    assert cluster_env.ctl("start", path).returncode == 0
+    topology = load(path)
+
+    def pical_at_once() -> bool:
+        with Operator(topology, timeout=5) as op:
+            snap = op.echo()
+        rows = [n for n in snap["nodes"] if n["name"] == "pical"]
+        return not snap["missing"] and len(rows) == 1 and rows[0]["running"] + rows[0]["queued"] == 12
+
+    found = [pical_at_once()]  # the first start
+    for kill in range(3):
+        victim = cluster_env.record("seed")["nodes"]["pical"]
+        os.kill(victim["pid"], signal.SIGKILL)
+        wait_until(lambda: (e := cluster_env.record("seed")["nodes"]["pical"])["state"] == "RUNNING"
+                   and e["pid"] != victim["pid"], WAIT, f"pical to be RUNNING again after kill {kill + 1}")
+        found.append(pical_at_once())
+    assert all(found), f"pical in the echo begun at once (first start, then each restart): {found}"
+
 
 
 def test_ctl_against_a_stopped_cluster_says_so(cluster_env):

@@ -8,7 +8,9 @@ so burners, ctl and the supervisor are left alone), before the daemon's code run
 - ``hang``: never gets ready (sleeps, as a node stuck before binding would);
 - ``hang-deaf``: the same, and ignores SIGTERM (only SIGKILL stops it);
 - ``exit``: exits with status 3 before it is ready, without a word on its notify pipe;
-- ``deaf``: starts normally but ignores SIGTERM: its own handler is never installed.
+- ``deaf``: starts normally but ignores SIGTERM: its own handler is never installed;
+- ``clock+S`` / ``clock-S``: its wall clock (``time.time``, ``time.time_ns``) runs S
+  seconds ahead of / behind the machine's, as a node on another host would.
 
 Nothing of the daemon's internals is touched: the faults act on the process from the
 outside, so they hold whatever the daemon's code becomes.
@@ -53,3 +55,8 @@ elif _FAULT == "deaf":
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal = _deaf_signal
+elif _FAULT and _FAULT.startswith("clock"):
+    _offset = float(_FAULT[len("clock"):])
+    _time, _time_ns = time.time, time.time_ns
+    time.time = lambda: _time() + _offset
+    time.time_ns = lambda: _time_ns() + int(_offset * 1e9)
