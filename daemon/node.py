@@ -36,10 +36,11 @@ I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
 
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
-queue, its moves in flight and the move ids it answered. It says ready (``--notify-fd``)
-once bound and once its clock is past :func:`daemon.core.node.ready_at` of its epoch: at
-once for a fresh node, a second after a restart (:func:`wait_until_ready`), so that a
-node the supervisor calls RUNNING joins every new wave (ARCHITECTURE.md, "Durable state").
+queue, its moves in flight and the move ids it answered. It serves as soon as it is
+bound, but says ready (``--notify-fd``) only once its clock is past
+:func:`daemon.core.node.ready_at` of its epoch: at once for a fresh node, a second after
+a restart (:class:`ReadyLine`), so that a node the supervisor calls RUNNING joins every
+new wave (ARCHITECTURE.md, "Durable state").
 """
 
 from __future__ import annotations
@@ -177,8 +178,8 @@ class NodeDaemon:
 
     # --- the loop ------------------------------------------------------------------
 
-    def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
-        """Serve until :meth:`NodeHost.stop` (or the parent dies).
+    def run(self, parent_pid: int | None = None, parent_alive=None, ready: ReadyLine | None = None) -> None:
+        """Serve until :meth:`NodeHost.stop` (or the parent dies); say ``ready`` when due.
 
         The loop blocks in the inbox's receive with a timeout (RCVTIMEO) set to the
         core's next deadline, rather than in zmq_poll: each libzmq call costs system
@@ -192,8 +193,8 @@ class NodeDaemon:
             while True:
                 now = time.time()
                 if now >= next_measure:
-                    next_measure = now + MEASURE_EVERY
-                    if not once_a_second([self], parent_pid, parent_alive):
+                    next_measure = once_a_second([self], parent_pid, parent_alive, now, ready)
+                    if next_measure is None:
                         return
                 deadline = self.core.next_deadline()
                 if deadline <= now:
@@ -348,18 +349,49 @@ class NodeDaemon:
             return None
 
 
-def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive) -> bool:
-    """The loops' once-a-second turn: False if the parent is gone (the process is to
-    stop); else each node's CPU use measured for its samples."""
+def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive, now: float,
+                  ready: ReadyLine | None = None) -> float | None:
+    """The loops' once-a-second turn: None if the parent is gone (the process is to
+    stop); else each node's CPU use measured for its samples, the ready line said if it
+    is due, and the time of the next turn (sooner while the ready line waits)."""
     if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
-        return False
+        return None
     for node in nodes:
         percent = node.measure_cpu()
         node.core.cpu_percent = percent
         if node.recording is not None:
             node.recording.cpu(percent)
             node.recording.flush()
-    return True
+    turn = now + MEASURE_EVERY
+    again = ready.check(now) if ready is not None else None
+    return turn if again is None or again > turn else again
+
+
+class ReadyLine:
+    """The process's ready line (``ready PID ENDPOINT...``), said once by ``say`` when
+    every node's clock is past its :attr:`NodeDaemon.ready_at` (daemon/core/node.py
+    ``ready_at``): at once for fresh nodes, a second after a restart. Until then the
+    supervisor does not call the nodes RUNNING, for a wave begun by then may be older than
+    a node's epoch and be refused; but they serve already (resend their moves, answer
+    their peers), from the loop that says the line (:func:`once_a_second`)."""
+
+    def __init__(self, nodes: list[NodeDaemon], say, now: float):
+        self.at = max(node.ready_at for node in nodes)
+        self.say = say
+        for node in nodes:
+            if node.ready_at > now:
+                print(f"node {node.name}: ready in {node.ready_at - now:.2f} s, once no new wave can be older than "
+                      "its epoch", file=sys.stderr, flush=True)
+
+    def check(self, now: float) -> float | None:
+        """Say the line if it is due; returns when it will be (None: said)."""
+        if self.say is None:
+            return None
+        if now < self.at:
+            return self.at
+        self.say()
+        self.say = None
+        return None
 
 
 class NodeHost:
@@ -417,10 +449,10 @@ class NodeHost:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise Stopping
 
-    def run(self, parent_pid: int | None = None, parent_alive=None) -> None:
-        """Serve every node until :meth:`stop` (or the parent dies)."""
+    def run(self, parent_pid: int | None = None, parent_alive=None, ready: ReadyLine | None = None) -> None:
+        """Serve every node until :meth:`stop` (or the parent dies); say ``ready`` when due."""
         if len(self.nodes) == 1:
-            self.nodes[0].run(parent_pid, parent_alive)
+            self.nodes[0].run(parent_pid, parent_alive, ready)
             return
         poller = zmq.Poller()
         node_of = {}
@@ -432,8 +464,8 @@ class NodeHost:
             while True:
                 now = time.time()
                 if now >= next_measure:
-                    next_measure = now + MEASURE_EVERY
-                    if not once_a_second(self.nodes, parent_pid, parent_alive):
+                    next_measure = once_a_second(self.nodes, parent_pid, parent_alive, now, ready)
+                    if next_measure is None:
                         return
                 deadline = next_measure
                 for node in self.nodes:
@@ -510,21 +542,6 @@ def main(argv=None) -> int:
     return serve(topology, args.node, args.notify_fd, ppid, args.run_dir, args.journal)
 
 
-def wait_until_ready(nodes: list[NodeDaemon]) -> None:
-    """Return once every node's clock is past its :attr:`NodeDaemon.ready_at`
-    (daemon/core/node.py ``ready_at``): a fresh node at once, a restarted one a second
-    after its start. Until then the process does not say ready, so the supervisor does not
-    call it RUNNING: a wave begun by then may be older than the node's epoch, and
-    refused. Its inbox is bound meanwhile; what comes in is read once it serves."""
-    now = time.time()
-    for node in nodes:
-        if node.ready_at > now:
-            print(f"node {node.name}: ready in {node.ready_at - now:.2f} s, once no new wave can be older than "
-                  "its epoch", file=sys.stderr, flush=True)
-    while (left := max(node.ready_at for node in nodes) - time.time()) > 0:
-        time.sleep(left)
-
-
 def journal_file(run_dir, name: str) -> str:
     """Where node ``name`` keeps its journal in the cluster's run directory."""
     return os.path.join(run_dir, "journal", f"{name}.sqlite")
@@ -578,16 +595,11 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
                   f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
         elif node.spec.tasks:
             node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time())
-    try:
-        wait_until_ready(nodes)
-    except Stopping:  # stopped before it was ready
-        host.close()
-        return 0
-    _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}")
+    ready = ReadyLine(nodes, lambda: _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}"), time.time())
     for node, endpoint in zip(nodes, endpoints):
         print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
     try:
-        host.run(ppid, parent_alive)
+        host.run(ppid, parent_alive, ready)
     finally:
         host.close()
     for node in nodes:

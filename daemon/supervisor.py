@@ -17,7 +17,7 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   killed node becomes its child and is reaped here, not left to the machine's init.
 - Readiness is said, not guessed: each node gets the write end of a pipe
   (``--notify-fd``) and writes one line once its sockets are bound and it joins every
-  new wave (a restarted node a second later: daemon/node.py ``wait_until_ready``),
+  new wave (a restarted node a second later: daemon/node.py ``ReadyLine``),
   ``ready PID ENDPOINT`` or ``error MESSAGE``, then closes it. So RUNNING means
   reachable. End of file without a line means the
   node died first; silence past the deadline means it hangs. Either way start fails,

@@ -279,7 +279,7 @@ class ChaosRun:
     def _start(self, node: _Node, recovered=None) -> None:
         local = self._local(node)
         node.epoch = self._new_epoch(node, local)
-        # it says ready when its clock reaches ready_at (daemon/node.py wait_until_ready)
+        # it serves at once and says ready when its clock reaches ready_at (daemon/node.py ReadyLine)
         ready = max(self.now, ready_at(node.epoch, self.cfg.clock_bound) - T0 - node.offset)
         node.ready_from = int((T0 + ready) * 1e9)
         node.core = NodeCore(node.config, node.epoch, local, recovered=recovered)

@@ -123,7 +123,7 @@ def test_a_node_whose_clock_is_off_joins_the_wave_begun_the_moment_it_is_running
     """pical's clock runs 0.45 s ahead of (or behind) the operators', as on another host:
     as soon as the cluster is started, and each time pical is RUNNING again after a kill,
     an echo begun at once finds it with its tasks. Without the ready wait (daemon/node.py
-    wait_until_ready) the node ahead was missing after each of the three restarts. (The
+    ReadyLine) the node ahead was missing after each of the three restarts. (The
     first start here is not sharp: by the time `ctl start` returns, more than 0.45 s
     have passed since pical took its epoch; tests/node/test_node_pinned.py pins it.)"""
     from daemon.operator import Operator
