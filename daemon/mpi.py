@@ -14,13 +14,14 @@ Theory of operation:
   signals as ``ctl start``) given an explicit share of the nodes: rank r of K runs the
   r-th of K contiguous blocks of the topology's nodes in file order. The share does not
   depend on hosts, so several ranks may share one machine.
-- Endpoints are real, not assumed. Before anything is exchanged each rank reserves a
-  port for each of its nodes by binding a TCP socket on the address it advertises (port
-  0 = any free port, or the file's port with ``--ports file``). The reservation is held
+- Endpoints are real, not assumed. Before anything is exchanged each rank reserves two
+  ports for each of its nodes, its inbox's and its operator socket's (daemon/node.py),
+  by binding TCP sockets on the address it advertises (port 0 = any free port, or the
+  file's ports with ``--ports file``). The reservation is held
   (bound with SO_REUSEADDR, not listening, so the node's ZeroMQ ROUTER can still bind
   the same port) until the nodes say they are bound. One allgather then carries every
   rank's host, address, ports and any error; each rank writes the same resolved topology
-  (every node's host and port replaced) to its run directory and starts its nodes on
+  (every node's host, port and operator_port replaced) to its run directory and starts its nodes on
   it. One rank's error stops every rank, and rank 0 prints them all.
 - A launcher that started several tasks without telling MPI about them (``srun`` without
   ``--mpi=pmi2`` on a site whose ``MpiDefault`` is ``none``: every task is rank 0 of 1)
@@ -196,9 +197,12 @@ def lone_rank_error(size: int, env: dict) -> str | None:
             f"(the site's MpiDefault is none?); launch with `srun --mpi=pmi2` (README.md, \"On a Slurm site\")")
 
 
-def resolve(topology: Topology, endpoints: dict[str, tuple[str, int]], path: str | None = None) -> Topology:
-    """The topology with every node's host and port replaced by ``endpoints[name]``."""
-    nodes = [dataclasses.replace(n, host=endpoints[n.name][0], port=endpoints[n.name][1]) for n in topology.nodes]
+def resolve(topology: Topology, endpoints: dict[str, tuple], path: str | None = None) -> Topology:
+    """The topology with every node's host and port replaced by ``endpoints[name]``:
+    (host, port) or (host, port, operator port)."""
+    nodes = [dataclasses.replace(n, host=endpoints[n.name][0], port=endpoints[n.name][1],
+                                 operator_port=endpoints[n.name][2] if len(endpoints[n.name]) > 2 else n.operator_port)
+             for n in topology.nodes]
     cluster = dataclasses.replace(topology.cluster, host=nodes[0].host)
     return Topology(cluster, nodes, path, source=path)
 
@@ -218,26 +222,35 @@ def machine_id() -> str:
 
 class Reservation:
     """Ports held for this rank's nodes: one bound, not listening, SO_REUSEADDR socket
-    each, so no other process gets the port before the node binds it."""
+    each, so no other process gets the port before the node binds it. ``wanted``: node
+    -> port, ``operator_wanted``: node -> operator port (0: any free one);
+    :attr:`ports` and :attr:`operator_ports` say which they got."""
 
-    def __init__(self, address: str, wanted: dict[str, int]):
+    def __init__(self, address: str, wanted: dict[str, int], operator_wanted: dict[str, int] | None = None):
         self.sockets: list[socket.socket] = []
         self.ports: dict[str, int] = {}
+        self.operator_ports: dict[str, int] = {}
         try:
-            for name, port in wanted.items():
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                self.sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((address, port))
-                except OSError as exc:
-                    what = f"port {port}" if port else "a port"
-                    raise UserError(f"node {name}: cannot bind {what} on {address}: {exc.strerror}"
-                                    + (" (is it an address of this machine?)" if exc.errno == 99 else "")) from None
-                self.ports[name] = sock.getsockname()[1]
+            for held, port_of in ((self.ports, wanted), (self.operator_ports, operator_wanted or {})):
+                self._hold(address, port_of, held)
         except BaseException:
             self.release()
             raise
+
+    def _hold(self, address: str, wanted: dict[str, int], held: dict[str, int]) -> None:
+        for name, port in wanted.items():
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((address, port))
+            except OSError as exc:
+                what = f"port {port}" if port else "a port"
+                raise UserError(f"node {name}: cannot bind {what} on {address}"
+                                + (" for its operator socket" if held is self.operator_ports else "")
+                                + f": {exc.strerror}"
+                                + (" (is it an address of this machine?)" if exc.errno == 99 else "")) from None
+            held[name] = sock.getsockname()[1]
 
     def release(self) -> None:
         for sock in self.sockets:
@@ -470,8 +483,9 @@ def prepare(world: World, args: argparse.Namespace, one_machine: bool) -> dict:
     mine = share(topology.names, world.rank, world.size)
     address, source = choose_address(args.advertise, os.environ, one_machine)
     wanted = {name: (topology.node(name).port if args.ports == "file" else 0) for name in mine}
+    operator_wanted = {name: (topology.operator_port(name) if args.ports == "file" else 0) for name in mine}
     return {"topology": topology, "nodes": mine, "address": address, "source": source,
-            "reservation": Reservation(address, wanted)}
+            "reservation": Reservation(address, wanted, operator_wanted)}
 
 
 def resolved_by(cluster: str) -> str:
@@ -557,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     gathered = world.allgather({
         "rank": world.rank, "host": host, "machine": machine_id(), "pid": os.getpid(),
         "address": mine.get("address"), "source": mine.get("source"),
-        "ports": mine["reservation"].ports if mine else {}, "error": error, "code": code,
+        "ports": mine["reservation"].ports if mine else {},
+        "operator_ports": mine["reservation"].operator_ports if mine else {}, "error": error, "code": code,
     })
     errors = [(g["rank"], g["host"], g["error"], g["code"]) for g in gathered if g["error"]]
     errors += [(None, None, e, 2) for e in check_addresses(gathered)]
@@ -572,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         return max(c for *_, c in errors)
 
     topology: Topology = mine["topology"]
-    endpoints = {name: (g["address"], port) for g in gathered for name, port in g["ports"].items()}
+    endpoints = {name: (g["address"], port, g["operator_ports"][name]) for g in gathered for name, port in g["ports"].items()}
     run_dir = rundir.cluster_dir(topology.cluster.name)  # rank 0: `ctl stop|status|top -t FILE` find it
     if world.rank:
         run_dir = run_dir.with_name(f"{run_dir.name}.rank-{world.rank}")

@@ -3,20 +3,31 @@
 Everything a node decides lives in the core (daemon/core/node.py); this module does the
 I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
 
-- One ROUTER, the *inbox*, bound at the node's endpoint. Everything arrives there: wave
-  messages from neighbours, task transfers from donors, requests from operators. The
-  sender is known by the routing id of its DEALER.
+- Two ROUTERs. The *inbox*, bound at the node's endpoint, takes the cluster's nodes
+  only: wave messages from neighbours, task transfers from donors. The *operator
+  socket*, at the node's operator port (daemon/topology.py ``operator_endpoint``), takes
+  operators only (``ctl``, the supervisor's balancer): their requests, and every reply
+  and report the node sends them. The sender is known by the routing id of its DEALER.
+  Keeping the two apart is what stops a client that sets a node's name as its routing
+  id from taking that node's route in an inbox (``ROUTER_HANDOVER``, there for a
+  restarted node): it can only reach the operator socket, which refuses node names.
 - One DEALER per peer node, created on first use, connected to that peer's inbox with
   this node's name as its routing id. Node-to-node traffic, ACKs included, always goes
-  DEALER -> the peer's inbox; only operators (which read their DEALERs) get replies
-  through the inbox's routing ids.
-- Since anyone may choose any routing id, the inbox is a CURVE server (daemon/security.py,
-  unless the topology says ``security = "none"``) and a message is handed to the core
-  only if the key behind it may speak under its routing id: a node's name only with that
-  node's key and node messages, anything else only with the operator key and operator
+  DEALER -> the peer's inbox.
+- Since anyone may choose any routing id, both ROUTERs are CURVE servers
+  (daemon/security.py, unless the topology says ``security = "none"``) and a message is
+  handed to the core only if the socket and the key behind it may speak under its
+  routing id (``Gate``): at the inbox a node's name only with that node's key and node
+  messages; at the operator socket any other name with the operator key and operator
   requests.
+- Refused keys are loud: each DEALER has a socket monitor whose failed handshakes say
+  who refused whose key (``security.HandshakeWatch``), and the process's ZAP handler
+  records every key it refused. Once a second the loop reads both; each refusal is
+  logged once (with both names) and counted (``handshakes_failed``, ``keys_refused``),
+  and the pairs (who refused, whose key) go into the node's pong and echo sample
+  (``refused``), where ``ctl`` finds them.
 - A single-threaded loop: read the clock once, let the core's timers run
-  (``tick``), block in the inbox's receive until the core's next deadline, hand each
+  (``tick``), wait in zmq_poll on both ROUTERs until the core's next deadline, hand each
   frame to the core (``handle``) and execute the effects it returns, in order: journal
   records (daemon/journal.py) before the messages they precede, sends, replies, and the
   burner's busy slots (daemon/burner.py). psutil measures the node's real CPU use once
@@ -57,9 +68,10 @@ import zmq
 
 from daemon import security, wire
 from daemon.core import node as core
-from daemon.core.messages import KIND
+from daemon.core.messages import KIND, MAX_REFUSALS
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.recording import RecordingWriter, add_effect, recording_file
+from daemon.core.snapshot import refusal_text
 from daemon.sockets import configure_socket
 from daemon.topology import Topology, TopologyError, load, recording
 from daemon.trace.recorder import Recorder
@@ -104,12 +116,16 @@ class NodeDaemon:
                          if topology.cluster.record else None)
         self.burner = burner
         self.keys = keys
-        self.gate = security.Gate(topology.names) if keys is not None else None
+        self.gate = security.Gate(topology.names, authenticated=keys is not None)
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
         self.ctx: zmq.Context | None = None  # its NodeHost's, which destroys it with every socket
-        self.inbox: zmq.Socket | None = None
+        self.inbox: zmq.Socket | None = None  # nodes only
+        self.operators: zmq.Socket | None = None  # operators only
         self.peers: dict[str, zmq.Socket] = {}
+        self.monitors: dict[str, zmq.Socket] = {}  # peer -> its DEALER's handshake monitor (CURVE)
+        self.handshakes = security.HandshakeWatch(name)  # which links refuse a key, and whose
+        self.keys_logged: set[tuple] = set()  # ZAP refusals already logged
         self.share = 1  # this process's CPU is split between this many nodes (NodeHost)
 
     @property
@@ -119,24 +135,33 @@ class NodeDaemon:
     # --- sockets -------------------------------------------------------------------
 
     def bind(self, ctx: zmq.Context) -> str:
-        """Bind the inbox in ``ctx`` (its :class:`NodeHost`'s, which runs the ZAP handler);
-        raise OSError naming the node and port if it is taken."""
+        """Bind the inbox and the operator socket in ``ctx`` (its :class:`NodeHost`'s, which
+        runs the ZAP handler); raise OSError naming the node and port if one is taken.
+        Returns the inbox's endpoint."""
         self.ctx = ctx
-        inbox = self.ctx.socket(zmq.ROUTER)
-        configure_socket(inbox)
+        self.inbox = self._bind(security.INBOX, self.topology.endpoint(self.name), self.spec.port, "port")
+        self.operators = self._bind(security.OPERATORS, self.topology.operator_endpoint(self.name),
+                                    self.topology.operator_port(self.name), "operator port")
+        return self.topology.endpoint(self.name)
+
+    def _bind(self, role: str, endpoint: str, port: int, what: str) -> zmq.Socket:
+        sock = self.ctx.socket(zmq.ROUTER)
+        configure_socket(sock)
         if self.keys is not None:
-            security.make_server(inbox, self.keys)
-        inbox.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        endpoint = self.topology.endpoint(self.name)
+            security.make_server(sock, self.keys, role, self.name)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a reply to a vanished operator is counted
+        # A client that reconnects (a restarted node, an operator whose link dropped) takes
+        # its route back at once; without it, a new connection under a name the ROUTER
+        # still holds gets silence. Each socket admits one role, so a name is only ever
+        # handed to a client of the same kind.
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
-            inbox.bind(endpoint)
+            sock.bind(endpoint)
         except zmq.ZMQError as exc:
-            inbox.close()
+            sock.close()
             reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound: {exc.strerror}"
-            raise OSError(f"node {self.name}: port {self.spec.port} ({endpoint}) {reason}") from None
-        self.inbox = inbox
-        return endpoint
+            raise OSError(f"node {self.name}: {what} {port} ({endpoint}) {reason}") from None
+        return sock
 
     def send_peer(self, name: str, frame: bytes) -> None:
         sock = self.peers.get(name)
@@ -146,6 +171,7 @@ class NodeDaemon:
             sock.setsockopt(zmq.IDENTITY, self.ident)
             if self.keys is not None:
                 security.make_client(sock, self.keys, name)
+                self.monitors[name] = sock.get_monitor_socket(security.HANDSHAKE_EVENTS)
             self.peers[name] = sock
             sock.connect(self.topology.endpoint(name))
         try:
@@ -155,11 +181,57 @@ class NodeDaemon:
             # drop and count (a wave to a dead node ends at its deadline; transfers are resent)
             self.count("dropped")
 
+    def close_peer(self, name: str) -> None:
+        sock = self.peers.pop(name, None)
+        monitor = self.monitors.pop(name, None)
+        if monitor is not None:
+            self.read_monitor(name, monitor)  # what it saw before the link is reopened
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        if sock is not None:
+            sock.close(linger=0)
+
     def reply(self, ident: bytes, frame: bytes) -> None:
+        """To an operator, through the operator socket."""
         try:
-            self.inbox.send_multipart([ident, frame], zmq.DONTWAIT)
+            self.operators.send_multipart([ident, frame], zmq.DONTWAIT)
         except zmq.ZMQError:  # EHOSTUNREACH (ROUTER_MANDATORY): the asker is gone
             self.count("unroutable")
+
+    # --- refused keys ----------------------------------------------------------------
+
+    def read_monitor(self, peer: str, monitor: zmq.Socket) -> None:
+        """The handshake events of the DEALER to ``peer`` since the last reading."""
+        for said in self.handshakes.read(peer, monitor):
+            if said == "accepted":
+                self.log(f"{peer} and {self.name} completed a handshake again")
+            elif said is not None:
+                self.count("handshakes_failed")
+            if said == "refused":
+                self.log(refusal_text(*self.handshakes.refused[peer]) + f": the link {self.name} -> {peer} is down; "
+                         "make the keys again for the whole cluster or copy the right ones (README.md, Security)")
+
+    def read_refusals(self, refusals) -> None:
+        """This node's part of the ZAP handler's refused keys (``refusals``: the
+        :class:`security.KeyRefusal` records taken off the handler's queue)."""
+        for refusal in refusals:
+            self.count("keys_refused")
+            seen = (refusal.role, refusal.key, refusal.address)
+            if seen not in self.keys_logged and len(self.keys_logged) < 1024:
+                self.keys_logged.add(seen)
+                self.log(refusal.text())
+
+    def read_handshakes(self) -> None:
+        for peer, monitor in list(self.monitors.items()):
+            self.read_monitor(peer, monitor)
+        pairs = sorted(self.handshakes.refused.values())[:MAX_REFUSALS]
+        if pairs != self.core.refused:  # an input of the core's, as psutil's reading is
+            self.core.refused = pairs
+            if self.recording is not None:
+                self.recording.refused(pairs)
+
+    def log(self, text: str) -> None:
+        print(f"node {self.name}: {text}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Stop the burner, close the journal (the sockets go with the host's context)."""
@@ -178,65 +250,29 @@ class NodeDaemon:
 
     # --- the loop ------------------------------------------------------------------
 
-    def run(self, parent_pid: int | None = None, parent_alive=None, ready: ReadyLine | None = None) -> None:
-        """Serve until :meth:`NodeHost.stop` (or the parent dies); say ``ready`` when due.
-
-        The loop blocks in the inbox's receive with a timeout (RCVTIMEO) set to the
-        core's next deadline, rather than in zmq_poll: each libzmq call costs system
-        calls, and a poll costs several per message, a blocking receive one. A signal
-        interrupts the receive; the handler's exception ends the loop at once."""
-        inbox = self.inbox
-        gate = self.gate
-        timeout_set = None
-        next_measure = 0.0
-        try:
-            while True:
-                now = time.time()
-                if now >= next_measure:
-                    next_measure = once_a_second([self], parent_pid, parent_alive, now, ready)
-                    if next_measure is None:
-                        return
-                deadline = self.core.next_deadline()
-                if deadline <= now:
-                    self.tick(now)
-                    deadline = self.core.next_deadline()
-                timeout_ms = max(0, int((min(deadline, next_measure) - now) * 1000) + 1)
-                if timeout_ms != timeout_set:
-                    inbox.setsockopt(zmq.RCVTIMEO, timeout_ms)
-                    timeout_set = timeout_ms
-                try:
-                    if gate is None:
-                        frames, user_id = inbox.recv_multipart(), None
-                    else:  # and the key behind it, as the ZAP handler named it
-                        frames, user_id = security.recv_with_user_id(inbox)
-                except zmq.Again:
-                    continue  # a timer is due
-                self.handle(frames, time.time(), user_id)
-        except Stopping:
-            pass
-
-    def drain(self, limit: int) -> None:
-        """Handle what the inbox holds, up to ``limit`` messages, without blocking
-        (:class:`NodeHost`'s loop, once zmq_poll says the inbox is readable)."""
-        inbox = self.inbox
+    def drain(self, sock: zmq.Socket, limit: int) -> None:
+        """Handle what ``sock`` (the inbox or the operator socket) holds, up to ``limit``
+        messages, without blocking (:class:`NodeHost`'s loop, once zmq_poll says it is
+        readable)."""
+        role = security.INBOX if sock is self.inbox else security.OPERATORS
         for _ in range(limit):
             try:
-                if self.gate is None:
-                    frames, user_id = inbox.recv_multipart(zmq.DONTWAIT), None
-                else:
-                    frames, user_id = security.recv_with_user_id(inbox, zmq.DONTWAIT)
+                if self.keys is None:
+                    frames, user_id = sock.recv_multipart(zmq.DONTWAIT), None
+                else:  # and the key behind it, as the ZAP handler named it
+                    frames, user_id = security.recv_with_user_id(sock, zmq.DONTWAIT)
             except zmq.Again:
                 return
-            self.handle(frames, time.time(), user_id)
+            self.handle(frames, time.time(), user_id, role)
 
-    def handle(self, frames: list[bytes], now: float, user_id: str | None = None) -> None:
-        """One message off the inbox: decode at the edge, check who may say it (``user_id``:
-        its User-Id property under CURVE), let the core decide."""
+    def handle(self, frames: list[bytes], now: float, user_id: str | None = None, role: str = security.INBOX) -> None:
+        """One message off the socket ``role``: decode at the edge, check who may say it
+        there (``user_id``: its User-Id property under CURVE), let the core decide."""
         if len(frames) != 2:
             self.count("received")
             self.count("garbage")
             if frames:
-                self.reply_error(frames[0], "frames", f"expected one frame, got {len(frames) - 1}")
+                self.reply_error(role, frames[0], "frames", f"expected one frame, got {len(frames) - 1}")
             return
         ident, frame = frames
         try:
@@ -244,15 +280,14 @@ class NodeDaemon:
         except wire.WireError as exc:
             self.count("received")
             self.count("garbage")
-            self.reply_error(ident, "malformed", str(exc))
+            self.reply_error(role, ident, "malformed", str(exc))
             return
-        if self.gate is not None:
-            refusal = self.gate.refusal(user_id, ident, KIND[type(msg)])
-            if refusal is not None:
-                self.count("received")
-                self.count("unauthorized")
-                self.reply_error(ident, "unauthorized", refusal)
-                return
+        refusal = self.gate.refusal(role, user_id, ident, KIND[type(msg)])
+        if refusal is not None:
+            self.count("received")
+            self.count("unauthorized")
+            self.reply_error(role, ident, "unauthorized", f"{self.name}: {refusal}")
+            return
         effects = self.core.handle(ident, epoch, msg, now)
         if self.recording is None:
             self.execute(effects)
@@ -286,11 +321,19 @@ class NodeDaemon:
         self.execute(effects, digest)
         self.recording.end(step, digest)
 
-    def reply_error(self, ident: bytes, code: str, text: str) -> None:
-        """Tell an operator what was wrong with its frame; a node peer is not told (it
-        reads only its inbox: the reply would sit unread on its DEALER)."""
-        if ident.decode(errors="replace") not in self.topology:
+    def reply_error(self, role: str, ident: bytes, code: str, text: str) -> None:
+        """Tell the sender what was wrong with its frame, through the socket it came in
+        on: at the operator socket always (whatever name it took); at the inbox only a
+        sender whose routing id is no node's (a node reads only its own inbox: the reply
+        would sit unread on its DEALER, and the ROUTER would send it to whoever holds
+        the name)."""
+        if role == security.OPERATORS:
             self.reply(ident, wire.encode("error", self.epoch, code=code, text=text))
+        elif ident.decode(errors="replace") not in self.topology:
+            try:
+                self.inbox.send_multipart([ident, wire.encode("error", self.epoch, code=code, text=text)], zmq.DONTWAIT)
+            except zmq.ZMQError:
+                self.count("unroutable")
 
     def execute(self, effects: list, digest=None) -> None:
         """Carry out one step's effects in order; with ``digest`` (a recording node's:
@@ -314,10 +357,8 @@ class NodeDaemon:
             elif kind is core.SetBusy:
                 if self.burner is not None:
                     self.burner.set_busy(effect.slots)
-            elif kind is core.Reconnect:
-                sock = self.peers.pop(effect.peer, None)
-                if sock is not None:  # the next send opens a fresh connection
-                    sock.close(linger=0)
+            elif kind is core.Reconnect:  # the next send opens a fresh connection
+                self.close_peer(effect.peer)
             elif kind is core.ShowTrace:
                 rec = self.recorder
                 if rec is None:
@@ -350,15 +391,24 @@ class NodeDaemon:
 
 
 def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive, now: float,
-                  ready: ReadyLine | None = None) -> float | None:
+                  ready: ReadyLine | None = None, authenticator=None) -> float | None:
     """The loops' once-a-second turn: None if the parent is gone (the process is to
-    stop); else each node's CPU use measured for its samples, the ready line said if it
-    is due, and the time of the next turn (sooner while the ready line waits)."""
+    stop); else each node's CPU use measured for its samples, the refused keys and
+    handshakes read (``authenticator``: the process's ZAP handler, None without CURVE),
+    the ready line said if it is due, and the time of the next turn (sooner while the
+    ready line waits)."""
     if parent_pid is not None and parent_alive is not None and not parent_alive(parent_pid):
         return None
+    refusals: dict[str, list] = {}
+    while authenticator is not None and authenticator.refusals:
+        refusal = authenticator.refusals.popleft()
+        refusals.setdefault(refusal.node, []).append(refusal)
     for node in nodes:
         percent = node.measure_cpu()
         node.core.cpu_percent = percent
+        if node.keys is not None:
+            node.read_refusals(refusals.get(node.name, ()))
+            node.read_handshakes()
         if node.recording is not None:
             node.recording.cpu(percent)
             node.recording.flush()
@@ -397,19 +447,20 @@ class ReadyLine:
 class NodeHost:
     """The nodes of one daemon process: one, or several (``[cluster] nodes_per_process``).
 
-    Each node is a whole :class:`NodeDaemon` — its own inbox at its own endpoint, its
-    own DEALERs, core, journal and burner — and they share one ZeroMQ context (one I/O
-    thread, one ZAP handler: the cluster's User-Ids are the same for every node). One
-    node runs its own loop (:meth:`NodeDaemon.run`, a blocking receive); several share
-    one: zmq_poll over the inboxes, with the nearest of the cores' deadlines as its
-    timeout, then each readable inbox drained up to :attr:`BATCH` messages, so that a
-    flooded node cannot starve the others.
+    Each node is a whole :class:`NodeDaemon` — its own inbox and operator socket at its
+    own ports, its own DEALERs, core, journal and burner — and they share one ZeroMQ
+    context (one I/O thread, one ZAP handler: the cluster's User-Ids are the same for
+    every node) and one loop: zmq_poll over every node's two sockets, with the nearest
+    of the cores' deadlines as its timeout, then each readable socket drained up to
+    :attr:`BATCH` messages, so that a flooded node cannot starve the others. (A single
+    node once blocked in its inbox's receive, one system call a message where a poll
+    costs several; with operators on a socket of their own it polls too.)
 
-    Why: on a machine with far fewer cores than nodes, an echo wave's time is the CPU
-    its processes need, and a process woken for each message mostly waits on memory —
-    every other process has evicted its caches since its last turn. A process serving
-    several nodes stays warm (ARCHITECTURE.md, "Nodes per process"; BENCHMARKS.md has
-    the numbers). The price: the nodes of a process live and die together; the
+    Why several: on a machine with far fewer cores than nodes, an echo wave's time is
+    the CPU its processes need, and a process woken for each message mostly waits on
+    memory — every other process has evicted its caches since its last turn. A process
+    serving several nodes stays warm (ARCHITECTURE.md, "Nodes per process"; BENCHMARKS.md
+    has the numbers). The price: the nodes of a process live and die together; the
     supervisor restarts them together, and each recovers from its own journal."""
 
     BATCH = 64
@@ -422,12 +473,12 @@ class NodeHost:
         self.authenticator = None
 
     def bind(self) -> list[str]:
-        """Bind every node's inbox; returns their endpoints, in order. OSError naming the
-        node and port if one is taken."""
+        """Bind every node's sockets; returns their inboxes' endpoints, in order. OSError
+        naming the node and port if one is taken."""
         self.ctx = zmq.Context()
         keys = self.nodes[0].keys
         if keys is not None:
-            self.authenticator = security.start_authenticator(self.ctx, keys)
+            self.authenticator = security.start_authenticator(self.ctx, keys, [node.name for node in self.nodes])
         return [node.bind(self.ctx) for node in self.nodes]
 
     def close(self) -> None:
@@ -439,7 +490,7 @@ class NodeHost:
             self.ctx.destroy(linger=0)
 
     def stop(self, *_):
-        """The SIGTERM/SIGINT handler: leave the loop now, even from a blocking receive.
+        """The SIGTERM/SIGINT handler: leave the loop now, even from zmq_poll.
 
         It acts once: the stop signals are ignored from then on, so that a second one
         cannot interrupt the close (the burner, the journal, the context). Slurm's
@@ -450,21 +501,21 @@ class NodeHost:
         raise Stopping
 
     def run(self, parent_pid: int | None = None, parent_alive=None, ready: ReadyLine | None = None) -> None:
-        """Serve every node until :meth:`stop` (or the parent dies); say ``ready`` when due."""
-        if len(self.nodes) == 1:
-            self.nodes[0].run(parent_pid, parent_alive, ready)
-            return
+        """Serve every node until :meth:`stop` (or the parent dies); say ``ready`` when due.
+        A signal interrupts the poll; the handler's exception ends the loop at once."""
         poller = zmq.Poller()
         node_of = {}
         for node in self.nodes:
-            poller.register(node.inbox, zmq.POLLIN)
-            node_of[node.inbox] = node
+            for sock in (node.inbox, node.operators):
+                poller.register(sock, zmq.POLLIN)
+                node_of[sock] = node
         next_measure = 0.0
         try:
             while True:
                 now = time.time()
                 if now >= next_measure:
-                    next_measure = once_a_second(self.nodes, parent_pid, parent_alive, now, ready)
+                    next_measure = once_a_second(self.nodes, parent_pid, parent_alive, now, ready,
+                                                 self.authenticator)
                     if next_measure is None:
                         return
                 deadline = next_measure
@@ -475,8 +526,8 @@ class NodeHost:
                         due = node.core.next_deadline()
                     if due < deadline:
                         deadline = due
-                for inbox, _ in poller.poll(max(0, int((deadline - now) * 1000) + 1)):
-                    node_of[inbox].drain(self.BATCH)
+                for sock, _ in poller.poll(max(0, int((deadline - now) * 1000) + 1)):
+                    node_of[sock].drain(sock, self.BATCH)
         except Stopping:
             pass
 

@@ -1,11 +1,13 @@
 """The operator's side of the protocol: inject waves, submit work, run a balancing round.
 
 ``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
-one more peer of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to, each with the
-operator's unique routing id, connected to that node's inbox. Nodes answer through their
-inbox ROUTER to that routing id, which is why the operator pings a node (and gets the
-pong) before it asks that node for anything that is answered later, such as a Finn
-decision: the pong proves the node's ROUTER knows the route back.
+a client of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to,
+each with the operator's unique routing id, connected to that node's operator socket
+(its ``operator_port``, daemon/topology.py), never to the inbox where nodes talk to each
+other. Nodes answer through their operator ROUTER to that routing id, which is why the
+operator pings a node (and gets the pong) before it asks that node for anything that is
+answered later, such as a Finn decision: the pong proves the node's ROUTER knows the
+route back. A node refuses a routing id that is a node's name there, and says so.
 
 Every call has a deadline, its sends included: a send never blocks. It is tried with
 ``DONTWAIT``; if the node's queue is full (the peer is stuck or gone and its high-water
@@ -23,7 +25,11 @@ last and picks the newest by its id's start stamp.
 
 With CURVE (the default, daemon/security.py) each DEALER is a CURVE client holding the
 cluster's operator key, found in the run directory; nodes then accept operator messages
-from it and nothing else.
+from it and nothing else. Each DEALER's socket monitor tells a refused handshake from
+silence: a node that refuses the operator key, or a node whose key is not the one the
+run directory holds, is named as such (:meth:`Operator.why`) wherever the operator would
+otherwise say "no answer"; an incomplete echo also gathers the refusals the nodes
+themselves report (``refused`` in its result: daemon/core/snapshot.py ``refused_keys``).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import zmq
 
 from daemon import rundir, security, wire
 from daemon.core import plan
-from daemon.core.snapshot import imbalance
+from daemon.core.snapshot import imbalance, refusal_text, refused_keys
 from daemon.errors import UserError
 from daemon.sockets import configure_socket
 from daemon.topology import Topology
@@ -47,11 +53,13 @@ from daemon.trace import recorder
 
 
 class WaveTimeout(UserError):
-    """A wave or a request got no answer in time; ``unreachable`` names silent nodes."""
+    """A wave or a request got no answer in time; ``unreachable`` names silent nodes,
+    ``refused`` the refused handshakes the operator saw ([who refused, whose key])."""
 
-    def __init__(self, message: str, unreachable: list[str] | None = None):
+    def __init__(self, message: str, unreachable: list[str] | None = None, refused: list | None = None):
         super().__init__(message)
         self.unreachable = unreachable or []
+        self.refused = refused or []
 
 
 class NodeError(UserError):
@@ -108,6 +116,9 @@ class Operator:
         self.seq = 0
         self.answered: set[str] = set()  # nodes that have answered a ping: their route back exists
         self.trace_errors: dict[str, str] = {}  # node -> why it gave no trace, in the latest fetch
+        self.monitors: dict[str, zmq.Socket] = {}  # node -> its DEALER's handshake monitor (CURVE)
+        self.handshakes = security.HandshakeWatch(security.OPERATOR)
+        self.refused = self.handshakes.refused  # node -> (who refused, whose key), until a handshake succeeds
 
     def close(self) -> None:
         self.ctx.destroy(linger=0)
@@ -130,7 +141,9 @@ class Operator:
             sock.setsockopt(zmq.IDENTITY, self.ident)
             if self.keys is not None:
                 security.make_client(sock, self.keys, name)
-            sock.connect(self.topology.endpoint(name))
+                with _signals_deferred():
+                    self.monitors[name] = sock.get_monitor_socket(security.HANDSHAKE_EVENTS)
+            sock.connect(self.topology.operator_endpoint(name))
             self.socks[name] = sock
             self.by_sock[sock] = name
             self.poller.register(sock, zmq.POLLIN)
@@ -155,8 +168,9 @@ class Operator:
                 pass
             left = deadline - time.monotonic()
             if left <= 0 or not sock.poll(max(1, int(left * 1000)), zmq.POLLOUT):
-                raise WaveTimeout(f"node {name} ({self.topology.endpoint(name)}) takes no {kind} message within "
-                                  f"{self.timeout:g} s: its queue is full; is it stuck?", [name])
+                why = self.why(name)
+                raise WaveTimeout(f"node {name} ({self.topology.operator_endpoint(name)}) takes no {kind} message within "
+                                  f"{self.timeout:g} s: " + (why if why else "its queue is full; is it stuck?"), [name])
 
     def _send_each(self, sends, deadline: float) -> list[str]:
         """Send ``(name, kind, fields)`` messages, each within ``deadline``; returns the
@@ -199,6 +213,18 @@ class Operator:
         except WaveTimeout:
             pass
 
+    def read_handshakes(self) -> None:
+        """What the DEALERs' monitors saw since the last reading (:attr:`refused`)."""
+        for name, monitor in self.monitors.items():
+            for _ in self.handshakes.read(name, monitor):
+                pass
+
+    def why(self, name: str) -> str | None:
+        """Why node ``name`` does not answer, if a refused handshake says it; else None."""
+        self.read_handshakes()
+        pair = self.refused.get(name)
+        return refusal_text(*pair) if pair else None
+
     def ping(self, names=None, timeout: float | None = None) -> dict[str, dict | None]:
         """Ping nodes in parallel: name -> pong (with pid, counters and ``rtt_ms``), or
         None if silent within the timeout."""
@@ -221,6 +247,7 @@ class Operator:
 
         if waiting:
             self._gather(deadline, accept)
+        self.read_handshakes()
         return answers
 
     def _require(self, names, timeout: float | None = None) -> list[str]:
@@ -243,8 +270,11 @@ class Operator:
         # the first wave to this initiator pings first (the result needs the route back);
         # later ones do not: a silent initiator then shows as a timeout, named below
         if initiator not in self.answered and not self._require([initiator]):
-            raise WaveTimeout(f"node {initiator} ({self.topology.endpoint(initiator)}) does not answer within "
-                              f"{self.timeout:g} s; is cluster {self.topology.cluster.name} running? (`ctl status`)", [initiator])
+            why = self.why(initiator)
+            raise WaveTimeout(f"node {initiator} ({self.topology.operator_endpoint(initiator)}) " + (
+                f"does not answer: {why}" if why else
+                f"does not answer within {self.timeout:g} s; is cluster {self.topology.cluster.name} running? (`ctl status`)"),
+                [initiator], [list(p) for p in self.refused.values()])
         wave = _wave_id("e")
         result = {}
 
@@ -266,8 +296,10 @@ class Operator:
         except WaveTimeout:
             silent = self._unreachable()
             self.answered.difference_update(silent)
-            who = ", ".join(silent) if silent else "none (every node answers a ping)"
-            raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}", silent) from None
+            who = ", ".join(f"{n} ({self.why(n)})" if self.why(n) else n for n in silent) if silent else \
+                "none (every node answers a ping)"
+            raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}",
+                              silent, [list(p) for p in self.refused.values()]) from None
         elapsed_ms = (time.perf_counter() - t0) * 1000
         nodes = []
         for name, father, state in wire.unpack_entries(result["entries"]):
@@ -278,6 +310,12 @@ class Operator:
             nodes.append(entry)
         reached = {n["name"] for n in nodes}
         missing = [name for name in self.topology.names if name not in reached]
+        # a missing node may be cut off by a refused key: it and its neighbours say so
+        # (the samples were taken as each node joined, perhaps before its handshake failed)
+        suspects = list(dict.fromkeys(n for name in missing for n in (name, *self.topology.neighbours(name))))
+        pongs = self.ping(suspects, min(self.timeout, 0.5)).values() if missing else ()
+        refused = refused_keys(nodes, pongs)
+        refused += [pair for pair in self.refused.values() if pair not in refused]
         return {
             "cluster": self.topology.cluster.name,
             "wave": wave,
@@ -288,6 +326,7 @@ class Operator:
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
             "entries_bytes": len(result["entries"]),  # the convergecast's size, as it reached the initiator
+            "refused": [list(pair) for pair in refused],  # [who refused, whose key]: a stale or foreign key
             "nodes": nodes,
         }
 
@@ -345,7 +384,9 @@ class Operator:
         try:
             self._collect(time.monotonic() + self.timeout, accept)
         except WaveTimeout:
-            raise WaveTimeout(f"node {node} did not answer within {self.timeout:g} s; is it running?", [node]) from None
+            why = self.why(node)
+            raise WaveTimeout(f"node {node} did not answer: {why}" if why else
+                              f"node {node} did not answer within {self.timeout:g} s; is it running?", [node]) from None
         if reply["t"] == "error":
             raise NodeError(f"node {node}: {reply['text']}")
         return {"node": node, "tasks": len(reply["ids"]), "cost": cost, "ids": reply["ids"]}

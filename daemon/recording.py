@@ -18,6 +18,8 @@ The file is a stream of msgpack values (daemon/wire.py ``pack_value``), appended
     ["c", STAT]                                       the driver counted (a garbage frame, a
                                                       dropped send: the counts reach a PONG)
     ["u", CPU_PERCENT]                                psutil's reading, which samples carry
+    ["k", [[WHO, WHOSE], ...]]                        the refused handshakes the driver read
+                                                      (daemon/node.py), which pongs and samples carry
     ["full", STEPS]                                   the size limit: nothing follows
 
 CONFIG is NodeConfig's fields (the node set sorted), STATE the JournalState the node
@@ -48,7 +50,7 @@ VERSION = 1
 MAX_BYTES = 256 * 1024 * 1024  # a recording stops growing here (a "full" record says so)
 DIGEST_SIZE = 16
 SUFFIX = ".rec"
-STEP_KINDS = ("h", "t", "q", "c", "u")
+STEP_KINDS = ("h", "t", "q", "c", "u", "k")
 
 
 class RecordingError(ValueError):
@@ -214,6 +216,9 @@ class RecordingWriter:
     def cpu(self, percent: float | None) -> None:
         self._step(["u", percent])
 
+    def refused(self, pairs) -> None:
+        self._step(["k", [list(pair) for pair in pairs]])
+
     def _step(self, record: list) -> None:
         if not self.full:
             self.steps += 1
@@ -323,6 +328,7 @@ _SHAPES = {
     "q": ((float, int), (int,), (float, int), (str,), (bytes,)),
     "c": ((str,),),
     "u": ((float, int, type(None)),),
+    "k": ((list,),),
 }
 
 

@@ -27,20 +27,34 @@ Theory of operation (README.md, "Security"):
   that fails in silence. A folder of keys without a keyring (made by hand, or by an
   older echofinn) is refused the same way. The checks read no file twice: the
   supervisor checks and preloads the public keys from the copy of the folder it keeps.
-- **Who may connect.** Every inbox is a CURVE server. A ZAP handler (pyzmq's
-  ``zmq.auth`` thread) admits only the cluster's public keys and gives each connection a
-  User-Id: ``node:<name>`` for a node's key, ``operator`` for the operator's. A client
-  without one of those keys never completes the handshake: nothing it sends reaches the
-  node. ``ZMQ_ZAP_ENFORCE_DOMAIN`` makes libzmq refuse everyone if the handler is missing.
+- **Who may connect.** Every node listens on two sockets, each a CURVE server with a
+  ZAP domain of its own (``inbox/<node>``, ``operators/<node>``; :func:`zap_domain`): the
+  inbox admits only the nodes' keys, the operator socket only the operator key. One ZAP
+  handler per process (pyzmq's ``zmq.auth`` thread) decides for both and gives each
+  connection a User-Id: ``node:<name>`` for a node's key, ``operator`` for the operator's.
+  A client without a key the socket admits never completes the handshake: nothing it
+  sends reaches the node. ``ZMQ_ZAP_ENFORCE_DOMAIN`` makes libzmq refuse everyone if the
+  handler is missing. Every refusal is recorded (:class:`KeyRefusal`: which node, which
+  socket, the key, from which address), for the node to log and count.
 - **Who may say what.** The routing id of a DEALER is chosen by its owner, so it proves
-  nothing. :class:`Gate` compares it with the message's User-Id property (read with
-  ``Frame.get("User-Id")``): a routing id that is a node's name is accepted only from
-  that node's key; a node's key only under its own name and only with node-to-node
-  messages; the operator key only under a name that is no node's and only with operator
-  messages (:data:`OPERATOR_MESSAGES`). Everything else is dropped and counted.
+  nothing. :class:`Gate` compares it with the socket it came in on and with the
+  message's User-Id property (read with ``Frame.get("User-Id")``): on the inbox, a node's
+  name with that node's key and node-to-node messages only; on the operator socket, the
+  operator key under any name that is no node's, with operator messages
+  (:data:`OPERATOR_MESSAGES`) only. Everything else is dropped and counted; an operator is
+  told why. So no client, whatever routing id it sets, can take a node's route in an
+  inbox (``ROUTER_HANDOVER`` hands a name only to a client of the same role) nor be taken
+  for a node.
+  With ``security = "none"`` the sockets still keep the roles apart (an operator never
+  displaces a node's link), but nothing proves a routing id.
 - **Clients check servers too.** Every DEALER is a CURVE client that knows the public
-  key of the inbox it connects to, so a process squatting a node's port cannot pose as
-  that node either.
+  key of the node it connects to, so a process squatting a node's port cannot pose as
+  that node either. A handshake that fails says which side refused (the socket
+  monitor's events, :class:`HandshakeWatch`): ``HANDSHAKE_FAILED_AUTH`` is the server's
+  ZAP refusing the client's key; repeated failures without detail, the server dropping
+  the connection, are the server refusing a client that holds a key for it that is not
+  its own (the client, in effect, refused the server's key). Either way a key is stale or
+  foreign, and the nodes and ``ctl`` say so by name rather than reporting silence.
 
 ``security = "none"`` in ``[cluster]`` turns all of this off (plain TCP, routing ids
 trusted); ``ctl start`` refuses it for a node on a non-loopback host unless
@@ -49,17 +63,21 @@ trusted); ``ctl start`` refuses it for a node on a non-loopback host unless
 
 from __future__ import annotations
 
+import collections
+import errno
 import ipaddress
 import os
 import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import zmq
 from zmq.utils import z85
 
 from daemon.core import messages
+from daemon.core.snapshot import STALE
 from daemon.errors import BadInput, UserError
 
 CURVE, NONE = "curve", "none"  # [cluster] security (daemon/topology.py)
@@ -70,7 +88,7 @@ KEYRING = "keyring.json"  # in KEYS_DIR: {"cluster", "operator", "nodes": {name:
 OPERATOR = "operator"
 OPERATOR_USER = "operator"
 NODE_USER = "node:"  # + the node's name: node names cannot contain ':'
-ZAP_DOMAIN = "echofinn"
+INBOX, OPERATORS = "inbox", "operators"  # a node's two sockets (daemon/node.py)
 
 # The messages each role may send a node (the rest of daemon/wire.py's SCHEMA are
 # answers, which only nodes send and only operators read).
@@ -445,20 +463,116 @@ def preload(run_dir: str | os.PathLike, topology, files: dict[str, bytes] | None
 # --- sockets ---------------------------------------------------------------------------
 
 
-def make_server(sock: zmq.Socket, keys: ClusterKeys) -> None:
-    """Make an inbox a CURVE server; call before bind."""
+def zap_domain(role: str, node: str) -> str:
+    """The ZAP domain of node ``node``'s socket ``role`` (:data:`INBOX` or :data:`OPERATORS`)."""
+    return f"{role}/{node}"
+
+
+def make_server(sock: zmq.Socket, keys: ClusterKeys, role: str, node: str) -> None:
+    """Make node ``node``'s socket ``role`` a CURVE server; call before bind."""
     sock.curve_secretkey = keys.own_secret
     sock.curve_publickey = keys.own_public
     sock.curve_server = True
-    sock.zap_domain = ZAP_DOMAIN.encode()
+    sock.zap_domain = zap_domain(role, node).encode()
     sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # no ZAP handler: nobody gets in
 
 
 def make_client(sock: zmq.Socket, keys: ClusterKeys, server: str) -> None:
-    """Make a DEALER a CURVE client of node ``server``'s inbox; call before connect."""
+    """Make a DEALER a CURVE client of node ``server`` (either of its sockets); call before connect."""
     sock.curve_secretkey = keys.own_secret
     sock.curve_publickey = keys.own_public
     sock.curve_serverkey = keys.nodes[server]
+
+
+# The monitor events of a DEALER's handshakes (daemon/node.py, daemon/operator.py).
+HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
+def handshake_refusal(event: int, client: str, server: str) -> tuple[str, str] | None:
+    """(who refused, whose key) for a failed handshake ``event`` of ``client``'s DEALER
+    connected to ``server``; None for a handshake that succeeded. Measured with libzmq
+    4.3.5: a client key the server's ZAP refuses gives the client FAILED_AUTH (status
+    400), once (libzmq does not retry after an ERROR command); a server whose key is not
+    the one the client holds cannot open the client's HELLO and drops the connection:
+    FAILED_NO_DETAIL on the client (errno EPIPE or ECONNRESET), retried every 100 ms."""
+    if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+        return None
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return server, client
+    return client, server
+
+
+class HandshakeWatch:
+    """What one client's DEALERs' handshake events say about its links, peer by peer
+    (daemon/node.py for a node's, daemon/operator.py for the operator's).
+
+    A ZAP refusal (FAILED_AUTH) or a protocol failure is a refused key at once. A failure
+    "without detail" is also what a peer killed in mid-handshake gives, so it counts as
+    a refused key only after :attr:`AFTER` in a row with the dropped-connection errno a
+    server gives a HELLO it cannot open (each retried 100 ms later by libzmq); a
+    handshake that succeeds clears the peer."""
+
+    AFTER = 3
+    DROPPED = frozenset({errno.EPIPE, errno.ECONNRESET})
+
+    def __init__(self, client: str):
+        self.client = client
+        self.refused: dict[str, tuple[str, str]] = {}  # peer -> (who refused, whose key)
+        self._streak: dict[str, int] = {}
+
+    def event(self, peer: str, event: int, value: int) -> str | None:
+        """Take one monitor event of the DEALER to ``peer``; returns "failed" for a failed
+        handshake about a key, "refused" when that makes the link newly refused,
+        "accepted" when a handshake succeeds on a link that was refused, else None."""
+        pair = handshake_refusal(event, self.client, peer)
+        if pair is None:
+            self._streak.pop(peer, None)
+            return "accepted" if self.refused.pop(peer, None) is not None else None
+        if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            if value not in self.DROPPED:
+                return None  # a timeout or a local error: no word on keys
+            self._streak[peer] = streak = self._streak.get(peer, 0) + 1
+            if streak < self.AFTER:
+                return "failed"
+        if self.refused.get(peer) == pair:
+            return "failed"
+        self.refused[peer] = pair
+        return "refused"
+
+    def read(self, peer: str, monitor: zmq.Socket):
+        """Every event ``monitor`` (the DEALER to ``peer``'s) holds, taken in; yields
+        what :meth:`event` says of each."""
+        from zmq.utils.monitor import parse_monitor_message
+
+        while True:
+            try:
+                message = parse_monitor_message(monitor.recv_multipart(zmq.DONTWAIT))
+            except zmq.Again:
+                return
+            yield self.event(peer, message["event"], message["value"])
+
+
+class KeyRefusal(NamedTuple):
+    """One key a node's ZAP handler refused: at node ``node``'s socket ``role``, the
+    key ``key`` (Z85) from ``address``; ``owner`` names whose key it is if the cluster
+    knows it (``node:<name>`` or ``operator``: a key at the wrong socket), else None."""
+
+    node: str
+    role: str
+    address: str
+    key: str
+    owner: str | None
+
+    def text(self) -> str:
+        where = "inbox" if self.role == INBOX else "operator port"
+        if self.owner == OPERATOR_USER:
+            who, why = "the operator key", "operators connect to the operator port"
+        elif self.owner is not None:
+            who, why = f"node {self.owner[len(NODE_USER):]}'s key", "nodes connect to the inbox"
+        else:
+            who, why = f"an unknown key {self.key[:8]}…", STALE
+        return f"{self.node} refused {who} from {self.address} at its {where} ({why})"
 
 
 def recv_with_user_id(sock: zmq.Socket, flags: int = 0) -> tuple[list[bytes], str | None]:
@@ -478,25 +592,42 @@ def recv_with_user_id(sock: zmq.Socket, flags: int = 0) -> tuple[list[bytes], st
     return frames, user_id
 
 
-def start_authenticator(ctx: zmq.Context, keys: ClusterKeys):
-    """Start the ZAP handler thread of this process; returns it (``.stop()`` it before the
-    context is terminated)."""
+def start_authenticator(ctx: zmq.Context, keys: ClusterKeys, served: list[str]):
+    """Start the ZAP handler thread of this process, which serves the nodes ``served``;
+    returns it (``.stop()`` it before the context is terminated). Its ``refusals`` (a deque, filled by the handler's thread,
+    read by the node's loop) holds a :class:`KeyRefusal` for every key it refused."""
     from zmq.auth.thread import ThreadAuthenticator
 
     ids = keys.user_ids()
-    admitted = {*keys.nodes.values(), keys.operator}  # Z85, as the callback gets them
+    node_keys = set(keys.nodes.values())  # Z85, as the callback gets them
+    owners = {key: NODE_USER + name for name, key in keys.nodes.items()}
+    owners[keys.operator] = OPERATOR_USER
+    admitted = {INBOX: node_keys, OPERATORS: {keys.operator}}
+    refusals: collections.deque = collections.deque(maxlen=1024)
+    address = [""]  # of the request being decided (one at a time, on the handler's thread)
 
     class ClusterAuthenticator(ThreadAuthenticator):
         def curve_user_id(self, client_public_key: bytes) -> str:
             return ids[client_public_key]  # raw key, admitted below
 
+        async def handle_zap_message(self, msg: list[bytes]) -> None:
+            address[0] = msg[3].decode(errors="replace") if len(msg) > 3 else "?"
+            await super().handle_zap_message(msg)
+
     class Admit:
         @staticmethod
         def callback(domain: str, z85_key: bytes) -> bool:
-            return z85_key in admitted
+            role, _, node = domain.partition("/")
+            if z85_key in admitted.get(role, ()):
+                return True
+            refusals.append(KeyRefusal(node, role, address[0], z85_key.decode(errors="replace"), owners.get(z85_key)))
+            return False
 
     auth = ClusterAuthenticator(ctx)
-    auth.configure_curve_callback(ZAP_DOMAIN, credentials_provider=Admit())  # other domains: denied
+    for node in served:  # one domain per socket: a refusal names the node and the socket
+        for role in (INBOX, OPERATORS):
+            auth.configure_curve_callback(zap_domain(role, node), credentials_provider=Admit())  # other domains: denied
+    auth.refusals = refusals
     auth.start()
     return auth
 
@@ -512,21 +643,30 @@ def node_idents(names: tuple[str, ...]) -> dict[bytes, str]:
 
 
 class Gate:
-    """Decides whether a message may be handled, from its User-Id, routing id and type."""
+    """Decides whether a message may be handled, from the socket it came in on, its
+    routing id, its User-Id (None without CURVE: then only the socket and the routing id
+    are checked) and its type."""
 
-    def __init__(self, node_names):
+    def __init__(self, node_names, authenticated: bool = True):
         self.node_idents = node_idents(tuple(node_names))
+        self.authenticated = authenticated
 
-    def refusal(self, user_id: str | None, ident: bytes, kind: str) -> str | None:
-        """None if the message may be handled, else why not."""
+    def refusal(self, role: str, user_id: str | None, ident: bytes, kind: str) -> str | None:
+        """None if the message may be handled, else why not (said to an operator)."""
         claimed = self.node_idents.get(ident)
-        if user_id == OPERATOR_USER:
+        if role == OPERATORS:
             if claimed is not None:
-                return f"the operator key cannot speak as node {ident.decode()}"
+                return (f"routing id {ident.decode()!r} is a node's name: an operator may take any routing id "
+                        "but a node's (a node's name is its own, at every node's inbox)")
+            if self.authenticated and user_id != OPERATOR_USER:
+                return f"key {user_id!r} is not the operator key"
             if kind not in OPERATOR_MESSAGES:
-                return f"the operator key cannot send {kind!r}"
+                return f"an operator cannot send {kind!r}"
             return None
-        if claimed is None or claimed != user_id:
+        if claimed is None:
+            return (f"routing id {ident[:64]!r} is no node's: a node's inbox takes nodes only; "
+                    "operators connect to the node's operator port")
+        if self.authenticated and claimed != user_id:
             return f"key {user_id!r} cannot speak as {ident!r}"
         if kind not in NODE_MESSAGES:
             return f"a node cannot send {kind!r}"

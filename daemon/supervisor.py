@@ -211,10 +211,12 @@ class NodeProcess:
     process ended, ``since`` (unix time) when the current state began.
     """
 
-    def __init__(self, endpoints: dict[str, str], log: Path):
+    def __init__(self, endpoints: dict[str, str], log: Path, operator_endpoints: dict[str, str] | None = None):
         # node -> endpoint, for each node this process serves (a NodeHost: several), in
         # order: the topology's until the ready line says where each is bound
         self.endpoints = dict(endpoints)
+        # node -> its operator socket's endpoint (the topology's: daemon/topology.py)
+        self.operator_endpoints = dict(operator_endpoints or {})
         self.names = tuple(self.endpoints)
         self.name = self.names[0]
         self.log = log
@@ -284,6 +286,7 @@ class NodeProcess:
             "pid": self.pid,
             "create_time": self.create_time,
             "endpoint": self.endpoints[name],
+            "operator_endpoint": self.operator_endpoints.get(name),
             "log": str(self.log),
             "state": self.state,
             "since": self.since,
@@ -498,7 +501,8 @@ class Supervisor:
         """Start the process of nodes ``names`` (one, or a NodeHost's); False (it failed,
         saying why) if no process could be made."""
         name = names[0]
-        node = self.nodes.get(name) or NodeProcess({n: self.topology.endpoint(n) for n in names}, self.run_dir / f"{name}.log")
+        node = self.nodes.get(name) or NodeProcess({n: self.topology.endpoint(n) for n in names}, self.run_dir / f"{name}.log",
+                                                    {n: self.topology.operator_endpoint(n) for n in names})
         node.starting()
         for member in names:
             self.nodes[member] = node

@@ -28,9 +28,11 @@ One node alone is one node with no edges, whatever the shape (no self-loops).
 
 Names are distinct English words from ``daemon/words.txt`` (20,000 of them, from
 Webster's 2nd); past that, words repeat with a numeric suffix (``word-2``, ``word-3``).
-Ports run from ``base_port`` upward; nodes that would pass port 65535 continue on the
-next loopback address (127.0.0.2, ...), which Linux routes to this machine, so even
-100,000-node files (for the simulator) stay valid.
+Ports run from ``base_port`` upward, and each node's operator port (daemon/topology.py)
+the same number of ports above (``operator_port_offset``): the nodes take the lower half
+of the ports from ``base_port`` to 65535, their operator ports the upper; nodes past the
+lower half continue on the next loopback address (127.0.0.2, ...), which Linux routes to
+this machine, so even 100,000-node files (for the simulator) stay valid.
 """
 
 from __future__ import annotations
@@ -82,11 +84,14 @@ def generate(
     names = node_names(n, Random(f"{seed}/names"))
     cpu_rng = Random(f"{seed}/cpus")
     lo, hi = cpus
-    span = 65536 - base_port
+    # Each node needs two ports (its inbox and its operator port, daemon/topology.py): the
+    # nodes take the first half of a host's ports from base_port, their operator ports
+    # the second; past that, the next loopback address: 127.0.0.2, 127.0.0.3...
+    span = max(1, (65536 - base_port) // 2)
+    per_host = min(n, span)
     nodes = []
     for i in range(n):
-        # Past port 65535, continue on the next loopback address: 127.0.0.2, 127.0.0.3...
-        lap, offset = divmod(i, span)
+        lap, offset = divmod(i, per_host)
         host = DEFAULT_HOST if lap == 0 else f"127.0.{(lap + 1) // 256}.{(lap + 1) % 256}"
         nodes.append(Node(
             name=names[i],
@@ -96,7 +101,7 @@ def generate(
             port=base_port + offset,
             tasks=0,
         ))
-    cluster = Cluster(name=name or f"{shape}{n}", host=DEFAULT_HOST, base_port=base_port)
+    cluster = Cluster(name=name or f"{shape}{n}", host=DEFAULT_HOST, base_port=base_port, operator_port_offset=per_host)
     return Topology(cluster, nodes, source=f"<generated {shape} n={n} seed={seed}>")
 
 
@@ -110,10 +115,11 @@ def _check_arguments(n: int, shape: str, max_children: int, cpus: tuple[int, int
     lo, hi = cpus
     if not (isinstance(lo, int) and isinstance(hi, int)) or lo < 1 or lo > hi:
         raise BadInput(f"cpus must be a range MIN-MAX with 1 <= MIN <= MAX, got {lo}-{hi}")
-    if not isinstance(base_port, int) or not 1 <= base_port <= 65535:
-        raise BadInput(f"base_port must be a port 1..65535, got {base_port!r}")
-    if n > 65535 * 255:
-        raise BadInput(f"{n} nodes do not fit on the loopback addresses; at most {65535 * 255}")
+    if not isinstance(base_port, int) or not 1 <= base_port <= 65534:
+        raise BadInput(f"base_port must be a port 1..65534 (each node needs two), got {base_port!r}")
+    if n > (65536 - base_port) // 2 * 255:
+        raise BadInput(f"{n} nodes do not fit on the loopback addresses from base_port {base_port}; "
+                       f"at most {(65536 - base_port) // 2 * 255}")
 
 
 # -- edges: for each node, the indices of its parents (always in file order) ---------------

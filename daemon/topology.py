@@ -11,6 +11,7 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     rebalance_interval = 5.0  # seconds between balancing rounds; 0 = off (>= 0)
     host = "127.0.0.1"        # default host of every node
     base_port = 7100          # a node without a port gets base_port + its index in the file
+    operator_port_offset = 1000  # a node without an operator_port gets its port + this
     restart = "on-failure"    # restart a node that exits on its own; "never": leave it dead
     restart_backoff_max = 5.0 # restart delays double from 0.1 s up to this (> 0)
     restart_max_crashes = 5   # this many exits within restart_window: FATAL, no more restarts
@@ -24,7 +25,11 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     name = "root"
     cpus = 4                  # required, a positive integer
     parents = []              # edges parent -> child; several parents = DAG; cycles allowed
-    # optional: port (1..65535), host, tasks (queued at start, >= 0)
+    # optional: port (1..65535), operator_port (1..65535), host, tasks (queued at start, >= 0)
+
+Each node listens on two ports (daemon/node.py): ``port``, its inbox, where only the
+cluster's nodes are let in, and ``operator_port``, where only operators are (``ctl``,
+the supervisor's balancer). Every (host, port) of either kind is one node's, once.
 
 Loading happens in two layers, each reporting the first problem it finds as a
 :class:`TopologyError` whose message starts with the file path and names the node and
@@ -33,7 +38,8 @@ field:
 1. ``from_dict`` checks keys and types field by field (unknown keys get a close-match
    suggestion from difflib) and fills in defaults.
 2. The :class:`Topology` constructor checks the graph: unique names, known parents, no
-   self-loops or repeated parents, unique host:port pairs, weak connectivity. It then
+   self-loops or repeated parents, unique host:port pairs over both kinds of port
+   (each in 1..65535), weak connectivity. It then
    precomputes adjacency lists, so that the queries hot paths make (``parents``,
    ``children``, ``neighbours``) are tuple look-ups. Everything is O(N + E): the
    simulator builds 100,000-node topologies.
@@ -70,6 +76,7 @@ DEFAULT_TASK_TIME = 1.0
 DEFAULT_REBALANCE_INTERVAL = 5.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 7100
+DEFAULT_OPERATOR_PORT_OFFSET = 1000
 RESTART_POLICIES = ("on-failure", "never")
 DEFAULT_RESTART = "on-failure"
 DEFAULT_RESTART_BACKOFF_MAX = 5.0
@@ -78,10 +85,10 @@ DEFAULT_RESTART_WINDOW = 60.0
 MAX_NODES_PER_PROCESS = 1024
 
 TOP_LEVEL_KEYS = ("cluster", "node")
-CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port",
+CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port", "operator_port_offset",
                 "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process", "record")
 SECURITY_MODES = ("curve", "none")  # daemon/security.py
-NODE_KEYS = ("name", "cpus", "parents", "host", "port", "tasks")
+NODE_KEYS = ("name", "cpus", "parents", "host", "port", "operator_port", "tasks")
 
 # A node name is a ZeroMQ routing id (at most 255 bytes), a word people type on the
 # command line and, like the cluster's name, part of a path in the run directory
@@ -113,8 +120,9 @@ class Node:
     cpus: int
     parents: tuple[str, ...]  # as listed in the file
     host: str
-    port: int
+    port: int  # the inbox: nodes only
     tasks: int = 0
+    operator_port: int | None = None  # operators only; None: port + [cluster] operator_port_offset
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class Cluster:
     # (daemon/recording.py): off unless asked for, since both cost (BENCHMARKS.md, "The
     # flight recorder", "The recording for replay")
     record: bool = False
+    # a node's operator port is its port + this, unless the node gives its own
+    operator_port_offset: int = DEFAULT_OPERATOR_PORT_OFFSET
 
 
 class Topology:
@@ -200,16 +210,26 @@ class Topology:
         for ids in parent_ids:
             ids.sort()  # file order of the parents, whatever order the file listed them in
 
-        endpoints: dict[tuple[str, int], str] = {}
+        endpoints: dict[tuple[str, int], tuple[str, str]] = {}  # (host, port) -> (node, field)
+        offset = cluster.operator_port_offset
         for node in nodes:
-            key = (node.host, node.port)
-            other = endpoints.get(key)
-            if other is not None:
+            operator_port = node.port + offset if node.operator_port is None else node.operator_port
+            if not 1 <= operator_port <= 65535:
                 raise TopologyError(
-                    f"{src}: port {node.port} on host {node.host} is used by both node '{other}' "
-                    f"and node '{node.name}'; give one of them another port"
+                    f"{src}: node '{node.name}': no operator_port given, and port {node.port} + [cluster] "
+                    f"operator_port_offset {offset} = {operator_port} is not a port (1..65535); "
+                    "change operator_port_offset or give the node an operator_port"
                 )
-            endpoints[key] = node.name
+            for field, port in (("port", node.port), ("operator_port", operator_port)):
+                key = (node.host, port)
+                other = endpoints.get(key)
+                if other is not None:
+                    both = (f"node '{other[0]}' and node '{node.name}'" if field == other[1] == "port" else
+                            f"node '{other[0]}' (its {other[1]}) and node '{node.name}' (its {field}; an operator_port "
+                            "not given is the node's port + [cluster] operator_port_offset)")
+                    raise TopologyError(f"{src}: port {port} on host {node.host} is used by both {both}; "
+                                        "give one of them another port")
+                endpoints[key] = (node.name, field)
 
         names = self.names
         name_of = names.__getitem__
@@ -290,9 +310,17 @@ class Topology:
         return self._neighbours[self.index(name)]
 
     def endpoint(self, name: str) -> str:
+        """The node's inbox, where the cluster's nodes connect."""
         node = self.node(name)
-        host = f"[{node.host}]" if ":" in node.host else node.host  # IPv6 literal
-        return f"tcp://{host}:{node.port}"
+        return _endpoint(node.host, node.port)
+
+    def operator_port(self, name: str) -> int:
+        node = self.node(name)
+        return node.port + self.cluster.operator_port_offset if node.operator_port is None else node.operator_port
+
+    def operator_endpoint(self, name: str) -> str:
+        """The node's operator port, where operators connect (``ctl``, the balancer)."""
+        return _endpoint(self.node(name).host, self.operator_port(name))
 
     @cached_property
     def edge_count(self) -> int:
@@ -574,6 +602,10 @@ def _cluster(raw: dict, src: str) -> Cluster:
     )
     host = _need_host(raw.get("host", DEFAULT_HOST), where, "host")
     base_port = _need_port(raw.get("base_port", DEFAULT_BASE_PORT), where, "base_port")
+    offset = raw.get("operator_port_offset", DEFAULT_OPERATOR_PORT_OFFSET)
+    if not _is_int(offset) or not -65534 <= offset <= 65534 or offset == 0:
+        raise TopologyError(f"{where}: field 'operator_port_offset' must be a non-zero integer from -65534 to 65534 "
+                            f"(a node's operator port is its port + this), got {_show(offset)}")
     restart = raw.get("restart", DEFAULT_RESTART)
     if restart not in RESTART_POLICIES:
         raise TopologyError(f"{where}: field 'restart' must be " + " or ".join(f'"{p}"' for p in RESTART_POLICIES)
@@ -595,7 +627,7 @@ def _cluster(raw: dict, src: str) -> Cluster:
     if type(record) is not bool:
         raise TopologyError(f"{where}: field 'record' must be true or false (the default), got {_show(record)}")
     return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security,
-                   per_process, record)
+                   per_process, record, offset)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -632,10 +664,11 @@ def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
                 f"{where}: no port given, and base_port {cluster.base_port} + index {i} = {port} "
                 "is above 65535; lower [cluster] base_port or give the node a port"
             )
+    operator_port = _need_port(raw["operator_port"], where, "operator_port") if "operator_port" in raw else None
     tasks = raw.get("tasks", 0)
     if not _is_int(tasks) or tasks < 0:
         raise TopologyError(f"{where}: field 'tasks' must be an integer >= 0, got {_show(tasks)}")
-    return Node(name, cpus, tuple(parents), host, port, tasks)
+    return Node(name, cpus, tuple(parents), host, port, tasks, operator_port)
 
 
 def _check_keys(table: dict, allowed: tuple[str, ...], src: str, where: str) -> None:
@@ -682,6 +715,11 @@ def _need_number(value: Any, where: str, field: str, positive: bool) -> float:
     if not ok or (value <= 0 if positive else value < 0):
         raise TopologyError(f"{where}: field '{field}' must be a number of seconds {bound}, got {_show(value)}")
     return float(value)
+
+
+def _endpoint(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host  # IPv6 literal
+    return f"tcp://{host}:{port}"
 
 
 def _kind(value: Any) -> str:
@@ -732,6 +770,8 @@ def to_dict(topology: Topology) -> dict:
         cluster["nodes_per_process"] = c.nodes_per_process
     if c.record != Cluster.record:
         cluster["record"] = c.record
+    if c.operator_port_offset != Cluster.operator_port_offset:
+        cluster["operator_port_offset"] = c.operator_port_offset
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}
@@ -739,6 +779,8 @@ def to_dict(topology: Topology) -> dict:
             entry["host"] = n.host
         if n.port != c.base_port + i:
             entry["port"] = n.port
+        if n.operator_port is not None and n.operator_port != n.port + c.operator_port_offset:
+            entry["operator_port"] = n.operator_port
         if n.tasks:
             entry["tasks"] = n.tasks
         nodes.append(entry)

@@ -39,7 +39,8 @@ def bench_toml(path: str) -> str:
 
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    data.setdefault("cluster", {}).update(name="bench", base_port=free_base_port(len(data.get("node", []))),
+    count = len(data.get("node", []))
+    data.setdefault("cluster", {}).update(name="bench", base_port=free_base_port(count), operator_port_offset=count,
                                           rebalance_interval=0)
     return tomli_w.dumps(data)
 

@@ -35,12 +35,14 @@ FIRST_PORT, PORT_STEP = 23000, 997
 
 
 def free_base_port(n: int, start: int = FIRST_PORT) -> int:
-    """A base port with n + 1 free consecutive ports on 127.0.0.1, checked by binding
-    each in turn (one descriptor at a time: n may exceed the open-files limit)."""
-    for base in range(start, 60000 - n, PORT_STEP):
-        if all(port_free(port) for port in range(base, base + n + 1)):
+    """A base port with 2n + 1 free consecutive ports on 127.0.0.1 — n nodes' ports, then
+    their operator ports (a cluster with ``operator_port_offset = n``), and one more —
+    checked by binding each in turn (one descriptor at a time: n may exceed the
+    open-files limit)."""
+    for base in range(start, 60000 - 2 * n, PORT_STEP):
+        if all(port_free(port) for port in range(base, base + 2 * n + 1)):
             return base
-    raise BenchError(f"no range of {n + 1} free ports on 127.0.0.1")
+    raise BenchError(f"no range of {2 * n + 1} free ports on 127.0.0.1")
 
 
 def port_free(port: int) -> bool:
@@ -62,7 +64,7 @@ def tree_parents(n: int, fanout: int = 2) -> list[int | None]:
 def tree_toml(n: int, base: int, fanout: int = 2, cpus: int = 2, interval: float = 0.0, task_time: float = 1.0,
               name: str = "bench") -> str:
     lines = ["[cluster]", f'name = "{name}"', f"task_time = {task_time}", f"rebalance_interval = {interval}",
-             f"base_port = {base}", ""]
+             f"base_port = {base}", f"operator_port_offset = {n}", ""]
     for i, parent in enumerate(tree_parents(n, fanout)):
         parents = f'["n{parent}"]' if parent is not None else "[]"
         lines += ["[[node]]", f'name = "n{i}"', f"cpus = {cpus}", f"parents = {parents}", ""]

@@ -9,8 +9,11 @@ message to the result, without process start-up).
 A dead, stopped or cut-off node does not stop the wave: each node gives up on silent
 neighbours at its share of ``--timeout`` and echoes what it has (daemon/core/node.py), so
 the result holds every node that could be reached, and the nodes it lacks are named
-(``"missing"`` in ``--json``). Exit status: 0 when every node answered, 1 when some are
-missing, 2 for bad arguments.
+(``"missing"`` in ``--json``). A node cut off by a refused key is named with the reason,
+e.g. ``subserviate refused pical's key (a stale or foreign key)``, from what the nodes
+and the operator's own handshakes report (``"refused"``: [who refused, whose key] pairs)
+rather than as a bare "no answer". Exit status: 0 when every node answered, 1 when some
+are missing, 2 for bad arguments.
 
 ``--trace FILE`` then asks every node for its recorded steps of the wave (daemon/trace/
 recorder.py) and writes the trace to FILE; a node that does not answer is named, and the
@@ -39,6 +42,7 @@ def run(args) -> int:
     from ctl.common import resolve_cluster, save_trace
     from ctl.output import format_tree, print_json
     from daemon import trace
+    from daemon.core.snapshot import refusal_text, unexplained
     from daemon.operator import Operator
 
     topology = resolve_cluster(args)
@@ -60,8 +64,12 @@ def run(args) -> int:
     links = sum(len(topology.neighbours(n)) for n in topology.names) // 2  # a<->b is one link
     print(f"\necho wave {snap['wave']} from {snap['initiator']}: {len(snap['nodes'])}/{total} nodes, "
           f"{snap['messages']} messages (2|E| = {2 * links} on the undirected view), {snap['elapsed_ms']:.2f} ms")
-    if missing:
-        print(f"ctl echo: no answer from {', '.join(missing)} within the wave's deadline "
+    for pair in snap["refused"]:
+        print(f"ctl echo: {refusal_text(*pair)}", file=sys.stderr)
+    silent = unexplained(missing, snap["refused"])
+    if silent:
+        print(f"ctl echo: no answer from {', '.join(silent)} within the wave's deadline "
               f"({args.timeout:g} s); `ctl status` shows their processes", file=sys.stderr)
+    if missing:
         return 1
     return 0 if traced else 1

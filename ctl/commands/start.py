@@ -98,8 +98,9 @@ def _refuse_unrecorded(topology, nodes: list[str]) -> None:
 
 
 def check_ports(topology, nodes: list[str]) -> None:
-    """Bind each node's port the way ZeroMQ will (SO_REUSEADDR); UserError naming the first
-    node whose port is taken or cannot be bound."""
+    """Bind each node's two ports (its inbox's and its operator socket's) the way ZeroMQ
+    will (SO_REUSEADDR); UserError naming the first node and port that is taken or cannot
+    be bound."""
     import errno
     import socket
 
@@ -107,18 +108,21 @@ def check_ports(topology, nodes: list[str]) -> None:
 
     for name in nodes:
         node = topology.node(name)
-        endpoint = topology.endpoint(name)
-        try:
-            family, kind, proto, _, address = socket.getaddrinfo(node.host, node.port, 0, socket.SOCK_STREAM)[0]
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UserError(f"node {name}: port {node.port} ({endpoint}) is already in use; "
-                                f"stop what holds it or change the port in {topology.path}") from None
-            reason = exc.strerror or str(exc)
-            raise UserError(f"node {name}: port {node.port} ({endpoint}) cannot be bound: {reason}") from None
+        for what, port, endpoint, field in (
+                ("port", node.port, topology.endpoint(name), "the port"),
+                ("operator port", topology.operator_port(name), topology.operator_endpoint(name),
+                 "its operator_port (or [cluster] operator_port_offset)")):
+            try:
+                family, kind, proto, _, address = socket.getaddrinfo(node.host, port, 0, socket.SOCK_STREAM)[0]
+                with socket.socket(family, kind, proto) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise UserError(f"node {name}: {what} {port} ({endpoint}) is already in use; "
+                                    f"stop what holds it or change {field} in {topology.path}") from None
+                reason = exc.strerror or str(exc)
+                raise UserError(f"node {name}: {what} {port} ({endpoint}) cannot be bound: {reason}") from None
 
 
 class StartView:

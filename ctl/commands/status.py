@@ -1,25 +1,31 @@
 """``ctl status [-t TOPOLOGY.toml] [--timeout S] [--json]``: is the cluster running, and is each node alive?
 
 Reads the run directory (``cluster.json``): the supervisor's pid, run directory and
-uptime, then one row per node — name, pid, endpoint, alive (the pid is a live process,
+uptime, then one row per node — name, pid, endpoint (its inbox, for nodes), operator
+endpoint (where ``ctl`` connects), alive (the pid is a live process,
 not a zombie, with the recorded start time and ``--node NAME`` on its command line),
-the round trip of a ZeroMQ ping to its inbox, the supervisor's state for it (STARTING,
+the round trip of a ZeroMQ ping to its operator socket, the supervisor's state for it (STARTING,
 RUNNING, BACKOFF: waiting to be restarted, FATAL: crashed too often, not restarted
 again, STOPPED), how many times it was restarted and how its last process ended.
-Exit 1 if the cluster is not running or any node is not RUNNING, alive and answering
-its ping: a node whose process lives but does not answer (SIGSTOPped, stuck) is named
-"alive but not answering". A cluster this host proves stopped or never started is said
-in the words every command uses (ctl/common.py ``resolve_cluster``).
+A refused handshake — a node whose neighbour refuses its key, or that refuses the
+operator key — is said under the table with both names, e.g. ``subserviate refused
+pical's key (a stale or foreign key)``, and its PING cell says ``refused key``.
+Exit 1 if the cluster is not running, any node is not RUNNING, alive and answering
+its ping, or a key is refused: a node whose process lives but does not answer
+(SIGSTOPped, stuck) is named "alive but not answering". A cluster this host proves
+stopped or never started is said in the words every command uses (ctl/common.py
+``resolve_cluster``).
 
 A missing or damaged ``cluster.json`` is said as such, with the cluster's processes found
 by the ports of the topology (``daemon.orphans``: verified to be this cluster's node
 daemons and their supervisor) and how to stop them; exit 1.
 
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
-"uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint", "alive",
-"ping_ms", "state", "since", "restarts", "last_exit"}], "remote_nodes": [...],
-"ping_timeout"}``; ``ping_ms`` is a ZeroMQ round trip to the node's inbox (null when it
-does not answer within ``--timeout``, default 1 s). Without a usable record: ``{"cluster", "run_dir", "running",
+"uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint",
+"operator_endpoint", "alive", "ping_ms", "refused", "state", "since", "restarts",
+"last_exit"}], "refused": [[who refused, whose key], ...], "remote_nodes": [...],
+"ping_timeout"}``; ``ping_ms`` is a ZeroMQ round trip to the node's operator socket
+(null when it does not answer within ``--timeout``, default 1 s). Without a usable record: ``{"cluster", "run_dir", "running",
 "state": "unrecorded", "problem", "processes": [{"role", "name", "pid"}], "nodes": []}``.
 """
 
@@ -30,9 +36,10 @@ HELP = "show the cluster's supervisor and whether each node daemon is alive"
 DESCRIPTION = __doc__
 
 # The text table: (heading, key of a node row). PING is a ZeroMQ round trip through the
-# node's inbox (daemon.operator.Operator.ping): a live pid that does not answer is stuck.
-COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("ALIVE", "alive"), ("PING", "ping_ms"),
-           ("STATE", "state"), ("RESTARTS", "restarts"), ("LAST EXIT", "last_exit")]
+# node's operator socket (daemon.operator.Operator.ping): a live pid that does not answer
+# is stuck, or refuses the operator's key.
+COLUMNS = [("NODE", "name"), ("PID", "pid"), ("ENDPOINT", "endpoint"), ("OPERATOR", "operator_endpoint"),
+           ("ALIVE", "alive"), ("PING", "ping_ms"), ("STATE", "state"), ("RESTARTS", "restarts"), ("LAST EXIT", "last_exit")]
 
 
 def add_arguments(p):
@@ -80,11 +87,14 @@ def run(args) -> int:
             "log": str(run_dir / rundir.SUPERVISOR_LOG),
             "restart_policy": record.get("restart_policy", "none"),
         },
-        "nodes": _with_ping(topology, node_rows(record), args.timeout) if running else [],
+        "nodes": node_rows(record) if running else [],
+        "refused": [],
         "remote_nodes": record.get("remote_nodes", []),
         "ping_timeout": args.timeout,
     }
-    healthy = running and all(_healthy(row) for row in report["nodes"])
+    if running:
+        report["refused"] = _with_ping(topology, report["nodes"], args.timeout)
+    healthy = running and all(_healthy(row) for row in report["nodes"]) and not report["refused"]
     if args.json:
         print_json(report)
         return 0 if healthy else 1
@@ -139,6 +149,7 @@ def node_rows(record: dict) -> list[dict]:
             "name": name,
             "pid": entry.get("pid"),
             "endpoint": entry.get("endpoint"),
+            "operator_endpoint": entry.get("operator_endpoint"),
             "alive": is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name)),
             "state": entry.get("state"),
             "since": entry.get("since"),
@@ -148,17 +159,24 @@ def node_rows(record: dict) -> list[dict]:
     return rows
 
 
-def _with_ping(topology, rows: list[dict], timeout: float) -> list[dict]:
-    """Add ``ping_ms`` (None: no answer within ``timeout`` seconds) to the rows of live nodes."""
+def _with_ping(topology, rows: list[dict], timeout: float) -> list[list[str]]:
+    """Add ``ping_ms`` (None: no answer within ``timeout`` seconds) to the rows of live
+    nodes, and ``refused`` to a row whose node refused the operator's handshake (or whose
+    key the operator refused); returns every [who refused, whose key] the pongs and the
+    operator's own handshakes report."""
+    from daemon.core.snapshot import refused_keys
     from daemon.operator import Operator
 
     live = [row["name"] for row in rows if row["alive"] and row["name"] in topology]
     with Operator(topology, timeout=timeout) as op:
         pongs = op.ping(live) if live else {}
+        own = dict(op.refused)
     for row in rows:
         pong = pongs.get(row["name"])
         row["ping_ms"] = pong["rtt_ms"] if pong else None
-    return rows
+        row["refused"] = row["name"] in own
+    pairs = refused_keys([], pongs.values())
+    return [list(pair) for pair in pairs + [p for p in own.values() if p not in pairs]]
 
 
 def _ended(record: dict) -> str:
@@ -185,6 +203,11 @@ def _print_table(report: dict) -> None:
     silent = [row["name"] for row in alive if row.get("ping_ms") is None]
     total = len(report["nodes"])
     print(f"{len(alive)}/{total} nodes alive" + (f", {len(alive) - len(silent)}/{total} answering" if silent else ""))
+    from daemon.core.snapshot import refusal_text, unexplained
+
+    for pair in report["refused"]:
+        print(refusal_text(*pair))
+    silent = unexplained(silent, report["refused"])
     for row in report["nodes"]:
         if row["state"] != "RUNNING":
             print(f"node {row['name']} is {row['state']}" + (f" (last exit: {row['last_exit']})" if row["last_exit"] else ""))
@@ -199,6 +222,8 @@ def _cell(key: str, row: dict) -> str:
     if key == "alive":
         return "yes" if value else "no"
     if key == "ping_ms":
+        if value is None and row.get("refused"):
+            return "refused key"
         return "no answer" if value is None and row.get("alive") else "-" if value is None else f"{value:.1f} ms"
     return "-" if value is None else str(value)
 

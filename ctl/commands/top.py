@@ -105,6 +105,12 @@ def _once(args, topology, make_operator) -> int:
     if failure is not None:
         raise failure
     if snapshot["missing"]:
-        print(f"ctl top: no answer from {', '.join(snapshot['missing'])} within the wave's deadline", file=sys.stderr)
+        from daemon.core.snapshot import refusal_text, unexplained
+
+        for pair in snapshot["refused"]:
+            print(f"ctl top: {refusal_text(*pair)}", file=sys.stderr)
+        silent = unexplained(snapshot["missing"], snapshot["refused"])
+        if silent:
+            print(f"ctl top: no answer from {', '.join(silent)} within the wave's deadline", file=sys.stderr)
         return 1
     return 0

@@ -81,7 +81,7 @@ def apply(view: ViewState, snapshot: dict | None, outcome: Outcome) -> dict | No
     if kind == "start":
         raise error
     if isinstance(error, WaveTimeout) and kind in ("echo", "rebalance"):
-        view.observe_timeout(error.unreachable, at, str(error))
+        view.observe_timeout(error.unreachable, at, str(error), error.refused)
         if kind == "rebalance":
             view.note(f"balancing round failed: {error}", at)
         return snapshot

@@ -9,7 +9,8 @@ The frame, top to bottom:
 
 - three header lines: the cluster (nodes up, cpus, tasks); the imbalance, max/avg of
   work per CPU (daemon/core/snapshot.py) with its trend since the previous wave, and the last echo
-  wave's message count and latency, or the wave that timed out and who is silent; the
+  wave's message count and latency, or the wave that timed out and who is silent (or
+  whose key was refused by whom, in place of a bare "no answer"); the
   last balancing round and the last Finn wave (Tel 6.2.6) as the nodes report them,
   whoever started them (daemon/core/snapshot.py ``last_round``, ``last_finn``);
 - the column titles, then one row per node of the tree (:mod:`ctl.top.tree`): guides,
@@ -32,7 +33,7 @@ from ctl.top.style import ASCII, FULL_SCALE, Glyphs, Palette, glyph_set, palette
 from ctl.top.tree import Row, tree_rows
 from ctl.top.keys import ACTIONS
 from ctl.top.view import STATUS_SECONDS, ViewState, imbalance
-from daemon.core.snapshot import last_finn, last_round
+from daemon.core.snapshot import last_finn, last_round, refusal_text, unexplained
 from daemon.core.waves import wave_started
 
 #: Lines above the tree (three of header, one of column titles) and below it (footer).
@@ -443,14 +444,18 @@ def _wave_line(snapshot, alive, width, view, now, pal, g) -> str:
         f = view.failure
         silent = ", ".join(_printable(n) for n in f.unreachable) or "none (every node answers a ping)"
         line.add(f"   echo timed out {_clock(f.at)} {g.dot} silent: {silent}", pal.alarm + pal.bold)
+        _refused(line, f.refused, pal, g)
         if snapshot:
             line.add(f" {g.dot} showing the wave of {_clock(snapshot['time'])}", pal.alarm)
         return line.text()
     missing = snapshot.get("missing") if snapshot else None
+    refused = (snapshot.get("refused") or ()) if snapshot else ()
     if width >= 100 and not missing:
         line.add(" (max/avg work per cpu)", pal.dim)
-    if missing:  # the wave went on without them (daemon/core/node.py)
-        line.add(f"   no answer: {', '.join(_printable(n) for n in missing)}", pal.alarm + pal.bold)
+    silent = unexplained(missing or (), refused)
+    if silent:  # the wave went on without them (daemon/core/node.py)
+        line.add(f"   no answer: {', '.join(_printable(n) for n in silent)}", pal.alarm + pal.bold)
+    _refused(line, refused, pal, g)
     if snapshot:
         line.add(f"   echo from {_printable(snapshot.get('initiator') or '?')}: "
                  f"{snapshot.get('messages', '?')} msgs, {snapshot.get('elapsed_ms', 0):.1f} ms")
@@ -458,6 +463,14 @@ def _wave_line(snapshot, alive, width, view, now, pal, g) -> str:
     else:
         line.add("   waiting for the first echo wave" + g.ellipsis, pal.dim)
     return line.text()
+
+
+def _refused(line, refused, pal, g) -> None:
+    """The first refused handshake, in words (daemon/core/snapshot.py), and how many more."""
+    pairs = [p for p in refused if len(p) == 2]
+    if pairs:
+        more = f" (+{len(pairs) - 1} more)" if len(pairs) > 1 else ""
+        line.add(f"   {_printable(refusal_text(*pairs[0]))}{more}", pal.alarm + pal.bold)
 
 
 def _actions_line(snapshot, width, view, now, pal, g) -> str:

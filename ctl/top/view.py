@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from daemon.core.snapshot import imbalance
+from daemon.core.snapshot import imbalance, refusal_text, refused_keys, unexplained
 
 #: Samples of load per CPU kept per node (the widest sparkline shows this many).
 HISTORY = 32
@@ -46,6 +46,7 @@ class Failure:
     at: float
     unreachable: tuple[str, ...]
     message: str = ""
+    refused: tuple = ()  # [who refused, whose key]: why some are silent (daemon/core/snapshot.py)
 
 
 @dataclass
@@ -87,8 +88,9 @@ class ViewState:
         self.imbalances.append(imbalance(list(answered.values())))
         self.failure = None
 
-    def observe_timeout(self, unreachable, now: float, message: str = "") -> None:
-        """An echo wave timed out; ``unreachable`` are the nodes that do not answer a ping."""
+    def observe_timeout(self, unreachable, now: float, message: str = "", refused=()) -> None:
+        """An echo wave timed out; ``unreachable`` are the nodes that do not answer a ping,
+        ``refused`` the refused handshakes that say why."""
         unreachable = tuple(unreachable)
         for name in self._known_names(list(unreachable)):
             self._sample(name, None)
@@ -98,15 +100,18 @@ class ViewState:
         # A node that answers pings again is not dead, even if the wave as a whole failed.
         for name in [n for n in self.dead_since if n not in silent]:
             del self.dead_since[name]
-        self.failure = Failure(now, unreachable, message)
+        self.failure = Failure(now, unreachable, message, tuple(tuple(p) for p in refused))
 
     def observe_balance(self, result: dict, now: float) -> None:
         self.last_balance = (now, result)
         unanswered = result.get("unanswered_moves") or []
         missing = sorted({n for key in ("before", "after") for n in (result.get(key) or {}).get("missing", [])})
+        refused = refused_keys([], [result.get("before"), result.get("after")])
         if unanswered or missing:
             parts = [f"{len(unanswered)} move(s) unanswered"] if unanswered else []
-            parts += [f"no answer from {', '.join(missing)}"] if missing else []
+            parts += [refusal_text(*pair) for pair in refused]
+            silent = unexplained(missing, refused)
+            parts += [f"no answer from {', '.join(silent)}"] if silent else []
             self.note("balancing round incomplete: " + "; ".join(parts), now)
 
     def observe_supervisor(self, record: dict | None) -> None:

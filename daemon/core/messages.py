@@ -27,6 +27,7 @@ MAX_WAVE_TAGS = 4_096  # echo waves a hand-off message may name (Lai-Yang tags)
 MAX_BUDGET = 3_600.0  # seconds an echo wave may run
 MAX_TRACE_STEPS = 100_000  # steps one trace.get may ask for (a node's ring holds fewer)
 MAX_TRACE_WAVES = 16  # wave ids one trace.get may select
+MAX_REFUSALS = 16  # refused handshakes a pong or an echo sample names ([who refused, whose key])
 
 
 # --- operator <-> node ----------------------------------------------------------------
@@ -41,6 +42,7 @@ class Pong(NamedTuple):
     name: str
     pid: int
     stats: dict
+    refused: list  # [who refused, whose key] for each of its links a handshake failed on (daemon/node.py)
 
 
 class Error(NamedTuple):
@@ -165,7 +167,7 @@ KIND: dict[type, str] = {cls: kind for kind, cls in TYPES.items()}
 
 SCHEMA: dict[str, dict[str, type | tuple]] = {
     "ping": {"id": int},
-    "pong": {"id": int, "name": str, "pid": int, "stats": dict},
+    "pong": {"id": int, "name": str, "pid": int, "stats": dict, "refused": list},
     "error": {"code": str, "text": str},
     "echo.start": {"wave": str, "detail": bool, "timeout": _num},
     "echo.result": {"wave": str, "entries": bytes},
@@ -195,7 +197,7 @@ WAVE_MESSAGES = frozenset({EchoStart, Explore, Echo, FinnStart, Finn})
 TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node"})
 LIST_LIMITS = {"tasks": MAX_TASKS, "inc": 1 << 20, "ninc": 1 << 20, "waves": MAX_WAVE_TAGS,
                "ids": MAX_TASKS, "moved": MAX_TASKS, "enqueued": MAX_TASKS,
-               "wave_ids": MAX_TRACE_WAVES, "seen": MAX_TRACE_WAVES}
+               "wave_ids": MAX_TRACE_WAVES, "seen": MAX_TRACE_WAVES, "refused": MAX_REFUSALS}
 RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
           "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS)}  # max_steps: 0..N
 BYTES_LIMITS = {"report": MAX_TEXT}

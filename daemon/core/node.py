@@ -143,7 +143,7 @@ def listing_limit(nodes: int) -> int:
 MAX_CLOCK_OFFSET = 0.5  # seconds: the most the clocks of two hosts of a cluster may differ (node_epoch)
 
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
-         "unroutable", "dropped", "internal", "unauthorized")
+         "unroutable", "dropped", "internal", "unauthorized", "handshakes_failed", "keys_refused")
 
 
 def node_epoch(now: float, previous: int, restarted: bool, bound: float = MAX_CLOCK_OFFSET) -> int:
@@ -187,7 +187,7 @@ class Send(NamedTuple):
 
 
 class Reply(NamedTuple):
-    """Send ``msg`` to the operator whose routing id is ``to`` (through the inbox)."""
+    """Send ``msg`` to the operator whose routing id is ``to`` (through the operator socket, daemon/node.py)."""
 
     to: bytes
     msg: object
@@ -306,6 +306,9 @@ class NodeCore:
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
+        # [who refused, whose key] per link whose handshake failed, as the driver read its
+        # socket monitors (daemon/node.py); at most messages.MAX_REFUSALS
+        self.refused: list = []
         self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
         self.task_seq = 0
         told = recovered.told if recovered is not None else {}
@@ -480,6 +483,8 @@ class NodeCore:
             state["last_finn"] = list(self.last_finn)
         if self.last_round is not None:
             state["last_round"] = list(self.last_round)
+        if self.refused:
+            state["refused"] = [list(pair) for pair in self.refused]
         return state
 
     def _echo_record(self, wave: str, detail: bool, now: float) -> _EchoRecord | None:
@@ -639,7 +644,8 @@ class NodeCore:
         return [t.id for t in tasks]
 
     def _on_ping(self, sender: bytes, msg: m.Ping, now: float) -> None:
-        self._reply(sender, m.Pong(msg.id, self.name, self.config.pid, dict(self.stats)))
+        self._reply(sender, m.Pong(msg.id, self.name, self.config.pid, dict(self.stats),
+                                   [list(pair) for pair in self.refused]))
 
     def _on_submit(self, sender: bytes, msg: m.Submit, now: float) -> None:
         if msg.tasks < 1:

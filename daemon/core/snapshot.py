@@ -14,6 +14,9 @@ the accounting (daemon/core/tasks.py ``account``), the simulator, ``ctl echo``,
   ``outgoing`` while no node reports the move ``unconfirmed``. Such tasks are in no
   queue; they count once, at their destination. Once the destination reports the move
   unconfirmed, the tasks are in its queue and the donor's entry no longer counts.
+- **Refused keys** (:func:`refused_keys`, :func:`refusal_text`): the pairs [who refused,
+  whose key] that samples and pongs report for links whose handshake failed, each once,
+  and how they are said.
 - **Imbalance** (:func:`imbalance`): the largest remaining work per CPU over the nodes,
   divided by the cluster's work per CPU (total work over total CPUs), with work in
   flight counted at its destination. 1.0 is perfect balance; None means no work at all.
@@ -58,6 +61,8 @@ class NodeSample(TypedDict, total=False):
     missing: list  # neighbours this node gave up on at the wave's deadline
     last_finn: list  # messages.LAST_FINN: [wave, decided at, tasks enqueued, sends] (absent: none yet)
     last_round: list  # messages.LAST_ROUND: [round, at, moves out, tasks out, moves in, tasks in]
+    refused: list  # [who refused, whose key] per link of this node whose handshake failed
+    # (only when there is one; at most messages.MAX_REFUSALS): a stale or foreign key
 
 
 class Snapshot(TypedDict):
@@ -72,6 +77,38 @@ class Snapshot(TypedDict):
     elapsed_ms: float
     time: float
     nodes: list  # of NodeSample
+
+
+STALE = "a stale or foreign key"
+OPERATOR = "operator"  # who a refused handshake names for the operator's key (daemon/security.py)
+
+
+def refusal_text(refuser: str, refused: str) -> str:
+    """A refused handshake, [who refused, whose key], in words for people (``ctl echo``,
+    ``status``, ``top``, the nodes' logs)."""
+    if refused == OPERATOR:
+        return f"{refuser} refused the operator key ({STALE})"
+    if refuser == OPERATOR:
+        return f"the operator refused {refused}'s key: not the one in its keys/nodes/{refused}.key ({STALE})"
+    return f"{refuser} refused {refused}'s key ({STALE})"
+
+
+def unexplained(missing: Iterable[str], refused: Iterable) -> list[str]:
+    """The nodes of ``missing`` that no refused handshake names: silent, for all anyone
+    can tell (the others are said with :func:`refusal_text`)."""
+    named = {name for pair in refused for name in pair}
+    return [name for name in missing if name not in named]
+
+
+def refused_keys(samples: Iterable[dict], pongs: Iterable[dict | None] = ()) -> list[tuple[str, str]]:
+    """Every (who refused, whose key) that echo samples and pongs report, each once, in
+    the order first seen: the one reading of ``refused`` (``ctl echo``, ``status``, ``top``)."""
+    pairs: dict[tuple[str, str], None] = {}
+    for entry in [*samples, *pongs]:
+        for pair in (entry or {}).get("refused") or ():
+            if len(pair) == 2 and all(isinstance(x, str) for x in pair):
+                pairs[(pair[0], pair[1])] = None
+    return list(pairs)
 
 
 def in_flight(samples: Iterable[dict]) -> dict[str, tuple[int, float]]:

@@ -95,6 +95,8 @@ def replay(rec: Recording) -> Replayed:
             if step[1] not in core.stats:
                 raise RecordingError(f"{rec.path}: step {i} counts {step[1]!r}, which is no statistic of a node")
             core.count(step[1])
+        elif kind == "k":
+            core.refused = [tuple(pair) for pair in step[1]]
         else:  # "u"
             core.cpu_percent = step[1]
         done.steps = i

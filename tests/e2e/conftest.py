@@ -20,7 +20,8 @@ What it gives each test:
 - ``topology(file, nodes=None, **cluster)``: a copy of ``topologies/<file>`` whose nodes
   all sit on 127.0.0.1 in a block of ports reserved for this test (an flock'd lock
   file per block, so concurrent test runs on this machine do not collide, and each
-  port bind-tested). ``cluster`` overrides ``[cluster]`` fields (``rebalance_interval=0``,
+  port bind-tested): the nodes' ports in its lower half, their operator ports in the
+  upper (``operator_port_offset = OPERATOR_OFFSET``). ``cluster`` overrides ``[cluster]`` fields (``rebalance_interval=0``,
   ``task_time=60``); ``nodes={"root": {"tasks": 2}}`` overrides fields of nodes.
   ``ports(path)`` gives back ``{node: port}``; ``start(file, **cluster)`` copies and
   ``ctl start``s it (asserting it started). ``hold_bench_ports()``: for a test that runs
@@ -67,6 +68,9 @@ TOPOLOGIES = ROOT / "topologies"
 # Port blocks for tests: below Linux's ephemeral range (32768+), where outgoing
 # connections pick their source ports, and above the shipped topologies' 7100-7599.
 PORT_BLOCK = 100
+# Each node has two ports (daemon/topology.py): its inbox in the block's lower half, its
+# operator port in the upper half (operator_port_offset = OPERATOR_OFFSET).
+OPERATOR_OFFSET = PORT_BLOCK // 2
 PORT_FIRST, PORT_LAST = 20000, 32000
 PORT_LOCKS = Path("/tmp/echofinn-test-ports")
 STOP_TIMEOUT = 30
@@ -74,6 +78,8 @@ STOP_TIMEOUT = 30
 
 class ClusterEnv:
     """One test's private world of clusters. See the module docstring."""
+
+    OPERATOR_OFFSET = OPERATOR_OFFSET  # for topologies a test writes itself
 
     def __init__(self, tmp_path: Path):
         self.tmp = tmp_path
@@ -93,7 +99,8 @@ class ClusterEnv:
             data = tomllib.load(f)
         count = len(data["node"])
         data.setdefault("cluster", {})
-        data["cluster"].update({"host": "127.0.0.1", "base_port": self._reserve_ports(count)}, **cluster)
+        data["cluster"].update({"host": "127.0.0.1", "base_port": self._reserve_ports(count),
+                                "operator_port_offset": OPERATOR_OFFSET}, **cluster)
         for node in data["node"]:
             node.pop("port", None)
             node.pop("host", None)
@@ -110,7 +117,9 @@ class ClusterEnv:
         return {n.name: n.port for n in topology.nodes}
 
     def _reserve_ports(self, count: int) -> int:
-        assert count <= PORT_BLOCK, f"a test topology of {count} nodes needs more than one port block"
+        """The base of a block with ``count`` free ports from it and ``count`` from
+        OPERATOR_OFFSET above it (a topology's ``operator_port_offset = OPERATOR_OFFSET``)."""
+        assert count <= OPERATOR_OFFSET, f"a test topology of {count} nodes needs more than one port block"
         PORT_LOCKS.mkdir(exist_ok=True)
         blocks = list(range(PORT_FIRST, PORT_LAST, PORT_BLOCK))
         random.shuffle(blocks)
@@ -121,7 +130,7 @@ class ClusterEnv:
             except BlockingIOError:
                 lock.close()
                 continue
-            if all(port_free(port) for port in range(base, base + count)):
+            if all(port_free(port) and port_free(port + OPERATOR_OFFSET) for port in range(base, base + count)):
                 self._locks.append(lock)  # held (flock) until teardown
                 return base
             lock.close()

@@ -24,6 +24,7 @@ TOPOLOGY = """
 name = "journal"
 host = "127.0.0.1"
 base_port = {base}
+operator_port_offset = {offset}
 rebalance_interval = 0
 security = "none"  # the journal is under test here; tests/e2e/test_security.py covers CURVE
 
@@ -81,7 +82,7 @@ class Daemons:
 @pytest.fixture
 def daemons(cluster_env, tmp_path):
     path = tmp_path / "journal.toml"
-    path.write_text(TOPOLOGY.format(base=cluster_env._reserve_ports(2)))
+    path.write_text(TOPOLOGY.format(base=cluster_env._reserve_ports(2), offset=cluster_env.OPERATOR_OFFSET))
     d = Daemons(cluster_env, path, tmp_path / "run")
     yield d
     d.close()

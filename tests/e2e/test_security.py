@@ -9,7 +9,8 @@ Each attack runs three ways:
 - ``curve/plain``: the default cluster; the attacker has no key. Its handshake fails
   (seen on a socket monitor), nothing reaches a handler, the cluster keeps working.
 - ``curve/operator``: the attacker holds a stolen operator key. It completes the
-  handshake, but a node refuses, and counts, every message it sends under a node's name.
+  handshake at a node's operator socket (at the inbox the key is refused outright), but
+  the node refuses, and counts, every message it sends under a node's name.
 
 Messages the attacker sends on one connection arrive in order, so a ping sent after the
 forged message tells when it has been handled (``none``); with a key, the node's
@@ -18,15 +19,20 @@ forged message tells when it has been handled (``none``); with a key, the node's
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import zmq
+from polling import wait_until
 from zmq.utils.monitor import recv_monitor_message
 
 from daemon import security, wire
 from daemon.core.tasks import account
-from daemon.operator import Operator
+from daemon.operator import Operator, WaveTimeout
 from daemon.topology import load
 
 pytestmark = pytest.mark.e2e
@@ -57,11 +63,13 @@ def stranger_keys(env, topology) -> security.ClusterKeys:
 
 
 class Attacker:
-    """DEALERs to nodes, each calling itself ``ident``, holding ``keys`` (None: no CURVE)."""
+    """DEALERs to nodes, each calling itself ``ident``, holding ``keys`` (None: no CURVE),
+    connected to the nodes' inboxes, or with ``operators`` to their operator sockets."""
 
-    def __init__(self, topology, keys: security.ClusterKeys | None):
+    def __init__(self, topology, keys: security.ClusterKeys | None, operators: bool = False):
         self.topology = topology
         self.keys = keys
+        self.endpoint = topology.operator_endpoint if operators else topology.endpoint
         self.ctx = zmq.Context()
         self.socks: dict[tuple[str, bytes], zmq.Socket] = {}
         self.monitors: list[zmq.Socket] = []
@@ -75,7 +83,7 @@ class Attacker:
             if self.keys is not None:
                 security.make_client(sock, self.keys, target)
             self.monitors.append(sock.get_monitor_socket())
-            sock.connect(self.topology.endpoint(target))
+            sock.connect(self.endpoint(target))
             self.socks[(target, ident)] = sock
         return sock
 
@@ -131,7 +139,7 @@ def deliver(env, topology, mode, key, sends):
     """Send ``sends`` — (target, ident, kind, epoch, fields) — as the attacker, and wait
     until each has been handled (or refused, or has certainly not got through)."""
     keys = keys_of(env, topology, security.OPERATOR) if key == "operator" else None
-    attacker = Attacker(topology, keys)
+    attacker = Attacker(topology, keys, operators=key == "operator")  # where the key gets in
     try:
         with Operator(topology) as op:
             before = {t: unauthorized(op, t) for t in {s[0] for s in sends}} if mode == "curve" else {}
@@ -220,9 +228,10 @@ def test_a_forged_transfer_injects_work(cluster_env, mode, key):
 def test_epoch_poisoning_by_a_forged_ping_cuts_a_link(cluster_env, mode, key):
     """A ping as subserviate carrying an epoch from the far future: a node that kept the
     newest epoch of each peer would drop everything the real subserviate sends as stale,
-    and echo waves would never come back. Even without CURVE the node core refuses it
-    (a node never pings; an implausible epoch is refused, and no newest epoch is kept:
-    daemon/core/node.py); with CURVE it does not even reach the core."""
+    and echo waves would never come back. Even without CURVE the inbox refuses it before
+    the core (a node never pings: daemon/security.py ``Gate``; and the core refuses an
+    implausible epoch and keeps no newest one: daemon/core/node.py); with CURVE the
+    keyless attacker does not even complete a handshake."""
     topology = started(cluster_env, mode)
     deliver(cluster_env, topology, mode, key, [("pical", b"subserviate", "ping", 2**62, dict(id=1))])
     # a whole echo, whenever it comes: a cut link leaves subserviate missing at any deadline,
@@ -232,7 +241,7 @@ def test_epoch_poisoning_by_a_forged_ping_cuts_a_link(cluster_env, mode, key):
         stats = op.ping(["pical"])["pical"]["stats"]
         assert stats["stale"] == 0
         if mode == "none":
-            assert stats["refused"] >= 1
+            assert stats["unauthorized"] >= 1
 
 
 @pytest.mark.parametrize("mode, key", WAYS, ids=WAY_IDS)
@@ -290,7 +299,7 @@ def test_a_stolen_key_speaks_only_for_its_owner_and_only_its_owners_messages(clu
         ("forget", dict(move_id="m", waves=[])),
         ("transfer", dict(move_id="m", tasks=[["t", "x", 1.0]], expires=time.time() + 60, waves=[])),
     ]
-    operator = Attacker(topology, keys_of(cluster_env, topology, security.OPERATOR))
+    operator = Attacker(topology, keys_of(cluster_env, topology, security.OPERATOR), operators=True)
     pical = Attacker(topology, keys_of(cluster_env, topology, "pical"))
     try:
         with Operator(topology) as op:
@@ -347,7 +356,7 @@ def test_a_link_taken_over_after_it_was_made_heals_within_waves(cluster_env):
             assert op.echo()["complete"]  # every link made
             attacker.send("haywagon", b"affixed", "ping", id=1)  # the stranger takes the name
             deadline = time.monotonic() + DEADLINE
-            while op.ping(["haywagon"])["haywagon"]["stats"]["refused"] < 1:  # connected: its ping refused
+            while op.ping(["haywagon"])["haywagon"]["stats"]["unauthorized"] < 1:  # connected: its ping refused
                 assert time.monotonic() < deadline, "the stranger's ping never reached haywagon"
                 time.sleep(0.05)
             while not op.echo()["complete"]:
@@ -355,3 +364,99 @@ def test_a_link_taken_over_after_it_was_made_heals_within_waves(cluster_env):
             assert all(op.echo()["complete"] for _ in range(3))
     finally:
         attacker.close()
+
+
+@pytest.mark.parametrize("mode", ["curve", "none"])
+def test_a_client_claiming_nodes_names_while_echoes_run_cuts_no_link_and_is_told_why(cluster_env, mode):
+    """Twenty times: a client takes the name of each neighbour of each node and connects
+    to that node, then an echo runs. It holds the operator key (under CURVE) and tries
+    the operator socket (refused: a node's name, and told so) and the inbox (the operator
+    key is refused there at the handshake). No echo misses a node. With security = "none"
+    only the operator socket is tried: the inbox takes any name without keys (README.md,
+    Security), but an operator, on its own socket, never displaces a node's link."""
+    topology = started(cluster_env, mode)
+    keys = keys_of(cluster_env, topology, security.OPERATOR) if mode == "curve" else None
+    claims = [(name, peer.encode()) for name in topology.names for peer in topology.neighbours(name)]
+    missed = []
+    with Operator(topology, timeout=3.0) as op:
+        assert op.echo()["complete"]  # every link made
+        for i in range(20):
+            impostors = [Attacker(topology, keys, operators=True)] + ([Attacker(topology, keys)] if keys else [])
+            try:
+                for target, ident in claims:
+                    for impostor in impostors:
+                        impostor.send(target, ident, "ping", id=i)
+                for target, ident in claims:  # each claim answered: its connection is up
+                    sock = impostors[0].socks[(target, ident)]
+                    assert sock.poll(int(DEADLINE * 1000)), f"no answer from {target} to a client named {ident!r}"
+                    error = wire.decode(sock.recv())
+                    assert error["t"] == "error" and error["code"] == "unauthorized", error
+                    assert f"{ident.decode()!r} is a node's name" in error["text"], error
+                if keys:  # and each handshake at an inbox refused
+                    failed, succeeded = impostors[1].handshakes(DEADLINE)
+                    assert succeeded == 0 and failed >= len(claims)
+                missed.append(op.echo()["missing"])
+            finally:
+                for impostor in impostors:
+                    impostor.close()
+    print(f"20 echoes with a client claiming {len(claims)} node names ({mode}): missing per echo {missed}")
+    assert missed == [[]] * 20
+
+
+def test_a_stale_node_key_is_said_with_both_names_logged_once_and_counted(cluster_env, tmp_path):
+    """pical runs with a key pair of another set, as on a host whose keys were made again
+    apart from the others' (each host's folder checks out on its own: its keyring is
+    consistent): its neighbour subserviate holds pical's old public key. subserviate's
+    link to pical fails its handshake; subserviate logs it once, counts it and reports
+    it, and ``ctl echo`` and ``ctl status`` say who refused whose key, not "no answer"."""
+    path = cluster_env.start("seed.toml", restart="never")
+    topology = load(path)
+    cluster_env.echo_reaches_every_node(path)  # subserviate's link to pical made, with the true key
+    old_pid = cluster_env.record("seed")["nodes"]["pical"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)  # not restarted: its host is, so to speak, elsewhere
+    wait_until(lambda: cluster_env.record("seed")["nodes"]["pical"]["state"] == "FATAL", 60, "pical to be FATAL")
+    elsewhere = tmp_path / "elsewhere"  # pical's host: a set of keys made apart
+    elsewhere.mkdir(mode=0o700)
+    security.ensure_keys(elsewhere, topology, list(topology.names))
+    pical = subprocess.Popen([sys.executable, "-m", "daemon", "--topology", str(path), "--node", "pical",
+                              "--run-dir", str(elsewhere)], env=cluster_env.env, stdout=subprocess.PIPE,
+                             stderr=open(tmp_path / "pical.log", "w"), text=True)
+    try:
+        assert pical.stdout.readline().startswith(f"ready {pical.pid} "), (tmp_path / "pical.log").read_text()
+        said = "subserviate refused pical's key (a stale or foreign key)"
+        echo = wait_until(lambda: (r := cluster_env.ctl("echo", "-t", path, "--timeout", "2")).returncode == 1
+                          and said in r.stderr and r, 60, "ctl echo to name the refused key")
+        assert f"ctl echo: {said}" in echo.stderr and "no answer" not in echo.stderr, echo.stderr
+        status = cluster_env.ctl("status", "-t", path)
+        assert status.returncode == 1 and said in status.stdout, status.stdout + status.stderr
+        with Operator(topology) as op:
+            pong = op.ping(["subserviate"])["subserviate"]
+        assert pong["refused"] == [["subserviate", "pical"]] and pong["stats"]["handshakes_failed"] >= 3, pong
+        log = (cluster_env.home / "seed" / "subserviate.log").read_text()
+        assert log.count(said) == 1, log
+    finally:
+        pical.terminate()
+        pical.wait(timeout=30)
+
+
+def test_an_operator_with_a_wrong_key_is_told_which_node_refused_it(cluster_env):
+    """An operator holding a key pair of its own (the cluster's public keys, no secret of
+    the cluster's: ``ctl`` refuses a folder that mixes sets before it connects, so this is
+    an operator on another host whose pair was made apart): every node's ZAP handler
+    refuses it (logged once per key and address, counted), and the operator says so by
+    name where it said "no answer"."""
+    topology = started(cluster_env, "curve")
+    foreign = stranger_keys(cluster_env, topology)
+    for _ in range(2):  # two operators, one key: logged once
+        with Operator(topology, timeout=2.0) as op:
+            op.keys = foreign
+            with pytest.raises(WaveTimeout, match=r"node root \(tcp://127.0.0.1:\d+\) does not answer: "
+                                                  r"root refused the operator key \(a stale or foreign key\)"):
+                op.echo()
+            assert op.ping(["pical"]) == {"pical": None} and op.why("pical") == \
+                "pical refused the operator key (a stale or foreign key)"
+    with Operator(topology) as op:
+        stats = op.ping(["root"])["root"]["stats"]
+    assert stats["keys_refused"] >= 2, stats
+    log = (cluster_env.home / "seed" / "root.log").read_text()
+    assert log.count("root refused an unknown key") == 1 and "from 127.0.0.1 at its operator port" in log, log

@@ -181,7 +181,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         d = ctx.socket(zmq.DEALER)
         d.setsockopt(zmq.LINGER, 0)
         d.setsockopt(zmq.IDENTITY, b"garbage-test")
-        d.connect(topology.endpoint("tubularia"))
+        d.connect(topology.operator_endpoint("tubularia"))
         bad_frames = [
             b"\xc1not msgpack",
             wire._packer.pack([1, 2, 3]),
@@ -200,7 +200,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         errors.append(wire.decode(d.recv()))
         assert [e["t"] for e in errors] == ["error"] * 7
         assert "'id' must be int" in errors[3]["text"]
-        assert "only nodes of the cluster" in errors[5]["text"]  # an operator cannot speak as a node
+        assert "an operator cannot send 'echo'" in errors[5]["text"]  # an operator cannot speak as a node
         # a wave that began before the node started (a stale backlog): dropped, counted
         d.send(wire.encode("echo.start", 0, wave=wire.new_wave_id("e", 1, "old"), detail=False, timeout=5.0))
         assert d.poll(5000)

@@ -14,7 +14,7 @@ from daemon.errors import BadInput, UserError
 from daemon.mpi import (ADVERTISE_ENV, check_addresses, choose_address, default_route_interface,
                         guess_address, lone_rank_error, remove_stale_publish, resolve, resolved_by,
                         share)
-from daemon.topology import dumps, load
+from daemon.topology import dumps, load, loads
 
 ROUTES = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
@@ -82,9 +82,11 @@ def test_a_lone_rank_of_several_srun_tasks_is_refused(size, env, refused):
 
 def test_resolve_replaces_every_endpoint():
     topology = load("topologies/demo.toml")
-    endpoints = {name: (f"10.9.0.{1 + i % 3}", 40000 + i) for i, name in enumerate(topology.names)}
+    endpoints = {name: (f"10.9.0.{1 + i % 3}", 40000 + i, 50000 + 7 * i) for i, name in enumerate(topology.names)}
     resolved = resolve(topology, endpoints)
-    assert [resolved.endpoint(n) for n in topology.names] == [f"tcp://{h}:{p}" for h, p in endpoints.values()]
+    assert [resolved.endpoint(n) for n in topology.names] == [f"tcp://{h}:{p}" for h, p, _ in endpoints.values()]
+    assert [resolved.operator_endpoint(n) for n in topology.names] == [f"tcp://{h}:{o}" for h, _, o in endpoints.values()]
+    assert loads(dumps(resolved)) == resolved  # the published file keeps every operator port
     assert [resolved.parents(n) for n in topology.names] == [topology.parents(n) for n in topology.names]
 
 

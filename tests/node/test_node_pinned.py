@@ -126,8 +126,18 @@ def test_a_ping_is_answered_to_its_sender_with_id_name_pid_and_a_copy_of_the_sta
     assert len(effects) == 1 and type(effects[0]) is Reply
     reply = effects[0]
     assert reply.to == OP
-    assert reply.msg == m.Pong(7, "subserviate", 4242, dict.fromkeys(STATS, 0) | {"received": 1})
+    assert reply.msg == m.Pong(7, "subserviate", 4242, dict.fromkeys(STATS, 0) | {"received": 1}, [])
     assert type(reply.msg.stats) is dict and reply.msg.stats is not core.stats  # a copy
+
+
+def test_a_pong_and_a_sample_name_the_refused_handshakes_the_driver_read():
+    core = node(pid=4242)
+    core.refused = [("pical", "subserviate")]
+    pong = core.handle(OP, 0, m.Ping(7), NOW)[0].msg
+    assert pong.refused == [["pical", "subserviate"]]
+    assert core._sample(False, NOW)["refused"] == [["pical", "subserviate"]]
+    core.refused = []
+    assert "refused" not in core._sample(False, NOW)
 
 
 # --- a wave's age ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The operator never blocks on a send: against a node whose queue is full it gives up
 at the call's deadline, naming the node (daemon/operator.py, ``Operator._send``). Real
-ZeroMQ sockets; no node process: nothing listens at the node's port, so the DEALER's
-queue fills up to its high-water mark and stays full."""
+ZeroMQ sockets; no node process: nothing listens at the node's operator port, so the
+DEALER's queue fills up to its high-water mark and stays full."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def silent_topology():
     with socket.socket() as probe:  # a port nothing listens on (free a moment ago)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return loads(f'[cluster]\nname = "mute"\nsecurity = "none"  # the deadline, not the handshake, is under test\n\n[[node]]\nname = "mute"\ncpus = 1\nport = {port}\n')
+    return loads(f'[cluster]\nname = "mute"\nsecurity = "none"  # the deadline, not the handshake, is under test\n\n[[node]]\nname = "mute"\ncpus = 1\nport = 1\noperator_port = {port}\n')
 
 
 def test_a_full_queue_ends_the_send_at_its_deadline_naming_the_node():

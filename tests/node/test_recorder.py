@@ -86,7 +86,7 @@ def test_a_step_is_the_models_dict():
 
 def test_a_routing_id_of_the_nodes_own_name_is_an_operators():
     rec = Recorder("root", EPOCH, NAMES)
-    rec.record(NOW, 0.0, b"root", EPOCH, m.Ping(1), [Reply(b"root", m.Pong(1, "root", 0, {}))], 0)
+    rec.record(NOW, 0.0, b"root", EPOCH, m.Ping(1), [Reply(b"root", m.Pong(1, "root", 0, {}, []))], 0)
     step = rec.select()[0][0]
     assert step["in"]["from"] == "op:" + b"root".hex() and step["out"][0]["to"] == "op:" + b"root".hex()
 

@@ -8,6 +8,7 @@ import shutil
 import stat
 
 import pytest
+import zmq
 
 from ctl.cli import main
 from daemon import rundir, security
@@ -192,28 +193,75 @@ def test_write_files_leaves_exactly_the_launchs_keys(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]  # nothing left beside it
 
 
+I, O = security.INBOX, security.OPERATORS
 GATE_CASES = [
-    # user id, routing id, message type, admitted
-    ("node:root", b"root", "transfer", True),
-    ("node:root", b"root", "explore", True),
-    ("node:pical", b"root", "transfer", False),  # a node's key under another node's name
-    ("node:root", b"ctl-1", "transfer", False),  # ... or under an operator's
-    ("node:root", b"root", "submit", False),  # a node sends no operator message
-    ("operator", b"ctl-1", "submit", True),
-    ("operator", b"ctl-1", "move", True),
-    ("operator", b"ctl-1", "ping", True),
-    ("operator", b"root", "ping", False),  # the operator key under a node's name
-    ("operator", b"ctl-1", "transfer", False),
-    ("operator", b"ctl-1", "finn", False),
-    (None, b"root", "transfer", False),
-    ("", b"ctl-1", "ping", False),
+    # socket, user id, routing id, message type, admitted
+    (I, "node:root", b"root", "transfer", True),
+    (I, "node:root", b"root", "explore", True),
+    (I, "node:pical", b"root", "transfer", False),  # a node's key under another node's name
+    (I, "node:root", b"ctl-1", "transfer", False),  # ... or under an operator's
+    (I, "node:root", b"root", "submit", False),  # a node sends no operator message
+    (I, "operator", b"ctl-1", "submit", False),  # operators have a socket of their own
+    (I, "operator", b"root", "transfer", False),
+    (O, "operator", b"ctl-1", "submit", True),
+    (O, "operator", b"ctl-1", "move", True),
+    (O, "operator", b"ctl-1", "ping", True),
+    (O, "operator", b"root", "ping", False),  # the operator key under a node's name
+    (O, "operator", b"ctl-1", "transfer", False),
+    (O, "operator", b"ctl-1", "finn", False),
+    (O, "node:root", b"ctl-1", "ping", False),  # a node's key at the operator socket
+    (I, None, b"root", "transfer", False),
+    (O, "", b"ctl-1", "ping", False),
 ]
 
 
-@pytest.mark.parametrize("user_id, ident, kind, admitted", GATE_CASES)
-def test_gate(user_id, ident, kind, admitted):
+@pytest.mark.parametrize("role, user_id, ident, kind, admitted", GATE_CASES)
+def test_gate(role, user_id, ident, kind, admitted):
     gate = security.Gate(["root", "pical"])
-    assert (gate.refusal(user_id, ident, kind) is None) == admitted
+    assert (gate.refusal(role, user_id, ident, kind) is None) == admitted
+
+
+@pytest.mark.parametrize("role, ident, kind, admitted", [
+    (I, b"root", "transfer", True), (I, b"ctl-1", "ping", False), (I, b"root", "ping", False),
+    (O, b"ctl-1", "ping", True), (O, b"root", "ping", False), (O, b"ctl-1", "transfer", False),
+])
+def test_without_keys_the_gate_still_keeps_the_sockets_roles_apart(role, ident, kind, admitted):
+    """security = "none": no User-Id, but a node's name is refused at the operator socket
+    and anything but a node's at the inbox, so an operator never displaces a node's link."""
+    gate = security.Gate(["root", "pical"], authenticated=False)
+    assert (gate.refusal(role, None, ident, kind) is None) == admitted
+
+
+def test_the_refusal_of_a_node_name_at_the_operator_socket_names_the_rule():
+    why = security.Gate(["root", "pical"]).refusal(O, "operator", b"pical", "ping")
+    assert "'pical' is a node's name" in why and "any routing id but a node's" in why
+
+
+def test_a_failed_handshake_says_who_refused_whose_key():
+    assert security.handshake_refusal(zmq.EVENT_HANDSHAKE_FAILED_AUTH, "north", "mill") == ("mill", "north")
+    assert security.handshake_refusal(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, "mill", "north") == ("mill", "north")
+    assert security.handshake_refusal(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, "mill", "north") == ("mill", "north")
+    assert security.handshake_refusal(zmq.EVENT_HANDSHAKE_SUCCEEDED, "mill", "north") is None
+    from daemon.core.snapshot import refusal_text
+
+    assert refusal_text("mill", "north") == "mill refused north's key (a stale or foreign key)"
+    assert refusal_text("mill", security.OPERATOR) == "mill refused the operator key (a stale or foreign key)"
+
+
+def test_a_handshake_watch_names_a_refusal_once_and_not_a_peer_that_died_mid_handshake():
+    import errno
+
+    watch = security.HandshakeWatch("mill")
+    auth, vague, ok = zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_SUCCEEDED
+    assert watch.event("north", auth, 400) == "refused" and watch.refused == {"north": ("north", "mill")}
+    assert watch.event("north", auth, 400) == "failed"  # said once
+    assert watch.event("north", ok, 0) == "accepted" and watch.refused == {}
+    # a peer that dropped the handshake once (killed in the middle): no word on keys
+    assert watch.event("north", vague, errno.ECONNRESET) == "failed" and watch.refused == {}
+    assert watch.event("north", ok, 0) is None
+    assert watch.event("north", vague, errno.ETIMEDOUT) is None  # a stopped peer: no word on keys
+    said = [watch.event("north", vague, errno.EPIPE) for _ in range(4)]
+    assert said == ["failed", "failed", "refused", "failed"] and watch.refused == {"north": ("mill", "north")}
 
 
 def test_every_message_a_node_handles_is_someones_to_send():

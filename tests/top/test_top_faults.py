@@ -41,6 +41,22 @@ def test_a_balancing_round_with_unanswered_moves_or_missing_nodes_says_so(seed_r
     assert view.status == (T, "balancing round incomplete: 1 move(s) unanswered; no answer from pical")
 
 
+def test_a_refused_key_is_said_by_name_instead_of_no_answer(seed_roster):
+    view = ViewState(roster=seed_roster)
+    snap = dict(synth.snapshot(seed_roster, t=T), missing=["pical"], refused=[["subserviate", "pical"]])
+    apply(view, None, Outcome(Command("echo"), snap, None, T))
+    header = screen_of(render(snap, 140, 24, view=view, now=T + 1), 140, 24).display[1]
+    assert "subserviate refused pical's key (a stale or foreign key)" in header and "no answer" not in header
+    error = WaveTimeout("node root does not answer: root refused the operator key (a stale or foreign key)", ["root"],
+                        [["root", "operator"]])
+    apply(view, snap, Outcome(Command("echo"), None, error, T + 2))
+    header = screen_of(render(snap, 160, 24, view=view, now=T + 3), 160, 24).display[1]
+    assert "silent: root" in header and "root refused the operator key (a stale or foreign key)" in header
+    result = {"moves": [], "unanswered_moves": [], "before": snap, "after": snap}
+    apply(view, snap, Outcome(Command("rebalance"), result, None, T + 4))
+    assert view.status == (T + 4, "balancing round incomplete: subserviate refused pical's key (a stale or foreign key)")
+
+
 @pytest.mark.parametrize("entry, shown", [
     ({"state": "BACKOFF", "since": T + 1, "restarts": 3, "last_exit": "killed by SIGKILL"},
      "✗ BACKOFF since {since} (2.0 s), 3 restarts: killed by SIGKILL"),

@@ -126,10 +126,12 @@ def test_names_are_words_then_suffixed_words():
 
 
 def test_ports_past_65535_continue_on_the_next_loopback_address():
-    t = generate(10, "tree", seed=1, base_port=65530)
+    """Each node needs two ports: 65530-65532 for three nodes, 65533-65535 for their operator ports."""
+    t = generate(7, "tree", seed=1, base_port=65530)
     assert [(n.host, n.port) for n in t.nodes] == (
-        [("127.0.0.1", p) for p in range(65530, 65536)] + [("127.0.0.2", p) for p in range(65530, 65534)]
+        [(f"127.0.0.{h}", p) for h in (1, 2) for p in range(65530, 65533)] + [("127.0.0.3", 65530)]
     )
+    assert [t.operator_port(name) for name in t.names] == [65533, 65534, 65535] * 2 + [65533]
     assert loads(dumps(t)) == t
 
 
