@@ -29,7 +29,9 @@ What it gives each test:
   so that no other test takes them meanwhile (and two benches take turns).
 - ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
   the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses;
-  ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node.
+  ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node;
+  ``wave_trace_holds(topology, wave, kind)`` fetches a recording cluster's trace of that
+  wave and asserts Tel's wave properties on it (daemon/trace/check.py).
 - ``copy_in_keys_of_another_cluster(topology)``: a leftover a user can make (tests of
   "Launch state is fresh or verified", ARCHITECTURE.md).
 - ``processes()``: every live process started under this test's home (found by the
@@ -214,6 +216,24 @@ class ClusterEnv:
             f"ctl echo exit {result.returncode}: reached {len(reached)} of {len(names)} nodes, "
             f"missing {snapshot.get('missing')} {result.stderr}")
         return snapshot
+
+    def wave_trace_holds(self, topology: Path, wave: str, kind: str) -> dict:
+        """Fetch every node's recorded steps of ``wave`` (the cluster records: started
+        with ``record=True``) as ``ctl echo|finn --trace`` does, and assert Tel's wave
+        properties on them (daemon/trace/check.py, what ``ctl trace check`` runs) with
+        every node answering; returns the trace's dict."""
+        from daemon.operator import Operator
+        from daemon.topology import load
+        from daemon.trace.check import check
+        from daemon.trace.model import Trace
+
+        with Operator(load(topology), timeout=10) as op:
+            trace = op.trace([wave], wave, kind)
+        assert trace["missing"] == [], f"wave {wave}: no trace from {trace['missing']}"
+        violations, summaries = check(Trace.from_dict(trace))
+        assert not violations, "\n".join(map(str, violations))
+        assert [(s.wave, s.kind) for s in summaries] == [(wave, kind)], summaries
+        return trace
 
     def copy_in_keys_of_another_cluster(self, topology: Path) -> Path:
         """Copy into the run directory of ``topology``'s cluster the keys that ``ctl keygen``

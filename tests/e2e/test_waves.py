@@ -2,7 +2,9 @@
 
 Every test starts its own cluster through ``ctl start`` (a real supervisor and one real
 daemon per node, on ports reserved for the test) and the ``cluster_env`` fixture proves
-by pid that nothing is left afterwards.
+by pid that nothing is left afterwards. The echo and Finn wave tests run their clusters
+recording (``record = true``) and check their own wave's trace for Tel's wave properties
+(``cluster_env.wave_trace_holds``: daemon/trace/check.py on real processes).
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def assert_spanning_tree(nodes, initiator):
 
 
 def test_echo_lists_every_node_of_the_seed_tree_with_14_messages(cluster_env):
-    path = started(cluster_env)
+    path = started(cluster_env, record=True)
     snap = cluster_env.ctl_json("echo", "-t", path)
+    cluster_env.wave_trace_holds(path, snap["wave"], "echo")
     names = [n["name"] for n in snap["nodes"]]
     assert sorted(names) == sorted(load(path).names) and len(names) == 8
     assert snap["messages"] == 14  # 2|E| on the seed tree's 7 edges
@@ -65,10 +68,11 @@ def test_echo_lists_every_node_of_the_seed_tree_with_14_messages(cluster_env):
 
 
 def test_echo_on_a_dag_from_another_initiator(cluster_env):
-    path = started(cluster_env, "dag.toml")
+    path = started(cluster_env, "dag.toml", record=True)
     topology = load(path)
     initiator = topology.names[-1]
     snap = cluster_env.ctl_json("echo", "-t", path, "--from", initiator)
+    cluster_env.wave_trace_holds(path, snap["wave"], "echo")
     assert len(snap["nodes"]) == len(topology.names)
     links = sum(len(topology.neighbours(n)) for n in topology.names) // 2
     assert snap["messages"] == 2 * links
@@ -147,8 +151,9 @@ def test_seed_policy_moves_one_task_per_loaded_node(cluster_env):
 
 
 def test_finn_wave_adds_k_tasks_on_every_node(cluster_env):
-    path = started(cluster_env)
+    path = started(cluster_env, record=True)
     res = cluster_env.ctl_json("finn", "--tasks", "2", "--cost", "0.2", "-t", path)
+    cluster_env.wave_trace_holds(path, res["wave"], "finn")
     assert sorted(res["decided"]) == sorted(load(path).names)
     assert res["undecided"] == []
     assert res["messages"] == 7  # on an out-tree Finn is a broadcast: N - 1 messages
@@ -159,9 +164,10 @@ def test_finn_wave_adds_k_tasks_on_every_node(cluster_env):
 
 @pytest.mark.parametrize("file", ["dag.toml", "strong.toml"])
 def test_finn_wave_decides_everywhere_on_dags_and_cycles(cluster_env, file):
-    path = started(cluster_env, file)
+    path = started(cluster_env, file, record=True)
     topology = load(path)
     res = cluster_env.ctl_json("finn", "--tasks", "1", "--cost", "0.1", "-t", path)
+    cluster_env.wave_trace_holds(path, res["wave"], "finn")
     assert sorted(res["decided"]) == sorted(topology.names)
     assert res["initiators"] == list(topology.finn_initiators())
     assert res["messages"] <= 2 * len(topology.names) * topology.edge_count
