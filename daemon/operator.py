@@ -28,7 +28,7 @@ cluster's operator key, found in the run directory; nodes then accept operator m
 from it and nothing else. Each DEALER's socket monitor tells a refused handshake from
 silence: a node that refuses the operator key, or a node whose key is not the one the
 run directory holds, is named as such (:meth:`Operator.why`) wherever the operator would
-otherwise say "no answer"; an incomplete echo also gathers the refusals the nodes
+otherwise say "no answer" (three sockets a node: the operator's context allows as many); an incomplete echo also gathers the refusals the nodes
 themselves report (``refused`` in its result: daemon/core/snapshot.py ``refused_keys``).
 """
 
@@ -110,6 +110,9 @@ class Operator:
         self.ident = f"ctl-{os.getpid()}-{secrets.token_hex(4)}".encode()
         self.epoch = time.time_ns()
         self.ctx = zmq.Context()
+        # a DEALER a node and, with CURVE, its monitor (a PAIR here and one inside libzmq):
+        # three sockets a node, past libzmq's default of 1,023 a context at 341 nodes
+        self.ctx.set(zmq.MAX_SOCKETS, max(self.ctx.get(zmq.MAX_SOCKETS), 3 * len(topology.names) + 16))
         self.socks: dict[str, zmq.Socket] = {}
         self.by_sock: dict[zmq.Socket, str] = {}
         self.poller = zmq.Poller()

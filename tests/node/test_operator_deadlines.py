@@ -1,7 +1,8 @@
 """The operator never blocks on a send: against a node whose queue is full it gives up
 at the call's deadline, naming the node (daemon/operator.py, ``Operator._send``). Real
 ZeroMQ sockets; no node process: nothing listens at the node's operator port, so the
-DEALER's queue fills up to its high-water mark and stays full."""
+DEALER's queue fills up to its high-water mark and stays full. And an operator opens
+its sockets to every node of a cluster of hundreds (libzmq's socket limit a context)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_sent():
     with Operator(silent_topology(), timeout=0.3) as op:
         with pytest.raises(UserError, match=f"exceeds the {wire.MAX_FRAME}-byte frame limit"):
             op._send("mute", "submit", tasks=1, cost=1.0, label="x" * wire.MAX_FRAME)
+
+
+def test_an_operator_opens_its_socket_and_handshake_monitor_to_each_of_600_nodes(tmp_path):
+    """Three ZeroMQ sockets a node with CURVE (the DEALER, its monitor's two PAIRs):
+    600 nodes are 1,800, past libzmq's default limit of 1,023 a context. Nothing listens
+    at these ports; connecting is asynchronous, so no node process is needed."""
+    from daemon import security
+    from daemon.topogen import generate
+
+    topology = generate(600, "tree", 1, max_children=2, cpus=(1, 1), name="wide", base_port=20000)
+    assert topology.cluster.security == security.CURVE
+    security.ensure_keys(tmp_path, topology, list(topology.names))
+    with Operator(topology, timeout=0.3, run_dir=tmp_path) as op:
+        for name in topology.names:
+            op._sock(name)
+        assert len(op.socks) == len(op.monitors) == 600
