@@ -6,9 +6,9 @@
   Slurm or munge daemon runs already (it is not ours to touch).
 - ``slurm_env``: tests/mpi's ``mpi_env`` (tests/e2e's ``cluster_env``: private
   ECHOFINN_HOME, locked ports, nothing left behind, checked by pid) whose commands talk
-  to that Slurm; ``start(command, publish)`` runs a launcher (srun, ``sbatch --wait``).
+  to that Slurm; ``run_launcher(command, publish)`` runs a launcher (srun, ``sbatch --wait``).
   Its teardown cancels every job first, then checks that no process carrying its
-  ECHOFINN_HOME is left.
+  ECHOFINN_HOME is left, and no MPI shared memory that was not there before.
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def slurm(tmp_path_factory):
 def slurm_env(slurm, tmp_path):
     env = mpi_launch.MpiEnv(tmp_path)
     env.env = slurm.env(env.env)
+    shm_before = mpi_launch.shm_files()
     yield env
     problems = slurm.cancel_all() + env.teardown()
+    problems += [f"MPI shared memory left: /dev/shm/{f}" for f in sorted(mpi_launch.shm_files() - shm_before)
+                 if f.startswith("mpich")]
     if problems:
         pytest.fail("Slurm test teardown:\n  " + "\n  ".join(problems), pytrace=False)
