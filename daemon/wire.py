@@ -166,19 +166,31 @@ def pack_entries(entries) -> bytes:
 
 def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
     """The entries of a stream; WireError unless each is ``[node, father|None, state]``."""
+    return [(e[0], e[1], e[2]) for e in _checked_stream(stream, "echo", "entries", _is_entry,
+                                                        "each entry must be [node, father, state]")]
+
+
+def _is_entry(e) -> bool:
+    return (type(e) is list and len(e) == 3 and type(e[0]) is str and (e[1] is None or type(e[1]) is str)
+            and type(e[2]) is dict)
+
+
+def _checked_stream(stream: bytes, kind: str, noun: str, ok, rule: str) -> list:
+    """The values of a msgpack stream of at most MAX_FRAME bytes (the echo's entries, a
+    trace's steps); WireError ``"<kind>: <rule>"`` unless each passes ``ok``."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
-    entries = []
+    values = []
     try:
         unpacker.feed(stream)  # BufferFull past MAX_FRAME
-        for e in unpacker:
-            if type(e) is not list or len(e) != 3 or type(e[0]) is not str or not (e[1] is None or type(e[1]) is str) or type(e[2]) is not dict:
-                raise WireError("echo: each entry must be [node, father, state]")
-            entries.append((e[0], e[1], e[2]))
+        for value in unpacker:
+            if not ok(value):
+                raise WireError(f"{kind}: {rule}")
+            values.append(value)
     except (ValueError, msgpack.UnpackException) as exc:
         if isinstance(exc, WireError):
             raise
-        raise WireError(f"echo: entries are not a msgpack stream: {type(exc).__name__}") from None
-    return entries
+        raise WireError(f"{kind}: {noun} are not a msgpack stream: {type(exc).__name__}") from None
+    return values
 
 
 def count_entries(entries) -> int:
@@ -224,19 +236,7 @@ def pack_trace(epoch: int, node: str, inc: int, dropped: int, seen: list, steps:
 def unpack_steps(stream: bytes) -> list[dict]:
     """The step maps of a ``trace`` reply; WireError unless each is a map (their fields
     are checked by daemon/trace/recorder.py ``check_step``)."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME)
-    steps = []
-    try:
-        unpacker.feed(stream)
-        for step in unpacker:
-            if type(step) is not dict:
-                raise WireError("trace: each step must be a map")
-            steps.append(step)
-    except (ValueError, msgpack.UnpackException) as exc:
-        if isinstance(exc, WireError):
-            raise
-        raise WireError(f"trace: steps are not a msgpack stream: {type(exc).__name__}") from None
-    return steps
+    return _checked_stream(stream, "trace", "steps", lambda step: type(step) is dict, "each step must be a map")
 
 
 # --- recordings (daemon/recording.py) ---------------------------------------------------

@@ -171,6 +171,17 @@ def test_a_stream_that_is_not_msgpack_is_refused():
     assert wire.unpack_entries(good + good[:-1]) == [("ok", None, {})]
 
 
+def test_a_traces_steps_are_maps_in_a_msgpack_stream():
+    good = pack({"seq": 0}) + pack({"seq": 1})
+    assert wire.unpack_steps(good) == [{"seq": 0}, {"seq": 1}]
+    with pytest.raises(WireError, match=r"^trace: each step must be a map$"):
+        wire.unpack_steps(good + pack([1, 2]))
+    for bad in (b"\xc1", good + b"\xc1", pack({1: 2})):
+        with pytest.raises(WireError, match=r"^trace: steps are not a msgpack stream: \w+$") as err:
+            wire.unpack_steps(bad)
+        assert err.value.__suppress_context__
+
+
 def test_a_stream_may_be_as_large_as_a_frame():
     big = wire.pack_entries([("n", None, {"pad": "x" * (2 * 1024 * 1024)})] * 4)
     assert len(big) > 8 * 1024 * 1024
