@@ -1,7 +1,7 @@
 """The node daemon: the ZeroMQ driver of one node's :class:`daemon.core.node.NodeCore`.
 
 Everything a node decides lives in the core (daemon/core/node.py); this module does the
-I/O and nothing else (ARCHITECTURE.md, "The node daemon"):
+I/O and nothing else (ARCHITECTURE.md, "The node core" and "Sockets"):
 
 - Two ROUTERs. The *inbox*, bound at the node's endpoint, takes the cluster's nodes
   only: wave messages from neighbours, task transfers from donors. The *operator

@@ -23,6 +23,8 @@ the wave's spanning tree with each node's load; keys inject balancing rounds, Fi
 - :mod:`ctl.top.loop`: the thin blessed loop that ties them together.
 
 The view is honest about what an echo wave is: each node's numbers are sampled as the
-wave passes it, so the frame is not a consistent snapshot (ARCHITECTURE.md, "The waves"), and a node that
-stops answering stays on screen, dimmed, with the time it went silent.
+wave passes it, not at one instant; the hand-off's Lai–Yang tags still make the frame a
+consistent cut for tasks (every task counted once: queued, running, done or in flight;
+ARCHITECTURE.md, "Moving a task exactly once"). A node that stops answering stays on
+screen, dimmed, with the time it went silent.
 """

@@ -553,7 +553,7 @@ HELP = [
     ("load bar", "(running + queued) / cpus, full at 2; green → red"),
     ("cpu%", "psutil: the node and its burners, % of one core"),
     ("recent load", "load per cpu at each wave, newest right; gap: no answer"),
-    ("sampled", "each node as the wave passed: not a consistent snapshot"),
+    ("sampled", "each node as the wave passed; tasks add up (a consistent cut)"),
 ]
 
 

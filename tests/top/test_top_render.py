@@ -289,7 +289,7 @@ def test_help_and_prompt_and_status(seed_roster):
     snap = seed_snapshot(seed_roster)
     view = ViewState(roster=seed_roster, show_help=True)
     text = "\n".join(screen_of(render(snap, 80, 24, view=view, color="plain"), 80, 24).display)
-    assert "one balancing round now" in text and "not a consistent snapshot" in text
+    assert "one balancing round now" in text and "tasks add up (a consistent cut)" in text
     view = ViewState(roster=seed_roster, selected="haywagon", prompt="12")
     screen = screen_of(render(snap, 80, 24, view=view, color="truecolor"), 80, 24)
     assert "submit tasks at haywagon, how many? 12_" in screen.display[23]
