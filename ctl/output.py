@@ -36,8 +36,10 @@ def format_tree(snapshot: dict, topology) -> list[str]:
             lines.append(f"{text:<{width}}  (no answer)")
             continue
         cpu = n.get("cpu_percent")
-        lines.append((
-            f"{text:<{width}}  {n['cpus']:>4}  {n['running']:>3}  {n['queued']:>5}  {n['done']:>5}"
-            f"  {n['load']:>8.2f}  {'-' if cpu is None else format(cpu, '.0f'):>5}  {', '.join(row.extra_parents)}"
-        ).rstrip())
+        lines.append(
+            (
+                f"{text:<{width}}  {n['cpus']:>4}  {n['running']:>3}  {n['queued']:>5}  {n['done']:>5}"
+                f"  {n['load']:>8.2f}  {'-' if cpu is None else format(cpu, '.0f'):>5}  {', '.join(row.extra_parents)}"
+            ).rstrip()
+        )
     return lines

@@ -59,7 +59,9 @@ class Floor:
 
         base = free_base_port(self.n)
         fork = mp.get_context("fork")
-        self.procs = [fork.Process(target=_relay, args=(i, self.n, self.fanout, base), daemon=True) for i in range(self.n)]
+        self.procs = [
+            fork.Process(target=_relay, args=(i, self.n, self.fanout, base), daemon=True) for i in range(self.n)
+        ]
         try:
             for p in self.procs:
                 p.start()

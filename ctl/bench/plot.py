@@ -7,6 +7,8 @@ takes the result dict its bench returned and writes one PNG.
 
 from __future__ import annotations
 
+import itertools
+
 from daemon.errors import UserError
 
 
@@ -40,13 +42,22 @@ def echo(plt, result: dict):
     cases = list(dict.fromkeys(r["case"] for r in result["rows"]))  # echo per nodes-per-process, the floors
     for case in cases:
         style = ("s" if "busy" in case or "loaded" in case else "o") + ("--" if case.startswith("floor") else "-")
-        label = case.replace("floor: raw pyzmq relay tree", "floor p50") if case.startswith("floor") else "echo p50" + case[4:]
+        label = (
+            case.replace("floor: raw pyzmq relay tree", "floor p50")
+            if case.startswith("floor")
+            else "echo p50" + case[4:]
+        )
         rows = sorted((r for r in result["rows"] if r["case"] == case and r["p50_ms"]), key=lambda r: r["nodes"])
         if rows:
-            line, = ax.plot([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], style, label=label)
+            (line,) = ax.plot([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], style, label=label)
             if not case.startswith("floor"):
-                ax.fill_between([r["nodes"] for r in rows], [r["p50_ms"] for r in rows], [r["p90_ms"] for r in rows],
-                                color=line.get_color(), alpha=0.15)
+                ax.fill_between(
+                    [r["nodes"] for r in rows],
+                    [r["p50_ms"] for r in rows],
+                    [r["p90_ms"] for r in rows],
+                    color=line.get_color(),
+                    alpha=0.15,
+                )
     sizes = sorted({r["nodes"] for r in result["rows"]})
     if len(sizes) > 1:
         ax.set_xscale("log")
@@ -67,8 +78,12 @@ def balance(plt, result: dict):
     fig, (top, heat) = plt.subplots(2, 1, figsize=(8, 7), gridspec_kw={"height_ratios": [1, 1.2]})
     for r in runs:
         t = [p["t"] for p in r["timeline"]]
-        top.plot(t, [p["imbalance"] for p in r["timeline"]], drawstyle="steps-post",
-                 label=f"{r['policy']}: makespan {r['makespan_s']:.2f} s = {r['ratio']:.2f} x LB")
+        top.plot(
+            t,
+            [p["imbalance"] for p in r["timeline"]],
+            drawstyle="steps-post",
+            label=f"{r['policy']}: makespan {r['makespan_s']:.2f} s = {r['ratio']:.2f} x LB",
+        )
     if runs:
         top.axvline(runs[0]["lb_s"], color="grey", linestyle=":", label=f"LB {runs[0]['lb_s']:.2f} s")
         top.set_yscale("log")
@@ -81,14 +96,20 @@ def balance(plt, result: dict):
         r = runs[0]
         loads = [[p["load"][k] for p in r["timeline"]] for k in range(len(r["nodes"]))]
         t = [p["t"] for p in r["timeline"]]
-        edges = [0.0] + [(a + b) / 2 for a, b in zip(t, t[1:])] + [t[-1] + 0.05]
+        edges = [0.0] + [(a + b) / 2 for a, b in itertools.pairwise(t)] + [t[-1] + 0.05]
         from matplotlib.colors import LogNorm
 
         peak = max((x for row in loads for x in row), default=1.0) or 1.0
         floor = peak / 1000  # log colours: the first seconds' pile-up must not hide the rest
         clipped = [[max(x, floor) for x in row] for row in loads]
-        mesh = heat.pcolormesh(edges, range(len(r["nodes"]) + 1), clipped, cmap="magma", shading="flat",
-                               norm=LogNorm(vmin=floor, vmax=peak))
+        mesh = heat.pcolormesh(
+            edges,
+            range(len(r["nodes"]) + 1),
+            clipped,
+            cmap="magma",
+            shading="flat",
+            norm=LogNorm(vmin=floor, vmax=peak),
+        )
         heat.set_yticks([k + 0.5 for k in range(len(r["nodes"]))], r["nodes"], fontsize=7)
         heat.set_xlabel("seconds since submit")
         heat.set_title(f"policy {r['policy']}: work per CPU (s, log colours) by node over time")

@@ -32,8 +32,14 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start, time.process_time() - cpu
 
 
-def burst(nodes: int = 1000, seed: int = 1, shape: str = "tree", interval: float = 1.0,
-          policies=("heap", "seed", "none"), progress=lambda line: None) -> list[dict]:
+def burst(
+    nodes: int = 1000,
+    seed: int = 1,
+    shape: str = "tree",
+    interval: float = 1.0,
+    policies=("heap", "seed", "none"),
+    progress=lambda line: None,
+) -> list[dict]:
     from daemon.sim.balance import simulate
     from daemon.topogen import generate
 
@@ -42,11 +48,25 @@ def burst(nodes: int = 1000, seed: int = 1, shape: str = "tree", interval: float
     for policy in policies:
         progress(f"sim: burst on a {nodes}-node {shape}, policy {policy}")
         report, wall, cpu = timed(simulate, topology, policy=policy, seed=seed, interval=interval)
-        rows.append({"case": "burst", "policy": policy, "nodes": report["nodes"], "cpus": report["cpus"],
-                     "tasks": report["tasks"], "makespan_s": round(report["makespan"], 3),
-                     "lb_s": round(report["lower_bound"], 3), "ratio": round(report["ratio"], 3),
-                     "moved": report["moves"], "rounds": report["rounds"], "wall_s": round(wall, 2),
-                     "cpu_s": round(cpu, 2), "seed": seed, "shape": shape, "interval_s": interval})
+        rows.append(
+            {
+                "case": "burst",
+                "policy": policy,
+                "nodes": report["nodes"],
+                "cpus": report["cpus"],
+                "tasks": report["tasks"],
+                "makespan_s": round(report["makespan"], 3),
+                "lb_s": round(report["lower_bound"], 3),
+                "ratio": round(report["ratio"], 3),
+                "moved": report["moves"],
+                "rounds": report["rounds"],
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "seed": seed,
+                "shape": shape,
+                "interval_s": interval,
+            }
+        )
     return rows
 
 
@@ -71,8 +91,10 @@ def burst_snapshot(r: random.Random):
     queues: list[list] = [[] for _ in range(n)]
     for k in range(7 * sum(cpus) + r.randint(0, 20)):
         queues[r.randint(0, min(2, n - 1))].append((f"t{k}", r.uniform(0.5, 1.5)))
-    return [NodeLoad(f"n{i}", cpus[i], tuple(r.uniform(0.0, 1.5) for _ in range(r.randint(0, cpus[i]))),
-                     tuple(queues[i])) for i in range(n)]
+    return [
+        NodeLoad(f"n{i}", cpus[i], tuple(r.uniform(0.0, 1.5) for _ in range(r.randint(0, cpus[i]))), tuple(queues[i]))
+        for i in range(n)
+    ]
 
 
 def plan_properties(count: int) -> dict:
@@ -100,14 +122,27 @@ def plan_properties(count: int) -> dict:
         loads = burst_snapshot(random.Random(seed))
         ordered = apply_moves(loads, [Move(a, b, (t,)) for a, b, t in plan_steps(loads)])
         worst_ratio = max(worst_ratio, makespan(ordered) / lower_bound(loads))
-    return {"case": "plan properties", "snapshots": count, "makespan_rose": rose, "replanned": replanned,
-            "replanned_pct": round(100 * replanned / count, 1), "replanned_most": most,
-            "worst_gap_per_q": round(worst_gap, 3), "gap_bound": 1.5, "burst_snapshots": bursts,
-            "burst_worst_ratio": round(worst_ratio, 3)}
+    return {
+        "case": "plan properties",
+        "snapshots": count,
+        "makespan_rose": rose,
+        "replanned": replanned,
+        "replanned_pct": round(100 * replanned / count, 1),
+        "replanned_most": most,
+        "worst_gap_per_q": round(worst_gap, 3),
+        "gap_bound": 1.5,
+        "burst_snapshots": bursts,
+        "burst_worst_ratio": round(worst_ratio, 3),
+    }
 
 
-def scale(echo_nodes: int = 100_000, finn_nodes: int = 10_000, strong_nodes: int = 1_000, seed: int = 1,
-          progress=lambda line: None) -> list[dict]:
+def scale(
+    echo_nodes: int = 100_000,
+    finn_nodes: int = 10_000,
+    strong_nodes: int = 1_000,
+    seed: int = 1,
+    progress=lambda line: None,
+) -> list[dict]:
     from daemon.sim.echo import simulate_echo
     from daemon.sim.finn import simulate_finn
     from daemon.sim.graph import IndexedGraph
@@ -128,10 +163,27 @@ def scale(echo_nodes: int = 100_000, finn_nodes: int = 10_000, strong_nodes: int
             run, wall, cpu = timed(simulate_finn, graph, seed=seed)
             problems = run.problems()
             bound = None
-            extra = {"max_per_channel": run.max_per_channel, "channel_bound": 2 * n, "decided": len(run.decisions),
-                     "last_decision_ms": round(run.last_decision, 3)}
-        rows.append({"case": kind, "shape": shape, "nodes": n, "edges": graph.edge_count, "wall_s": round(wall, 2),
-                     "cpu_s": round(cpu, 2), "events": run.events, "messages": run.messages, "message_bound": bound,
-                     "checks": "ok" if not problems else str(problems), "seed": seed,
-                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), **extra})
+            extra = {
+                "max_per_channel": run.max_per_channel,
+                "channel_bound": 2 * n,
+                "decided": len(run.decisions),
+                "last_decision_ms": round(run.last_decision, 3),
+            }
+        rows.append(
+            {
+                "case": kind,
+                "shape": shape,
+                "nodes": n,
+                "edges": graph.edge_count,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "events": run.events,
+                "messages": run.messages,
+                "message_bound": bound,
+                "checks": "ok" if not problems else str(problems),
+                "seed": seed,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                **extra,
+            }
+        )
     return rows

@@ -36,21 +36,35 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nodes", "-n", metavar="N", required=True, type=integer("--nodes"),
-                        help="number of nodes (at least 1)")
-    parser.add_argument("--shape", required=True, metavar="SHAPE",
-                        help="tree, dag, ring or strong")
-    parser.add_argument("--seed", type=integer("--seed"), default=None,
-                        help="random seed (default: a random one, printed to stderr)")
-    parser.add_argument("--max-children", metavar="K", type=integer("--max-children"), default=3,
-                        help="tree and dag: at most K children per node in the tree part (default 3)")
-    parser.add_argument("--cpus", metavar="MIN-MAX", default="1-8",
-                        help="cpus of each node, drawn uniformly from MIN..MAX (default 1-8)")
+    parser.add_argument(
+        "--nodes", "-n", metavar="N", required=True, type=integer("--nodes"), help="number of nodes (at least 1)"
+    )
+    parser.add_argument("--shape", required=True, metavar="SHAPE", help="tree, dag, ring or strong")
+    parser.add_argument(
+        "--seed", type=integer("--seed"), default=None, help="random seed (default: a random one, printed to stderr)"
+    )
+    parser.add_argument(
+        "--max-children",
+        metavar="K",
+        type=integer("--max-children"),
+        default=3,
+        help="tree and dag: at most K children per node in the tree part (default 3)",
+    )
+    parser.add_argument(
+        "--cpus",
+        metavar="MIN-MAX",
+        default="1-8",
+        help="cpus of each node, drawn uniformly from MIN..MAX (default 1-8)",
+    )
     parser.add_argument("--name", default=None, help="cluster name (default: SHAPE followed by N)")
-    parser.add_argument("--base-port", metavar="P", type=integer("--base-port"), default=7100,
-                        help="port of the first node; the others follow (default 7100)")
-    parser.add_argument("-o", "--output", metavar="FILE", default=None,
-                        help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--base-port",
+        metavar="P",
+        type=integer("--base-port"),
+        default=7100,
+        help="port of the first node; the others follow (default 7100)",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,8 +91,15 @@ def run(args: argparse.Namespace) -> int:
         seed = secrets.randbelow(2**31)
         print(f"ctl gen: seed {seed} (repeat with --seed {seed})", file=sys.stderr)
 
-    topology = generate(args.nodes, args.shape, seed, max_children=args.max_children, cpus=cpus,
-                        name=args.name, base_port=args.base_port)
+    topology = generate(
+        args.nodes,
+        args.shape,
+        seed,
+        max_children=args.max_children,
+        cpus=cpus,
+        name=args.name,
+        base_port=args.base_port,
+    )
     command = ["ctl", "gen", "--nodes", str(args.nodes), "--shape", args.shape, "--seed", str(seed)]
     if args.shape in ("tree", "dag"):
         command += ["--max-children", str(args.max_children)]
@@ -101,13 +122,15 @@ def run(args: argparse.Namespace) -> int:
             f.write(text)
     except OSError as exc:
         raise UserError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-    print(f"ctl gen: wrote {args.output}: {topology.shape()}, {len(topology)} nodes, "
-          f"{topology.edge_count} edges", file=sys.stderr)
+    print(
+        f"ctl gen: wrote {args.output}: {topology.shape()}, {len(topology)} nodes, {topology.edge_count} edges",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _cpu_range(text: str) -> tuple[int, int]:
-    """"2-6" -> (2, 6); "4" -> (4, 4)."""
+    """ "2-6" -> (2, 6); "4" -> (4, 4)."""
     from daemon.errors import BadInput
 
     low, sep, high = text.partition("-")
@@ -123,4 +146,3 @@ def _cpu_range(text: str) -> tuple[int, int]:
 
 def _first(names: tuple[str, ...], k: int) -> list[str]:
     return list(names[:k]) + ([f"... ({len(names)} in all)"] if len(names) > k else [])
-

@@ -25,7 +25,9 @@ def add_arguments(p):
     from ctl.common import add_json_option, add_topology_option
 
     add_topology_option(p)
-    p.add_argument("--out", metavar="DIR", help="write one folder per host under DIR instead of this host's run directory")
+    p.add_argument(
+        "--out", metavar="DIR", help="write one folder per host under DIR instead of this host's run directory"
+    )
     add_json_option(p)
 
 
@@ -50,25 +52,33 @@ def run(args) -> int:
         targets = {out / host / name / security.KEYS_DIR: names for host, names in hosts.items()}
     else:
         if len(hosts) > 1:
-            raise BadInput(f"cluster {name} runs on {len(hosts)} hosts ({', '.join(hosts)}): "
-                           "pass --out DIR to get one folder of keys per host")
+            raise BadInput(
+                f"cluster {name} runs on {len(hosts)} hosts ({', '.join(hosts)}): "
+                "pass --out DIR to get one folder of keys per host"
+            )
         folder = security.keys_dir(rundir.cluster_dir(name, create=True))
         pid = rundir.supervisor_pid(name)
         if pid is not None:
-            raise UserError(f"cluster {name} is running (supervisor pid {pid}) with the keys in {folder}: its nodes "
-                            "hold them, and new keys would cut restarted nodes and ctl off from them; "
-                            f"stop it first (`ctl stop -t {topology.path}`), then make new keys")
+            raise UserError(
+                f"cluster {name} is running (supervisor pid {pid}) with the keys in {folder}: its nodes "
+                "hold them, and new keys would cut restarted nodes and ctl off from them; "
+                f"stop it first (`ctl stop -t {topology.path}`), then make new keys"
+            )
         if folder.exists():
-            raise UserError(f"{folder}: cluster {name} has keys already (it is not running); "
-                            "to replace them, remove that folder and run `ctl keygen` again")
+            raise UserError(
+                f"{folder}: cluster {name} has keys already (it is not running); "
+                "to replace them, remove that folder and run `ctl keygen` again"
+            )
         targets = {folder: list(topology.names)}
     security.keygen(topology, targets)
     shown = dict(zip(hosts, map(str, targets)))
     if args.json:
         print_json({"cluster": name, "keys": shown})
         return 0
-    for host, folder in shown.items():
-        print(f"{host}: {folder}")
-    print(f"keys of cluster {name}: {len(topology.names)} node pairs and one operator pair, "
-          "each host's folder holding only its own nodes' secret keys")
+    for host, where in shown.items():
+        print(f"{host}: {where}")
+    print(
+        f"keys of cluster {name}: {len(topology.names)} node pairs and one operator pair, "
+        "each host's folder holding only its own nodes' secret keys"
+    )
     return 0

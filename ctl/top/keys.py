@@ -9,8 +9,8 @@ open, letters are not commands: "q" in the prompt does not quit).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ctl.top.view import ViewState
 
@@ -133,10 +133,18 @@ ACTIONS: tuple[Action, ...] = (
 BROWSING: dict[str, Callable[[_Keypress], Command | None]] = {
     key: action.handler for action in ACTIONS if action.handler is not None for key in action.keys
 }
-BROWSING.update({
-    "up": _up, "down": _down, "pgup": _page_up, "pgdn": _page_down, "home": _home, "end": _end,
-    "?": _toggle_help, "esc": _close_help,
-})
+BROWSING.update(
+    {
+        "up": _up,
+        "down": _down,
+        "pgup": _page_up,
+        "pgdn": _page_down,
+        "home": _home,
+        "end": _end,
+        "?": _toggle_help,
+        "esc": _close_help,
+    }
+)
 
 
 def _prompt(k: _Keypress, key: str) -> Command | None:

@@ -56,16 +56,48 @@ class Glyphs:
 
 
 UNICODE = Glyphs(
-    tee="├─ ", last="└─ ", pipe="│  ", blank="   ", tee_off="├╌ ", last_off="└╌ ",
-    bar_full="█", bar_eighths=("", "▏", "▎", "▍", "▌", "▋", "▊", "▉"), bar_empty="·",
-    bar_over="▶", spark="▁▂▃▄▅▆▇█", up="↑", down="↓", flat="→", from_="←", to="→",
-    ellipsis="…", cursor="▶", dead="✗", dot="·",
+    tee="├─ ",
+    last="└─ ",
+    pipe="│  ",
+    blank="   ",
+    tee_off="├╌ ",
+    last_off="└╌ ",
+    bar_full="█",
+    bar_eighths=("", "▏", "▎", "▍", "▌", "▋", "▊", "▉"),
+    bar_empty="·",
+    bar_over="▶",
+    spark="▁▂▃▄▅▆▇█",
+    up="↑",
+    down="↓",
+    flat="→",
+    from_="←",
+    to="→",
+    ellipsis="…",
+    cursor="▶",
+    dead="✗",
+    dot="·",
 )
 ASCII = Glyphs(
-    tee="|- ", last="`- ", pipe="|  ", blank="   ", tee_off="|. ", last_off="`. ",
-    bar_full="#", bar_eighths=("", "", "", "", "=", "=", "=", "="), bar_empty=".",
-    bar_over=">", spark="_.-:=+*#", up="^", down="v", flat="=", from_="<-", to="->",
-    ellipsis="~", cursor=">", dead="x", dot="-",
+    tee="|- ",
+    last="`- ",
+    pipe="|  ",
+    blank="   ",
+    tee_off="|. ",
+    last_off="`. ",
+    bar_full="#",
+    bar_eighths=("", "", "", "", "=", "=", "=", "="),
+    bar_empty=".",
+    bar_over=">",
+    spark="_.-:=+*#",
+    up="^",
+    down="v",
+    flat="=",
+    from_="<-",
+    to="->",
+    ellipsis="~",
+    cursor=">",
+    dead="x",
+    dot="-",
 )
 
 
@@ -115,7 +147,7 @@ class Palette:
 
     def _fg(self, rgb, xterm256, ansi16) -> str:
         if self.mode == "truecolor":
-            return "\x1b[38;2;%d;%d;%dm" % rgb
+            return "\x1b[38;2;{};{};{}m".format(*rgb)
         if self.mode == "256":
             return f"\x1b[38;5;{_cube(rgb) if xterm256 is None else xterm256}m"
         if self.mode == "16":

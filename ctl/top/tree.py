@@ -107,7 +107,7 @@ def tree_rows(snapshot: dict | None, view: ViewState) -> list[Row]:
     visited: set[str] = set()
 
     def walk(root: str) -> None:
-        stack = [(root, 0, (), True)]
+        stack: list[tuple[str, int, tuple[bool, ...], bool]] = [(root, 0, (), True)]
         while stack:
             name, depth, guides, last = stack.pop()
             if name in visited:  # father pointers that loop: draw each node once
@@ -116,16 +116,23 @@ def tree_rows(snapshot: dict | None, view: ViewState) -> list[Row]:
             folded = name in view.collapsed and bool(children.get(name))
             below_fold = _descendants(name, children) if folded else set()
             visited.update(below_fold)  # hidden, not lost: keep them out of the loop check
-            rows.append(Row(
-                name=name, depth=depth, guides=guides, last=last, node=by_name.get(name),
-                father=father.get(name), reached=name not in unreached,
-                hidden=len(below_fold),
-                parents=topo_parents.get(name, ()),
-            ))
+            rows.append(
+                Row(
+                    name=name,
+                    depth=depth,
+                    guides=guides,
+                    last=last,
+                    node=by_name.get(name),
+                    father=father.get(name),
+                    reached=name not in unreached,
+                    hidden=len(below_fold),
+                    parents=topo_parents.get(name, ()),
+                )
+            )
             if folded:
                 continue
             kids = children.get(name, [])
-            below = guides + (not last,) if depth > 0 else guides
+            below = (*guides, not last) if depth > 0 else guides
             for i in range(len(kids) - 1, -1, -1):
                 stack.append((kids[i], depth + 1, below, i == len(kids) - 1))
 

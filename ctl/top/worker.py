@@ -13,8 +13,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ctl.top.keys import Command
 
@@ -64,7 +65,7 @@ class OperatorWorker:
 
     def drain(self) -> list[Outcome]:
         """Every outcome that has arrived, without waiting."""
-        out = []
+        out: list[Outcome] = []
         while True:
             try:
                 outcome = self._results.get_nowait()
@@ -87,7 +88,7 @@ class OperatorWorker:
     def _run(self) -> None:
         try:
             operator = self._make_operator()
-        except Exception as exc:  # reported to the view, which exits with the message
+        except Exception as exc:  # noqa: BLE001  reported to the view, which exits with the message
             self._results.put(Outcome(Command("start"), None, exc, time.time()))
             return
         try:
