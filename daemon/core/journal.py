@@ -39,8 +39,9 @@ and the running/queued split.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # tasks.py imports this module
     from daemon.core.tasks import Task
@@ -88,7 +89,11 @@ class Dropped(NamedTuple):
 
 class Told(NamedTuple):
     key: str  # "last_finn" or "last_round"
-    value: tuple  # the fact, as daemon/core/messages.py LAST_FINN / LAST_ROUND shape it
+    value: tuple[Any, ...]  # the fact, as daemon/core/messages.py LAST_FINN / LAST_ROUND shape it
+
+
+# one record of the journal: what ``TaskBoard.journal`` holds and ``apply`` takes
+Record = Put | Done | Leave | Acked | TakenBack | Seen | Confirmed | Dropped | Told
 
 
 @dataclass
@@ -99,9 +104,11 @@ class JournalState:
     queue: list[Task] = field(default_factory=list)
     submitted: int = 0
     done: int = 0
-    leaving: dict[str, tuple[str, float, tuple[Task, ...]]] = field(default_factory=dict)  # move id -> (dest, expires, tasks)
-    seen: dict[str, tuple[str, bool, bool, float]] = field(default_factory=dict)  # move id -> (source, accepted, unconfirmed, forget after)
-    told: dict[str, tuple] = field(default_factory=dict)  # "last_finn"/"last_round" -> the fact
+    # move id -> (dest, expires, tasks)
+    leaving: dict[str, tuple[str, float, tuple[Task, ...]]] = field(default_factory=dict)
+    # move id -> (source, accepted, unconfirmed, forget after)
+    seen: dict[str, tuple[str, bool, bool, float]] = field(default_factory=dict)
+    told: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # "last_finn"/"last_round" -> the fact
 
 
 class MemoryJournal:
@@ -110,7 +117,7 @@ class MemoryJournal:
     ``apply`` takes the same records, in the same order, as :class:`daemon.journal.SqliteJournal`;
     ``state()`` replays them into a :class:`JournalState`. Tests check the two agree."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._queue: dict[int, Task] = {}  # position -> task; positions order the queue
         self._where: dict[str, list[int]] = {}  # task id -> the positions of its copies
         self._front = 0
@@ -118,15 +125,14 @@ class MemoryJournal:
         self.submitted = 0
         self.done = 0
         self.leaving: dict[str, tuple[str, float, tuple[Task, ...]]] = {}
-        self.seen: dict[str, list] = {}
-        self.told: dict[str, tuple] = {}
+        self.seen: dict[str, list[Any]] = {}  # move id -> [source, accepted, unconfirmed, forget after]
+        self.told: dict[str, tuple[Any, ...]] = {}
         self.writes = 0  # Persist effects applied (one transaction each in SQLite)
 
-    def apply(self, records) -> None:
+    def apply(self, records: Iterable[Record]) -> None:
         self.writes += 1
         for rec in records:
-            kind = type(rec)
-            if kind is Put:
+            if type(rec) is Put:
                 if rec.front:
                     self._put_front(rec.tasks)
                 else:
@@ -135,32 +141,32 @@ class MemoryJournal:
                         self._back += 1
                 if rec.submitted:
                     self.submitted += len(rec.tasks)
-            elif kind is Done:
+            elif type(rec) is Done:
                 self._remove(rec.task_id)
                 self.done += 1
-            elif kind is Leave:
+            elif type(rec) is Leave:
                 for task in rec.tasks:
                     self._remove(task.id)
                 self.leaving[rec.move_id] = (rec.dest, rec.expires, rec.tasks)
-            elif kind is Acked:
+            elif type(rec) is Acked:
                 self.leaving.pop(rec.move_id, None)
-            elif kind is TakenBack:
+            elif type(rec) is TakenBack:
                 left = self.leaving.pop(rec.move_id, None)
                 if left is not None:
                     self._put_front(left[2])
-            elif kind is Seen:
+            elif type(rec) is Seen:
                 self.seen[rec.move_id] = [rec.source, rec.accepted, rec.accepted, rec.forget_after]
-            elif kind is Confirmed:
+            elif type(rec) is Confirmed:
                 if rec.move_id in self.seen:
                     self.seen[rec.move_id][2] = False
-            elif kind is Dropped:
+            elif type(rec) is Dropped:
                 self.seen.pop(rec.move_id, None)
-            elif kind is Told:
+            elif type(rec) is Told:
                 self.told[rec.key] = tuple(rec.value)
             else:
                 raise TypeError(f"not a journal record: {rec!r}")
 
-    def _put_front(self, tasks) -> None:
+    def _put_front(self, tasks: Sequence[Task]) -> None:
         for task in reversed(tasks):
             self._front -= 1
             self._place(self._front, task)

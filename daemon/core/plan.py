@@ -146,10 +146,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
-from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of  # noqa: F401  (imbalance_of, load_cv_of: re-exported)
+from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
 
 POLICIES = ("heap", "seed", "none")
 
@@ -159,8 +161,8 @@ SEED_BUSY_SHARE = 0.75  # the original lab's threshold: give when tasks >= 75% o
 @dataclass(frozen=True)
 class NodeLoad:
     """One node's load: remaining seconds of running tasks, queued (task id, cost) in
-    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the node) when cpus < 1 or more tasks run than it has
-    CPUs."""
+    queue order, and costs of tasks in flight to it. Raises ``ValueError`` (naming the
+    node) when cpus < 1 or more tasks run than it has CPUs."""
 
     name: str
     cpus: int
@@ -170,7 +172,7 @@ class NodeLoad:
     # Remaining seconds of work: running remainders, queued and incoming costs.
     work: float = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.cpus < 1:
             raise ValueError(f"node {self.name}: cpus must be >= 1, got {self.cpus}")
         if len(self.running) > self.cpus:
@@ -258,7 +260,7 @@ def load_cv(loads: list[NodeLoad]) -> float:
     return load_cv_of([n.work for n in loads], [n.cpus for n in loads])
 
 
-def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
+def loads_from_samples(samples: list[dict[str, Any]]) -> list[NodeLoad]:
     """NodeLoads from ``TaskBoard.sample()`` dicts (each with its ``name``), sorted by
     name. Tasks in flight (daemon/core/snapshot.py ``in_flight``) count at their
     destination, as incoming.
@@ -281,14 +283,14 @@ def loads_from_samples(samples: list[dict]) -> list[NodeLoad]:
     return loads
 
 
-def _in_flight(samples: list[dict]) -> dict[str, tuple[int, float]]:
+def _in_flight(samples: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
     """daemon/core/snapshot.py's in-flight rule, after checking the samples' fields."""
     for s in samples:
         _field(s, "unconfirmed"), _field(s, "outgoing")
     return in_flight(samples)
 
 
-def _field(sample: dict, key: str):
+def _field(sample: dict[str, Any], key: str) -> Any:
     try:
         return sample[key]
     except KeyError:
@@ -360,6 +362,7 @@ def _plan_heap(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
         if not donor.placed or not donor.placed[-1][3]:
             continue  # nothing queued, or its last task is one just moved in
         task_id, cost, start, _ = donor.placed[-1]
+        assert task_id is not None  # movable: a queued task, and those have ids
         j = _earliest_receiver(receivers, version, exclude=i)
         receiver = schedules[j]
         # Dask's rule, read per task: it must complete earlier by more than half its cost
@@ -375,7 +378,7 @@ def _plan_heap(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
     return steps
 
 
-def _earliest_receiver(receivers: list, version: list[int], exclude: int) -> int:
+def _earliest_receiver(receivers: list[tuple[float, int, int]], version: list[int], exclude: int) -> int:
     """The node with the earliest free time other than ``exclude`` (there are >= 2 nodes,
     each with exactly one current entry)."""
     while receivers[0][2] != version[receivers[0][1]]:
@@ -395,7 +398,9 @@ def _plan_seed(loads: list[NodeLoad]) -> list[tuple[int, int, str]]:
     return [(i, j, loads[i].queued[-1][0]) for i, j in pairs]  # one task per node: its last queued
 
 
-def _seed_pairs(tasks: list[int], loads, give_after_receiving: bool = True) -> list[tuple[int, int]]:
+def _seed_pairs(
+    tasks: list[int], loads: Sequence[NodeLoad | QueueSummary], give_after_receiving: bool = True
+) -> list[tuple[int, int]]:
     """The lab's rule in node order, from each node's task count: (giver, receiver) pairs.
     Without ``give_after_receiving``, a node that has received in this round gives
     nothing (a bulk donor gives its tail, which may then be the task it received)."""
@@ -419,7 +424,7 @@ def _seed_pairs(tasks: list[int], loads, give_after_receiving: bool = True) -> l
     return pairs
 
 
-def _most_free(heap: list, free: list[int], exclude: int) -> int | None:
+def _most_free(heap: list[tuple[int, int]], free: list[int], exclude: int) -> int | None:
     """The node with the most free CPUs (> 0) other than ``exclude``, lowest index on ties."""
     held = []
     best = None
@@ -456,7 +461,7 @@ class QueueSummary:
     work: float = field(init=False, repr=False, compare=False)
     queued: int = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.cpus < 1:
             raise ValueError(f"node {self.name}: cpus must be >= 1, got {self.cpus}")
         object.__setattr__(self, "queued", sum(n for _, n in self.runs))
@@ -475,11 +480,10 @@ class BulkMove:
     work: float
 
 
-def summaries_from_samples(samples: list[dict]) -> list[QueueSummary]:
+def summaries_from_samples(samples: list[dict[str, Any]]) -> list[QueueSummary]:
     """QueueSummaries from detailed ``TaskBoard.sample()`` dicts, sorted by name; tasks
     in flight count at their destination (as in :func:`loads_from_samples`). Raises
     ``ValueError`` naming the node and field when a sample lacks a field."""
-    incoming: dict[str, list] = {}
     incoming = {dest: (work, count) for dest, (count, work) in _in_flight(samples).items()}
     loads = [
         QueueSummary(
@@ -496,7 +500,7 @@ def summaries_from_samples(samples: list[dict]) -> list[QueueSummary]:
     return loads
 
 
-def plan_samples(samples: list[dict], policy: str = "heap") -> list[Move] | list[BulkMove]:
+def plan_samples(samples: list[dict[str, Any]], policy: str = "heap") -> list[Move] | list[BulkMove]:
     """One balancing round from detailed samples: the task-by-task plan
     (:func:`plan_moves`, with its proofs) when every sample lists its queued tasks,
     else the bulk plan (:func:`plan_bulk`) on the samples' summaries."""
@@ -528,8 +532,8 @@ def plan_bulk(loads: list[QueueSummary], policy: str = "heap", limit: int | None
     return [BulkMove(loads[i].name, loads[j].name, count, work) for i, j, count, work in pieces]
 
 
-def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
-    pieces: list[list] = []  # [donor, receiver, count, work]: pieces of each donor's tail, in order
+def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list[Any]]:
+    pieces: list[list[Any]] = []  # [donor, receiver, count, work]: pieces of each donor's tail, in order
     cpus = sum(n.cpus for n in loads)
     total = sum(n.work for n in loads)
     if len(loads) < 2 or total <= 0:
@@ -545,12 +549,14 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
         moved = False
         room = [(work[j] - share[j], j) for j in range(len(loads)) if share[j] - work[j] > 0]
         heapq.heapify(room)  # receivers, most room first (keys are minus the room)
-        donors = sorted((i for i in range(len(loads)) if work[i] > share[i] and i not in received),
-                        key=lambda i: (share[i] - work[i], loads[i].name))
+        donors = sorted(
+            (i for i in range(len(loads)) if work[i] > share[i] and i not in received),
+            key=lambda i: (share[i] - work[i], loads[i].name),
+        )
         for i in donors:
             held = []  # receivers this donor has given `cap` tasks, or whose top is stale
             while runs[i] and room:
-                cost, count = runs[i][-1]  # the tail: what the donor gives first
+                cost, _ = runs[i][-1]  # the tail: what the donor gives first
                 neg, j = room[0]
                 quota = cap - given.get((i, j), 0)
                 if quota <= 0:
@@ -558,8 +564,7 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
                     continue
                 # tasks of this run whose move brings both sides nearer the level, each side
                 # allowed to pass it by less than half a task (the heap rule's margin)
-                k = 0 if cost <= 0 else min(_donor_gives(work[i] - share[i], runs[i]),
-                                            _below_half(-neg, cost), quota)
+                k = 0 if cost <= 0 else min(_donor_gives(work[i] - share[i], runs[i]), _below_half(-neg, cost), quota)
                 if k <= 0:
                     break  # the tail task stays, so everything before it stays too
                 heapq.heappop(room)
@@ -583,14 +588,14 @@ def _bulk_heap(loads: list[QueueSummary], cap: int) -> list[list]:
     return pieces
 
 
-def _donor_gives(excess: float, runs: list[list]) -> int:
+def _donor_gives(excess: float, runs: list[list[Any]]) -> int:
     """How many tasks of its tail run a donor ``excess`` above the level may give: it
     passes the level by less than half a task of that run and, when it would give the
     whole run, by less than half the task it then has last (the next run's cost). So
     a donor that receives later, less than twice what it lacks (each task), ends less
     than half its last task above the level: it would not give again."""
     cost, count = runs[-1]
-    k = min(count, _below_half(excess, cost))
+    k: int = min(count, _below_half(excess, cost))
     if k == count and len(runs) > 1 and not count * cost < excess + runs[-2][0] / 2:
         k -= 1  # the run's last task stays: the donor would fall too far below for its next tail
     return k
@@ -602,7 +607,7 @@ def _below_half(distance: float, cost: float) -> int:
     return math.ceil(distance / cost + 0.5) - 1
 
 
-def _bulk_seed(loads: list[QueueSummary]) -> list[list]:
+def _bulk_seed(loads: list[QueueSummary]) -> list[list[Any]]:
     tasks = [len(n.running) + n.queued + n.incoming_count for n in loads]
     pairs = _seed_pairs(tasks, loads, give_after_receiving=False)
     return [[i, j, 1, next(c for c, n in reversed(loads[i].runs) if n)] for i, j in pairs]  # its last queued task

@@ -31,7 +31,8 @@ the accounting (daemon/core/tasks.py ``account``), the simulator, ``ctl echo``,
 from __future__ import annotations
 
 import math
-from typing import Iterable, TypedDict
+from collections.abc import Iterable
+from typing import Any, TypedDict
 
 from daemon.core.messages import LAST_FINN, LAST_ROUND, fact_ok
 from daemon.core.waves import wave_started
@@ -42,7 +43,7 @@ class NodeSample(TypedDict, total=False):
 
     name: str
     father: str | None  # in the wave's spanning tree (None at the initiator)
-    parents: list  # in the topology (added by the operator)
+    parents: list[str]  # in the topology (added by the operator)
     cpus: int
     running: int  # tasks holding a CPU slot
     queued: int
@@ -50,18 +51,18 @@ class NodeSample(TypedDict, total=False):
     submitted: int  # tasks created at this node (submit, Finn, initial)
     work: float  # seconds of work left: running remainders plus the queue
     load: float  # (running + queued) / cpus
-    outgoing: list  # [move id, destination, task count, work] not acknowledged yet
-    unconfirmed: list  # move ids accepted here whose FORGET has not come
-    running_tasks: list  # [task id, seconds left] (only when the wave asked for detail)
-    queued_tasks: list  # [task id, cost] in queue order (idem; up to a limit, see tasks.py)
-    queue_runs: list  # [cost, count] runs of the whole queue, at most 32 (idem)
+    outgoing: list[list[Any]]  # [move id, destination, task count, work] not acknowledged yet
+    unconfirmed: list[str]  # move ids accepted here whose FORGET has not come
+    running_tasks: list[list[Any]]  # [task id, seconds left] (only when the wave asked for detail)
+    queued_tasks: list[list[Any]]  # [task id, cost] in queue order (idem; up to a limit, see tasks.py)
+    queue_runs: list[list[float]]  # [cost, count] runs of the whole queue, at most 32 (idem)
     pid: int
     cpu_percent: float | None  # psutil: the node and its burner, % of one core
     sent: int  # messages this node sent in the wave
-    missing: list  # neighbours this node gave up on at the wave's deadline
-    last_finn: list  # messages.LAST_FINN: [wave, decided at, tasks enqueued, sends] (absent: none yet)
-    last_round: list  # messages.LAST_ROUND: [round, at, moves out, tasks out, moves in, tasks in]
-    refused: list  # [who refused, whose key] per link of this node whose handshake failed
+    missing: list[str]  # neighbours this node gave up on at the wave's deadline
+    last_finn: list[Any]  # messages.LAST_FINN: [wave, decided at, tasks enqueued, sends] (absent: none yet)
+    last_round: list[Any]  # messages.LAST_ROUND: [round, at, moves out, tasks out, moves in, tasks in]
+    refused: list[list[str]]  # [who refused, whose key] per link of this node whose handshake failed
     # (only when there is one; at most messages.MAX_REFUSALS): a stale or foreign key
 
 
@@ -72,11 +73,11 @@ class Snapshot(TypedDict):
     wave: str
     initiator: str
     complete: bool  # every node of the topology is in ``nodes``
-    missing: list  # the nodes that are not
+    missing: list[str]  # the nodes that are not
     messages: int
     elapsed_ms: float
     time: float
-    nodes: list  # of NodeSample
+    nodes: list[NodeSample]
 
 
 STALE = "a stale or foreign key"
@@ -93,14 +94,16 @@ def refusal_text(refuser: str, refused: str) -> str:
     return f"{refuser} refused {refused}'s key ({STALE})"
 
 
-def unexplained(missing: Iterable[str], refused: Iterable) -> list[str]:
+def unexplained(missing: Iterable[str], refused: Iterable[Iterable[str]]) -> list[str]:
     """The nodes of ``missing`` that no refused handshake names: silent, for all anyone
     can tell (the others are said with :func:`refusal_text`)."""
     named = {name for pair in refused for name in pair}
     return [name for name in missing if name not in named]
 
 
-def refused_keys(samples: Iterable[dict], pongs: Iterable[dict | None] = ()) -> list[tuple[str, str]]:
+def refused_keys(
+    samples: Iterable[dict[str, Any]], pongs: Iterable[dict[str, Any] | None] = ()
+) -> list[tuple[str, str]]:
     """Every (who refused, whose key) that echo samples and pongs report, each once, in
     the order first seen: the one reading of ``refused`` (``ctl echo``, ``status``, ``top``)."""
     pairs: dict[tuple[str, str], None] = {}
@@ -111,7 +114,7 @@ def refused_keys(samples: Iterable[dict], pongs: Iterable[dict | None] = ()) -> 
     return list(pairs)
 
 
-def in_flight(samples: Iterable[dict]) -> dict[str, tuple[int, float]]:
+def in_flight(samples: Iterable[dict[str, Any]]) -> dict[str, tuple[int, float]]:
     """Destination -> (tasks, seconds of work) in flight to it (the module text's rule).
     A sample lists each move it still has outgoing as [move id, destination, task
     count, work]."""
@@ -126,7 +129,7 @@ def in_flight(samples: Iterable[dict]) -> dict[str, tuple[int, float]]:
     return flying
 
 
-def imbalance(samples: Iterable[dict]) -> float | None:
+def imbalance(samples: Iterable[dict[str, Any]]) -> float | None:
     """Max over average of work per CPU, in-flight work at its destination (module text)."""
     samples = list(samples)
     flying = in_flight(samples)
@@ -161,17 +164,20 @@ def load_cv_of(work: list[float], cpus: list[int], nodes: int | None = None) -> 
     return math.sqrt(spread / count) / mean
 
 
-def _latest(samples: Iterable[dict], key: str, fields: tuple) -> tuple[str | None, list[tuple[str, list]]]:
+def _latest(
+    samples: Iterable[dict[str, Any]], key: str, fields: tuple[str, ...]
+) -> tuple[str | None, list[tuple[str, list[Any]]]]:
     """The id that started last among the samples' well-formed ``key`` facts, and the
     (node, fact) pairs that report it."""
-    facts = [(s.get("name"), s.get(key)) for s in samples if fact_ok(s.get(key), fields)]
+    # what fact_ok lets through: a list whose first item is the id (a str)
+    facts: list[tuple[Any, Any]] = [(s.get("name"), s.get(key)) for s in samples if fact_ok(s.get(key), fields)]
     if not facts:
         return None, []
     latest = max((f[0] for _, f in facts), key=lambda ident: (wave_started(ident) or 0, ident))
     return latest, [(name, f) for name, f in facts if f[0] == latest]
 
 
-def last_finn(samples: Iterable[dict]) -> dict | None:
+def last_finn(samples: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The Finn wave that started last among those the sampled nodes decided: ``wave``,
     ``started`` (unix seconds, from its id; None if the id has no time), ``decided`` (the
     nodes that report it), ``enqueued`` and ``messages`` (their sums), ``at`` (the latest
@@ -180,12 +186,17 @@ def last_finn(samples: Iterable[dict]) -> dict | None:
     if wave is None:
         return None
     started = wave_started(wave)
-    return {"wave": wave, "started": None if started is None else started / 1e9,
-            "decided": sorted(name for name, _ in facts), "enqueued": sum(f[2] for _, f in facts),
-            "messages": sum(f[3] for _, f in facts), "at": max(f[1] for _, f in facts)}
+    return {
+        "wave": wave,
+        "started": None if started is None else started / 1e9,
+        "decided": sorted(name for name, _ in facts),
+        "enqueued": sum(f[2] for _, f in facts),
+        "messages": sum(f[3] for _, f in facts),
+        "at": max(f[1] for _, f in facts),
+    }
 
 
-def last_round(samples: Iterable[dict]) -> dict | None:
+def last_round(samples: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The balancing round that started last among those in which the sampled nodes
     moved tasks: ``round_id``, ``started`` (as for :func:`last_finn`), ``moves`` and
     ``tasks`` (sent, summed over the donors), ``received`` (tasks accepted, summed over
@@ -195,7 +206,12 @@ def last_round(samples: Iterable[dict]) -> dict | None:
     if rnd is None:
         return None
     started = wave_started(rnd)
-    return {"round_id": rnd, "started": None if started is None else started / 1e9,
-            "moves": sum(f[2] for _, f in facts), "tasks": sum(f[3] for _, f in facts),
-            "received": sum(f[5] for _, f in facts), "nodes": sorted(name for name, _ in facts),
-            "at": max(f[1] for _, f in facts)}
+    return {
+        "round_id": rnd,
+        "started": None if started is None else started / 1e9,
+        "moves": sum(f[2] for _, f in facts),
+        "tasks": sum(f[3] for _, f in facts),
+        "received": sum(f[5] for _, f in facts),
+        "nodes": sorted(name for name, _ in facts),
+        "at": max(f[1] for _, f in facts),
+    }

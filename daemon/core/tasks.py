@@ -66,8 +66,9 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 from daemon.core import journal
 from daemon.core.snapshot import in_flight
@@ -120,7 +121,7 @@ class _Queue:
 
     __slots__ = ("_tasks", "_pairs", "_by_id", "_copies", "_gone", "_size", "ns", "_runs")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._tasks: deque[Task] = deque()
         self._pairs: deque[tuple[str, float]] = deque()
         self._by_id: dict[str, Task] = {}
@@ -128,7 +129,7 @@ class _Queue:
         self._gone: dict[str, int] = {}  # id -> copies removed but still in _tasks
         self._size = 0
         self.ns = 0
-        self._runs: deque[list] | None = deque()  # [cost, count] in queue order; None: stale
+        self._runs: deque[list[float]] | None = deque()  # [cost, count] in queue order; None: stale
 
     def __len__(self) -> int:
         return self._size
@@ -148,7 +149,7 @@ class _Queue:
         self.ns += _nanoseconds(tasks)
         runs = self._runs
         if runs is not None:
-            for t in (reversed(tasks) if front else tasks):
+            for t in reversed(tasks) if front else tasks:
                 end = runs[0] if front and runs else runs[-1] if runs else None
                 if end is not None and end[0] == t.cost:
                     end[1] += 1
@@ -175,7 +176,7 @@ class _Queue:
     def take(self, task_ids: Iterable[str]) -> list[Task]:
         """Remove the queued tasks among ``task_ids`` (others are skipped); return them
         in the order asked for."""
-        taken = []
+        taken: list[Task] = []
         for task_id in dict.fromkeys(task_ids):
             gone = self._gone.get(task_id, 0)
             if self._copies.get(task_id, 0) > gone:
@@ -195,7 +196,7 @@ class _Queue:
     def take_tail(self, count: int) -> list[Task]:
         """Remove the last ``count`` queued tasks (fewer if the queue is shorter); return
         them in queue order. O(count), whatever the queue's length."""
-        taken = []
+        taken: list[Task] = []
         while self._tasks and len(taken) < count:
             task = self._tasks.pop()
             self._pairs.pop()
@@ -206,7 +207,7 @@ class _Queue:
         self.ns -= _nanoseconds(taken)
         runs = self._runs
         if runs is not None:
-            left = len(taken)
+            left: float = len(taken)  # runs are typed list[float]: [cost, count]
             while left:
                 k = min(left, runs[-1][1])
                 runs[-1][1] -= k
@@ -215,12 +216,12 @@ class _Queue:
                     runs.pop()
         return taken
 
-    def runs(self, limit: int) -> list[list]:
+    def runs(self, limit: int) -> list[list[float]]:
         """The queue's costs as at most ``limit`` runs [cost, count] in queue order: the
         last ``limit - 1`` runs exactly, everything before them as one run of their
         average cost (the tail is what moves; the head only needs its work)."""
         if self._runs is None:
-            runs: deque[list] = deque()
+            runs: deque[list[float]] = deque()
             for t in self.tasks():
                 if runs and runs[-1][0] == t.cost:
                     runs[-1][1] += 1
@@ -261,7 +262,7 @@ class _Queue:
     def _purge(self) -> None:
         if not self._gone:
             return
-        kept = deque()
+        kept: deque[Task] = deque()
         for task in self._tasks:
             if self._gone.get(task.id):
                 self._drop_copy(task.id)
@@ -292,9 +293,26 @@ class TaskBoard:
     """
 
     __slots__ = (
-        "node", "cpus", "grace", "memory", "submitted", "done", "running", "_queue",
-        "clock", "_fresh", "_ends", "_seq", "_started", "_finished", "_outgoing",
-        "_taken_back", "_seen", "_unconfirmed", "_forget_at", "journal",
+        "node",
+        "cpus",
+        "grace",
+        "memory",
+        "submitted",
+        "done",
+        "running",
+        "_queue",
+        "clock",
+        "_fresh",
+        "_ends",
+        "_seq",
+        "_started",
+        "_finished",
+        "_outgoing",
+        "_taken_back",
+        "_seen",
+        "_unconfirmed",
+        "_forget_at",
+        "journal",
     )
 
     def __init__(self, node: str, cpus: int, *, grace: float = 1.0, memory: float = 600.0, journaled: bool = False):
@@ -327,13 +345,13 @@ class TaskBoard:
         self._forget_at: list[tuple[float, int, str]] = []  # (forget after, seq, move id)
         # With ``journaled``, every change a crash must not undo appends a record here
         # (daemon/core/journal.py); the owner takes them with :meth:`take_journal`.
-        self.journal: list | None = [] if journaled else None
+        self.journal: list[journal.Record] | None = [] if journaled else None
 
-    def _log(self, record) -> None:
+    def _log(self, record: journal.Record) -> None:
         if self.journal is not None:
             self.journal.append(record)
 
-    def take_journal(self) -> list:
+    def take_journal(self) -> list[journal.Record]:
         """The records logged since the last call (empty without journaling)."""
         records = self.journal
         if not records:
@@ -342,7 +360,7 @@ class TaskBoard:
         return records
 
     @classmethod
-    def restore(cls, node: str, cpus: int, state: "journal.JournalState", now: float, **options) -> "TaskBoard":
+    def restore(cls, node: str, cpus: int, state: journal.JournalState, now: float, **options: Any) -> TaskBoard:
         """A journaled board rebuilt from its journal's state after a crash: the queue
         (tasks that were running first, as they were taken from its head), the counters,
         the moves still leaving (resent at once) and the move ids answered."""
@@ -353,7 +371,9 @@ class TaskBoard:
         board.submitted = state.submitted
         board.done = state.done
         for move_id, (dest, expires, tasks) in state.leaving.items():
-            board._outgoing[move_id] = _Leaving(Transfer(move_id, node, dest, tuple(tasks), float(expires)), float("-inf"))
+            board._outgoing[move_id] = _Leaving(
+                Transfer(move_id, node, dest, tuple(tasks), float(expires)), float("-inf")
+            )
         for move_id, (source, accepted, unconfirmed, forget_after) in state.seen.items():
             board._seen[move_id] = accepted
             if unconfirmed:
@@ -479,7 +499,9 @@ class TaskBoard:
         count = max(0, min(int(count), MAX_TRANSFER_TASKS))
         return self._move_out(move_id, dest, now, deadline, lambda: self._queue.take_tail(count))
 
-    def _move_out(self, move_id: str, dest: str, now: float, deadline: float, take) -> Transfer | None:
+    def _move_out(
+        self, move_id: str, dest: str, now: float, deadline: float, take: Callable[[], list[Task]]
+    ) -> Transfer | None:
         if dest == self.node:
             raise ValueError(f"node {self.node}: move {move_id} names this node as its destination")
         if move_id in self._outgoing:
@@ -595,7 +617,7 @@ class TaskBoard:
 
     # --- reporting --------------------------------------------------------------------
 
-    def sample(self, now: float, detail: bool = True, limit: int | None = None) -> dict:
+    def sample(self, now: float, detail: bool = True, limit: int | None = None) -> dict[str, Any]:
         """This node's state as a plain dict (msgpack and JSON can carry it).
 
         Its size does not grow with the queue: counts, the work in seconds, and
@@ -634,7 +656,7 @@ def _nanoseconds(tasks: Iterable[Task]) -> int:
     return sum(round(t.cost * 1e9) for t in tasks)
 
 
-def account(samples: list[dict]) -> dict:
+def account(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The accounting rule over the samples of a consistent cut (see the module text).
 
     Returns the totals ``submitted``, ``done``, ``running``, ``queued``, ``in_flight``
