@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 WORKERS  ?= $(shell n=$$(nproc); [ $$n -gt 2 ] && echo $$n || echo 2)
 PARALLEL := -n $(WORKERS) --dist loadgroup
 
-.PHONY: demo test test-fast test-long test-loaded test-slurm coverage mutation bench venv clean
+.PHONY: demo lint test test-fast test-long test-loaded test-slurm coverage mutation bench venv clean
 
 venv: $(STAMP)
 
@@ -23,9 +23,17 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ctl demo topologies/demo.toml
 
-# The hypothesis profile comes from ECHOFINN_HYPOTHESIS (tests/budget.py): `ci` is
+# Lint and types ([tool.ruff] and [tool.mypy] in pyproject.toml say what is checked and
+# how strictly): the linter, the formatter (check only: `ruff format FILE` rewrites), mypy.
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
+
+# `make test` lints first, so CI (.ci/run) fails on a lint or type error too. The
+# hypothesis profile comes from ECHOFINN_HYPOTHESIS (tests/budget.py): `ci` is
 # randomized, `long` runs 10x the examples.
-test: $(STAMP)
+test: lint
 	ECHOFINN_HYPOTHESIS=ci $(BIN)/python -m pytest -q $(PARALLEL)
 
 # The edit loop: every test that starts no process (tests/conftest.py fails one that
@@ -85,4 +93,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/mpi_launch.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .coverage .coverage.* mutants
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .coverage .coverage.* mutants .ruff_cache .mypy_cache
