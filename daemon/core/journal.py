@@ -131,8 +131,13 @@ class MemoryJournal:
 
     def apply(self, records: Iterable[Record]) -> None:
         self.writes += 1
+        # Any: a record is dispatched on one type() call, which mypy does not narrow by;
+        # the forms it narrows by cost more per record (a type() call per branch 61 ns
+        # instead of 52, match 194 ns: a loop over the nine kinds, min of 15 runs)
+        rec: Any
         for rec in records:
-            if type(rec) is Put:
+            kind = type(rec)
+            if kind is Put:
                 if rec.front:
                     self._put_front(rec.tasks)
                 else:
@@ -141,27 +146,27 @@ class MemoryJournal:
                         self._back += 1
                 if rec.submitted:
                     self.submitted += len(rec.tasks)
-            elif type(rec) is Done:
+            elif kind is Done:
                 self._remove(rec.task_id)
                 self.done += 1
-            elif type(rec) is Leave:
+            elif kind is Leave:
                 for task in rec.tasks:
                     self._remove(task.id)
                 self.leaving[rec.move_id] = (rec.dest, rec.expires, rec.tasks)
-            elif type(rec) is Acked:
+            elif kind is Acked:
                 self.leaving.pop(rec.move_id, None)
-            elif type(rec) is TakenBack:
+            elif kind is TakenBack:
                 left = self.leaving.pop(rec.move_id, None)
                 if left is not None:
                     self._put_front(left[2])
-            elif type(rec) is Seen:
+            elif kind is Seen:
                 self.seen[rec.move_id] = [rec.source, rec.accepted, rec.accepted, rec.forget_after]
-            elif type(rec) is Confirmed:
+            elif kind is Confirmed:
                 if rec.move_id in self.seen:
                     self.seen[rec.move_id][2] = False
-            elif type(rec) is Dropped:
+            elif kind is Dropped:
                 self.seen.pop(rec.move_id, None)
-            elif type(rec) is Told:
+            elif kind is Told:
                 self.told[rec.key] = tuple(rec.value)
             else:
                 raise TypeError(f"not a journal record: {rec!r}")
