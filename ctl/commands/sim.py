@@ -8,6 +8,9 @@
                     [--seed S] [--interval SECONDS] [--json]
     ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--trace FILE] [--json]
     ctl sim replay  RECORDING | RUN_DIR | CLUSTER
+    ctl sim wave    NAME [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--from NODE ...]
+                    [--param NAME=VALUE ...] [--dup P] [--json]      (ctl/sim_wave.py)
+    ctl sim wave    --list
 
 ``replay`` runs the node cores of a real run again from their recordings
 (daemon/recording.py: a cluster started with ``[cluster] record = true`` writes one per
@@ -43,7 +46,7 @@ import shlex
 from ctl.argtypes import integer, probability
 
 ORDER = 70
-HELP = "simulate echo, Finn or balancing on a topology, reproducibly from a seed"
+HELP = "simulate echo, Finn, balancing or any wave kind on a topology, reproducibly from a seed"
 DESCRIPTION = """\
 Simulate one wave (or a balancing scenario) in-process over a seeded network: delays
 reorder messages, --dup P duplicates a share of them. No cluster is needed.
@@ -57,6 +60,7 @@ examples:
   ctl sim echo topologies/seed.toml --seed 1 --trace /tmp/echo.svg   (also .json for Perfetto, .shiviz, .etrace)
   ctl sim replay seed                  (every recording of the cluster "seed")
   ctl sim replay ~/.echofinn/seed/recording/root.1765000000000000000.rec
+  ctl sim wave election --nodes 12 --shape ring --seeds 100 --dup 0.1   (any wave kind: ctl sim wave --list)
 """
 
 SHAPES = ("tree", "dag", "ring", "strong")
@@ -80,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             description="Replay the recordings of a cluster started with [cluster] record = true: "
                                         "each node's core from its recorded start state, fed its recorded inputs, "
                                         "must give the effects it gave then.")
+    from ctl import sim_wave
+
+    sim_wave.add_parser(sub)
     replay.add_argument("recording", metavar="RECORDING",
                         help="a recording file, a run directory, or a cluster's name (all its nodes' recordings)")
     for p in (echo, finn, balance, chaos):
@@ -117,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sim == "replay":
         return _replay(args.recording)
+    if args.sim == "wave":
+        from ctl import sim_wave
+
+        return sim_wave.run(args)
     if args.seed is None:
         args.seed = secrets.randbelow(2**31)
     topology, source = _topology(args)
