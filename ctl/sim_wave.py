@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         reports.append(report)
         if not args.json:
             if seed == first:
-                print(f"topology: {where}: {len(topology.names)} nodes, {topology.edge_count} edges")
+                one_each = " (the first seed's; one generated per seed)" if args.nodes is not None and args.seeds > 1 else ""
+                print(f"topology: {where}: {len(topology.names)} nodes, {topology.edge_count} edges{one_each}")
                 print(f"{kind.name} from {len(report['initiators'])} initiator(s): {_names(report['initiators'])}"
                       + (f"; parameters {_params_text(report['params'])}" if report["params"] else ""))
             print(_line(report), flush=True)
