@@ -114,36 +114,47 @@ def test_a_second_decision_is_recorded_and_a_violation():
 
 
 class Timer(Base):
-    """Sets a deadline 5 ms ahead, moves it, and decides when it comes."""
+    """a sets a deadline 5 ms ahead and sends to b, which answers; on the answer a sets
+    another 7 ms ahead (within an event, the last call counts too). a decides when the
+    deadline comes."""
 
-    initiators_allowed = "many"
+    hears_from = "neighbours"
 
     def start(self):
+        self.node.set_deadline(self.node.now + 0.004)
         self.node.set_deadline(self.node.now + 0.005)
-        self.node.set_deadline(self.node.now + 0.007)  # replaces the first
+        self.node.send("b", Note(self.wave, "x"))
 
     def receive(self, sender, msg):
-        pass
+        if self.node.me == "b":
+            self.node.send("a", Note(self.wave, "x"))
+        else:
+            self.answered = self.node.now
+            self.node.set_deadline(self.node.now + 0.007)
 
     def expire(self):
-        self.node.decide({"at": round(self.node.now, 6)})
+        self.node.decide({"late": round(self.node.now - self.answered, 9)})
+
+
+PAIR = Graph(("a", "b"), (("a", "b"),))
 
 
 def test_a_deadline_is_a_timer_event_and_a_later_one_replaces_it():
-    sim = run(Timer, initiators=("a", "b"))
+    sim = run(Timer, graph=PAIR)
     assert sim.violations == []
-    assert sim.run.decisions == [("a", {"at": 0.007}), ("b", {"at": 0.007})]
-    assert sim.decision_times == [7.0, 7.0]
+    assert sim.run.decisions == [("a", {"late": 0.007})]  # the 5 ms deadline (before 3 ms of hops) never fired
+    assert sim.events == 5 and sim.decision_times[0] > 5.0  # start, 2 messages, 2 timers (the first idle)
 
 
 def test_a_cancelled_deadline_never_fires():
     class Cancel(Timer):
-        def start(self):
-            super().start()
-            self.node.set_deadline(None)
+        def receive(self, sender, msg):
+            super().receive(sender, msg)
+            if self.node.me == "a":
+                self.node.set_deadline(None)
 
-    sim = run(Cancel)
-    assert sim.run.decisions == [] and sim.events == 1
+    sim = run(Cancel, graph=PAIR)
+    assert sim.run.decisions == [] and sim.events == 4  # the 5 ms timer comes, and does nothing
 
 
 def test_an_event_that_raises_changes_nothing():
