@@ -30,32 +30,56 @@ DECISIONS_SHOWN = 3
 
 def add_parser(sub) -> None:
     wave = sub.add_parser(
-        "wave", help="any wave kind, with its checks",
+        "wave",
+        help="any wave kind, with its checks",
         description="Simulate a wave of any kind (Tarry's traversal, the tree algorithm, the phase algorithm, "
-                    "Chang–Roberts election) and check it against the kind's guarantees.",
+        "Chang–Roberts election) and check it against the kind's guarantees.",
         epilog="examples:\n"
-               "  ctl sim wave --list\n"
-               "  ctl sim wave tarry topologies/seed.toml --seeds 20\n"
-               "  ctl sim wave election --nodes 12 --shape ring --seed 3 --dup 0.1\n"
-               "  ctl sim wave phase --nodes 30 --shape strong --param D=29 --seeds 50\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  ctl sim wave --list\n"
+        "  ctl sim wave tarry topologies/seed.toml --seeds 20\n"
+        "  ctl sim wave election --nodes 12 --shape ring --seed 3 --dup 0.1\n"
+        "  ctl sim wave phase --nodes 30 --shape strong --param D=29 --seeds 50\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     wave.add_argument("kind", nargs="?", metavar="NAME", help="the wave kind (see --list)")
-    wave.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
-                      help="a topology file (or generate one with --nodes and --shape)")
+    wave.add_argument(
+        "topology",
+        nargs="?",
+        metavar="TOPOLOGY.toml",
+        help="a topology file (or generate one with --nodes and --shape)",
+    )
     wave.add_argument("--list", action="store_true", help="list the kinds and exit")
-    wave.add_argument("--nodes", "-n", metavar="N", type=integer("--nodes"),
-                      help="generate a topology of N nodes (with --shape)")
-    wave.add_argument("--shape", metavar="SHAPE",
-                      help="tree, dag, ring or strong (default: the first the kind can run on)")
+    wave.add_argument(
+        "--nodes", "-n", metavar="N", type=integer("--nodes"), help="generate a topology of N nodes (with --shape)"
+    )
+    wave.add_argument(
+        "--shape", metavar="SHAPE", help="tree, dag, ring or strong (default: the first the kind can run on)"
+    )
     wave.add_argument("--seed", type=integer("--seed"), help="run seed (default: a random one, printed)")
-    wave.add_argument("--seeds", type=integer("--seeds", 1), default=1, metavar="K",
-                      help="run K seeds: S, S+1, ... (default 1)")
-    wave.add_argument("--from", dest="initiators", action="append", metavar="NODE",
-                      help="an initiator; repeat, or separate with commas (default: the kind's)")
-    wave.add_argument("--param", dest="params", action="append", metavar="NAME=VALUE",
-                      help="a start parameter of the kind (phase: D=N)")
-    wave.add_argument("--dup", type=probability("--dup"), default=0.0, metavar="P",
-                      help="probability that a message is delivered twice (default 0)")
+    wave.add_argument(
+        "--seeds", type=integer("--seeds", 1), default=1, metavar="K", help="run K seeds: S, S+1, ... (default 1)"
+    )
+    wave.add_argument(
+        "--from",
+        dest="initiators",
+        action="append",
+        metavar="NODE",
+        help="an initiator; repeat, or separate with commas (default: the kind's)",
+    )
+    wave.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a start parameter of the kind (phase: D=N)",
+    )
+    wave.add_argument(
+        "--dup",
+        type=probability("--dup"),
+        default=0.0,
+        metavar="P",
+        help="probability that a message is delivered twice (default 0)",
+    )
     wave.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -90,26 +114,41 @@ def run(args: argparse.Namespace) -> int:
         reports.append(report)
         if not args.json:
             if seed == first:
-                one_each = " (the first seed's; one generated per seed)" if args.nodes is not None and args.seeds > 1 else ""
+                one_each = (
+                    " (the first seed's; one generated per seed)" if args.nodes is not None and args.seeds > 1 else ""
+                )
                 print(f"topology: {where}: {len(topology.names)} nodes, {topology.edge_count} edges{one_each}")
-                print(f"{kind.name} from {len(report['initiators'])} initiator(s): {_names(report['initiators'])}"
-                      + (f"; parameters {_params_text(report['params'])}" if report["params"] else ""))
+                print(
+                    f"{kind.name} from {len(report['initiators'])} initiator(s): {_names(report['initiators'])}"
+                    + (f"; parameters {_params_text(report['params'])}" if report["params"] else "")
+                )
             print(_line(report), flush=True)
-    failures = [{"seed": r["seed"], "violations": r["violations"], "replay": r["replay"]}
-                for r in reports if r["violations"]]
+    failures = [
+        {"seed": r["seed"], "violations": r["violations"], "replay": r["replay"]} for r in reports if r["violations"]
+    ]
     if args.json:
         from ctl.output import print_json
 
         if args.seeds == 1:
             print_json({"topology": source, **reports[0]})
         else:
-            print_json({"wave": kind.name, "topology": source, "seeds": [first, first + args.seeds - 1],
-                        "messages": _span([r["messages"] for r in reports]),
-                        "ok": not failures, "failures": failures, "runs": reports})
+            print_json(
+                {
+                    "wave": kind.name,
+                    "topology": source,
+                    "seeds": [first, first + args.seeds - 1],
+                    "messages": _span([r["messages"] for r in reports]),
+                    "ok": not failures,
+                    "failures": failures,
+                    "runs": reports,
+                }
+            )
         return 1 if failures else 0
     if args.seeds > 1:
-        print(f"summary: {args.seeds} seeds, {args.seeds - len(failures)} passed, {len(failures)} failed; "
-              f"messages {_span([r['messages'] for r in reports], text=True)}")
+        print(
+            f"summary: {args.seeds} seeds, {args.seeds - len(failures)} passed, {len(failures)} failed; "
+            f"messages {_span([r['messages'] for r in reports], text=True)}"
+        )
     if not failures:
         print("checks: ok")
         return 0
@@ -121,8 +160,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args, found) -> int:
-    rows = [{"name": k.name, "summary": k.summary, "hears_from": k.hears_from,
-             "initiators": k.initiators_allowed, "params": sorted(k.params)} for k in found.values()]
+    rows = [
+        {
+            "name": k.name,
+            "summary": k.summary,
+            "hears_from": k.hears_from,
+            "initiators": k.initiators_allowed,
+            "params": sorted(k.params),
+        }
+        for k in found.values()
+    ]
     if args.json:
         from ctl.output import print_json
 
@@ -227,9 +274,11 @@ def _line(r: dict) -> str:
         shown += f"; ... ({len(decisions)} in all)"
     dup = f", {r['duplicates']} duplicates delivered" if r["dup"] else ""
     verdict = "ok" if not r["violations"] else f"FAILED ({len(r['violations'])} violations)"
-    return (f"seed {r['seed']}: {r['messages']} messages (at most {r['max_per_channel']} on a channel, "
-            f"{r['max_in_flight']} in flight at once{dup}), reached {r['reached']}/{r['nodes']}, "
-            f"{_count(len(decisions), 'decision')}: {shown or 'none'}; check {verdict}")
+    return (
+        f"seed {r['seed']}: {r['messages']} messages (at most {r['max_per_channel']} on a channel, "
+        f"{r['max_in_flight']} in flight at once{dup}), reached {r['reached']}/{r['nodes']}, "
+        f"{_count(len(decisions), 'decision')}: {shown or 'none'}; check {verdict}"
+    )
 
 
 def _count(k: int, noun: str) -> str:

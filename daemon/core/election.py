@@ -43,10 +43,10 @@ so a copy changes neither the messages sent nor the decisions.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .shapes import not_a_ring
-from .wave import Graph, MessageType, Text, Wave, WaveRun
+from .wave import Graph, MessageType, Text, Wave, WaveNode, WaveRun
 
 
 class ElectionToken(NamedTuple):
@@ -62,7 +62,7 @@ class ElectionWave(Wave):
     initiators_allowed = "many"
     dependence = True  # every decision follows an event at every node (daemon/sim/wave.py checks it)
 
-    def __init__(self, node, wave, params):
+    def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]) -> None:
         super().__init__(node, wave, params)
         self.awake = False
         self.forwarded: set[str] = set()
@@ -147,6 +147,8 @@ class ElectionWave(Wave):
             found.append(f"no leader: {top} did not decide")
         expected = cls.expected_messages(graph)
         if run.messages != expected:
-            found.append(f"{run.messages} messages, expected exactly {expected} on this arrangement "
-                         f"(2N−1 = {2 * n - 1} .. N(N+1)/2 = {n * (n + 1) // 2})")
+            found.append(
+                f"{run.messages} messages, expected exactly {expected} on this arrangement "
+                f"(2N−1 = {2 * n - 1} .. N(N+1)/2 = {n * (n + 1) // 2})"
+            )
         return found

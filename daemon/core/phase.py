@@ -40,10 +40,10 @@ by the node (:attr:`PhaseWave.finished`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from .shapes import diameter, not_strongly_connected
-from .wave import Graph, Int, MessageType, Wave, WaveRun
+from .wave import Bound, Graph, Int, MessageType, Wave, WaveNode, WaveRun
 from .waves import WaveError
 
 MAX_D = 1 << 20
@@ -56,19 +56,21 @@ class PhaseToken(NamedTuple):
 
 class PhaseWave(Wave):
     name = "phase"
-    summary = "the phase algorithm: strongly connected digraph, diameter bound D; D messages per edge, every node decides"
+    summary = (
+        "the phase algorithm: strongly connected digraph, diameter bound D; D messages per edge, every node decides"
+    )
     messages = (MessageType("phase.token", PhaseToken, {"round": Int(1, MAX_D)}),)
-    params = {"D": Int(1, MAX_D)}
+    params: ClassVar[dict[str, Bound]] = {"D": Int(1, MAX_D)}
     hears_from = "parents"
     initiators_allowed = "many"
     dependence = True  # with D >= the diameter, every decision follows an event at every node
 
-    def __init__(self, node, wave, params):
+    def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]) -> None:
         super().__init__(node, wave, params)
         self.D: int = params["D"]
-        self.got: dict[str, int] = {q: 0 for q in node.parents}    # rounds received, as bits
+        self.got: dict[str, int] = {q: 0 for q in node.parents}  # rounds received, as bits
         self.count: dict[str, int] = {q: 0 for q in node.parents}  # Rec_p[q]
-        self.sent = 0                                               # Sent_p
+        self.sent = 0  # Sent_p
         self.decided = False
 
     def start(self) -> None:
@@ -76,8 +78,10 @@ class PhaseWave(Wave):
 
     def receive(self, sender: str, msg: PhaseToken) -> None:
         if msg.round > self.D:
-            raise WaveError(f"phase: node {self.node.me} got round {msg.round} from {sender} "
-                            f"in wave {self.wave}, whose D is {self.D}")
+            raise WaveError(
+                f"phase: node {self.node.me} got round {msg.round} from {sender} "
+                f"in wave {self.wave}, whose D is {self.D}"
+            )
         bit = 1 << msg.round
         if self.got[sender] & bit:
             return  # a copy of a round already counted
@@ -116,7 +120,7 @@ class PhaseWave(Wave):
     @classmethod
     def check(cls, graph: Graph, run: WaveRun) -> list[str]:
         found = []
-        ds = sorted({r.get("D") for _, r in run.decisions if isinstance(r, dict)} - {None})
+        ds = sorted({r["D"] for _, r in run.decisions if isinstance(r, dict) and isinstance(r.get("D"), int)})
         if len(ds) > 1:
             found.append(f"the nodes decided with different D: {ds}")
         d = ds[0] if len(ds) == 1 else None
@@ -144,8 +148,10 @@ class PhaseWave(Wave):
         short = [(a, b) for a, b in graph.edges if run.per_channel.get((a, b), 0) != d]
         if short:
             a, b = short[0]
-            found.append(f"{run.per_channel.get((a, b), 0)} messages on {a} -> {b}, expected exactly D = {d} "
-                         f"({len(short)} edges off)")
+            found.append(
+                f"{run.per_channel.get((a, b), 0)} messages on {a} -> {b}, expected exactly D = {d} "
+                f"({len(short)} edges off)"
+            )
         if run.messages != d * len(edges):
             found.append(f"{run.messages} messages, expected D·|E| = {d}·{len(edges)} = {d * len(edges)}")
         return found

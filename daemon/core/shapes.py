@@ -110,8 +110,10 @@ def not_a_ring(graph: Graph) -> str | None:
         p = nxt[p][0]
     for n in graph.nodes:
         if n not in on_cycle:
-            return (f"not a ring: node {n} is not on the cycle through node {first} "
-                    f"({len(on_cycle)} of {len(graph.nodes)} nodes)")
+            return (
+                f"not a ring: node {n} is not on the cycle through node {first} "
+                f"({len(on_cycle)} of {len(graph.nodes)} nodes)"
+            )
     return None
 
 

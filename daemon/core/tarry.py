@@ -38,10 +38,10 @@ part is over is dropped by the node: :attr:`TarryWave.finished`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .shapes import links, not_connected
-from .wave import Graph, Int, MessageType, Wave, WaveRun
+from .wave import Graph, Int, MessageType, Wave, WaveNode, WaveRun
 from .waves import WaveError
 
 
@@ -58,11 +58,11 @@ class TarryWave(Wave):
     initiators_allowed = "one"
     dependence = True  # every decision follows an event at every node (daemon/sim/wave.py checks it)
 
-    def __init__(self, node, wave, params):
+    def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]) -> None:
         super().__init__(node, wave, params)
         self.father: str | None = None  # the initiator's is its own name
-        self.used: set[str] = set()     # R1: neighbours the token was sent to
-        self.hops = 0                   # the highest hop count seen or sent here
+        self.used: set[str] = set()  # R1: neighbours the token was sent to
+        self.hops = 0  # the highest hop count seen or sent here
         self.done = False
 
     def start(self) -> None:
@@ -81,12 +81,10 @@ class TarryWave(Wave):
 
     def _forward(self, hops: int) -> None:
         node = self.node
-        for q in node.neighbours:  # R1 and R2: an unused channel other than the father's
-            if q not in self.used and q != self.father:
-                break
-        else:
-            q = self.father if self.father not in self.used and self.father != node.me else None
-        if q is None:  # every channel used: the token is back at the initiator
+        # R1 and R2: an unused channel other than the father's, else the father's
+        others = [q for q in node.neighbours if q not in self.used and q != self.father]
+        q = others[0] if others else self.father
+        if q is None or q == node.me or q in self.used:  # every channel used: the token is back at the initiator
             self.done = True
             node.decide({"hops": hops})
             return
@@ -139,6 +137,8 @@ class TarryWave(Wave):
             found.append(f"the initiator decided with {run.decisions[0][1]!r}, expected hops 2|E| = {2 * len(view)}")
         unreached = [n for n in graph.nodes if n not in run.reached]
         if unreached:
-            found.append(f"the token never reached {', '.join(unreached[:5])}"
-                         + (f" ({len(unreached)} nodes)" if len(unreached) > 5 else ""))
+            found.append(
+                f"the token never reached {', '.join(unreached[:5])}"
+                + (f" ({len(unreached)} nodes)" if len(unreached) > 5 else "")
+            )
         return found

@@ -37,10 +37,10 @@ after it decided is dropped by the node (:attr:`TreeWave.finished`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .shapes import links, not_a_tree
-from .wave import Graph, MessageType, Wave, WaveRun
+from .wave import Graph, MessageType, Wave, WaveNode, WaveRun
 
 
 class TreeMsg(NamedTuple):
@@ -55,7 +55,7 @@ class TreeWave(Wave):
     initiators_allowed = "many"
     dependence = True  # every decision follows an event at every node (daemon/sim/wave.py checks it)
 
-    def __init__(self, node, wave, params):
+    def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]) -> None:
         super().__init__(node, wave, params)
         self.heard: set[str] = set()
         self.sent_to: str | None = None
@@ -127,8 +127,10 @@ class TreeWave(Wave):
                 found.append(f"the deciders {a} and {b} are not neighbours")
             results = dict(run.decisions)
             if results[a] != {"with": b} or results[b] != {"with": a}:
-                found.append(f"the deciders {a} and {b} did not send to each other: "
-                             f"{a} decided {results[a]!r}, {b} decided {results[b]!r}")
+                found.append(
+                    f"the deciders {a} and {b} did not send to each other: "
+                    f"{a} decided {results[a]!r}, {b} decided {results[b]!r}"
+                )
         leaves = cls.leaves(graph)
         every_leaf = set(leaves) <= set(run.initiators)
         if not (run.complete and every_leaf):
@@ -136,8 +138,11 @@ class TreeWave(Wave):
         n = len(graph.nodes)
         expected = 0 if n == 1 else n
         if run.messages != expected:
-            found.append(f"{run.messages} messages, expected N = {expected}" if n > 1 else
-                         f"{run.messages} messages, expected none on a node alone")
+            found.append(
+                f"{run.messages} messages, expected N = {expected}"
+                if n > 1
+                else f"{run.messages} messages, expected none on a node alone"
+            )
         silent = [p for p in graph.nodes if n > 1 and sent.get(p, 0) == 0]
         if silent:
             found.append(f"{len(silent)} nodes never sent: {', '.join(silent[:5])}")

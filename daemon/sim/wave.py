@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.core.wave import (Blob, Flag, Graph, Int, Items, Names, Num, Text, Wave, WaveRun,
-                              Work)
+from daemon.core.wave import Blob, Flag, Graph, Int, Items, Names, Num, Text, Wave, WaveRun, Work
 from daemon.core.waves import NOTHING, Step, WaveError, new_wave_id
 from daemon.errors import BadInput, UserError
 from daemon.sim.drive import Driver
@@ -165,15 +165,15 @@ class WaveSim:
     run: WaveRun
     violations: list[str] = field(default_factory=list)
     events: int = 0
-    time: float = 0.0                 # simulated ms of the last event
-    duplicates: int = 0               # duplicate deliveries the network scheduled
-    max_in_flight: int = 0            # the most original messages in flight at once
+    time: float = 0.0  # simulated ms of the last event
+    duplicates: int = 0  # duplicate deliveries the network scheduled
+    max_in_flight: int = 0  # the most original messages in flight at once
     decision_times: list[float] = field(default_factory=list)  # ms, beside run.decisions
     tasks: list[tuple[str, str, float]] = field(default_factory=list)  # (node, task id, cost)
     refused: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    dropped: int = 0                  # deliveries to a node whose part was over
+    dropped: int = 0  # deliveries to a node whose part was over
     limit: str | None = None
     unpreceded: list[tuple[str, ...]] | None = None  # per decision: nodes with no event before it
 
@@ -200,7 +200,7 @@ class SimNode:
     """A :class:`~daemon.core.wave.WaveNode` in the simulator: one per node and wave.
     What an event does is buffered and committed by the harness when the event returns."""
 
-    def __init__(self, sim: "_Harness", index: int):
+    def __init__(self, sim: _Harness, index: int):
         graph = sim.graph
         me = graph.nodes[index]
         self._sim = sim
@@ -217,7 +217,7 @@ class SimNode:
         self._reset()
 
     def _reset(self) -> None:
-        self.sends: list[tuple[int, Any]] = []
+        self.sends: list[tuple[Hashable, object]] = []
         self.decisions: list[Any] = []
         self.tasks: list[tuple[str, float]] = []
         self.deadline: tuple[bool, float | None] = (False, None)
@@ -285,13 +285,14 @@ class _Harness:
     def record(self, now: float, p: int, w: Any, step: Step) -> None:
         vclocks = self.drive.vclocks
         decisions = self.result.run.decisions
-        if vclocks is None or self.clocked == len(decisions):
+        unpreceded = self.result.unpreceded
+        if vclocks is None or unpreceded is None or self.clocked == len(decisions):
             return
         clock = vclocks.now(p)
         names = self.graph.nodes
         missing = tuple(names[q] for q, t in enumerate(clock) if t == 0)
         for _ in range(len(decisions) - self.clocked):
-            self.result.unpreceded.append(missing)
+            unpreceded.append(missing)
         self.clocked = len(decisions)
 
     def task_count(self, name: str) -> int:
@@ -320,6 +321,7 @@ class _Harness:
             result.dropped += 1
             return NOTHING
         node = self.nodes[p]
+        assert node is not None  # made with the instance
         node._reset()
         try:
             if what == START and msg is None:
@@ -330,10 +332,11 @@ class _Harness:
                 node.deadline_gen += 1
                 w.expire()
             else:
+                assert src is not None  # a delivery has a sender
                 w.receive(self.graph.nodes[src], msg)
         except WaveError:
             raise
-        except Exception as exc:  # contained, as the node contains a wave that raises
+        except Exception as exc:  # noqa: BLE001 - contained, as the node contains a wave that raises
             result.errors.append(f"{self.kind.name} raised {type(exc).__name__} at {node.me}: {exc}")
             return NOTHING
         now = self.net.now
@@ -405,8 +408,9 @@ def simulate_wave(
     if max_events is None:
         max_events = 100 + 4 * (n + 1) * (len(graph.edges) + n)
     wave = new_wave_id(kind.tag or kind.name, seed & ((1 << 64) - 1), "sim")
-    result = WaveSim(kind=kind.name, seed=seed, dup=dup, graph=graph, params=params,
-                     run=WaveRun(initiators=tuple(starters)))
+    result = WaveSim(
+        kind=kind.name, seed=seed, dup=dup, graph=graph, params=params, run=WaveRun(initiators=tuple(starters))
+    )
     if clocks is None:
         clocks = n <= CLOCKS_MAX_NODES
     if clocks:
@@ -436,8 +440,9 @@ def simulate_wave(
         for (p, _), missing in zip(run.decisions, result.unpreceded):
             if missing:
                 shown = ", ".join(missing[:5]) + (f" ({len(missing)} nodes)" if len(missing) > 5 else "")
-                result.violations.append(f"{p} decided before any event at {shown} (a wave's decision "
-                                         "follows an event at every node)")
+                result.violations.append(
+                    f"{p} decided before any event at {shown} (a wave's decision follows an event at every node)"
+                )
                 break
     result.violations += kind.check(graph, run)
     return result
