@@ -11,6 +11,10 @@ import shlex
 import pytest
 
 import daemon.sim.wave as harness
+import test_election
+import test_phase
+import test_tarry
+import test_tree
 from ctl.cli import main
 from daemon.core.tarry import TarryToken, TarryWave
 
@@ -115,3 +119,18 @@ def test_a_failing_seed_is_named_with_its_replay_command(capsys, monkeypatch):
     assert code == 1
     assert [line for line in failed if f"(seed {seed})" in line] == [
         line for line in again.splitlines() if line.startswith("check failed")]
+
+
+@pytest.mark.parametrize("module", [test_tarry, test_tree, test_phase, test_election])
+def test_a_property_failure_names_a_command_that_replays_the_run(capsys, module):
+    """The assertion message of a sweep (tests/sim/wave_nets.py ``Hint``) writes the
+    network and names a ``ctl sim wave`` command: it must run the very same wave."""
+    for seed in (3, 5, 8):
+        *_, sim, hint = module.one(seed)
+        command = str(hint).split("replay: ")[1]
+        code, out, _ = ctl(capsys, *shlex.split(command)[1:], "--json")
+        report = json.loads(out)
+        assert code == 0
+        assert report["messages"] == sim.run.messages and report["duplicates"] == sim.duplicates
+        assert [d[:2] for d in report["decisions"]] == [list(d) for d in sim.run.decisions]
+        assert [d[2] for d in report["decisions"]] == [round(t, 6) for t in sim.decision_times]

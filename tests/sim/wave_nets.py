@@ -59,12 +59,12 @@ def _graph(rng: random.Random, n: int, edges: list[tuple[int, int]]) -> Graph:
     order = list(range(n))
     rng.shuffle(order)
     names = [f"n{i}" for i in range(n)]
-    seen, out = set(), []
-    for a, b in edges:
-        if a != b and (a, b) not in seen:
-            seen.add((a, b))
-            out.append((names[a], names[b]))
-    return Graph(tuple(names[i] for i in order), tuple(out))
+    unique = {(a, b) for a, b in edges if a != b}
+    # edges in the order Graph.of gives a topology file's (by child, then parent, in node
+    # order), so that the network written for the replay command runs exactly as here
+    at = {node: k for k, node in enumerate(order)}
+    out = sorted(unique, key=lambda e: (at[e[1]], at[e[0]]))
+    return Graph(tuple(names[i] for i in order), tuple((names[a], names[b]) for a, b in out))
 
 
 def _oriented(rng: random.Random, pairs) -> list[tuple[int, int]]:
