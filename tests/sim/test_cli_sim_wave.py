@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -26,6 +28,21 @@ def ctl(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.mark.e2e  # starts a process (tests/conftest.py)
+def test_same_seed_prints_the_same_bytes_in_other_processes():
+    """Across processes with different string-hash seeds: no order may come from a set."""
+    outs = []
+    for hashseed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed)
+        for argv in (["tarry", "--nodes", "30", "--shape", "strong"], ["tree", "--nodes", "30"],
+                     ["phase", "--nodes", "20", "--shape", "strong", "--param", "D=19"],
+                     ["election", "--nodes", "20"]):
+            done = subprocess.run([sys.executable, "-m", "ctl", "sim", "wave", *argv, "--seed", "9", "--seeds", "3",
+                                   "--dup", "0.2", "--json"], cwd=ROOT, env=env, capture_output=True, check=True)
+            outs.append(done.stdout)
+    assert outs[:4] == outs[4:]
 
 
 def test_list_names_every_kind(capsys):
