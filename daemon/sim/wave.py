@@ -15,7 +15,8 @@ Theory of operation (ARCHITECTURE.md, "The waves"; daemon/core/wave.py for the c
   node does with a wave it remembers only by id.
 - **The node a wave sees** (:class:`SimNode`, a :class:`~daemon.core.wave.WaveNode`):
   ``send`` checks what the edge and the receiving node would (the message is one of the
-  kind's types, of this wave, every field in its bound — :func:`bound_problem` — and the
+  kind's types, of this wave, every field in its bound — :func:`bound_problem`, and a
+  list of names only of the cluster's nodes — and the
   receiver hears from the sender: a child for a kind that hears from its parents, a
   neighbour otherwise) and refuses anything else: the message is not sent and the run
   lists it (``refused``), a violation. ``decide`` records (node, result) in order; a
@@ -305,7 +306,11 @@ class _Harness:
         if msg[0] != self.wave:
             return f"{mtype.name} of wave {msg[0]!r}, not {self.wave!r}"
         for name, bound in mtype.fields.items():
-            why = bound_problem(bound, getattr(msg, name))
+            value = getattr(msg, name)
+            why = bound_problem(bound, value)
+            if why is None and isinstance(bound, Names):
+                strangers = [v for v in value if v not in self.node_set]
+                why = f"names {strangers[0]!r}, not a node of the cluster" if strangers else None
             if why:
                 return f"{mtype.name} field {name} {why}"
         return None

@@ -28,9 +28,14 @@ class Other(NamedTuple):
     wave: str
 
 
+class Roll(NamedTuple):
+    wave: str
+    names: list[str]
+
+
 class Base(Wave):
     name = "probe"
-    messages = (MessageType("probe.note", Note, {"text": Text(8)}),)
+    messages = (MessageType("probe.note", Note, {"text": Text(8)}), MessageType("probe.roll", Roll, {"names": Names(2)}))
     hears_from = "parents"
 
 
@@ -71,6 +76,8 @@ def test_a_correct_kind_runs_clean():
     ("c", lambda w: Other(w), "b -> c: Other is not one of probe's message types"),
     ("c", lambda w: Note("another-wave", "x"), "b -> c: probe.note of wave 'another-wave'"),
     ("c", lambda w: Note(w, "far too long"), "b -> c: probe.note field text is 12 characters, more than 8"),
+    ("c", lambda w: Roll(w, ["a", "b", "c"]), "b -> c: probe.roll field names has 3 items, more than 2"),
+    ("c", lambda w: Roll(w, ["a", "x"]), "b -> c: probe.roll field names names 'x', not a node of the cluster"),
 ])
 def test_a_send_the_receiver_would_not_accept_is_refused(dest, msg, why):
     class Rogue(Flood):
