@@ -104,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"seed {first}" if args.seeds == 1 else f"seeds {first}..{first + args.seeds - 1}", flush=True)
     reports = []
-    source = None
+    topology, source = _topology(args)
     for seed in range(first, first + args.seeds):
         one = copy.copy(args)
         one.seed = seed
-        topology, where = _topology(one)
-        source = source or where
+        if args.nodes is not None and seed != first:  # a file is read once; a generated one is per seed
+            topology, _ = _topology(one)
         report = _one(one, kind, topology, params)
         reports.append(report)
         if not args.json:
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 one_each = (
                     " (the first seed's; one generated per seed)" if args.nodes is not None and args.seeds > 1 else ""
                 )
-                print(f"topology: {where}: {len(topology.names)} nodes, {topology.edge_count} edges{one_each}")
+                print(f"topology: {source}: {len(topology.names)} nodes, {topology.edge_count} edges{one_each}")
                 print(
                     f"{kind.name} from {len(report['initiators'])} initiator(s): {_names(report['initiators'])}"
                     + (f"; parameters {_params_text(report['params'])}" if report["params"] else "")
