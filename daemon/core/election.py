@@ -143,7 +143,7 @@ class ElectionWave(Wave):
             found.append(f"{run.messages} messages, above the worst case N(N+1)/2 = {n * (n + 1) // 2}")
         if not run.complete:
             return found
-        if not run.decisions:
+        if top not in [p for p, _ in run.decisions]:
             found.append(f"no leader: {top} did not decide")
         expected = cls.expected_messages(graph)
         if run.messages != expected:

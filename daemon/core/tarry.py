@@ -131,10 +131,11 @@ class TarryWave(Wave):
             found.append(f"the token never crossed {a} -> {b} ({len(missing)} directed channels unused)")
         if run.messages != 2 * len(view):
             found.append(f"{run.messages} messages, expected exactly 2|E| = {2 * len(view)}")
-        if not deciders:
+        if root not in deciders:
             found.append(f"the initiator {root} did not decide")
-        elif run.decisions[0][1] != {"hops": 2 * len(view)}:
-            found.append(f"the initiator decided with {run.decisions[0][1]!r}, expected hops 2|E| = {2 * len(view)}")
+        elif dict(run.decisions)[root] != {"hops": 2 * len(view)}:
+            result = dict(run.decisions)[root]
+            found.append(f"the initiator decided with {result!r}, expected hops 2|E| = {2 * len(view)}")
         unreached = [n for n in graph.nodes if n not in run.reached]
         if unreached:
             found.append(
