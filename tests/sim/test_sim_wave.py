@@ -307,3 +307,19 @@ def test_kinds_by_name():
 def test_bounds(bound, good, bad, why):
     assert bound_problem(bound, good) is None
     assert bound_problem(bound, bad) == why
+
+
+@pytest.mark.parametrize("kind, shape, params", [
+    ("tarry", "dag", {}), ("tarry", "strong", {}), ("tree", "tree", {}),
+    ("phase", "strong", {"D": 39}), ("phase", "ring", {"D": 39}), ("election", "ring", {}),
+])
+def test_sweep_over_the_topologies_ctl_generates(kind, shape, params):
+    """40-node topologies as ``ctl sim wave --nodes 40 --shape S --seed S`` makes them
+    (English names, so the election's order is the words'), each run passing its checks;
+    a failure names that very command."""
+    from daemon.sim.graph import generated
+
+    for seed in range(15):
+        sim = simulate_wave(kind, generated(40, shape, seed), params=params, seed=seed, dup=0.1)
+        extra = "".join(f" --param {k}={v}" for k, v in params.items())
+        assert sim.violations == [], f"replay: ctl sim wave {kind} --nodes 40 --shape {shape} --seed {seed}{extra} --dup 0.1"
