@@ -21,9 +21,10 @@ Theory of operation (ARCHITECTURE.md, "The waves"; daemon/core/wave.py for the c
   neighbour otherwise) and refuses anything else: the message is not sent and the run
   lists it (``refused``), a violation. ``decide`` records (node, result) in order; a
   second decision at a node is recorded and is a violation. ``sample`` returns a small
-  dict, ``enqueue`` records the tasks it would create (``tasks``), ``set_deadline``
-  schedules a timer event that calls :meth:`~Wave.expire` (a later call replaces it;
-  None cancels), ``now`` is the simulated time in seconds.
+  dict (the node's name, the time, and what ``samples`` gives for it), ``enqueue``
+  records the tasks it would create (``tasks``), ``set_deadline`` schedules a timer
+  event that calls :meth:`~Wave.expire` (a later call replaces it; None cancels),
+  ``now`` is the simulated time in seconds.
 - **Events are atomic**: what an event sends, decides, enqueues or schedules takes
   effect only if the event returns. A :class:`~daemon.core.waves.WaveError` is a
   rejection (``rejected``, as the node counts them), any other exception is contained
@@ -247,7 +248,7 @@ class SimNode:
         self.decisions.append(result)
 
     def sample(self, detail: bool = False) -> dict:
-        return {"node": self.me, "sampled_at": round(self.now, 9)}
+        return {"node": self.me, "sampled_at": round(self.now, 9), **self._sim.samples.get(self.me, {})}
 
     def enqueue(self, tasks: int, cost: float) -> list[str]:
         if not isinstance(tasks, int) or isinstance(tasks, bool) or tasks < 0:
@@ -268,8 +269,18 @@ class SimNode:
 
 
 class _Harness:
-    def __init__(self, kind: type[Wave], graph: Graph, params: dict, wave: str, drive: Driver, result: WaveSim):
+    def __init__(
+        self,
+        kind: type[Wave],
+        graph: Graph,
+        params: dict,
+        wave: str,
+        drive: Driver,
+        result: WaveSim,
+        samples: dict[str, dict] | None = None,
+    ):
         self.kind = kind
+        self.samples = samples or {}
         self.graph = graph
         self.params = params
         self.wave = wave
@@ -379,6 +390,7 @@ def simulate_wave(
     delay: tuple[float, float] = DEFAULT_DELAY,
     max_events: int | None = None,
     clocks: bool | None = None,
+    samples: dict[str, dict] | None = None,
 ) -> WaveSim:
     """Run one wave of ``kind`` (a class or a name of :func:`kinds`) on ``graph`` (a
     :class:`Graph` or a Topology) from ``initiators`` (default: the kind's
@@ -390,7 +402,9 @@ def simulate_wave(
     what the built-in kinds need (Chang–Roberts' N(N+1)/2 and the phase algorithm's
     D·|E| with D < N, duplicates included); a run that reaches it is cut short
     (``complete`` false) and the limit is a violation. ``clocks`` (default: on up to
-    :data:`CLOCKS_MAX_NODES` nodes) keeps vector clocks for ``unpreceded``.
+    :data:`CLOCKS_MAX_NODES` nodes) keeps vector clocks for ``unpreceded``. ``samples``
+    gives nodes' states beyond the default (``{name: {"load": 2.5}}``): what
+    ``WaveNode.sample`` returns there, for kinds that read the node's state.
     """
     if isinstance(kind, str):
         kind = kind_named(kind)
@@ -421,7 +435,7 @@ def simulate_wave(
     if clocks:
         result.unpreceded = []
     drive = Driver(n, seed, dup, delay=delay, clocks=clocks)
-    sim = _Harness(kind, graph, params, wave, drive, result)
+    sim = _Harness(kind, graph, params, wave, drive, result, samples)
     index = sim.index
     drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events)
     names = graph.nodes
