@@ -2,6 +2,10 @@
 
 argparse turns the ArgumentTypeError into ``ctl CMD: error: argument --flag: ...`` and
 exit status 2.
+
+Each checker carries its bounds as text (``parse.bounds``, e.g. "1 to 100,000"): ``ctl.cli``
+adds them to the option's help wherever the help does not already say them, so a limit
+is stated once, where it is checked, and every ``--help`` states it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ def integer(flag: str, low: int | None = None, high: int | None = None):
         return value
 
     parse.__name__ = "integer"
+    parse.bounds = (f"{low:,} to {high:,}" if low is not None and high is not None
+                    else f"at least {low:,}" if low is not None
+                    else f"at most {high:,}" if high is not None else None)
     return parse
 
 
@@ -41,6 +48,7 @@ def seconds(flag: str, high: float = 86_400.0, zero: bool = False):
         return value
 
     parse.__name__ = "seconds"
+    parse.bounds = f"{'0' if zero else 'more than 0'} to {high:,g} s"
     return parse
 
 
@@ -57,4 +65,5 @@ def probability(flag: str):
         return value
 
     parse.__name__ = "probability"
+    parse.bounds = "0 to below 1"
     return parse

@@ -28,7 +28,7 @@ import time
 
 from ctl.bench.cluster import BenchError, ROOT, Cluster, free_base_port
 
-DEFAULT_TOPOLOGY = os.path.join(ROOT, "topologies", "seed.toml")
+DEFAULT_TOPOLOGY = "seed"  # a shipped topology (ctl/shipped.py)
 
 
 def bench_toml(path: str) -> str:

@@ -5,8 +5,8 @@ Every bench starts what it measures itself (real clusters in a private ECHOFINN_
 free ports, stopped by pid on the way out, or the simulator) and prints the conditions:
 cores, load average, Python. The machine may be shared: the yardstick is measured in
 the same run wherever there is one (the echo floor), and a ratio is printed beside each
-figure. Long runs print progress lines on stderr. The measuring code lives in
-ctl/bench/; BENCHMARKS.md shows the results and the commands.
+figure. Long runs print progress lines on stderr. A figure past its target is marked MISSED
+beside it, and the run ends with the list of missed targets.
 
   echo     echo latency over a real cluster against a raw pyzmq relay tree of the same
            shape, same pacing (--gap), same run; --load adds every slot busy;
@@ -82,6 +82,7 @@ def policies(text: str) -> list[str]:
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option
+    from ctl.shipped import help_text
 
     sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
@@ -105,8 +106,10 @@ def add_arguments(p):
     common(e)
 
     b = sub.add_parser("balance", help="the burst per policy on a real cluster, or a queue of millions")
-    b.add_argument("topology", nargs="?", metavar="TOPOLOGY", help="topology file (default topologies/seed.toml)")
-    b.add_argument("--scenario", choices=("burst", "queue"), default="burst")
+    b.add_argument("topology", nargs="?", metavar="TOPOLOGY", help=help_text() + " (default: seed)")
+    b.add_argument("--scenario", choices=("burst", "queue"), default="burst",
+                   help="burst (default): tasks land on one node, rounds spread them, per policy; "
+                        "queue: a queue of millions at one node, rounds timed")
     b.add_argument("--policy", type=policies, default=["heap", "seed", "none"], metavar="P[,P...]", help="burst: policies (default heap,seed,none)")
     b.add_argument("--tasks", type=integer("--tasks", 1, 10_000_000), help="burst: tasks (default 152); queue: tasks (default 2,000,000)")
     b.add_argument("--cost", type=seconds("--cost", 3600), default=None, metavar="SECONDS", help="task cost (default 0.5 burst, 1.0 queue)")
@@ -124,7 +127,7 @@ def add_arguments(p):
 
     m = sub.add_parser("sim", help="the simulator: the burst per policy, the plan's properties, large waves")
     m.add_argument("--nodes", type=integer("--nodes", 1, 100_000), default=1000, help="burst: generated tree size (default 1000)")
-    m.add_argument("--seed", type=integer("--seed", 0), default=1)
+    m.add_argument("--seed", type=integer("--seed", 0), default=1, help="the simulator's seed (default 1)")
     m.add_argument("--interval", type=seconds("--interval", 3600), default=1.0, metavar="SECONDS", help="seconds between rounds (default 1)")
     m.add_argument("--snapshots", type=integer("--snapshots", 0, 10_000_000), default=0, metavar="N", help="also check the heap plan on N random snapshots")
     m.add_argument("--scale", action="store_true", help="also echo on 100,000 nodes and Finn on 10,000 (DAG) and 1,000 (strong)")
@@ -201,7 +204,9 @@ def _balance(args, progress) -> dict:
     from ctl.bench import balance
     from daemon.topology import load
 
-    path = os.path.abspath(args.topology) if args.topology else balance.DEFAULT_TOPOLOGY
+    from ctl.shipped import topology_path
+
+    path = os.path.abspath(topology_path(args.topology or balance.DEFAULT_TOPOLOGY))
     load(path).node(args.at)  # a bad file or an unknown node: exit 2 before anything starts
     if args.scenario == "queue":
         r = balance.queue(args.tasks or 2_000_000, path, args.at, args.cost or 1.0, args.rounds, progress)

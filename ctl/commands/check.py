@@ -30,14 +30,18 @@ NAMES_SHOWN = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topology", metavar="TOPOLOGY.toml", help="the topology file to check")
+    from ctl.shipped import help_text
+
+    parser.add_argument("topology", metavar="TOPOLOGY", help=help_text("the topology file to check"))
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from daemon.topology import load
 
-    topology = load(args.topology)
+    from ctl.shipped import topology_path
+
+    topology = load(topology_path(args.topology))
     summary = summarise(topology, args.topology)
     if args.json:
         json.dump(summary, sys.stdout, indent=2)

@@ -13,7 +13,9 @@ DESCRIPTION = __doc__
 
 
 def add_arguments(p):
-    p.add_argument("topology", nargs="?", default="topologies/demo.toml", metavar="TOPOLOGY.toml", help="default: topologies/demo.toml")
+    from ctl.shipped import help_text
+
+    p.add_argument("topology", nargs="?", default="demo", metavar="TOPOLOGY", help=help_text() + " (default: demo, 15 nodes)")
     p.add_argument("--no-top", action="store_true", help="print one frame instead of opening the live view")
     p.add_argument("--burst", type=int, default=24, metavar="N", help="tasks in the burst (default 24)")
 
@@ -24,7 +26,9 @@ def run(args) -> int:
     from ctl.cli import main as ctl
     from daemon.topology import load
 
-    topology = load(args.topology)  # a bad file fails here, before anything starts
+    from ctl.shipped import topology_path
+
+    topology = load(topology_path(args.topology))  # a bad file fails here, before anything starts
     path = topology.path or args.topology
     small = min(topology.names, key=lambda n: (topology.node(n).cpus, topology.names.index(n)))
 

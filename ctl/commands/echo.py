@@ -7,7 +7,7 @@ message count (2|E| on a healthy cluster) and the wave's own latency (from the s
 message to the result, without process start-up).
 
 A dead, stopped or cut-off node does not stop the wave: each node gives up on silent
-neighbours at its share of ``--timeout`` and echoes what it has (daemon/core/node.py), so
+neighbours at its share of ``--timeout`` and echoes what it has, so
 the result holds every node that could be reached, and the nodes it lacks are named
 (``"missing"`` in ``--json``). A node cut off by a refused key is named with the reason,
 e.g. ``subserviate refused pical's key (a stale or foreign key)``, from what the nodes
@@ -15,8 +15,8 @@ and the operator's own handshakes report (``"refused"``: [who refused, whose key
 rather than as a bare "no answer". Exit status: 0 when every node answered, 1 when some
 are missing, 2 for bad arguments.
 
-``--trace FILE`` then asks every node for its recorded steps of the wave (daemon/trace/
-recorder.py) and writes the trace to FILE; a node that does not answer is named, and the
+``--trace FILE`` then asks every node for its recorded steps of the wave (a cluster
+started with ``--record``) and writes the trace to FILE; a node that does not answer is named, and the
 exit status is 1.
 """
 

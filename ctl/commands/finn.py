@@ -17,10 +17,11 @@ DESCRIPTION = __doc__
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option, add_trace_option
+    from daemon.core.messages import MAX_COST, MAX_TASKS  # what one finn.start message may carry
 
     add_topology_option(p)
-    p.add_argument("--tasks", "-k", type=integer("--tasks", 0, 10_000), default=1, metavar="K", help="tasks each node enqueues when it decides (default 1; 0 = just the wave)")
-    p.add_argument("--cost", type=seconds("--cost"), metavar="SECONDS", help="cost of each task (default: the cluster's task_time)")
+    p.add_argument("--tasks", "-k", type=integer("--tasks", 0, MAX_TASKS), default=1, metavar="K", help="tasks each node enqueues when it decides (default 1; 0 = just the wave)")
+    p.add_argument("--cost", type=seconds("--cost", MAX_COST), metavar="SECONDS", help="cost of each task (default: the cluster's task_time)")
     p.add_argument("--from", dest="initiator", metavar="NODE", help="initiate here (only for a graph with one source component)")
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS", help="how long to wait for every decision (default 5)")
     add_trace_option(p)

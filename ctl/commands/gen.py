@@ -36,10 +36,12 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from daemon.topogen import SHAPES
+
     parser.add_argument(
         "--nodes", "-n", metavar="N", required=True, type=integer("--nodes"), help="number of nodes (at least 1)"
     )
-    parser.add_argument("--shape", required=True, metavar="SHAPE", help="tree, dag, ring or strong")
+    parser.add_argument("--shape", required=True, metavar="SHAPE", help=", ".join(SHAPES))
     parser.add_argument(
         "--seed", type=integer("--seed"), default=None, help="random seed (default: a random one, printed to stderr)"
     )

@@ -1,7 +1,7 @@
 """``ctl keygen [-t TOPOLOGY.toml] [--out DIR] [--json]``: make a cluster's CURVE keys ahead of time.
 
 ``ctl start`` makes the keys by itself when every node runs on this host; a cluster on
-several hosts needs them made once and shared out (README.md, "Security").
+several hosts needs them made once and shared out (the README's "Security" section says how).
 
 Without ``--out`` (every node on this host): writes ``RUN_DIR/keys``, the cluster's run
 directory. It refuses (exit 1) while the cluster runs: its nodes hold the keys there, and

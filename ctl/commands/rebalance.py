@@ -3,8 +3,8 @@
 One balancing round: an echo wave collects every node's tasks, the plan picks queued
 tasks to move from the most loaded nodes to those with the most free CPUs, the donors
 hand them over (exactly once: move id, acknowledgement, resend), and a second echo
-measures the result. Prints each move and the imbalance (max/avg work per CPU, daemon/core/snapshot.py) before and
-after.
+measures the result. Prints each move and the imbalance (the largest remaining work per CPU over the
+average) before and after.
 
 Policies: ``heap`` (default: by expected finish time; a task moves only when it would end
 earlier by more than half its cost, so tasks do not bounce) and ``seed`` (the original
@@ -18,14 +18,21 @@ JSON object per line (``{"round": N, "error": "..."}`` for a failed one).
 ``--trace FILE`` writes the round's trace to FILE: every node's recorded steps of its
 two echo waves and its moves (with several rounds, the last round's).
 
-A detailed echo lists at most ``detail_limit`` (daemon/core/tasks.py) queued tasks per node (the tail
-of each queue; the rest is summarised: daemon/core/tasks.py), so one round moves at
-most that many tasks from one donor; later rounds move more.
+Limits: the balancer's echo lists a node's queued tasks one by one while the queue holds
+at most {listed} (fewer in clusters of thousands of nodes, so that the wave's answer
+fits one frame); a longer queue is summarised as runs of (cost, count), and the plan
+then moves counts from the donor's tail. A donor gives one receiver at most {transfer}
+tasks per round, so a huge queue drains over several rounds.
 """
+
+from daemon.core.node import QUEUE_DETAIL_LIMIT
+from daemon.core.tasks import MAX_TRANSFER_TASKS
 
 ORDER = 50
 HELP = "one balancing round: echo, plan, move queued tasks to free CPUs"
-DESCRIPTION = __doc__
+# The limits come from the node's core (daemon/core/node.py listing_limit, daemon/core/
+# tasks.py MAX_TRANSFER_TASKS; daemon/core/plan.py, "Bulk plans").
+DESCRIPTION = __doc__.replace("{listed}", f"{QUEUE_DETAIL_LIMIT:,}").replace("{transfer}", f"{MAX_TRANSFER_TASKS:,}")
 
 
 def add_arguments(p):

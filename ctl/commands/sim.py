@@ -71,6 +71,11 @@ CAUSALITY_MAX_NODES = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ctl.shipped import help_text
+    from daemon.core.plan import POLICIES
+    from daemon.sim.balance import SCENARIOS
+
+
     sub = parser.add_subparsers(dest="sim", metavar="WHAT", required=True)
     echo = sub.add_parser("echo", help="one echo wave", description="Simulate one echo wave.")
     finn = sub.add_parser("finn", help="one Finn wave", description="Simulate one Finn wave.")
@@ -90,11 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     replay.add_argument("recording", metavar="RECORDING",
                         help="a recording file, a run directory, or a cluster's name (all its nodes' recordings)")
     for p in (echo, finn, balance, chaos):
-        p.add_argument("topology", nargs="?", metavar="TOPOLOGY.toml",
-                       help="a topology file (or generate one with --nodes and --shape)")
+        p.add_argument("topology", nargs="?", metavar="TOPOLOGY",
+                       help=help_text() + " (or generate one with --nodes and --shape)")
         p.add_argument("--nodes", "-n", metavar="N", type=integer("--nodes"),
-                       help="generate a topology of N nodes (with --shape)")
-        p.add_argument("--shape", metavar="SHAPE", help="tree, dag, ring or strong (default tree)")
+                       help="generate a topology of N nodes, at least 1 (with --shape)")
+        p.add_argument("--shape", metavar="SHAPE", help=f"{', '.join(SHAPES)} (default tree)")
         p.add_argument("--seed", type=integer("--seed"), help="run seed (default: a random one, printed)")
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
     for p in (echo, finn, chaos):
@@ -113,8 +118,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="run K seeds: S, S+1, ... (default 1)")
     chaos.add_argument("--long-partitions", action="store_true",
                        help="partitions of 2-8 s, past a move's deadline: every ACK of a move may be lost")
-    balance.add_argument("--scenario", default="burst", help="workload scenario (default burst)")
-    balance.add_argument("--policy", default="heap", help="heap, seed or none (default heap)")
+    balance.add_argument("--scenario", choices=SCENARIOS, default="burst",
+                         help="the workload (default burst: 4 tasks per cpu of the cluster land on up to 3 nodes)")
+    balance.add_argument("--policy", choices=POLICIES, default="heap",
+                         help="the balancer's plan (default heap; none: no balancing, the baseline)")
     balance.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                          help="simulated seconds between balancing rounds (default 1)")
 
@@ -193,7 +200,9 @@ def _topology(args):
             raise BadInput(f"--shape applies to generated topologies; {args.topology} is a file")
         from daemon.topology import load
 
-        topology = load(args.topology)
+        from ctl.shipped import topology_path
+
+        topology = load(topology_path(args.topology))
         return topology, f"{args.topology}"
     if args.nodes is None:
         raise BadInput("no topology: give a topology file, or --nodes N --shape tree|dag|ring|strong")

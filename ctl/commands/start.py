@@ -1,31 +1,37 @@
-"""``ctl start TOPOLOGY.toml [--foreground] [--insecure] [--record] [--json]``: start a cluster; return once every node is ready.
+"""``ctl start TOPOLOGY [--foreground] [--insecure] [--record] [--json]``: start a cluster; return once every node is ready.
+
+TOPOLOGY is a topology file, or the name of a shipped one (``ctl start seed``).
 
 1. Loads the topology (a bad file: exit 2, nothing started). ``security = "none"`` with a
    node on a non-loopback host is refused (exit 2) unless ``--insecure`` is given.
 2. Refuses a cluster that is already running (exit 1, naming its supervisor pid).
-3. Bind-tests the port of every node that runs on this host: a taken port fails the
-   start, naming the node and the port, before any process exists (exit 1).
-4. Starts the supervisor, ``python -m daemon.supervisor --topology FILE --run-dir DIR
-   --notify-fd FD``, detached: a new session, stdin /dev/null, output appended to
-   ``DIR/supervisor.log``. It follows the supervisor's progress lines on the pipe FD
-   (``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or
-   ``failed N``; see ``daemon.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
-5. Before that, makes sure the run directory holds the cluster's CURVE keys
-   (``DIR/keys``, see daemon/security.py): when every node runs here, missing ones are
-   created; otherwise they must come from ``ctl keygen``. Keys already there must be
-   this cluster's, of one set (their keyring says so): keys of another cluster, a
-   folder mixing two sets or keys without a keyring are refused (exit 1), naming the
-   file and how to start afresh.
+3. Bind-tests the two ports of every node that runs on this host: a taken port fails the
+   start before any process exists (exit 1), naming the node and the port, and what
+   holds it when that is a node of one of your clusters (cluster and node).
+4. Makes sure the run directory holds the cluster's CURVE keys (RUN_DIR/keys): when
+   every node runs here, missing ones are created; otherwise they must come from
+   ``ctl keygen``. Keys already there must be this cluster's, of one set (their keyring
+   says so): keys of another cluster, a folder mixing two sets or keys without a keyring
+   are refused (exit 1), naming the file and how to start afresh.
+5. Starts the cluster's supervisor in the background (its own session; its output goes
+   to RUN_DIR/supervisor.log), follows its progress (``starting 8 nodes … 8/8 ready``)
+   and returns once every node is ready.
 6. Prints the endpoints and the run directory. On failure it prints each node's error,
    waits for the supervisor to stop what it started, and checks by pid that no process
    of the cluster is left (killing, by pid, any that is).
 
 ``--foreground`` runs the supervisor inside this process instead: the cluster lives until
 Ctrl-C or SIGTERM, which stop every node. ``--record`` makes every node record its steps
-for ``--trace`` (daemon/trace/recorder.py), as ``[cluster] record = true`` in the file
-does: the supervisor gets ``--record``, and passes it on to every node it starts. ``--json`` prints
+for ``--trace`` and for ``ctl sim replay``, as ``[cluster] record = true`` in the file
+does. ``--json`` prints
 ``{"cluster", "run_dir", "supervisor", "nodes": [{"name", "pid", "endpoint"}]}``.
 """
+
+# How it works: the supervisor runs as ``python -m daemon.supervisor --topology FILE
+# --run-dir DIR --notify-fd FD`` and writes progress lines to the pipe FD (``starting N``,
+# ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or ``failed N``;
+# daemon/supervisor.py); the keys are daemon/security.py's; --record is passed on to
+# the supervisor, which passes it to every node (daemon/trace/recorder.py).
 
 from __future__ import annotations
 
@@ -41,7 +47,9 @@ ERRORS_SHOWN = 5  # node errors quoted when a start fails (the rest are counted)
 def add_arguments(p):
     from ctl.common import add_json_option
 
-    p.add_argument("topology", metavar="TOPOLOGY.toml", help="the cluster's topology file")
+    from ctl.shipped import help_text
+
+    p.add_argument("topology", metavar="TOPOLOGY", help=help_text("the cluster's topology file"))
     p.add_argument("--foreground", action="store_true",
                    help="run the supervisor in this process; Ctrl-C or SIGTERM stops the cluster")
     p.add_argument("--insecure", action="store_true",
@@ -57,7 +65,9 @@ def run(args) -> int:
     from daemon.supervisor import local_nodes
     from daemon.topology import load, recording
 
-    topology = load(args.topology)
+    from ctl.shipped import topology_path
+
+    topology = load(topology_path(args.topology))
     if args.record:
         topology = recording(topology)
     security.check_mode(topology, args.insecure)

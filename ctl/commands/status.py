@@ -13,12 +13,11 @@ pical's key (a stale or foreign key)``, and its PING cell says ``refused key``.
 Exit 1 if the cluster is not running, any node is not RUNNING, alive and answering
 its ping, or a key is refused: a node whose process lives but does not answer
 (SIGSTOPped, stuck) is named "alive but not answering". A cluster this host proves
-stopped or never started is said in the words every command uses (ctl/common.py
-``resolve_cluster``).
+stopped or never started is said in the words every command uses.
 
 A missing or damaged ``cluster.json`` is said as such, with the cluster's processes found
-by the ports of the topology (``daemon.orphans``: verified to be this cluster's node
-daemons and their supervisor) and how to stop them; exit 1.
+by the ports of the topology (verified to be this cluster's node daemons and their
+supervisor, by user and command line) and how to stop them; exit 1.
 
 ``--json``: ``{"cluster", "run_dir", "running", "state", "supervisor": {"pid", "started_at",
 "uptime_s", "log", "restart_policy"}, "nodes": [{"name", "pid", "endpoint",

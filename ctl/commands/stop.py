@@ -11,11 +11,11 @@ left — and SIGKILLs, by pid, any that outstays the wait, saying so.
 A cluster that is not running: ``ctl stop`` stops any node that outlived a killed
 supervisor and cleans the stale pid file and record (exit 0: it did something). With
 nothing at all to do — the cluster stopped cleanly, or was never started on this host —
-it says so in the words every command uses (ctl/common.py ``resolve_cluster``) and exits
+it says so in the words every command uses and exits
 1, like every other command against a cluster that is down.
 
 A missing or damaged ``cluster.json`` does not orphan the cluster: with ``-t FILE`` its
-processes are also found by the ports of the topology (``daemon.orphans``: the node
+processes are also found by the ports of the topology (the node
 daemons listening there, checked to be ours by user and command line, and the
 supervisor that started them) and stopped the same way. Without ``-t`` only a
 supervisor named by a live pid file can be found; otherwise it says to pass ``-t``

@@ -12,10 +12,12 @@ DESCRIPTION = __doc__
 def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option, add_topology_option
+    from daemon.core.messages import MAX_COST, MAX_TASKS  # what one submit message may carry
+
 
     p.add_argument("node", metavar="NODE", help="the node that gets the tasks")
-    p.add_argument("--tasks", "-n", type=integer("--tasks", 1, 100_000), default=1, metavar="N", help="how many tasks (default 1)")
-    p.add_argument("--cost", type=seconds("--cost"), metavar="SECONDS", help="seconds of CPU each task holds a slot (default: the cluster's task_time)")
+    p.add_argument("--tasks", "-n", type=integer("--tasks", 1, MAX_TASKS), default=1, metavar="N", help="how many tasks (default 1)")
+    p.add_argument("--cost", type=seconds("--cost", MAX_COST), metavar="SECONDS", help="seconds of CPU each task holds a slot (default: the cluster's task_time)")
     add_topology_option(p)
     add_json_option(p)
 

@@ -7,7 +7,7 @@ sparkline of its recent load; DAG and cycle edges the tree does not show are lis
 ("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when,
 or with the supervisor's state for it (``cluster.json``: BACKOFF while it waits to be
 restarted, FATAL once it crashed too often, with its restarts and last exit).
-The header shows nodes up, cpus, tasks, the imbalance (max/avg work per CPU, daemon/core/snapshot.py) and its
+The header shows nodes up, cpus, tasks, the imbalance (the largest work per CPU over the average) and its
 trend, the last wave's messages and latency, the last balancing round and Finn wave — as
 the nodes' samples report them, whoever started them (``ctl rebalance``, the
 supervisor's timer, ``ctl finn``, another ``ctl top``).
@@ -19,7 +19,7 @@ keys:
   p pause                    ? help
 
 Messages: ``echo.start`` every interval (``rebalance``'s echo, move, echo while automatic
-balancing is on); ``finn.start`` on f; ``submit`` on s; all through daemon.operator.
+balancing is on); ``finn.start`` on f; ``submit`` on s; all with the operator key, as ``ctl`` sends them.
 
 --once prints one frame to stdout and exits (no terminal needed; plain text when stdout
 is not a terminal); its size is --width (default: the terminal's, else 100) by
