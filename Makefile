@@ -1,8 +1,11 @@
-# The two quick-start commands: `make demo` and `make test`. Each bootstraps .venv first.
+# The two quick-start commands: `make demo` and `make test`. Each bootstraps .venv first:
+# `make demo` with the base package only (what ctl needs to run a cluster), every other
+# target with the test, MPI and plot extras on top (`make venv`).
 # TESTING.md says how the suite is organised and what each test target runs.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+BASE   := $(VENV)/.installed-base
 STAMP  := $(VENV)/.installed
 
 # `make test` and its variants run on WORKERS pytest-xdist workers (default: one per core,
@@ -14,14 +17,19 @@ PARALLEL := -n $(WORKERS) --dist loadgroup
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(BASE): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(BASE)
+
+$(STAMP): $(BASE)
 	$(BIN)/python -m pip install --quiet -e '.[test,mpi,plot]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/ctl demo topologies/demo.toml
+# the shipped topology demo (ctl/shipped.py), from the base package alone
+demo: $(BASE)
+	$(BIN)/ctl demo
 
 # Lint and types ([tool.ruff] and [tool.mypy] in pyproject.toml say what is checked and
 # how strictly): the linter, the formatter (check only: `ruff format FILE` rewrites), mypy.

@@ -1,8 +1,22 @@
 """The options the commands share: which cluster (``-t/--topology``) and ``--json``.
 
-A command that talks to a cluster takes ``-t FILE``; without it, it means the most
-recently started cluster, whose topology path the run directory remembers
-(``daemon.rundir``). Heavy imports stay inside the functions: ``ctl --help`` must be quick.
+Which cluster a command acts on is chosen per shell, never by another shell's doing
+(:func:`chosen`):
+
+1. ``-t X``, else the environment variable ``ECHOFINN_CLUSTER`` (``export
+   ECHOFINN_CLUSTER=seed``: this shell and its children only). X is a topology file if
+   that path exists, else the name of one of this user's clusters on this host (its run
+   directory records its topology), else the name of a shipped topology
+   (ctl/shipped.py); anything else is refused (exit 2) with your clusters and the
+   shipped names.
+2. Without a choice: the one cluster of this user that runs on this host. With two or
+   more running, the command refuses (exit 1), naming them and how to choose: a cluster
+   another shell starts never takes over this shell's commands.
+3. With none running: the most recently started cluster (``current`` in the run
+   directory), so that a stopped or crashed cluster is still said stopped, and ``ctl
+   stop`` still cleans up after a killed supervisor.
+
+Heavy imports stay inside the functions: ``ctl --help`` must be quick.
 
 Every command that talks to a cluster finds it through :func:`resolve_cluster`: the
 topology, then this host's proof that the cluster is down (``daemon.rundir.down_here``:
@@ -14,14 +28,24 @@ hosts, a published MPI topology), the command goes on and the nodes' silence spe
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import dataclass
 
-NO_CLUSTER = "no cluster is running; start one with `ctl start topologies/seed.toml` or pass -t FILE"
+from daemon.errors import UserError
+
+CLUSTER_ENV = "ECHOFINN_CLUSTER"
+NO_CLUSTER = "no cluster is running; start one with `ctl start seed` (a shipped topology) or pass -t FILE"
+
+
+class NoCluster(UserError):
+    """No choice made, none running, none ever started on this host."""
 
 
 def add_topology_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-t", "--topology", metavar="FILE",
-        help="the cluster's topology file (default: the most recently started cluster)",
+        "-t", "--topology", metavar="CLUSTER",
+        help=f"the cluster: a topology file, the name of one of your clusters, or a shipped topology's name "
+             f"(default: ${CLUSTER_ENV}, else the one cluster running)",
     )
 
 
@@ -29,25 +53,87 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+@dataclass
+class Choice:
+    """The cluster a command acts on: its name, its topology when the choice gave one
+    (a file, a shipped name), and why it is this one (for messages)."""
+
+    name: str
+    topology: object | None
+    why: str
+
+
+def chosen(args) -> Choice:
+    """The cluster a command acts on (module text). Raises BadInput (exit 2) for a choice
+    that names nothing, UserError (exit 1) when there is nothing to act on or bare
+    commands are ambiguous."""
+    from daemon import rundir
+
+    text = getattr(args, "topology", None)
+    why = "-t"
+    if not text and os.environ.get(CLUSTER_ENV):
+        text, why = os.environ[CLUSTER_ENV], CLUSTER_ENV
+    if text:
+        return _named(text, why)
+    from ctl.clusters import running
+
+    live = running()
+    if len(live) == 1:
+        return Choice(live[0].name, None, "the one cluster running")
+    if len(live) > 1:
+        names = ", ".join(c.name for c in live)
+        raise UserError(f"{len(live)} clusters are running ({names}); say which: `-t NAME`, or "
+                        f"`export {CLUSTER_ENV}=NAME` for this shell (`ctl list` shows them)")
+    name = rundir.current_cluster()
+    if name is None:
+        raise NoCluster(NO_CLUSTER)
+    return Choice(name, None, "the most recently started")
+
+
+def _named(text: str, why: str) -> Choice:
+    from ctl.shipped import shipped_names, shipped_path
+    from daemon import rundir
+    from daemon.errors import BadInput
+    from daemon.topology import load
+
+    if os.path.lexists(text):
+        topology = load(text)
+        return Choice(topology.cluster.name, topology, why)
+    if _is_name(text) and ((rundir.base_dir() / text / rundir.CLUSTER_FILE).exists()
+                           or (rundir.base_dir() / text / rundir.PID_FILE).exists()):
+        return Choice(text, None, f"named by {why}")
+    found = shipped_path(text)
+    if found is not None:
+        topology = load(str(found))
+        return Choice(topology.cluster.name, topology, why)
+    from ctl.clusters import clusters
+
+    mine = ", ".join(c.name for c in clusters()) or "none"
+    raise BadInput(f"{why} {text}: no such file, no cluster of yours by that name on this host ({mine}), "
+                   f"and no shipped topology of that name ({', '.join(shipped_names())})")
+
+
+def _is_name(text: str) -> bool:
+    return bool(text) and "/" not in text and text not in (".", "..") and not text.startswith(".")
+
+
 def resolve_topology(args):
-    """The topology named by ``-t``, else the most recently started cluster's.
+    """The topology of the cluster :func:`chosen` picks.
 
     Raises TopologyError (exit 2) for a bad file, UserError (exit 1) if there is no
     cluster to talk about.
     """
     from daemon import rundir
-    from daemon.errors import UserError
     from daemon.topology import load
 
-    if getattr(args, "topology", None):
-        return load(args.topology)
-    name = rundir.current_cluster()
-    if name is None:
-        raise UserError(NO_CLUSTER)
+    choice = chosen(args)
+    if choice.topology is not None:
+        return choice.topology
+    name = choice.name
     record, problem = rundir.usable_record(name)
     if record is None or not record.get("topology"):
         problem = problem or f"{rundir.cluster_dir(name) / rundir.CLUSTER_FILE} names no topology file"
-        raise UserError(f"cluster {name} (the most recently started): {problem}; pass -t TOPOLOGY.toml, "
+        raise UserError(f"cluster {name} ({choice.why}): {problem}; pass -t TOPOLOGY.toml, "
                         f"and ctl finds the cluster's processes by the ports of its topology")
     return load(record["topology"])
 
@@ -71,8 +157,6 @@ def cluster_down(topology):
 def resolve_cluster(args):
     """:func:`resolve_topology`, then UserError (exit 1) if this host proves the cluster
     stopped or never started: said at once, not after a timeout (module text)."""
-    from daemon.errors import UserError
-
     topology = resolve_topology(args)
     down = cluster_down(topology)
     if down is not None:

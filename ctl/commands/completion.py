@@ -34,7 +34,7 @@ files, and the names of the shipped topologies where a command takes a topology.
 
 SHELLS = ("bash", "zsh", "fish")
 # A value named like these is a path: completed with file names.
-FILE_WORDS = ("FILE", "DIR", "TOPOLOGY", "RECORDING", "OUT")
+FILE_WORDS = ("FILE", "DIR", "TOPOLOGY", "RECORDING", "OUT", "CLUSTER")
 
 
 def add_arguments(p):

@@ -1,7 +1,8 @@
 """``ctl gen --nodes N --shape tree|dag|ring|strong [--seed S] [--max-children K]
-[--cpus MIN-MAX] [--name NAME] [--base-port P] [-o FILE]``
+[--cpus MIN-MAX] [--name NAME] [--base-port P] [-o FILE [--force]]``
 
-Writes a random topology file (TOML) to stdout or FILE. The file opens with a comment
+Writes a random topology file (TOML) to stdout or FILE (never over an existing file
+without ``--force``: exit 1, naming it). The file opens with a comment
 holding the exact command that regenerates it; without ``--seed`` a random seed is
 chosen and printed to stderr, so the run can be repeated. Sends no message: it only
 writes a file. Exit 2 on bad arguments.
@@ -27,7 +28,7 @@ shapes:
   strong  a directed cycle plus random chords (strongly connected)
 
 The same arguments and seed give the same file; the file's header records the command
-that regenerates it.
+that regenerates it. -o FILE never overwrites an existing file unless --force is given.
 
 examples:
   ctl gen --nodes 31 --shape tree --seed 1 -o /tmp/t31.toml
@@ -66,7 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=7100,
         help="port of the first node; the others follow (default 7100)",
     )
-    parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="write to FILE instead of stdout; an existing FILE is kept unless --force",
+    )
+    parser.add_argument("--force", action="store_true", help="with -o: overwrite FILE if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,8 +128,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        with open(args.output, "w", encoding="utf-8") as f:
+        # "x" creates the file or fails if anything is there (a file, a link, a folder):
+        # nothing is overwritten without --force, not even by a file made meanwhile
+        with open(args.output, "w" if args.force else "x", encoding="utf-8") as f:
             f.write(text)
+    except FileExistsError:
+        raise UserError(f"{args.output}: already exists; pass --force to overwrite it") from None
     except OSError as exc:
         raise UserError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(

@@ -129,6 +129,14 @@ def check_ports(topology, nodes: list[str]) -> None:
                     probe.bind(address)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
+                    from ctl.clusters import port_holder
+
+                    holder = port_holder(node.host, port)
+                    if holder is not None:
+                        words, cluster = holder
+                        raise UserError(f"node {name}: {what} {port} ({endpoint}) is already in use by {words}; "
+                                        f"stop that cluster (`ctl stop -t {cluster}`) or change {field} "
+                                        f"in {topology.path}") from None
                     raise UserError(f"node {name}: {what} {port} ({endpoint}) is already in use; "
                                     f"stop what holds it or change {field} in {topology.path}") from None
                 reason = exc.strerror or str(exc)

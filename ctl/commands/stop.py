@@ -1,6 +1,7 @@
 """``ctl stop [-t TOPOLOGY.toml] [--json]``: stop a cluster; afterwards none of its processes exists.
 
-Without ``-t``, the most recently started cluster. Before signalling anything it takes
+Without ``-t`` (or ``ECHOFINN_CLUSTER``), the one cluster running (with several, it
+asks which), else the most recently started. Before signalling anything it takes
 the cluster's process tree — the supervisor, its node daemons and their burners — plus
 the nodes ``cluster.json`` records (each checked by start time and command line: pids
 get reused). Then it sends SIGTERM to the supervisor, by pid; the supervisor stops its
@@ -52,25 +53,23 @@ def run(args) -> int:
 
     import psutil
 
-    from ctl.common import resolve_topology
+    from ctl.common import NoCluster, chosen
     from daemon import rundir
     from daemon.errors import UserError
 
-    current = rundir.current_cluster()
     found = []
-    if args.topology:
-        topology = resolve_topology(args)
-        name = topology.cluster.name
-    elif current is None:
-        raise UserError(f"no cluster was ever started on this host (none under {rundir.base_dir()}); nothing to stop")
-    else:
-        topology, name = None, current
+    try:
+        choice = chosen(args)
+    except NoCluster:
+        raise UserError(f"no cluster was ever started on this host (none under {rundir.base_dir()}); "
+                        f"nothing to stop") from None
+    topology, name = choice.topology, choice.name
     run_dir = rundir.cluster_dir(name)
     record, problem = rundir.usable_record(name)
     pid = rundir.supervisor_pid(name)
     if record is None and topology is None:
         if pid is None:
-            raise UserError(f"cluster {name} (the most recently started): {problem}; if it still runs, "
+            raise UserError(f"cluster {name} ({choice.why}): {problem}; if it still runs, "
                             f"`ctl stop -t TOPOLOGY.toml` finds its processes by the ports of its topology")
     elif record is None:
         from daemon.orphans import by_ports

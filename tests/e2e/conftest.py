@@ -27,8 +27,9 @@ What it gives each test:
   ``ctl start``s it (asserting it started). ``hold_bench_ports()``: for a test that runs
   ``ctl bench``, which picks its clusters' ports itself, the blocks where it looks first,
   so that no other test takes them meanwhile (and two benches take turns).
-- ``ctl(*args, timeout=60)`` runs ``[sys.executable, "-m", "ctl", *args]`` and returns
-  the ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses;
+- ``ctl(*args, timeout=60, cwd=ROOT, env=None)`` runs ``[sys.executable, "-m", "ctl",
+  *args]`` in ``cwd``, with ``env`` added to the test's environment, and returns the
+  ``CompletedProcess`` (text, captured); ``ctl_json`` adds ``--json`` and parses;
   ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node;
   ``wave_trace_holds(topology, wave, kind)`` fetches a recording cluster's trace of that
   wave and asserts Tel's wave properties on it (daemon/trace/check.py).
@@ -90,6 +91,7 @@ class ClusterEnv:
         self.env["ECHOFINN_HOME"] = str(self.home)
         self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         self.env.pop("ECHOFINN_PARENT_PID", None)
+        self.env.pop("ECHOFINN_CLUSTER", None)  # a choice of the shell that runs the tests is not the test's
         self._locks: list = []
         self.started: set[str] = set()  # topology files of clusters started with `ctl start`
         self.seen: dict[tuple, psutil.Process] = {}  # (pid, start) -> every process of ours observed
@@ -174,18 +176,23 @@ class ClusterEnv:
 
     # -- ctl ------------------------------------------------------------------------
 
-    def ctl(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+    def ctl(self, *args, timeout: float = 60, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``python -m ctl ARGS`` in ``cwd`` (default: the repository), with this test's
+        environment plus ``env``."""
         result = subprocess.run(
-            [sys.executable, "-m", "ctl", *map(str, args)], env=self.env, cwd=ROOT,
+            [sys.executable, "-m", "ctl", *map(str, args)], env={**self.env, **(env or {})}, cwd=cwd,
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
         )
         self.processes()  # remember what runs now, for the teardown's check
         if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0:
-            self.started.add(str(Path(args[1]).absolute()))  # stopped at teardown, record or not
+            from ctl.shipped import topology_path
+
+            path = Path(cwd, args[1])  # a file, else a shipped topology's name
+            self.started.add(str(path if path.exists() else Path(topology_path(str(args[1]))).absolute()))
         return result
 
-    def ctl_json(self, *args, timeout: float = 60) -> dict:
-        result = self.ctl(*args, "--json", timeout=timeout)
+    def ctl_json(self, *args, timeout: float = 60, env: dict | None = None) -> dict:
+        result = self.ctl(*args, "--json", timeout=timeout, env=env)
         assert result.returncode == 0, f"ctl {' '.join(map(str, args))}: {result.returncode}\n{result.stderr}"
         return json.loads(result.stdout)
 

@@ -120,6 +120,19 @@ def test_taken_port_fails_start_naming_node_and_port(cluster_env):
     assert not (cluster_env.home / "seed" / "supervisor.pid").exists()
 
 
+def test_a_port_held_by_another_of_your_clusters_names_its_node_and_cluster(cluster_env):
+    mine = cluster_env.start("seed.toml", name="mine")
+    held = cluster_env.ports(mine)["pical"]
+    mine_record = cluster_env.record("mine")
+    other = cluster_env.topology("dag.toml", name="other", nodes={"issuance": {"port": held}})
+    result = cluster_env.ctl("start", other)
+    assert result.returncode == 1, result.stdout + result.stderr
+    pid = mine_record["nodes"]["pical"]["pid"]
+    assert (f"node issuance: port {held} (tcp://127.0.0.1:{held}) is already in use by node pical of your cluster "
+            f"mine (its port, pid {pid}); stop that cluster (`ctl stop -t mine`)") in result.stderr, result.stderr
+    assert not (cluster_env.home / "other" / "supervisor.pid").exists()
+
+
 def test_node_that_cannot_bind_fails_the_supervisor(cluster_env):
     """The port is taken after ctl's check: the node's own error line reaches the
     supervisor's progress output, the other nodes are stopped, the exit is non-zero."""

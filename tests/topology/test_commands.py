@@ -70,6 +70,21 @@ def test_gen_unwritable_output_exits_1(tmp_path, capsys):
     assert f"{target}: cannot write" in capsys.readouterr().err
 
 
+def test_gen_never_overwrites_without_force(tmp_path, capsys):
+    target = tmp_path / "mine.toml"
+    target.write_text("# hand-written, keep me\n")
+    argv = ["gen", "--nodes", "3", "--shape", "tree", "--seed", "1", "-o", str(target)]
+    assert main(argv) == 1
+    assert f"{target}: already exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert target.read_text() == "# hand-written, keep me\n"
+    link = tmp_path / "link.toml"  # a dangling link is something there too: not followed to create its target
+    link.symlink_to(tmp_path / "elsewhere.toml")
+    assert main([*argv[:-1], str(link)]) == 1
+    assert not (tmp_path / "elsewhere.toml").exists()
+    assert main([*argv, "--force"]) == 0
+    assert load(target).cluster.name == "tree3"
+
+
 def test_check_summary(tmp_path, capsys):
     path = tmp_path / "mixed.toml"
     path.write_text("""
