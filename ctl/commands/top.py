@@ -1,4 +1,4 @@
-"""``ctl top [-t T] [--interval S] [--timeout S] [--once] [--no-color] [--ascii] [--width W --height H]``
+"""``ctl top [-t T] [--interval S] [--timeout S] [--sort S] [--filter TEXT] [--once] [--no-color] [--ascii] [--width W --height H]``
 
 The live tree of a running cluster, full screen: an echo wave every interval (default
 1 s) draws the wave's spanning tree with each node's cpus, running/queued and done
@@ -15,8 +15,14 @@ supervisor's timer, ``ctl finn``, another ``ctl top``).
 keys:
   q quit                     ↑ ↓ select a node        PgUp PgDn scroll
   r one balancing round      a automatic balancing     Enter, space collapse/expand
-  f a Finn wave (one task per node)                    s submit tasks at the selection
+  f a Finn wave (one task per node)                    t submit tasks at the selection
+  s sort: tree, topology, name, load, queue            / filter nodes by name
   p pause                    ? help
+
+Rows: the tree is the echo wave's spanning tree, which on a DAG or a graph with cycles
+may change from wave to wave; the other orders (s, or --sort) are flat lists that keep
+still: the topology file's order, by name, by load per CPU or by queue (the largest
+first). / filters by a part of the name (in the tree, a match keeps its ancestors).
 
 Messages: ``echo.start`` every interval (``rebalance``'s echo, move, echo while automatic
 balancing is on); ``finn.start`` on f; ``submit`` on s; all with the operator key, as ``ctl`` sends them.
@@ -39,6 +45,8 @@ DESCRIPTION = __doc__
 def add_arguments(p) -> None:
     from ctl.argtypes import integer, seconds
     from ctl.common import add_topology_option
+    from ctl.top.view import SORTS
+
 
     add_topology_option(p)
     p.add_argument("--interval", type=seconds("--interval", 3600), default=1.0, metavar="SECONDS",
@@ -48,6 +56,11 @@ def add_arguments(p) -> None:
     p.add_argument("--once", action="store_true", help="print one frame to stdout and exit")
     p.add_argument("--no-color", action="store_true", help="no colour (NO_COLOR does the same)")
     p.add_argument("--ascii", action="store_true", help="ASCII instead of box drawing and blocks")
+    p.add_argument("--sort", choices=SORTS, default="tree",
+                   help="the rows' order (default tree: the echo wave's spanning tree, which may change from "
+                        "wave to wave on a DAG or a cyclic graph; the others keep rows still; the key s cycles)")
+    p.add_argument("--filter", metavar="TEXT", default="",
+                   help="show only the nodes whose name holds TEXT (in the tree, with their ancestors; the key / edits it)")
     p.add_argument("--width", type=integer("--width", 1), metavar="W", help="--once: frame width in columns")
     p.add_argument("--height", type=integer("--height", 1), metavar="H", help="--once: frame height in lines")
 
@@ -71,7 +84,7 @@ def run(args) -> int:
     from ctl.top import loop
 
     return loop.run(topology, make_operator, interval=args.interval, no_color=args.no_color,
-                    glyphs="ascii" if args.ascii else None)
+                    glyphs="ascii" if args.ascii else None, sort=args.sort, name_filter=args.filter)
 
 
 def _once(args, topology, make_operator) -> int:
@@ -84,7 +97,8 @@ def _once(args, topology, make_operator) -> int:
     from ctl.top.view import ViewState, roster_from_topology
     from daemon.operator import WaveTimeout
 
-    view = ViewState(roster=roster_from_topology(topology), cluster=topology.cluster.name, interactive=False)
+    view = ViewState(roster=roster_from_topology(topology), cluster=topology.cluster.name, interactive=False,
+                     sort=args.sort, filter=args.filter)
     view.observe_supervisor(loop.read_record(topology.cluster.name))
     snapshot, failure = None, None
     with make_operator() as op:

@@ -8,7 +8,9 @@ the wave's spanning tree with each node's load; keys inject balancing rounds, Fi
   (selection, scroll, collapsed subtrees, each node's recent load, since when a node has
   not answered, the last balancing round and Finn wave). Time is passed in.
 - :mod:`ctl.top.tree`: the echo wave's spanning tree as rows in screen order, with the
-  edges the tree does not show (DAG and cycle edges). Pure.
+  edges the tree does not show (DAG and cycle edges), or the nodes as a flat list that
+  keeps still from wave to wave (by topology order, name, load or queue: ``s``); either
+  filtered by name (``/``). Pure.
 - :mod:`ctl.top.style`: glyph sets (box drawing or ASCII) and colour palettes
   (24-bit, 256, 16, attributes only, nothing).
 - :mod:`ctl.top.render`: ``render(snapshot, width, height, view=..., color=...)`` →

@@ -3,8 +3,9 @@
 A key arrives as a name ("q", "up", "pgdn", "enter", "esc", "backspace", " ", a digit);
 :func:`press` applies it to the :class:`~ctl.top.view.ViewState` and returns the
 :class:`Command` the worker should run, if any. Two modes, each a table of handlers:
-browsing the tree, and the prompt line that asks how many tasks to submit (while it is
-open, letters are not commands: "q" in the prompt does not quit).
+browsing the tree, and the two prompt lines — how many tasks to submit, and the name
+filter ``/`` opens (while one is open, letters are not commands: "q" typed into the
+filter is a "q", not quit).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ctl.top.view import ViewState
+from ctl.top.view import SORTS, ViewState
 
 #: Digits the submit prompt accepts: enough for 99999 tasks.
 PROMPT_DIGITS = 5
@@ -68,7 +69,11 @@ def _toggle_help(k: _Keypress) -> None:
 
 
 def _close_help(k: _Keypress) -> None:
-    k.view.show_help = False
+    """Esc: close the help; without it open, clear the name filter."""
+    if k.view.show_help:
+        k.view.show_help = False
+    else:
+        k.view.filter = ""
 
 
 def _up(k: _Keypress) -> None:
@@ -99,6 +104,16 @@ def _collapse(k: _Keypress) -> None:
     k.view.toggle_collapse(k.rows)
 
 
+def _cycle_sort(k: _Keypress) -> None:
+    k.view.sort = SORTS[(SORTS.index(k.view.sort) + 1) % len(SORTS)]
+    k.view.scroll = 0
+
+
+def _open_filter(k: _Keypress) -> None:
+    k.view.filtering = True
+    k.view.scroll = 0
+
+
 def _ask_tasks(k: _Keypress) -> None:
     if k.rows:  # pin the target now: the tree may reshape while the user types
         k.view.selected = k.rows[k.view.selected_index(k.rows)]
@@ -123,11 +138,13 @@ ACTIONS: tuple[Action, ...] = (
     Action(("up", "down", "pgup", "pgdn", "home", "end"), "↑ ↓  PgUp PgDn", "select a node, scroll a page", None),
     Action(("enter", " "), "Enter, space", "collapse or expand the selected subtree", _collapse),
     Action(("r",), "r", "one balancing round now", _rebalance, "balance"),
-    Action(("a",), "a", "automatic balancing: one round every interval", _toggle_auto, "auto"),
+    Action(("a",), "a", "automatic balancing: one round every interval", _toggle_auto),  # the header says when it is on
     Action(("f",), "f", "a Finn wave: every node enqueues one task as it decides", _finn, "finn"),
-    Action(("s",), "s", "submit tasks at the selected node (asks how many)", _ask_tasks, "submit"),
+    Action(("t",), "t", "submit tasks at the selected node (asks how many)", _ask_tasks, "tasks"),
+    Action(("s",), "s", "sort: " + " → ".join(SORTS) + " (all but the tree keep rows still)", _cycle_sort, "sort"),
+    Action(("/",), "/", "filter nodes by name (Enter keeps it, Esc clears it)", _open_filter),
     Action(("p",), "p", "pause or resume the echo waves", _toggle_pause, "pause"),
-    Action(("?", "esc"), "? Esc", "this help", None, "help"),
+    Action(("?", "esc"), "? Esc", "this help (Esc closes it, else clears the filter)", None, "help"),
 )
 
 BROWSING: dict[str, Callable[[_Keypress], Command | None]] = {
@@ -163,6 +180,19 @@ def _prompt(k: _Keypress, key: str) -> Command | None:
     return None
 
 
+def _filter(k: _Keypress, key: str) -> None:
+    view = k.view
+    if key == "esc":
+        view.filter, view.filtering = "", False
+    elif key == "enter":
+        view.filtering = False
+    elif key == "backspace":
+        view.filter = view.filter[:-1]
+    elif len(key) == 1 and key.isprintable():
+        view.filter += key
+    view.scroll = 0
+
+
 def press(view: ViewState, key: str, rows: list[str], body: int) -> Command | None:
     """Apply one key to ``view``; return the Command it asks for, or None.
 
@@ -173,5 +203,7 @@ def press(view: ViewState, key: str, rows: list[str], body: int) -> Command | No
     k = _Keypress(view, rows, body)
     if view.prompt is not None:
         return _prompt(k, key)
+    if view.filtering:
+        return _filter(k, key)
     handler = BROWSING.get(key)
     return handler(k) if handler else None

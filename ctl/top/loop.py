@@ -133,14 +133,16 @@ def _sigterm(signum, frame):
 
 
 def run(topology, make_operator, *, interval: float = 1.0, no_color: bool = False,
-        glyphs: str | None = None, term=None) -> int:
-    """Show the live tree until q; returns the exit code.
+        glyphs: str | None = None, term=None, sort: str = "tree", name_filter: str = "") -> int:
+    """Show the live tree until q; returns the exit code. ``sort`` and ``name_filter``
+    are the rows' first order and name filter (``s`` and ``/`` change them).
 
     ``make_operator()`` builds the Operator (called on the worker thread). Errors for
     people (a cluster that cannot be reached at all) are raised after the terminal is
     restored."""
     term = term or make_terminal()
-    view = ViewState(roster=roster_from_topology(topology), cluster=topology.cluster.name)
+    view = ViewState(roster=roster_from_topology(topology), cluster=topology.cluster.name, sort=sort,
+                     filter=name_filter)
     color = color_mode(term, no_color)
     glyphs = glyphs or glyph_mode(encoding=getattr(term.stream, "encoding", None))
     worker = OperatorWorker(make_operator)

@@ -557,9 +557,11 @@ HELP = [
 ]
 
 
-def _help_lines(width: int, pal: Palette, g: Glyphs) -> list[str]:
+def _help_lines(width: int, pal: Palette, g: Glyphs, body: int) -> list[str]:
+    """The help screen; where it does not fit ``body`` lines, without its section titles."""
+    entries = HELP if len(HELP) <= body else [(key, text) for key, text in HELP if text is not None]
     out = []
-    for key, text in HELP:
+    for key, text in entries:
         line = _Line(width, pal, g)
         if text is None:
             line.add(" " + key, pal.bold)
@@ -583,7 +585,14 @@ def _footer(rows: list[Row], body: int, width: int, view: ViewState, now: float,
     if len(rows) > body > 0:
         first = min(view.scroll, max(0, len(rows) - body))
         right = f"rows {first + 1}{g.to}{min(len(rows), first + body)} of {len(rows)}"
-    if view.prompt is not None:
+    shown = [f"by {view.sort}"] if view.sort != "tree" else []
+    shown += [f"/{_printable(view.filter)}"] if view.filter and not view.filtering else []
+    right = "  ".join(shown + ([right] if right else []))
+    if view.filtering:
+        line.add(" filter nodes by name: ", pal.bold)
+        line.add(_printable(view.filter) + "_", pal.reverse)
+        line.add(f"  {len(rows)} shown; Enter keeps, Esc clears", pal.dim)
+    elif view.prompt is not None:
         names = [r.name for r in rows]
         target = names[view.selected_index(names)] if names else "?"
         line.add(f" submit tasks at {_printable(target)}, how many? ", pal.bold)
@@ -639,7 +648,9 @@ def render(snapshot: dict | None, width: int, height: int, *, view: ViewState | 
     out = _header(snapshot, width, view, now, pal, g)
     out.append(_column_titles(cols, width, pal, g))
     if view.show_help:
-        out.extend(_help_lines(width, pal, g)[:body])
+        out.extend(_help_lines(width, pal, g, body)[:body])
+    elif not rows and view.filter:
+        out.append(f"  no node's name holds {_printable(view.filter)!r} (Esc clears the filter)")
     elif not rows:
         out.append("  waiting for the first echo wave" + g.ellipsis)
     else:

@@ -12,6 +12,15 @@ came up against the edge's direction). A node of the topology that is in no wave
 since before the first one) hangs under its first topology parent, marked as not
 reached, since no wave drew that edge. Iteration never runs over a set: order comes
 from the topology file and the snapshot's lists.
+
+The spanning tree may change from wave to wave on a DAG or a graph with cycles (a node's
+father is whichever neighbour's EXPLORE came first), so its rows may move. The view's
+other orders (``ViewState.sort``) are flat lists that keep still: the topology's order,
+by name, or by load or queue (the largest first, ties in the topology's order; a node
+that does not answer last). Each flat row still knows its father and topology parents.
+
+The name filter (``ViewState.filter``, a substring) keeps the nodes whose name holds it;
+in the tree, also their ancestors, so that each match still hangs where it does.
 """
 
 from __future__ import annotations
@@ -47,7 +56,63 @@ class Row:
 
 
 def tree_rows(snapshot: dict | None, view: ViewState) -> list[Row]:
-    """The rows of the tree, in screen order, collapsed subtrees left out."""
+    """The rows on screen, in order: the tree (collapsed subtrees left out) or a flat
+    list sorted as ``view.sort`` says; filtered by ``view.filter``."""
+    if view.sort == "tree":
+        rows = _tree(snapshot, view, fold=True)
+        return _filtered_tree(rows, view.filter) if view.filter else rows
+    return _flat(_tree(snapshot, view, fold=False), view)
+
+
+def _flat(tree: list[Row], view: ViewState) -> list[Row]:
+    """Every node of the tree as a flat list in ``view.sort``'s order."""
+    order = {r.name: i for i, r in enumerate(view.roster)}
+
+    def place(row: Row) -> int:
+        return order.get(row.name, len(order))
+
+    keys = {
+        "topology": lambda r: (place(r), r.name),
+        "name": lambda r: (r.name, place(r)),
+        "load": lambda r: (r.node is None, -(r.node or {}).get("load", 0.0), place(r), r.name),
+        "queue": lambda r: (r.node is None, -(r.node or {}).get("queued", 0), place(r), r.name),
+    }
+    rows = sorted(tree, key=keys[view.sort])
+    return [Row(name=r.name, depth=0, guides=(), last=True, node=r.node, father=r.father, reached=r.reached,
+                hidden=0, parents=r.parents) for r in rows if view.filter in r.name]
+
+
+def _filtered_tree(rows: list[Row], text: str) -> list[Row]:
+    """The tree's rows whose name holds ``text``, with their ancestors; the lines that
+    join them drawn again for the pruned tree."""
+    keep: set[str] = set()
+    fathers = {r.name: r.father for r in rows}
+    for r in rows:
+        if text in r.name:
+            name = r.name
+            while name is not None and name not in keep:
+                keep.add(name)
+                name = fathers.get(name)
+    kept = [r for r in rows if r.name in keep]
+    out: list[Row] = []
+    last_at: dict[int, bool] = {}  # the lastness of the latest row at each depth: r's ancestors'
+    for i, r in enumerate(kept):
+        last = True
+        for later in kept[i + 1:]:
+            if later.depth < r.depth:
+                break
+            if later.depth == r.depth:
+                last = False  # a sibling follows before the tree climbs above r
+                break
+        last_at[r.depth] = last
+        out.append(Row(name=r.name, depth=r.depth, guides=tuple(not last_at[d] for d in range(1, r.depth)),
+                       last=last, node=r.node, father=r.father, reached=r.reached, hidden=r.hidden,
+                       parents=r.parents))
+    return out
+
+
+def _tree(snapshot: dict | None, view: ViewState, fold: bool = True) -> list[Row]:
+    """The rows of the tree, in screen order, collapsed subtrees left out (with ``fold``)."""
     nodes = snapshot["nodes"] if snapshot else []
     by_name = {n["name"]: n for n in nodes}
     order = {r.name: i for i, r in enumerate(view.roster)}
@@ -113,7 +178,7 @@ def tree_rows(snapshot: dict | None, view: ViewState) -> list[Row]:
             if name in visited:  # father pointers that loop: draw each node once
                 continue
             visited.add(name)
-            folded = name in view.collapsed and bool(children.get(name))
+            folded = fold and name in view.collapsed and bool(children.get(name))
             below_fold = _descendants(name, children) if folded else set()
             visited.update(below_fold)  # hidden, not lost: keep them out of the loop check
             rows.append(

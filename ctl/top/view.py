@@ -2,8 +2,9 @@
 
 A snapshot (one echo wave's result, see ``daemon.operator.Operator.echo``) is a moment;
 the view state is the memory around it: which node is selected, which subtrees are
-collapsed, the recent load of every node (the sparkline), since when a node has not
-answered, the imbalance trend, the last balancing round and Finn wave. Nothing here reads
+collapsed, the row order (``sort``) and the name filter, the recent load of every node
+(the sparkline), since when a node has not answered, the imbalance trend, the last
+balancing round and Finn wave. Nothing here reads
 a clock or a socket: every change takes ``now`` (unix seconds) from the caller.
 
 History is one sample per wave for every node, so all sparklines share one time axis: a
@@ -23,6 +24,12 @@ HISTORY = 32
 
 #: How long a status message stays in the footer, seconds.
 STATUS_SECONDS = 8.0
+
+#: The row orders ``s`` cycles through (ctl/top/tree.py ``tree_rows``): the echo wave's
+#: spanning tree, then flat lists that keep still from wave to wave (topology: the file's
+#: order; load and queue: the largest first, ties in the file's order).
+SORTS = ("tree", "topology", "name", "load", "queue")
+
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class ViewState:
     paused: bool = False
     auto_balance: bool = False
     prompt: str | None = None  # digits typed so far while asking "how many tasks?"
+    sort: str = "tree"  # one of SORTS
+    filter: str = ""  # show only nodes whose name holds this (and, in the tree, their ancestors)
+    filtering: bool = False  # the filter line is open: keys type into it
     history: dict[str, deque] = field(default_factory=dict)
     dead_since: dict[str, float] = field(default_factory=dict)
     imbalances: deque = field(default_factory=lambda: deque(maxlen=2))

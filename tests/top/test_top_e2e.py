@@ -74,11 +74,11 @@ def test_live_view_keys_and_a_clean_exit(cluster_env):
         assert "└─ outwhirled" in t.text() and "│        └─ pical" in t.text()
         assert node_row(t, "root").startswith("▶")
 
-        # ↓ ↓ selects haywagon; s 5 Enter submits five 30-second tasks there.
+        # ↓ ↓ selects haywagon; t 5 Enter submits five 30-second tasks there.
         t.press("down")
         t.press("down")
         t.wait_for(lambda t: node_row(t, "haywagon").startswith("▶"), what="haywagon selected")
-        for key in ("s", "5"):
+        for key in ("t", "5"):
             t.press(key)
         t.wait_for(lambda t: "submit tasks at haywagon, how many? 5_" in t.text(), what="the prompt")
         t.press("enter")
@@ -111,6 +111,21 @@ def test_live_view_keys_and_a_clean_exit(cluster_env):
         t.wait_for(lambda t: re.search(r"^PAUSED  seed .* \d\d:\d\d:\d\d$", t.screen.display[0]), what="the resize")
         assert "affixed [+5]" in t.text()
         assert all(len(line.rstrip()) <= 80 for line in t.screen.display)
+
+        # s: flat rows in the topology's order (folds are the tree's); / filters by name,
+        # "q" typed into the filter is a letter, not quit.
+        t.press("s")
+        t.wait_for(lambda t: "by topology" in t.screen.display[-1], what="the topology order")
+        assert [t.line_with(n, 4) for n in ("root", "affixed", "tubularia", "pical")] == sorted(
+            t.line_with(n, 4) for n in ("root", "affixed", "tubularia", "pical"))
+        assert "├─" not in t.text()
+        for key in "/pic":
+            t.press(key)
+        t.wait_for(lambda t: "filter nodes by name: pic_" in t.screen.display[-1], what="the filter line")
+        t.press("enter")
+        t.wait_for(lambda t: "/pic" in t.screen.display[-1] and "root" not in "".join(t.screen.display[4:-1]),
+                   what="the filtered rows")
+        assert "pical" in t.text()
 
         t.press("q")
         assert t.wait_exit() == 0

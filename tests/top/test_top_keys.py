@@ -87,7 +87,7 @@ def test_enter_and_space_collapse_and_expand(seed_roster):
 def test_submit_prompt(seed_roster):
     view = ViewState(roster=seed_roster, selected="haywagon")
     rows = [r.name for r in seed_roster]
-    assert press(view, "s", rows, 10) is None and view.prompt == ""
+    assert press(view, "t", rows, 10) is None and view.prompt == ""
     for key in "1q2x":  # letters are not commands inside the prompt
         assert press(view, key, rows, 10) is None
     assert view.prompt == "12"
@@ -95,21 +95,21 @@ def test_submit_prompt(seed_roster):
     press(view, "5", rows, 10)
     assert press(view, "\r", rows, 10) == Command("submit", node="haywagon", tasks=15)
     assert view.prompt is None
-    press(view, "s", rows, 10)
+    press(view, "t", rows, 10)
     press(view, "7", rows, 10)
     assert press(view, "\x1b", rows, 10) is None and view.prompt is None  # Esc cancels
-    press(view, "s", rows, 10)
+    press(view, "t", rows, 10)
     assert press(view, "enter", rows, 10) is None  # nothing typed, nothing sent
-    press(view, "s", rows, 10)
+    press(view, "t", rows, 10)
     for _ in range(9):
         press(view, "9", rows, 10)
     assert view.prompt == "99999"
-    press(view, "s", [], 10)
+    press(view, "t", [], 10)
 
 
 def test_prompt_needs_a_node():
     view = ViewState()
-    assert press(view, "s", [], 10) is None and view.prompt is None
+    assert press(view, "t", [], 10) is None and view.prompt is None
 
 
 # -- what the waves tell the view ----------------------------------------------------------
