@@ -36,8 +36,11 @@ class Cluster:
         command line)."""
         from daemon.lifecycle import is_alive
 
-        return [name for name, entry in self.nodes.items()
-                if type(entry) is dict and is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name))]
+        return [
+            name
+            for name, entry in self.nodes.items()
+            if type(entry) is dict and is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name))
+        ]
 
 
 def clusters() -> list[Cluster]:

@@ -51,10 +51,11 @@ def topology_path(text: str) -> str:
     that name. Raises BadInput (exit 2) when it is neither, listing the shipped names."""
     from daemon.errors import BadInput
 
-    if os.path.lexists(text) or os.sep in text.rstrip(os.sep) and not shipped_path(text):
+    if os.path.lexists(text) or (os.sep in text.rstrip(os.sep) and not shipped_path(text)):
         return text
     found = shipped_path(text)
     if found is not None:
         return str(found)
-    raise BadInput(f"{text}: no such file, and no shipped topology of that name; "
-                   f"the shipped ones: {', '.join(shipped_names())}")
+    raise BadInput(
+        f"{text}: no such file, and no shipped topology of that name; the shipped ones: {', '.join(shipped_names())}"
+    )

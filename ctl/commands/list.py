@@ -43,21 +43,46 @@ def run(args) -> int:
     rows = []
     for c in found:
         supervisor = rundir.folder_supervisor_pid(c.folder) if c.running else None
-        rows.append({"name": c.name, "state": c.state, "running": c.running, "nodes": len(c.nodes),
-                     "nodes_alive": len(c.alive_nodes()), "supervisor": supervisor, "run_dir": str(c.folder),
-                     "topology": (c.record or {}).get("topology"), "problem": c.problem,
-                     "selected": c.name == selected and ".rank-" not in c.folder.name})
+        rows.append(
+            {
+                "name": c.name,
+                "state": c.state,
+                "running": c.running,
+                "nodes": len(c.nodes),
+                "nodes_alive": len(c.alive_nodes()),
+                "supervisor": supervisor,
+                "run_dir": str(c.folder),
+                "topology": (c.record or {}).get("topology"),
+                "problem": c.problem,
+                "selected": c.name == selected and ".rank-" not in c.folder.name,
+            }
+        )
     if args.json:
-        print_json({"base": str(rundir.base_dir()), "clusters": rows, "selected": selected, "selected_by": why,
-                    "choose": choose})
+        print_json(
+            {
+                "base": str(rundir.base_dir()),
+                "clusters": rows,
+                "selected": selected,
+                "selected_by": why,
+                "choose": choose,
+            }
+        )
         return 0
     if not rows:
         print(f"no cluster of yours on this host (none under {rundir.base_dir()}); start one with `ctl start seed`")
         return 0
     table = [(" ", "NAME", "STATE", "NODES", "SUPERVISOR", "RUN DIRECTORY")]
     for r in rows:
-        table.append(("*" if r["selected"] else " ", r["name"], r["state"], f"{r['nodes_alive']}/{r['nodes']}",
-                      str(r["supervisor"] or "-"), r["run_dir"]))
+        table.append(
+            (
+                "*" if r["selected"] else " ",
+                r["name"],
+                r["state"],
+                f"{r['nodes_alive']}/{r['nodes']}",
+                str(r["supervisor"] or "-"),
+                r["run_dir"],
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

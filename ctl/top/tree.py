@@ -78,8 +78,21 @@ def _flat(tree: list[Row], view: ViewState) -> list[Row]:
         "queue": lambda r: (r.node is None, -(r.node or {}).get("queued", 0), place(r), r.name),
     }
     rows = sorted(tree, key=keys[view.sort])
-    return [Row(name=r.name, depth=0, guides=(), last=True, node=r.node, father=r.father, reached=r.reached,
-                hidden=0, parents=r.parents) for r in rows if view.filter in r.name]
+    return [
+        Row(
+            name=r.name,
+            depth=0,
+            guides=(),
+            last=True,
+            node=r.node,
+            father=r.father,
+            reached=r.reached,
+            hidden=0,
+            parents=r.parents,
+        )
+        for r in rows
+        if view.filter in r.name
+    ]
 
 
 def _filtered_tree(rows: list[Row], text: str) -> list[Row]:
@@ -89,7 +102,7 @@ def _filtered_tree(rows: list[Row], text: str) -> list[Row]:
     fathers = {r.name: r.father for r in rows}
     for r in rows:
         if text in r.name:
-            name = r.name
+            name: str | None = r.name
             while name is not None and name not in keep:
                 keep.add(name)
                 name = fathers.get(name)
@@ -98,16 +111,26 @@ def _filtered_tree(rows: list[Row], text: str) -> list[Row]:
     last_at: dict[int, bool] = {}  # the lastness of the latest row at each depth: r's ancestors'
     for i, r in enumerate(kept):
         last = True
-        for later in kept[i + 1:]:
+        for later in kept[i + 1 :]:
             if later.depth < r.depth:
                 break
             if later.depth == r.depth:
                 last = False  # a sibling follows before the tree climbs above r
                 break
         last_at[r.depth] = last
-        out.append(Row(name=r.name, depth=r.depth, guides=tuple(not last_at[d] for d in range(1, r.depth)),
-                       last=last, node=r.node, father=r.father, reached=r.reached, hidden=r.hidden,
-                       parents=r.parents))
+        out.append(
+            Row(
+                name=r.name,
+                depth=r.depth,
+                guides=tuple(not last_at[d] for d in range(1, r.depth)),
+                last=last,
+                node=r.node,
+                father=r.father,
+                reached=r.reached,
+                hidden=r.hidden,
+                parents=r.parents,
+            )
+        )
     return out
 
 
