@@ -96,6 +96,8 @@ def add_arguments(p):
     from ctl.argtypes import integer, seconds
     from ctl.common import add_json_option
     from ctl.shipped import help_text
+    from daemon.core.plan import POLICIES
+
 
     sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
 
@@ -106,7 +108,7 @@ def add_arguments(p):
     e = sub.add_parser("echo", help="echo latency against the raw pyzmq floor")
     e.add_argument("--nodes", type=sizes("--nodes"), default=[31], metavar="N[,N...]", help="cluster sizes (default 31)")
     e.add_argument("--shape", default="balanced", choices=("balanced", "tree", "dag", "ring", "strong"),
-                   help="balanced tree (default; the floor's shape) or a topogen shape")
+                   help="balanced tree (default; the floor's shape) or a generated topology of that shape, as ctl gen makes")
     e.add_argument("--fanout", type=integer("--fanout", 1, 64), default=2, help="children per node (default 2)")
     e.add_argument("--waves", type=integer("--waves", 1, 100_000), default=200, help="waves per case (default 200; a tenth above 200 nodes)")
     e.add_argument("--gap", type=seconds("--gap", 60, zero=True), default=0.0, metavar="SECONDS", help="pause between waves, for floor and cluster alike (default 0: back to back)")
@@ -123,7 +125,7 @@ def add_arguments(p):
     b.add_argument("--scenario", choices=("burst", "queue"), default="burst",
                    help="burst (default): tasks land on one node, rounds spread them, per policy; "
                         "queue: a queue of millions at one node, rounds timed")
-    b.add_argument("--policy", type=policies, default=["heap", "seed", "none"], metavar="P[,P...]", help="burst: policies (default heap,seed,none)")
+    b.add_argument("--policy", type=policies, default=["heap", "seed", "none"], metavar="P[,P...]", help="burst: the policies to compare, any of " + ", ".join(POLICIES) + ", comma-separated (default: all)")
     b.add_argument("--tasks", type=integer("--tasks", 1, 10_000_000), help="burst: tasks (default 152); queue: tasks (default 2,000,000)")
     b.add_argument("--cost", type=seconds("--cost", 3600), default=None, metavar="SECONDS", help="task cost (default 0.5 burst, 1.0 queue)")
     b.add_argument("--at", default="subserviate", metavar="NODE", help="the node the work lands on (default subserviate)")
