@@ -29,6 +29,8 @@ DECISIONS_SHOWN = 3
 
 
 def add_parser(sub) -> None:
+    from ctl.shipped import help_text
+
     wave = sub.add_parser(
         "wave",
         help="any wave kind, with its checks",
@@ -45,8 +47,8 @@ def add_parser(sub) -> None:
     wave.add_argument(
         "topology",
         nargs="?",
-        metavar="TOPOLOGY.toml",
-        help="a topology file (or generate one with --nodes and --shape)",
+        metavar="TOPOLOGY",
+        help=help_text() + " (or generate one with --nodes and --shape)",
     )
     wave.add_argument("--list", action="store_true", help="list the kinds and exit")
     wave.add_argument(
