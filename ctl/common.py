@@ -131,11 +131,11 @@ def resolve_topology(args):
         return choice.topology
     name = choice.name
     record, problem = rundir.usable_record(name)
-    if record is None or not record.get("topology"):
+    if record is None or not record.topology:
         problem = problem or f"{rundir.cluster_dir(name) / rundir.CLUSTER_FILE} names no topology file"
         raise UserError(f"cluster {name} ({choice.why}): {problem}; pass -t TOPOLOGY.toml, "
                         f"and ctl finds the cluster's processes by the ports of its topology")
-    return load(record["topology"])
+    return load(record.topology)
 
 
 def cluster_down(topology):
@@ -143,7 +143,7 @@ def cluster_down(topology):
     cluster never started here is not down while a process of it holds its ports (its
     supervisor rewrites a removed record within a second; daemon/orphans.py)."""
     from daemon import rundir
-    from daemon.supervisor import local_nodes
+    from daemon.cluster.hosts import local_nodes
 
     down = rundir.down_here(topology, lambda: local_nodes(topology))
     if down is not None and down.kind == "never-started":

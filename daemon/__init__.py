@@ -9,5 +9,6 @@ Layers, from the inside out:
 - ``daemon.sim``       the seeded discrete-event simulator that drives the core.
 - ``daemon.wire``      the wire format: the only module that knows msgpack.
 - ``daemon.node``      the ZeroMQ driver: one node daemon (``python -m daemon``).
-- ``daemon.supervisor`` starts, watches and stops one cluster's daemons.
+- ``daemon.cluster``   the supervisor: starts, watches, restarts and stops one cluster's
+                       daemon processes on a host (``python -m daemon.supervisor``).
 """

@@ -10,7 +10,7 @@ started once per rank by the launcher (without one it runs as a single rank)::
 Theory of operation:
 
 - MPI starts the processes and tells them apart; ZeroMQ does the rest. Each rank is an
-  ordinary :class:`daemon.supervisor.Supervisor` (same start, reaping, stop and death
+  ordinary :class:`daemon.cluster.supervisor.Supervisor` (same start, reaping, stop and death
   signals as ``ctl start``) given an explicit share of the nodes: rank r of K runs the
   r-th of K contiguous blocks of the topology's nodes in file order. The share does not
   depend on hosts, so several ranks may share one machine.
@@ -103,7 +103,8 @@ import psutil
 from daemon import rundir, security
 from daemon.errors import BadInput, UserError
 from daemon.lifecycle import PR_SET_PDEATHSIG, _prctl
-from daemon.supervisor import STOP_GRACE, Supervisor
+from daemon.cluster.record import ClusterState
+from daemon.cluster.supervisor import STOP_GRACE, Supervisor
 from daemon.topology import Topology, dumps, load
 
 ADVERTISE_ENV = "ECHOFINN_ADVERTISE"
@@ -414,7 +415,7 @@ class RankSupervisor(Supervisor):
             if ok:
                 failed = [str(r) for r, fine in enumerate(everyone) if not fine]
                 self.progress(f"error ranks {', '.join(failed)} could not start their nodes; stopping")
-            self.state = "failed"
+            self.state = ClusterState.FAILED
             return False
         self.world.watch(self._stop_from)
         if self.world.rank == 0:
@@ -424,7 +425,7 @@ class RankSupervisor(Supervisor):
                 os.replace(tmp, self.publish)
             except OSError as exc:
                 self.progress(f"error --publish {self.publish}: cannot write it: {exc.strerror}; stopping")
-                self.state = "failed"
+                self.state = ClusterState.FAILED
                 return False
             self.published = True
             took = time.time() - psutil.Process().create_time()

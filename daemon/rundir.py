@@ -6,6 +6,7 @@ Layout::
         current                 the name of the most recently started cluster
         <cluster>/
             cluster.json        supervisor and nodes: pids, start times, endpoints, logs, states
+                                (its schema: daemon/cluster/record.py)
             supervisor.pid      the supervisor's pid while it runs
             supervisor.log      what the supervisor did (start, balancing rounds, exits, stop)
             <node>.log          the node daemon's stdout and stderr
@@ -31,12 +32,13 @@ A missing or garbage pid file falls back on the supervisor pid ``cluster.json``
 records, checked the same way. :func:`folder_supervisor_pid` asks the same of any run
 directory (an MPI rank's too): every launcher asks it before it writes in one.
 
-The folder is authoritative but may be damaged by hand: :func:`read_cluster` checks the
-record's shape and raises :class:`DamagedRecord` (a UserError naming the file and what is
-wrong) instead of handing half a record on. Without a usable record, ``ctl status`` and
-``ctl stop -t FILE`` find the cluster's processes by the topology's ports
+The folder is authoritative but may be damaged by hand: :func:`read_cluster` reads the
+record into its typed form (``ClusterRecord``, whose dataclasses are the file's schema:
+daemon/cluster/record.py) and raises ``DamagedRecord`` (a UserError naming the file and
+the field) instead of handing half a record on. Without a usable record, ``ctl status``
+and ``ctl stop -t FILE`` find the cluster's processes by the topology's ports
 (:mod:`daemon.orphans`); the supervisor itself writes its record and pid file again
-within a second when they go missing (daemon/supervisor.py).
+within a second when they go missing (daemon/cluster/runfolder.py).
 
 Whether a cluster is *down* (:func:`down_here`) is a claim about this host only, and it is
 made only when this host's folder proves it: the supervisor is not running and either the
@@ -60,6 +62,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from daemon.cluster.record import ClusterRecord, ClusterState, DamagedRecord, parse, to_text
 from daemon.errors import UserError
 from daemon.lifecycle import is_alive
 
@@ -143,55 +146,31 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-class DamagedRecord(UserError):
-    """A ``cluster.json`` that cannot be read or is not shaped like a cluster record."""
-
-
-def read_cluster(name: str) -> dict | None:
+def read_cluster(name: str) -> ClusterRecord | None:
     """The cluster's ``cluster.json``, or None if it has none. Raises DamagedRecord if it
     cannot be read or has the wrong shape."""
     return read_record(cluster_dir(name))
 
 
-def read_record(folder: Path) -> dict | None:
+def read_record(folder: Path) -> ClusterRecord | None:
     """:func:`read_cluster` of the run directory ``folder`` (an MPI rank's, say)."""
     path = folder / CLUSTER_FILE
     try:
         with open(path) as f:
-            record = json.load(f)
+            text = f.read()
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise DamagedRecord(f"{path}: cannot read the cluster record: {exc}") from None
-    problem = record_problem(record)
-    if problem:
-        raise DamagedRecord(f"{path}: not a cluster record: {problem}")
-    return record
+    return parse(text, path)
 
 
-def record_problem(record) -> str | None:
-    """What is wrong with the shape of a ``cluster.json`` document, or None."""
-    if type(record) is not dict:
-        return f"expected a JSON object, got {type(record).__name__}"
-    for key, kind in (("cluster", str), ("topology", str), ("state", str), ("supervisor", dict), ("nodes", dict)):
-        if key in record and type(record[key]) is not kind:
-            return f"field {key!r} must be {'an object' if kind is dict else 'a string'}, got {type(record[key]).__name__}"
-    entries = [("supervisor", record.get("supervisor") or {})]
-    for node, entry in (record.get("nodes") or {}).items():
-        if type(entry) is not dict:
-            return f"node {node!r} must be an object, got {type(entry).__name__}"
-        entries.append((f"node {node!r}", entry))
-    for where, entry in entries:
-        pid = entry.get("pid")
-        if pid is not None and (type(pid) is not int or pid <= 0):
-            return f"{where}: pid must be a positive integer, got {pid!r}"
-        started = entry.get("create_time")
-        if started is not None and type(started) not in (int, float):
-            return f"{where}: create_time must be a number, got {started!r}"
-    return None
+def write_record(folder: Path, cluster: ClusterRecord) -> None:
+    """Write ``cluster.json`` in the run directory ``folder``, atomically."""
+    _write_atomic(folder / CLUSTER_FILE, to_text(cluster))
 
 
-def usable_record(name: str) -> tuple[dict | None, str | None]:
+def usable_record(name: str) -> tuple[ClusterRecord | None, str | None]:
     """(record, None), or (None, why not): the record is missing or damaged."""
     try:
         record = read_cluster(name)
@@ -248,14 +227,14 @@ def folder_supervisor_pid(folder: Path) -> int | None:
     or an MPI rank's ``<cluster>.rank-<r>``), or None: what a launch checks before it
     writes anything there."""
     try:
-        record = read_record(folder)
+        found = read_record(folder)
     except DamagedRecord:
-        record = None
-    recorded = (record or {}).get("supervisor") or {}
+        found = None
+    recorded = (found or ClusterRecord()).supervisor
     # The pid file first; if it is missing or garbage, the pid the record names.
-    for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.get("pid")) if p):
+    for pid in dict.fromkeys(p for p in (read_pid(folder), recorded.pid) if p):
         # A record from an earlier run of the cluster says nothing about this pid's start time.
-        started = recorded.get("create_time") if recorded.get("pid") == pid else None
+        started = recorded.create_time if recorded.pid == pid else None
         # The supervisor runs as ``python -m daemon.supervisor ... --run-dir FOLDER``, inside
         # ``ctl start ... --foreground`` or as rank 0 of ``python -m daemon.mpi``: a reused
         # pid would have to be one of those and have started at the recorded instant.
@@ -289,39 +268,37 @@ def down_here(topology, local_nodes: Callable[[], list[str]]) -> Down | None:
     if supervisor_pid(name) is not None:
         return None
     try:
-        record = read_cluster(name)
+        found = read_cluster(name)
     except DamagedRecord:
         return None  # ctl status and ctl stop say what is wrong with it
     start = f"start it with `ctl start {topology.path}`"
-    if record is None:
+    if found is None:
         if set(local_nodes()) != set(topology.names):
             return None  # nodes on other hosts: this folder cannot know about them
         return Down("never-started", f"cluster {name} was never started on this host "
                                      f"(no {CLUSTER_FILE} in {base_dir() / name}); {start}")
-    recorded = record.get("nodes") or {}
     for node in topology.names:
-        entry = recorded.get(node)
-        if entry is None or entry.get("endpoint") != topology.endpoint(node):
+        entry = found.nodes.get(node)
+        if entry is None or entry.endpoint != topology.endpoint(node):
             return None  # a record of another layout (another host's share, other ports)
-        if is_alive(entry.get("pid"), entry.get("create_time"), ("--node", node)):
+        if is_alive(entry.pid, entry.create_time, ("--node", node)):
             return None  # outlived its supervisor: it may still answer
-    state = record.get("state")
-    since = stopped_since(name, record)
-    if state in ("starting", "running", "stopping"):
-        pid = (record.get("supervisor") or {}).get("pid")
+    since = stopped_since(name, found)
+    if found.state is not None and found.state.live:
+        pid = found.supervisor.pid
         return Down("stopped", f"cluster {name} is stopped: its supervisor pid {pid} is gone without a stop "
                                f"(record last written {since}); `ctl stop -t {topology.path}` cleans up, then {start}")
-    if state == "failed":
+    if found.state == ClusterState.FAILED:
         return Down("stopped", f"cluster {name} is stopped: its start failed at {since} "
                                f"(see {base_dir() / name / SUPERVISOR_LOG}); {start}")
     return Down("stopped", f"cluster {name} is stopped (since {since}); {start}")
 
 
-def stopped_since(name: str, record: dict) -> str:
+def stopped_since(name: str, cluster: ClusterRecord) -> str:
     """When a cluster that is not running stopped, as local time: the record's
     ``stopped_at``, else when the record was last written."""
-    at = record.get("stopped_at")
-    if type(at) not in (int, float):
+    at = cluster.stopped_at
+    if at is None:
         try:
             at = (cluster_dir(name) / CLUSTER_FILE).stat().st_mtime
         except OSError:

@@ -132,7 +132,7 @@ class Cluster:
     rebalance_interval: float = DEFAULT_REBALANCE_INTERVAL
     host: str = DEFAULT_HOST
     base_port: int = DEFAULT_BASE_PORT
-    # the supervisor's restart policy (daemon/supervisor.py)
+    # the supervisor's restart policy (daemon/cluster/process.py)
     restart: str = DEFAULT_RESTART
     restart_backoff_max: float = DEFAULT_RESTART_BACKOFF_MAX
     restart_max_crashes: int = DEFAULT_RESTART_MAX_CRASHES

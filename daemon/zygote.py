@@ -31,7 +31,7 @@ Theory of operation (README.md, "Lifetimes"; daemon/lifecycle.py):
   directory holds by then: the supervisor's parsed topology and its copy of the public
   keys (daemon/security.py ``preload``); its own key pair it reads from the run
   directory, where the supervisor has written the cluster's keys back before any restart
-  if they were removed or replaced (daemon/supervisor.py ``_restore_keys``).
+  if they were removed or replaced (daemon/cluster/runfolder.py ``restore_keys``).
 - The child leaves by ``os._exit`` with :func:`daemon.node.serve`'s status (70 for an
   exception it did not expect, after printing it to the log): it never runs the
   supervisor's ``finally`` blocks, atexit handlers or interpreter shutdown. The

@@ -8,14 +8,17 @@ TOPOLOGY is a topology file, or the name of a shipped one (``ctl start seed``).
 3. Bind-tests the two ports of every node that runs on this host: a taken port fails the
    start before any process exists (exit 1), naming the node and the port, and what
    holds it when that is a node of one of your clusters (cluster and node).
-4. Makes sure the run directory holds the cluster's CURVE keys (RUN_DIR/keys): when
-   every node runs here, missing ones are created; otherwise they must come from
-   ``ctl keygen``. Keys already there must be this cluster's, of one set (their keyring
-   says so): keys of another cluster, a folder mixing two sets or keys without a keyring
-   are refused (exit 1), naming the file and how to start afresh.
-5. Starts the cluster's supervisor in the background (its own session; its output goes
-   to RUN_DIR/supervisor.log), follows its progress (``starting 8 nodes … 8/8 ready``)
-   and returns once every node is ready.
+4. Starts the supervisor, ``python -m daemon.supervisor --topology FILE --run-dir DIR
+   --notify-fd FD``, detached: a new session, stdin /dev/null, output appended to
+   ``DIR/supervisor.log``. It follows the supervisor's progress lines on the pipe FD
+   (``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or
+   ``failed N``; see ``daemon.cluster.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
+5. Before that, makes sure the run directory holds the cluster's CURVE keys
+   (``DIR/keys``, see daemon/security.py): when every node runs here, missing ones are
+   created; otherwise they must come from ``ctl keygen``. Keys already there must be
+   this cluster's, of one set (their keyring says so): keys of another cluster, a
+   folder mixing two sets or keys without a keyring are refused (exit 1), naming the
+   file and how to start afresh.
 6. Prints the endpoints and the run directory. On failure it prints each node's error,
    waits for the supervisor to stop what it started, and checks by pid that no process
    of the cluster is left (killing, by pid, any that is).
@@ -62,7 +65,7 @@ def add_arguments(p):
 def run(args) -> int:
     from daemon import rundir, security
     from daemon.errors import UserError
-    from daemon.supervisor import local_nodes
+    from daemon.cluster.hosts import local_nodes
     from daemon.topology import load, recording
 
     from ctl.shipped import topology_path
@@ -226,7 +229,7 @@ class StartView:
 
 
 def _foreground(topology, run_dir, view: StartView) -> int:
-    from daemon.supervisor import Supervisor
+    from daemon.cluster.supervisor import Supervisor
 
     supervisor = Supervisor(topology, run_dir, progress=view.line)
     if not view.as_json:
@@ -245,7 +248,7 @@ def _detached(topology, run_dir, view: StartView) -> int:
 
     from daemon import rundir
     from daemon.lifecycle import child_env
-    from daemon.supervisor import start_timeout
+    from daemon.cluster.supervisor import start_timeout
 
     read_end, write_end = os.pipe()
     command = [
@@ -319,11 +322,11 @@ def _give_up(supervisor, view: StartView, stop_it: bool) -> None:
     except subprocess.TimeoutExpired:
         supervisor.kill()
         supervisor.wait()
-    record = rundir.usable_record(view.topology.cluster.name)[0] or {}
-    if (record.get("supervisor") or {}).get("pid") != supervisor.pid:
+    record = rundir.usable_record(view.topology.cluster.name)[0]
+    if record is None or record.supervisor.pid != supervisor.pid:
         return  # it never took the run directory (say, another start won the race)
-    for name, node in sorted((record.get("nodes") or {}).items()):
-        if is_alive(node.get("pid"), node.get("create_time"), ("--node", name)):
-            os.kill(node["pid"], signal.SIGKILL)
-            view.errors.append(f"node {name} (pid {node['pid']}) outlived its supervisor: killed")
+    for name, node in sorted(record.nodes.items()):
+        if is_alive(node.pid, node.create_time, ("--node", name)):
+            os.kill(node.pid, signal.SIGKILL)
+            view.errors.append(f"node {name} (pid {node.pid}) outlived its supervisor: killed")
     rundir.remove_pid(view.run_dir)

@@ -57,6 +57,7 @@ def run(args) -> int:
     from ctl.common import cluster_down, resolve_topology
     from ctl.output import print_json
     from daemon import rundir
+    from daemon.cluster.record import ClusterRecord
     from daemon.errors import UserError
 
     topology = resolve_topology(args)
@@ -70,10 +71,10 @@ def run(args) -> int:
             return _report_unrecorded(args, topology, run_dir, problem, found, pid)
         if problem and "missing" not in problem:
             raise UserError(f"{problem}; no process of cluster {name} holds its ports: remove {run_dir} to start afresh")
-        record = {}
+        record = ClusterRecord()
     running = pid is not None
-    state = record.get("state", "never started") if running else _ended(record)
-    started = record.get("started_at")
+    state = (str(record.state) if record.state else "never started") if running else _ended(record)
+    started = record.started_at
     report = {
         "cluster": name,
         "run_dir": str(run_dir),
@@ -84,11 +85,11 @@ def run(args) -> int:
             "started_at": started,
             "uptime_s": round(time.time() - started, 1) if running and started else None,
             "log": str(run_dir / rundir.SUPERVISOR_LOG),
-            "restart_policy": record.get("restart_policy", "none"),
+            "restart_policy": record.restart_policy or "none",
         },
         "nodes": node_rows(record) if running else [],
         "refused": [],
-        "remote_nodes": record.get("remote_nodes", []),
+        "remote_nodes": record.remote_nodes,
         "ping_timeout": args.timeout,
     }
     if running:
@@ -114,7 +115,7 @@ def _healthy(row: dict) -> bool:
 def unrecorded(topology) -> list:
     """This cluster's processes found by the ports of its topology (daemon.orphans)."""
     from daemon.orphans import by_ports
-    from daemon.supervisor import local_nodes
+    from daemon.cluster.hosts import local_nodes
 
     return by_ports(topology, local_nodes(topology))
 
@@ -138,22 +139,23 @@ def _report_unrecorded(args, topology, run_dir, problem, found, pid) -> int:
     return 1
 
 
-def node_rows(record: dict) -> list[dict]:
-    """One row per node of the record, in the supervisor's (file) order."""
+def node_rows(record) -> list[dict]:
+    """One row per node of the record (daemon/cluster/record.py ``ClusterRecord``), in the
+    supervisor's (file) order."""
     from daemon.lifecycle import is_alive
 
     rows = []
-    for name, entry in (record.get("nodes") or {}).items():
+    for name, entry in record.nodes.items():
         rows.append({
             "name": name,
-            "pid": entry.get("pid"),
-            "endpoint": entry.get("endpoint"),
-            "operator_endpoint": entry.get("operator_endpoint"),
-            "alive": is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name)),
-            "state": entry.get("state"),
-            "since": entry.get("since"),
-            "restarts": entry.get("restarts", 0),
-            "last_exit": entry.get("last_exit"),
+            "pid": entry.pid,
+            "endpoint": entry.endpoint,
+            "operator_endpoint": entry.operator_endpoint,
+            "alive": is_alive(entry.pid, entry.create_time, ("--node", name)),
+            "state": str(entry.state) if entry.state else None,
+            "since": entry.since,
+            "restarts": entry.restarts,
+            "last_exit": entry.last_exit,
         })
     return rows
 
@@ -178,14 +180,13 @@ def _with_ping(topology, rows: list[dict], timeout: float) -> list[list[str]]:
     return [list(pair) for pair in pairs + [p for p in own.values() if p not in pairs]]
 
 
-def _ended(record: dict) -> str:
+def _ended(record) -> str:
     """How a cluster that is not running ended, in a few words."""
-    state = record.get("state")
-    if state is None:
+    if record.state is None:
         return "never started here"
-    if state in ("starting", "running", "stopping"):
-        return f"its supervisor pid {record.get('supervisor', {}).get('pid')} is gone; `ctl stop` cleans up"
-    return state
+    if record.state.live:
+        return f"its supervisor pid {record.supervisor.pid} is gone; `ctl stop` cleans up"
+    return str(record.state)
 
 
 def _print_table(report: dict) -> None:

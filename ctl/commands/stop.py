@@ -50,11 +50,13 @@ def run(args) -> int:
     import os
     import signal
     import time
+    from dataclasses import replace
 
     import psutil
 
     from ctl.common import NoCluster, chosen
     from daemon import rundir
+    from daemon.cluster.record import ClusterRecord, ClusterState
     from daemon.errors import UserError
 
     found = []
@@ -73,13 +75,13 @@ def run(args) -> int:
                             f"`ctl stop -t TOPOLOGY.toml` finds its processes by the ports of its topology")
     elif record is None:
         from daemon.orphans import by_ports
-        from daemon.supervisor import local_nodes
+        from daemon.cluster.hosts import local_nodes
 
         found = by_ports(topology, local_nodes(topology))
         if pid is None:
             pid = next((f.proc.pid for f in found if f.role == "supervisor"), None)
-    members = cluster_processes(pid, record or {}, [f.proc for f in found])
-    stale = record is not None and record.get("state") in ("starting", "running", "stopping")
+    members = cluster_processes(pid, record or ClusterRecord(), [f.proc for f in found])
+    stale = record is not None and record.state is not None and record.state.live
     if pid is None and not members and not stale:
         return _nothing_to_stop(args, name, run_dir, topology, record)
     if pid is not None:
@@ -103,9 +105,8 @@ def run(args) -> int:
     rundir.remove_pid(run_dir)
     if stale:
         record = rundir.usable_record(name)[0] or record  # as the supervisor left it
-        record["state"] = "stopped"  # the supervisor did not live to write it
-        record["stopped_at"] = time.time()
-        rundir.write_json_atomic(run_dir / rundir.CLUSTER_FILE, record)
+        # the supervisor did not live to write it
+        rundir.write_record(run_dir, replace(record, state=ClusterState.STOPPED, stopped_at=time.time()))
     stopped = [{"role": role, "name": label, "pid": proc.pid} for proc, role, label in members]
     if problem and members and not args.json:
         print(f"cluster {name} had no usable record ({problem}); its processes were found "
@@ -120,9 +121,9 @@ def _nothing_to_stop(args, name, run_dir, topology, record) -> int:
     from ctl.output import print_json
     from daemon import topology as topologies
 
-    if topology is None and record is not None and record.get("topology"):
+    if topology is None and record is not None and record.topology:
         try:
-            topology = topologies.load(record["topology"])
+            topology = topologies.load(record.topology)
         except topologies.TopologyError:
             topology = None  # the file went away: the plainer words below
     down = cluster_down(topology) if topology is not None else None
@@ -166,7 +167,7 @@ def wait_gone(procs: list, timeout: float) -> list:
         delay = min(delay * 2, 0.05)
 
 
-def cluster_processes(supervisor: int | None, record: dict, more=()) -> list:
+def cluster_processes(supervisor: int | None, record, more=()) -> list:
     """(psutil.Process, role, name) for every live process of the cluster: the supervisor
     and all its descendants, any node the record names that is still alive, and the
     processes ``more`` (found by their ports) with their descendants."""
@@ -181,10 +182,10 @@ def cluster_processes(supervisor: int | None, record: dict, more=()) -> list:
             roots.append(psutil.Process(supervisor))
         except psutil.NoSuchProcess:
             pass
-    for node, entry in sorted((record.get("nodes") or {}).items()):
-        if is_alive(entry.get("pid"), entry.get("create_time"), ("--node", node)):
+    for node, entry in sorted(record.nodes.items()):
+        if is_alive(entry.pid, entry.create_time, ("--node", node)):
             try:
-                roots.append(psutil.Process(entry["pid"]))
+                roots.append(psutil.Process(entry.pid))
             except psutil.NoSuchProcess:
                 pass
     for root in roots:

@@ -199,8 +199,9 @@ def _loop(term, worker: OperatorWorker, view: ViewState, interval: float, color:
             worker.submit(command)
 
 
-def read_record(cluster: str) -> dict | None:
-    """The supervisor's record of the cluster (a small file), None if missing or damaged."""
+def read_record(cluster: str):
+    """The supervisor's record of the cluster (a small file: daemon/cluster/record.py
+    ``ClusterRecord``), None if missing or damaged."""
     from daemon import rundir
 
     return rundir.usable_record(cluster)[0] if cluster else None

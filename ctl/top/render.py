@@ -33,6 +33,8 @@ from ctl.top.style import ASCII, FULL_SCALE, Glyphs, Palette, glyph_set, palette
 from ctl.top.tree import Row, tree_rows
 from ctl.top.keys import ACTIONS
 from ctl.top.view import STATUS_SECONDS, ViewState, imbalance
+from daemon.cluster.process import ProcessState
+from daemon.cluster.record import NodeEntry
 from daemon.core.snapshot import last_finn, last_round, refusal_text, unexplained
 from daemon.core.waves import wave_started
 
@@ -345,9 +347,9 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     line.add(tag, pal.grey)
     line.add(note, quiet)
     line.pad_to(1 + cols.tree)
-    supervised = view.supervised.get(row.name) or {}
-    state = supervised.get("state")
-    if state and state != "RUNNING":  # the supervisor knows why: BACKOFF, FATAL, STARTING...
+    supervised = view.supervised.get(row.name)
+    state = supervised.state if supervised is not None else None
+    if state and state != ProcessState.RUNNING:  # the supervisor knows why: BACKOFF, FATAL, STARTING...
         line.add(f" {g.dead} {_supervised(supervised, now)}", quiet)  # over the sparkline too
         return line.text()
     if dead_at is not None:
@@ -361,16 +363,15 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     return line.text()
 
 
-def _supervised(entry: dict, now: float) -> str:
+def _supervised(entry: NodeEntry, now: float) -> str:
     """A node the supervisor does not have RUNNING: its state, since when, why."""
-    state = _one_line(str(entry.get("state")), ASCII)
-    since = entry.get("since")
-    text = state + (f" since {_clock(since)} ({_ago(now - since)})" if isinstance(since, (int, float)) else "")
-    restarts = entry.get("restarts")
-    if isinstance(restarts, int) and restarts:
-        text += f", {restarts} restart{'s' if restarts != 1 else ''}"
-    if entry.get("last_exit"):
-        text += f": {_one_line(str(entry['last_exit']), ASCII)}"
+    text = _one_line(str(entry.state), ASCII)
+    if entry.since is not None:
+        text += f" since {_clock(entry.since)} ({_ago(now - entry.since)})"
+    if entry.restarts:
+        text += f", {entry.restarts} restart{'s' if entry.restarts != 1 else ''}"
+    if entry.last_exit:
+        text += f": {_one_line(entry.last_exit, ASCII)}"
     return text
 
 

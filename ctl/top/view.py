@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from daemon.cluster.record import ClusterRecord, NodeEntry
 from daemon.core.snapshot import imbalance, refusal_text, refused_keys, unexplained
 
 #: Samples of load per CPU kept per node (the widest sparkline shows this many).
@@ -81,7 +82,7 @@ class ViewState:
     last_finn: tuple[float, dict] | None = None
     status: tuple[float, str] | None = None
     # the supervisor's word on each node (cluster.json): state, restarts, since, last_exit
-    supervised: dict[str, dict] = field(default_factory=dict)
+    supervised: dict[str, NodeEntry] = field(default_factory=dict)
 
     # -- what the cluster told us ---------------------------------------------------
 
@@ -124,10 +125,10 @@ class ViewState:
             parts += [f"no answer from {', '.join(silent)}"] if silent else []
             self.note("balancing round incomplete: " + "; ".join(parts), now)
 
-    def observe_supervisor(self, record: dict | None) -> None:
-        """Take in the supervisor's record of the nodes (``cluster.json``; None: unreadable)."""
-        nodes = (record or {}).get("nodes") or {}
-        self.supervised = {name: entry for name, entry in nodes.items() if isinstance(entry, dict)}
+    def observe_supervisor(self, record: ClusterRecord | None) -> None:
+        """Take in the supervisor's record of the nodes (``cluster.json``, read by
+        daemon/cluster/record.py; None: missing or unreadable)."""
+        self.supervised = dict(record.nodes) if record is not None else {}
 
     def observe_finn(self, result: dict, now: float) -> None:
         self.last_finn = (now, result)

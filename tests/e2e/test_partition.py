@@ -1,6 +1,6 @@
 """Partitions across hosts: one seed cluster over three network namespaces joined by a
 bridge (tests/mpi/netns.py, shared with the MPI tests), each namespace starting only the
-nodes whose host is its own address (daemon/supervisor.py ``local_nodes``), each with its
+nodes whose host is its own address (daemon/cluster/hosts.py ``local_nodes``), each with its
 own ECHOFINN_HOME. One namespace is cut off (its link set down) during waves and
 balancing: the echo names its nodes as missing, a balancing round still moves tasks
 among the others, a move toward a cut-off node comes back to its donor (taken back after

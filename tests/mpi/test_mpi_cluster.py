@@ -165,7 +165,7 @@ def test_killed_rank_takes_everything_with_it(site, mpi_env, shm_before):
 
 def test_ranks_serve_their_nodes_two_a_process(mpi_env, shm_before):
     """``nodes_per_process = 2`` under mpiexec: each rank's supervisor groups its share of
-    the nodes (daemon/supervisor.py, the same start as ``ctl start``), so each rank runs
+    the nodes (daemon/cluster/supervisor.py, the same start as ``ctl start``), so each rank runs
     half as many node processes, its children; waves cross ranks and processes; the stop
     leaves nothing."""
     topo = mpi_env.topology("demo.toml", rebalance_interval=0, nodes_per_process=2)

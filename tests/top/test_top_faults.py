@@ -16,6 +16,7 @@ from ctl.top.loop import apply
 from ctl.top.render import render
 from ctl.top.view import ViewState
 from ctl.top.worker import Outcome
+from daemon.cluster.record import from_json
 from daemon.operator import WaveTimeout
 
 T = 1_764_245_123.0
@@ -68,11 +69,11 @@ def test_a_node_the_supervisor_does_not_run_is_marked_with_its_state(seed_roster
     snap = synth.snapshot(seed_roster, t=T)
     view.observe(snap, T)
     view.observe_timeout(["pical"], T + 1)
-    view.observe_supervisor({"nodes": {"pical": entry, "root": {"state": "RUNNING"}}})
+    view.observe_supervisor(from_json({"nodes": {"pical": entry, "root": {"state": "RUNNING"}}}, "cluster.json"))
     screen = screen_of(render(snap, 120, 24, view=view, now=T + 3), 120, 24)
     since = time.strftime("%H:%M:%S", time.localtime(T + 1))
     assert shown.format(since=since) in screen.display[row_of(screen, "pical")]
-    view.observe_supervisor({"nodes": {"pical": {"state": "RUNNING"}}})  # back: silence as before
+    view.observe_supervisor(from_json({"nodes": {"pical": {"state": "RUNNING"}}}, "cluster.json"))  # back: silence as before
     screen = screen_of(render(snap, 120, 24, view=view, now=T + 3), 120, 24)
     assert "no answer since" in screen.display[row_of(screen, "pical")]
     view.observe_supervisor(None)  # no record: nothing to say

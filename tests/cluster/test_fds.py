@@ -1,4 +1,4 @@
-"""The supervisor's descriptors past 1,024 (daemon/supervisor.py): a supervisor of more
+"""The supervisor's descriptors past 1,024 (daemon/cluster/fds.py): a supervisor of more
 than a thousand nodes holds more than 1,024 descriptors while they start, which
 ``select.select`` refuses and the common soft limit on open files forbids."""
 
@@ -9,7 +9,7 @@ import resource
 
 import pytest
 
-from daemon.supervisor import raise_open_files_limit, readable_fds
+from daemon.cluster.fds import raise_open_files_limit, readable_fds
 
 HIGH_FD = 1_100  # past FD_SETSIZE
 
