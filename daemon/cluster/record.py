@@ -124,18 +124,9 @@ class ClusterRecord:
     remote_nodes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """The document, keys in the order above, states as their strings."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
-    return value
+        """The document, keys in the order above (states are StrEnums: JSON writes them
+        as their strings)."""
+        return dataclasses.asdict(self)
 
 
 def to_text(record: ClusterRecord) -> str:
