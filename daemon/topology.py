@@ -159,6 +159,13 @@ class Topology:
     Raises :class:`TopologyError`.
     """
 
+    # Set once by __init__ (through object.__setattr__: the class refuses assignment).
+    cluster: Cluster
+    nodes: tuple[Node, ...]
+    path: str | None
+    source: str
+    names: tuple[str, ...]
+
     def __init__(self, cluster: Cluster, nodes: Iterable[Node], path: str | None = None, *, source: str | None = None):
         nodes = tuple(nodes)
         src = source or path or "<topology>"

@@ -9,6 +9,7 @@ One module a job (ARCHITECTURE.md, "The supervisor's package"):
 - ``record``     ``cluster.json``'s schema as dataclasses, read and checked by ``ctl``
 - ``supervisor`` the event loop: start, ready lines, reaping, restarts, stop
 - ``spawn``      making a node daemon process (forked or exec'd); clearing old journals
+- ``children``   the processes by pid: reaped on exit, signalled only while unreaped
 - ``fds``        the loop's descriptors: poll past FD_SETSIZE, signals as bytes on a pipe
 - ``runfolder``  the supervisor's hold on its run directory: claim, record, keys, log
 - ``balancer``   balancing rounds on a thread of their own

@@ -71,11 +71,14 @@ class Balancer:
         except UserError as exc:  # a wave timed out or a node refused: try next round
             self.log.warning("balancing round failed: %s", exc)
             return
-        except Exception:  # noqa: BLE001 — a broken round must not take the cluster down
+        except Exception:  # a broken round must not take the cluster down
             self.log.exception("balancing round crashed")
             return
         self.log.info(
             "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms",
-            report.get("moved", 0), len(report.get("moves", ())),
-            report.get("imbalance_before"), report.get("imbalance_after"), report.get("elapsed_ms", 0.0),
+            report.get("moved", 0),
+            len(report.get("moves", ())),
+            report.get("imbalance_before"),
+            report.get("imbalance_after"),
+            report.get("elapsed_ms", 0.0),
         )

@@ -18,6 +18,7 @@ import os
 import resource
 import select
 import signal
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -47,8 +48,10 @@ def why_not(exc: OSError) -> str:
     """An OSError of starting a node, with the way out when it is the open-files limit."""
     if exc.errno in (errno.EMFILE, errno.ENFILE):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        return (f"{exc.strerror} (this process may open {soft}, at most {hard}: a cluster needs about four "
-                "per node; `ulimit -n` raises the limit)")
+        return (
+            f"{exc.strerror} (this process may open {soft}, at most {hard}: a cluster needs about four "
+            "per node; `ulimit -n` raises the limit)"
+        )
     return str(exc)
 
 
@@ -56,10 +59,10 @@ class SignalPipe:
     """SIGCHLD and the stop signals, each a byte on a pipe while caught. Use it from the
     main thread (Python runs signal handlers there)."""
 
-    def __init__(self):
-        self.fd: int | None = None  # the read end, for the loop's poll
-        self._write: int | None = None
-        self._old_handlers: dict[int, object] = {}
+    def __init__(self) -> None:
+        self.fd = -1  # the read end, for the loop's poll, once caught
+        self._write = -1
+        self._old_handlers: dict[int, Any] = {}  # what signal.signal returned: a handler, SIG_DFL...
 
     def catch(self) -> None:
         self.fd, self._write = os.pipe()

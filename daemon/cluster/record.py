@@ -102,10 +102,17 @@ class NodeEntry:
     def of(cls, process: SupervisedProcess, name: str) -> NodeEntry:
         """The entry of node ``name``, one ``process`` serves, as it is now."""
         return cls(
-            pid=process.pid, create_time=process.create_time, endpoint=process.endpoints[name],
-            operator_endpoint=process.operator_endpoints.get(name), log=str(process.log), state=process.state,
-            since=process.since, restarts=process.restarts, last_exit=process.last_exit,
-            exit_status=process.exit_status, error=process.error,
+            pid=process.pid,
+            create_time=process.create_time,
+            endpoint=process.endpoints[name],
+            operator_endpoint=process.operator_endpoints.get(name),
+            log=str(process.log),
+            state=process.state,
+            since=process.since,
+            restarts=process.restarts,
+            last_exit=process.last_exit,
+            exit_status=process.exit_status,
+            error=process.error,
         )
 
 

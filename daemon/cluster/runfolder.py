@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from daemon import rundir, security
 from daemon.cluster.record import ClusterRecord, ClusterState
@@ -31,8 +31,14 @@ class RunFolder:
     """One supervisor's run directory. ``record`` gives the record to write as it is now;
     ``stopping`` says whether the supervisor is stopping (then no pid file is written)."""
 
-    def __init__(self, path: Path, cluster: str, log: logging.Logger,
-                 record: Callable[[], ClusterRecord], stopping: Callable[[], bool]):
+    def __init__(
+        self,
+        path: Path,
+        cluster: str,
+        log: logging.Logger,
+        record: Callable[[], ClusterRecord],
+        stopping: Callable[[], bool],
+    ):
         self.path = Path(path)
         self.cluster = cluster
         self.log = log
@@ -47,14 +53,16 @@ class RunFolder:
         rundir.private_dir(self.path, create=True)
         self._open_log()
 
-    def claim(self, topology_path: str) -> None:
+    def claim(self, topology_path: str | None) -> None:
         """Refuse to start over a live supervisor of this run directory; else take the folder.
         (Its own, not the cluster's: an MPI rank r > 0 has a folder of its own, and its
         launch's rank 0 runs the cluster's.)"""
         other = rundir.folder_supervisor_pid(self.path)
         if other is not None and other != os.getpid():
-            raise UserError(f"cluster {self.cluster} is already running (supervisor pid {other}); "
-                            f"stop it with `ctl stop -t {topology_path}`")
+            raise UserError(
+                f"cluster {self.cluster} is already running (supervisor pid {other}); "
+                f"stop it with `ctl stop -t {topology_path}`"
+            )
         rundir.write_pid(self.path, os.getpid())
         self.write()
 
@@ -92,9 +100,12 @@ class RunFolder:
             return False
         self._reopen_log()
         self.restore_keys()  # nodes restarted from now on, and ctl, need them
-        self.log.warning("run directory %s was gone (moved or removed): made it again; "
-                         "logs of the nodes started before stay where they went, and a node "
-                         "restarted from now on finds no journal (an empty queue)", self.path)
+        self.log.warning(
+            "run directory %s was gone (moved or removed): made it again; "
+            "logs of the nodes started before stay where they went, and a node "
+            "restarted from now on finds no journal (an empty queue)",
+            self.path,
+        )
         if self._record().state == ClusterState.RUNNING:
             try:
                 rundir.set_current(self.cluster, self.path.parent)
@@ -116,8 +127,11 @@ class RunFolder:
         except (OSError, security.KeyProblem) as exc:
             self.log.error("cannot write the keys of cluster %s again into %s: %s", self.cluster, self.path, exc)
             return
-        self.log.warning("%s did not hold the keys cluster %s runs with (removed or replaced while it ran): "
-                         "written back", security.keys_dir(self.path), self.cluster)
+        self.log.warning(
+            "%s did not hold the keys cluster %s runs with (removed or replaced while it ran): written back",
+            security.keys_dir(self.path),
+            self.cluster,
+        )
 
     def check(self) -> None:
         """Once a second: the record and the pid file are where ``ctl`` looks, and ours;

@@ -28,10 +28,18 @@ from daemon.topology import Topology
 
 def node_command(topology: Topology, names: tuple[str, ...], run_dir: Path, notify_fd: int) -> list[str]:
     """The command line of the process serving ``names``."""
+    assert topology.path is not None, "a supervised topology has a file (daemon/cluster/supervisor.py)"
     return [
-        sys.executable, "-m", "daemon",
-        "--topology", topology.path, *node_args(names),
-        "--run-dir", str(run_dir), "--notify-fd", str(notify_fd),
+        sys.executable,
+        "-m",
+        "daemon",
+        "--topology",
+        topology.path,
+        *node_args(names),
+        "--run-dir",
+        str(run_dir),
+        "--notify-fd",
+        str(notify_fd),
         *(["--record"] if topology.cluster.record else []),  # the file may not say so (ctl start --record)
     ]
 
@@ -43,8 +51,13 @@ def start_process(topology: Topology, names: tuple[str, ...], run_dir: Path, not
         return zygote.spawn(topology, list(names), notify_fd, log, str(run_dir))
     with open(log, "ab") as out:
         return subprocess.Popen(
-            node_command(topology, names, run_dir, notify_fd), pass_fds=(notify_fd,), stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, env=child_env(), process_group=0,
+            node_command(topology, names, run_dir, notify_fd),
+            pass_fds=(notify_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            process_group=0,
         )
 
 

@@ -15,7 +15,8 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   Each process is a :class:`daemon.cluster.process.SupervisedProcess`, whose state
   machine and restart policy live in daemon/cluster/process.py; this module turns what
   happens — a ready line, a child reaped, a timer due, a stop signal — into its events.
-- Lifetimes nest. Each process is forked from the supervisor (daemon/cluster/spawn.py)
+- Lifetimes nest. Each process is forked from the supervisor (daemon/cluster/spawn.py; a
+  fresh interpreter with ``ECHOFINN_SPAWN=exec``)
   and arms PR_SET_PDEATHSIG and checks its parent once a second, so it dies with the
   supervisor even if the supervisor is SIGKILLed; burners die with their node the same
   way. The supervisor is also a *child subreaper* (prctl(2)): a burner orphaned by a
@@ -29,7 +30,8 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   processes are stopped and the exit status is non-zero.
 - One ``poll`` loop reads the signal pipe and the notify pipes (daemon/cluster/fds.py),
   with the nearest timer as its timeout. Children are reaped on SIGCHLD with
-  ``waitpid(-1, WNOHANG)``, never by polling. The loop never waits on a node: every wait
+  ``waitpid(-1, WNOHANG)``, never by polling, and signalled by pid only while unreaped
+  (daemon/cluster/children.py). The loop never waits on a node: every wait
   is a timer in that ``poll``, and balancing rounds run on a thread of their own
   (daemon/cluster/balancer.py).
 - Restarts: a process that exits without being asked is a crash; the restart policy
@@ -46,9 +48,9 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   ``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, then ``running PID``
   or ``failed N``. Detached, they go to ``--notify-fd``; in-process, to a callable.
 
-The module is over 400 lines because it is one event loop: start, serve, stop, the
-ready lines and the reaping share the processes' pipes, timers and pids, and split apart
-they would only pass them back and forth.
+The module is over 400 lines (about 60 of them this text) because it is one event loop:
+start, serve, stop, the ready lines and what a reaped exit means share the processes'
+pipes, timers and states, and split apart they would only pass them back and forth.
 """
 
 from __future__ import annotations
@@ -56,16 +58,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import psutil
 
 from daemon import rundir, security
 from daemon.cluster.balancer import Balancer
+from daemon.cluster.children import Children
 from daemon.cluster.fds import STOP_SIGNALS, SignalPipe, raise_open_files_limit, readable_fds, why_not
 from daemon.cluster.hosts import local_nodes
 from daemon.cluster.process import ProcessState, RestartPolicy, SupervisedProcess, describe_exit
@@ -95,8 +95,9 @@ class Supervisor:
     """Runs one cluster's local nodes from start to stop. Use it from the main thread
     (signal handlers and the processes' death signal need it)."""
 
-    def __init__(self, topology: Topology, run_dir: Path, progress: Progress | None = None,
-                 nodes: list[str] | None = None):
+    def __init__(
+        self, topology: Topology, run_dir: Path, progress: Progress | None = None, nodes: list[str] | None = None
+    ):
         """``nodes``: the nodes to run, by name (default: :func:`local_nodes`, those whose
         host is this one). daemon/mpi.py gives each rank an explicit share."""
         if topology.path is None:
@@ -112,7 +113,7 @@ class Supervisor:
         self.state = ClusterState.STARTING
         self.stopping = False
         self.process_of: dict[str, SupervisedProcess] = {}  # node name -> the process serving it
-        self.by_pid: dict[int, SupervisedProcess] = {}
+        self.children = Children()  # the processes by pid, until reaped
         self.log = logging.getLogger(f"echofinn.supervisor.{self.name}")
         self.signals = SignalPipe()
         self.folder = RunFolder(self.run_dir, self.name, self.log, self.record, lambda: self.stopping)
@@ -127,7 +128,7 @@ class Supervisor:
         """``names`` in runs of ``[cluster] nodes_per_process``, in file order: the nodes
         each process serves."""
         k = self.topology.cluster.nodes_per_process
-        return [tuple(names[i:i + k]) for i in range(0, len(names), k)]
+        return [tuple(names[i : i + k]) for i in range(0, len(names), k)]
 
     # -- the whole life ----------------------------------------------------------------
 
@@ -162,14 +163,18 @@ class Supervisor:
             self.log.info("%d nodes are on other hosts, left to their supervisors: %s", len(remote), ", ".join(remote))
         if not names:
             hosts = sorted({n.host for n in self.topology.nodes})
-            self.progress(f"error cluster {self.name}: no node runs on this host (hosts in {self.topology.path}: {', '.join(hosts)})")
+            self.progress(
+                f"error cluster {self.name}: no node runs on this host "
+                f"(hosts in {self.topology.path}: {', '.join(hosts)})"
+            )
             self.progress("failed 0")
             return False
         if self.topology.cluster.security == security.CURVE:
             try:  # `ctl start` has made them; a supervisor started by hand makes them here
                 security.ensure_keys(self.run_dir, self.topology, names)
                 self.folder.key_files = security.read_files(self.run_dir)  # to write again if the folder goes
-                security.preload(self.run_dir, self.topology, self.folder.key_files)  # once here, inherited by forked nodes
+                # once here, inherited by forked nodes
+                security.preload(self.run_dir, self.topology, self.folder.key_files)
             except security.KeyProblem as exc:
                 self.progress(f"error {exc}")
                 self.progress("failed 0")
@@ -227,9 +232,10 @@ class Supervisor:
                     self._restart(process)
                 elif process.ready_by is not None and now >= process.ready_by and process.alive:
                     process.ready_by = None
-                    process.fail(f"node {process.name}: not ready {start_timeout(1):.0f} s after its restart; "
-                                 f"see {process.log}")
-                    self._signal([process], signal.SIGKILL)  # reaped on SIGCHLD: a crash
+                    process.fail(
+                        f"node {process.name}: not ready {start_timeout(1):.0f} s after its restart; see {process.log}"
+                    )
+                    self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: a crash
             if next_round is not None and now >= next_round:
                 self.balance()
                 next_round = now + interval
@@ -248,9 +254,13 @@ class Supervisor:
                 process.notify = None
         live = [p for p in self.processes if p.alive]
         if live:
-            self.log.info("stopping %d nodes in %d processes: SIGTERM %s", sum(len(p.names) for p in live), len(live),
-                          " ".join(f"{','.join(p.names)}={p.pid}" for p in live))
-        self._signal(live, signal.SIGTERM)
+            self.log.info(
+                "stopping %d nodes in %d processes: SIGTERM %s",
+                sum(len(p.names) for p in live),
+                len(live),
+                " ".join(f"{','.join(p.names)}={p.pid}" for p in live),
+            )
+        self.children.signal(live, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while any(p.alive for p in self.processes):
             left = deadline - time.monotonic()
@@ -261,9 +271,12 @@ class Supervisor:
                 deadline = time.monotonic()  # asked twice: no more grace
         survivors = [p for p in self.processes if p.alive]
         if survivors:
-            self.log.warning("not stopped after %.0f s, SIGKILL: %s", STOP_GRACE,
-                             " ".join(f"{','.join(p.names)}={p.pid}" for p in survivors))
-            self._signal(survivors, signal.SIGKILL)
+            self.log.warning(
+                "not stopped after %.0f s, SIGKILL: %s",
+                STOP_GRACE,
+                " ".join(f"{','.join(p.names)}={p.pid}" for p in survivors),
+            )
+            self.children.signal(survivors, signal.SIGKILL)
             for process in survivors:
                 self._wait_for(process)
         self._reap_adopted()
@@ -292,11 +305,18 @@ class Supervisor:
             run_dir=str(self.run_dir),
             state=self.state,
             restart_policy=policy.restart,
-            restart=RestartEntry(policy=policy.restart, first_backoff=policy.first_backoff,
-                                 backoff_max=policy.backoff_max, max_crashes=policy.max_crashes, window=policy.window),
+            restart=RestartEntry(
+                policy=policy.restart,
+                first_backoff=policy.first_backoff,
+                backoff_max=policy.backoff_max,
+                max_crashes=policy.max_crashes,
+                window=policy.window,
+            ),
             started_at=self.started_at,
             stopped_at=self.stopped_at,
-            supervisor=SupervisorEntry(pid=me, create_time=create_time(me), log=str(self.run_dir / rundir.SUPERVISOR_LOG)),
+            supervisor=SupervisorEntry(
+                pid=me, create_time=create_time(me), log=str(self.run_dir / rundir.SUPERVISOR_LOG)
+            ),
             nodes={name: NodeEntry.of(process, name) for name, process in self.process_of.items()},
             remote_nodes=[n for n in self.topology.names if n not in self.process_of] if self.process_of else [],
         )
@@ -308,8 +328,10 @@ class Supervisor:
         saying why) if no process could be made."""
         name = names[0]
         process = self.process_of.get(name) or SupervisedProcess(
-            {n: self.topology.endpoint(n) for n in names}, self.run_dir / f"{name}.log",
-            {n: self.topology.operator_endpoint(n) for n in names})
+            {n: self.topology.endpoint(n) for n in names},
+            self.run_dir / f"{name}.log",
+            {n: self.topology.operator_endpoint(n) for n in names},
+        )
         process.spawned()
         for member in names:
             self.process_of[member] = process
@@ -329,7 +351,7 @@ class Supervisor:
         os.set_blocking(read_end, False)
         process.notify, process.pid, process.alive = read_end, process.popen.pid, True
         process.create_time = create_time(process.pid)
-        self.by_pid[process.pid] = process
+        self.children.add(process)
         self.log.info("node %s: started pid %d, log %s", " ".join(names), process.pid, process.log)
         return True
 
@@ -342,8 +364,12 @@ class Supervisor:
             left = deadline - time.monotonic()
             if left <= 0:
                 for process in waiting.values():
-                    self.progress(process.fail(f"node {process.name}: not ready after "
-                                               f"{start_timeout(len(self.process_of)):.0f} s; see {process.log}"))
+                    self.progress(
+                        process.fail(
+                            f"node {process.name}: not ready after "
+                            f"{start_timeout(len(self.process_of)):.0f} s; see {process.log}"
+                        )
+                    )
                 break
             readable = readable_fds([self.signals.fd, *waiting], left)
             for fd in readable:
@@ -362,6 +388,8 @@ class Supervisor:
         return all(p.state == ProcessState.RUNNING for p in self.processes)
 
     def _read_notify(self, process: SupervisedProcess) -> None:
+        if process.notify is None:
+            return  # its pipe is closed already
         try:
             chunk = os.read(process.notify, NOTIFY_LIMIT)
         except BlockingIOError:
@@ -376,13 +404,17 @@ class Supervisor:
         if line:
             self.progress(process.heard(line))
             if process.state == ProcessState.RUNNING:
-                self.log.info("node %s: ready at %s%s", process.name, process.endpoint,
-                              f" (pid {process.pid}, restart {process.restarts})" if restarting else "")
+                self.log.info(
+                    "node %s: ready at %s%s",
+                    process.name,
+                    process.endpoint,
+                    f" (pid {process.pid}, restart {process.restarts})" if restarting else "",
+                )
                 if restarting:
                     self.folder.write()
             elif restarting:
                 self.log.error("%s", process.error)
-                self._signal([process], signal.SIGKILL)  # it exits anyway; reaped as a crash
+                self.children.signal([process], signal.SIGKILL)  # it exits anyway; reaped as a crash
             return
         if restarting:  # end of file without a word: it died before binding; reaped as a crash
             if process.alive:
@@ -399,17 +431,11 @@ class Supervisor:
 
     def _reap(self) -> None:
         """Collect every child that has exited (on SIGCHLD): processes and adopted orphans."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            self._reaped(pid, os.waitstatus_to_exitcode(status))
+        for pid, code in self.children.exited():
+            self._reaped(pid, code)
 
     def _reaped(self, pid: int, code: int) -> None:
-        process = self.by_pid.pop(pid, None)
+        process = self.children.pop(pid)
         if process is None:
             self.log.info("reaped adopted orphan pid %d (%s)", pid, describe_exit(code))
             return
@@ -434,14 +460,27 @@ class Supervisor:
         what = "exited" if process.state == ProcessState.RUNNING else "failed to start"
         delay = process.crashed(time.monotonic(), self.policy)
         if delay is not None:
-            self.log.error("node %s (pid %s) %s: %s; restart in %.1f s", process.name, process.pid, what,
-                           process.last_exit, delay)
+            self.log.error(
+                "node %s (pid %s) %s: %s; restart in %.1f s", process.name, process.pid, what, process.last_exit, delay
+            )
         elif self.policy.restart == "never":
-            self.log.error("node %s (pid %s) %s: %s; restart policy never: FATAL", process.name, process.pid, what,
-                           process.last_exit)
+            self.log.error(
+                "node %s (pid %s) %s: %s; restart policy never: FATAL",
+                process.name,
+                process.pid,
+                what,
+                process.last_exit,
+            )
         else:
-            self.log.error("node %s (pid %s) %s: %s; %d crashes within %g s: FATAL, not restarted again",
-                           process.name, process.pid, what, process.last_exit, len(process.crashes), self.policy.window)
+            self.log.error(
+                "node %s (pid %s) %s: %s; %d crashes within %g s: FATAL, not restarted again",
+                process.name,
+                process.pid,
+                what,
+                process.last_exit,
+                len(process.crashes),
+                self.policy.window,
+            )
         self.folder.write()
 
     def _restart(self, process: SupervisedProcess) -> None:
@@ -459,40 +498,15 @@ class Supervisor:
 
     def _wait_for(self, process: SupervisedProcess, timeout: float | None = None) -> None:
         """Block until ``process`` is reaped (after SIGKILL, or an EOF that means it is exiting)."""
-        try:
-            code = process.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return
-        except ChildProcessError:  # reaped already by _reap
-            return
-        self._reaped(process.pid, code)
+        code = Children.wait(process, timeout)
+        if code is not None and process.pid is not None:
+            self._reaped(process.pid, code)
 
     def _reap_adopted(self) -> None:
-        """Reap the orphans adopted as subreaper: burners of nodes that were SIGKILLed.
-        They carry a pending SIGKILL from their death signal; make sure, then wait."""
+        """Reap what is left: our processes, then the orphans adopted as subreaper."""
         self._reap()
-        try:
-            children = psutil.Process().children()
-        except psutil.Error:
-            return
-        for child in children:
-            if child.pid in self.by_pid:
-                continue  # our own process: reaped above
-            try:
-                os.kill(child.pid, signal.SIGKILL)
-                _, status = os.waitpid(child.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                continue
-            self._reaped(child.pid, os.waitstatus_to_exitcode(status))
-
-    def _signal(self, processes: list[SupervisedProcess], signum: int) -> None:
-        for process in processes:
-            if not process.alive:
-                continue  # reaped: its pid may name another process by now
-            try:
-                os.kill(process.pid, signum)  # by pid: it is our unreaped child, so it is ours
-            except ProcessLookupError:
-                pass
+        for pid, code in self.children.adopted():
+            self._reaped(pid, code)
 
     def _take_signals(self) -> bool:
         """Handle the signals that arrived; True if one of them asks to stop."""
