@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon.cluster.record import ClusterRecord, NodeEntry
+
 
 @dataclass
 class Cluster:
@@ -27,20 +29,16 @@ class Cluster:
     folder: Path
     running: bool
     state: str
-    record: dict | None = None
+    record: ClusterRecord | None = None
     problem: str | None = None
-    nodes: dict = field(default_factory=dict)
+    nodes: dict[str, NodeEntry] = field(default_factory=dict)
 
     def alive_nodes(self) -> list[str]:
         """The recorded nodes whose process is alive and is that node's (pid, start time,
         command line)."""
         from daemon.lifecycle import is_alive
 
-        return [
-            name
-            for name, entry in self.nodes.items()
-            if type(entry) is dict and is_alive(entry.get("pid"), entry.get("create_time"), ("--node", name))
-        ]
+        return [name for name, entry in self.nodes.items() if is_alive(entry.pid, entry.create_time, ("--node", name))]
 
 
 def clusters() -> list[Cluster]:
@@ -65,12 +63,12 @@ def clusters() -> list[Cluster]:
         except UserError as exc:
             found.append(Cluster(folder.name, folder, False, "damaged", problem=str(exc)))
             continue
-        record = record or {}
-        name = record.get("cluster") or folder.name
-        state = record.get("state") or "unrecorded"
-        if not running and state in ("starting", "running", "stopping"):
+        record = record or ClusterRecord()
+        name = record.cluster or folder.name
+        state = str(record.state) if record.state is not None else "unrecorded"
+        if not running and record.state is not None and record.state.live:
             state = "dead"  # its supervisor is gone without a stop
-        found.append(Cluster(name, folder, running, state, record=record, nodes=record.get("nodes") or {}))
+        found.append(Cluster(name, folder, running, state, record=record, nodes=dict(record.nodes)))
     return found
 
 
@@ -99,10 +97,7 @@ def port_holder(host: str, port: int) -> tuple[str, str] | None:
     for cluster in clusters():
         alive = None
         for name, entry in cluster.nodes.items():
-            if type(entry) is not dict:
-                continue
-            for key, what in (("endpoint", "its port"), ("operator_endpoint", "its operator port")):
-                endpoint = entry.get(key)
+            for endpoint, what in ((entry.endpoint, "its port"), (entry.operator_endpoint, "its operator port")):
                 if type(endpoint) is not str:
                     continue
                 try:
@@ -115,5 +110,5 @@ def port_holder(host: str, port: int) -> tuple[str, str] | None:
                 if alive is None:
                     alive = set(cluster.alive_nodes())
                 if name in alive:
-                    return f"node {name} of your cluster {cluster.name} ({what}, pid {entry.get('pid')})", cluster.name
+                    return f"node {name} of your cluster {cluster.name} ({what}, pid {entry.pid})", cluster.name
     return None

@@ -52,7 +52,7 @@ def run(args) -> int:
                 "nodes_alive": len(c.alive_nodes()),
                 "supervisor": supervisor,
                 "run_dir": str(c.folder),
-                "topology": (c.record or {}).get("topology"),
+                "topology": c.record.topology if c.record is not None else None,
                 "problem": c.problem,
                 "selected": c.name == selected and ".rank-" not in c.folder.name,
             }

@@ -8,17 +8,14 @@ TOPOLOGY is a topology file, or the name of a shipped one (``ctl start seed``).
 3. Bind-tests the two ports of every node that runs on this host: a taken port fails the
    start before any process exists (exit 1), naming the node and the port, and what
    holds it when that is a node of one of your clusters (cluster and node).
-4. Starts the supervisor, ``python -m daemon.supervisor --topology FILE --run-dir DIR
-   --notify-fd FD``, detached: a new session, stdin /dev/null, output appended to
-   ``DIR/supervisor.log``. It follows the supervisor's progress lines on the pipe FD
-   (``starting N``, ``ready NODE PID ENDPOINT``, ``error MESSAGE``, ``running PID`` or
-   ``failed N``; see ``daemon.cluster.supervisor``) and shows ``starting 8 nodes … 8/8 ready``.
-5. Before that, makes sure the run directory holds the cluster's CURVE keys
-   (``DIR/keys``, see daemon/security.py): when every node runs here, missing ones are
-   created; otherwise they must come from ``ctl keygen``. Keys already there must be
-   this cluster's, of one set (their keyring says so): keys of another cluster, a
-   folder mixing two sets or keys without a keyring are refused (exit 1), naming the
-   file and how to start afresh.
+4. Makes sure the run directory holds the cluster's CURVE keys (RUN_DIR/keys): when
+   every node runs here, missing ones are created; otherwise they must come from
+   ``ctl keygen``. Keys already there must be this cluster's, of one set (their keyring
+   says so): keys of another cluster, a folder mixing two sets or keys without a keyring
+   are refused (exit 1), naming the file and how to start afresh.
+5. Starts the cluster's supervisor in the background (its own session; its output goes
+   to RUN_DIR/supervisor.log), follows its progress (``starting 8 nodes … 8/8 ready``)
+   and returns once every node is ready.
 6. Prints the endpoints and the run directory. On failure it prints each node's error,
    waits for the supervisor to stop what it started, and checks by pid that no process
    of the cluster is left (killing, by pid, any that is).
