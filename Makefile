@@ -23,8 +23,10 @@ $(BASE): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(BASE)
 
-$(STAMP): $(BASE)
-	$(BIN)/python -m pip install --quiet -e '.[test,mpi,plot]'
+# examples/mostloaded: an out-of-tree wave kind (docs/waves.md), installed beside the
+# package so that its tests run with the suite and the daemons load it
+$(STAMP): $(BASE) examples/mostloaded/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,mpi,plot]' -e examples/mostloaded
 	touch $(STAMP)
 
 # the shipped topology demo (ctl/shipped.py), from the base package alone
