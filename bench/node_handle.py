@@ -75,10 +75,12 @@ def main() -> int:
     epoch = node.epoch + 1
 
     def frames(wave: str) -> list[list[bytes]]:
-        out = [[father.encode(), wire.encode("explore", epoch, wave=wave, detail=False, budget=60.0)]]
+        out = [[father.encode(), wire.encode("wave", epoch, wave=wave, msg="explore", body=[], params={"detail": False},
+                                             budget=60.0, report=b"")]]
         for k in kids:
             run = wire.pack_entries([(f"x{i}", k, dict(entry)) for i in range(7)])
-            out.append([k.encode(), wire.encode("echo", epoch, wave=wave, entries=run)])
+            out.append([k.encode(), wire.encode("wave", epoch, wave=wave, msg="echo", body=[run], params={},
+                                                budget=None, report=b"")])
         return out
 
     try:

@@ -68,7 +68,7 @@ import zmq
 
 from daemon import security, wire
 from daemon.core import node as core
-from daemon.core.messages import KIND, MAX_REFUSALS
+from daemon.core.messages import MAX_REFUSALS
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.recording import RecordingWriter, add_effect, recording_file
 from daemon.core.snapshot import refusal_text
@@ -117,6 +117,7 @@ class NodeDaemon:
         self.burner = burner
         self.keys = keys
         self.gate = security.Gate(topology.names, authenticated=keys is not None)
+        self.faults_said = 0  # wave faults and internal errors logged so far (once_a_second)
         self._proc = psutil.Process()
         self._burner_procs: dict[int, psutil.Process] = {}
         self.ctx: zmq.Context | None = None  # its NodeHost's, which destroys it with every socket
@@ -276,13 +277,22 @@ class NodeDaemon:
             return
         ident, frame = frames
         try:
-            epoch, msg = wire.parse(frame)
+            raw = wire.open_frame(frame)
+            # who may send this type here, before its fields are checked: an operator
+            # learns nothing of a node message's fields from the errors it is told
+            kind = raw["t"]
+            refusal = self.gate.refusal(role, user_id, ident, kind)
+            if refusal is not None and kind == "wave":  # said with the wave's own message type
+                shown = raw.get("msg")
+                if type(shown) is str and 0 < len(shown) <= 64:
+                    refusal = self.gate.refusal(role, user_id, ident, kind, shown)
+            if refusal is None:
+                epoch, msg = wire.typed(raw)
         except wire.WireError as exc:
             self.count("received")
             self.count("garbage")
             self.reply_error(role, ident, "malformed", str(exc))
             return
-        refusal = self.gate.refusal(role, user_id, ident, KIND[type(msg)])
         if refusal is not None:
             self.count("received")
             self.count("unauthorized")
@@ -341,7 +351,14 @@ class NodeDaemon:
         for effect in effects:
             kind = type(effect)
             if kind is core.Send or kind is core.Reply:
-                frame = wire.pack(effect.msg, self.epoch)
+                try:
+                    frame = wire.pack(effect.msg, self.epoch)
+                except (TypeError, ValueError, OverflowError, KeyError) as exc:
+                    # a wave kind's message or result that is no plain value (msgpack
+                    # cannot frame it): contained like the kind's other faults
+                    self.count("wave_faults")
+                    self.core.last_internal = f"cannot frame {type(effect.msg).__name__}: {type(exc).__name__}: {exc}"[:300]
+                    continue
                 if digest is not None:
                     add_effect(digest, effect, frame)
                 if kind is core.Send:
@@ -406,6 +423,10 @@ def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive,
     for node in nodes:
         percent = node.measure_cpu()
         node.core.cpu_percent = percent
+        faults = node.core.stats["wave_faults"] + node.core.stats["internal"]
+        if faults != node.faults_said:  # a wave kind that raised, or a contained bug: one line a second
+            node.faults_said = faults
+            node.log(f"contained {faults} fault(s) so far; the latest: {node.core.last_internal}")
         if node.keys is not None:
             node.read_refusals(refusals.get(node.name, ()))
             node.read_handshakes()

@@ -1,5 +1,14 @@
 """The operator's side of the protocol: inject waves, submit work, run a balancing round.
 
+Waves of any kind (daemon/core/wave.py, daemon/plugins.py) go through one method,
+:meth:`Operator.wave`: the kind refuses a topology it cannot run on (its ``refuse``
+sentence), every node is pinged first (a decision needs the route back), the wave is
+started (``wave.start``) at the kind's initiators, and the decisions (``wave.decided``)
+are collected until the kind's ``deciders`` are in or the deadline, naming the nodes
+that stay silent. :meth:`Operator.echo`, :meth:`Operator.finn` and
+:meth:`Operator.rebalance` are thin over the same start-and-collect
+(:meth:`Operator._run_wave`), their results as before.
+
 ``ctl`` and the supervisor's balancing timer both speak through :class:`Operator`. It is
 a client of the cluster (ARCHITECTURE.md, "Sockets"): one DEALER per node it talks to,
 each with the operator's unique routing id, connected to that node's operator socket
@@ -43,10 +52,11 @@ import time
 
 import zmq
 
-from daemon import rundir, security, wire
+from daemon import plugins, rundir, security, wire
 from daemon.core import plan
 from daemon.core.snapshot import imbalance, refusal_text, refused_keys
-from daemon.errors import UserError
+from daemon.core.wave import Graph
+from daemon.errors import BadInput, UserError
 from daemon.sockets import configure_socket
 from daemon.topology import Topology
 from daemon.trace import recorder
@@ -93,6 +103,19 @@ def _rounded(x: float | None) -> float | None:
 
 def _wave_id(kind: str) -> str:
     return wire.new_wave_id(kind, time.time_ns(), secrets.token_hex(3))
+
+
+def _count(value) -> int:
+    """A count a node reported (0 for anything but a non-negative integer)."""
+    return value if type(value) is int and value >= 0 else 0
+
+
+def _stream_values(stream) -> list:
+    """The values of a decision's result stream (bytes); [] if it is not one."""
+    try:
+        return wire.unpack_stream(stream)[0] if type(stream) is bytes else []
+    except wire.WireError:
+        return []
 
 
 class Operator:
@@ -152,7 +175,7 @@ class Operator:
             self.poller.register(sock, zmq.POLLIN)
         return sock
 
-    def _send(self, name: str, kind: str, deadline: float | None = None, **fields) -> None:
+    def _send(self, name: str, kind: str, deadline: float | None = None, /, **fields) -> None:
         """Send one message to node ``name`` without ever blocking past ``deadline``
         (default: this operator's timeout from now); WaveTimeout naming the node if its
         queue stays full, UserError if the frame is too large to send at all."""
@@ -260,11 +283,108 @@ class Operator:
     def _unreachable(self) -> list[str]:
         return [n for n, pong in self.ping(timeout=min(self.timeout, 1.0)).items() if pong is None]
 
-    # --- echo ----------------------------------------------------------------------
+    # --- waves of any kind -------------------------------------------------------------
 
     def default_initiator(self) -> str:
         sources = self.topology.sources()
         return sources[0] if sources else self.topology.names[0]
+
+    def _run_wave(self, kind: type, initiators: list[str], params: dict, timeout: float, alive: set[str],
+                  grace: float) -> tuple[str, dict[str, dict], dict[str, str], float]:
+        """Start a wave of ``kind`` at the ``initiators`` that are ``alive`` (nodes that
+        answered a ping: their routes back exist) and collect the decisions until
+        ``kind.deciders`` of them are in, every live node has decided, every initiator
+        refused, or ``timeout`` + ``grace`` passed. Returns (wave id, node -> its
+        ``wave.decided`` message, node -> the error it said, elapsed ms)."""
+        wave = _wave_id(kind.tag or kind.name)
+        want = kind.deciders(Graph.of(self.topology), tuple(initiators))
+        starters = [n for n in initiators if n in alive]
+        decided: dict[str, dict] = {}
+        errors: dict[str, str] = {}
+
+        def accept(node, msg):
+            if msg["t"] == "wave.decided" and msg["wave"] == wave:
+                if node == msg["node"]:  # a node reports its own decision only
+                    decided.setdefault(node, msg)
+            elif msg["t"] == "error" and (node in starters or wave in msg["text"]):
+                errors.setdefault(node, msg["text"])  # a start refused, or the wave failed there
+            return (len(decided) >= want or alive <= decided.keys()
+                    or (not decided and bool(starters) and set(starters) <= errors.keys()))
+
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        fields = {"wave": wave, "kind": kind.name, "params": params, "timeout": float(timeout)}
+        self._send_each([(name, "wave.start", fields) for name in starters], deadline)
+        if starters:
+            self._gather(deadline + grace, accept)
+        return wave, decided, errors, (time.perf_counter() - t0) * 1000
+
+    def wave(self, kind, initiators=None, params: dict | None = None, timeout: float | None = None) -> dict:
+        """One wave of ``kind`` (a name of daemon/plugins.py, or the class) on the cluster:
+        every node pinged first (the decisions need the routes back), the wave started at
+        ``initiators`` (default: the kind's choice), its decisions collected until the
+        kind's ``deciders`` are in or ``timeout`` (default: this operator's) and a grace
+        for the answers to travel. A topology the kind cannot run on is refused with the
+        kind's reason (UserError). The result names the deciding nodes in topology order
+        with their results (a stream's values unpacked), the nodes that did not decide,
+        those that answered no ping (``unreachable``) and, if the run is incomplete, the
+        nodes silent at its end."""
+        cls = plugins.kind(kind) if isinstance(kind, str) else kind
+        graph = Graph.of(self.topology)
+        why = cls.refuse(graph)
+        if why:
+            raise UserError(f"{cls.name} cannot run on cluster {self.topology.cluster.name}: {why}")
+        for name in initiators or ():
+            self.topology.node(name)  # names an unknown node
+        initiators = list(cls.initiators(graph, tuple(initiators or ())))
+        params = self._wave_params(cls, params or {})
+        timeout = self.timeout if timeout is None else timeout
+        alive = set(self._require(self.topology.names))
+        wave, decided, errors, elapsed_ms = self._run_wave(cls, initiators, params, timeout, alive,
+                                                           max(1.0, timeout / 5))
+        if not decided and errors and set(errors) >= {n for n in initiators if n in alive}:
+            node, text = next(iter(errors.items()))
+            raise NodeError(f"node {node}: {text}")
+        order = self.topology.names
+        results = {}
+        for node in order:
+            msg = decided.get(node)
+            if msg is not None:
+                results[node] = _stream_values(msg["result"]) if msg.get("stream") else msg["result"]
+        complete = len(decided) >= cls.deciders(graph, tuple(initiators))
+        silent = [] if complete else self._unreachable()
+        return {
+            "cluster": self.topology.cluster.name,
+            "kind": cls.name,
+            "wave": wave,
+            "initiators": initiators,
+            "params": params,
+            "complete": complete,
+            "decided": [n for n in order if n in decided],
+            "undecided": [n for n in order if n not in decided],
+            "unreachable": [n for n in order if n not in alive],
+            "dead_initiators": [n for n in initiators if n not in alive],
+            "silent": silent,
+            "errors": errors,
+            "results": results,
+            "elapsed_ms": round(elapsed_ms, 3),
+        }
+
+    @staticmethod
+    def _wave_params(cls: type, given: dict) -> dict:
+        """The kind's defaults with ``given`` over them; UserError naming an unknown or
+        missing parameter."""
+        unknown = sorted(set(given) - set(cls.params))
+        if unknown:
+            raise BadInput(f"{cls.name} has no parameter {', '.join(unknown)} "
+                           f"(it takes: {', '.join(sorted(cls.params)) or 'none'})")
+        params = {**cls.defaults, **given}
+        missing = sorted(set(cls.params) - set(params))
+        if missing:
+            raise BadInput(f"{cls.name} needs the parameter(s) {', '.join(missing)}")
+        return params
+
+    # --- echo ----------------------------------------------------------------------
 
     def echo(self, initiator: str | None = None, detail: bool = False) -> dict:
         """One echo wave from ``initiator``: the spanning tree and every node's state
@@ -278,34 +398,24 @@ class Operator:
                 f"does not answer: {why}" if why else
                 f"does not answer within {self.timeout:g} s; is cluster {self.topology.cluster.name} running? (`ctl status`)"),
                 [initiator], [list(p) for p in self.refused.values()])
-        wave = _wave_id("e")
-        result = {}
-
-        def accept(node, msg):
-            if msg["t"] == "echo.result" and msg["wave"] == wave:
-                result.update(msg)
-                return True
-            if msg["t"] == "error" and node == initiator:
-                raise NodeError(f"node {node}: {msg['text']}")
-            return False
-
-        t0 = time.perf_counter()
         # The initiator answers by its deadline with whatever it has (nodes that are
         # silent by then are left out: daemon/core/node.py); the operator waits a little
         # longer for that answer to travel.
-        self._send(initiator, "echo.start", wave=wave, detail=detail, timeout=float(self.timeout))
-        try:
-            self._collect(time.monotonic() + self.timeout + max(1.0, self.timeout / 5), accept)
-        except WaveTimeout:
+        wave, decided, errors, elapsed_ms = self._run_wave(plugins.kind("echo"), [initiator], {"detail": detail},
+                                                           self.timeout, {initiator}, max(1.0, self.timeout / 5))
+        if initiator in errors and initiator not in decided:
+            raise NodeError(f"node {initiator}: {errors[initiator]}")
+        result = decided.get(initiator)
+        if result is None or not result.get("stream") or type(result["result"]) is not bytes:
             silent = self._unreachable()
             self.answered.difference_update(silent)
             who = ", ".join(f"{n} ({self.why(n)})" if self.why(n) else n for n in silent) if silent else \
                 "none (every node answers a ping)"
             raise WaveTimeout(f"echo wave {wave} from {initiator} did not come back within {self.timeout:g} s; silent nodes: {who}",
-                              silent, [list(p) for p in self.refused.values()]) from None
-        elapsed_ms = (time.perf_counter() - t0) * 1000
+                              silent, [list(p) for p in self.refused.values()])
+        stream = result["result"]
         nodes = []
-        for name, father, state in wire.unpack_entries(result["entries"]):
+        for name, father, state in wire.unpack_entries(stream):
             entry = dict(state)
             entry["name"] = name
             entry["father"] = father
@@ -328,7 +438,7 @@ class Operator:
             "messages": sum(n.get("sent", 0) for n in nodes),  # each node counts its own sends
             "elapsed_ms": round(elapsed_ms, 3),
             "time": time.time(),
-            "entries_bytes": len(result["entries"]),  # the convergecast's size, as it reached the initiator
+            "entries_bytes": len(stream),  # the convergecast's size, as it reached the initiator
             "refused": [list(pair) for pair in refused],  # [who refused, whose key]: a stale or foreign key
             "nodes": nodes,
         }
@@ -342,22 +452,10 @@ class Operator:
         cost = self.topology.cluster.task_time if cost is None else cost
         initiators = list(initiators or self.topology.finn_initiators())
         alive = set(self._require(self.topology.names))
-        dead_initiators = [n for n in initiators if n not in alive]
-        wave = _wave_id("f")
-        decided: dict[str, dict] = {}
-
-        def accept(node, msg):
-            if msg["t"] == "finn.decided" and msg["wave"] == wave:
-                decided[msg["node"]] = msg
-            return alive <= decided.keys()
-
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + self.timeout
-        fields = {"wave": wave, "tasks": tasks, "cost": cost, "report": self.ident}
-        self._send_each([(name, "finn.start", fields) for name in initiators if name in alive], deadline)
-        self._gather(deadline, accept)
-        elapsed_ms = (time.perf_counter() - t0) * 1000
+        wave, decided, _, elapsed_ms = self._run_wave(plugins.kind("finn"), initiators, {"tasks": tasks, "cost": cost},
+                                                      self.timeout, alive, 0.0)
         order = self.topology.names
+        results = [m["result"] if type(m["result"]) is dict else {} for m in decided.values()]
         return {
             "cluster": self.topology.cluster.name,
             "wave": wave,
@@ -365,9 +463,9 @@ class Operator:
             "decided": [n for n in order if n in decided],
             "undecided": [n for n in order if n not in decided],
             "unreachable": [n for n in order if n not in alive],
-            "dead_initiators": dead_initiators,
-            "messages": sum(m["sent"] for m in decided.values()),
-            "enqueued": sum(len(m["enqueued"]) for m in decided.values()),
+            "dead_initiators": [n for n in initiators if n not in alive],
+            "messages": sum(_count(r.get("sent")) for r in results),
+            "enqueued": sum(len(r["enqueued"]) if type(r.get("enqueued")) is list else 0 for r in results),
             "elapsed_ms": round(elapsed_ms, 3),
         }
 

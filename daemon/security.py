@@ -651,8 +651,11 @@ class Gate:
         self.node_idents = node_idents(tuple(node_names))
         self.authenticated = authenticated
 
-    def refusal(self, role: str, user_id: str | None, ident: bytes, kind: str) -> str | None:
-        """None if the message may be handled, else why not (said to an operator)."""
+    def refusal(self, role: str, user_id: str | None, ident: bytes, kind: str, shown: str | None = None) -> str | None:
+        """None if the message may be handled, else why not (said to an operator).
+        ``shown``: what the text calls the message (a wave frame by its wave message
+        type, e.g. ``echo``; default ``kind``)."""
+        said = kind if shown is None else shown
         claimed = self.node_idents.get(ident)
         if role == OPERATORS:
             if claimed is not None:
@@ -661,7 +664,7 @@ class Gate:
             if self.authenticated and user_id != OPERATOR_USER:
                 return f"key {user_id!r} is not the operator key"
             if kind not in OPERATOR_MESSAGES:
-                return f"an operator cannot send {kind!r}"
+                return f"an operator cannot send {said!r}"
             return None
         if claimed is None:
             return (f"routing id {ident[:64]!r} is no node's: a node's inbox takes nodes only; "
@@ -669,7 +672,7 @@ class Gate:
         if self.authenticated and claimed != user_id:
             return f"key {user_id!r} cannot speak as {ident!r}"
         if kind not in NODE_MESSAGES:
-            return f"a node cannot send {kind!r}"
+            return f"a node cannot send {said!r}"
         return None
 
 

@@ -14,6 +14,18 @@ daemon/core/messages.py — type, required keys and their types, lengths, finite
 in range — and raises :class:`WireError` for anything else, so the node never acts on
 garbage. :func:`parse` then gives the typed message (daemon/core/messages.py) that the
 node core takes, :func:`pack` frames one. Operators read checked dicts (:func:`decode`).
+A node reads a frame in two steps, :func:`open_frame` (msgpack, version, type, epoch)
+and :func:`typed` (the fields), so that it can check who may send the type in between:
+an operator learns nothing of a node message's fields from the errors it is told.
+
+Waves (daemon/core/wave.py). A ``wave`` frame carries one message of a wave of any
+kind: ``msg`` names the kind's message type, ``body`` holds its fields but ``wave`` in
+order, checked against the bounds the kind declares (:class:`~daemon.core.wave.Text`,
+``Int``, ``Num``, ``Flag``, ``Names``, ``Items``, ``Blob``), and ``params`` against the
+kind's parameters, as are a ``wave.start``'s. The kinds are those of
+daemon/plugins.py; the table of their checks is built on first use. A field that holds a
+:class:`~daemon.core.wave.Stream` (echo's entries, its result) is packed as one msgpack
+stream in a bin field; a set of names as a sorted list.
 """
 
 from __future__ import annotations
@@ -22,7 +34,9 @@ import math
 
 import msgpack
 
+from daemon import plugins
 from daemon.core import messages as m
+from daemon.core import wave as wv
 from daemon.core import waves
 from daemon.core.messages import SCHEMA  # noqa: F401  (re-exported: the schema lives with the types)
 
@@ -37,7 +51,7 @@ class WireError(ValueError):
 _packer = msgpack.Packer(use_bin_type=True)
 
 
-def encode(kind: str, epoch: int = 0, **fields) -> bytes:
+def encode(kind: str, epoch: int = 0, /, **fields) -> bytes:
     fields["v"] = VERSION
     fields["t"] = kind
     fields["e"] = epoch
@@ -46,6 +60,14 @@ def encode(kind: str, epoch: int = 0, **fields) -> bytes:
 
 def decode(frame: bytes) -> dict:
     """Parse and check one frame; raise WireError naming what is wrong."""
+    msg = open_frame(frame)
+    _check(msg)
+    return msg
+
+
+def open_frame(frame: bytes) -> dict:
+    """The map of one frame, its version, type and epoch checked (not its fields: see
+    :func:`typed`); WireError naming what is wrong."""
     if len(frame) > MAX_FRAME:
         raise WireError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
@@ -57,18 +79,216 @@ def decode(frame: bytes) -> dict:
     if msg.get("v") != VERSION:
         raise WireError(f"protocol version {msg.get('v')!r}, this node speaks {VERSION}")
     kind = msg.get("t")
-    checks = _CHECKS.get(kind) if type(kind) is str else None
-    if checks is None:
+    if type(kind) is not str or kind not in _CHECKS:
         raise WireError(f"unknown message type {kind!r}")
     if type(msg.get("e")) is not int:
         raise WireError(f"{kind}: field 'e' (epoch) must be an integer")
-    for field, types, bound in checks:
-        value = msg.get(field)
-        if type(value) not in types:
-            raise WireError(f"{kind}: field {field!r} must be {_type_name(SCHEMA[kind][field])}, got {type(value).__name__}")
-        if bound is not None:
-            bound(kind, field, value)
     return msg
+
+
+def _check(msg: dict) -> None:
+    kind = msg["t"]
+    if kind == "wave":
+        _check_wave(msg)
+        return
+    _check_fields(msg, kind, kind)
+    if kind == "wave.start":
+        cls = _kinds().get(msg["kind"])
+        if cls is None:
+            raise WireError(f"wave.start: no wave kind {msg['kind']!r} is installed here")
+        _check_params(kind, cls, msg["params"])
+
+
+def _check_fields(msg: dict, kind: str, label: str) -> None:
+    """The fields of SCHEMA[kind]: their types and bounds; errors begin with ``label``."""
+    for field, types, bound in _CHECKS[kind]:
+        value = msg.get(field)
+        if type(value) not in types or (value is None and field not in msg):  # nil, where allowed, must be there
+            raise WireError(f"{label}: field {field!r} must be {_type_name(SCHEMA[kind][field])}, got {type(value).__name__}")
+        if bound is not None:
+            bound(label, field, value)
+
+
+# --- wave bodies and parameters: checked against the kinds' bounds -----------------------
+
+
+def _check_text(where: str, bound: wv.Text, value) -> None:
+    if type(value) is not str:
+        raise WireError(f"{where} must be a string, got {type(value).__name__}")
+    if len(value) > bound.limit:
+        raise WireError(f"{where} is longer than {bound.limit} characters")
+
+
+def _check_int(where: str, bound: wv.Int, value) -> None:
+    if type(value) is not int:
+        raise WireError(f"{where} must be an integer, got {type(value).__name__}")
+    if not bound.lo <= value <= bound.hi:
+        raise WireError(f"{where} must be {bound.lo}..{bound.hi}, got {value}")
+
+
+def _check_num(where: str, bound: wv.Num, value) -> None:
+    vt = type(value)
+    if vt is not float and vt is not int:
+        raise WireError(f"{where} must be a number, got {vt.__name__}")
+    if not math.isfinite(value) or not bound.lo < value <= bound.hi:
+        raise WireError(f"{where} must be a finite number in ({bound.lo:g}, {bound.hi:g}], got {value!r}")
+
+
+def _check_flag(where: str, bound: wv.Flag, value) -> None:
+    if type(value) is not bool:
+        raise WireError(f"{where} must be a boolean, got {type(value).__name__}")
+
+
+def _check_names(where: str, bound: wv.Names, value) -> None:
+    if type(value) is not list:
+        raise WireError(f"{where} must be a list of node names, got {type(value).__name__}")
+    if len(value) > bound.limit:
+        raise WireError(f"{where} has {len(value)} items, more than {bound.limit}")
+    for x in value:
+        if type(x) is not str or len(x) > m.MAX_TEXT:
+            raise WireError(f"{where} must hold node names (strings of at most {m.MAX_TEXT} characters)")
+
+
+def _check_items(where: str, bound: wv.Items, value) -> None:
+    if type(value) is not list:
+        raise WireError(f"{where} must be a list, got {type(value).__name__}")
+    if len(value) > bound.limit:
+        raise WireError(f"{where} has {len(value)} items, more than {bound.limit}")
+
+
+def _check_blob(where: str, bound: wv.Blob, value) -> None:
+    if type(value) is not bytes:
+        raise WireError(f"{where} must be bytes, got {type(value).__name__}")
+    if len(value) > bound.limit:
+        raise WireError(f"{where} is longer than {bound.limit} bytes")
+
+
+_BOUND_CHECKS = {wv.Text: _check_text, wv.Int: _check_int, wv.Num: _check_num, wv.Flag: _check_flag,
+                 wv.Names: _check_names, wv.Items: _check_items, wv.Blob: _check_blob}
+
+
+class _Body:
+    """What the edge knows of one wave message type: its class, its kind, the check of
+    each field but ``wave`` and how :func:`pack` turns each into a plain value."""
+
+    __slots__ = ("mt", "kind", "cls", "checks", "arity", "convert", "names", "nparams", "param_checks", "joins")
+
+    def __init__(self, mt: wv.MessageType, kind: type):
+        self.mt = mt
+        self.kind = kind
+        self.cls = mt.cls
+        self.checks = [(f"{mt.name}: field {f!r}", _BOUND_CHECKS[type(b)], b) for f, b in mt.fields.items()]
+        self.arity = len(mt.fields)
+        # (index in the class's fields, converter) of the fields that need one to be packed
+        self.convert = [(k + 1, _PACKERS[type(b)]) for k, b in enumerate(mt.fields.values()) if type(b) in _PACKERS]
+        self.names = tuple(k + 1 for k, b in enumerate(mt.fields.values()) if type(b) is wv.Names)
+        self.joins = mt.joins
+        self.nparams = len(kind.params)
+        self.param_checks = [(f"{mt.name}: {kind.name} parameter {p!r}", _BOUND_CHECKS[type(b)], b, p)
+                             for p, b in kind.params.items()]
+
+
+def _pack_names(value):
+    return value if type(value) is list else sorted(value)
+
+
+def _pack_blob(value):
+    return value if type(value) is bytes else pack_entries(value)
+
+
+def _pack_items(value):
+    return value if type(value) is list else list(value)
+
+
+_PACKERS = {wv.Names: _pack_names, wv.Blob: _pack_blob, wv.Items: _pack_items}
+
+_tables: tuple | None = None  # (plugins version, kinds by name, bodies by wire name, bodies by class)
+
+
+def _kinds() -> dict[str, type]:
+    return _table()[1]
+
+
+def _table() -> tuple:
+    global _tables
+    tables = _tables
+    if tables is not None and tables[0] == plugins._version:
+        return tables
+    kinds = plugins.wave_kinds()  # (re)builds the plugins' table, and its version, if need be
+    bodies = {}
+    for cls in kinds.values():
+        for mt in cls.messages:
+            bodies[mt.name] = _Body(mt, cls)
+    tables = _tables = (plugins._version, kinds, bodies, {b.cls: b for b in bodies.values()})
+    return tables
+
+
+def body_of(msg_cls: type) -> "_Body | None":
+    """What the edge knows of a wave message class (its MessageType and kind), or None."""
+    return _table()[3].get(msg_cls)
+
+
+def _check_wave(msg: dict) -> "_Body":
+    """A ``wave`` frame: its envelope (as SCHEMA says), its body against the message
+    type's bounds, its parameters against the kind's; returns what the edge knows of the
+    message type. Errors name the wave's own message type where it is one (``explore:
+    field 'budget' ...``). A message that cannot bring the wave to a node (``joins``
+    false: the receiver has the wave's parameters already) carries none, nor a budget or
+    a report. The envelope's common case is checked inline (every wave message of a
+    cluster passes here); anything unusual takes the generic path, which names the field."""
+    tables = _tables
+    if tables is None or tables[0] != plugins._version:
+        tables = _table()
+    try:
+        name, wave, values, params, report, budget = (msg["msg"], msg["wave"], msg["body"], msg["params"],
+                                                      msg["report"], msg["budget"])
+        body = tables[2].get(name) if type(name) is str else None
+        bt = type(budget)
+        ok = (body is not None and type(wave) is str and len(wave) <= m.MAX_TEXT and type(values) is list
+              and type(params) is dict and type(report) is bytes and len(report) <= m.MAX_TEXT
+              and (budget is None or ((bt is float or bt is int) and -m.MAX_BUDGET < budget <= m.MAX_BUDGET)))
+    except KeyError:
+        ok = False
+    if not ok:
+        name = msg.get("msg")
+        body = tables[2].get(name) if type(name) is str else None
+        _check_fields(msg, "wave", body.mt.name if body is not None else "wave")  # raises, naming the field
+        if body is None:
+            raise WireError(f"wave: no wave kind installed here has a message {name!r}")
+    if len(values) != body.arity:
+        raise WireError(f"{body.mt.name}: {len(values)} fields in the body, the message has {body.arity}")
+    for value, (where, check, bound) in zip(values, body.checks):
+        check(where, bound, value)
+    if body.joins:
+        try:
+            if len(params) != body.nparams:
+                raise KeyError
+            for where, check, bound, key in body.param_checks:
+                check(where, bound, params[key])
+        except KeyError:
+            _check_params(body.mt.name, body.kind, params, True)  # raises, naming what is wrong
+            raise
+    elif params or budget is not None or report:
+        raise WireError(f"{body.mt.name}: carries no parameters, budget or report (it cannot bring the wave to a node)")
+    return body
+
+
+_ABSENT = object()
+
+
+def _check_params(kind: str, cls: type, params: dict, complete: bool = False) -> None:
+    """``params`` against the kind's: each within its bound, none unknown; every one
+    present (``complete``: a wave's messages carry them all), or else left out only
+    where the kind has a default (a start)."""
+    spec = cls.params
+    extra = sorted(str(p) for p in params if p not in spec)
+    missing = sorted(p for p in spec if p not in params and (complete or p not in cls.defaults))
+    if extra or missing:
+        raise WireError(f"{kind}: {cls.name} takes the parameters {sorted(spec) or 'none'}"
+                        + (f"; unknown: {extra}" if extra else "") + (f"; missing: {missing}" if missing else ""))
+    for name, value in params.items():
+        bound = spec[name]
+        _BOUND_CHECKS[type(bound)](f"{kind}: {cls.name} parameter {name!r}", bound, value)
 
 
 def _bounded(field: str, want) -> bool:
@@ -114,29 +334,74 @@ _CHECKS = {kind: [(f, _exact_types(want), _check_bounds if _bounded(f, want) els
            for kind, spec in SCHEMA.items()}
 _unpackb = msgpack.unpackb
 _new = tuple.__new__
+_WaveMessage = m.WaveMessage
 
 
 def parse(frame: bytes) -> tuple[int, object]:
     """One frame as ``(sender epoch, message)``: a checked :func:`decode`, then the typed
     message of daemon/core/messages.py (its fields in order, every one of them checked
     present by decode). Raises WireError."""
-    msg = decode(frame)
-    cls = m.TYPES[msg["t"]]
+    return typed(open_frame(frame))
+
+
+def typed(msg: dict) -> tuple[int, object]:
+    """``(sender epoch, message)`` of a map :func:`open_frame` gave: its fields checked,
+    then the typed message (a ``wave`` frame's body as the kind's own message type)."""
+    kind = msg["t"]
+    if kind == "wave":
+        info = _check_wave(msg)
+        wave = msg["wave"]
+        return msg["e"], _new(_WaveMessage, (wave, _new(info.cls, (wave, *msg["body"])), msg["params"], msg["budget"],
+                                             msg["report"]))
+    _check(msg)
+    cls = m.TYPES[kind]
     return msg["e"], _new(cls, map(msg.__getitem__, cls._fields))
 
 
 def pack(msg, epoch: int) -> bytes:
     """Frame a typed message (daemon/core/messages.py)."""
-    kind = m.KIND[type(msg)]
+    mt = type(msg)
+    if mt is _WaveMessage:
+        wave, body, params, budget, report = msg
+        tables = _tables
+        if tables is None or tables[0] != plugins._version:
+            tables = _table()
+        info = tables[3][type(body)]
+        if info.arity:
+            values = list(body[1:])
+            for k, convert in info.convert:
+                values[k - 1] = convert(values[k - 1])
+        else:
+            values = []
+        return _packer.pack({"v": VERSION, "t": "wave", "e": epoch, "wave": wave, "msg": info.mt.name, "body": values,
+                             "params": params, "budget": budget, "report": report})
+    kind = m.KIND[mt]
     fields = dict(zip(msg._fields, msg))
-    if (kind == "echo" or kind == "echo.result") and type(msg.entries) is not bytes:
-        fields["entries"] = pack_entries(msg.entries)
-    elif kind == "finn":
-        fields["inc"], fields["ninc"] = sorted(msg.inc), sorted(msg.ninc)
+    if mt is m.WaveDecided:
+        stream = type(msg.result) is wv.Stream
+        fields["stream"] = stream
+        if stream:
+            fields["result"] = pack_entries(msg.result)
     fields["v"] = VERSION
     fields["t"] = kind
     fields["e"] = epoch
     return _packer.pack(fields)
+
+
+def trace_type(msg) -> str:
+    """What traces call a message (daemon/trace/recorder.py): a wave's by the kind's own
+    names (``explore``, ``echo.start``, ``echo.result``, ``finn.decided``), the rest by
+    their wire type."""
+    mt = type(msg)
+    if mt is m.WaveMessage:
+        info = _table()[3].get(type(msg.body))
+        return info.mt.name if info is not None else "wave"
+    if mt is m.WaveStart:
+        return f"{msg.kind}.start"
+    if mt is m.WaveDecided:
+        cls = _kinds().get(msg.kind)
+        return (cls.decided_as or f"{cls.name}.decided") if cls is not None else f"{msg.kind}.decided"
+    return m.KIND[mt]
 
 
 def _type_name(want) -> str:

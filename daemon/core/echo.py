@@ -23,21 +23,33 @@ dict keyed by sender, so a duplicated ECHO replaces rather than adds. At the dec
 the initiator holds exactly one entry per node, and the father pointers are a spanning
 tree rooted at the initiator.
 
-A node samples its state once, when it joins the wave, by calling the ``sample``
-function it is given. The samples are taken at different moments, so the result is
-not a consistent snapshot by itself; a driver that needs one for a quantity moved by
-messages (tasks handed between nodes) makes its cut consistent with :meth:`presample`,
-Lai and Yang's rule: before handling a message sent after its sender sampled the wave,
-sample first.
+A node samples its state once, when it joins the wave (its node's ``sample``, with the
+wave's ``detail`` parameter). The samples are taken at different moments, so the result
+is not a consistent snapshot by itself; the node makes the cut consistent with
+:meth:`EchoWave.presample`, Lai and Yang's rule: before handling a message sent after
+its sender sampled the wave, sample first (the kind is a ``snapshot`` kind:
+daemon/core/wave.py). A sample that counts sends (the node's has ``sent``) gets this
+node's sends and the neighbours it gave up on (``missing``) as it echoes.
+
+On the wave interface (daemon/core/wave.py): messages EXPLORE (wire name ``explore``,
+nothing but the wave id) and ECHO (``echo``: the entries, a :class:`Stream` that travels
+as one msgpack stream; an ECHO never brings the wave to a node, ``joins`` false);
+parameter ``detail`` (samples list every task, as the balancer needs); the initiator
+decides with the entries (reported as ``echo.result``); the deadline is the budget the
+node gives it (the operator's timeout, shrunk along the hops). State per node: O(degree)
+plus the entries of its subtree, which it only passes on.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Iterable, NamedTuple
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from daemon.core.waves import NOTHING, Step, WaveError
+from daemon.core.wave import Blob, Flag, Graph, MessageType, Stream, Wave
+from daemon.core.waves import WaveError
 
 Entry = tuple  # (node, father, state); father is None at the initiator
+MAX_ENTRIES_BYTES = 1 << 26  # an ECHO's stream (the frame's own limit, daemon/wire.py, is lower)
 
 
 class Explore(NamedTuple):
@@ -46,55 +58,63 @@ class Explore(NamedTuple):
 
 class Echo(NamedTuple):
     wave: str
-    entries: tuple  # of Entry: the sender's own entry first, then its subtree's
+    entries: tuple  # of Entry and packed runs (bytes): the sender's own entry first, then its subtree's
 
 
-class EchoWave:
+class EchoWave(Wave):
     """One node's state in one echo wave (wave ids keep concurrent waves apart)."""
 
-    __slots__ = (
-        "me", "wave", "neighbours", "_neighbour_set", "father", "initiator", "joined",
-        "finished", "heard", "children", "sampled", "state", "sent", "result", "missing",
-    )
+    name = "echo"
+    tag = "e"
+    summary = "Tel 6.5: a spanning tree and every node's sample, decided at the initiator (2|E| messages)"
+    messages = (MessageType("explore", Explore, {}),
+                MessageType("echo", Echo, {"entries": Blob(MAX_ENTRIES_BYTES)}, joins=False))
+    params = {"detail": Flag()}
+    defaults = {"detail": False}
+    snapshot = True
+    decided_as = "echo.result"
+    # instance attributes shadowing the base class's properties
+    finished = False  # echoed to the father, or decided
+    sampled = False  # a flag, not ``state is None``: a sample may be None
+    missing: tuple | None = None  # neighbours given up on (see expire)
 
-    def __init__(self, me: Hashable, neighbours: Iterable[Hashable], wave: str):
-        self.me = me
-        self.wave = wave
-        self.neighbours = tuple(neighbours)
-        self._neighbour_set = frozenset(self.neighbours)
+    def __init__(self, node, wave: str, params: dict[str, Any] | None = None):
+        super().__init__(node, wave, params if params is not None else {})
+        me = self.me = node.me
+        self.neighbours = neighbours = node.neighbours  # a tuple, in the node's order
+        self._neighbour_set = _set_of(neighbours)
         if me in self._neighbour_set:
             raise ValueError(f"node {me!r} lists itself as a neighbour")
-        self.father: Hashable | None = None
+        self.father: Any = None
         self.initiator = False
         self.joined = False
-        self.finished = False  # echoed to the father, or decided
         self.heard: set = set()
         self.children: dict = {}  # child -> its Echo's entries
-        self.sampled = False  # a flag, not ``state is None``: a sample may be None
         self.state: Any = None
         self.sent = 0
         self.result: list[Entry] | None = None  # the initiator's, once decided
-        self.missing: tuple | None = None  # neighbours given up on (see give_up)
 
     @property
     def decided(self) -> bool:
         return self.result is not None
 
-    def presample(self, sample: Callable[[], Any]) -> None:
+    def presample(self) -> None:
         """Take this node's sample now, before it joins (Lai–Yang: a message from a node
-        that has already sampled this wave is about to change what the sample covers)."""
+        that has already sampled this wave is about to change what the sample covers).
+        Before the wave's own message has come its ``detail`` is unknown: a detailed
+        sample then (the more complete one)."""
         if not self.sampled:
             self.sampled = True
-            self.state = sample()
+            self.state = self.node.sample(self.params.get("detail", True))
 
-    def start(self, sample: Callable[[], Any]) -> Step:
+    def start(self) -> None:
         """Initiate the wave here."""
         if self.joined:
             raise WaveError(f"{self.me}: wave {self.wave} already reached this node; cannot initiate it")
         self.initiator = True
-        return self._join(None, sample)
+        self._join(None)
 
-    def receive(self, sender: Hashable, msg: Explore | Echo, sample: Callable[[], Any]) -> Step:
+    def receive(self, sender, msg) -> None:
         """Handle EXPLORE or ECHO from ``sender``.
 
         Raises :class:`WaveError` (and changes nothing) for a message of another wave or
@@ -117,14 +137,17 @@ class EchoWave:
             if sender == self.father:
                 raise WaveError(f"{self.me}: ECHO of wave {self.wave} from its father {sender!r}")
         if self.finished:
-            return NOTHING  # a duplicate: every neighbour has been heard already
-        sends = self._join(sender, sample).sends if not self.joined else []
+            return  # a duplicate: every neighbour has been heard already
+        if not self.joined:
+            self._join(sender)
         if kind is Echo:
-            self.children[sender] = msg.entries  # keyed by sender: a duplicate replaces
+            entries = msg.entries
+            # keyed by sender: a duplicate replaces; a stream off the wire is one run
+            self.children[sender] = (entries,) if type(entries) is bytes else entries
         self.heard.add(sender)
-        return self._finish_if_heard_all(sends)
+        self._finish_if_heard_all()
 
-    def give_up(self) -> Step:
+    def expire(self) -> None:
         """The wave's deadline at this node: stop waiting for the neighbours not heard
         from (dead, stalled or cut off) and echo to the father — or decide, at the
         initiator — with the entries that came. ``missing`` names those neighbours.
@@ -135,28 +158,102 @@ class EchoWave:
         gave up ignores what comes later, like any duplicate, so a late ECHO from a
         child that was only slow leaves that child's subtree out of the result."""
         if not self.joined or self.finished:
-            return NOTHING
+            return
         self.missing = tuple(q for q in self.neighbours if q not in self.heard)
-        return self._finish_if_heard_all([], give_up=True)
+        self._finish_if_heard_all(give_up=True)
 
-    def _join(self, father: Hashable | None, sample: Callable[[], Any]) -> Step:
+    give_up = expire
+
+    def _join(self, father) -> None:
         self.joined = True
         self.father = father
-        self.presample(sample)
-        sends = [(q, Explore(self.wave)) for q in self.neighbours if q != father]
-        self.sent += len(sends)
-        return self._finish_if_heard_all(sends)
+        self.presample()
+        node = self.node
+        budget = node.budget()
+        if budget is not None:  # the node's share of the operator's timeout
+            node.set_deadline(node.now + max(0.0, budget))
+        msg = Explore(self.wave)
+        for q in self.neighbours:
+            if q != father:
+                node.send(q, msg)
+                self.sent += 1
+        self._finish_if_heard_all()
 
-    def _finish_if_heard_all(self, sends: list, give_up: bool = False) -> Step:
+    def _finish_if_heard_all(self, give_up: bool = False) -> None:
         if self.finished or (len(self.heard) < len(self._neighbour_set) and not give_up):
-            return Step(sends, False)
-        self.finished = True
+            return
+        self.finished = True  # the node closes a finished instance, its deadline with it
         entries = [(self.me, self.father, self.state)]
         for q in self.neighbours:  # neighbour order, so the result does not depend on timing
             entries.extend(self.children.get(q, ()))
         if self.initiator:
             self.result = entries
-            return Step(sends, True)
-        sends.append((self.father, Echo(self.wave, tuple(entries))))
+            self._complete_sample()
+            self.node.decide(Stream(entries))
+            return
         self.sent += 1
-        return Step(sends, False)
+        self._complete_sample()
+        self.node.send(self.father, Echo(self.wave, Stream(entries)))
+
+    def _complete_sample(self) -> None:
+        """Fill in what is known only as the node echoes: its sends, whom it gave up on
+        (only in a sample that counts sends: the node's). The entry is packed after this
+        event, so the sample dict can still be completed here."""
+        state = self.state
+        if type(state) is dict and "sent" in state:
+            state["sent"] = self.sent
+            if self.missing:
+                state["missing"] = list(self.missing)
+
+    # --- the kind as a whole -----------------------------------------------------------
+
+    @classmethod
+    def refuse(cls, graph: Graph) -> str | None:
+        if not _connected(graph):
+            return "the echo wave needs a connected network (its undirected view): some nodes cannot be reached"
+        return None
+
+    @classmethod
+    def initiators(cls, graph: Graph, chosen: tuple[str, ...] = ()) -> tuple[str, ...]:
+        if chosen:
+            return chosen[:1]
+        sources = [n for n in graph.nodes if not graph.parents(n)]
+        return (sources[0],) if sources else graph.nodes[:1]
+
+    @classmethod
+    def check(cls, graph: Graph, run) -> list[str]:
+        """Exactly 2|E| messages, one decision at the initiator, every node reached."""
+        problems = []
+        links = {frozenset(e) for e in graph.edges}
+        if run.complete and run.messages != 2 * len(links):
+            problems.append(f"{run.messages} messages, expected 2|E| = {2 * len(links)}")
+        deciders = [n for n, _ in run.decisions]
+        if deciders and deciders != list(run.initiators[:1]):
+            problems.append(f"decided at {deciders}, expected once at the initiator {run.initiators[:1]}")
+        if run.complete and not deciders:
+            problems.append("no decision")
+        return problems
+
+
+    @classmethod
+    def describe(cls, result, nodes: int) -> str:
+        return f"decided: {result}/{nodes} nodes"  # the entries the result holds
+
+
+@lru_cache(maxsize=4096)
+def _set_of(neighbours: tuple) -> frozenset:
+    """The set of a node's neighbours, made once for all its waves."""
+    return frozenset(neighbours)
+
+
+def _connected(graph: Graph) -> bool:
+    if not graph.nodes:
+        return True
+    seen, todo = {graph.nodes[0]}, [graph.nodes[0]]
+    while todo:
+        n = todo.pop()
+        for q in graph.neighbours(n):
+            if q not in seen:
+                seen.add(q)
+                todo.append(q)
+    return len(seen) == len(graph.nodes)

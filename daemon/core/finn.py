@@ -34,13 +34,22 @@ Mistakes this module avoids (each seen in public versions of this lab): resettin
 sets after forwarding, sending only after hearing every in-neighbour (deadlocks on
 cycles), a deciding node that stops forwarding, sources that never enter NInc, no wave
 ids, re-flooding on every receipt.
+
+On the wave interface (daemon/core/wave.py): one message, ``finn`` (Inc and NInc, node
+names of the cluster, which the node checks); a node hears from its in-neighbours only
+(``hears_from = "parents"``); any number of initiators (one per source component; a
+repeated start does nothing); parameters ``tasks`` and ``cost``: the decision's action
+is ``node.enqueue(tasks, cost)``, then ``node.decide`` with the sends so far and the
+task ids (reported as ``finn.decided``). State per node: O(N) ids.
 """
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
-from daemon.core.waves import NOTHING, Step, WaveError
+from daemon.core.messages import MAX_COST, MAX_TASKS
+from daemon.core.wave import Graph, Int, MessageType, Names, Num, Wave
+from daemon.core.waves import WaveError
 
 
 class FinnSets(NamedTuple):
@@ -49,16 +58,23 @@ class FinnSets(NamedTuple):
     ninc: frozenset
 
 
-class FinnWave:
+class FinnWave(Wave):
     """One node's state in one Finn wave."""
 
-    __slots__ = ("me", "wave", "ins", "outs", "inc", "ninc", "heard", "started", "decided", "sent")
+    name = "finn"
+    tag = "f"
+    summary = "Tel 6.9: every node decides once it knows all its ancestors did an event; each enqueues TASKS tasks"
+    messages = (MessageType("finn", FinnSets, {"inc": Names(), "ninc": Names()}),)
+    params = {"tasks": Int(0, MAX_TASKS), "cost": Num(0.0, MAX_COST)}
+    defaults = {"tasks": 1, "cost": 1.0}
+    hears_from = "parents"
+    initiators_allowed = "many"
 
-    def __init__(self, me: Hashable, in_neighbours: Iterable[Hashable], out_neighbours: Iterable[Hashable], wave: str):
-        self.me = me
-        self.wave = wave
-        self.ins = frozenset(in_neighbours)
-        self.outs = tuple(out_neighbours)
+    def __init__(self, node, wave: str, params: dict[str, Any] | None = None):
+        super().__init__(node, wave, params if params is not None else {})
+        me = self.me = node.me
+        self.ins = frozenset(node.parents)
+        self.outs = tuple(node.children)
         if me in self.ins or me in self.outs:
             raise ValueError(f"node {me!r} lists itself as a neighbour")
         self.inc: frozenset = frozenset((me,))
@@ -68,16 +84,18 @@ class FinnWave:
         self.decided = False
         self.sent = 0
 
-    def initiate(self) -> Step:
+    def start(self) -> None:
         """Start the wave here (the operator's event at a source, or at one node of a
         source component). A repeated start does nothing."""
         if self.started:
-            return NOTHING
+            return
         if not self.ins:  # heard from all of its zero in-neighbours
             self.ninc = self.ninc | {self.me}
-        return self._broadcast()
+        self._broadcast()
 
-    def receive(self, sender: Hashable, msg: FinnSets) -> Step:
+    initiate = start
+
+    def receive(self, sender, msg) -> None:
         """Merge the sets ``sender`` sent. Raises :class:`WaveError` (and changes
         nothing) for a message of another wave or type, or from a node that is not an
         in-neighbour."""
@@ -87,24 +105,99 @@ class FinnWave:
             raise WaveError(f"{self.me}: Finn sets of wave {msg.wave} from {sender!r} handed to wave {self.wave}")
         if sender not in self.ins:
             raise WaveError(f"{self.me}: Finn sets of wave {self.wave} from {sender!r}, which is not an in-neighbour")
+        inc, ninc = msg.inc, msg.ninc
+        if type(inc) is not frozenset:  # lists off the wire; frozensets between cores
+            inc = frozenset(inc)
+        if type(ninc) is not frozenset:
+            ninc = frozenset(ninc)
         grew = False
-        if not msg.inc <= self.inc:
-            self.inc = self.inc | msg.inc
+        if not inc <= self.inc:
+            self.inc = self.inc | inc
             grew = True
-        if not msg.ninc <= self.ninc:
-            self.ninc = self.ninc | msg.ninc
+        if not ninc <= self.ninc:
+            self.ninc = self.ninc | ninc
             grew = True
         self.heard.add(sender)
         if self.me not in self.ninc and len(self.heard) == len(self.ins):
             self.ninc = self.ninc | {self.me}
             grew = True
-        return self._broadcast() if grew else NOTHING
+        if grew:
+            self._broadcast()
 
-    def _broadcast(self) -> Step:
+    def _broadcast(self) -> None:
         self.started = True
         msg = FinnSets(self.wave, self.inc, self.ninc)  # frozensets: safe to share
-        sends = [(q, msg) for q in self.outs]
-        self.sent += len(sends)
-        decided_now = not self.decided and self.inc == self.ninc
-        self.decided = self.decided or decided_now
-        return Step(sends, decided_now)
+        node = self.node
+        for q in self.outs:
+            node.send(q, msg)
+        self.sent += len(self.outs)
+        if not self.decided and self.inc == self.ninc:
+            self.decided = True
+            self._decide()
+
+    def _decide(self) -> None:
+        """The decision's action: this node enqueues the wave's tasks, then reports."""
+        ids = self.node.enqueue(self.params.get("tasks", 0), self.params.get("cost", 1.0))
+        self.node.decide({"sent": self.sent, "enqueued": ids})
+
+    # --- the kind as a whole -----------------------------------------------------------
+
+    @classmethod
+    def initiators(cls, graph: Graph, chosen: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """One node of every source component (``chosen`` if given)."""
+        return chosen or tuple(source_components(graph))
+
+    @classmethod
+    def deciders(cls, graph: Graph, initiators: tuple[str, ...]) -> int:
+        """Every node the initiators reach decides."""
+        seen, todo = set(initiators), list(initiators)
+        while todo:
+            for c in graph.children(todo.pop()):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        return len(seen)
+
+    @classmethod
+    def check(cls, graph: Graph, run) -> list[str]:
+        """Each node decides at most once; in a complete run every node decides."""
+        problems = []
+        deciders = [n for n, _ in run.decisions]
+        twice = sorted({n for n in deciders if deciders.count(n) > 1})
+        if twice:
+            problems.append(f"decided twice: {', '.join(map(str, twice))}")
+        if run.complete and set(deciders) != set(graph.nodes):
+            problems.append(f"undecided: {', '.join(str(n) for n in graph.nodes if n not in set(deciders))}")
+        return problems
+
+
+    @classmethod
+    def describe(cls, result, nodes: int) -> str:
+        n = len(result.get("enqueued", ())) if type(result) is dict else 0
+        return f"enqueued {n} task{'' if n == 1 else 's'}"
+
+
+def source_components(graph: Graph) -> list[str]:
+    """The first node (in the graph's order) of every strongly connected component with
+    no edge coming in from outside it: where Finn's wave must start."""
+    order = {n: k for k, n in enumerate(graph.nodes)}
+
+    def reach(n, step):
+        seen, todo = {n}, [n]
+        while todo:
+            for q in step(todo.pop()):
+                if q not in seen:
+                    seen.add(q)
+                    todo.append(q)
+        return seen
+
+    out = []
+    done: set = set()
+    for n in graph.nodes:
+        if n in done:
+            continue
+        comp = reach(n, graph.children) & reach(n, graph.parents)
+        done |= comp
+        if all(p in comp for c in comp for p in graph.parents(c)):
+            out.append(min(comp, key=order.__getitem__))
+    return sorted(out, key=order.__getitem__)

@@ -9,11 +9,18 @@ id of its DEALER, and the frame carries the sender's epoch beside the message.
 Two groups, and a node accepts each only from its own kind of peer
 (:data:`OPERATOR_REQUESTS`, :data:`NODE_MESSAGES`):
 
-- operator <-> node: ping/pong, echo.start/echo.result, finn.start/finn.decided,
-  submit/submit.ok, move/move.ok, trace.get/trace (the node's flight recorder,
-  daemon/trace/recorder.py), error;
-- node <-> node: explore and echo (the echo wave), finn (Finn's sets), transfer, ack and
-  forget (the hand-off of daemon/core/tasks.py).
+- operator <-> node: ping/pong, wave.start/wave.decided (any wave kind: the kind and its
+  parameters in the start, each deciding node's result in a decided), submit/submit.ok,
+  move/move.ok, trace.get/trace (the node's flight recorder, daemon/trace/recorder.py),
+  error;
+- node <-> node: wave (one message of a wave of any kind: the kind's own message type,
+  daemon/core/wave.py ``MessageType``, with the wave's parameters, the budget left to the
+  receiver and the operator the deciding nodes report to), transfer, ack and forget (the
+  hand-off of daemon/core/tasks.py).
+
+The wave kinds' own messages (echo's explore and echo, Finn's sets, ...) are declared by
+the kinds with the bound of each field (daemon/plugins.py finds the kinds); daemon/wire.py
+checks a ``wave`` frame's body against them as it checks every other message here.
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ from typing import NamedTuple
 MAX_TASKS = 100_000  # tasks in one submit, Finn wave, transfer or move
 MAX_COST = 86_400.0  # seconds of one task
 MAX_TEXT = 256  # characters of an id, a name, a label; bytes of a routing id
-MAX_WAVE_TAGS = 4_096  # echo waves a hand-off message may name (Lai-Yang tags)
-MAX_BUDGET = 3_600.0  # seconds an echo wave may run
+MAX_WAVE_TAGS = 4_096  # waves a hand-off message may name (Lai-Yang tags of the snapshot kinds)
+MAX_BUDGET = 3_600.0  # seconds a wave may run (its timeout)
 MAX_TRACE_STEPS = 100_000  # steps one trace.get may ask for (a node's ring holds fewer)
 MAX_TRACE_WAVES = 16  # wave ids one trace.get may select
-MAX_REFUSALS = 16  # refused handshakes a pong or an echo sample names ([who refused, whose key])
+MAX_REFUSALS = 16  # refused handshakes a pong or a node's sample names ([who refused, whose key])
 
 
 # --- operator <-> node ----------------------------------------------------------------
@@ -50,29 +57,19 @@ class Error(NamedTuple):
     text: str
 
 
-class EchoStart(NamedTuple):
+class WaveStart(NamedTuple):
+    wave: str  # "<tag>-<start ns, hex>-<salt>": the tag is the kind's (daemon/core/waves.py)
+    kind: str  # the wave kind's name (daemon/plugins.py)
+    params: dict  # the kind's parameters, each within its bound (daemon/core/wave.py)
+    timeout: float  # seconds: the wave's budget (a kind with a deadline answers by then)
+
+
+class WaveDecided(NamedTuple):
     wave: str
-    detail: bool  # samples list every task (the balancer's plan needs them)
-    timeout: float  # seconds: the initiator answers by then, with what it has
-
-
-class EchoResult(NamedTuple):
-    wave: str
-    entries: object  # a msgpack stream of [node, father, sample] on the wire (daemon/wire.py)
-
-
-class FinnStart(NamedTuple):
-    wave: str
-    tasks: int
-    cost: float
-    report: bytes  # the operator's routing id: each node reports its decision there
-
-
-class FinnDecided(NamedTuple):
-    wave: str
-    node: str
-    sent: int
-    enqueued: list
+    kind: str
+    node: str  # the node that decided
+    result: object  # plain values; a Stream (echo's entries) is a bytes stream on the wire
+    stream: bool = False  # set by daemon/wire.py: ``result`` is a msgpack stream of values
 
 
 class Submit(NamedTuple):
@@ -114,31 +111,19 @@ class TraceSteps(NamedTuple):
 # --- node <-> node ------------------------------------------------------------------
 
 
-class Explore(NamedTuple):
+class WaveMessage(NamedTuple):
     wave: str
-    detail: bool
-    budget: float  # seconds left to the receiver: it echoes by then, with what it has
-
-
-class Echo(NamedTuple):
-    wave: str
-    entries: object  # bytes on the wire; the core's Entry/bytes runs when sent
-
-
-class Finn(NamedTuple):
-    wave: str
-    inc: list
-    ninc: list
-    tasks: int
-    cost: float
-    report: bytes
+    body: object  # the kind's message: a NamedTuple of one of its MessageTypes, first field ``wave``
+    params: dict  # the wave's parameters (what the operator started it with)
+    budget: float | None  # seconds left to the receiver, None if the wave has no deadline
+    report: bytes  # the operator's routing id: a node that decides reports there (b"": none)
 
 
 class Transfer(NamedTuple):
     move_id: str
     tasks: list  # [id, label, cost] triples
     expires: float
-    waves: list  # Lai-Yang tags: echo waves the sender has sampled
+    waves: list  # Lai-Yang tags: the waves (of snapshot kinds) the sender has sampled
 
 
 class Ack(NamedTuple):
@@ -153,14 +138,14 @@ class Forget(NamedTuple):
 
 
 _num = (int, float)
+ANY = (type(None), bool, int, float, str, bytes, list, dict)  # a plain value (msgpack's types)
 # type name -> (class, {field: type(s)}); every field is required, extra fields ignored.
 TYPES: dict[str, type] = {
     "ping": Ping, "pong": Pong, "error": Error,
-    "echo.start": EchoStart, "echo.result": EchoResult,
-    "finn.start": FinnStart, "finn.decided": FinnDecided,
+    "wave.start": WaveStart, "wave.decided": WaveDecided,
     "submit": Submit, "submit.ok": SubmitOk, "move": Move, "move.ok": MoveOk,
     "trace.get": TraceGet, "trace": TraceSteps,
-    "explore": Explore, "echo": Echo, "finn": Finn,
+    "wave": WaveMessage,
     "transfer": Transfer, "ack": Ack, "forget": Forget,
 }
 KIND: dict[type, str] = {cls: kind for kind, cls in TYPES.items()}
@@ -169,41 +154,40 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "ping": {"id": int},
     "pong": {"id": int, "name": str, "pid": int, "stats": dict, "refused": list},
     "error": {"code": str, "text": str},
-    "echo.start": {"wave": str, "detail": bool, "timeout": _num},
-    "echo.result": {"wave": str, "entries": bytes},
-    "finn.start": {"wave": str, "tasks": int, "cost": _num, "report": bytes},
-    "finn.decided": {"wave": str, "node": str, "sent": int, "enqueued": list},
+    "wave.start": {"wave": str, "kind": str, "params": dict, "timeout": _num},
+    "wave.decided": {"wave": str, "kind": str, "node": str, "result": ANY, "stream": bool},
     "submit": {"tasks": int, "cost": _num, "label": str},
     "submit.ok": {"ids": list},
     "move": {"move_id": str, "dest": str, "tasks": list, "count": int},
     "move.ok": {"move_id": str, "moved": list, "count": int},
     "trace.get": {"wave_ids": list, "max_steps": int},
     "trace": {"node": str, "incarnation": int, "dropped": int, "seen": list, "steps": bytes},
-    "explore": {"wave": str, "detail": bool, "budget": _num},
-    "echo": {"wave": str, "entries": bytes},
-    "finn": {"wave": str, "inc": list, "ninc": list, "tasks": int, "cost": _num, "report": bytes},
+    # the body: the kind's message type ``msg`` (its fields but ``wave``, in order),
+    # checked against the kind's bounds (daemon/wire.py); params against the kind's too
+    "wave": {"wave": str, "msg": str, "body": list, "params": dict, "budget": (int, float, type(None)),
+             "report": bytes},
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
     "ack": {"move_id": str, "accepted": bool, "waves": list},
     "forget": {"move_id": str, "waves": list},
 }
-assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES), "SCHEMA and the message types disagree"
+assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES if k != "wave"), "SCHEMA and the message types disagree"
 
-OPERATOR_REQUESTS = frozenset({Ping, EchoStart, FinnStart, Submit, Move, TraceGet})
-NODE_MESSAGES = frozenset({Explore, Echo, Finn, Transfer, Ack, Forget})
-WAVE_MESSAGES = frozenset({EchoStart, Explore, Echo, FinnStart, Finn})
+OPERATOR_REQUESTS = frozenset({Ping, WaveStart, Submit, Move, TraceGet})
+NODE_MESSAGES = frozenset({WaveMessage, Transfer, Ack, Forget})
+WAVE_MESSAGES = frozenset({WaveStart, WaveMessage})
 
 # Bounds checked at the edge, before a message exists (daemon/wire.py): the longest a
 # string or list field may be, and the range of a number field (finite, lo < x <= hi).
-TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node"})
-LIST_LIMITS = {"tasks": MAX_TASKS, "inc": 1 << 20, "ninc": 1 << 20, "waves": MAX_WAVE_TAGS,
-               "ids": MAX_TASKS, "moved": MAX_TASKS, "enqueued": MAX_TASKS,
+TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node", "kind", "msg"})
+LIST_LIMITS = {"tasks": MAX_TASKS, "waves": MAX_WAVE_TAGS,
+               "ids": MAX_TASKS, "moved": MAX_TASKS,
                "wave_ids": MAX_TRACE_WAVES, "seen": MAX_TRACE_WAVES, "refused": MAX_REFUSALS}
 RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
           "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS)}  # max_steps: 0..N
 BYTES_LIMITS = {"report": MAX_TEXT}
 
-# What a node's echo sample says of the last Finn wave it decided and the last balancing
-# round it took part in (daemon/core/snapshot.py ``last_finn``, ``last_round``): a fixed
+# What a node's sample says of the last wave that enqueued work as it decided (Finn's,
+# hence the name) and the last balancing round it took part in (daemon/core/snapshot.py ``last_finn``, ``last_round``): a fixed
 # list each, a wave or round id, counts, and the node's time of it. Samples travel inside
 # the ECHO's entry stream, which only the operator unpacks: the readers keep an entry
 # only if :func:`fact_ok` accepts it, so a hostile or garbled one is left out, not shown.

@@ -1,10 +1,11 @@
 """The whole node as a state machine: messages and time in, effects out.
 
 Theory of operation (ARCHITECTURE.md, "The node core"; the sans-IO style of h11 and
-aioquic): :class:`NodeCore` owns everything a node decides — its echo and Finn waves
-(daemon/core/echo.py, daemon/core/finn.py), its task board and the exactly-once hand-off
-(daemon/core/tasks.py), the Lai–Yang tags that make echo samples a consistent cut, and
-the journal records that make the board survive a crash (daemon/core/journal.py). It
+aioquic): :class:`NodeCore` owns everything a node decides — its waves, of any kind
+(daemon/core/wave.py; the kinds installed are daemon/plugins.py's: echo, Finn, ...),
+its task board and the exactly-once hand-off (daemon/core/tasks.py), the Lai–Yang tags
+that make the samples of a ``snapshot`` kind (echo) a consistent cut, and the journal
+records that make the board survive a crash (daemon/core/journal.py). It
 reads no clock, opens no socket, and never raises on a message. Two drivers run it: the
 ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/sim/balance.py).
 
@@ -20,9 +21,9 @@ slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it
 keeps: daemon/trace/recorder.py).
 
 Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
-topology may send only node messages (explore, echo, finn, transfer, ack, forget);
-anything else is an operator and may send only operator requests (ping, echo.start,
-finn.start, submit, move, trace.get). A routing id is not proof of identity — that is CURVE's job
+topology may send only node messages (wave, transfer, ack, forget);
+anything else is an operator and may send only operator requests (ping, wave.start,
+submit, move, trace.get). A routing id is not proof of identity — that is CURVE's job
 (daemon/security.py) — but within these rules even a forged id cannot make a node crash,
 wedge, or grow without bound:
 
@@ -30,11 +31,28 @@ wedge, or grow without bound:
   limits of daemon/core/messages.py); times (epochs, wave starts, expiries) must fall
   within :data:`MAX_SKEW` of now;
 - wave state is created only by an operator's start or a neighbour's message (an
-  in-neighbour's, for Finn), after the sender is checked; at most :data:`MAX_WAVES` live
-  wave records and :data:`MAX_DONE_WAVES` finished ones are kept;
+  in-neighbour's, for a kind that ``hears_from`` its parents, as Finn), after the sender
+  is checked, and only for a wave id whose tag is the kind's; at most :data:`MAX_WAVES`
+  live wave records and :data:`MAX_DONE_WAVES` finished ones are kept;
 - an ACK counts only from the move's destination, a FORGET only from its donor;
 - anything a handler raises is contained: counted, answered to an operator with an
-  error, never fatal (the ``internal`` counter must stay 0: tests check it).
+  error, never fatal (the ``internal`` counter must stay 0: tests check it);
+- anything a wave kind raises in an event, but a WaveError, is contained like a hostile
+  frame (:meth:`NodeCore._fault`): counted in ``wave_faults``, told to the operator the
+  wave reports to, the instance dropped (its id remembered as done) and the messages of
+  that event withheld; the node keeps serving.
+
+Waves, whatever their kind (daemon/core/wave.py). One record per instance
+(:class:`_Wave`), which is also the instance's ``WaveNode``: the kind sends through it
+(only to the neighbours its ``hears_from`` allows, each message of one of its types;
+a message that may bring the wave to a node carries the wave's parameters, its budget
+along the hops and the operator's routing id, the others nothing), decides through it
+(once; the result is replied to that operator as ``wave.decided``), samples the node,
+enqueues tasks, sets its deadline (the node calls ``expire`` then, and reopens its links
+to the neighbours the kind names ``missing``), and reads the node's work (``Work``:
+idle, TRANSFERs sent and received), which a ``watches_work`` kind is told of whenever
+it changes. A ``one``-initiator kind refuses a second start where the wave already is;
+a ``many`` kind hands it to ``start``.
 
 Time. ``now`` is the driver's wall clock, read once per loop turn. The core keeps it
 monotonic: a clock that steps back is held (an offset), never a crash; a step forward
@@ -54,10 +72,11 @@ move from its expiry on, so nothing can be accepted meanwhile). A restarted node
 SETTLE too: the ACKs of before its crash went to the dead process, and the answers to
 the transfers it resends at once come first.
 
-Echo with dead or silent nodes. Each wave has a deadline: the operator's ``timeout`` at
-the initiator; every EXPLORE carries the time left, less a hop margin (:func:`hop_budget`),
-so a child's deadline comes before its father's. At its deadline a node gives up on the neighbours it
-has not heard from (:meth:`EchoWave.give_up`) and echoes what it has, naming them as
+Echo with dead or silent nodes. Each wave has a budget: the operator's ``timeout`` at
+the initiator; every message that may bring the wave to a node (an EXPLORE) carries the
+time left, less a hop margin (:func:`hop_budget`), so a child's deadline comes before its
+father's. At its deadline a node gives up on the neighbours it
+has not heard from (``EchoWave.expire``) and echoes what it has, naming them as
 ``missing`` in its sample. The initiator therefore always answers by its deadline, and
 the operator names the nodes absent from the result.
 
@@ -76,9 +95,9 @@ be made twice); a fresh node's runs that far behind. Either way the driver says 
 is ready only once its clock is that far past the epoch, so a node called RUNNING joins
 every wave begun from then on: a fresh node at once, a restarted one a second later.
 
-What the node did, told by the node. Every sample carries ``last_finn`` (the Finn wave
-this node decided that started last, with when, how many tasks it enqueued and its
-sends) and ``last_round`` (the balancing round, by its start, in which tasks left or
+What the node did, told by the node. Every sample carries ``last_finn`` (the wave that
+enqueued work here as it decided — Finn's decision action, hence the name — that started
+last, with when, how many tasks it enqueued and its sends) and ``last_round`` (the balancing round, by its start, in which tasks left or
 reached this node: moves and tasks each way), bounded as daemon/core/messages.py's
 ``LAST_FINN`` and ``LAST_ROUND`` say. So every view of the cluster (``ctl top`` above
 all) shows the last wave and round whoever started them (daemon/core/snapshot.py
@@ -95,12 +114,9 @@ from math import isfinite
 from typing import NamedTuple
 
 from daemon.core import messages as m
-from daemon.core.echo import Echo as CoreEcho
-from daemon.core.echo import EchoWave
-from daemon.core.echo import Explore as CoreExplore
-from daemon.core.finn import FinnSets, FinnWave
 from daemon.core.journal import JournalState, Told
 from daemon.core.tasks import Task, TaskBoard, Transfer
+from daemon.core.wave import Names, Work
 from daemon.core.waves import WaveError, round_of, wave_started
 
 HOUSEKEEPING = 0.5  # seconds between resends, take-backs and clean-ups
@@ -110,8 +126,8 @@ STALLED = 1.0  # seconds between two steps (housekeeping comes every HOUSEKEEPIN
 SETTLE = 1.0  # ... and takes nothing back until it has run this long again (module text, "Time")
 SEEN_MOVE_TTL = 600.0  # remember answered move ids this long past their expiry
 WAVE_TTL = 60.0  # forget a wave's state this long after its last message
-DONE_WAVE_MEMORY = 60.0  # remember finished echo waves (late duplicates, Lai-Yang tags)
-MAX_WAVES = 1_024  # live wave records, echo and Finn together
+DONE_WAVE_MEMORY = 60.0  # remember finished waves (late duplicates, Lai-Yang tags)
+MAX_WAVES = 1_024  # live wave records, of every kind together
 MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
 MAX_REMEMBERED_MOVES = 100_000
 MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
@@ -143,7 +159,7 @@ def listing_limit(nodes: int) -> int:
 MAX_CLOCK_OFFSET = 0.5  # seconds: the most the clocks of two hosts of a cluster may differ (node_epoch)
 
 STATS = ("received", "garbage", "stale", "late", "refused", "wave_errors", "refused_transfers",
-         "unroutable", "dropped", "internal", "unauthorized", "handshakes_failed", "keys_refused")
+         "unroutable", "dropped", "internal", "unauthorized", "handshakes_failed", "keys_refused", "wave_faults")
 
 
 def node_epoch(now: float, previous: int, restarted: bool, bound: float = MAX_CLOCK_OFFSET) -> int:
@@ -201,7 +217,7 @@ class SetBusy(NamedTuple):
 
 class Reconnect(NamedTuple):
     """The link to ``peer`` seems to lose this node's messages: a neighbour said nothing
-    within an echo wave's deadline, or a peer repeats an ACK that this node has answered
+    within a wave's deadline, or a peer repeats an ACK that this node has answered
     already. The driver reopens the link, so that a connection that lost its peer
     without noticing (half-open TCP, or a routing id taken over by another client at
     the peer's ROUTER) recovers."""
@@ -254,26 +270,106 @@ class Refused(Exception):
         self.code = code
 
 
-class _EchoRecord:
-    __slots__ = ("wave", "reporter", "detail", "deadline", "seen")
+class _Wave:
+    """One wave instance at this node: the kind's object (``wave``) and what the node
+    keeps around it — its id, parameters, the operator its decisions go to, its budget's
+    end and its deadline, when it was last heard of. It is also the instance's
+    :class:`daemon.core.wave.WaveNode`: the kind calls these methods back."""
 
-    def __init__(self, wave: EchoWave, detail: bool, now: float):
-        self.wave = wave
-        self.reporter: bytes | None = None  # the operator that started it here
-        self.detail = detail
-        self.deadline: float | None = None  # set when the node joins
+    __slots__ = ("core", "kind", "wave", "id", "params", "report", "end", "deadline", "seen", "decided", "sent",
+                 "enqueued", "provisional", "allowed", "types")
+
+    def __init__(self, core: "NodeCore", kind: type, wave_id: str, params: dict, report: bytes | None,
+                 end: float | None, now: float, provisional: bool = False):
+        self.core = core
+        self.kind = kind
+        self.wave = None  # the kind's instance, made once this record exists
+        self.id = wave_id
+        self.params = params
+        self.report = report  # the operator's routing id; None: nobody to report to
+        self.end = end  # when the wave's budget here runs out (None: it has none)
+        self.deadline: float | None = None  # when to call the instance's expire
         self.seen = now
+        self.decided = False
+        self.sent = 0
+        self.enqueued = -1  # tasks enqueued by the instance (-1: none yet)
+        self.provisional = provisional  # made by a Lai-Yang tag: params and budget still to come
+        self.allowed = core._neighbour_set if kind.hears_from == "neighbours" else core._child_set
+        self.types = core._kind_types[kind]
 
+    # --- WaveNode ----------------------------------------------------------------------
 
-class _FinnRecord:
-    __slots__ = ("wave", "tasks", "cost", "report", "seen")
+    @property
+    def me(self) -> str:
+        return self.core.name
 
-    def __init__(self, wave: FinnWave, tasks: int, cost: float, report: bytes, now: float):
-        self.wave = wave
-        self.tasks = tasks
-        self.cost = cost
-        self.report = report
-        self.seen = now
+    @property
+    def parents(self) -> tuple:
+        return self.core.config.parents
+
+    @property
+    def children(self) -> tuple:
+        return self.core.config.children
+
+    @property
+    def neighbours(self) -> tuple:
+        return self.core.neighbours
+
+    @property
+    def nodes(self) -> frozenset:
+        return self.core.config.nodes
+
+    @property
+    def now(self) -> float:
+        return self.core._now
+
+    def send(self, dest: str, msg) -> None:
+        if dest not in self.allowed:
+            raise ValueError(f"{self.kind.name} wave {self.id}: {self.core.name} cannot send to {dest!r}, "
+                             f"not a {'neighbour' if self.kind.hears_from == 'neighbours' else 'child'} of it")
+        joins = self.types.get(type(msg))
+        if joins is None:
+            raise ValueError(f"{self.kind.name} wave {self.id}: {type(msg).__name__} is not one of its message types")
+        self.sent += 1
+        core = self.core
+        if joins:  # it may bring the wave to its receiver: with what the receiver needs to join
+            end = self.end
+            core._send(dest, _new(_WaveMessage, (self.id, msg, self.params,
+                                                 None if end is None else hop_budget(end - core._now), self.report or b"")))
+        else:  # its receiver has the wave already (daemon/wire.py refuses more)
+            core._send(dest, _new(_WaveMessage, (self.id, msg, _NO_PARAMS, None, b"")))
+
+    def decide(self, result=None) -> None:
+        if not self.decided:
+            self.decided = True
+            self.core._decided(self, result)
+
+    def sample(self, detail: bool = False) -> dict:
+        core = self.core
+        return core._sample(detail, core._now)
+
+    def enqueue(self, tasks: int, cost: float) -> list:
+        if type(tasks) is not int or not 0 <= tasks <= m.MAX_TASKS:
+            raise ValueError(f"{self.kind.name} wave {self.id}: cannot enqueue {tasks!r} tasks (0..{m.MAX_TASKS})")
+        if type(cost) not in (int, float) or not isfinite(cost) or not 0 < cost <= m.MAX_COST:
+            raise ValueError(f"{self.kind.name} wave {self.id}: a task cost must be in (0, {m.MAX_COST:g}], got {cost!r}")
+        core = self.core
+        ids = core._enqueue(tasks, float(cost), f"{self.kind.name} {self.id}", core._now)
+        self.enqueued = max(self.enqueued, 0) + len(ids)
+        return ids
+
+    def set_deadline(self, at: float | None) -> None:
+        self.deadline = at
+        if at is None:
+            self.core._deadlines.pop(self.id, None)
+        else:
+            self.core._deadlines[self.id] = self
+
+    def budget(self) -> float | None:
+        return None if self.end is None else self.end - self.core._now
+
+    def work(self) -> Work:
+        return self.core._work()
 
 
 class NodeCore:
@@ -286,23 +382,34 @@ class NodeCore:
     ``sample``)."""
 
     def __init__(self, config: NodeConfig, epoch: int, now: float, recovered: JournalState | None = None,
-                 journaled: bool = True, detail_limit: int | None | str = "cluster"):
+                 journaled: bool = True, detail_limit: int | None | str = "cluster", kinds: dict | None = None):
         self.config = config
         self.name = config.name
         self.epoch = epoch
         self.neighbours = tuple(dict.fromkeys(config.parents + config.children))
         self._neighbour_set = frozenset(self.neighbours)
         self._parent_set = frozenset(config.parents)
+        self._child_set = frozenset(config.children)
+        if kinds is None:  # the installed kinds (daemon/plugins.py); imported here: the core reads no files
+            from daemon.plugins import wave_kinds
+            kinds = wave_kinds()
+        self.kinds = kinds
+        tables = _kind_tables(tuple(kinds.items()))
+        self._by_tag, self._bodies, self._kind_types = tables
         self._node_of = routing_ids(config.nodes)  # this node's own id too: see handle()
         if recovered is None:
             self.board = TaskBoard(config.name, config.cpus, memory=SEEN_MOVE_TTL, journaled=journaled)
         else:
             self.board = TaskBoard.restore(config.name, config.cpus, recovered, now, memory=SEEN_MOVE_TTL)
-        self.echoes: dict[str, _EchoRecord] = {}
-        self.finns: dict[str, _FinnRecord] = {}
-        self.done_waves: OrderedDict[str, float] = OrderedDict()  # finished or closed echo waves -> when
+        self.waves: dict[str, _Wave] = {}  # live wave instances of every kind, by wave id
+        self.done_waves: OrderedDict[str, float] = OrderedDict()  # finished or closed waves -> when
+        self._done_tags: OrderedDict[str, float] = OrderedDict()  # ... of snapshot kinds: Lai-Yang tags
+        self._deadlines: dict[str, _Wave] = {}  # the instances with a deadline set
+        self._watchers: dict[str, _Wave] = {}  # the instances of kinds that watch the node's work
+        self._handoffs = [0, 0]  # TRANSFERs sent (resends too) and received (copies too): Work
+        self._in_work = False  # calling the watchers (their own enqueue must not call them again)
         self.sender_epochs: dict[str, int] = {}  # node peer -> epoch of its latest message
-        self.closed_before = 0  # ns: echo waves started earlier are not joined any more
+        self.closed_before = 0  # ns: waves of snapshot kinds started earlier are not joined any more
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
         self.cpu_percent: float | None = None  # measured by the driver (psutil)
@@ -312,7 +419,8 @@ class NodeCore:
         self.detail_limit = listing_limit(len(config.nodes)) if detail_limit == "cluster" else detail_limit
         self.task_seq = 0
         told = recovered.told if recovered is not None else {}
-        # messages.LAST_FINN: the latest-started Finn wave decided here; messages.LAST_ROUND:
+        # messages.LAST_FINN: the latest-started wave that enqueued work here as it decided
+        # (Finn's action, hence the name); messages.LAST_ROUND:
         # the latest-started round with a move here (journaled as Told: a restart keeps them)
         self.last_finn: list | None = _fact(told.get("last_finn"), m.LAST_FINN)
         self.last_round: list | None = _fact(told.get("last_round"), m.LAST_ROUND)
@@ -337,12 +445,12 @@ class NodeCore:
         try:
             if peer is None:
                 if kind not in m.OPERATOR_REQUESTS:
-                    raise Refused("refused", "not-a-node", f"{self.name}: only nodes of the cluster send {m.KIND.get(kind, kind.__name__)!r}")
+                    raise Refused("refused", "not-a-node", f"{self.name}: only nodes of the cluster send {self._type_name(msg)!r}")
             else:
                 if kind not in m.NODE_MESSAGES:
                     raise Refused("refused", "not-an-operator", f"{self.name}: node {peer} sent an operator request")
                 self._check_epoch(peer, epoch, now)
-            if kind in m.WAVE_MESSAGES and msg.wave not in self.echoes:  # a known wave was checked
+            if kind in m.WAVE_MESSAGES and msg.wave not in self.waves:  # a known wave was checked
                 self._check_wave_age(msg.wave, now)
             self._HANDLERS[kind](self, peer if peer is not None else sender, msg, now)
         except Refused as exc:
@@ -368,10 +476,18 @@ class NodeCore:
         reach their deadlines, old state is forgotten."""
         now = self._clock(now)
         self._advance(now)
-        for rec in [r for r in self.echoes.values() if r.deadline is not None and r.deadline <= now]:
-            self._emit_echo(rec, rec.wave.give_up(), now)
-            for peer in rec.wave.missing or ():
-                self._out.append(Reconnect(peer))
+        if self._deadlines:
+            for rec in [r for r in self._deadlines.values() if r.deadline <= now]:
+                if self.waves.get(rec.id) is not rec:
+                    continue
+                rec.set_deadline(None)
+                try:
+                    self._event(rec, now, False, rec.wave.expire)
+                except WaveError:
+                    self.stats["wave_errors"] += 1
+                    continue
+                for peer in rec.wave.missing or ():
+                    self._out.append(Reconnect(peer))
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING
             self._housekeeping(now)
@@ -384,8 +500,8 @@ class NodeCore:
         board = self.board.next_deadline()
         if board is not None and board < deadline:
             deadline = board
-        for rec in self.echoes.values():
-            if rec.deadline is not None and rec.deadline < deadline:
+        for rec in self._deadlines.values():
+            if rec.deadline < deadline:
                 deadline = rec.deadline
         return deadline - self._skew
 
@@ -395,6 +511,15 @@ class NodeCore:
         self._enqueue(n, cost, label, now)
         self._advance(now)
         return self._drain()
+
+    def _type_name(self, msg) -> str:
+        """A message's wire name (a wave's by its kind's message type)."""
+        kind = type(msg)
+        if kind is m.WaveMessage:
+            info = self._bodies.get(type(msg.body))
+            if info is not None:
+                return info[3]
+        return m.KIND.get(kind, kind.__name__)
 
     def count(self, stat: str) -> None:
         """The driver's own counters (garbage frames, unroutable replies)."""
@@ -448,7 +573,9 @@ class NodeCore:
             self._out.append(Persist(records))
 
     def _advance(self, now: float) -> None:
-        self.board.advance(now)
+        started, ended = self.board.advance(now)
+        if (started or ended) and self._watchers:
+            self._work_changed(now)
         busy = self.board.busy_slots()
         if busy != self._busy:
             self._busy = busy
@@ -464,19 +591,18 @@ class NodeCore:
             self._send_transfer(tr)
         for move_id, donor in self.board.unconfirmed():  # until the FORGET comes
             self._send(donor, m.Ack(move_id, True, self._tags()))
-        if now >= self._settled_at:
-            self.board.take_back_expired(now)
-        for table in (self.echoes, self.finns):
-            for wave in [w for w, rec in table.items() if now - rec.seen > WAVE_TTL]:
-                del table[wave]
-        while self.done_waves and (len(self.done_waves) > MAX_DONE_WAVES
-                                   or now - next(iter(self.done_waves.values())) > DONE_WAVE_MEMORY):
-            self.done_waves.popitem(last=False)
+        if now >= self._settled_at and self.board.take_back_expired(now) and self._watchers:
+            self._work_changed(now)
+        for wave in [w for w, rec in self.waves.items() if now - rec.seen > WAVE_TTL]:
+            self._forget(wave)
+        for done in (self.done_waves, self._done_tags):
+            while done and (len(done) > MAX_DONE_WAVES or now - next(iter(done.values())) > DONE_WAVE_MEMORY):
+                done.popitem(last=False)
 
-    # --- echo ------------------------------------------------------------------------
+    # --- samples ---------------------------------------------------------------------
 
     def _sample(self, detail: bool, now: float) -> dict:
-        """This node's entry in an echo's convergecast (see daemon/core/tasks.py sample)."""
+        """This node's sample (what a wave's ``node.sample`` gives: echo's entry; daemon/core/tasks.py sample)."""
         state = self.board.sample(now, detail, self.detail_limit)
         state.update(cpus=self.config.cpus, pid=self.config.pid, cpu_percent=self.cpu_percent, sent=0)
         if self.last_finn is not None:
@@ -487,92 +613,192 @@ class NodeCore:
             state["refused"] = [list(pair) for pair in self.refused]
         return state
 
-    def _echo_record(self, wave: str, detail: bool, now: float) -> _EchoRecord | None:
-        """The wave's record, created if this node may still join it; None if not."""
-        rec = self.echoes.get(wave)
-        if rec is not None:
-            rec.seen = now
-            return rec
-        if wave in self.done_waves:
-            return None  # finished here, or closed: a late duplicate
-        if (wave_started(wave) or 0) < self.closed_before:
-            self._close(wave, now)  # older than a peer's restart (module text)
-            return None
-        if len(self.echoes) + len(self.finns) >= MAX_WAVES:
+    # --- waves of any kind ---------------------------------------------------------
+
+    def _new_wave(self, kind: type, wave: str, params: dict, report: bytes | None, end: float | None, now: float,
+                  provisional: bool = False) -> _Wave:
+        if len(self.waves) >= MAX_WAVES:
             raise Refused("refused", "busy", f"{self.name}: {MAX_WAVES} waves in progress; try again later")
-        rec = self.echoes[wave] = _EchoRecord(EchoWave(self.name, self.neighbours, wave), detail, now)
+        rec = _Wave(self, kind, wave, params, report, end, now, provisional)
+        try:
+            rec.wave = kind(rec, wave, params)
+        except Exception as exc:  # a kind that cannot even be made here
+            self._fault(rec, exc, len(self._out), now)
+            return None
+        self.waves[wave] = rec
+        if kind.watches_work:
+            self._watchers[wave] = rec
         return rec
 
-    def _close(self, wave: str, now: float) -> None:
-        self.echoes.pop(wave, None)
+    def _event(self, rec: _Wave, now: float, created: bool, event, *args) -> None:
+        """One event of an instance. A WaveError changes nothing (an instance made for
+        it is dropped again) and goes on to the caller; anything else the kind raises is
+        contained (:meth:`_fault`); a finished instance is closed."""
+        mark = len(self._out)
+        try:
+            event(*args)
+        except WaveError:
+            if created:
+                self._forget(rec.id)
+            raise
+        except Exception as exc:
+            self._fault(rec, exc, mark, now)
+            return
+        if rec.wave.finished:
+            self._close(rec.id, now)
+
+    def _fault(self, rec: _Wave, exc: Exception, mark: int, now: float) -> None:
+        """A kind raised something other than a WaveError: like a hostile frame, counted
+        and said (to the operator the wave reports to, and in ``last_internal`` for the
+        log), never fatal. The instance is dropped and its id remembered as done; the
+        messages the failed event would have sent are not (its journal records stay:
+        tasks it enqueued are real)."""
+        self.stats["wave_faults"] += 1
+        self.last_internal = f"{rec.kind.name} wave {rec.id}: {type(exc).__name__}: {exc}"[:300]
+        self._out[mark:] = [e for e in self._out[mark:] if type(e) is not Send]
+        self._forget(rec.id)
+        self.done_waves[rec.id] = now
+        if rec.report is not None:
+            self._reply(rec.report, m.Error("wave-fault", f"{self.name}: {self.last_internal} (the wave is dropped here)"))
+
+    def _forget(self, wave: str) -> None:
+        self.waves.pop(wave, None)
+        self._deadlines.pop(wave, None)
+        self._watchers.pop(wave, None)
+
+    def _close(self, wave: str, now: float, snapshot: bool | None = None) -> None:
+        rec = self.waves.get(wave)
+        self._forget(wave)
         self.done_waves[wave] = now
         self.done_waves.move_to_end(wave)
+        if snapshot if rec is None else rec.kind.snapshot:
+            self._done_tags[wave] = now
+            self._done_tags.move_to_end(wave)
 
-    def _on_echo_start(self, sender: bytes, msg: m.EchoStart, now: float) -> None:
-        if msg.wave in self.echoes or msg.wave in self.done_waves:
-            raise Refused("wave_errors", "duplicate", f"wave {msg.wave} already reached {self.name}")
-        rec = self._echo_record(msg.wave, msg.detail, now)
-        if rec is None:
-            raise Refused("wave_errors", "closed", f"{self.name}: wave {msg.wave} is older than a peer's restart")
-        rec.reporter = sender
-        rec.deadline = now + msg.timeout
-        self._emit_echo(rec, rec.wave.start(self._sampler(rec, now)), now)
+    def _params(self, kind: type, params: dict) -> dict:
+        if len(params) == len(kind.params):
+            return params
+        full = {**kind.defaults, **params}
+        if set(full) != set(kind.params):
+            raise Refused("wave_errors", "bad-params", f"{self.name}: {kind.name} takes the parameters "
+                          f"{sorted(kind.params) or 'none'}, got {sorted(params)}")
+        return full
 
-    def _on_explore(self, peer: str, msg: m.Explore, now: float) -> None:
-        if peer not in self._neighbour_set:
-            raise WaveError(f"{self.name}: EXPLORE of wave {msg.wave} from {peer}, which is not a neighbour")
-        rec = self._echo_record(msg.wave, msg.detail, now)
-        if rec is None:
-            self.stats["late"] += 1
+    def _on_wave_start(self, sender: bytes, msg: m.WaveStart, now: float) -> None:
+        kind = self.kinds.get(msg.kind)
+        if kind is None:
+            raise Refused("wave_errors", "unknown-kind", f"{self.name}: no wave kind {msg.kind!r} is installed here")
+        wave = msg.wave
+        tag = kind.tag or kind.name
+        if wave.partition("-")[0] != tag:
+            raise Refused("wave_errors", "bad-wave", f"{self.name}: {wave!r} is not a {kind.name} wave id "
+                          f"(its first part must be {tag!r})")
+        rec = self.waves.get(wave)
+        if wave in self.done_waves or (rec is not None and kind.initiators_allowed == "one"):
+            raise Refused("wave_errors", "duplicate", f"wave {wave} already reached {self.name}")
+        created = rec is None
+        if created:
+            if kind.snapshot and (wave_started(wave) or 0) < self.closed_before:
+                self._close(wave, now, True)
+                raise Refused("wave_errors", "closed", f"{self.name}: wave {wave} is older than a peer's restart")
+            rec = self._new_wave(kind, wave, self._params(kind, msg.params), sender, now + msg.timeout, now)
+            if rec is None:
+                return
+        else:
+            rec.seen = now
+            if rec.provisional:
+                rec.params, rec.end, rec.provisional = self._params(kind, msg.params), now + msg.timeout, False
+                rec.wave.params = rec.params
+            if rec.report is None:
+                rec.report = sender
+        self._event(rec, now, created, rec.wave.start)
+
+    def _on_wave(self, peer: str, msg: m.WaveMessage, now: float) -> None:
+        body = msg.body
+        info = self._bodies.get(type(body))
+        if info is None:
+            raise WaveError(f"{self.name}: {type(body).__name__} of wave {msg.wave} from {peer} is no installed kind's message")
+        kind, joins, names, _, parents_only = info
+        if peer not in (self._parent_set if parents_only else self._neighbour_set):
+            raise WaveError(f"{self.name}: {kind.name} message of wave {msg.wave} from {peer}, which is not "
+                            + ("an in-neighbour" if parents_only else "a neighbour"))
+        wave = msg.wave
+        if body[0] != wave:
+            raise WaveError(f"{self.name}: a message of wave {body[0]} from {peer} framed as wave {wave}")
+        if names:
+            nodes = self.config.nodes
+            for k in names:
+                if not all(type(x) is str and x in nodes for x in body[k]):
+                    raise WaveError(f"{self.name}: a {kind.name} message of wave {wave} from {peer} names nodes "
+                                    "outside the cluster")
+        rec = self.waves.get(wave)
+        created = rec is None
+        if created:
+            tag = kind.tag or kind.name
+            if wave.partition("-")[0] != tag:
+                raise WaveError(f"{self.name}: {wave!r} from {peer} is not a {kind.name} wave id (its first part "
+                                f"must be {tag!r})")
+            if not joins or wave in self.done_waves:
+                self.stats["late"] += 1  # finished here (a late duplicate), or never joined
+                return
+            if kind.snapshot and (wave_started(wave) or 0) < self.closed_before:
+                self._close(wave, now, True)  # older than a peer's restart (module text)
+                self.stats["late"] += 1
+                return
+            budget = msg.budget
+            rec = self._new_wave(kind, wave, self._params(kind, msg.params), msg.report or None,
+                                 None if budget is None else now + max(0.0, budget), now)
+            if rec is None:
+                return
+        else:
+            if rec.kind is not kind:
+                raise WaveError(f"{self.name}: a {kind.name} message of wave {wave} from {peer}, a {rec.kind.name} wave")
+            rec.seen = now
+            if rec.provisional and joins:  # made by a Lai-Yang tag: this message makes the node join
+                budget = msg.budget
+                rec.params = rec.wave.params = self._params(kind, msg.params)
+                rec.end = None if budget is None else now + max(0.0, budget)
+                rec.report = msg.report or None
+                rec.provisional = False
+        self._event(rec, now, created, rec.wave.receive, peer, body)
+
+    def _decided(self, rec: _Wave, result) -> None:
+        """An instance decided here: report it to the wave's operator. A wave that enqueued
+        work as it decided (Finn's action) is told in the samples (``last_finn``)."""
+        now = self._now
+        wave = rec.id
+        if rec.enqueued >= 0 and len(wave) <= m.MAX_FACT_ID and (
+                self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0)):
+            self.last_finn = [wave, now, rec.enqueued, min(rec.sent, m.MAX_COUNT)]
+            self._tell("last_finn", self.last_finn)
+        if rec.report is not None:
+            self._reply(rec.report, m.WaveDecided(wave, rec.kind.name, self.name, result))
+
+    def _work(self) -> Work:
+        board = self.board
+        idle = not board.busy_slots() and not board.queue_length and not board.leaving
+        return Work(idle, self._handoffs[0], self._handoffs[1])
+
+    def _work_changed(self, now: float) -> None:
+        """The node's work changed: tell the instances of kinds that watch it."""
+        if self._in_work:
             return
-        if rec.deadline is None:  # this EXPLORE makes the node join: its budget is ours
-            rec.detail = msg.detail
-            rec.deadline = now + max(0.0, msg.budget)
-        self._emit_echo(rec, rec.wave.receive(peer, CoreExplore(msg.wave), self._sampler(rec, now)), now)
-
-    def _on_echo(self, peer: str, msg: m.Echo, now: float) -> None:
-        if peer not in self._neighbour_set:
-            raise WaveError(f"{self.name}: ECHO of wave {msg.wave} from {peer}, which is not a neighbour")
-        rec = self.echoes.get(msg.wave)
-        if rec is None:  # finished (a late echo after giving up), closed, or never joined
-            self.stats["late"] += 1
-            return
-        rec.seen = now
-        self._emit_echo(rec, rec.wave.receive(peer, CoreEcho(msg.wave, (msg.entries,)), self._sampler(rec, now)), now)
-
-    def _sampler(self, rec: _EchoRecord, now: float):
-        return lambda: self._sample(rec.detail, now)
-
-    def _emit_echo(self, rec: _EchoRecord, step, now: float) -> None:
-        w = rec.wave
-        for dest, cm in step.sends:
-            if type(cm) is CoreExplore:
-                left = rec.deadline - now
-                self._send(dest, m.Explore(w.wave, rec.detail, hop_budget(left)))
-            else:
-                self._finish_state(w)
-                self._send(dest, m.Echo(w.wave, cm.entries))
-        if w.finished:
-            self._close(w.wave, now)
-        if step.decided:
-            self._finish_state(w)
-            if rec.reporter is not None:
-                self._reply(rec.reporter, m.EchoResult(w.wave, w.result))
-
-    @staticmethod
-    def _finish_state(w: EchoWave) -> None:
-        """Fill in what is known only as the node echoes: its sends, whom it gave up on.
-        (The entry is packed by the driver after this step, so the sample dict can still
-        be completed here.)"""
-        if type(w.state) is dict:
-            w.state["sent"] = w.sent
-            if w.missing:
-                w.state["missing"] = list(w.missing)
+        self._in_work = True
+        try:
+            for rec in list(self._watchers.values()):
+                if self.waves.get(rec.id) is rec:
+                    try:
+                        self._event(rec, now, False, rec.wave.work)
+                    except WaveError:
+                        self.stats["wave_errors"] += 1
+        finally:
+            self._in_work = False
 
     def _tags(self) -> list:
-        """Echo waves this node has sampled: the Lai–Yang tag of its hand-off messages."""
-        tags = [wave for wave, rec in self.echoes.items() if rec.wave.sampled]
-        tags.extend(self.done_waves)
+        """The waves of snapshot kinds this node has sampled: the Lai–Yang tag of its
+        hand-off messages."""
+        tags = [wave for wave, rec in self.waves.items() if rec.kind.snapshot and rec.wave.sampled]
+        tags.extend(self._done_tags)
         return tags[-m.MAX_WAVE_TAGS:]
 
     def _presample(self, peer: str, epoch: int, waves: list, now: float) -> None:
@@ -587,50 +813,30 @@ class NodeCore:
             started = wave_started(wave)
             if started is None or started < self.epoch or wave in self.done_waves:
                 continue
-            try:
-                rec = self._echo_record(wave, True, now)
-            except Refused:  # too many waves: close this one instead (it ends incomplete)
-                self._close(wave, now)
+            rec = self.waves.get(wave)
+            created = rec is None
+            if created:
+                kind = self._by_tag.get(wave.partition("-")[0])
+                if kind is None or not kind.snapshot:
+                    continue
+                if started < self.closed_before:
+                    self._close(wave, now, True)  # older than a peer's restart (module text)
+                    continue
+                try:
+                    rec = self._new_wave(kind, wave, {}, None, None, now, provisional=True)
+                except Refused:  # too many waves: close this one instead (it ends incomplete)
+                    self._close(wave, now, True)
+                    continue
+                if rec is None:
+                    continue
+            elif not rec.kind.snapshot:
                 continue
-            if rec is not None:
-                rec.wave.presample(lambda: self._sample(True, now))
-
-    # --- Finn ------------------------------------------------------------------------
-
-    def _finn_record(self, wave: str, tasks: int, cost: float, report: bytes, now: float) -> _FinnRecord:
-        rec = self.finns.get(wave)
-        if rec is None:
-            if len(self.echoes) + len(self.finns) >= MAX_WAVES:
-                raise Refused("refused", "busy", f"{self.name}: {MAX_WAVES} waves in progress; try again later")
-            fw = FinnWave(self.name, self.config.parents, self.config.children, wave)
-            rec = self.finns[wave] = _FinnRecord(fw, tasks, float(cost), report, now)
-        rec.seen = now
-        return rec
-
-    def _on_finn_start(self, sender: bytes, msg: m.FinnStart, now: float) -> None:
-        rec = self._finn_record(msg.wave, msg.tasks, msg.cost, msg.report, now)
-        self._emit_finn(rec, rec.wave.initiate(), now)
-
-    def _on_finn(self, peer: str, msg: m.Finn, now: float) -> None:
-        if peer not in self._parent_set:
-            raise WaveError(f"{self.name}: Finn sets of wave {msg.wave} from {peer}, which is not an in-neighbour")
-        nodes = self.config.nodes
-        if not all(type(x) is str and x in nodes for x in msg.inc) or not all(type(x) is str and x in nodes for x in msg.ninc):
-            raise WaveError(f"{self.name}: Finn sets of wave {msg.wave} from {peer} name nodes outside the cluster")
-        rec = self._finn_record(msg.wave, msg.tasks, msg.cost, msg.report, now)
-        self._emit_finn(rec, rec.wave.receive(peer, FinnSets(msg.wave, frozenset(msg.inc), frozenset(msg.ninc))), now)
-
-    def _emit_finn(self, rec: _FinnRecord, step, now: float) -> None:
-        for dest, fs in step.sends:
-            self._send(dest, m.Finn(fs.wave, fs.inc, fs.ninc, rec.tasks, rec.cost, rec.report))
-        if step.decided:  # the decision's action: enqueue the wave's tasks here
-            ids = self._enqueue(rec.tasks, rec.cost, f"finn {rec.wave.wave}", now)
-            wave = rec.wave.wave
-            if len(wave) <= m.MAX_FACT_ID and (
-                    self.last_finn is None or (wave_started(wave) or 0) >= (wave_started(self.last_finn[0]) or 0)):
-                self.last_finn = [wave, now, len(ids), min(rec.wave.sent, m.MAX_COUNT)]
-                self._tell("last_finn", self.last_finn)
-            self._reply(rec.report, m.FinnDecided(wave, self.name, rec.wave.sent, ids))
+            else:
+                rec.seen = now
+            try:
+                self._event(rec, now, created, rec.wave.presample)
+            except WaveError:
+                self.stats["wave_errors"] += 1
 
     # --- tasks -----------------------------------------------------------------------
 
@@ -641,6 +847,8 @@ class NodeCore:
             self.task_seq += 1
             tasks.append(Task(f"{self.name}:{incarnation}:{self.task_seq}", label, cost))
         self.board.submit(tasks, now)
+        if self._watchers:
+            self._work_changed(now)
         return [t.id for t in tasks]
 
     def _on_ping(self, sender: bytes, msg: m.Ping, now: float) -> None:
@@ -697,6 +905,9 @@ class NodeCore:
     def _send_transfer(self, tr: Transfer) -> None:
         tasks = [[t.id, t.label, t.cost] for t in tr.tasks]
         self._send(tr.dest, m.Transfer(tr.move_id, tasks, tr.expires, self._tags()))
+        self._handoffs[0] += 1
+        if self._watchers:
+            self._work_changed(self._now)
 
     def _on_transfer(self, peer: str, msg: m.Transfer, now: float) -> None:
         tasks = _tasks_of(msg.tasks)
@@ -712,7 +923,10 @@ class NodeCore:
             self._send(peer, m.Ack(msg.move_id, False, self._tags()))
             return
         new = not self.board.answered(msg.move_id)
+        self._handoffs[1] += 1
         accepted = self.board.on_transfer(Transfer(msg.move_id, peer, self.name, tasks, float(msg.expires)), now)
+        if self._watchers:
+            self._work_changed(now)
         if not accepted:
             self.stats["refused_transfers"] += 1
         elif new:
@@ -729,6 +943,8 @@ class NodeCore:
             if not self.board.on_ack(msg.move_id, peer, now):
                 self._out.append(Reconnect(peer))  # our FORGET did not arrive
             self._send(peer, m.Forget(msg.move_id, self._tags()))
+            if self._watchers:
+                self._work_changed(now)
         # a refusal: the tasks stay leaving until the deadline takes them back
 
     def _on_forget(self, peer: str, msg: m.Forget, now: float) -> None:
@@ -737,11 +953,8 @@ class NodeCore:
 
     _HANDLERS = {
         m.Ping: _on_ping,
-        m.EchoStart: _on_echo_start,
-        m.Explore: _on_explore,
-        m.Echo: _on_echo,
-        m.FinnStart: _on_finn_start,
-        m.Finn: _on_finn,
+        m.WaveStart: _on_wave_start,
+        m.WaveMessage: _on_wave,
         m.Submit: _on_submit,
         m.Move: _on_move,
         m.Transfer: _on_transfer,
@@ -755,6 +968,28 @@ def _fact(value, fields: tuple) -> list | None:
     """A fact recovered from the journal, if it is well formed (messages.fact_ok)."""
     value = list(value) if isinstance(value, (list, tuple)) else None
     return value if m.fact_ok(value, fields) else None
+
+
+_WaveMessage = m.WaveMessage
+_new = tuple.__new__
+_NO_PARAMS: dict = {}  # what a message that cannot bring its wave to a node carries (never changed)
+
+
+@lru_cache(maxsize=16)
+def _kind_tables(kinds: tuple) -> tuple:
+    """For the kinds ``((name, class), ...)``: tag -> kind; message class -> (kind,
+    whether it may bring the wave to a node, the indices of its Names fields, which the
+    node checks against the cluster, its wire name, whether the kind hears from parents
+    only); kind -> {its message classes: whether each may bring the wave to a node}.
+    Shared by the cores of one process."""
+    by_tag, bodies, types = {}, {}, {}
+    for _, kind in kinds:
+        by_tag[kind.tag or kind.name] = kind
+        types[kind] = {mt.cls: mt.joins for mt in kind.messages}
+        for mt in kind.messages:
+            names = tuple(k + 1 for k, b in enumerate(mt.fields.values()) if type(b) is Names)
+            bodies[mt.cls] = (kind, mt.joins, names, mt.name, kind.hears_from == "parents")
+    return by_tag, bodies, types
 
 
 @lru_cache(maxsize=16)

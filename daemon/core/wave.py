@@ -110,11 +110,26 @@ Bound = Text | Int | Num | Flag | Names | Items | Blob
 class MessageType:
     """One message of a wave: its wire name (``"<kind>.<name>"`` for a new kind), the
     NamedTuple class the core handles (first field ``wave``), and the bound of each
-    field but ``wave`` (in the class's field order)."""
+    field but ``wave`` (in the class's field order).
+
+    ``joins``: whether the message may bring the wave to a node it has not reached yet
+    (the node then creates the instance). Echo's ECHO may not: it only ever answers an
+    EXPLORE of the receiver's, so one for a wave unknown at the receiver is late (the
+    receiver gave up or finished), not a wave to join."""
 
     name: str
     cls: type
     fields: dict[str, Bound]
+    joins: bool = True
+
+
+class Stream(tuple):
+    """Values, and runs of them already packed (bytes), that travel as one msgpack stream
+    in a bytes field (a :class:`Blob` field, or a decision's result): a node appends the
+    runs it received byte for byte instead of decoding and re-encoding them, and only the
+    final reader unpacks (echo's convergecast: daemon/wire.py ``pack_entries``)."""
+
+    __slots__ = ()
 
 
 # --- what a wave may do at its node ---------------------------------------------------
@@ -158,12 +173,18 @@ class WaveNode(Protocol):
     def work(self) -> "Work":
         """The node's own work now, for a kind that watches it (termination detection)."""
 
+    # The node sends only to the neighbours its kind may send to (``hears_from`` read the
+    # other way round: "parents" kinds send to children only), decides at most once (a
+    # later call is ignored), and counts every send (``sent``).
+
 
 @dataclass(frozen=True)
 class Work:
     """What a termination detector needs of its node: whether it is idle (no task queued
     or running, no move of its own unanswered) and how many hand-off messages carrying
-    tasks it has sent and received since it started (Safra's basic messages)."""
+    tasks (TRANSFERs: daemon/core/tasks.py) it has sent and received since this
+    incarnation of the node started, resends and duplicates included (Safra's basic
+    messages; a restarted node counts from 0 again)."""
 
     idle: bool
     sent: int
@@ -187,6 +208,10 @@ class Wave:
     snapshot: ClassVar[bool] = False  # samples the node: joins the Lai–Yang cut
     watches_work: ClassVar[bool] = False  # wants :meth:`work` when the node's work changes
     initiators_allowed: ClassVar[str] = "one"  # "one", or "many" (Finn: one per source component)
+    # "one": a start at a node the wave already reached is refused as a duplicate;
+    # "many": it is handed to :meth:`start` (Finn's repeated initiate does nothing).
+    decided_as: ClassVar[str] = ""  # what traces call its decision's report; "<name>.decided"
+    missing: tuple = ()  # the neighbours given up on at the deadline: the node reconnects to them
 
     def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]):
         self.node = node
@@ -247,6 +272,12 @@ class Wave:
     def check(cls, graph: "Graph", run: "WaveRun") -> list[str]:
         """The violations of the kind's invariant in ``run`` ([] when correct)."""
         return []
+
+    @classmethod
+    def describe(cls, result: Any, nodes: int) -> str:
+        """A decision in a few words, for traces (``nodes``: the cluster's size; a
+        :class:`Stream` result is given as the number of values it holds)."""
+        return "decided"
 
 
 # --- graphs and runs, for refuse() and check() -------------------------------------------

@@ -10,9 +10,9 @@ every message is framed by ``wire.pack`` and checked by ``wire.parse`` on the wa
 effects run in order (``Persist`` into a :class:`~daemon.core.journal.MemoryJournal`,
 the simulated disk; ``Send`` onto the network; ``Reply`` to the operator), and
 ``tick`` is called at ``next_deadline()``. The operator is simulated too: it submits
-tasks, starts echo waves (``EchoStart``), plans moves from the detailed ones with the
+tasks, starts echo waves (``WaveStart`` of kind echo), plans moves from the detailed ones with the
 real plan (daemon/core/plan.py, as ``Operator.rebalance`` does) and sends them as
-``Move`` requests, and starts Finn waves (``FinnStart`` at ``finn_initiators()``).
+``Move`` requests, and starts Finn waves (``WaveStart`` of kind finn at ``finn_initiators()``).
 
 Determinism. A run is a function of the topology and one integer seed. Events sit in a
 heap keyed (time, sequence); each concern draws from its own stream
@@ -94,6 +94,7 @@ NETWORK = "chaos-network"
 
 T0 = 1_000_000.0  # the wall clock (s) at simulated time 0
 OPERATOR = b"chaos-operator"
+FINN_TIMEOUT = 60.0  # a Finn wave's budget: it sets no deadline, the budget only travels
 EPS = 1e-6
 FAULT_KINDS = ("loss", "duplicate", "delay", "reorder", "partition", "partitioned", "crash",
                "crash_mid_step", "restart", "backlog", "dead_letter", "clock_step", "stall", "held")
@@ -173,7 +174,7 @@ class _Wave:
     def __init__(self, initiator: str, detail: bool, timeout: float, final: bool = False):
         self.initiator = initiator
         self.detail = detail
-        self.started: float | None = None  # when the initiator got the EchoStart
+        self.started: float | None = None  # when the initiator got the echo's WaveStart
         self.timeout = timeout
         self.answered: float | None = None
         self.excused = False  # the initiator crashed before answering
@@ -210,7 +211,7 @@ class ChaosRun:
         self.move_tasks: dict[str, tuple[str, ...]] = {}
         self.accepted: set[str] = set()
         self.taken_back: set[str] = set()
-        self.told_ids: list[str] = []  # ids the operator was told (SubmitOk, FinnDecided)
+        self.told_ids: list[str] = []  # ids the operator was told (SubmitOk, Finn's WaveDecided)
         # the operator's view
         self.waves: dict[str, _Wave] = {}
         self.wave_count = 0
@@ -218,7 +219,7 @@ class ChaosRun:
         self.cuts = 0
         self.complete = 0
         self.incomplete = 0
-        self.finn_sent: dict[tuple[str, str], float] = {}  # (wave, node) -> first Finn send
+        self.finn_sent: dict[tuple[str, str], float] = {}  # (wave, node) -> its first send of the wave
         self.finn_decided: set[tuple[str, str]] = set()
         self.moves_planned = 0
         self.final_wave: str | None = None
@@ -415,7 +416,7 @@ class ChaosRun:
                 mk = type(msg)
                 if mk is m.Ack and msg.accepted:
                     self.accepted.add(msg.move_id)
-                elif mk is m.Finn:
+                elif mk is m.WaveMessage:
                     self.finn_sent.setdefault((msg.wave, name), self.now)
                 self._send(name, eff.dest, wire.pack(msg, node.epoch))
             elif kind is Persist:
@@ -595,17 +596,19 @@ class ChaosRun:
         elif kind == "echo":
             initiator, detail, timeout = arg
             wave = self._new_wave("e", initiator, detail, timeout)
-            self._push(self.now + rng.uniform(*hop), _OP, initiator, m.EchoStart(wave, detail, timeout))
+            self._push(self.now + rng.uniform(*hop), _OP, initiator, m.WaveStart(wave, "echo", {"detail": detail}, timeout))
         elif kind == "final":
             initiator = self.names[0]
             self.final_wave = self._new_wave("e", initiator, False, 2.0, final=True)
-            self._push(self.now + rng.uniform(*hop), _OP, initiator, m.EchoStart(self.final_wave, False, 2.0))
+            self._push(self.now + rng.uniform(*hop), _OP, initiator,
+                       m.WaveStart(self.final_wave, "echo", {"detail": False}, 2.0))
         elif kind == "finn":
             tasks, cost = arg
             self.wave_count += 1
             wave = wire.new_wave_id("f", int((T0 + self.now) * 1e9), f"c{self.wave_count}")
             for name in self.topology.finn_initiators():
-                self._push(self.now + rng.uniform(*hop), _OP, name, m.FinnStart(wave, tasks, cost, OPERATOR))
+                self._push(self.now + rng.uniform(*hop), _OP, name,
+                           m.WaveStart(wave, "finn", {"tasks": tasks, "cost": cost}, FINN_TIMEOUT))
 
     def _new_wave(self, kind: str, initiator: str, detail: bool, timeout: float, final: bool = False) -> str:
         self.wave_count += 1
@@ -621,7 +624,7 @@ class ChaosRun:
             node.held.append(("op", msg, None))
             self.faults["held"] += 1
             return
-        if type(msg) is m.EchoStart:
+        if type(msg) is m.WaveStart and msg.wave in self.waves:
             self.waves[msg.wave].started = self.now
         epoch, msg = wire.parse(wire.pack(msg, 0))
         self._step(node, self._handle(node, OPERATOR, epoch, msg), msg, cause=(None, epoch, msg, None))
@@ -629,15 +632,15 @@ class ChaosRun:
     def _answered(self, name: str, msg, op) -> None:
         """A reply leaves node ``name``: the checks that concern when it was made."""
         kind = type(msg)
-        if kind is m.EchoResult:
+        if kind is m.WaveDecided and msg.kind == "echo":
             wave = self.waves.get(msg.wave)
             if wave is not None and wave.answered is None:
                 wave.answered = self.now
-        elif kind is m.Error and type(op) is m.EchoStart:
+        elif kind is m.Error and type(op) is m.WaveStart and op.wave in self.waves:
             wave = self.waves[op.wave]
             if wave.answered is None:
                 wave.answered = self.now
-        elif kind is m.FinnDecided:
+        elif kind is m.WaveDecided and msg.kind == "finn":
             key = (msg.wave, msg.node)
             if key in self.finn_decided:
                 self.problems.append(f"finn wave {msg.wave}: node {msg.node} decided twice")
@@ -646,16 +649,16 @@ class ChaosRun:
             if early:
                 self.problems.append(f"finn wave {msg.wave}: node {msg.node} decided at {self.now:.6f} s before its "
                                      f"ancestor(s) {', '.join(sorted(early))} took part")
-            self.told_ids.extend(msg.enqueued)
+            self.told_ids.extend(msg.result["enqueued"])
         elif kind is m.SubmitOk:
             self.told_ids.extend(msg.ids)
 
     def _reply(self, name: str, msg) -> None:
-        if type(msg) is m.EchoResult:
+        if type(msg) is m.WaveDecided and msg.kind == "echo":
             self._echo_result(name, msg)
 
-    def _echo_result(self, name: str, msg: m.EchoResult) -> None:
-        entries = wire.unpack_entries(msg.entries)
+    def _echo_result(self, name: str, msg: m.WaveDecided) -> None:
+        entries = wire.unpack_entries(msg.result)
         names = [e[0] for e in entries]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
@@ -703,7 +706,7 @@ class ChaosRun:
         for node in self.nodes.values():
             if not node.up or node.stalled_until is not None or not node.core.board.is_idle():
                 return False
-            if any(rec.deadline is not None for rec in node.core.echoes.values()):
+            if node.core._deadlines:  # a wave still waiting for its deadline
                 return False
         return True
 

@@ -1,6 +1,11 @@
 """The event loop shared by the simulated waves (:mod:`daemon.sim.echo`,
-:mod:`daemon.sim.finn`): one pure wave object per node, driven over a seeded
-:class:`~daemon.sim.network.Network`.
+:mod:`daemon.sim.finn`): one wave instance per node (any kind of daemon/core/wave.py,
+held by a :class:`StepWave`), driven over a seeded :class:`~daemon.sim.network.Network`.
+
+:class:`SimNode` is the simulator's :class:`daemon.core.wave.WaveNode`: what an instance
+sends and decides in one event is collected, and :class:`StepWave` hands each event to
+the instance and returns the event's :class:`~daemon.core.waves.Step` (its sends, and
+whether the node decided), as the loop and the tests of the bare algorithms use it.
 
 What the loop does for every event, whatever the algorithm: stop at ``max_events`` or
 past ``max_time`` (saying so in ``limit`` rather than hanging, or raising
@@ -15,9 +20,126 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from daemon.core.waves import WaveError
+from daemon.core.wave import Work
+from daemon.core.waves import NOTHING, Step, WaveError
 from daemon.sim.clocks import VectorClocks
 from daemon.sim.network import DEFAULT_DELAY, START, Network
+
+
+class SimNode:
+    """The node as one simulated wave instance sees it (daemon/core/wave.py WaveNode):
+    names are whatever the simulator uses (indices), the clock is ``clock()`` (0 without
+    one), a sample is ``sampler()`` (None without one), enqueued tasks get made-up ids,
+    there is no budget and no work. Sends and the decision of the current event wait in
+    :attr:`sends` and :attr:`decided_now` until :meth:`step` takes them."""
+
+    __slots__ = ("me", "parents", "children", "neighbours", "nodes", "sampler", "clock", "sends", "decided",
+                 "decided_now", "result", "deadline", "tasks")
+
+    def __init__(self, me, parents=(), children=(), neighbours=None, nodes=frozenset(), sampler=None, clock=None):
+        self.me = me
+        self.parents = tuple(parents)
+        self.children = tuple(children)
+        self.neighbours = tuple(dict.fromkeys(self.parents + self.children)) if neighbours is None else tuple(neighbours)
+        self.nodes = nodes
+        self.sampler = sampler
+        self.clock = clock
+        self.sends: list = []
+        self.decided = False
+        self.decided_now = False
+        self.result = None
+        self.deadline = None
+        self.tasks = 0
+
+    @property
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else 0.0
+
+    def send(self, dest, msg) -> None:
+        self.sends.append((dest, msg))
+
+    def decide(self, result=None) -> None:
+        if not self.decided:
+            self.decided = self.decided_now = True
+            self.result = result
+
+    def sample(self, detail: bool = False):
+        return self.sampler() if self.sampler is not None else None
+
+    def enqueue(self, tasks: int, cost: float) -> list:
+        first = self.tasks
+        self.tasks += tasks
+        return [f"{self.me}:{k}" for k in range(first + 1, self.tasks + 1)]
+
+    def set_deadline(self, at) -> None:
+        self.deadline = at
+
+    def budget(self):
+        return None
+
+    def work(self) -> Work:
+        return Work(True, 0, 0)
+
+    def step(self) -> Step:
+        """The sends and decision of the event just handled (NOTHING if none)."""
+        if not self.sends and not self.decided_now:
+            return NOTHING
+        step = Step(self.sends, self.decided_now)
+        self.sends = []
+        self.decided_now = False
+        return step
+
+
+class StepWave:
+    """One instance of wave ``kind`` at node ``me``, each event returning its Step. A
+    WaveError leaves no sends behind. The instance's attributes read through (``w.inc``,
+    ``w.result``). ``sample``, where an event takes it, replaces the node's sampler."""
+
+    __slots__ = ("wave", "node")
+
+    def __init__(self, kind: type, me, wave: str, params: dict | None = None, *, parents=(), children=(),
+                 neighbours=None, nodes=frozenset(), sampler=None, clock=None):
+        self.node = SimNode(me, parents, children, neighbours, nodes, sampler, clock)
+        self.wave = kind(self.node, wave, dict(kind.defaults) if params is None else params)
+
+    def _run(self, event, *args) -> Step:
+        try:
+            event(*args)
+        except BaseException:
+            self.node.sends = []
+            self.node.decided_now = False
+            raise
+        return self.node.step()
+
+    def start(self, sample=None) -> Step:
+        if sample is not None:
+            self.node.sampler = sample
+        return self._run(self.wave.start)
+
+    initiate = start
+
+    def receive(self, sender, msg, sample=None) -> Step:
+        if sample is not None:
+            self.node.sampler = sample
+        return self._run(self.wave.receive, sender, msg)
+
+    def expire(self) -> Step:
+        return self._run(self.wave.expire)
+
+    give_up = expire
+
+    def presample(self, sample=None) -> None:
+        if sample is not None:
+            self.node.sampler = sample
+        self._run(self.wave.presample)
+
+    def __getattr__(self, name):
+        return getattr(self.wave, name)
+
+
+def apply_event(w: StepWave, p: int, kind: int, src, msg) -> Step:
+    """The generic event: START starts the instance, anything else is a delivery."""
+    return w.start() if kind == START else w.receive(src, msg)
 
 
 class EventLimitExceeded(RuntimeError):

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.core.echo import EchoWave
-from daemon.sim.drive import Driver
+from daemon.sim.drive import Driver, StepWave, apply_event
 from daemon.sim.graph import IndexedGraph
-from daemon.sim.network import DEFAULT_DELAY, START
+from daemon.sim.network import DEFAULT_DELAY
 
 
 @dataclass
@@ -183,13 +183,10 @@ def simulate_echo(
     def sampler(p: int):
         return lambda: {"cpus": cpus[p], "sampled_at": round(net.now, 6)}
 
-    def make(p: int) -> EchoWave:
-        return EchoWave(p, neighbours[p], wave)
+    def make(p: int) -> StepWave:
+        return StepWave(EchoWave, p, wave, neighbours=neighbours[p], sampler=sampler(p))
 
-    def apply(w: EchoWave, p: int, kind: int, src: int | None, msg):
-        return w.start(sampler(p)) if kind == START else w.receive(src, msg, sampler(p))
-
-    def record(now: float, p: int, w: EchoWave, step) -> None:
+    def record(now: float, p: int, w: StepWave, step) -> None:
         nonlocal decided_event
         if step.decided:
             if not run.decisions:
@@ -204,7 +201,7 @@ def simulate_echo(
         from daemon.sim.trace import SimTracer
 
         tracer = SimTracer(graph.names, wave, "echo", lambda w, step: f"decided: {len(w.result or ())}/{n} nodes")
-    drive.run([root], make, apply, record, max_events, max_time, strict=strict, tracer=tracer)
+    drive.run([root], make, apply_event, record, max_events, max_time, strict=strict, tracer=tracer)
     drive.fill(run)
     if tracer is not None:
         run.trace = tracer.trace(graph)

@@ -30,9 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daemon.core.finn import FinnWave
-from daemon.sim.drive import Driver
+from daemon.sim.drive import Driver, StepWave, apply_event
 from daemon.sim.graph import IndexedGraph
-from daemon.sim.network import DEFAULT_DELAY, START
+from daemon.sim.network import DEFAULT_DELAY
 
 
 @dataclass
@@ -128,13 +128,10 @@ def simulate_finn(
     ins, outs = graph.ins, graph.outs
     steps = run.steps
 
-    def make(p: int) -> FinnWave:
-        return FinnWave(p, ins[p], outs[p], wave)
+    def make(p: int) -> StepWave:
+        return StepWave(FinnWave, p, wave, parents=ins[p], children=outs[p])
 
-    def apply(w: FinnWave, p: int, kind: int, src: int | None, msg):
-        return w.initiate() if kind == START else w.receive(src, msg)
-
-    def record(now: float, p: int, w: FinnWave, step) -> None:
+    def record(now: float, p: int, w: StepWave, step) -> None:
         if trace:
             steps.append((now, p, w.inc, w.ninc, step.decided))
         if step.decided:
@@ -148,7 +145,7 @@ def simulate_finn(
         from daemon.sim.trace import SimTracer
 
         tracer = SimTracer(graph.names, wave, "finn", lambda w, step: f"decided: |Inc| = {len(w.inc)}")
-    drive.run(starters, make, apply, record, max_events, max_time, strict=strict, tracer=tracer)
+    drive.run(starters, make, apply_event, record, max_events, max_time, strict=strict, tracer=tracer)
     drive.fill(run)
     if tracer is not None:
         run.trace = tracer.trace(graph)

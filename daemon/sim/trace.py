@@ -21,19 +21,28 @@ from daemon.sim.network import START
 from daemon.trace.model import Decision, Out, Received, Step, Trace
 
 OPERATOR = "op:sim"
-# the simulated cores' message classes -> the wire's type names (daemon/core/messages.py)
-TYPE_NAMES = {"Explore": "explore", "Echo": "echo", "FinnSets": "finn"}
-START_TYPES = {"echo": "echo.start", "finn": "finn.start"}
-
 
 _TYPE_OF: dict[type, str] = {}
 
 
 def type_name(msg: object) -> str:
+    """A message's name in traces: a wave kind's message by its wire name (its
+    MessageType's, daemon/core/wave.py), a node core's as daemon/wire.py names it."""
     cls = type(msg)
     name = _TYPE_OF.get(cls)
     if name is None:
-        name = _TYPE_OF[cls] = TYPE_NAMES.get(cls.__name__, cls.__name__.lower())
+        from daemon.plugins import wave_kinds
+        from daemon.wire import trace_type
+
+        for kind in wave_kinds().values():
+            for mt in kind.messages:
+                _TYPE_OF[mt.cls] = mt.name
+        name = _TYPE_OF.get(cls)
+        if name is None:
+            try:
+                return trace_type(msg)  # by the message's contents for a wave's envelope
+            except KeyError:
+                name = _TYPE_OF[cls] = cls.__name__.lower()
     return name
 
 
@@ -63,7 +72,7 @@ class SimTracer:
         names = self.names
         wave = self.wave
         if kind == START:
-            recv = Received(OPERATOR, START_TYPES[self.kind], wave, None)
+            recv = Received(OPERATOR, f"{self.kind}.start", wave, None)
         else:
             recv = Received(names[src], type_name(msg), wave, 0, n)
         out = tuple(Out(names[q], type_name(m), wave) for q, m in step.sends)
@@ -108,26 +117,25 @@ class ChaosTracer:
     def step(self, now: float, node: str, epoch: int, cause, outs: list, queue: int) -> None:
         """``cause``: None (a tick) or (sender name or None for the operator, sender epoch,
         message, send seq or None); ``outs``: (destination or None for the operator, message)."""
-        from daemon.core.messages import KIND
+        from daemon.core.messages import WaveDecided
+        from daemon.trace.recorder import _decision
 
         recv = None
         if cause is not None:
             src, inc, msg, send_seq = cause
             wave = getattr(msg, "wave", None)
             if src is None:
-                recv = Received(OPERATOR, KIND[type(msg)], wave, None)
+                recv = Received(OPERATOR, type_name(msg), wave, None)
             else:
-                recv = Received(src, KIND[type(msg)], wave, inc, self.numbers.get(send_seq))
+                recv = Received(src, type_name(msg), wave, inc, self.numbers.get(send_seq))
         out = []
         decide = []
         for dst, msg in outs:
-            kind = KIND[type(msg)]
+            kind = type_name(msg)
             wave = getattr(msg, "wave", None)
             out.append(Out(OPERATOR if dst is None else dst, kind, wave))
-            if kind == "echo.result":
-                decide.append(Decision(wave, "echo", "answered the operator"))
-            elif kind == "finn.decided":
-                decide.append(Decision(wave, "finn", f"enqueued {len(msg.enqueued)} task(s)"))
+            if type(msg) is WaveDecided:  # in the kind's words, as a node's flight recorder says it
+                decide.append(Decision(*_decision(msg, len(self.names))))
         key = (node, epoch)
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1

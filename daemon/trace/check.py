@@ -26,7 +26,14 @@ from dataclasses import dataclass
 
 from daemon.trace.model import Trace
 
-MESSAGE_TYPES = {"echo": frozenset({"explore", "echo"}), "finn": frozenset({"finn"})}
+def _message_types() -> dict[str, frozenset]:
+    """Kind -> the wire names of its messages, for every installed wave kind (daemon/plugins.py)."""
+    from daemon.plugins import wave_kinds
+
+    return {name: frozenset(mt.name for mt in cls.messages) for name, cls in wave_kinds().items()}
+
+
+MESSAGE_TYPES = _message_types()
 
 
 @dataclass(frozen=True)

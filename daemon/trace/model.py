@@ -55,7 +55,15 @@ FORMAT = "echofinn-trace"
 VERSION = 1
 SOURCES = ("cluster", "sim")
 CLOCKS = ("wall", "simulated")
-KINDS = ("echo", "finn", "rebalance")
+KINDS = ("echo", "finn", "rebalance")  # the built-in ones; kinds() adds the installed wave kinds
+
+
+def kinds() -> tuple[str, ...]:
+    """What a trace may be about: a balancing round, or a wave of an installed kind
+    (daemon/plugins.py)."""
+    from daemon.plugins import wave_kinds
+
+    return tuple(dict.fromkeys(KINDS + tuple(wave_kinds())))
 OPERATOR_PREFIX = "op:"  # a routing id that is not a node's: an operator
 
 
@@ -159,8 +167,8 @@ class Trace:
         clock = _choice(d, "clock", CLOCKS)
         wave = _opt_str(d.get("wave"), "field 'wave'")
         kind = d.get("kind")
-        if kind is not None and kind not in KINDS:
-            raise TraceError(f"field 'kind' must be one of {', '.join(KINDS)} or null, got {kind!r}")
+        if kind is not None and kind not in kinds():
+            raise TraceError(f"field 'kind' must be one of {', '.join(kinds())} or null, got {kind!r}")
         topo = d.get("topology")
         if not isinstance(topo, dict):
             raise TraceError("field 'topology' must be an object with 'nodes' and 'edges'")

@@ -19,9 +19,14 @@ What a step holds (the trace model, as daemon/trace/model.py reads it):
   ``<round id>-<k>`` for a balancing round's k-th move, so sends and receives of a
   move pair up like a wave's;
 - ``out``: every message the core emitted, in order (node sends and operator replies);
-- ``decide``: the decisions taken in the step — an echo's at its initiator (the reply
-  of its result: how many nodes it holds) and Finn's at each node (the reply of its
-  decision: how many tasks it enqueued);
+- ``decide``: the decisions taken in the step — the replies of a wave's decision
+  (``wave.decided``), each in the kind's words (daemon/core/wave.py ``describe``): an
+  echo's at its initiator (how many nodes its result holds), Finn's at each node (how
+  many tasks it enqueued);
+
+Message types are named as on the wire, a wave's by its kind's own names
+(daemon/wire.py ``trace_type``: ``explore``, ``echo``, ``finn``, ``echo.start``,
+``echo.result``, ``finn.decided``), so traces read the same whatever frame carries them.
 - ``queue``: tasks queued at the node after the step.
 
 Each incarnation of a node (its epoch, ``inc``) numbers its steps from 0; ``dropped``
@@ -35,18 +40,22 @@ from __future__ import annotations
 from collections import deque
 from math import isfinite
 
+from daemon import plugins
 from daemon.core import messages as m
 from daemon.core.node import Reply, Send, ShowTrace
+from daemon.core.wave import Stream
+from daemon.wire import count_entries, trace_type
 
 RING_STEPS = 1_024  # steps a node keeps: about 500 bytes each, half a megabyte when full
 SEEN_WAVES = 8  # wave ids a node remembers having seen last
 FORMAT = "echofinn-trace"
 VERSION = 1
-KINDS = {"e": "echo", "f": "finn", "m": "rebalance"}  # a wave id's first part -> its kind
+ROUND_TAG = "m"  # a balancing round's id (daemon/operator.py): "rebalance"
 
 # the message types whose first field names their wave (a move id for the hand-off)
-_WAVED = frozenset({m.EchoStart, m.EchoResult, m.FinnStart, m.FinnDecided, m.Explore, m.Echo, m.Finn,
-                    m.Move, m.MoveOk, m.Transfer, m.Ack, m.Forget})
+_WAVED = frozenset({m.WaveStart, m.WaveDecided, m.WaveMessage, m.Move, m.MoveOk, m.Transfer, m.Ack, m.Forget})
+# what traces call each message type; the waves' are the kinds' own names (trace_type)
+_NAMES = {cls: kind for cls, kind in m.KIND.items() if cls not in (m.WaveStart, m.WaveDecided, m.WaveMessage)}
 assert all(cls._fields[0] in ("wave", "move_id") for cls in _WAVED)
 
 
@@ -62,8 +71,15 @@ def round_of(wave: str) -> str:
 
 
 def kind_of(wave: str | None) -> str | None:
-    """``echo``, ``finn`` or ``rebalance`` from a wave id's first part; else None."""
-    return None if wave is None else KINDS.get(wave.split("-", 1)[0])
+    """The wave kind (``echo``, ``finn``, ...: daemon/plugins.py) or ``rebalance`` from a
+    wave id's first part; else None."""
+    if wave is None:
+        return None
+    tag = wave.split("-", 1)[0]
+    if tag == ROUND_TAG:
+        return "rebalance"
+    cls = plugins.by_tag().get(tag)
+    return None if cls is None else cls.name
 
 
 class Recorder:
@@ -99,13 +115,13 @@ class Recorder:
         input came from routing id ``sender`` with the sender's ``epoch`` (``msg`` None:
         a tick); the core returned ``effects``; ``queue`` tasks are queued after it."""
         waved = _WAVED
-        kind_name = m.KIND
+        kind_name = _NAMES
         if msg is None:
             step = [self.seq, t, dur, None, None, None, None, queue, 0]
         else:
             mt = type(msg)
             wave = msg[0] if mt in waved else None
-            step = [self.seq, t, dur, sender, kind_name[mt], wave, epoch, queue, 0]
+            step = [self.seq, t, dur, sender, kind_name.get(mt) or trace_type(msg), wave, epoch, queue, 0]
             if wave is not None and wave != self.last:
                 self._saw(wave)
         decides = None
@@ -114,8 +130,8 @@ class Recorder:
             if kind is Send or kind is Reply:  # (to, message), to a node or an operator
                 out = effect[1]
                 mt = type(out)
-                step += (effect[0], kind_name[mt], out[0] if mt in waved else None)
-                if mt is m.EchoResult or mt is m.FinnDecided:
+                step += (effect[0], kind_name.get(mt) or trace_type(out), out[0] if mt in waved else None)
+                if mt is m.WaveDecided:
                     decides = (decides or ()) + _decision(out, self.nodes)
             elif kind is ShowTrace:
                 step += (effect.to, "trace", None)
@@ -173,13 +189,18 @@ _DECIDED = 8  # index of the number of decisions
 _OUTS = 9  # index of the first output
 
 
-def _decision(msg, nodes: int) -> tuple:
-    if type(msg) is m.FinnDecided:
-        n = len(msg.enqueued)
-        return (msg.wave, "finn", f"enqueued {n} task{'' if n == 1 else 's'}")
-    from daemon.wire import count_entries
-
-    return (msg.wave, "echo", f"decided: {count_entries(msg.entries)}/{nodes} nodes")
+def _decision(msg: m.WaveDecided, nodes: int) -> tuple:
+    """(wave, kind, what) of a decision's report, in the kind's words."""
+    cls = plugins.wave_kinds().get(msg.kind)
+    result = msg.result
+    try:
+        if type(result) is Stream or type(result) is bytes:
+            result = count_entries(result if type(result) is Stream else (result,))
+        what = cls.describe(result, nodes) if cls is not None else "decided"
+        what = what if type(what) is str else "decided"
+    except Exception:  # a kind's words must not cost the node its recording
+        what = "decided"
+    return (msg.wave, msg.kind, what[:200])
 
 
 def _concerns(step: tuple, wanted: frozenset) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from daemon import wire
-from daemon.core.echo import EchoWave
+from daemon.core.echo import EchoWave as EchoKind
 from daemon.core.journal import (
     Acked,
     Confirmed,
@@ -34,7 +34,14 @@ from daemon.core.journal import (
 from daemon.core.messages import MAX_TASKS, MAX_TEXT, MAX_WAVE_TAGS
 from daemon.core.tasks import Task, TaskBoard, Transfer, _Queue
 from daemon.core.waves import NOTHING, wave_started
+from daemon.sim.drive import StepWave
 from daemon.wire import WireError
+
+
+def EchoWave(me, neighbours, wave):
+    """One node's echo instance driven event by event, each returning its Step."""
+    return StepWave(EchoKind, me, wave, neighbours=neighbours)
+
 
 
 def task(i, cost=1.0):
@@ -241,10 +248,14 @@ def test_a_list_field_may_hold_its_limit_of_items_and_no_more():
 
 
 def test_a_bytes_field_may_hold_max_text_bytes_and_no_more():
-    ok = wire.decode(wire.encode("finn.start", 0, wave="w", tasks=1, cost=1.0, report=b"r" * MAX_TEXT))
+    def finn(report):  # a Finn message: its report travels in the wave frame (no finn.start carries one now)
+        return wire.encode("wave", 0, wave="w", msg="finn", body=[[], []], params={"tasks": 1, "cost": 1.0},
+                           budget=None, report=report)
+
+    ok = wire.decode(finn(b"r" * MAX_TEXT))
     assert ok["report"] == b"r" * 256
-    with pytest.raises(WireError, match=r"^finn\.start: field 'report' is longer than 256 bytes$"):
-        wire.decode(wire.encode("finn.start", 0, wave="w", tasks=1, cost=1.0, report=b"r" * (MAX_TEXT + 1)))
+    with pytest.raises(WireError, match=r"^finn: field 'report' is longer than 256 bytes$"):
+        wire.decode(finn(b"r" * (MAX_TEXT + 1)))
 
 
 def test_a_task_count_is_0_to_max_tasks_in_every_field_that_carries_one():
@@ -274,7 +285,7 @@ def test_a_number_with_a_range_is_above_its_low_end_and_at_most_its_high_end():
     for cost in (0.0, 86_400.5, -1.0):
         with pytest.raises(WireError, match=rf"^submit: field 'cost' must be in \(0, 86400\], got {cost!r}$"):
             submit(cost)
-    budget = wire.encode("explore", 0, wave="w", detail=True, budget=-3600)
+    budget = wire.encode("wave", 0, wave="w", msg="explore", body=[], params={"detail": True}, budget=-3600, report=b"")
     with pytest.raises(WireError, match=r"^explore: field 'budget' must be in \(-3600, 3600\], got -3600$"):
         wire.decode(budget)
 

@@ -11,9 +11,17 @@ from hypothesis import strategies as st
 
 from budget import examples
 
-from daemon.core.echo import Echo, EchoWave, Explore
+from daemon.core.echo import Echo, Explore
+from daemon.core.echo import EchoWave as EchoKind
 from daemon.core.finn import FinnSets
 from daemon.core.waves import NOTHING, Step, WaveError
+from daemon.sim.drive import StepWave
+
+
+def EchoWave(me, neighbours, wave):
+    """One node's echo instance driven event by event, each returning its Step."""
+    return StepWave(EchoKind, me, wave, neighbours=neighbours)
+
 
 W = "w1"
 

@@ -28,7 +28,7 @@ def test_a_detailed_echo_of_full_queues_fits_one_frame(nodes):
     sample["last_finn"] = ["f" * MAX_FACT_ID, 1e12 + 0.5, MAX_COUNT, MAX_COUNT]
     sample["last_round"] = ["m" * MAX_FACT_ID, 1e12 + 0.5, MAX_COUNT, MAX_COUNT, MAX_COUNT, MAX_COUNT]
     one = wire.pack_entries([(name, name, sample)])
-    frame = wire.encode("echo.result", 1, wave="e-1-abc", entries=one * nodes)
+    frame = wire.encode("wave.decided", 1, wave="e-1-abc", kind="echo", node=name, result=one * nodes, stream=True)
     assert len(frame) <= wire.MAX_FRAME, (nodes, len(frame))
 
 

@@ -12,8 +12,16 @@ from hypothesis import strategies as st
 from budget import examples
 
 from daemon.core.echo import Explore
-from daemon.core.finn import FinnSets, FinnWave
+from daemon.core.finn import FinnSets
+from daemon.core.finn import FinnWave as FinnKind
 from daemon.core.waves import NOTHING, WaveError
+from daemon.sim.drive import StepWave
+
+
+def FinnWave(me, ins, outs, wave):
+    """One node's Finn instance driven event by event, each returning its Step."""
+    return StepWave(FinnKind, me, wave, parents=ins, children=outs)
+
 
 W = "w1"
 

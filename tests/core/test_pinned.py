@@ -12,14 +12,28 @@ from budget import examples
 
 from daemon import wire
 from daemon.wire import WireError
-from daemon.core.echo import EchoWave, Explore
-from daemon.core.finn import FinnSets, FinnWave
+from daemon.core.echo import EchoWave as EchoKind
+from daemon.core.echo import Explore
+from daemon.core.finn import FinnSets
+from daemon.core.finn import FinnWave as FinnKind
 from daemon.core.plan import (
     SEED_BUSY_SHARE, Move, NodeLoad, apply_moves, imbalance_of, load_cv_of, loads_from_samples, lower_bound,
     plan_steps,
 )
 from daemon.core.tasks import Task, TaskBoard, Transfer, _Queue
 from daemon.core.waves import WaveError
+from daemon.sim.drive import StepWave
+
+
+def EchoWave(me, neighbours, wave):
+    """One node's echo instance driven event by event, each returning its Step."""
+    return StepWave(EchoKind, me, wave, neighbours=neighbours)
+
+
+def FinnWave(me, ins, outs, wave):
+    """One node's Finn instance driven event by event, each returning its Step."""
+    return StepWave(FinnKind, me, wave, parents=ins, children=outs)
+
 
 
 def task(i, cost=1.0):

@@ -19,11 +19,20 @@ from daemon.wire import MAX_FRAME, SCHEMA, VERSION, WireError
 pack = msgpack.Packer(use_bin_type=True).pack
 
 # One valid value of each field type of the schema.
-SAMPLE = {int: 3, str: "s", bool: True, dict: {"k": 1}, list: [1, "a"], bytes: b"\x00\x01", (int, float): 2.5}
+SAMPLE = {int: 3, str: "s", bool: True, dict: {"k": 1}, list: [1, "a"], bytes: b"\x00\x01", (int, float): 2.5,
+          (int, float, type(None)): 2.5, m.ANY: [1, "a"]}
+# a wave's frames: a message of an installed kind (echo's explore), its parameters
+WAVE_SAMPLE = {"wave": {"msg": "explore", "body": [], "params": {"detail": True}},
+               "wave.start": {"kind": "echo", "params": {"detail": True}}}
 
 
 def valid_fields(kind):
-    return {field: SAMPLE[want] for field, want in SCHEMA[kind].items()}
+    return {field: WAVE_SAMPLE.get(kind, {}).get(field, SAMPLE[want]) for field, want in SCHEMA[kind].items()}
+
+
+def label(kind, fields):
+    """What an error names: the message type, a wave's own (e.g. explore) where it has one."""
+    return fields.get("msg", kind) if kind == "wave" else kind
 
 
 @pytest.mark.parametrize("kind", sorted(SCHEMA))
@@ -49,8 +58,9 @@ def test_numbers_accept_int_and_float_but_refuse_bool_and_int_refuses_float():
     with pytest.raises(WireError, match=r"^submit: field 'cost' must be int or float, got str$"):
         wire.decode(wire.encode("submit", tasks=2, cost="1", label="x"))
     # nor is a bool a number where int or float is asked for (it would pass as 1)
-    with pytest.raises(WireError, match=r"^explore: field 'budget' must be int or float, got bool$"):
-        wire.parse(wire.encode("explore", 1, wave="w", detail=False, budget=True))
+    with pytest.raises(WireError, match=r"^explore: field 'budget' must be int or float or NoneType, got bool$"):
+        wire.parse(wire.encode("wave", 1, wave="w", msg="explore", body=[], params={"detail": False}, budget=True,
+                               report=b""))
     # a bool field takes a bool (bool is not "int" here, but True is a bool)
     assert wire.decode(wire.encode("ack", move_id="m", accepted=False, waves=[]))["accepted"] is False
 
@@ -60,7 +70,7 @@ def test_each_missing_field_is_named(kind):
     for field in SCHEMA[kind]:
         fields = valid_fields(kind)
         del fields[field]
-        with pytest.raises(WireError, match=rf"^{kind}: field '{field}' must be .*, got NoneType$"):
+        with pytest.raises(WireError, match=rf"^{label(kind, fields)}: field '{field}' must be .*, got NoneType$"):
             wire.decode(wire.encode(kind, **fields))
 
 
@@ -192,39 +202,74 @@ def test_a_stream_may_be_as_large_as_a_frame():
 
 
 def test_core_messages_round_trip():
-    explore = wire.decode(wire.pack(m.Explore("w", True, 2.5), 9))
-    assert explore == {"v": 1, "t": "explore", "e": 9, "wave": "w", "detail": True, "budget": 2.5}
-    assert wire.parse(wire.pack(m.Explore("w", False, 2.5), 9)) == (9, m.Explore("w", False, 2.5))
+    from daemon.core.echo import Echo, Explore
+    from daemon.core.finn import FinnSets
+    from daemon.core.wave import Stream
+
+    explore = wire.decode(wire.pack(m.WaveMessage("w", Explore("w"), {"detail": True}, 2.5, b""), 9))
+    assert explore == {"v": 1, "t": "wave", "e": 9, "wave": "w", "msg": "explore", "body": [],
+                       "params": {"detail": True}, "budget": 2.5, "report": b""}
+    msg = m.WaveMessage("w", Explore("w"), {"detail": False}, 2.5, b"")
+    assert wire.parse(wire.pack(msg, 9)) == (9, msg)
 
     child = wire.pack_entries([("c", "p", {})])
-    frame = wire.pack(m.Echo("w", [("p", None, {}), ("c", "p", {})]), 3)
+    frame = wire.pack(m.WaveMessage("w", Echo("w", Stream([("p", None, {}), ("c", "p", {})])), {}, None, b""), 3)
     echo = wire.decode(frame)
-    assert echo["t"] == "echo" and echo["e"] == 3
-    assert wire.unpack_entries(echo["entries"]) == [("p", None, {}), ("c", "p", {})]
-    assert wire.parse(frame) == (3, m.Echo("w", echo["entries"]))  # forwarded as one packed run
-    assert wire.parse(wire.pack(m.Echo("w", child), 3)) == (3, m.Echo("w", child))  # bytes as they are
+    assert echo["t"] == "wave" and echo["msg"] == "echo" and echo["e"] == 3
+    (entries,) = echo["body"]
+    assert wire.unpack_entries(entries) == [("p", None, {}), ("c", "p", {})]
+    assert wire.parse(frame) == (3, m.WaveMessage("w", Echo("w", entries), {}, None, b""))  # forwarded as one packed run
+    same = m.WaveMessage("w", Echo("w", child), {}, None, b"")
+    with pytest.raises(WireError, match=r"^echo: carries no parameters, budget or report"):
+        wire.parse(wire.pack(m.WaveMessage("w", Echo("w", child), {"detail": False}, 1.0, b""), 3))
+    assert wire.parse(wire.pack(same, 3)) == (3, same)  # bytes as they are
 
-    finn = wire.decode(wire.pack(m.Finn("f", {"b", "a"}, {"a"}, 2, 0.5, b"r"), 5))
-    assert finn == {"v": 1, "t": "finn", "e": 5, "wave": "f", "inc": ["a", "b"], "ninc": ["a"],
-                    "tasks": 2, "cost": 0.5, "report": b"r"}
-    assert wire.parse(wire.encode("finn", 5, **{k: finn[k] for k in m.Finn._fields})) == (
-        5, m.Finn("f", ["a", "b"], ["a"], 2, 0.5, b"r"))
+    finn = wire.decode(wire.pack(m.WaveMessage("f", FinnSets("f", {"b", "a"}, {"a"}), {"tasks": 2, "cost": 0.5}, None, b"r"), 5))
+    assert finn == {"v": 1, "t": "wave", "e": 5, "wave": "f", "msg": "finn", "body": [["a", "b"], ["a"]],
+                    "params": {"tasks": 2, "cost": 0.5}, "budget": None, "report": b"r"}
+    assert wire.parse(wire.encode("wave", 5, **{k: finn[k] for k in SCHEMA["wave"]})) == (
+        5, m.WaveMessage("f", FinnSets("f", ["a", "b"], ["a"]), {"tasks": 2, "cost": 0.5}, None, b"r"))
+
+    result = wire.decode(wire.pack(m.WaveDecided("w", "echo", "p", Stream([("p", None, {}), child])), 1))
+    assert result["stream"] is True and wire.unpack_entries(result["result"]) == [("p", None, {}), ("c", "p", {})]
+    decided = wire.decode(wire.pack(m.WaveDecided("f", "finn", "p", {"sent": 1, "enqueued": []}), 1))
+    assert decided["stream"] is False and decided["result"] == {"sent": 1, "enqueued": []}
 
 
 def test_conversions_refuse_what_is_not_a_message():
     with pytest.raises(KeyError):
         wire.pack(("x",), 0)  # not a message type of daemon/core/messages.py
-    base = dict(wave="f", tasks=0, cost=0.0, report=b"")
+    base = dict(wave="f", msg="finn", params={"tasks": 0, "cost": 1.0}, budget=None, report=b"")
     for inc, ninc in (([1], []), (["a"], [None]), ([b"a"], ["a"])):
         with pytest.raises(WireError, match=r"^finn: "):
-            wire.parse(wire.encode("finn", 0, **base, inc=inc, ninc=ninc))
+            wire.parse(wire.encode("wave", 0, **base, body=[inc, ninc]))
+
+
+def test_a_waves_body_and_parameters_are_checked_against_its_kinds_bounds():
+    base = dict(wave="f", msg="finn", body=[[], []], params={"tasks": 1, "cost": 1.0}, budget=None, report=b"")
+    assert wire.parse(wire.encode("wave", 0, **base))[1].body == ("f", [], [])
+    for change, text in ((dict(msg="nothing"), "wave: no wave kind installed here has a message 'nothing'"),
+                         (dict(body=[[]]), "finn: 1 fields in the body, the message has 2"),
+                         (dict(body=[["a"], [7]]), "finn: field 'ninc' must hold node names"),
+                         (dict(params={"tasks": 1}), "finn: finn takes the parameters ['cost', 'tasks']; missing: ['cost']"),
+                         (dict(params={"tasks": 1, "cost": 1.0, "x": 1}), "finn: finn takes the parameters ['cost', 'tasks']; unknown: ['x']"),
+                         (dict(params={"tasks": -1, "cost": 1.0}), "finn: finn parameter 'tasks' must be 0..100000, got -1"),
+                         (dict(params={"tasks": 1, "cost": float("nan")}), "finn: finn parameter 'cost' must be a finite")):
+        with pytest.raises(WireError) as err:
+            wire.parse(wire.encode("wave", 0, **{**base, **change}))
+        assert str(err.value).startswith(text), str(err.value)
+    start = dict(wave="f", kind="finn", params={"tasks": 1}, timeout=1.0)
+    assert wire.decode(wire.encode("wave.start", 0, **start))["params"] == {"tasks": 1}  # cost: the kind's default
+    with pytest.raises(WireError, match=r"^wave.start: no wave kind 'nothing' is installed here$"):
+        wire.decode(wire.encode("wave.start", 0, **{**start, "kind": "nothing"}))
 
 
 # Fields with no bound beyond their type: every other field of the schema has a length, a
 # count or a range checked at the edge (daemon/core/messages.py). Listed by hand.
+# A wave's parameters and body are checked against its kind's bounds (daemon/core/wave.py).
 UNBOUNDED = {("ping", "id"), ("pong", "id"), ("pong", "pid"), ("pong", "stats"), ("error", "text"),
-             ("echo.start", "detail"), ("echo.result", "entries"), ("finn.decided", "sent"),
-             ("explore", "detail"), ("echo", "entries"), ("ack", "accepted"),
+             ("wave.start", "params"), ("wave.decided", "stream"),
+             ("wave", "body"), ("wave", "params"), ("ack", "accepted"),
              ("trace", "incarnation"), ("trace", "dropped"), ("trace", "steps")}
 
 

@@ -87,7 +87,7 @@ class Attacker:
             self.socks[(target, ident)] = sock
         return sock
 
-    def send(self, target: str, ident: bytes, kind: str, epoch: int = 1, **fields) -> None:
+    def send(self, target: str, ident: bytes, kind: str, epoch: int = 1, /, **fields) -> None:
         # a DEALER queues on a connection being made; once its handshake failed it has
         # none and would block
         self.sock(target, ident).send(wire.encode(kind, epoch, **fields), zmq.DONTWAIT)
@@ -252,7 +252,8 @@ def test_identity_takeover_a_stranger_speaking_as_root_drives_a_wave(cluster_env
     topology = started(cluster_env, mode)
     wave = wire.new_wave_id("f", time.time_ns(), "forged")
     deliver(cluster_env, topology, mode, key, [
-        ("affixed", b"root", "finn", 1, dict(wave=wave, inc=["root"], ninc=["root"], tasks=3, cost=600.0, report=b"x")),
+        ("affixed", b"root", "wave", 1, dict(wave=wave, msg="finn", body=[["root"], ["root"]],
+                                             params={"tasks": 3, "cost": 600.0}, budget=None, report=b"x")),
     ])
     with Operator(topology) as op:
         deadline = time.monotonic() + (DEADLINE if mode == "none" else 0)
@@ -293,8 +294,8 @@ def test_a_stolen_key_speaks_only_for_its_owner_and_only_its_owners_messages(clu
     topology = started(cluster_env, "curve")
     wave = wire.new_wave_id("e", time.time_ns(), "forged")
     node_messages = [
-        ("explore", dict(wave=wave, detail=False, budget=1.0)),
-        ("echo", dict(wave=wave, entries=b"")),
+        ("wave", dict(wave=wave, msg="explore", body=[], params={"detail": False}, budget=1.0, report=b"")),
+        ("wave", dict(wave=wave, msg="echo", body=[b""], params={}, budget=None, report=b"")),
         ("ack", dict(move_id="m", accepted=True, waves=[])),
         ("forget", dict(move_id="m", waves=[])),
         ("transfer", dict(move_id="m", tasks=[["t", "x", 1.0]], expires=time.time() + 60, waves=[])),

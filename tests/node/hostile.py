@@ -18,7 +18,7 @@ from daemon.topology import load
 FIELD_TYPES = {int: "int", float: "float", str: "str", bool: "bool", bytes: "bytes", list: "list", dict: "dict"}
 
 
-OPERATOR_KINDS = ("ping", "echo.start", "finn.start", "submit", "move", "trace.get")
+OPERATOR_KINDS = ("ping", "wave.start", "submit", "move", "trace.get")
 
 
 class FrameMaker:
@@ -142,8 +142,26 @@ class FrameMaker:
             return {"k": 1}
         return None
 
+    def wave_message(self, kind: str) -> dict:
+        """A plausible ``wave`` or ``wave.start`` frame: a message of echo or Finn (as the
+        wave id's kind says), its parameters within their bounds."""
+        rng = self.rng
+        wave = rng.choice(self.waves[:9])
+        finn = wave.startswith("f-")
+        params = {"tasks": rng.randrange(0, 4), "cost": rng.uniform(0.1, 3.0)} if finn else {"detail": rng.random() < 0.5}
+        if kind == "wave.start":
+            return dict(wave=wave, kind="finn" if finn else "echo", params=params, timeout=rng.uniform(0.1, 5.0))
+        msg = "finn" if finn else rng.choice(["explore", "echo"])
+        body = {"explore": [], "echo": [self.plausible("echo", "entries", bytes)],
+                "finn": [self.plausible("finn", "inc", list), self.plausible("finn", "ninc", list)]}[msg]
+        if msg == "echo":  # an ECHO carries no parameters, budget or report
+            return dict(wave=wave, msg=msg, body=body, params={}, budget=None, report=b"")
+        return dict(wave=wave, msg=msg, body=body, params=params, budget=rng.uniform(0.1, 5.0), report=b"op-0")
+
     def message(self, plausible: bool) -> tuple[str, dict]:
         kind = self.rng.choice(sorted(wire.SCHEMA))
+        if plausible and kind in ("wave", "wave.start"):
+            return kind, self.wave_message(kind)
         if plausible:
             return kind, {f: self.plausible(kind, f, want) for f, want in wire.SCHEMA[kind].items()}
         fields = {f: self.value(f, want) for f, want in wire.SCHEMA[kind].items()}

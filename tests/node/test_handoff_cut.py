@@ -29,6 +29,7 @@ from daemon.core import messages as m
 from daemon.core.node import MOVE_DEADLINE, NodeConfig, NodeCore, Persist, Reply, Send
 from daemon.core.tasks import account
 from daemon.topology import loads
+from tests import wavemsgs as W
 
 TOPOLOGY = """
 [cluster]
@@ -138,13 +139,13 @@ def test_every_echo_adds_up_and_every_task_ends_once(script):
 
     def start_echo(name):
         wave = wire.new_wave_id("e", int(c.now * 1e9), f"t{next(wave_salt)}")
-        c.operator(name, m.EchoStart(wave, True, 3.0))
+        c.operator(name, W.EchoStart(wave, True, 3.0))
 
     def check_results():
         nonlocal checked
         for _, msg in c.replies:
-            if type(msg) is m.EchoResult:
-                entries = wire.unpack_entries(msg.entries)
+            if W.is_echo_result(msg):
+                entries = wire.unpack_entries(msg.result)
                 if len(entries) == len(NAMES):  # complete: a consistent cut
                     states = [state for _, _, state in entries]
                     books = account(states)

@@ -10,6 +10,7 @@ from daemon.core import messages as m
 from daemon.core.node import NodeConfig, NodeCore, Send, hop_budget
 from daemon.core.waves import new_wave_id
 from tests.node.hostile import EPOCH, NOW, SEED
+from tests import wavemsgs as W
 
 
 @pytest.mark.parametrize(("left", "given"), [
@@ -32,12 +33,12 @@ def test_explores_carry_the_budget_less_the_margin():
     margin too."""
     core = NodeCore(NodeConfig.of(SEED, "subserviate"), EPOCH, NOW)
     wave = new_wave_id("e", int(NOW * 1e9), "t")
-    effects = core.handle(b"tubularia", EPOCH, wire.parse(wire.encode("explore", EPOCH, wave=wave, detail=False, budget=3.0))[1], NOW)
-    explores = [e for e in effects if type(e) is Send and type(e.msg) is m.Explore]
+    effects = core.handle(b"tubularia", EPOCH, wire.parse(wire.encode("wave", EPOCH, **W.explore_fields(wave, False, 3.0)))[1], NOW)
+    explores = [e for e in effects if type(e) is Send and W.is_explore(e.msg)]
     assert [e.dest for e in explores] == ["pical"]
     assert explores[0].msg.budget == pytest.approx(3.0 - 3.0 / 16)
     start = NodeCore(NodeConfig.of(SEED, "tubularia"), EPOCH, NOW)
     wave2 = new_wave_id("e", int(NOW * 1e9), "u")
-    effects = start.handle(b"ctl-1", 0, m.EchoStart(wave2, False, 0.6), NOW + 0.1)
-    budgets = [e.msg.budget for e in effects if type(e) is Send and type(e.msg) is m.Explore]
+    effects = start.handle(b"ctl-1", 0, W.EchoStart(wave2, False, 0.6), NOW + 0.1)
+    budgets = [e.msg.budget for e in effects if type(e) is Send and W.is_explore(e.msg)]
     assert budgets and all(b == pytest.approx(0.55) for b in budgets)

@@ -38,6 +38,7 @@ from daemon.core.node import (
 from daemon.core.waves import new_wave_id
 from daemon.trace.recorder import Recorder
 from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker
+from tests import wavemsgs as W
 
 
 class Probe:
@@ -80,7 +81,7 @@ class Probe:
         effects = self.run(self.core.handle(sender, epoch, msg, self.now))
         self.recorder.record(self.now, 0.0, sender, epoch, msg, effects, self.core.board.queue_length)
 
-    def send(self, sender: bytes, kind: str, epoch: int = EPOCH, **fields) -> None:
+    def send(self, sender: bytes, kind: str, /, epoch: int = EPOCH, **fields) -> None:
         self.frame(sender, wire.encode(kind, epoch, **fields))
 
     def tick(self, dt: float) -> None:
@@ -96,7 +97,7 @@ class Probe:
     def check(self) -> None:
         core = self.core
         assert core.stats["internal"] == 0, core.last_internal
-        assert len(core.echoes) + len(core.finns) <= MAX_WAVES
+        assert len(core.waves) <= MAX_WAVES
         assert len(core.done_waves) <= MAX_DONE_WAVES
         # the journal holds exactly the board: a crash now would lose nothing
         state = self.journal.state()
@@ -118,11 +119,11 @@ def wave(kind: str = "e", k: int = 0) -> str:
 
 def test_a_wave_message_from_a_routing_id_that_is_not_utf8_is_refused():
     p = Probe()
-    for kind, fields in (("explore", dict(wave=wave(), detail=False, budget=1.0)),
-                         ("finn", dict(wave=wave("f"), inc=[], ninc=[], tasks=1, cost=1.0, report=b"op"))):
+    for kind, fields in (("wave", W.explore_fields(wave(), False, 1.0)),
+                         ("wave", W.finn_fields(wave("f"), [], [], 1, 1.0, b"op"))):
         p.send(b"\xff\xfe", kind, **fields)
         assert p.last_error() == "not-a-node"
-    assert not p.core.echoes and not p.core.finns and p.core.stats["refused"] == 2
+    assert not p.core.waves and p.core.stats["refused"] == 2
     p.check()
 
 
@@ -163,47 +164,47 @@ def test_the_same_task_arriving_twice_by_two_moves_runs_twice_without_harm():
 
 def test_finn_start_with_a_cost_that_is_not_finite_is_garbage():
     p = Probe()
-    p.send(b"op", "finn.start", wave=wave("f"), tasks=1, cost=float("nan"), report=b"op")
-    assert p.core.stats["garbage"] == 1 and not p.core.finns
+    p.send(b"op", "wave.start", **W.finn_start_fields(wave("f"), 1, float("nan")))
+    assert p.core.stats["garbage"] == 1 and not p.core.waves
     p.check()
 
 
 def test_an_operator_request_under_a_neighbours_name_cannot_poison_its_epoch():
     p = Probe()
     p.send(b"tubularia", "ping", epoch=2**64 - 1, id=1)  # a node never pings: refused first
-    p.send(b"tubularia", "explore", epoch=2**64 - 1, wave=wave(), detail=False, budget=1.0)  # implausible
+    p.send(b"tubularia", "wave", epoch=2**64 - 1, **W.explore_fields(wave(), False, 1.0))  # implausible
     assert p.core.sender_epochs.get("tubularia") is None
-    p.send(b"tubularia", "explore", wave=wave(1), detail=False, budget=1.0)  # the real one still counts
-    assert wave(1) in p.core.echoes and p.core.echoes[wave(1)].wave.joined
+    p.send(b"tubularia", "wave", **W.explore_fields(wave("e", 1), False, 1.0))  # the real one still counts
+    assert wave("e", 1) in p.core.waves and p.core.waves[wave("e", 1)].wave.joined
     p.check()
 
 
 def test_finn_start_tasks_and_report_are_bounded():
     p = Probe()
-    p.send(b"op", "finn.start", wave=wave("f"), tasks=300_000, cost=1.0, report=b"op")
-    p.send(b"op", "finn.start", wave=wave("f", 1), tasks=1, cost=1.0, report=b"x" * 100_000)
-    assert p.core.stats["garbage"] == 2 and not p.core.finns
+    p.send(b"op", "wave.start", **W.finn_start_fields(wave("f"), 300_000, 1.0))
+    p.send(b"op", "wave", **W.finn_fields(wave("f", 1), [], [], 1, 1.0, report=b"x" * 100_000))
+    assert p.core.stats["garbage"] == 2 and not p.core.waves
     p.check()
 
 
 def test_explores_from_a_non_neighbour_create_no_wave_state():
     p = Probe()
     for k in range(5000):
-        p.send(b"root", "explore", wave=wave("e", k), detail=False, budget=1.0)
-    assert not p.core.echoes and p.core.stats["wave_errors"] == 5000
+        p.send(b"root", "wave", **W.explore_fields(wave("e", k), False, 1.0))
+    assert not p.core.waves and p.core.stats["wave_errors"] == 5000
     p.check()
 
 
 def test_wave_state_is_bounded_whatever_the_neighbours_and_operators_start():
     p = Probe()
     for k in range(3 * MAX_WAVES):
-        p.send(b"op", "finn.start", wave=wave("f", k), tasks=0, cost=1.0, report=b"op")
-        p.send(b"tubularia", "explore", wave=wave("e", k), detail=False, budget=100.0)
-    assert len(p.core.echoes) + len(p.core.finns) <= MAX_WAVES
+        p.send(b"op", "wave.start", **W.finn_start_fields(wave("f", k), 0, 1.0))
+        p.send(b"tubularia", "wave", **W.explore_fields(wave("e", k), False, 100.0))
+    assert len(p.core.waves) <= MAX_WAVES
     assert p.last_error() == "busy"
     p.tick(120)  # their TTL: room again
-    p.send(b"op", "finn.start", wave=wave("f", 10**6), tasks=0, cost=1.0, report=b"op")
-    assert wave("f", 10**6) in p.core.finns
+    p.send(b"op", "wave.start", **W.finn_start_fields(wave("f", 10**6), 0, 1.0))
+    assert wave("f", 10**6) in p.core.waves
     p.check()
 
 

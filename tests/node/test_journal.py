@@ -14,6 +14,7 @@ from daemon.core.tasks import Task
 from daemon.journal import SqliteJournal
 from tests.node.hostile import FrameMaker
 from tests.node.test_hostile import EPOCH, NOW, SEED, Probe
+from tests import wavemsgs as W
 
 
 def state_key(state):
@@ -140,7 +141,7 @@ def test_a_restarted_node_tells_the_finn_wave_and_round_it_told_before(tmp_path)
     db = SqliteJournal(tmp_path / "root.sqlite")
     core = NodeCore(NodeConfig.of(SEED, "root"), EPOCH, NOW)
     finn, rnd = new_wave_id("f", int(NOW * 1e9), "a"), new_wave_id("m", int(NOW * 1e9), "b")
-    effects = core.handle(b"op", 0, m.FinnStart(finn, 6, 100.0, b"op"), NOW)  # 4 run, 2 queue
+    effects = core.handle(b"op", 0, W.FinnStart(finn, 6, 100.0, b"op"), NOW)  # 4 run, 2 queue
     effects += core.handle(b"op", 0, m.Move(f"{rnd}-0", "affixed", [], 2), NOW + 0.5)
     persists = [e for e in effects if type(e) is Persist]
     assert len(persists) == 2, effects  # one transaction per step: the Told rides with its Put, its Leave

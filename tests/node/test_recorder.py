@@ -15,6 +15,7 @@ from daemon.core.node import NodeConfig, NodeCore, Reply, Send, ShowTrace, routi
 from daemon.core.waves import new_wave_id
 from daemon.trace.recorder import Recorder, StepError, check_step, kind_of, merge, round_of
 from tests.node.hostile import EPOCH, NOW, SEED
+from tests import wavemsgs as W
 
 OP = b"op-1"
 NAMES = routing_ids(frozenset(SEED.names))
@@ -42,7 +43,7 @@ class Cluster:
                 self.replies.append(wire.decode(wire.pack(e.msg, 1)))
         self.recorders[node].record(self.t, 0.0005, sender, epoch, msg, effects, self.cores[node].board.queue_length)
 
-    def run(self, node: str, kind: str, **fields) -> None:
+    def run(self, node: str, kind: str, /, **fields) -> None:
         self.step(node, OP, wire.encode(kind, EPOCH, **fields))
         while self.queue:
             self.step(*self.queue.pop(0))
@@ -70,7 +71,7 @@ def test_the_ring_keeps_the_newest_steps_and_counts_those_it_dropped():
 def test_a_step_is_the_models_dict():
     c = Cluster()
     w = wave()
-    c.run("root", "echo.start", wave=w, detail=False, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
     root = c.recorders["root"].select()[0]
     assert root[0] == {
         "node": "root", "inc": EPOCH, "seq": 0, "t": NOW + 0.001, "dur": 0.0005,
@@ -94,7 +95,7 @@ def test_a_routing_id_of_the_nodes_own_name_is_an_operators():
 def test_an_echo_is_2E_messages_paired_by_channel_and_decided_at_its_initiator():
     c = Cluster()
     w = wave()
-    c.run("root", "echo.start", wave=w, detail=False, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
     steps = c.steps(w)
     assert {s["node"] for s in steps} == set(SEED.names)
     sends = [(s["node"], o["to"], o["type"]) for s in steps for o in s["out"] if not o["to"].startswith("op:")]
@@ -107,7 +108,7 @@ def test_an_echo_is_2E_messages_paired_by_channel_and_decided_at_its_initiator()
 def test_finn_decides_at_every_node_with_the_tasks_it_enqueued():
     c = Cluster()
     w = wave("f")
-    c.run("root", "finn.start", wave=w, tasks=2, cost=1.0, report=OP)
+    c.run("root", "wave.start", wave=w, kind="finn", params={"tasks": 2, "cost": 1.0}, timeout=60.0)
     decided = {s["node"]: d for s in c.steps(w) for d in s["decide"]}
     assert decided == {n: {"wave": w, "kind": "finn", "what": "enqueued 2 tasks"} for n in SEED.names}
     assert all(s["queue"] == max(0, 2 - SEED.node(s["node"]).cpus) for s in c.steps(w) if s["decide"])
@@ -125,7 +126,7 @@ def test_a_round_selects_its_moves_and_the_nodes_remember_the_waves_they_saw_las
     assert rec.select()[0][3]["out"] == [{"to": "op:" + OP.hex(), "type": "trace", "wave": None}]
     assert list(rec.seen) == [r] and round_of(f"{r}-12") == r and kind_of(r) == "rebalance"
     for k in range(12):  # the latest SEEN_WAVES, the latest last
-        rec.record(NOW, 0.0, b"tubularia", EPOCH, m.Explore(wave("e", k), False, 1.0), [], 1)
+        rec.record(NOW, 0.0, b"tubularia", EPOCH, W.Explore(wave("e", k), False, 1.0), [], 1)
     assert list(rec.seen) == [wave("e", k) for k in range(4, 12)]
 
 
@@ -142,7 +143,7 @@ def test_a_step_shaped_otherwise_is_refused_naming_the_node_and_field():
 def test_the_merged_trace_is_the_models_dict():
     c = Cluster()
     w = wave()
-    c.run("root", "echo.start", wave=w, detail=False, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
     answers = {}
     for name, rec in reversed(list(c.recorders.items())):
         if name != "pical":

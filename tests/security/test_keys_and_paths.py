@@ -197,7 +197,7 @@ I, O = security.INBOX, security.OPERATORS
 GATE_CASES = [
     # socket, user id, routing id, message type, admitted
     (I, "node:root", b"root", "transfer", True),
-    (I, "node:root", b"root", "explore", True),
+    (I, "node:root", b"root", "wave", True),
     (I, "node:pical", b"root", "transfer", False),  # a node's key under another node's name
     (I, "node:root", b"ctl-1", "transfer", False),  # ... or under an operator's
     (I, "node:root", b"root", "submit", False),  # a node sends no operator message
@@ -208,7 +208,7 @@ GATE_CASES = [
     (O, "operator", b"ctl-1", "ping", True),
     (O, "operator", b"root", "ping", False),  # the operator key under a node's name
     (O, "operator", b"ctl-1", "transfer", False),
-    (O, "operator", b"ctl-1", "finn", False),
+    (O, "operator", b"ctl-1", "wave", False),
     (O, "node:root", b"ctl-1", "ping", False),  # a node's key at the operator socket
     (I, None, b"root", "transfer", False),
     (O, "", b"ctl-1", "ping", False),

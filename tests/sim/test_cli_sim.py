@@ -123,12 +123,10 @@ def test_bad_dup_is_an_argparse_error(capsys):
 class CountingEchoWave(EchoWave):
     """The classic mistake: count messages, not distinct senders."""
 
-    __slots__ = ("count",)
-
-    def receive(self, sender, msg, sample):
+    def receive(self, sender, msg):
         self.count = getattr(self, "count", 0) + 1
         self.heard.add(("message", self.count))  # a duplicate now counts as a new neighbour
-        return super().receive(sender, msg, sample)
+        return super().receive(sender, msg)
 
 
 def test_a_failed_check_prints_the_replay_command(capsys, monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.core.wave import Wave
+
 from daemon.core.waves import Step
 from daemon.sim.drive import Driver, EventBudget, EventLimitExceeded
 from daemon.sim.echo import simulate_echo
@@ -45,16 +47,15 @@ def test_the_waves_default_limit_raises_for_a_core_that_refloods(monkeypatch):
     import daemon.sim.echo as echo
     import daemon.sim.finn as finn
 
-    class Loud:
+    class Loud(Wave):
         """Sends to both other nodes on every event, forever."""
 
-        def __init__(self, p, *rest):
-            self.p = p
-
         def receive(self, *rest):
-            return Step([(q, "x") for q in range(3) if q != self.p])
+            for q in range(3):
+                if q != self.node.me:
+                    self.node.send(q, "x")
 
-        start = initiate = receive
+        start = receive
 
     monkeypatch.setattr(echo, "EchoWave", Loud)
     monkeypatch.setattr(finn, "FinnWave", Loud)

@@ -10,7 +10,6 @@ import pytest
 
 from daemon.core.echo import EchoWave
 from daemon.core.finn import FinnWave
-from daemon.core.waves import NOTHING, Step
 from daemon.sim.echo import simulate_echo
 from daemon.sim.drive import EventLimitExceeded
 from daemon.sim.finn import ancestor_problems, simulate_finn
@@ -27,31 +26,27 @@ def graph(shape, seed, n=25):
 class CountingMessages(EchoWave):
     """Counts messages instead of distinct senders: a duplicate fakes a neighbour."""
 
-    __slots__ = ("count",)
-
-    def receive(self, sender, msg, sample):
+    def receive(self, sender, msg):
         if not self.finished:
             self.count = getattr(self, "count", 0) + 1
             self.heard.add(("message", self.count))
-        return super().receive(sender, msg, sample)
+        return super().receive(sender, msg)
 
 
 class ExploresItsFather(EchoWave):
     """Floods EXPLORE to every neighbour, the father included."""
 
-    def _join(self, father, sample):
-        step = super()._join(None, sample)
+    def _join(self, father):
+        super()._join(None)
         self.father = father
-        return step
 
 
 class ResettingSets(FinnWave):
     """Resets Inc and NInc right after forwarding them."""
 
     def _broadcast(self):
-        step = super()._broadcast()
+        super()._broadcast()
         self.inc, self.ninc = frozenset((self.me,)), frozenset()
-        return step
 
 
 class WaitsForEveryInNeighbour(FinnWave):
@@ -60,25 +55,28 @@ class WaitsForEveryInNeighbour(FinnWave):
     def _broadcast(self):
         if self.ins and len(self.heard) < len(self.ins):
             self.started = True
-            return NOTHING
-        return super()._broadcast()
+            return
+        super()._broadcast()
 
 
 class SilentDecider(FinnWave):
     """Stops forwarding on the step where it decides."""
 
     def _broadcast(self):
-        step = super()._broadcast()
-        return Step([], True) if step.decided else step
+        if not self.decided and self.inc == self.ninc:
+            self.started = self.decided = True
+            self._decide()
+            return
+        super()._broadcast()
 
 
 class SourceNeverInNInc(FinnWave):
     """A source initiates without entering NInc."""
 
-    def initiate(self):
+    def start(self):
         if self.started:
-            return NOTHING
-        return self._broadcast()
+            return
+        self._broadcast()
 
 
 class KeepsTheLatestMessage(FinnWave):
@@ -86,18 +84,19 @@ class KeepsTheLatestMessage(FinnWave):
     channels where each message holds the last, wrong once the network reorders."""
 
     def receive(self, sender, msg):
-        step = super().receive(sender, msg)
+        super().receive(sender, msg)
         self.inc = msg.inc | {self.me}
         self.ninc = msg.ninc | ({self.me} if self.me in self.ninc else set())
-        return step
 
 
 class RefloodsOnEveryReceipt(FinnWave):
     """Forwards on every message, grown or not."""
 
     def receive(self, sender, msg):
-        step = super().receive(sender, msg)
-        return step if step.sends else self._broadcast()
+        sent = self.sent
+        super().receive(sender, msg)
+        if self.sent == sent:
+            self._broadcast()
 
 
 def flagged_echo(variant, monkeypatch, dup):

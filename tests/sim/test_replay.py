@@ -22,6 +22,7 @@ from daemon.core.node import NodeConfig, NodeCore
 from daemon.core.tasks import Task
 from daemon.recording import (RecordingWriter, RecordingError, add_effect, journal_state, read, recording_file, state_of)
 from daemon.sim.replay import replay, replay_all
+from tests import wavemsgs as W
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCH = 1_800_000_000 * 10**9
@@ -69,11 +70,11 @@ class Driven:
         self.core.cpu_percent = 12.5
         for k in range(5):  # waves this node has sampled: the tags of its hand-off messages
             wave = wire.new_wave_id("e", int(self.now * 1e9) + 1, f"x{k}")
-            self.handle(OPERATOR, m.EchoStart(wave, True, 2.0))
+            self.handle(OPERATOR, W.EchoStart(wave, True, 2.0))
             for peer in ("top", "left", "right"):
-                self.handle(peer.encode(), m.Echo(wave, b""))
+                self.handle(peer.encode(), W.Echo(wave, b""))
         finn = wire.new_wave_id("f", int(self.now * 1e9) + 1, "y")
-        self.handle(b"top", m.Finn(finn, ["top"], ["top"], 1, 0.1, OPERATOR))
+        self.handle(b"top", W.Finn(finn, ["top"], ["top"], 1, 0.1, OPERATOR))
         self.handle(OPERATOR, m.Move("mv-1", "left", [], 2))
         self.core.count("dropped")
         self.rec.count("dropped")
