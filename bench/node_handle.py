@@ -1,6 +1,6 @@
 """The node's own Python work per echo wave, without the inbox's system calls.
 
-    python bench/node_handle.py [--waves 3000] [--cold] [--recorder] [--record]
+    python bench/node_handle.py [--waves 3000] [--cold] [--recorder] [--record] [--debug-log]
 
 Builds the NodeDaemon of an inner node of topologies/binary31.toml (not bound; its
 DEALERs send to one in-process sink) and feeds ``handle`` the three frames such a node
@@ -13,13 +13,17 @@ the flight recorder (daemon/trace/recorder.py) adds: rounds of waves with it on 
 (its ``record`` a no-op), interleaved so that a shared machine's noise hits both alike,
 and prints the median round of each. ``--record`` does the same for the recording for
 replay (daemon/recording.py, to a temporary run directory, written after each round as
-the daemon writes it once a second).
+the daemon writes it once a second). ``--debug-log`` does the same for the node's log at
+``[cluster] log_level = "debug"`` (daemon/logs.py: a line per wave, to a file in a
+temporary run directory) against the default level, where a step's only cost is a test
+of ``None``.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import os
 import pstats
 import shutil
@@ -34,7 +38,7 @@ sys.path.insert(0, ROOT)
 
 import zmq  # noqa: E402
 
-from daemon import wire  # noqa: E402
+from daemon import logs, wire  # noqa: E402
 from daemon.core.node import routing_ids  # noqa: E402
 from daemon.node import NodeDaemon  # noqa: E402
 from daemon.recording import RecordingWriter, recording_file  # noqa: E402
@@ -48,6 +52,7 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true", help="also time each message with the caches evicted before it")
     ap.add_argument("--recorder", action="store_true", help="also time waves with the flight recorder on and off, interleaved")
     ap.add_argument("--record", action="store_true", help="also time waves with the recording for replay on and off, interleaved")
+    ap.add_argument("--debug-log", action="store_true", help="also time waves with the log at level debug and at info, interleaved")
     args = ap.parse_args()
     topology = load(os.path.join(ROOT, "topologies", "binary31.toml"))
     name = topology.names[1]
@@ -129,6 +134,17 @@ def main() -> int:
                             writer.flush)
             finally:
                 writer.close()
+                shutil.rmtree(run_dir)
+        if args.debug_log:
+            run_dir = tempfile.mkdtemp(prefix="node-handle-")
+            logger = logs.node_logger(name, run_dir, dataclasses.replace(topology.cluster, log_level="debug"))
+            book = logs.NodeLog(name)  # at debug: each step's effects pass through its WaveLog
+            try:
+                interleaved("debug log", lambda on: setattr(node, "log_steps", book.step if on else None))
+            finally:
+                for handler in list(logger.handlers):
+                    logger.removeHandler(handler)
+                    handler.close()
                 shutil.rmtree(run_dir)
         if args.cold:
             waves = max(1, args.waves // 3)

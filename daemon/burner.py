@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -65,8 +66,12 @@ class Burner:
             # wanted, so the node's next housekeeping round (pids()) or next call starts a
             # new one; forgetting them would leave the tasks burning nothing until their
             # number of busy slots changed (for a long task, its whole run).
-            print(f"node {self.node_name}: burner pid {self._proc.pid} is gone", file=sys.stderr, flush=True)
+            self._log().warning("burner pid %d is gone", self._proc.pid)
         self._busy = slots
+
+    def _log(self) -> logging.Logger:
+        """The node's logger (daemon/logs.py), so the burner's death is in the node's log."""
+        return logging.getLogger(f"echofinn.node.{self.node_name}")
 
     def pids(self) -> list[int]:
         """The burner's pid while it runs (for psutil measurement), else nothing.
@@ -76,8 +81,8 @@ class Burner:
         within a round instead of burning nothing until the number of busy slots changes.
         """
         if self._busy and self._proc is not None and self._proc.poll() is not None:
-            print(f"node {self.node_name}: burner pid {self._proc.pid} died (exit {self._proc.returncode}) "
-                  f"with {self._busy} busy slots; starting a new one", file=sys.stderr, flush=True)
+            self._log().warning("burner pid %d died (exit %s) with %d busy slots; starting a new one",
+                                self._proc.pid, self._proc.returncode, self._busy)
             self.set_busy(self._busy)
         if self._proc is not None and self._proc.poll() is None:
             return [self._proc.pid]

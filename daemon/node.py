@@ -45,6 +45,13 @@ I/O and nothing else (ARCHITECTURE.md, "The node core" and "Sockets"):
   ``RUN_DIR/recording/NODE.EPOCH.rec``, so that ``ctl sim replay`` can run the node's core
   again step for step. Off, it costs one test of ``None`` per step.
 
+- The log (daemon/logs.py): ``RUN_DIR/NODE.log``, rotated by size. What it says is
+  derived here from what the driver has anyway: moves from each ``Persist`` effect's
+  journal records, refused frames from the core's counters once a second (rate-limited),
+  the node's starts, restarts and refused keys; at ``[cluster] log_level = "debug"``
+  each wave's outcome here, from each step's effects. At the default level a step pays
+  one test of ``None``.
+
 A node dies with its supervisor (PR_SET_PDEATHSIG plus a once-a-second parent check)
 and takes its burner with it. A node started again with the same journal recovers its
 queue, its moves in flight and the move ids it answered. It serves as soon as it is
@@ -58,15 +65,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import signal
-import sys
 import time
 
 import psutil
 import zmq
 
-from daemon import security, wire
+from daemon import logs, security, wire
 from daemon.core import node as core
 from daemon.core.messages import MAX_REFUSALS
 from daemon.core.node import NodeConfig, NodeCore
@@ -128,6 +135,10 @@ class NodeDaemon:
         self.handshakes = security.HandshakeWatch(name)  # which links refuse a key, and whose
         self.keys_logged: set[tuple] = set()  # ZAP refusals already logged
         self.share = 1  # this process's CPU is split between this many nodes (NodeHost)
+        # what its log says, derived from the effects and counters (daemon/logs.py); each
+        # step's effects pass through it only at log level debug
+        self.logbook = logs.NodeLog(name, now)
+        self.log_steps = self.logbook.step if self.logbook.debug else None
 
     @property
     def stats(self) -> dict:
@@ -205,7 +216,7 @@ class NodeDaemon:
         """The handshake events of the DEALER to ``peer`` since the last reading."""
         for said in self.handshakes.read(peer, monitor):
             if said == "accepted":
-                self.log(f"{peer} and {self.name} completed a handshake again")
+                self.log(f"{peer} and {self.name} completed a handshake again", logging.INFO)
             elif said is not None:
                 self.count("handshakes_failed")
             if said == "refused":
@@ -231,8 +242,8 @@ class NodeDaemon:
             if self.recording is not None:
                 self.recording.refused(pairs)
 
-    def log(self, text: str) -> None:
-        print(f"node {self.name}: {text}", file=sys.stderr, flush=True)
+    def log(self, text: str, level: int = logging.WARNING) -> None:
+        self.logbook.logger.log(level, "%s", text)
 
     def close(self) -> None:
         """Stop the burner, close the journal (the sockets go with the host's context)."""
@@ -348,6 +359,8 @@ class NodeDaemon:
     def execute(self, effects: list, digest=None) -> None:
         """Carry out one step's effects in order; with ``digest`` (a recording node's:
         daemon/recording.py ``RecordingWriter.begin``), add each to it, messages as sent."""
+        if self.log_steps is not None:  # log level debug: the waves' outcomes (daemon/logs.py)
+            self.log_steps(effects)
         for effect in effects:
             kind = type(effect)
             if kind is core.Send or kind is core.Reply:
@@ -371,6 +384,7 @@ class NodeDaemon:
             if kind is core.Persist:
                 if self.journal is not None:
                     self.journal.write(effect.records)
+                self.logbook.persisted(effect.records)  # moves in and out
             elif kind is core.SetBusy:
                 if self.burner is not None:
                     self.burner.set_busy(effect.slots)
@@ -433,6 +447,7 @@ def once_a_second(nodes: list[NodeDaemon], parent_pid: int | None, parent_alive,
         if node.recording is not None:
             node.recording.cpu(percent)
             node.recording.flush()
+        node.logbook.turn(node.core.stats, node.core.last_internal, now)  # refused frames, rate-limited
     turn = now + MEASURE_EVERY
     again = ready.check(now) if ready is not None else None
     return turn if again is None or again > turn else again
@@ -451,8 +466,8 @@ class ReadyLine:
         self.say = say
         for node in nodes:
             if node.ready_at > now:
-                print(f"node {node.name}: ready in {node.ready_at - now:.2f} s, once no new wave can be older than "
-                      "its epoch", file=sys.stderr, flush=True)
+                logging.getLogger(f"echofinn.node.{node.name}").info(  # its log (daemon/logs.py)
+                    "ready in %.2f s, once no new wave can be older than its epoch", node.ready_at - now)
 
     def check(self, now: float) -> float | None:
         """Say the line if it is due; returns when it will be (None: said)."""
@@ -634,6 +649,7 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
     failure = None
     try:
         for name in names:
+            logs.node_logger(name, run_dir, topology.cluster)  # before the node: it reads the level
             path = journal_path if journal_path is not None else journal_file(run_dir, name) if run_dir else None
             keys = None
             if topology.cluster.security == security.CURVE:
@@ -663,17 +679,19 @@ def serve(topology: Topology, names: list[str], notify_fd: int | None, ppid: int
     for node in nodes:
         if node.recovered:
             board = node.core.board
-            print(f"node {node.name}: recovered from {node.journal.path}: {len(board.queued)} queued, {board.done} done, "
-                  f"{len(board.leaving)} moves in flight", file=sys.stderr, flush=True)
-        elif node.spec.tasks:
-            node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time())
+            node.log(f"restarted: recovered from {node.journal.path}: {len(board.queued)} queued, {board.done} done, "
+                     f"{len(board.leaving)} moves in flight", logging.INFO)
+        else:
+            node.log("started", logging.INFO)
+            if node.spec.tasks:
+                node.enqueue(node.spec.tasks, topology.cluster.task_time, "initial", time.time())
     ready = ReadyLine(nodes, lambda: _notify(notify_fd, f"ready {os.getpid()} {' '.join(endpoints)}"), time.time())
     for node, endpoint in zip(nodes, endpoints):
-        print(f"node {node.name}: serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", file=sys.stderr, flush=True)
+        node.log(f"serving at {endpoint} (pid {os.getpid()}, {node.spec.cpus} cpus)", logging.INFO)
     try:
         host.run(ppid, parent_alive, ready)
     finally:
         host.close()
     for node in nodes:
-        print(f"node {node.name}: stopped", file=sys.stderr, flush=True)
+        node.log("stopped", logging.INFO)
     return 0

@@ -9,7 +9,9 @@ Layout::
                                 (its schema: daemon/cluster/record.py)
             supervisor.pid      the supervisor's pid while it runs
             supervisor.log      what the supervisor did (start, balancing rounds, exits, stop)
-            <node>.log          the node daemon's stdout and stderr
+            <node>.log          the node's log (daemon/logs.py) and its process's stdout and stderr
+                                (a process serving several nodes: its first node's); each log
+                                rotated by size to <name>.log.1, .2, ...
             keys/               the cluster's CURVE keys and their keyring (daemon/security.py)
             journal/            each node's journal (daemon/journal.py)
             topology.toml       an MPI launch's resolved topology (daemon/mpi.py)

@@ -20,6 +20,9 @@ A topology is a TOML file (read with the standard library's ``tomllib``, written
     nodes_per_process = 1     # >1: each daemon process serves that many nodes (daemon/node.py NodeHost)
     record = false            # true: every node keeps its latest steps (daemon/trace/recorder.py)
                               # and writes a recording of them for replay (daemon/recording.py)
+    log_level = "info"        # or "debug" (also each wave a node joined), "warning", "error" (daemon/logs.py)
+    log_max_bytes = 4194304   # a log (a node's, the supervisor's) is rotated at this size (4096..2**30)
+    log_backups = 2           # ... keeping this many rotated files, NAME.log.1 the newest (1..99)
 
     [[node]]
     name = "root"
@@ -83,10 +86,17 @@ DEFAULT_RESTART_BACKOFF_MAX = 5.0
 DEFAULT_RESTART_MAX_CRASHES = 5
 DEFAULT_RESTART_WINDOW = 60.0
 MAX_NODES_PER_PROCESS = 1024
+LOG_LEVELS = ("debug", "info", "warning", "error")  # daemon/logs.py
+DEFAULT_LOG_LEVEL = "info"
+DEFAULT_LOG_MAX_BYTES = 4 * 1024 * 1024  # a few MB of a node's story, times 1 + log_backups files
+MIN_LOG_MAX_BYTES, MAX_LOG_MAX_BYTES = 4096, 1 << 30
+DEFAULT_LOG_BACKUPS = 2
+MAX_LOG_BACKUPS = 99
 
 TOP_LEVEL_KEYS = ("cluster", "node")
 CLUSTER_KEYS = ("name", "task_time", "rebalance_interval", "host", "base_port", "operator_port_offset",
-                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process", "record")
+                "restart", "restart_backoff_max", "restart_max_crashes", "restart_window", "security", "nodes_per_process", "record",
+                "log_level", "log_max_bytes", "log_backups")
 SECURITY_MODES = ("curve", "none")  # daemon/security.py
 NODE_KEYS = ("name", "cpus", "parents", "host", "port", "operator_port", "tasks")
 
@@ -148,6 +158,11 @@ class Cluster:
     record: bool = False
     # a node's operator port is its port + this, unless the node gives its own
     operator_port_offset: int = DEFAULT_OPERATOR_PORT_OFFSET
+    # what the nodes and the supervisor log, and the size at which each log is rotated,
+    # keeping log_backups older files (daemon/logs.py)
+    log_level: str = DEFAULT_LOG_LEVEL
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
 
 
 class Topology:
@@ -633,8 +648,20 @@ def _cluster(raw: dict, src: str) -> Cluster:
     record = raw.get("record", False)
     if type(record) is not bool:
         raise TopologyError(f"{where}: field 'record' must be true or false (the default), got {_show(record)}")
+    log_level = raw.get("log_level", DEFAULT_LOG_LEVEL)
+    if log_level not in LOG_LEVELS:
+        raise TopologyError(f"{where}: field 'log_level' must be " + ", ".join(f'"{v}"' for v in LOG_LEVELS)
+                            + f" (default \"{DEFAULT_LOG_LEVEL}\"), got {_show(log_level)}")
+    max_bytes = raw.get("log_max_bytes", DEFAULT_LOG_MAX_BYTES)
+    if not _is_int(max_bytes) or not MIN_LOG_MAX_BYTES <= max_bytes <= MAX_LOG_MAX_BYTES:
+        raise TopologyError(f"{where}: field 'log_max_bytes' must be an integer from {MIN_LOG_MAX_BYTES} to "
+                            f"{MAX_LOG_MAX_BYTES} (bytes; default {DEFAULT_LOG_MAX_BYTES}), got {_show(max_bytes)}")
+    backups = raw.get("log_backups", DEFAULT_LOG_BACKUPS)
+    if not _is_int(backups) or not 1 <= backups <= MAX_LOG_BACKUPS:
+        raise TopologyError(f"{where}: field 'log_backups' must be an integer from 1 to {MAX_LOG_BACKUPS} "
+                            f"(rotated files kept; default {DEFAULT_LOG_BACKUPS}), got {_show(backups)}")
     return Cluster(name, task_time, interval, host, base_port, restart, backoff_max, max_crashes, window, security,
-                   per_process, record, offset)
+                   per_process, record, offset, log_level, max_bytes, backups)
 
 
 def _node(raw: Any, i: int, cluster: Cluster, src: str) -> Node:
@@ -779,6 +806,9 @@ def to_dict(topology: Topology) -> dict:
         cluster["record"] = c.record
     if c.operator_port_offset != Cluster.operator_port_offset:
         cluster["operator_port_offset"] = c.operator_port_offset
+    for key in ("log_level", "log_max_bytes", "log_backups"):
+        if getattr(c, key) != getattr(Cluster, key):
+            cluster[key] = getattr(c, key)
     nodes = []
     for i, n in enumerate(topology.nodes):
         entry: dict[str, Any] = {"name": n.name, "cpus": n.cpus, "parents": list(n.parents)}

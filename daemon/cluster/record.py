@@ -106,7 +106,7 @@ class NodeEntry:
             create_time=process.create_time,
             endpoint=process.endpoints[name],
             operator_endpoint=process.operator_endpoints.get(name),
-            log=str(process.log),
+            log=str(process.log.with_name(f"{name}.log")),  # its own: daemon/logs.py
             state=process.state,
             since=process.since,
             restarts=process.restarts,

@@ -13,18 +13,22 @@ supervisor (daemon/cluster/supervisor.py) keeps it as it should be while it runs
   them in memory and writes them back if they are removed or replaced while it runs
   (checked before every restart, and once a second by the keyring's presence): its nodes
   hold them.
+- Its log, ``supervisor.log``, is rotated by size as the nodes' logs are, and each line
+  about a node is copied into that node's log (daemon/logs.py ``supervisor_log``), so
+  ``ctl logs NODE`` shows the node's exits and restarts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from daemon import rundir, security
+from daemon import logs, rundir, security
 from daemon.cluster.record import ClusterRecord, ClusterState
 from daemon.errors import UserError
+from daemon.topology import Cluster
 
 
 class RunFolder:
@@ -38,7 +42,12 @@ class RunFolder:
         log: logging.Logger,
         record: Callable[[], ClusterRecord],
         stopping: Callable[[], bool],
+        settings: Cluster | None = None,
+        members: Callable[[str], Iterable[str]] = lambda name: (),
     ):
+        """``settings``: the topology's ``[cluster]`` (the log's level and rotation);
+        ``members(name)``: the nodes of the process that serves node ``name``, whose logs
+        get a copy of each line about it."""
         self.path = Path(path)
         self.cluster = cluster
         self.log = log
@@ -46,6 +55,8 @@ class RunFolder:
         self._stopping = stopping
         self.key_files: dict[str, bytes] = {}  # the cluster's keys, to write again if the folder goes
         self._log_handler: logging.Handler | None = None
+        self.settings = settings if settings is not None else Cluster(cluster)
+        self.members = members
 
     def open(self) -> None:
         """Make the folder (private to this user) if missing, and log to its supervisor.log."""
@@ -150,12 +161,8 @@ class RunFolder:
     # -- supervisor.log ---------------------------------------------------------------
 
     def _open_log(self) -> None:
-        handler = logging.FileHandler(self.path / rundir.SUPERVISOR_LOG)
-        handler.setFormatter(logging.Formatter(f"%(asctime)s supervisor[{os.getpid()}] %(levelname)s %(message)s"))
-        self.log.addHandler(handler)
-        self.log.setLevel(logging.INFO)
-        self.log.propagate = False
-        self._log_handler = handler
+        # rotated by size, each line about a node copied into that node's log (daemon/logs.py)
+        self._log_handler = logs.supervisor_log(self.log, self.path, self.settings, self.members)
 
     def _reopen_log(self) -> None:
         """Log to the run directory's supervisor.log again (after the directory was made anew)."""

@@ -116,8 +116,15 @@ class Supervisor:
         self.children = Children()  # the processes by pid, until reaped
         self.log = logging.getLogger(f"echofinn.supervisor.{self.name}")
         self.signals = SignalPipe()
-        self.folder = RunFolder(self.run_dir, self.name, self.log, self.record, lambda: self.stopping)
+        self.folder = RunFolder(
+            self.run_dir, self.name, self.log, self.record, lambda: self.stopping, topology.cluster, self.members_of
+        )
         self._balancer: Balancer | None = None  # balancing rounds, on their own thread
+
+    def members_of(self, name: str) -> tuple[str, ...]:
+        """The nodes of the process that serves node ``name`` (none if it is not ours)."""
+        process = self.process_of.get(name)
+        return process.names if process is not None else ()
 
     @property
     def processes(self) -> list[SupervisedProcess]:

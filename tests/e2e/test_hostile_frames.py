@@ -31,6 +31,7 @@ def test_ten_thousand_hostile_frames_leave_every_node_serving(cluster_env):
     # the default, a client without the cluster's keys does not get through the
     # handshake at all: tests/e2e/test_security.py)
     path = cluster_env.topology("seed.toml", rebalance_interval=0, security="none")
+    began = time.monotonic()
     r = cluster_env.ctl("start", path)
     assert r.returncode == 0, r.stderr
     topology = load(path)
@@ -104,3 +105,15 @@ def test_ten_thousand_hostile_frames_leave_every_node_serving(cluster_env):
         assert proc.is_running(), f"node {name} died"
         grown = proc.memory_info().rss - rss_before[name]
         assert grown < 64 * 2**20, f"node {name} grew by {grown / 2**20:.1f} MiB"
+    # the flood is in the logs, rate-limited: at most one line per kind and node every
+    # 10 s (daemon/logs.py), however many frames
+    lines_per_kind = 1 + int((time.monotonic() - began) // 10)
+    said: dict[str, int] = {}
+    for name in topology.names:
+        log = (cluster_env.home / "seed" / f"{name}.log").read_text()
+        for kind in ("garbage", "unauthorized", "refused", "wave_errors", "refused_transfers", "stale"):
+            lines = [line for line in log.splitlines() if f"] WARNING {kind}: " in line or f"] INFO {kind}: " in line]
+            assert len(lines) <= lines_per_kind, (name, kind, lines)
+            said[kind] = said.get(kind, 0) + len(lines)
+    print(f"refused frames said in {said} lines over {len(topology.names)} nodes")
+    assert said["garbage"] >= len(topology.names) // 2, said  # random bytes reached most nodes

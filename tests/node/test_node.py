@@ -7,6 +7,7 @@ is, and serves meanwhile."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -62,11 +63,13 @@ def test_a_first_start_is_ready_at_once_and_a_restart_twice_the_bound_after_it(t
         again.close()
 
 
-def test_a_process_says_ready_only_once_every_node_it_serves_is(capsys):
+def test_a_process_says_ready_only_once_every_node_it_serves_is(caplog):
     said = []
     nodes = [SimpleNamespace(name="root", ready_at=99.0), SimpleNamespace(name="pical", ready_at=101.0)]
-    ready = ReadyLine(nodes, lambda: said.append("ready"), 100.0)
-    assert "node pical: ready in 1.00 s" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="echofinn.node.pical"):  # the node's log (daemon/logs.py)
+        ready = ReadyLine(nodes, lambda: said.append("ready"), 100.0)
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("echofinn.node.pical", "ready in 1.00 s, once no new wave can be older than its epoch")]
     assert ready.check(100.0) == 101.0 and ready.check(100.999) == 101.0 and said == []
     assert ready.check(101.0) is None and said == ["ready"]
     assert ready.check(102.0) is None and said == ["ready"]  # once

@@ -248,6 +248,9 @@ def test_round_trip_through_toml(t, data):
         security=data.draw(st.sampled_from(["curve", "none"])),
         nodes_per_process=data.draw(st.sampled_from([1, 2, 1024])),
         record=data.draw(st.booleans()),
+        log_level=data.draw(st.sampled_from(["debug", "info", "warning", "error"])),
+        log_max_bytes=data.draw(st.sampled_from([4096, 4 * 1024 * 1024, 1 << 30])),
+        log_backups=data.draw(st.integers(1, 99)),
     )
     nodes = []
     for i, n in enumerate(t.nodes):
