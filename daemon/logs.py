@@ -456,7 +456,7 @@ class NodeLog:
         logger = self.logger
         for level, text in lines:
             if logger.isEnabledFor(level):  # made directly: logger.log would walk the stack for its caller
-                logger.handle(logger.makeRecord(logger.name, level, __file__, 0, text, None, None))
+                logger.handle(logger.makeRecord(logger.name, level, __file__, 0, text, (), None))
 
     def persisted(self, records: list) -> None:
         try:
