@@ -58,11 +58,14 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 
+from daemon import plugins
 from daemon.core import journal as rec
 from daemon.core import node as core
-from daemon.core.messages import KIND
+from daemon.core.messages import KIND, WaveDecided, WaveMessage
+from daemon.core.wave import Wave
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 REFUSED_EVERY = 10.0  # seconds: at most one line per counter this often
@@ -362,8 +365,22 @@ class RateLimit:
         return out
 
 
-# wire type of the message that ends a wave here -> what it says
-OUTCOMES = {"echo": "echoed to {dest}", "echo.result": "decided (the initiator)", "finn.decided": "decided"}
+# the message that ends a wave here -> what it says: a decision of any kind (reported to
+# the operator), or echo's ECHO to the father (the kinds' message names: daemon/plugins.py)
+OUTCOMES = {"echo": "echoed to {dest}", "wave.decided": "decided ({kind})"}
+
+
+def _said(msg: object) -> str:
+    """The message's name: its wire type, or for a wave's own message the kind's name for it."""
+    if type(msg) is WaveMessage:
+        return _body_names(plugins.version()).get(type(msg.body), "")
+    return KIND.get(type(msg), "")
+
+
+@lru_cache(maxsize=1)
+def _body_names(version: int) -> dict[type, str]:
+    kinds: list[type[Wave]] = list(plugins.wave_kinds().values())
+    return {mt.cls: mt.name for kind in kinds for mt in kind.messages}
 
 
 class WaveLog:
@@ -397,15 +414,16 @@ class WaveLog:
                     lines.append(self._forget(*self.waves.popitem(last=False), now))
                 state = self.waves[wave] = [now, 0]
             state[1] += 1
-            said = KIND.get(type(msg), "")
+            said = _said(msg)
             outcome = OUTCOMES.get(said)
             if outcome is None:
                 continue
             del self.waves[wave]
             self._end(wave)
-            text = outcome.format(dest=effect.dest if kind is core.Send else "the operator")
-            if said == "finn.decided":
-                text += f", {_count(len(msg.enqueued), 'task')} enqueued"
+            text = outcome.format(dest=getattr(effect, "dest", ""), kind=getattr(msg, "kind", ""))
+            enqueued = msg.result.get("enqueued") if type(msg) is WaveDecided and type(msg.result) is dict else None
+            if type(enqueued) is list:
+                text += f", {_count(len(enqueued), 'task')} enqueued"
             ended.append((wave, f"{text}, {_count(state[1], 'message')} sent in {(now - state[0]) * 1000:.0f} ms", []))
         for wave, text, gave_up in ended:
             if gave_up:

@@ -123,8 +123,8 @@ def test_debug_level_says_each_wave_a_node_took_part_in(cluster_env):
         decided = [
             line
             for line in log_lines(cluster_env, topo, node)
-            if f"wave {finn['wave']}: decided, 1 task enqueued" in line
+            if f"wave {finn['wave']}: decided (finn), 1 task enqueued" in line
         ]
         assert len(decided) == 1, node
     (line,) = [line for line in log_lines(cluster_env, topo, "root") if f"wave {wave}: " in line]
-    assert "decided (the initiator)" in line
+    assert "decided (echo)" in line

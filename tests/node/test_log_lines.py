@@ -21,7 +21,9 @@ from daemon.core.node import NodeConfig, NodeCore, Persist, Reconnect, Reply, Se
 from daemon.core.tasks import Task
 from daemon.core.waves import new_wave_id
 from daemon.topology import dumps
+from tests import wavemsgs as W
 from tests.node.hostile import EPOCH, NOW, SEED
+from tests.wavemsgs import echo_start_fields, finn_start_fields
 
 OP = b"op-1"
 
@@ -146,8 +148,8 @@ class Cluster:
         self.t += 0.001
         self.take(node, self.cores[node].handle(sender, epoch, msg, self.t))
 
-    def run(self, node: str, kind: str, **fields) -> None:
-        self.step(node, OP, wire.encode(kind, EPOCH, **fields))
+    def run(self, node: str, type_: str, **fields) -> None:
+        self.step(node, OP, wire.encode(type_, EPOCH, **fields))
         while self.queue:
             self.step(*self.queue.pop(0))
 
@@ -169,10 +171,8 @@ def wave(kind: str, k: int = 0) -> str:
 def test_an_echo_says_each_nodes_outcome_once():
     c = Cluster()
     w = wave("e")
-    c.run("root", "echo.start", wave=w, detail=False, timeout=5.0)
-    assert c.said("root") == [
-        f"wave {w}: decided (the initiator), 3 messages sent in 14 ms"
-    ]  # 14 steps of 1 ms after its own
+    c.run("root", "wave.start", **echo_start_fields(w, False, 5.0))
+    assert c.said("root") == [f"wave {w}: decided (echo), 3 messages sent in 14 ms"]  # 14 steps of 1 ms after its own
     for node in SEED.names[1:]:
         (line,) = c.said(node)
         assert line.startswith(f"wave {w}: echoed to {SEED.parents(node)[0]}, "), line
@@ -185,7 +185,7 @@ def test_an_echo_that_gives_up_names_whom_it_gave_up_on():
     c = Cluster()
     c.lost = {"pical"}  # its messages never arrive, nor do those to it
     w = wave("e")
-    c.run("root", "echo.start", wave=w, detail=False, timeout=1.0)
+    c.run("root", "wave.start", **echo_start_fields(w, False, 1.0))
     assert c.said("root") == []  # waiting
     c.tick(2.0)  # past every deadline
     father = SEED.parents("pical")[0]
@@ -194,13 +194,13 @@ def test_an_echo_that_gives_up_names_whom_it_gave_up_on():
         "; gave up on pical"
     ), line
     (line,) = c.said("root")
-    assert line.startswith(f"wave {w}: decided (the initiator), "), line
+    assert line.startswith(f"wave {w}: decided (echo), "), line
 
 
 def test_a_finn_wave_says_each_decision_with_its_tasks():
     c = Cluster()
     w = wave("f")
-    c.run("root", "finn.start", wave=w, tasks=2, cost=1.0, report=OP)
+    c.run("root", "wave.start", **finn_start_fields(w, 2, 1.0))
     for node in SEED.names:
         decided = [t for t in c.said(node) if t.startswith(f"wave {w}: decided")]
         assert len(decided) == 1 and ", 2 tasks enqueued, " in decided[0], c.said(node)
@@ -243,10 +243,10 @@ def test_a_late_ack_and_a_refused_transfer_are_said():
 def test_waves_without_an_outcome_are_said_once_forgotten():
     log = logs.WaveLog()
     w = wave("e")
-    assert log.step([Send("affixed", m.Explore(w, False, 1.0))], 0.0) == []
+    assert log.step([Send("affixed", W.Explore(w, False, 1.0))], 0.0) == []
     assert log.expire(30.0) == []
     assert log.expire(61.0) == [(logging.DEBUG, f"wave {w}: no outcome here after 61 s, 1 message sent")]
-    assert log.step([Send("affixed", m.Explore(w, False, 1.0))], 62.0) == []  # said: quiet from now on
+    assert log.step([Send("affixed", W.Explore(w, False, 1.0))], 62.0) == []  # said: quiet from now on
     assert log.step([Reply(OP, m.Pong(1, "root", 1, {}, [])), Reconnect("x")], 63.0) == []
 
 
