@@ -21,6 +21,7 @@ import signal
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+CONTROL_SIGNAL = signal.SIGUSR1  # an operator's request waits in the run directory (daemon/cluster/control.py)
 
 
 def readable_fds(fds: list[int], timeout: float | None) -> list[int]:
@@ -56,7 +57,7 @@ def why_not(exc: OSError) -> str:
 
 
 class SignalPipe:
-    """SIGCHLD and the stop signals, each a byte on a pipe while caught. Use it from the
+    """SIGCHLD, SIGUSR1 (an operator's request) and the stop signals, each a byte on a pipe while caught. Use it from the
     main thread (Python runs signal handlers there)."""
 
     def __init__(self) -> None:
@@ -69,7 +70,7 @@ class SignalPipe:
         os.set_blocking(self.fd, False)
         os.set_blocking(self._write, False)
         signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        for signum in (signal.SIGCHLD, *STOP_SIGNALS):
+        for signum in (signal.SIGCHLD, CONTROL_SIGNAL, *STOP_SIGNALS):
             self._old_handlers[signum] = signal.signal(signum, _note_signal)
 
     def release(self) -> None:

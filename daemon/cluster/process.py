@@ -11,7 +11,21 @@ restarts. Its states (``state`` of each node in ``cluster.json``)::
                                                      restart_max_crashes-th crash within
                                                      restart_window, or the cluster's
                                                      own start failed)
-    STARTING, RUNNING, BACKOFF, STOPPED --stop--> STOPPED;  FATAL --stop--> FATAL
+    STARTING, RUNNING, BACKOFF, STOPPING, STOPPED --stop--> STOPPED;  FATAL --stop--> FATAL
+
+    operator (``ctl stop|start|restart NODE``, while the cluster runs):
+    STARTING, RUNNING --operator stop--> STOPPING --exited--> STOPPED
+    BACKOFF --operator stop--> STOPPED            (its restart is called off)
+    STOPPED, FATAL, BACKOFF --operator start--> STARTING --spawned--> STARTING
+    (a start of a STARTING/RUNNING/STOPPING process, a stop of a STOPPING/STOPPED/FATAL
+    one, changes nothing: a repeated request is no error)
+
+STOPPED while the cluster runs means stopped by the operator: the restart policy never
+restarts a STOPPED process (nothing sets ``restart_at``); only ``operator start`` leaves it.
+A restart is ``operator stop`` with ``start_after_stop`` set: the supervisor fires
+``operator start`` once the old process is reaped. ``operator start`` forgets the
+crashes counted so far (a FATAL process started by hand gets its full allowance again,
+as supervisord's ``start`` does).
 
 Every move is one row of :data:`TRANSITIONS`, and :meth:`SupervisedProcess.fire` is the
 only place a state changes: an event a state has no row for raises
@@ -53,6 +67,7 @@ class ProcessState(StrEnum):
     RUNNING = "RUNNING"
     BACKOFF = "BACKOFF"
     FATAL = "FATAL"
+    STOPPING = "STOPPING"  # the operator stopped it: SIGTERM sent, not reaped yet
     STOPPED = "STOPPED"
 
 
@@ -62,6 +77,9 @@ class Event(StrEnum):
     CRASHED = "crashed"  # it exited or failed to start, and the policy allows a restart
     GAVE_UP = "gave up"  # the same, and the policy allows none (or the cluster's start failed)
     STOP = "stop"  # the supervisor stops
+    OPERATOR_STOP = "operator stop"  # `ctl stop NODE` or `ctl restart NODE`
+    OPERATOR_START = "operator start"  # `ctl start NODE`, or a restart once the old process is reaped
+    EXITED = "exited"  # a process the operator stopped was reaped
 
 
 S, E = ProcessState, Event
@@ -80,6 +98,21 @@ TRANSITIONS: dict[tuple[ProcessState, Event], ProcessState] = {
     (S.BACKOFF, E.STOP): S.STOPPED,  # its restart is called off
     (S.STOPPED, E.STOP): S.STOPPED,
     (S.FATAL, E.STOP): S.FATAL,  # a FATAL process stays FATAL in the record: that is what happened
+    (S.STOPPING, E.STOP): S.STOPPED,  # the supervisor's stop reaps it with the others
+    # the operator, one process at a time
+    (S.STARTING, E.OPERATOR_STOP): S.STOPPING,
+    (S.RUNNING, E.OPERATOR_STOP): S.STOPPING,
+    (S.BACKOFF, E.OPERATOR_STOP): S.STOPPED,  # no process to signal: its restart is called off
+    (S.STOPPING, E.OPERATOR_STOP): S.STOPPING,  # asked again: nothing new
+    (S.STOPPED, E.OPERATOR_STOP): S.STOPPED,
+    (S.FATAL, E.OPERATOR_STOP): S.FATAL,  # not running already; FATAL says what happened
+    (S.STOPPING, E.EXITED): S.STOPPED,
+    (S.STOPPED, E.OPERATOR_START): S.STARTING,
+    (S.FATAL, E.OPERATOR_START): S.STARTING,
+    (S.BACKOFF, E.OPERATOR_START): S.STARTING,  # now, not after its delay
+    (S.STARTING, E.OPERATOR_START): S.STARTING,  # already starting: nothing new
+    (S.RUNNING, E.OPERATOR_START): S.RUNNING,  # already running: nothing new
+    (S.STOPPING, E.OPERATOR_START): S.STOPPING,  # started once reaped (start_after_stop)
 }
 
 
@@ -153,6 +186,8 @@ class SupervisedProcess:
         self.crashes: deque[float] = deque()  # monotonic times of recent crashes
         self.restart_at: float | None = None  # monotonic, while in BACKOFF
         self.ready_by: float | None = None  # monotonic deadline, while STARTING
+        self.stop_by: float | None = None  # monotonic: SIGKILL if not reaped by then, while STOPPING
+        self.start_after_stop = False  # a restart: start again once reaped
 
     def fire(self, event: Event) -> ProcessState:
         """Take ``event``: the one place the state changes (:data:`TRANSITIONS`)."""
@@ -224,8 +259,40 @@ class SupervisedProcess:
 
     def stopped(self) -> None:
         """The supervisor stops: no restart is due any more; STOPPED unless FATAL."""
-        self.restart_at = self.ready_by = None
+        self.restart_at = self.ready_by = self.stop_by = None
+        self.start_after_stop = False
         self.fire(Event.STOP)
+
+    def operator_stop(self, now: float, grace: float) -> bool:
+        """``ctl stop``/``restart``: STOPPING (True: signal it now, SIGKILL at ``stop_by``)
+        or, with no live process, STOPPED or FATAL at once (False)."""
+        was = self.state
+        state = self.fire(Event.OPERATOR_STOP)
+        self.restart_at = self.ready_by = None
+        if state == ProcessState.STOPPING and was != ProcessState.STOPPING:
+            self.stop_by = now + grace
+            return True
+        return False
+
+    def exited(self) -> None:
+        """The process the operator stopped was reaped: STOPPED, not a crash."""
+        self.stop_by = None
+        self.fire(Event.EXITED)
+
+    def operator_start(self) -> bool:
+        """``ctl start``, or a restart's second half: True if a process is to be spawned
+        now (STARTING from STOPPED, FATAL or BACKOFF); False when it is starting or running
+        already, or is still stopping (then ``start_after_stop`` starts it once reaped)."""
+        was = self.state
+        self.fire(Event.OPERATOR_START)
+        if was == ProcessState.STOPPING:
+            self.start_after_stop = True
+            return False
+        if was in (ProcessState.STARTING, ProcessState.RUNNING):
+            return False
+        self.crashes.clear()
+        self.restart_at, self.start_after_stop = None, False
+        return True
 
     @property
     def endpoint(self) -> str:

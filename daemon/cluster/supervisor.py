@@ -40,6 +40,13 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   ``start_timeout(1)`` is killed and counts as a crash. Each change is written to
   ``cluster.json`` (daemon/cluster/record.py) at once.
 - The run directory is kept as ``ctl`` needs it (daemon/cluster/runfolder.py).
+- One node at a time: ``ctl stop|start|restart NODE...`` writes a request into the run
+  directory and sends SIGUSR1 (daemon/cluster/control.py); the loop takes the signal
+  like SIGCHLD, validates the request and acts on whole processes (a process serving
+  several nodes is acted on only when every one of them is named), replying at once:
+  a stop sends SIGTERM and sets a SIGKILL timer ``STOP_GRACE`` away (STOPPING, then
+  STOPPED once reaped, never restarted by the policy), a start forks as a restart does
+  (the node recovers from its journal), a restart is a stop whose reaping starts it.
 - Stop (SIGTERM, SIGINT, SIGHUP): SIGTERM every process by pid, wait up to
   ``STOP_GRACE`` seconds (a second stop signal ends the wait), SIGKILL the survivors by
   pid, reap everything, record it in ``cluster.json``, remove the pid file. Nothing is
@@ -66,7 +73,8 @@ from pathlib import Path
 from daemon import rundir, security
 from daemon.cluster.balancer import Balancer
 from daemon.cluster.children import Children
-from daemon.cluster.fds import STOP_SIGNALS, SignalPipe, raise_open_files_limit, readable_fds, why_not
+from daemon.cluster import control
+from daemon.cluster.fds import CONTROL_SIGNAL, STOP_SIGNALS, SignalPipe, raise_open_files_limit, readable_fds, why_not
 from daemon.cluster.hosts import local_nodes
 from daemon.cluster.process import ProcessState, RestartPolicy, SupervisedProcess, describe_exit
 from daemon.cluster.record import ClusterRecord, ClusterState, NodeEntry, RestartEntry, SupervisorEntry
@@ -224,6 +232,7 @@ class Supervisor:
             timers = [next_check] + ([next_round] if next_round is not None else [])
             timers += [p.restart_at for p in self.processes if p.restart_at is not None]
             timers += [p.ready_by for p in self.processes if p.ready_by is not None]
+            timers += [p.stop_by for p in self.processes if p.stop_by is not None]
             timeout = max(0.0, min(timers) - time.monotonic())
             starting = {p.notify: p for p in self.processes if p.notify is not None}
             readable = readable_fds([*starting, self.signals.fd], timeout)
@@ -243,6 +252,11 @@ class Supervisor:
                         f"node {process.name}: not ready {start_timeout(1):.0f} s after its restart; see {process.log}"
                     )
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: a crash
+                elif process.stop_by is not None and now >= process.stop_by and process.alive:
+                    process.stop_by = None
+                    self.log.warning("node %s (pid %s): not stopped after %.0f s, SIGKILL", process.name, process.pid,
+                                     STOP_GRACE)
+                    self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: then STOPPED
             if next_round is not None and now >= next_round:
                 self.balance()
                 next_round = now + interval
@@ -447,6 +461,18 @@ class Supervisor:
             self.log.info("reaped adopted orphan pid %d (%s)", pid, describe_exit(code))
             return
         process.alive = False  # reaped: from here on its pid is never signalled
+        if process.state == ProcessState.STOPPING:  # the operator stopped it: not a crash
+            process.reaped(code)
+            process.last_exit = f"{process.last_exit} (stopped by the operator)"
+            process.exited()
+            self.log.info("node %s (pid %d): %s", " ".join(process.names), pid, process.last_exit)
+            if process.start_after_stop and not self.stopping and self.state == ClusterState.RUNNING:
+                process.start_after_stop = False
+                if process.operator_start():
+                    self._restart(process)
+                    return  # _restart wrote the record
+            self.folder.write()
+            return
         if not self.stopping and self.state == ClusterState.RUNNING:
             for _ in range(4):  # a restarting process's last words, if still in its pipe
                 if process.notify is None:
@@ -491,7 +517,8 @@ class Supervisor:
         self.folder.write()
 
     def _restart(self, process: SupervisedProcess) -> None:
-        """Start a process in BACKOFF again (from the serve loop: never from a signal)."""
+        """Start a process again: one in BACKOFF whose delay is over, or one the operator
+        starts (from the serve loop: never from a signal handler)."""
         process.restarts += 1
         self.folder.ensure()
         self.folder.restore_keys()  # the restarted process reads its key pair there
@@ -515,12 +542,83 @@ class Supervisor:
         for pid, code in self.children.adopted():
             self._reaped(pid, code)
 
+    # -- the operator's requests (daemon/cluster/control.py) ----------------------------
+
+    def _requests(self) -> None:
+        """Answer every request waiting in the run directory (on SIGUSR1)."""
+        for reply, data, refused in control.pending(self.run_dir):
+            if refused is not None:
+                self.log.warning("operator request refused: %s", refused)
+                control.send_reply(reply, {"ok": False, "error": refused})
+                continue
+            try:
+                action, names = control.parse_request(data)
+                answer = {"ok": True, "nodes": self._act(action, names)}
+            except control.BadRequest as exc:
+                self.log.warning("operator request refused: %s", exc)
+                answer = {"ok": False, "error": str(exc)}
+            control.send_reply(reply, answer)
+
+    def _act(self, action: str, names: list[str]) -> dict:
+        """Stop, start or restart the processes of nodes ``names`` (whole processes only);
+        returns, per node, the state it was in, the state it is in now and the restart
+        count its record shows once its new process runs. Never waits: ``ctl`` does."""
+        if self.stopping or self.state != ClusterState.RUNNING:
+            raise control.BadRequest(f"cluster {self.name} is {self.state}: its nodes are not taken one at a time now")
+        unknown = [n for n in names if n not in self.process_of]
+        if unknown:
+            elsewhere = [n for n in unknown if n in self.topology]
+            here = ", ".join(self.process_of)
+            if elsewhere and len(elsewhere) == len(unknown):
+                raise control.BadRequest(
+                    f"node {', '.join(elsewhere)} of cluster {self.name} is not supervised on this host "
+                    f"(its nodes here: {here})")
+            raise control.BadRequest(
+                f"no node {', '.join(n for n in unknown if n not in elsewhere)} in cluster {self.name} "
+                f"(its nodes: {', '.join(self.topology.names)})")
+        processes = list(dict.fromkeys(self.process_of[n] for n in names))
+        for process in processes:
+            left_out = [n for n in process.names if n not in names]
+            if left_out:
+                named = [n for n in process.names if n in names]
+                raise control.BadRequest(
+                    f"node {', '.join(named)} shares its process with {', '.join(left_out)} "
+                    f"([cluster] nodes_per_process = {self.topology.cluster.nodes_per_process}): "
+                    f"one process cannot {action} part of its nodes; name them all: "
+                    f"`ctl {action} {' '.join(process.names)}`")
+        result = {}
+        for process in processes:
+            was = process.state
+            if action in ("stop", "restart"):
+                self._operator_stop(process)
+            if action in ("start", "restart") and process.operator_start():
+                self._restart(process)  # counts the restart, forks, sets its ready deadline
+            expected = process.restarts + (1 if process.start_after_stop else 0)
+            self.log.info("operator %s of node %s: %s -> %s", action, " ".join(process.names), was, process.state)
+            for name in process.names:
+                result[name] = {"was": str(was), "now": str(process.state), "restarts": expected}
+        self.folder.write()
+        return result
+
+    def _operator_stop(self, process: SupervisedProcess) -> None:
+        """SIGTERM the process (SIGKILL at its ``stop_by``); it is STOPPED once reaped."""
+        if not process.operator_stop(time.monotonic(), STOP_GRACE):
+            return
+        if process.notify is not None:  # a ready line from now on would mean nothing
+            os.close(process.notify)
+            process.notify = None
+        if process.alive:
+            self.children.signal([process], signal.SIGTERM)
+            self.children.signal([process], signal.SIGCONT)  # a stopped process acts on it too
+
     def _take_signals(self) -> bool:
         """Handle the signals that arrived; True if one of them asks to stop."""
         stop = False
         for signum in self.signals.take():
             if signum == signal.SIGCHLD:
                 self._reap()
+            elif signum == CONTROL_SIGNAL:
+                self._requests()
             elif signum in STOP_SIGNALS:
                 self.log.info("%s received", signal.Signals(signum).name)
                 stop = True

@@ -36,6 +36,20 @@ LEGAL = {
     (S.BACKOFF, E.STOP): S.STOPPED,
     (S.STOPPED, E.STOP): S.STOPPED,
     (S.FATAL, E.STOP): S.FATAL,
+    (S.STOPPING, E.STOP): S.STOPPED,
+    (S.STARTING, E.OPERATOR_STOP): S.STOPPING,
+    (S.RUNNING, E.OPERATOR_STOP): S.STOPPING,
+    (S.BACKOFF, E.OPERATOR_STOP): S.STOPPED,
+    (S.STOPPING, E.OPERATOR_STOP): S.STOPPING,
+    (S.STOPPED, E.OPERATOR_STOP): S.STOPPED,
+    (S.FATAL, E.OPERATOR_STOP): S.FATAL,
+    (S.STOPPING, E.EXITED): S.STOPPED,
+    (S.STOPPED, E.OPERATOR_START): S.STARTING,
+    (S.FATAL, E.OPERATOR_START): S.STARTING,
+    (S.BACKOFF, E.OPERATOR_START): S.STARTING,
+    (S.STARTING, E.OPERATOR_START): S.STARTING,
+    (S.RUNNING, E.OPERATOR_START): S.RUNNING,
+    (S.STOPPING, E.OPERATOR_START): S.STOPPING,
 }
 ILLEGAL = sorted(set(itertools.product(S, E)) - set(LEGAL))
 
@@ -97,6 +111,62 @@ def test_stop_calls_off_a_restart_that_is_due(tmp_path):
     assert p.state == S.BACKOFF and p.restart_at is not None
     p.stopped()
     assert p.state == S.STOPPED and p.restart_at is None and p.ready_by is None
+
+
+def test_an_operator_stop_waits_for_the_reaping_and_is_never_restarted(tmp_path):
+    p = process(tmp_path, S.RUNNING)
+    assert p.operator_stop(now=50.0, grace=3.0) is True  # signal it now
+    assert p.state == S.STOPPING and p.stop_by == 53.0 and p.restart_at is None
+    assert p.operator_stop(now=51.0, grace=3.0) is False and p.stop_by == 53.0  # asked again: nothing new
+    p.exited()
+    assert p.state == S.STOPPED and p.stop_by is None
+    with pytest.raises(IllegalTransition, match="no transition from STOPPED on event 'crashed'"):
+        p.fire(E.CRASHED)  # the restart policy has no way out of STOPPED
+    with pytest.raises(IllegalTransition):
+        p.spawned()  # nor a restart timer: only an operator start
+    assert p.operator_start() is True and p.state == S.STARTING
+
+
+def test_an_operator_stop_in_backoff_calls_off_the_restart_without_a_signal(tmp_path):
+    p = process(tmp_path)
+    p.crashed(10.0, RestartPolicy("on-failure", 5.0, 5, 60.0))
+    assert p.operator_stop(now=11.0, grace=3.0) is False
+    assert p.state == S.STOPPED and p.restart_at is None and p.stop_by is None
+
+
+def test_an_operator_start_of_a_fatal_process_forgets_its_crashes(tmp_path):
+    policy = RestartPolicy("on-failure", backoff_max=1.0, max_crashes=2, window=60.0)
+    p = process(tmp_path)
+    p.crashed(1.0, policy)
+    p.spawned()
+    assert p.crashed(2.0, policy) is None and p.state == S.FATAL
+    assert p.operator_start() is True and p.state == S.STARTING and not p.crashes
+    p.spawned()
+    assert p.crashed(3.0, policy) == pytest.approx(0.1)  # a first crash again, not FATAL
+
+
+def test_a_restart_of_a_running_process_starts_it_once_reaped(tmp_path):
+    p = process(tmp_path, S.RUNNING)
+    assert p.operator_stop(now=0.0, grace=3.0) is True
+    assert p.operator_start() is False  # still stopping: started when reaped
+    assert p.state == S.STOPPING and p.start_after_stop
+    p.exited()
+    assert p.state == S.STOPPED and p.start_after_stop  # the supervisor now fires operator start
+    assert p.operator_start() is True and p.state == S.STARTING and not p.start_after_stop
+
+
+@pytest.mark.parametrize("state", [S.STARTING, S.RUNNING])
+def test_an_operator_start_of_a_live_process_changes_nothing(tmp_path, state):
+    p = process(tmp_path, state)
+    assert p.operator_start() is False and p.state == state
+
+
+def test_the_supervisors_stop_reaps_a_stopping_process_as_stopped(tmp_path):
+    p = process(tmp_path, S.RUNNING)
+    p.operator_stop(now=0.0, grace=3.0)
+    p.operator_start()
+    p.stopped()
+    assert p.state == S.STOPPED and p.stop_by is None and not p.start_after_stop
 
 
 @pytest.mark.parametrize("crashes, delay", [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (8, 1.0), (9, None)])

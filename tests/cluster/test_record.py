@@ -90,7 +90,7 @@ def test_unknown_keys_are_ignored():
     ({"nodes": {"root": []}}, "node 'root' must be an object, got list"),
     ({"nodes": {"root": {"pid": True}}}, "node 'root': pid must be a positive integer, got True"),
     ({"nodes": {"root": {"state": "running"}}},
-     "node 'root': state must be one of STARTING, RUNNING, BACKOFF, FATAL, STOPPED, got 'running'"),
+     "node 'root': state must be one of STARTING, RUNNING, BACKOFF, FATAL, STOPPING, STOPPED, got 'running'"),
     ({"nodes": {"root": {"restarts": "2"}}}, "node 'root': restarts must be an integer, got '2'"),
     ({"nodes": {"root": {"endpoint": 5000}}}, "node 'root': endpoint must be a string, got 5000"),
 ])
