@@ -1,6 +1,19 @@
 """``ctl start TOPOLOGY [--foreground] [--insecure] [--record] [--json]``: start a cluster; return once every node is ready.
+``ctl start NODE... [-t CLUSTER] [--json]``: start nodes of the running cluster again.
 
 TOPOLOGY is a topology file, or the name of a shipped one (``ctl start seed``).
+
+Which one is meant: one argument that is an existing file, a shipped topology's name or
+looks like a path (holds ``/`` or ends in ``.toml``) starts a cluster; anything else — several names, a name that is neither, or any names
+with ``-t CLUSTER`` — are nodes of the running cluster (``-t``, ``ECHOFINN_CLUSTER``,
+else the one running). ``-t`` settles it when a node shares its name with a file or a
+shipped topology. Starting nodes goes through the cluster's supervisor, as
+``ctl restart NODE`` does (ctl restart --help): a node stopped by ``ctl stop NODE`` or
+left FATAL gets a new process, which recovers its queue from its journal; a node
+already running is left as it is. It returns once each is RUNNING (answering); exit 1
+naming a node that is unknown (listing the cluster's nodes) or did not start.
+
+Starting a cluster:
 
 1. Loads the topology (a bad file: exit 2, nothing started). ``security = "none"`` with a
    node on a non-loopback host is refused (exit 2) unless ``--insecure`` is given.
@@ -36,7 +49,7 @@ does. ``--json`` prints
 from __future__ import annotations
 
 ORDER = 10
-HELP = "start a cluster's node daemons and return when every node is ready"
+HELP = "start a cluster's node daemons and return when every node is ready; or start stopped nodes of the running one"
 DESCRIPTION = __doc__
 
 SUPERVISOR_EXIT_WAIT = 10.0  # seconds for a failed supervisor to stop its nodes and exit
@@ -49,7 +62,12 @@ def add_arguments(p):
 
     from ctl.shipped import help_text
 
-    p.add_argument("topology", metavar="TOPOLOGY", help=help_text("the cluster's topology file"))
+    p.add_argument("targets", nargs="+", metavar="TOPOLOGY | NODE",
+                   help=help_text("the cluster's topology file") + "; or nodes of the running cluster to start again "
+                        "(one argument that is a file or a shipped name starts a cluster; -t makes them nodes)")
+    p.add_argument("-t", "--topology", metavar="CLUSTER",
+                   help="the running cluster whose nodes to start (default: $ECHOFINN_CLUSTER, else the one running); "
+                        "with -t, every argument is a node")
     p.add_argument("--foreground", action="store_true",
                    help="run the supervisor in this process; Ctrl-C or SIGTERM stops the cluster")
     p.add_argument("--insecure", action="store_true",
@@ -60,6 +78,47 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    nodes = node_targets(args)
+    if nodes:
+        from ctl.nodecontrol import run as act
+
+        return act(args, "start", nodes)
+    args.topology = args.targets[0]
+    return start_cluster(args)
+
+
+def node_targets(args) -> list[str]:
+    """The nodes to start, or [] when the arguments name a topology (module text)."""
+    import os
+
+    from ctl.shipped import shipped_path
+    from daemon.errors import BadInput
+
+    targets = args.targets
+    one = targets[0]
+    if not args.topology and len(targets) == 1 and (
+            os.path.lexists(one) or shipped_path(one) or "/" in one or one.endswith(".toml")):
+        return []  # a cluster (a path that does not exist is said so by the loader)
+    cluster_only = [o for o, on in (("--foreground", args.foreground), ("--insecure", args.insecure),
+                                    ("--record", args.record)) if on]
+    if cluster_only:
+        raise BadInput(f"{', '.join(cluster_only)} belong to starting a cluster, and "
+                       f"{' '.join(targets)} {'is' if len(targets) == 1 else 'are'} not a topology file or a shipped "
+                       f"topology's name: as node names, they start nodes of the running cluster")
+    if not args.topology:
+        from ctl.common import NoCluster, chosen
+
+        try:
+            chosen(args)
+        except NoCluster:
+            from ctl.shipped import shipped_names
+
+            raise BadInput(f"{' '.join(targets)}: no such topology file or shipped topology "
+                           f"({', '.join(shipped_names())}), and no cluster runs whose nodes these could be") from None
+    return list(targets)
+
+
+def start_cluster(args) -> int:
     from daemon import rundir, security
     from daemon.errors import UserError
     from daemon.cluster.hosts import local_nodes

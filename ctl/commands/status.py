@@ -1,4 +1,9 @@
-"""``ctl status [-t TOPOLOGY.toml] [--timeout S] [--json]``: is the cluster running, and is each node alive?
+"""``ctl status [-t TOPOLOGY.toml] [--timeout S] [--json] [--watch [--interval S]]``: is the cluster running, and is each node alive?
+
+``--watch`` redraws the table every ``--interval`` seconds (default 2) until Ctrl-C,
+which ends it with exit 0; on a terminal each frame replaces the last, otherwise the
+frames follow one another, each under a line with its time. A cluster that stops while
+watched is said in the frame, and the watch goes on.
 
 Reads the run directory (``cluster.json``): the supervisor's pid, run directory and
 uptime, then one row per node — name, pid, endpoint (its inbox, for nodes), operator
@@ -6,7 +11,8 @@ endpoint (where ``ctl`` connects), alive (the pid is a live process,
 not a zombie, with the recorded start time and ``--node NAME`` on its command line),
 the round trip of a ZeroMQ ping to its operator socket, the supervisor's state for it (STARTING,
 RUNNING, BACKOFF: waiting to be restarted, FATAL: crashed too often, not restarted
-again, STOPPED), how many times it was restarted and how its last process ended.
+again, STOPPING and STOPPED: stopped by ``ctl stop NODE``, not restarted until ``ctl
+start NODE``), how many times it was restarted and how its last process ended.
 A refused handshake — a node whose neighbour refuses its key, or that refuses the
 operator key — is said under the table with both names, e.g. ``subserviate refused
 pical's key (a stale or foreign key)``, and its PING cell says ``refused key``.
@@ -49,9 +55,45 @@ def add_arguments(p):
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=1.0, metavar="SECONDS",
                    help="how long to wait for each node's ping (default 1)")
     add_json_option(p)
+    p.add_argument("--watch", action="store_true", help="redraw the table every --interval seconds until Ctrl-C (exit 0)")
+    p.add_argument("--interval", type=seconds("--interval", 3600), default=2.0, metavar="SECONDS",
+                   help="--watch: seconds between frames (default 2)")
 
 
 def run(args) -> int:
+    if args.watch:
+        return watch(args)
+    return once(args)
+
+
+def watch(args) -> int:
+    """Frames of :func:`once` every ``args.interval`` seconds until Ctrl-C (exit 0)."""
+    import sys
+    import time
+
+    from daemon.errors import BadInput, UserError
+
+    if args.json:
+        raise BadInput("--watch redraws the text table; --json prints one document (run it again for another)")
+    live = sys.stdout.isatty()
+    try:
+        while True:
+            began = time.monotonic()
+            stamp = time.strftime("%H:%M:%S")
+            if live:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home, clear: the frame replaces the last
+            print(f"every {args.interval:g} s, Ctrl-C ends: ctl status   {stamp}")
+            try:
+                once(args)
+            except UserError as exc:
+                print(exc)
+            print(flush=True)
+            time.sleep(max(0.0, args.interval - (time.monotonic() - began)))
+    except KeyboardInterrupt:
+        return 0
+
+
+def once(args) -> int:
     import time
 
     from ctl.common import cluster_down, resolve_topology
@@ -209,7 +251,10 @@ def _print_table(report: dict) -> None:
         print(refusal_text(*pair))
     silent = unexplained(silent, report["refused"])
     for row in report["nodes"]:
-        if row["state"] != "RUNNING":
+        if row["state"] in ("STOPPED", "STOPPING"):
+            print(f"node {row['name']} is {row['state']}: stopped by the operator, not restarted until "
+                  f"`ctl start {row['name']}`")
+        elif row["state"] != "RUNNING":
             print(f"node {row['name']} is {row['state']}" + (f" (last exit: {row['last_exit']})" if row["last_exit"] else ""))
     for name in silent:
         print(f"node {name} is alive but not answering (no pong within {report['ping_timeout']:g} s: stopped or stuck?)")

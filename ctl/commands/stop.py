@@ -1,4 +1,17 @@
-"""``ctl stop [-t TOPOLOGY.toml] [--json]``: stop a cluster; afterwards none of its processes exists.
+"""``ctl stop [NODE...] [-t TOPOLOGY.toml] [--json]``: stop a cluster, or some of its nodes; afterwards none of its processes exists.
+
+With node names, only those nodes stop, through the cluster's supervisor: each node's
+process gets SIGTERM (SIGKILL after a grace period) and is left STOPPED — the restart
+policy does not start it again — until ``ctl start NODE`` or ``ctl restart NODE``; its
+journal stays, so its queue comes back with it. The other nodes keep serving (a wave
+names a stopped node missing). It returns once every named node's process is gone;
+exit 1 naming a node that is unknown (listing the cluster's nodes). With
+``[cluster] nodes_per_process`` above 1, name every node of a process (the error says
+which): one process cannot stop part of its nodes. ``--json`` then prints
+``{"cluster", "action", "ok", "nodes": [{"name", "was", "state", "pid", "restarts",
+"last_exit", "ok"}], "error"}``.
+
+Without node names it stops the whole cluster:
 
 Without ``-t`` (or ``ECHOFINN_CLUSTER``), the one cluster running (with several, it
 asks which), else the most recently started. Before signalling anything it takes
@@ -30,7 +43,7 @@ nothing to do.
 from __future__ import annotations
 
 ORDER = 90
-HELP = "stop a cluster: its supervisor, node daemons and burners; leaves no process behind"
+HELP = "stop a cluster (its supervisor, node daemons and burners; no process left behind), or only the nodes named"
 DESCRIPTION = __doc__
 
 # The supervisor may be in a balancing round (a few seconds at most) before it sees the
@@ -42,11 +55,21 @@ KILL_WAIT = 3.0  # after SIGKILL, for the parent to reap
 def add_arguments(p):
     from ctl.common import add_json_option, add_topology_option
 
+    p.add_argument("nodes", nargs="*", metavar="NODE",
+                   help="stop only these nodes, through the supervisor; the others keep running (default: the whole cluster)")
     add_topology_option(p)
     add_json_option(p)
 
 
 def run(args) -> int:
+    if getattr(args, "nodes", None):
+        from ctl.nodecontrol import run as act
+
+        return act(args, "stop", args.nodes)
+    return stop_cluster(args)
+
+
+def stop_cluster(args) -> int:
     import os
     import signal
     import time

@@ -6,7 +6,9 @@ tasks, load per CPU as a bar (green → yellow → red), the CPU% psutil measure
 sparkline of its recent load; DAG and cycle edges the tree does not show are listed
 ("also ← x, y"). A node that stops answering stays on screen, dimmed, with since when,
 or with the supervisor's state for it (``cluster.json``: BACKOFF while it waits to be
-restarted, FATAL once it crashed too often, with its restarts and last exit).
+restarted, FATAL once it crashed too often, with its restarts and last exit). A node
+stopped by ``ctl stop NODE`` is marked stopped (■, not the dead ✗): STOPPED by the
+operator, until ``ctl start NODE``.
 The header shows nodes up, cpus, tasks, the imbalance (the largest work per CPU over the average) and its
 trend, the last wave's messages and latency, the last balancing round and Finn wave — as
 the nodes' samples report them, whoever started them (``ctl rebalance``, the

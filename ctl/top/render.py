@@ -350,7 +350,8 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     supervised = view.supervised.get(row.name)
     state = supervised.state if supervised is not None else None
     if state and state != ProcessState.RUNNING:  # the supervisor knows why: BACKOFF, FATAL, STARTING...
-        line.add(f" {g.dead} {_supervised(supervised, now)}", quiet)  # over the sparkline too
+        stopped = state in (ProcessState.STOPPED, ProcessState.STOPPING)  # by the operator: not dead
+        line.add(f" {g.stopped if stopped else g.dead} {_supervised(supervised, now, row.name)}", quiet)  # over the sparkline too
         return line.text()
     if dead_at is not None:
         text = f" {g.dead} no answer since {_clock(dead_at)} ({_ago(now - dead_at)})"
@@ -363,9 +364,11 @@ def _silent_row_line(row, note, cols, width, view, selected, dead_at, now, pal, 
     return line.text()
 
 
-def _supervised(entry: NodeEntry, now: float) -> str:
+def _supervised(entry: NodeEntry, now: float, name: str = "NODE") -> str:
     """A node the supervisor does not have RUNNING: its state, since when, why."""
     text = _one_line(str(entry.state), ASCII)
+    if entry.state in (ProcessState.STOPPED, ProcessState.STOPPING):
+        text += f" by the operator (`ctl start {name}` starts it)"
     if entry.since is not None:
         text += f" since {_clock(entry.since)} ({_ago(now - entry.since)})"
     if entry.restarts:

@@ -52,6 +52,7 @@ class Glyphs:
     ellipsis: str
     cursor: str
     dead: str
+    stopped: str  # a node the operator stopped (`ctl stop NODE`): not dead
     dot: str
 
 
@@ -75,6 +76,7 @@ UNICODE = Glyphs(
     ellipsis="…",
     cursor="▶",
     dead="✗",
+    stopped="■",
     dot="·",
 )
 ASCII = Glyphs(
@@ -97,6 +99,7 @@ ASCII = Glyphs(
     ellipsis="~",
     cursor=">",
     dead="x",
+    stopped="#",
     dot="-",
 )
 

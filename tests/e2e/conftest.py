@@ -184,11 +184,13 @@ class ClusterEnv:
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
         )
         self.processes()  # remember what runs now, for the teardown's check
-        if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0:
-            from ctl.shipped import topology_path
+        if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0 and "-t" not in args:
+            from ctl.shipped import shipped_path
 
-            path = Path(cwd, args[1])  # a file, else a shipped topology's name
-            self.started.add(str(path if path.exists() else Path(topology_path(str(args[1]))).absolute()))
+            path = Path(cwd, args[1])  # a file, else a shipped topology's name (else nodes: not a cluster start)
+            shipped = None if path.exists() else shipped_path(str(args[1]))
+            if path.exists() or shipped is not None:
+                self.started.add(str(path if path.exists() else Path(shipped).absolute()))
         return result
 
     def ctl_json(self, *args, timeout: float = 60, env: dict | None = None) -> dict:
