@@ -57,7 +57,8 @@ def run(args, action: str, nodes: list[str]) -> int:
     except ProcessLookupError:
         raise UserError(f"cluster {name}: its supervisor (pid {pid}) exited just now") from None
     if not reply.get("ok"):
-        error = f"cluster {name}: {reply.get('error') or 'the supervisor refused the request'}"
+        error = reply.get("error") or "the supervisor refused the request"
+        error = error if f"cluster {name}" in error else f"cluster {name}: {error}"
         if args.json:
             print_json({"cluster": name, "action": action, "ok": False, "nodes": [], "error": error})
             return 1

@@ -14,6 +14,8 @@ Layout::
                                 rotated by size to <name>.log.1, .2, ...
             keys/               the cluster's CURVE keys and their keyring (daemon/security.py)
             journal/            each node's journal (daemon/journal.py)
+            control/            the operator's requests and the supervisor's replies while
+                                they are in flight (daemon/cluster/control.py)
             topology.toml       an MPI launch's resolved topology (daemon/mpi.py)
         <cluster>.rank-<r>/     the same, of rank r > 0 of an MPI launch
 

@@ -13,6 +13,9 @@ One module a job (ARCHITECTURE.md, "The supervisor's package"):
 - ``fds``        the loop's descriptors: poll past FD_SETSIZE, signals as bytes on a pipe
 - ``runfolder``  the supervisor's hold on its run directory: claim, record, keys, log
 - ``balancer``   balancing rounds on a thread of their own
+- ``control``    the operator's requests (``ctl stop|start|restart NODE``): a request file
+                 in the run directory and SIGUSR1, answered by a reply file (light: ``ctl``
+                 imports it)
 
 This package's ``__init__`` imports nothing, so importing ``daemon.cluster.hosts`` or
 ``daemon.cluster.record`` costs only those modules.
