@@ -4,9 +4,9 @@
 TOPOLOGY is a topology file, or the name of a shipped one (``ctl start seed``).
 
 Which one is meant: one argument that is an existing file, a shipped topology's name or
-looks like a path (holds ``/`` or ends in ``.toml``) starts a cluster; anything else — several names, a name that is neither, or any names
-with ``-t CLUSTER`` — are nodes of the running cluster (``-t``, ``ECHOFINN_CLUSTER``,
-else the one running). ``-t`` settles it when a node shares its name with a file or a
+looks like a path (holds ``/`` or ends in ``.toml``) starts a cluster; anything else —
+several names, a name that is neither, or any names with ``-t CLUSTER`` — are nodes of
+the running cluster (``-t``, ``ECHOFINN_CLUSTER``, else the one running). ``-t`` settles it when a node shares its name with a file or a
 shipped topology. Starting nodes goes through the cluster's supervisor, as
 ``ctl restart NODE`` does (ctl restart --help): a node stopped by ``ctl stop NODE`` or
 left FATAL gets a new process, which recovers its queue from its journal; a node

@@ -1,4 +1,4 @@
-"""``ctl stop [NODE...] [-t TOPOLOGY.toml] [--json]``: stop a cluster, or some of its nodes; afterwards none of its processes exists.
+"""``ctl stop [NODE...] [-t TOPOLOGY.toml] [--json]``: stop a cluster (afterwards none of its processes exists), or only some of its nodes.
 
 With node names, only those nodes stop, through the cluster's supervisor: each node's
 process gets SIGTERM (SIGKILL after a grace period) and is left STOPPED — the restart
