@@ -254,8 +254,8 @@ class Supervisor:
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: a crash
                 elif process.stop_by is not None and now >= process.stop_by and process.alive:
                     process.stop_by = None
-                    self.log.warning("node %s (pid %s): not stopped after %.0f s, SIGKILL", process.name, process.pid,
-                                     STOP_GRACE)
+                    self.log.warning("node %s (pid %s): not stopped after %.0f s, SIGKILL", " ".join(process.names),
+                                     process.pid, STOP_GRACE)
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: then STOPPED
             if next_round is not None and now >= next_round:
                 self.balance()
@@ -594,7 +594,8 @@ class Supervisor:
             if action in ("start", "restart") and process.operator_start():
                 self._restart(process)  # counts the restart, forks, sets its ready deadline
             expected = process.restarts + (1 if process.start_after_stop else 0)
-            self.log.info("operator %s of node %s: %s -> %s", action, " ".join(process.names), was, process.state)
+            # begins "node NAME...:" so that it is copied into each node's log (daemon/logs.py NodeLines)
+            self.log.info("node %s: operator %s, %s -> %s", " ".join(process.names), action, was, process.state)
             for name in process.names:
                 result[name] = {"was": str(was), "now": str(process.state), "restarts": expected}
         self.folder.write()

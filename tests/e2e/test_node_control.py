@@ -80,6 +80,9 @@ def test_a_stopped_node_stays_stopped_is_missing_from_waves_and_starts_again(clu
     assert "haywagon is STOPPED: stopped by the operator" in status.stdout, status.stdout
     top = cluster_env.ctl("top", "-t", topo, "--once", "--ascii", "--width", 160)
     assert "STOPPED by the operator" in top.stdout, top.stdout
+    logs = cluster_env.ctl("logs", "haywagon", "-n", 50, "-t", topo)
+    assert "node haywagon: operator stop, RUNNING -> STOPPING" in logs.stdout, logs.stdout + logs.stderr
+    assert "(stopped by the operator)" in logs.stdout
 
     started = cluster_env.ctl_json("start", "haywagon", "-t", topo)
 
