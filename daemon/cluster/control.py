@@ -99,7 +99,7 @@ def pending(run_dir: Path) -> list[tuple[Path, bytes | None, str | None]]:
         names = sorted(os.listdir(folder))
     except (OSError, UserError):
         return []
-    found = []
+    found: list[tuple[Path, bytes | None, str | None]] = []
     for name in names:
         if not name.endswith(".request") or name.startswith("."):
             continue

@@ -57,8 +57,8 @@ def why_not(exc: OSError) -> str:
 
 
 class SignalPipe:
-    """SIGCHLD, SIGUSR1 (an operator's request) and the stop signals, each a byte on a pipe while caught. Use it from the
-    main thread (Python runs signal handlers there)."""
+    """SIGCHLD, SIGUSR1 (an operator's request) and the stop signals, each a byte on a
+    pipe while caught. Use it from the main thread (Python runs signal handlers there)."""
 
     def __init__(self) -> None:
         self.fd = -1  # the read end, for the loop's poll, once caught

@@ -71,9 +71,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon import rundir, security
+from daemon.cluster import control
 from daemon.cluster.balancer import Balancer
 from daemon.cluster.children import Children
-from daemon.cluster import control
 from daemon.cluster.fds import CONTROL_SIGNAL, STOP_SIGNALS, SignalPipe, raise_open_files_limit, readable_fds, why_not
 from daemon.cluster.hosts import local_nodes
 from daemon.cluster.process import ProcessState, RestartPolicy, SupervisedProcess, describe_exit
@@ -254,8 +254,12 @@ class Supervisor:
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: a crash
                 elif process.stop_by is not None and now >= process.stop_by and process.alive:
                     process.stop_by = None
-                    self.log.warning("node %s (pid %s): not stopped after %.0f s, SIGKILL", " ".join(process.names),
-                                     process.pid, STOP_GRACE)
+                    self.log.warning(
+                        "node %s (pid %s): not stopped after %.0f s, SIGKILL",
+                        " ".join(process.names),
+                        process.pid,
+                        STOP_GRACE,
+                    )
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: then STOPPED
             if next_round is not None and now >= next_round:
                 self.balance()
@@ -547,7 +551,8 @@ class Supervisor:
     def _requests(self) -> None:
         """Answer every request waiting in the run directory (on SIGUSR1)."""
         for reply, data, refused in control.pending(self.run_dir):
-            if refused is not None:
+            if refused is not None or data is None:
+                refused = refused or "an empty request"
                 self.log.warning("operator request refused: %s", refused)
                 control.send_reply(reply, {"ok": False, "error": refused})
                 continue
@@ -572,10 +577,12 @@ class Supervisor:
             if elsewhere and len(elsewhere) == len(unknown):
                 raise control.BadRequest(
                     f"node {', '.join(elsewhere)} of cluster {self.name} is not supervised on this host "
-                    f"(its nodes here: {here})")
+                    f"(its nodes here: {here})"
+                )
             raise control.BadRequest(
                 f"no node {', '.join(n for n in unknown if n not in elsewhere)} in cluster {self.name} "
-                f"(its nodes: {', '.join(self.topology.names)})")
+                f"(its nodes: {', '.join(self.topology.names)})"
+            )
         processes = list(dict.fromkeys(self.process_of[n] for n in names))
         for process in processes:
             left_out = [n for n in process.names if n not in names]
@@ -585,7 +592,8 @@ class Supervisor:
                     f"node {', '.join(named)} shares its process with {', '.join(left_out)} "
                     f"([cluster] nodes_per_process = {self.topology.cluster.nodes_per_process}): "
                     f"one process cannot {action} part of its nodes; name them all: "
-                    f"`ctl {action} {' '.join(process.names)}`")
+                    f"`ctl {action} {' '.join(process.names)}`"
+                )
         result = {}
         for process in processes:
             was = process.state
