@@ -14,6 +14,7 @@ from budget import examples
 from daemon.core.echo import Echo, Explore
 from daemon.core.echo import EchoWave as EchoKind
 from daemon.core.finn import FinnSets
+from daemon.core.finn import FinnWave as FinnKind
 from daemon.core.waves import NOTHING, Step, WaveError
 from daemon.sim.drive import StepWave
 
@@ -202,3 +203,29 @@ def test_any_delivery_order_with_duplicates(graph, order, schedule_seed, data):
             seen.add(father)
             p, father = father, waves[father].father
         assert p == root
+
+
+def FinnWave(me, ins, outs, wave):
+    """One node's Finn instance driven event by event, each returning its Step."""
+    return StepWave(FinnKind, me, wave, parents=ins, children=outs)
+
+
+# --- the waves' flags are booleans ------------------------------------------------------------
+
+
+def test_wave_flags_are_booleans_before_anything_happens():
+    echo = EchoWave("p", ["q"], "w")
+    assert echo.initiator is False and echo.finished is False
+    finn = FinnWave("p", [], ["q"], "w")
+    assert finn.started is False and finn.decided is False
+
+
+# --- echo -----------------------------------------------------------------------------------
+
+
+def test_a_node_the_wave_has_not_reached_has_sampled_nothing_and_gives_up_on_nothing():
+    wave = EchoWave("a", ["b", "c"], "w")
+    fresh = (False, False, False, None, None, 0, None)  # nothing sampled, missing, sent or decided
+    assert (wave.joined, wave.finished, wave.sampled, wave.state, wave.missing, wave.sent, wave.result) == fresh
+    assert wave.give_up() == NOTHING
+    assert (wave.joined, wave.finished, wave.sampled, wave.state, wave.missing, wave.sent, wave.result) == fresh

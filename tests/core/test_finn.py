@@ -173,3 +173,9 @@ def test_strongly_connected_any_order_with_duplicates(graph, order, schedule_see
     assert sorted(decisions) == list(range(n))  # everyone, once
     assert all(w.inc == w.ninc == set(range(n)) for w in waves.values())
     assert max(per_channel.values(), default=0) <= 2 * n
+
+
+def test_finn_names_the_message_it_refuses():
+    with pytest.raises(WaveError, match=r"^p: wave w: Explore from 'q' is not a Finn message$"):
+        FinnWave("p", ["q"], [], "w").receive("q", Explore("w"))
+    assert FinnWave("p", ["q"], ["z"], "w").receive("q", FinnSets("w", frozenset({"q"}), frozenset())).sends

@@ -15,6 +15,7 @@ from budget import examples
 
 from daemon.core.plan import (
     POLICIES,
+    SEED_BUSY_SHARE,
     Move,
     NodeLoad,
     apply_moves,
@@ -396,3 +397,132 @@ def test_plan_samples_follows_the_policy_it_is_given_in_both_plans():
     assert plan_samples(listed, "none") == []
     assert plan_samples(listed, "seed") == [BulkMove("a", "b", 1, 1.0)]
     assert plan_samples(listed) == [BulkMove("a", "b", 2, 2.0)]
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+def load(name, cpus, running=(), queued=(), incoming=()):
+    return NodeLoad(name, cpus, tuple(running), tuple(queued), tuple(incoming))
+
+
+def test_measures_of_small_and_empty_work():
+    assert lower_bound([load("a", 2), load("b", 1)]) == 0.0
+    assert lower_bound([]) == 0.0
+    assert imbalance_of([0.5, 0.0], [1, 1]) == 2.0
+    assert imbalance_of([0.0, 0.0], [1, 1]) == 1.0
+    assert load_cv_of([0.5, 0.0], [1, 1]) == 1.0
+    assert load_cv_of([0.0, 0.0], [1, 1]) == 0.0
+    assert load_cv_of([], []) == 0.0
+
+
+def test_errors_name_the_node_and_the_field():
+    with pytest.raises(ValueError, match=r"^sample of node \?: missing field 'unconfirmed'$"):
+        loads_from_samples([{}])
+    with pytest.raises(ValueError, match=r"^sample of node a: missing field 'outgoing'$"):
+        loads_from_samples([{"name": "a", "unconfirmed": []}])
+    loads = [load("a", 1, queued=[("x", 1.0)]), load("b", 1)]
+    with pytest.raises(ValueError, match=r"^move a -> c: unknown node$"):
+        apply_moves(loads, [Move("a", "c", ("x",))])
+    with pytest.raises(ValueError, match=r"^move c -> a: unknown node$"):
+        apply_moves(loads, [Move("c", "a", ("x",))])
+    with pytest.raises(ValueError, match=r"^move b -> a: task x is not queued at b$"):
+        apply_moves(loads, [Move("b", "a", ("x",))])
+    with pytest.raises(ValueError, match=r"^unknown balancing policy 'fair': choose one of heap, seed, none$"):
+        plan_steps(loads, "fair")
+    with pytest.raises(ValueError, match=r"^node b appears twice in the loads$"):
+        plan_steps([load("a", 1), load("b", 1), load("b", 2)])
+
+
+def test_the_default_policy_is_heap():
+    loads = [load("a", 1, running=[1.0], queued=[(f"t{k}", 1.0) for k in range(6)]), load("b", 2), load("c", 1)]
+    assert plan_steps(loads) == plan_steps(loads, "heap") != []
+
+
+def seed_rule(loads):
+    """The seed policy read from daemon/core/plan.py's module text, as plainly as it
+    reads: in node order, each node holding tasks >= 75% of its cpus and a queued task
+    gives its last queued task to the node with the most free cpus (> 0; the lowest
+    index on ties; not itself); counts change after each move."""
+    tasks = [len(n.running) + len(n.queued) + len(n.incoming) for n in loads]
+    steps = []
+    for i, node in enumerate(loads):
+        if not node.queued or tasks[i] < SEED_BUSY_SHARE * node.cpus:
+            continue
+        free = [(n.cpus - tasks[k], -k) for k, n in enumerate(loads) if k != i]
+        if not free:
+            continue
+        most, minus_k = max(free)
+        if most <= 0:
+            continue
+        j = -minus_k
+        steps.append((node.name, loads[j].name, node.queued[-1][0]))
+        tasks[i] -= 1
+        tasks[j] += 1
+    return steps
+
+
+loads_strategy = st.lists(
+    st.tuples(st.integers(1, 6), st.integers(0, 6), st.integers(0, 8), st.integers(0, 2)),
+    min_size=1, max_size=8,
+).map(lambda rows: [
+    load(f"n{k}", cpus, running=[1.0] * min(run, cpus), queued=[(f"n{k}q{m}", 1.0) for m in range(queued)],
+         incoming=[1.0] * incoming)
+    for k, (cpus, run, queued, incoming) in enumerate(rows)
+])
+
+
+@settings(max_examples=examples(300))
+@given(loads_strategy)
+def test_the_seed_policy_follows_its_rule(loads):
+    assert plan_steps(loads, "seed") == seed_rule(loads)
+
+
+def test_the_seed_policy_gives_to_a_node_with_one_free_cpu():
+    loads = [load("a", 2, running=[1.0, 1.0], queued=[("x", 1.0)]), load("b", 2, running=[1.0])]
+    assert plan_steps(loads, "seed") == [("a", "b", "x")]
+
+
+def heap_rule(loads):
+    """The heap policy's loop without heaps (daemon/core/plan.py's module text): take
+    the node whose schedule ends last (lowest index on ties); if its last placed task is
+    a queued one and would complete more than half its cost earlier on the node free
+    first (other than itself; lowest index on ties), move it there (not movable again)
+    and reconsider both; else retire the donor until a move involves it."""
+    from daemon.core.plan import _Schedule
+
+    schedules = [_Schedule(n) for n in loads]
+    steps = []
+    active = set(range(len(loads))) if len(loads) > 1 else set()
+    while active:
+        i = max(active, key=lambda k: (schedules[k].finish, -k))
+        active.discard(i)
+        donor = schedules[i]
+        if not donor.placed or not donor.placed[-1][3]:
+            continue
+        task_id, cost, start, _ = donor.placed[-1]
+        j = min((k for k in range(len(loads)) if k != i), key=lambda k: (schedules[k].earliest_free, k))
+        if not schedules[j].earliest_free + cost < start + cost / 2:
+            continue
+        donor.pop_last()
+        schedules[j].append(task_id, cost, movable=False)
+        steps.append((loads[i].name, loads[j].name, task_id))
+        active |= {i, j}
+    return steps
+
+
+heap_loads = st.lists(
+    st.tuples(st.integers(1, 4), st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0]), max_size=4),
+              st.lists(st.sampled_from([0.25, 1.0, 2.0, 5.0]), max_size=10),
+              st.lists(st.sampled_from([1.0, 2.0]), max_size=2)),
+    min_size=1, max_size=6,
+).map(lambda rows: [
+    load(f"n{k}", cpus, running=run[:cpus], queued=[(f"n{k}q{m}", c) for m, c in enumerate(queued)], incoming=inc)
+    for k, (cpus, run, queued, inc) in enumerate(rows)
+])
+
+
+@settings(max_examples=examples(300))
+@given(heap_loads)
+def test_the_heap_policy_follows_its_rule(loads):
+    assert plan_steps(loads, "heap") == heap_rule(loads)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import budget
 from budget import examples
 
-from daemon.core.tasks import MAX_TAKEN_BACK, MAX_TRANSFER_TASKS, QUEUE_RUNS, Task, TaskBoard, Transfer, account
+from daemon.core.journal import Acked, Confirmed, Done, Dropped, JournalState, Leave, Put, Seen, TakenBack
+from daemon.core.tasks import MAX_TAKEN_BACK, MAX_TRANSFER_TASKS, QUEUE_RUNS, Task, TaskBoard, Transfer, _Queue, account
 
 
 def tasks(*costs, prefix="t"):
@@ -574,3 +575,240 @@ def test_random_operations_never_lose_a_task():
 
     run()
     assert all(reached.values()), reached
+
+
+def task(i, cost=1.0):
+    return Task(i, "test", float(cost))
+
+
+# --- the task queue: copies of one id ------------------------------------------------------
+
+
+def test_a_queue_counts_copies_of_an_id_one_by_one():
+    a, b = task("a"), task("b", 2.0)
+    q = _Queue()
+    q.extend([a, b, a])  # the same task twice (it came back while a copy was queued)
+    assert len(q) == 3
+    assert q.take(["a"]) == [a] and len(q) == 2
+    assert q.take(["a"]) == [a] and len(q) == 1
+    assert q.take(["a"]) == []  # no copy left
+    assert [t.id for t in q.tasks()] == ["b"] and q.pairs() == [("b", 2.0)] and q.ns == 2 * 10**9
+    q.extend([a])  # a new copy after the removed ones were dropped: it is queued
+    assert [t.id for t in q.tasks()] == ["b", "a"] and len(q) == 2
+    assert q.popleft() == b and q.popleft() == a and len(q) == 0
+
+
+def test_two_removed_copies_before_the_tail_are_dropped_one_by_one():
+    a, b = task("a"), task("b")
+    q = _Queue()
+    q.extend([a, a, b])
+    assert q.take(["a"]) == [a] and q.take(["a"]) == [a]  # both copies, neither at the tail
+    assert len(q) == 1 and [t.id for t in q.tasks()] == ["b"]
+    q.extend([a])  # a new copy is not mistaken for a removed one
+    assert [t.id for t in q.tasks()] == ["b", "a"] and len(q) == 2
+    assert q.popleft() == b and q.popleft() == a
+
+
+def test_a_removed_head_is_skipped_and_one_copy_is_taken_once():
+    a, b = task("a"), task("b")
+    q = _Queue()
+    q.extend([a, b])
+    assert q.take(["a", "a"]) == [a]  # asked twice, one copy
+    assert q.take(["a"]) == []
+    assert q.popleft() == b
+
+
+def test_later_submissions_queue_behind_earlier_ones():
+    board = TaskBoard("a", 1)
+    board.submit([task("r", 5)], now=0.0)
+    board.submit([task("x")], now=0.0)
+    board.submit([task("y")], now=0.0)
+    assert [t.id for t in board.queued] == ["x", "y"]
+
+
+# --- the task board: boundaries and defaults ------------------------------------------------
+
+
+def test_grace_and_memory_defaults_and_checks():
+    board = TaskBoard("a", 1)
+    assert (board.grace, board.memory) == (1.0, 600.0)
+    TaskBoard("a", 1, grace=0.0)
+    TaskBoard("a", 1, grace=0.5, memory=0.6)
+    with pytest.raises(ValueError, match=r"^node a: grace must be >= 0 seconds, got -1$"):
+        TaskBoard("a", 1, grace=-1)
+    with pytest.raises(ValueError, match=r"^node a: memory \(1 s\) must exceed grace \(1 s\)$"):
+        TaskBoard("a", 1, grace=1, memory=1)
+
+
+def test_take_back_waits_for_expires_plus_grace_exactly():
+    board = TaskBoard("a", 1)  # default grace: 1 s
+    board.submit([task("r", 100), task("q")], now=0.0)
+    assert board.move_out("m", "b", ["q"], 0.0, 2.0) is not None
+    assert board.take_back_expired(3.0) == []  # expires + grace: not yet
+    assert board.take_back_expired(3.001) == ["m"]
+
+
+def test_a_transfer_arriving_at_its_expiry_is_accepted_and_remembered_for_memory():
+    board = TaskBoard("b", 1, grace=1.0, memory=5.0)
+    tr = Transfer("m", "a", "b", (task("t"),), 2.0)
+    assert board.on_transfer(tr, 2.0) is True
+    board.advance(7.0)  # expires + memory: still remembered
+    assert board.remembered == 1 and board.sample(7.0)["unconfirmed"] == ["m"]
+    board.advance(7.001)
+    assert board.remembered == 0 and board.sample(7.001)["unconfirmed"] == []
+    late = TaskBoard("b", 1)
+    assert late.on_transfer(tr, 2.001) is False
+
+
+def test_default_memory_is_ten_minutes():
+    board = TaskBoard("b", 1)
+    board.on_transfer(Transfer("m", "a", "b", (task("t"),), 0.0), 0.0)
+    board.advance(600.0)
+    assert board.remembered == 1
+    board.advance(600.5)
+    assert board.remembered == 0
+
+
+def test_tasks_submitted_without_a_time_start_when_the_board_next_hears_one():
+    board = TaskBoard("a", 1)
+    board.submit([task("r", 1)], now=0.0)  # runs 0..1
+    board.advance(0.0)
+    board.submit([task("x")])
+    board.submit([task("y")])  # both without a time: not known to wait since 0
+    assert board.next_deadline() == 1.0  # the slot is busy: the end of r
+    board.advance(5.0)
+    assert {t.id: at for t, at in board.running.values()}["x"] == 5.0  # started at the time given, not when r ended at 1
+
+
+def test_next_deadline_is_now_for_fresh_tasks_with_a_free_slot():
+    board = TaskBoard("a", 1)
+    board.submit([task("x")])
+    assert board.next_deadline() == board.clock == 0.0
+
+
+def test_tasks_ending_together_finish_in_start_order():
+    """Ids in the opposite order, so that only the start order can give the answer."""
+    board = TaskBoard("a", 3)
+    board.submit([task("b", 2), task("a", 2)], now=0.0)
+    board.on_transfer(Transfer("m", "z", "a", (task("0c", 1),), 9.0), 1.0)  # starts at 1, ends at 2
+    _, finished = board.advance(2.0)
+    assert [t.id for t in finished] == ["b", "a", "0c"]
+
+
+def test_is_idle():
+    board = TaskBoard("a", 1)
+    assert board.is_idle()
+    board.submit([task("r", 1)], now=0.0)
+    assert not board.is_idle()  # running, nothing queued
+    board.advance(1.0)
+    assert board.is_idle()
+    board.submit([task("r", 1), task("q")], now=1.0)
+    assert not board.is_idle()
+    board.move_out("m", "b", ["q"], 1.0, 3.0)
+    board.advance(2.0)
+    assert not board.is_idle()  # nothing runs or waits, but a move is not acknowledged
+    assert board.on_ack("m") and board.is_idle()
+    other = TaskBoard("b", 1)
+    other.on_transfer(Transfer("m", "a", "b", (task("q", 1),), 2.0), 0.0)
+    other.advance(5.0)
+    assert other.done == 1 and not other.is_idle()  # the move is still unconfirmed
+    other.on_forget("m")
+    assert other.is_idle()
+
+
+def test_a_task_past_its_end_shows_no_time_left_until_advanced():
+    board = TaskBoard("a", 1)
+    board.submit([task("r", 1.5)], now=0.0)
+    assert board.sample(1.0)["running_tasks"] == [("r", 0.5)]
+    assert board.sample(9.0)["running_tasks"] == [("r", 0.0)]
+
+
+# --- a board's journal ------------------------------------------------------------------
+
+
+def test_a_board_journals_nothing_unless_asked():
+    board = TaskBoard("n1", 1)
+    assert board.journal is None
+    board.submit([task("a")], 0.0)
+    assert board.journal is None and board.take_journal() == []
+
+
+def test_a_submit_is_journaled_as_new_work_at_the_back_and_each_take_starts_afresh():
+    board = TaskBoard("n1", 1, journaled=True)
+    a, b, c = task("a"), task("b"), task("c")
+    board.submit([a, b])
+    assert board.take_journal() == [Put((a, b), False, True)]
+    assert board.journal == [] and board.take_journal() == []
+    board.submit([c])
+    assert board.take_journal() == [Put((c,), False, True)]
+
+
+def test_a_hand_off_is_journaled_record_by_record_on_both_boards():
+    a, b, c, d, e, f = (task(i) for i in "abcdef")
+    donor = TaskBoard("d", 1, journaled=True, grace=1.0, memory=10.0)
+    dest = TaskBoard("r", 1, journaled=True, grace=1.0, memory=10.0)
+    donor.submit([a, b, c], 0.0)  # a starts at 0: starting is not journaled
+    assert donor.take_journal() == [Put((a, b, c), False, True)]
+    transfer = donor.move_out("m1", "r", ["c", "a"], 0.0, 5.0)  # a runs: only c leaves
+    assert donor.take_journal() == [Leave("m1", "r", 5.0, (c,))]
+    assert dest.on_transfer(transfer, 1.0) is True
+    assert dest.take_journal() == [Seen("m1", "d", True, 15.0), Put((c,), False, False)]
+    assert donor.on_ack("m1", "r") is True and donor.take_journal() == [Acked("m1")]
+    dest.on_forget("m1", "d")
+    assert dest.take_journal() == [Confirmed("m1")]
+    # an expired transfer is refused, and remembered as refused
+    assert dest.on_transfer(Transfer("m3", "d", "r", (f,), 0.5), 2.0) is False
+    assert dest.take_journal() == [Done("c"), Seen("m3", "d", False, 10.5)]
+    dest.advance(16.0)  # both ids forgotten, the earliest first
+    assert dest.take_journal() == [Dropped("m3"), Dropped("m1")]
+    # two moves taken back together: journaled last first, as each goes to the front
+    donor.submit([d, e])
+    donor.move_out("m2", "x", ["d"], 1.0, 2.0)
+    donor.move_out("m4", "y", ["e"], 1.0, 2.0)
+    assert donor.take_journal() == [Put((d, e), False, True), Done("a"), Leave("m2", "x", 2.0, (d,)),
+                                    Leave("m4", "y", 2.0, (e,))]
+    assert donor.take_back_expired(3.5) == ["m2", "m4"]
+    assert donor.take_journal() == [Done("b"), TakenBack("m4"), TakenBack("m2")]
+    assert [t.id for t in donor.queued] == ["e"] and [t.id for t, _ in donor.running.values()] == ["d"]
+
+
+# --- TaskBoard.restore -----------------------------------------------------------------
+
+
+def test_a_restored_board_keeps_its_grace_and_memory():
+    board = TaskBoard.restore("n1", 2, JournalState(), 0.0, grace=2.5, memory=30.0)
+    assert (board.grace, board.memory) == (2.5, 30.0)
+
+
+def test_a_restored_board_resends_its_leaving_moves_at_once_from_itself():
+    t = task("a", 3.0)
+    state = JournalState(leaving={"m1": ("n2", 5.0, (t,))})
+    board = TaskBoard.restore("n1", 1, state, 1.0)
+    assert board.transfers_to_resend(1.0, 1e9) == [Transfer("m1", "n1", "n2", (t,), 5.0)]
+
+
+def test_a_restored_board_forgets_equal_time_move_ids_in_journal_order():
+    # not in alphabetical order, and both forgotten after the same time
+    state = JournalState(seen={"m2": ("n2", True, True, 5.0), "m1": ("n3", False, False, 5.0)})
+    board = TaskBoard.restore("n1", 1, state, 0.0)
+    assert board.unconfirmed() == [("m2", "n2")]
+    board.advance(6.0)
+    assert board.take_journal() == [Dropped("m2"), Dropped("m1")]
+    assert board.remembered == 0 and board.unconfirmed() == []
+
+
+# --- the queue's runs ---------------------------------------------------------------------
+
+
+def test_a_queue_with_exactly_limit_runs_gives_every_run_exactly():
+    q = _Queue()
+    q.extend([task(i, 0.1) for i in "abc"] + [task("d", 0.2)])
+    assert q.runs(2) == [[0.1, 3], [0.2, 1]]  # two runs, limit two: no average (0.3 / 3 != 0.1 in floats)
+    assert q.runs(1) == [[0.125, 4]]
+
+
+def test_the_head_run_averages_what_the_exact_tail_runs_leave():
+    q = _Queue()
+    q.extend([task("a", 1.0), task("b", 2.0), task("c", 3.0), task("d", 3.0)])
+    assert q.runs(3) == [[1.0, 1], [2.0, 1], [3.0, 2]]
+    assert q.runs(2) == [[1.5, 2], [3.0, 2]]  # 9 s of work, less 2 x 3 s in the tail, over 2 tasks

@@ -14,6 +14,8 @@ from budget import examples
 
 from daemon import wire
 from daemon.core import messages as m
+from daemon.core.messages import MAX_TASKS, MAX_TEXT, MAX_WAVE_TAGS
+from daemon.core.waves import wave_started
 from daemon.wire import MAX_FRAME, SCHEMA, VERSION, WireError
 
 pack = msgpack.Packer(use_bin_type=True).pack
@@ -290,3 +292,103 @@ def test_each_field_takes_exactly_its_types():
     assert wire._exact_types((int, float)) == frozenset({int, float})
     for kind, spec in wire.SCHEMA.items():
         assert [(f, types) for f, types, _ in wire._CHECKS[kind]] == [(f, wire._exact_types(w)) for f, w in spec.items()]
+
+
+# --- wire: entry streams past the frame size ---------------------------------------------------
+
+
+def test_an_entry_stream_larger_than_a_frame_is_refused():
+    big = wire.pack_entries([("n", None, {"pad": "x" * (wire.MAX_FRAME // 2)})] * 2)
+    assert len(big) > wire.MAX_FRAME
+    with pytest.raises(WireError, match=r"^echo: entries are not a msgpack stream: BufferFull$"):
+        wire.unpack_entries(big)
+
+
+def test_a_bad_stream_names_msgpack_s_error():
+    with pytest.raises(WireError, match=r"^echo: entries are not a msgpack stream: FormatError$"):
+        wire.unpack_entries(b"\xc1")
+
+
+# --- wire: length limits, at the limit and one past it -----------------------------------
+
+
+def test_a_text_field_may_hold_max_text_characters_and_no_more():
+    assert MAX_TEXT == 256
+    ok = wire.decode(wire.encode("submit", 0, tasks=1, cost=1.0, label="x" * MAX_TEXT))
+    assert ok["label"] == "x" * 256
+    with pytest.raises(WireError, match=r"^submit: field 'label' is longer than 256 characters$"):
+        wire.decode(wire.encode("submit", 0, tasks=1, cost=1.0, label="x" * (MAX_TEXT + 1)))
+
+
+def test_a_list_field_may_hold_its_limit_of_items_and_no_more():
+    assert MAX_WAVE_TAGS == 4096
+    ok = wire.decode(wire.encode("forget", 0, move_id="m", waves=["w"] * MAX_WAVE_TAGS))
+    assert len(ok["waves"]) == 4096
+    with pytest.raises(WireError, match=r"^forget: field 'waves' has 4097 items, more than 4096$"):
+        wire.decode(wire.encode("forget", 0, move_id="m", waves=["w"] * (MAX_WAVE_TAGS + 1)))
+    # another list, another limit: the task ids a submit answers with
+    assert len(wire.decode(wire.encode("submit.ok", 0, ids=[0] * MAX_TASKS))["ids"]) == 100_000
+    with pytest.raises(WireError, match=r"^submit\.ok: field 'ids' has 100001 items, more than 100000$"):
+        wire.decode(wire.encode("submit.ok", 0, ids=[0] * (MAX_TASKS + 1)))
+
+
+def test_a_bytes_field_may_hold_max_text_bytes_and_no_more():
+    def finn(report):  # a Finn message: its report travels in the wave frame (no finn.start carries one now)
+        return wire.encode("wave", 0, wave="w", msg="finn", body=[[], []], params={"tasks": 1, "cost": 1.0},
+                           budget=None, report=report)
+
+    ok = wire.decode(finn(b"r" * MAX_TEXT))
+    assert ok["report"] == b"r" * 256
+    with pytest.raises(WireError, match=r"^finn: field 'report' is longer than 256 bytes$"):
+        wire.decode(finn(b"r" * (MAX_TEXT + 1)))
+
+
+def test_a_task_count_is_0_to_max_tasks_in_every_field_that_carries_one():
+    def submit(tasks):
+        return wire.decode(wire.encode("submit", 0, tasks=tasks, cost=1.0, label="l"))
+
+    def move(count):
+        return wire.decode(wire.encode("move", 0, move_id="m", dest="d", tasks=[], count=count))
+
+    assert submit(0)["tasks"] == 0 and submit(MAX_TASKS)["tasks"] == 100_000
+    assert move(0)["count"] == 0 and move(MAX_TASKS)["count"] == 100_000
+    with pytest.raises(WireError, match=r"^submit: field 'tasks' must be 0\.\.100000, got 100001$"):
+        submit(MAX_TASKS + 1)
+    with pytest.raises(WireError, match=r"^submit: field 'tasks' must be 0\.\.100000, got -1$"):
+        submit(-1)
+    with pytest.raises(WireError, match=r"^move: field 'count' must be 0\.\.100000, got 100001$"):
+        move(MAX_TASKS + 1)
+    with pytest.raises(WireError, match=r"^move: field 'count' must be 0\.\.100000, got -1$"):
+        move(-1)
+
+
+def test_a_number_with_a_range_is_above_its_low_end_and_at_most_its_high_end():
+    def submit(cost):
+        return wire.decode(wire.encode("submit", 0, tasks=1, cost=cost, label="l"))
+
+    assert submit(86_400.0)["cost"] == 86_400.0 and submit(1e-9)["cost"] == 1e-9 and submit(5)["cost"] == 5
+    for cost in (0.0, 86_400.5, -1.0):
+        with pytest.raises(WireError, match=rf"^submit: field 'cost' must be in \(0, 86400\], got {cost!r}$"):
+            submit(cost)
+    budget = wire.encode("wave", 0, wave="w", msg="explore", body=[], params={"detail": True}, budget=-3600, report=b"")
+    with pytest.raises(WireError, match=r"^explore: field 'budget' must be in \(-3600, 3600\], got -3600$"):
+        wire.decode(budget)
+
+
+def test_a_float_must_be_finite_even_where_its_range_would_admit_infinity():
+    # expires' range is (0, inf]: only the finiteness check refuses inf there
+    frame = wire.encode("transfer", 0, move_id="m", tasks=[], expires=float("inf"), waves=[])
+    with pytest.raises(WireError, match=r"^transfer: field 'expires' must be finite, got inf$"):
+        wire.decode(frame)
+    with pytest.raises(WireError, match=r"^submit: field 'cost' must be finite, got nan$"):
+        wire.decode(wire.encode("submit", 0, tasks=1, cost=float("nan"), label="l"))
+    assert wire.decode(wire.encode("transfer", 0, move_id="m", tasks=[], expires=1e300, waves=[]))["expires"] == 1e300
+
+
+# --- wave ids -----------------------------------------------------------------------------
+
+
+def test_a_wave_id_carries_a_start_time_of_up_to_20_hex_digits():
+    assert wave_started("echo-" + "f" * 20 + "-salt") == 16**20 - 1
+    assert wave_started("echo-" + "f" * 21 + "-salt") is None
+    assert wave_started("echo-" + "0" * 21 + "-salt") is None  # the width counts, not the value

@@ -186,7 +186,7 @@ def test_a_donor_stopped_past_the_deadline_reads_the_taken_ack_before_taking_bac
     before the ACK is read (daemon/core/node.py, "Time"). So: no take-back in the donor's
     journal, and the three tasks at the taker only. With that rule removed this test
     failed 1 run of 5 (the tick won the race once); with the late ACK's reclaim removed as
-    well, the tasks ran at both. tests/node/test_node_pinned.py and the simulator's
+    well, the tasks ran at both. tests/node/test_node_core.py and the simulator's
     stalls (tests/sim/test_chaos.py) pin the rule deterministically."""
     import sqlite3
 

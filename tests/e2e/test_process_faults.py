@@ -125,7 +125,7 @@ def test_a_node_whose_clock_is_off_joins_the_wave_begun_the_moment_it_is_running
     an echo begun at once finds it with its tasks. Without the ready wait (daemon/node.py
     ReadyLine) the node ahead was missing after each of the three restarts. (The
     first start here is not sharp: by the time `ctl start` returns, more than 0.45 s
-    have passed since pical took its epoch; tests/node/test_node_pinned.py pins it.)"""
+    have passed since pical took its epoch; tests/node/test_node_core.py pins it.)"""
     from daemon.operator import Operator
     from daemon.topology import load
 

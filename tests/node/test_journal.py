@@ -6,9 +6,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.core.journal import Acked, Confirmed, Done, Dropped, Leave, MemoryJournal, Put, Seen, TakenBack
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.core.tasks import Task
 from daemon.journal import SqliteJournal
@@ -153,3 +155,92 @@ def test_a_restarted_node_tells_the_finn_wave_and_round_it_told_before(tmp_path)
     reopened.close()
     assert again.last_finn == [finn, NOW, 6, 2] == core.last_finn
     assert again.last_round == [rnd, NOW + 0.5, 1, 2, 0, 0] == core.last_round
+
+
+def task(i, cost=1.0):
+    return Task(i, "test", float(cost))
+
+
+def queue_ids(j: MemoryJournal) -> list[str]:
+    return [t.id for t in j.state().queue]
+
+
+# --- MemoryJournal ---------------------------------------------------------------------
+
+
+def test_a_journal_counts_one_write_per_apply_starting_from_none():
+    j = MemoryJournal()
+    assert j.writes == 0
+    j.apply([Put((task("a"),), False, True), Done("a")])  # two records, one write
+    assert j.writes == 1
+    j.apply([])  # an empty Persist is still one write
+    assert j.writes == 2
+
+
+def test_tasks_put_at_the_front_go_before_the_queue_in_their_own_order():
+    j = MemoryJournal()
+    j.apply([Put((task("x"),), False, True)])
+    j.apply([Put((task("y"), task("z")), True, False)])
+    assert queue_ids(j) == ["y", "z", "x"]
+    j.apply([Put((task("w"),), True, False), Put((task("v"),), False, False)])
+    assert queue_ids(j) == ["w", "y", "z", "x", "v"]
+    assert j.state().submitted == 1  # only the first Put was new work
+
+
+def test_a_move_taken_back_puts_its_tasks_before_the_queue():
+    j = MemoryJournal()
+    j.apply([Put((task("a"), task("b"), task("c")), False, True)])
+    j.apply([Leave("m", "n2", 5.0, (task("b"), task("c")))])
+    assert queue_ids(j) == ["a"]
+    j.apply([TakenBack("m")])
+    assert queue_ids(j) == ["b", "c", "a"] and j.state().leaving == {}
+
+
+def test_a_task_with_two_copies_loses_its_earliest_first_in_both_journals(tmp_path):
+    """A task id queued twice (a copy put back at the front while the other still waits,
+    say): Done and Leave remove the earliest copy, in the memory journal as in SQLite."""
+    from daemon.journal import SqliteJournal
+
+    records = [
+        [Put((task("a"), task("b"), task("a", 2.0)), False, True)],
+        [Put((task("a", 3.0),), True, False)],  # a third copy, now the earliest
+        [Done("a")],
+        [Leave("m", "n2", 5.0, (task("a"),))],
+        [Done("zz")],  # no copy: nothing happens
+    ]
+    memory, db = MemoryJournal(), SqliteJournal(tmp_path / "j.sqlite")
+    try:
+        for batch in records[:3]:
+            memory.apply(batch)
+            db.write(batch)
+        assert [(t.id, t.cost) for t in memory.state().queue] == [("a", 1.0), ("b", 1.0), ("a", 2.0)]
+        for batch in records[3:]:
+            memory.apply(batch)
+            db.write(batch)
+        assert [(t.id, t.cost) for t in memory.state().queue] == [("b", 1.0), ("a", 2.0)]
+    finally:
+        db.close()
+    reopened = SqliteJournal(tmp_path / "j.sqlite")  # as a restarted node reads it
+    try:
+        assert [(t.id, t.cost) for t in reopened.load().queue] == [("b", 1.0), ("a", 2.0)]
+    finally:
+        reopened.close()
+
+
+def test_records_for_move_ids_the_journal_does_not_hold_change_nothing():
+    j = MemoryJournal()
+    j.apply([Put((task("a"),), False, True), Seen("s", "n3", True, 9.0)])
+    before = j.state()
+    # like SQLite's DELETE of a missing row (daemon/journal.py): no error, no change
+    j.apply([Acked("nope")])
+    j.apply([TakenBack("nope")])
+    j.apply([Dropped("nope")])
+    j.apply([Confirmed("nope")])
+    assert j.state() == before
+    assert j.writes == 5
+
+
+def test_a_journal_refuses_a_record_of_another_kind_by_name():
+    j = MemoryJournal()
+    with pytest.raises(TypeError, match=r"^not a journal record: \('Put', 1\)$"):
+        j.apply([("Put", 1)])
