@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+import polling  # tests/polling.py: tests/ is on sys.path (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 SHM = Path("/dev/shm")
@@ -32,10 +34,6 @@ _spec = importlib.util.spec_from_file_location("e2e_cluster_env", ROOT / "tests"
 _e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_e2e)
 ClusterEnv = _e2e.ClusterEnv
-# and its polling helpers (tests/e2e/polling.py)
-_spec = importlib.util.spec_from_file_location("e2e_polling", ROOT / "tests" / "e2e" / "polling.py")
-polling = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(polling)
 
 
 def mpi_missing() -> str | None:

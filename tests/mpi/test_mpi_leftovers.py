@@ -14,7 +14,7 @@ import signal
 import pytest
 
 from daemon import security
-from mpi_launch import polling
+import polling
 
 # MPI launches: one at a time with tests/mpi/test_mpi_cluster.py's, whose /dev/shm checks
 # would see their shared memory (the xdist group of `make test`)
