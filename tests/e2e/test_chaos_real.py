@@ -40,8 +40,8 @@ import time
 import psutil
 import pytest
 
-from test_faults import SEED_NODES, node_entry
-from test_lifecycle import wait_until
+from cluster_helpers import SEED_NODES, node_entry
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 

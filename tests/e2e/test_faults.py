@@ -14,19 +14,12 @@ import time
 import psutil
 import pytest
 
-from test_lifecycle import squat, wait_until
+from cluster_helpers import SEED_NODES, node_entry, squat
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
-SEED_NODES = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
 RESTART_WAIT = 30.0  # generous: the machine is shared, a node imports pyzmq on restart
-
-
-def node_entry(cluster_env, name: str, cluster: str = "seed") -> dict:
-    try:
-        return cluster_env.record(cluster)["nodes"][name]
-    except (OSError, ValueError, KeyError):
-        return {}  # between the supervisor's atomic writes there is always a whole file
 
 
 def status_json(cluster_env, *args) -> tuple[int, dict]:

@@ -3,13 +3,11 @@ of the supervisor takes with it. Every check of "nothing is left" is made by pid
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,24 +16,13 @@ import psutil
 import pytest
 
 from daemon.burner import Burner
+from cluster_helpers import squat
 from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
 SEED = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
 DEATH_WAIT = 10.0  # bound on "dies within a few seconds": generous, the machine is shared
-
-
-@contextlib.contextmanager
-def squat(port: int):
-    """Hold ``port`` with a listening socket, as another program would. SO_REUSEADDR: an
-    earlier test's cluster may have left the port in TIME_WAIT, which is no obstacle to
-    ZeroMQ (it sets the option too) and must be none here."""
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
-        yield
 
 
 def test_start_status_stop_leaves_no_process(cluster_env):

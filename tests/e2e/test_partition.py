@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from test_lifecycle import wait_until
+from polling import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,6 @@ test then feeds thousands of schema-shaped frames (tests/node/hostile.py).
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 import pytest
 
@@ -22,92 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon import wire
-from daemon.core import messages as m
-from daemon.core.journal import MemoryJournal
-from daemon.core.node import (
-    MAX_DONE_WAVES,
-    MAX_WAVES,
-    NodeConfig,
-    NodeCore,
-    Persist,
-    Reply,
-    Send,
-    ShowTrace,
-    routing_ids,
-)
+from daemon.core.node import MAX_WAVES
 from daemon.core.waves import new_wave_id
-from daemon.trace.recorder import Recorder
-from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker
+from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker, Probe
 from tests import wavemsgs as W
-
-
-class Probe:
-    """One node core (``subserviate``: parent tubularia, child pical) and its journal."""
-
-    def __init__(self, name: str = "subserviate"):
-        self.core = NodeCore(NodeConfig.of(SEED, name), EPOCH, NOW)
-        self.journal = MemoryJournal()
-        self.now = NOW
-        self.sends: list[Send] = []
-        self.replies: list[Reply] = []
-        self.recorder = Recorder(name, EPOCH, routing_ids(frozenset(SEED.names)))
-        self.traces: list[dict] = []  # the trace replies, decoded
-
-    def run(self, effects) -> list:
-        for eff in effects:
-            if type(eff) is Persist:
-                self.journal.apply(eff.records)
-            elif type(eff) is Send:
-                assert eff.dest in SEED.names and eff.dest != self.core.name, eff
-                wire.pack(eff.msg, 1)  # whatever the core sends must frame
-                self.sends.append(eff)
-            elif type(eff) is Reply:
-                wire.pack(eff.msg, 1)
-                self.replies.append(eff)
-            elif type(eff) is ShowTrace:  # answered as daemon/node.py does
-                rec = self.recorder
-                steps, dropped = rec.select(eff.wave_ids, eff.max_steps)
-                frame = wire.pack_trace(EPOCH, rec.node, rec.inc, dropped, list(rec.seen), steps)
-                assert len(frame) <= wire.MAX_FRAME
-                self.traces.append(wire.decode(frame))
-        return effects
-
-    def frame(self, sender: bytes, frame: bytes) -> None:
-        try:
-            epoch, msg = wire.parse(frame)
-        except wire.WireError:
-            self.core.count("garbage")
-            return
-        effects = self.run(self.core.handle(sender, epoch, msg, self.now))
-        self.recorder.record(self.now, 0.0, sender, epoch, msg, effects, self.core.board.queue_length)
-
-    def send(self, sender: bytes, kind: str, /, epoch: int = EPOCH, **fields) -> None:
-        self.frame(sender, wire.encode(kind, epoch, **fields))
-
-    def tick(self, dt: float) -> None:
-        self.now += dt
-        effects = self.run(self.core.tick(self.now))
-        if effects:
-            self.recorder.record(self.now, 0.0, None, None, None, effects, self.core.board.queue_length)
-
-    def last_error(self) -> str:
-        errors = [r.msg for r in self.replies if type(r.msg) is m.Error]
-        return errors[-1].code if errors else ""
-
-    def check(self) -> None:
-        core = self.core
-        assert core.stats["internal"] == 0, core.last_internal
-        assert len(core.waves) <= MAX_WAVES
-        assert len(core.done_waves) <= MAX_DONE_WAVES
-        # the journal holds exactly the board: a crash now would lose nothing
-        state = self.journal.state()
-        board = core.board
-        on_board = Counter(t.id for t in board.queued) + Counter(t.id for t, _ in board.running.values())
-        assert Counter(t.id for t in state.queue) == on_board
-        assert (state.submitted, state.done) == (board.submitted, board.done)
-        sample = board.sample(self.now, False)
-        assert sorted(state.leaving) == sorted(o[0] for o in sample["outgoing"])
-        assert sorted(mid for mid, v in state.seen.items() if v[2]) == sorted(sample["unconfirmed"])
 
 
 def wave(kind: str = "e", k: int = 0) -> str:

@@ -14,8 +14,7 @@ from daemon.core.journal import Acked, Confirmed, Done, Dropped, Leave, MemoryJo
 from daemon.core.node import NodeConfig, NodeCore
 from daemon.core.tasks import Task
 from daemon.journal import SqliteJournal
-from tests.node.hostile import FrameMaker
-from tests.node.test_hostile import EPOCH, NOW, SEED, Probe
+from tests.node.hostile import EPOCH, NOW, SEED, FrameMaker, Probe
 from tests import wavemsgs as W
 
 

@@ -6,35 +6,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 import termios
 
 import pytest
 
-from top_frames import ROOT
-from top_pty import PtyTerminal
+from top_pty import PtyTerminal, node_row, start_seed, top_in_pty
 
 pytestmark = pytest.mark.e2e
-
-
-def start_seed(cluster_env, **cluster):
-    topo = cluster_env.topology("seed.toml", rebalance_interval=0, **cluster)
-    started = cluster_env.ctl("start", topo)
-    assert started.returncode == 0, started.stderr
-    return topo
-
-
-def top_in_pty(cluster_env, topo, *args, cols=100, rows=30) -> PtyTerminal:
-    env = dict(cluster_env.env, TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
-    env.pop("NO_COLOR", None)
-    env.pop("LC_ALL", None)
-    argv = [sys.executable, "-X", "faulthandler", "-m", "ctl", "top", "-t", str(topo), "--interval", "0.3", *args]
-    return PtyTerminal(argv, env, cols, rows, cwd=ROOT)
-
-
-def node_row(t: PtyTerminal, name: str) -> str:
-    y = t.line_with(f" {name} ", 4) or t.line_with(f"▶{name} ", 4)
-    return t.screen.display[y] if y is not None else ""
 
 
 def fields(t: PtyTerminal, name: str) -> list[str]:

@@ -82,7 +82,7 @@ def test_a_node_the_supervisor_does_not_run_is_marked_with_its_state(seed_roster
 
 @pytest.mark.e2e
 def test_r_with_a_dead_node_shows_the_failure_and_the_node_fatal(cluster_env):
-    from test_top_e2e import node_row, start_seed, top_in_pty
+    from top_pty import node_row, start_seed, top_in_pty
 
     topo = start_seed(cluster_env, restart="never")
     t = top_in_pty(cluster_env, topo, "--timeout", "1", cols=120)

@@ -15,10 +15,13 @@ import select
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import time
 
 import pyte
+
+from top_frames import ROOT
 
 KEYS = {
     "up": b"\x1b[A", "down": b"\x1b[B", "pgup": b"\x1b[5~", "pgdn": b"\x1b[6~",
@@ -150,3 +153,23 @@ class PtyTerminal:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         os.close(self.master)
+
+
+def start_seed(cluster_env, **cluster):
+    topo = cluster_env.topology("seed.toml", rebalance_interval=0, **cluster)
+    started = cluster_env.ctl("start", topo)
+    assert started.returncode == 0, started.stderr
+    return topo
+
+
+def top_in_pty(cluster_env, topo, *args, cols=100, rows=30) -> PtyTerminal:
+    env = dict(cluster_env.env, TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
+    env.pop("NO_COLOR", None)
+    env.pop("LC_ALL", None)
+    argv = [sys.executable, "-X", "faulthandler", "-m", "ctl", "top", "-t", str(topo), "--interval", "0.3", *args]
+    return PtyTerminal(argv, env, cols, rows, cwd=ROOT)
+
+
+def node_row(t: PtyTerminal, name: str) -> str:
+    y = t.line_with(f" {name} ", 4) or t.line_with(f"▶{name} ", 4)
+    return t.screen.display[y] if y is not None else ""
