@@ -14,10 +14,14 @@ import time
 
 import pytest
 
+from polling import wait_until
+
 from daemon.operator import NodeError, Operator
 from daemon.topology import load
 
 pytestmark = pytest.mark.e2e
+
+WAIT_FOR = 30.0  # seconds for a state of the two nodes: generous, the machine is shared
 
 TOPOLOGY = """
 [cluster]
@@ -103,16 +107,6 @@ def complete_echo(topology):
     return None if snap["missing"] else snap
 
 
-def wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
-
-
 def started_with_work(daemons):
     """Both nodes up, ten 60 s tasks at the donor (one runs, nine wait)."""
     topology = load(daemons.path)
@@ -163,7 +157,7 @@ def settled_split(topology) -> tuple[dict, dict]:
             return None
         return nodes
 
-    nodes = wait_for(settled, "the move acknowledged and forgotten")
+    nodes = wait_until(settled, WAIT_FOR, "the move acknowledged and forgotten")
     return nodes["donor"], nodes["taker"]
 
 
@@ -196,7 +190,7 @@ def test_a_donor_stopped_past_the_deadline_reads_the_taken_ack_before_taking_bac
     topology, ids = started_with_work(daemons)
     # an echo first: the links between the two are made (a connection's handshake needs
     # both ends running, and one of them is always stopped below)
-    wait_for(lambda: complete_echo(topology), "an echo over both links")
+    wait_until(lambda: complete_echo(topology), WAIT_FOR, "an echo over both links")
     sent = move_three_to_the_stopped_taker(daemons, topology, ids)
     daemons.signal("donor", signal.SIGSTOP)
     daemons.signal("taker", signal.SIGCONT)  # accepts, and ACKs to the stopped donor
@@ -211,10 +205,10 @@ def test_a_donor_stopped_past_the_deadline_reads_the_taken_ack_before_taking_bac
         except sqlite3.Error:
             return False
 
-    wait_for(accepted, "the taker to accept the move")
+    wait_until(accepted, WAIT_FOR, "the taker to accept the move")
     assert time.monotonic() - sent < 5.0, "the taker accepted after the move's expiry: the test proves nothing"
     # the move's deadline (5 s) and grace (1 s) pass while the donor is stopped
-    wait_for(lambda: time.monotonic() > sent + 7.0, "the move's deadline and grace to pass")
+    wait_until(lambda: time.monotonic() > sent + 7.0, WAIT_FOR, "the move's deadline and grace to pass")
     daemons.signal("donor", signal.SIGCONT)
     donor, taker = settled_split(topology)
     assert (donor["running"] + donor["queued"], taker["running"] + taker["queued"]) == (7, 3)

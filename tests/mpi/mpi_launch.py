@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 import polling  # tests/polling.py: tests/ is on sys.path (tests/conftest.py)
 
@@ -85,13 +84,10 @@ class MpiRun:
         return procs
 
     def wait_published(self, timeout: float = PUBLISH_TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while not self.publish.exists():
-            if self.proc.poll() is not None:
-                pytest.fail(f"{Path(self.command[0]).name} exited {self.proc.returncode} before publishing:\n{self.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"nothing published at {self.publish} after {timeout:.0f} s:\n{self.output()}")
-            time.sleep(0.1)
+        polling.wait_until(self.publish.exists, timeout, f"{self.publish} to be published", every=0.1,
+                           unless=lambda: self.proc.poll() is not None
+                           and f"{Path(self.command[0]).name} exited {self.proc.returncode}",
+                           detail=self.output)
         self.watch()
         return self.publish.read_text()
 
@@ -117,14 +113,14 @@ class MpiRun:
         """Poll until mpiexec is reaped and every process seen is gone; returns the seconds
         it took. Fails naming what is left after ``timeout``."""
         start = time.monotonic()
-        deadline = start + timeout
-        while True:
-            if self.proc.poll() is not None and not self.alive():
-                return time.monotonic() - start
-            if time.monotonic() > deadline:
-                names = [f"{p.pid} {' '.join(p.cmdline()) if p.is_running() else ''}" for p in self.alive()]
-                pytest.fail(f"still there {timeout:.0f} s later: {names}\n{self.output()}")
-            time.sleep(0.05)
+
+        def left() -> str:
+            names = [f"{p.pid} {' '.join(p.cmdline()) if p.is_running() else ''}" for p in self.alive()]
+            return f"still there: {names}\n{self.output()}"
+
+        polling.wait_until(lambda: self.proc.poll() is not None and not self.alive(), timeout,
+                           "mpiexec and every process of the launch to be gone", detail=left)
+        return time.monotonic() - start
 
     def stop(self) -> None:
         """SIGTERM to mpiexec (by pid), as a user's Ctrl-C or kill would."""

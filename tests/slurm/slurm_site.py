@@ -39,6 +39,8 @@ from pathlib import Path
 
 import psutil
 
+import polling  # tests/polling.py: tests/ is on sys.path (tests/conftest.py)
+
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "srun", "sbatch", "scancel", "sinfo", "squeue", "scontrol")
 DAEMONS = ("munged", "slurmctld", "slurmd", "slurmstepd")
 NODE, PARTITION = "efnode", "efpart"
@@ -159,14 +161,11 @@ class SlurmSite:
         self.daemons.append((name, proc))
 
     def _wait(self, what: str, test) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not test():
-            for name, proc in self.daemons:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited {proc.returncode} while waiting for {what}:\n{self.logs()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no {what} after {START_TIMEOUT:.0f} s:\n{self.logs()}")
-            time.sleep(0.2)
+        def exited() -> str | None:
+            return next((f"{name} exited {proc.returncode}" for name, proc in self.daemons if proc.poll() is not None),
+                        None)
+
+        polling.wait_until(test, START_TIMEOUT, what, every=0.2, unless=exited, detail=self.logs)
 
     def logs(self, lines: int = 15) -> str:
         """The last lines of every daemon's output, for failure messages."""

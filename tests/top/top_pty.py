@@ -21,6 +21,7 @@ import time
 
 import pyte
 
+import polling
 from top_frames import ROOT
 
 KEYS = {
@@ -104,18 +105,17 @@ class PtyTerminal:
                 return
 
     def wait_for(self, predicate, timeout: float = 60.0, what: str = "the screen") -> None:
-        """Pump until ``predicate(self)`` holds; AssertionError with the screen if not."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}; screen:\n{self.text()}")
-            if self.proc.poll() is not None:
-                self.pump(0.05)
-                if predicate(self):
-                    return
-                raise AssertionError(f"ctl top exited ({self.proc.returncode}) while waiting for {what}; "
-                                     f"screen:\n{self.text()}")
+        """Pump until ``predicate(self)`` holds; fail with the screen if not (at once if
+        ctl top exited: its last output is pumped first)."""
+        def exited() -> str | None:
+            if self.proc.poll() is None:
+                self.pump(0.05)  # the wait between two looks: reading what ctl top writes
+                return None
             self.pump(0.05)
+            return f"ctl top exited ({self.proc.returncode})"
+
+        polling.wait_until(lambda: predicate(self), timeout, what, every=0, unless=exited,
+                           detail=lambda: "screen:\n" + self.text())
 
     def press(self, key: str) -> None:
         os.write(self.master, KEYS.get(key, key.encode()))
