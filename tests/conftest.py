@@ -8,6 +8,10 @@ replayed from the database or shrunk. Under pytest-xdist (``make test`` runs the
 on several workers) each worker counts its own examples and hands the number to the
 controller at its end (``workeroutput``), which prints the sum.
 
+Orphans: from the first e2e test on, the test process is the child subreaper of what its
+tests start and reaps their orphans at once (tests/reaper.py): a stopped cluster's
+supervisor is gone when it exits, not when init gets round to reaping it.
+
 Processes: ``make test-fast`` runs ``-m "not e2e"`` and must start none, so a test that
 starts a process (``subprocess``, ``os.fork``, ``os.posix_spawn``... seen through
 Python's audit events, in the test, the fixtures it sets up and the teardown of its
@@ -23,6 +27,7 @@ import sys
 import pytest
 
 import budget  # registers and loads the profile before any test module is imported
+import reaper
 
 
 def pytest_collection_modifyitems(items):
@@ -82,6 +87,8 @@ def pytest_runtest_setup(item):
     global _started, _watching
     _started = None if item.get_closest_marker("e2e") else []
     _watching = _started is not None
+    if not _watching:
+        reaper.start()  # this process reaps the orphans its e2e tests leave (tests/reaper.py)
 
 
 @pytest.fixture(autouse=True)
