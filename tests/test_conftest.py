@@ -18,9 +18,10 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.fixture
 def suite(pytester):
-    """A pytest project holding this suite's conftest.py and budget.py, and its markers."""
+    """A pytest project holding this suite's conftest.py, budget.py and reaper.py, and its
+    markers."""
     pytester.makeconftest((TESTS / "conftest.py").read_text())
-    pytester.makepyfile(budget=(TESTS / "budget.py").read_text())
+    pytester.makepyfile(budget=(TESTS / "budget.py").read_text(), reaper=(TESTS / "reaper.py").read_text())
     pytester.makeini("[pytest]\nmarkers =\n    e2e: starts processes\n")
     return pytester
 
