@@ -33,14 +33,17 @@ What it gives each test:
   ``echo_reaches_every_node(topology)`` asserts that one echo wave reaches every node;
   ``wave_trace_holds(topology, wave, kind)`` fetches a recording cluster's trace of that
   wave and asserts Tel's wave properties on it (daemon/trace/check.py).
+- ``module_cluster_env``: the same, one for a whole module, for tests that only read
+  from a cluster they can share (see the fixture).
 - ``copy_in_keys_of_another_cluster(topology)``: a leftover a user can make (tests of
   "Launch state is fresh or verified", ARCHITECTURE.md).
 - ``processes()``: every live process started under this test's home (found by the
   ``ECHOFINN_HOME`` in its environment, which supervisors, nodes and burners inherit);
   ``gone(pid, create_time=None)``: that process is gone and reaped (or the pid reused).
 
-Teardown runs ``ctl stop -t`` for every cluster this test started (one the test stopped
-itself answers "nothing to stop", exit 1: not a problem), then checks by pid —
+Teardown runs ``ctl stop -t`` for every cluster this test started (unless no process of
+the test's is left: all stopped by the test itself; a cluster it stopped answers "nothing
+to stop", exit 1: not a problem), then checks by pid —
 the supervisors and nodes that ``cluster.json`` records, and every process seen carrying
 this test's home — that nothing is left, zombies included. Anything left is SIGKILLed
 by pid as a last resort and the test FAILS, naming it.
@@ -308,6 +311,8 @@ class ClusterEnv:
         for proc in self._recorded():
             self._saw(proc)
         topologies = {_load_record(f).get("topology") for f in self.home.glob("*/cluster.json")}
+        if not self._recorded() and not any(_still_here(p) for p in self.seen.values()):
+            topologies, self.started = set(), set()  # stopped by the test itself: nothing for ctl stop to do
         for topology in sorted(t for t in topologies | self.started if isinstance(t, str)):
             try:
                 result = self.ctl("stop", "-t", topology, timeout=STOP_TIMEOUT)
@@ -367,3 +372,20 @@ def cluster_env(tmp_path, monkeypatch):
     problems = env.teardown()
     if problems:
         pytest.fail("cluster teardown:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def module_cluster_env(tmp_path_factory):
+    """One ClusterEnv for the tests of a module that only read from a cluster: they share
+    its clusters (started once, by a module fixture of theirs) instead of each starting and
+    stopping its own. Its teardown checks the same as ``cluster_env``'s, once, after the
+    module's last test on this worker (a problem fails that test's teardown). Tests that
+    share a cluster belong to one xdist group, so that one worker runs them all."""
+    env = ClusterEnv(tmp_path_factory.mktemp("module"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ECHOFINN_HOME", str(env.home))
+        yield env
+        problems = env.teardown()
+    if problems:
+        pytest.fail("shared cluster teardown:\n  " + "\n  ".join(problems), pytrace=False)
+

@@ -32,6 +32,17 @@ def started(env, file="seed.toml", **cluster):
     return env.start(file, **cluster)
 
 
+# The tests that read from a seed cluster and add no task share one (module_cluster_env):
+# one worker runs them, one after the other.
+SHARED = pytest.mark.xdist_group("waves-shared-seed")
+
+
+@pytest.fixture(scope="module")
+def shared_seed(module_cluster_env):
+    """A recording seed cluster the module's read-only tests share: (env, topology path)."""
+    return module_cluster_env, started(module_cluster_env, record=True)
+
+
 def _ledger(books, snap) -> str:
     """The totals and every node's hand-off state, for a failed accounting check."""
     rows = [f"{n['name']}: run {n['running']} queue {n['queued']} done {n['done']} submitted {n['submitted']} "
@@ -51,8 +62,9 @@ def assert_spanning_tree(nodes, initiator):
         assert initiator in seen
 
 
-def test_echo_lists_every_node_of_the_seed_tree_with_14_messages(cluster_env):
-    path = started(cluster_env, record=True)
+@SHARED
+def test_echo_lists_every_node_of_the_seed_tree_with_14_messages(shared_seed):
+    cluster_env, path = shared_seed
     snap = cluster_env.ctl_json("echo", "-t", path)
     cluster_env.wave_trace_holds(path, snap["wave"], "echo")
     names = [n["name"] for n in snap["nodes"]]
@@ -150,8 +162,9 @@ def test_seed_policy_moves_one_task_per_loaded_node(cluster_env):
     assert [(m["from"], len(m["tasks"])) for m in res["moves"]] == [("subserviate", 1)]
 
 
-def test_finn_wave_adds_k_tasks_on_every_node(cluster_env):
-    path = started(cluster_env, record=True)
+@SHARED
+def test_finn_wave_adds_k_tasks_on_every_node(shared_seed):
+    cluster_env, path = shared_seed
     res = cluster_env.ctl_json("finn", "--tasks", "2", "--cost", "0.2", "-t", path)
     cluster_env.wave_trace_holds(path, res["wave"], "finn")
     assert sorted(res["decided"]) == sorted(load(path).names)
@@ -252,8 +265,9 @@ def test_a_node_killed_mid_run_is_named_by_echo_and_finn(cluster_env):
     assert all(row["ping_ms"] > 0 for name, row in rows.items() if name != "pical")
 
 
-def test_bad_arguments_name_what_is_wrong(cluster_env):
-    path = started(cluster_env)
+@SHARED
+def test_bad_arguments_name_what_is_wrong(shared_seed):
+    cluster_env, path = shared_seed
     r = cluster_env.ctl("submit", "nosuchnode", "-t", path)
     assert r.returncode == 2 and "nosuchnode" in r.stderr
     r = cluster_env.ctl("submit", "root", "--tasks", "0", "-t", path)
