@@ -89,6 +89,7 @@ def pytest_runtest_setup(item):
     _watching = _started is not None
     if not _watching:
         reaper.start()  # this process reaps the orphans its e2e tests leave (tests/reaper.py)
+    reaper.active(not _watching)  # from an e2e test's setup to the next unmarked test's
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,9 @@ is still "gone" only once it exited and was reaped, and a zombie whose parent is
 
 What is not reaped here: the children this process starts itself (``subprocess.Popen``,
 ``os.fork``, ``os.forkpty``, ``os.posix_spawn``), known by pid and start time, which
-their starter waits for. Started for e2e tests only (tests/conftest.py): the others
-start no process.
+their starter waits for. Started by the first e2e test and looking only while e2e tests
+run (tests/conftest.py): the others start no process, and the thread's looks would take
+the interpreter's lock from their CPU-bound work.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import time
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 EVERY = 0.01  # seconds between two looks for an exited child
-SCAN_EVERY = 0.05  # ... when each look reads /proc
+SCAN_EVERY = 0.2  # ... when each look reads /proc
 
 _lock = threading.Lock()  # held while this process starts a child and while the reaper reaps
 _ours: set[tuple[int, int | None]] = set()  # (pid, start time) of the children started here
 _started = False
+_active = threading.Event()  # set while e2e tests run: the reaper looks only then
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -91,7 +93,17 @@ def _reap_adopted() -> float:
 
 def _loop() -> None:
     while True:
+        _active.wait()
         time.sleep(_reap_adopted())
+
+
+def active(on: bool) -> None:
+    """Look for orphans (while e2e tests run) or not (while the others run: they start no
+    process, and a look costs them the interpreter's lock)."""
+    if on:
+        _active.set()
+    else:
+        _active.clear()
 
 
 def _wrap_spawners() -> None:
