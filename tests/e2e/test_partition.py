@@ -65,9 +65,10 @@ class NamespaceClusterEnv(ClusterEnv):
         super().__init__(tmp_path / f"h{i}")
         self.lab, self.i = lab, i
 
-    def ctl(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
+    def ctl(self, *args, timeout: float = 60, cwd=ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``python -m ctl ARGS`` inside this test's namespace (the base class's signature)."""
         command = self.lab.inside(self.i, [sys.executable, "-m", "ctl", *map(str, args)])
-        result = subprocess.run(command, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL,
+        result = subprocess.run(command, env={**self.env, **(env or {})}, cwd=cwd, stdin=subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=timeout)
         self.processes()
         if args[:1] == ("start",) and len(args) > 1 and result.returncode == 0:
