@@ -294,7 +294,8 @@ class NodeDaemon:
             kind = raw["t"]
             refusal = self.gate.refusal(role, user_id, ident, kind)
             if refusal is not None and kind == "wave":  # said with the wave's own message type
-                shown = raw.get("msg")
+                w = raw.get("w")
+                shown = w[1] if type(w) is list and len(w) == 6 else raw.get("msg")  # daemon/wire.py WAVE_FIELDS
                 if type(shown) is str and 0 < len(shown) <= 64:
                     refusal = self.gate.refusal(role, user_id, ident, kind, shown)
             if refusal is None:

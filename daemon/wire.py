@@ -19,8 +19,11 @@ and :func:`typed` (the fields), so that it can check who may send the type in be
 an operator learns nothing of a node message's fields from the errors it is told.
 
 Waves (daemon/core/wave.py). A ``wave`` frame carries one message of a wave of any
-kind: ``msg`` names the kind's message type, ``body`` holds its fields but ``wave`` in
-order, checked against the bounds the kind declares (:class:`~daemon.core.wave.Text`,
+kind, its six fields (:data:`WAVE_FIELDS`) in one list ``w`` — ``{"v", "t": "wave",
+"e", "w": [wave, msg, body, params, budget, report]}``, fewer map keys to pack and read
+on the path every wave message takes; :func:`decode` gives them by name, and a frame
+that spells them out as map fields is read the same. ``msg`` names the kind's message
+type, ``body`` holds its fields but ``wave`` in order, checked against the bounds the kind declares (:class:`~daemon.core.wave.Text`,
 ``Int``, ``Num``, ``Flag``, ``Names``, ``Items``, ``Blob``), and ``params`` against the
 kind's parameters, as are a ``wave.start``'s. The kinds are those of
 daemon/plugins.py; the table of their checks is built on first use. A field that holds a
@@ -52,6 +55,8 @@ _packer = msgpack.Packer(use_bin_type=True)
 
 
 def encode(kind: str, epoch: int = 0, /, **fields) -> bytes:
+    if kind == "wave" and fields.keys() == _WAVE_KEYS:  # the compact form (module text)
+        return _packer.pack({"v": VERSION, "t": kind, "e": epoch, "w": [fields[f] for f in WAVE_FIELDS]})
     fields["v"] = VERSION
     fields["t"] = kind
     fields["e"] = epoch
@@ -59,9 +64,12 @@ def encode(kind: str, epoch: int = 0, /, **fields) -> bytes:
 
 
 def decode(frame: bytes) -> dict:
-    """Parse and check one frame; raise WireError naming what is wrong."""
+    """Parse and check one frame; raise WireError naming what is wrong. A ``wave``
+    frame's fields are given by name, whichever form it came in."""
     msg = open_frame(frame)
     _check(msg)
+    if msg["t"] == "wave" and "w" in msg:
+        msg.update(zip(WAVE_FIELDS, msg.pop("w")))
     return msg
 
 
@@ -171,7 +179,7 @@ class _Body:
     """What the edge knows of one wave message type: its class, its kind, the check of
     each field but ``wave`` and how :func:`pack` turns each into a plain value."""
 
-    __slots__ = ("mt", "kind", "cls", "checks", "arity", "convert", "names", "nparams", "param_checks", "joins")
+    __slots__ = ("mt", "kind", "cls", "checks", "arity", "convert", "names", "joins", "fast", "fast_params")
 
     def __init__(self, mt: wv.MessageType, kind: type):
         self.mt = mt
@@ -183,9 +191,8 @@ class _Body:
         self.convert = [(k + 1, _PACKERS[type(b)]) for k, b in enumerate(mt.fields.values()) if type(b) in _PACKERS]
         self.names = tuple(k + 1 for k, b in enumerate(mt.fields.values()) if type(b) is wv.Names)
         self.joins = mt.joins
-        self.nparams = len(kind.params)
-        self.param_checks = [(f"{mt.name}: {kind.name} parameter {p!r}", _BOUND_CHECKS[type(b)], b, p)
-                             for p, b in kind.params.items()]
+        self.fast = tuple(_fast_bound(b) for b in mt.fields.values())
+        self.fast_params = (tuple(kind.params), tuple(_fast_bound(b) for b in kind.params.values()))
 
 
 def _pack_names(value):
@@ -228,51 +235,122 @@ def body_of(msg_cls: type) -> "_Body | None":
     return _table()[3].get(msg_cls)
 
 
-def _check_wave(msg: dict) -> "_Body":
+def _check_wave(msg: dict) -> tuple:
     """A ``wave`` frame: its envelope (as SCHEMA says), its body against the message
     type's bounds, its parameters against the kind's; returns what the edge knows of the
-    message type. Errors name the wave's own message type where it is one (``explore:
-    field 'budget' ...``). A message that cannot bring the wave to a node (``joins``
-    false: the receiver has the wave's parameters already) carries none, nor a budget or
-    a report. The envelope's common case is checked inline (every wave message of a
+    message type and the six fields. Errors name the wave's own message type where it is
+    one (``explore: field 'budget' ...``). A message that cannot bring the wave to a node
+    (``joins`` false: the receiver has the wave's parameters already) carries none, nor a
+    budget or a report. The common case is checked inline (every wave message of a
     cluster passes here); anything unusual takes the generic path, which names the field."""
     tables = _tables
     if tables is None or tables[0] != plugins._version:
         tables = _table()
-    try:
-        name, wave, values, params, report, budget = (msg["msg"], msg["wave"], msg["body"], msg["params"],
-                                                      msg["report"], msg["budget"])
+    w = msg.get("w")
+    if type(w) is list and len(w) == 6:
+        wave, name, values, params, budget, report = w
         body = tables[2].get(name) if type(name) is str else None
         bt = type(budget)
-        ok = (body is not None and type(wave) is str and len(wave) <= m.MAX_TEXT and type(values) is list
-              and type(params) is dict and type(report) is bytes and len(report) <= m.MAX_TEXT
-              and (budget is None or ((bt is float or bt is int) and -m.MAX_BUDGET < budget <= m.MAX_BUDGET)))
-    except KeyError:
-        ok = False
-    if not ok:
-        name = msg.get("msg")
-        body = tables[2].get(name) if type(name) is str else None
-        _check_fields(msg, "wave", body.mt.name if body is not None else "wave")  # raises, naming the field
-        if body is None:
-            raise WireError(f"wave: no wave kind installed here has a message {name!r}")
+        ok = (body is not None and type(wave) is str and len(wave) <= _MAX_TEXT and type(values) is list
+              and type(params) is dict and type(report) is bytes and len(report) <= _MAX_TEXT
+              and (budget is None or ((bt is float or bt is int) and _MIN_BUDGET < budget <= _MAX_BUDGET))
+              and len(values) == body.arity
+              and (not values or _fast(values, body.fast))
+              and (_fast_params(params, body.fast_params) if body.joins else
+                   not params and budget is None and not report))
+        if ok:
+            return body, wave, values, params, budget, report
+        fields = dict(zip(WAVE_FIELDS, w))
+    elif w is not None:
+        raise WireError(f"wave: field 'w' must be a list of {', '.join(WAVE_FIELDS)}")
+    else:
+        fields = msg
+    # the generic path, on the fields by name: it names what is wrong
+    name = fields.get("msg")
+    body = tables[2].get(name) if type(name) is str else None
+    _check_fields(fields, "wave", body.mt.name if body is not None else "wave")
+    if body is None:
+        raise WireError(f"wave: no wave kind installed here has a message {name!r}")
+    wave, values, params, budget, report = (fields["wave"], fields["body"], fields["params"], fields["budget"],
+                                            fields["report"])
     if len(values) != body.arity:
         raise WireError(f"{body.mt.name}: {len(values)} fields in the body, the message has {body.arity}")
     for value, (where, check, bound) in zip(values, body.checks):
         check(where, bound, value)
     if body.joins:
-        try:
-            if len(params) != body.nparams:
-                raise KeyError
-            for where, check, bound, key in body.param_checks:
-                check(where, bound, params[key])
-        except KeyError:
-            _check_params(body.mt.name, body.kind, params, True)  # raises, naming what is wrong
-            raise
+        _check_params(body.mt.name, body.kind, params, True)
     elif params or budget is not None or report:
         raise WireError(f"{body.mt.name}: carries no parameters, budget or report (it cannot bring the wave to a node)")
-    return body
+    return body, wave, values, params, budget, report
 
 
+_MAX_TEXT = m.MAX_TEXT
+_MAX_BUDGET = m.MAX_BUDGET
+_MIN_BUDGET = -m.MAX_BUDGET
+# the bounds as (code, a, b) for the inline checks of _fast: what _BOUND_CHECKS checks, and
+# nothing else (a value that fails here goes to those checks, which name it)
+_TEXT, _INT, _NUM, _FLAG, _NAMES, _ITEMS, _BLOB = range(7)
+
+
+def _fast_bound(bound) -> tuple:
+    t = type(bound)
+    if t is wv.Text:
+        return (_TEXT, bound.limit, 0)
+    if t is wv.Int:
+        return (_INT, bound.lo, bound.hi)
+    if t is wv.Num:
+        return (_NUM, bound.lo, bound.hi)
+    if t is wv.Flag:
+        return (_FLAG, 0, 0)
+    if t is wv.Names:
+        return (_NAMES, bound.limit, 0)
+    if t is wv.Items:
+        return (_ITEMS, bound.limit, 0)
+    return (_BLOB, bound.limit, 0)
+
+
+def _fast(values: list, codes: tuple) -> bool:
+    """Whether every value passes its bound (the common case, checked inline)."""
+    for value, (code, a, b) in zip(values, codes):
+        t = type(value)
+        if code == _BLOB:
+            if t is not bytes or len(value) > a:
+                return False
+        elif code == _NAMES:
+            if t is not list or len(value) > a:
+                return False
+            for x in value:
+                if type(x) is not str or len(x) > _MAX_TEXT:
+                    return False
+        elif code == _INT:
+            if t is not int or not a <= value <= b:
+                return False
+        elif code == _NUM:
+            if (t is not float and t is not int) or not a < value <= b:  # nan and inf fail the range
+                return False
+        elif code == _FLAG:
+            if t is not bool:
+                return False
+        elif code == _TEXT:
+            if t is not str or len(value) > a:
+                return False
+        elif t is not list or len(value) > a:  # _ITEMS
+            return False
+    return True
+
+
+def _fast_params(params: dict, spec: tuple) -> bool:
+    """Whether ``params`` holds exactly the kind's parameters, each within its bound."""
+    if len(params) != len(spec[0]):
+        return False
+    try:
+        return _fast([params[key] for key in spec[0]], spec[1])
+    except KeyError:
+        return False
+
+
+WAVE_FIELDS = ("wave", "msg", "body", "params", "budget", "report")  # the order of a wave frame's list "w"
+_WAVE_KEYS = frozenset(WAVE_FIELDS)
 _ABSENT = object()
 
 
@@ -349,10 +427,8 @@ def typed(msg: dict) -> tuple[int, object]:
     then the typed message (a ``wave`` frame's body as the kind's own message type)."""
     kind = msg["t"]
     if kind == "wave":
-        info = _check_wave(msg)
-        wave = msg["wave"]
-        return msg["e"], _new(_WaveMessage, (wave, _new(info.cls, (wave, *msg["body"])), msg["params"], msg["budget"],
-                                             msg["report"]))
+        info, wave, values, params, budget, report = _check_wave(msg)
+        return msg["e"], _new(_WaveMessage, (wave, _new(info.cls, (wave, *values)), params, budget, report))
     _check(msg)
     cls = m.TYPES[kind]
     return msg["e"], _new(cls, map(msg.__getitem__, cls._fields))
@@ -373,8 +449,8 @@ def pack(msg, epoch: int) -> bytes:
                 values[k - 1] = convert(values[k - 1])
         else:
             values = []
-        return _packer.pack({"v": VERSION, "t": "wave", "e": epoch, "wave": wave, "msg": info.mt.name, "body": values,
-                             "params": params, "budget": budget, "report": report})
+        return _packer.pack({"v": VERSION, "t": "wave", "e": epoch, "w": [wave, info.mt.name, values, params, budget,
+                                                                          report]})
     kind = m.KIND[mt]
     fields = dict(zip(msg._fields, msg))
     if mt is m.WaveDecided:

@@ -73,13 +73,16 @@ class EchoWave(Wave):
     defaults = {"detail": False}
     snapshot = True
     decided_as = "echo.result"
-    # instance attributes shadowing the base class's properties
-    finished = False  # echoed to the father, or decided
-    sampled = False  # a flag, not ``state is None``: a sample may be None
-    missing: tuple | None = None  # neighbours given up on (see expire)
+    __slots__ = ("me", "neighbours", "_neighbour_set", "father", "initiator", "joined", "finished", "heard",
+                 "children", "sampled", "state", "sent", "result", "missing")
 
     def __init__(self, node, wave: str, params: dict[str, Any] | None = None):
-        super().__init__(node, wave, params if params is not None else {})
+        self.node = node
+        self.wave = wave
+        self.params = params if params is not None else {}
+        self.finished = False  # echoed to the father, or decided
+        self.sampled = False  # a flag, not ``state is None``: a sample may be None
+        self.missing: tuple | None = None  # neighbours given up on (see expire)
         me = self.me = node.me
         self.neighbours = neighbours = node.neighbours  # a tuple, in the node's order
         self._neighbour_set = _set_of(neighbours)
@@ -167,8 +170,10 @@ class EchoWave(Wave):
     def _join(self, father) -> None:
         self.joined = True
         self.father = father
-        self.presample()
         node = self.node
+        if not self.sampled:  # presample, inline
+            self.sampled = True
+            self.state = node.sample(self.params.get("detail", True))
         budget = node.budget()
         if budget is not None:  # the node's share of the operator's timeout
             node.set_deadline(node.now + max(0.0, budget))

@@ -69,6 +69,7 @@ class FinnWave(Wave):
     defaults = {"tasks": 1, "cost": 1.0}
     hears_from = "parents"
     initiators_allowed = "many"
+    __slots__ = ("me", "ins", "outs", "inc", "ninc", "heard", "started", "decided", "sent")
 
     def __init__(self, node, wave: str, params: dict[str, Any] | None = None):
         super().__init__(node, wave, params if params is not None else {})

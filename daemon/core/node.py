@@ -277,7 +277,7 @@ class _Wave:
     :class:`daemon.core.wave.WaveNode`: the kind calls these methods back."""
 
     __slots__ = ("core", "kind", "wave", "id", "params", "report", "end", "deadline", "seen", "decided", "sent",
-                 "enqueued", "provisional", "allowed", "types")
+                 "enqueued", "provisional", "allowed", "types", "me", "neighbours")
 
     def __init__(self, core: "NodeCore", kind: type, wave_id: str, params: dict, report: bytes | None,
                  end: float | None, now: float, provisional: bool = False):
@@ -296,12 +296,10 @@ class _Wave:
         self.provisional = provisional  # made by a Lai-Yang tag: params and budget still to come
         self.allowed = core._neighbour_set if kind.hears_from == "neighbours" else core._child_set
         self.types = core._kind_types[kind]
+        self.me = core.name  # WaveNode's, as plain attributes: every kind reads them as it is made
+        self.neighbours = core.neighbours
 
     # --- WaveNode ----------------------------------------------------------------------
-
-    @property
-    def me(self) -> str:
-        return self.core.name
 
     @property
     def parents(self) -> tuple:
@@ -310,10 +308,6 @@ class _Wave:
     @property
     def children(self) -> tuple:
         return self.core.config.children
-
-    @property
-    def neighbours(self) -> tuple:
-        return self.core.neighbours
 
     @property
     def nodes(self) -> frozenset:
@@ -667,13 +661,20 @@ class NodeCore:
         self._watchers.pop(wave, None)
 
     def _close(self, wave: str, now: float, snapshot: bool | None = None) -> None:
-        rec = self.waves.get(wave)
-        self._forget(wave)
-        self.done_waves[wave] = now
-        self.done_waves.move_to_end(wave)
-        if snapshot if rec is None else rec.kind.snapshot:
-            self._done_tags[wave] = now
-            self._done_tags.move_to_end(wave)
+        rec = self.waves.pop(wave, None)
+        if rec is not None:
+            snapshot = rec.kind.snapshot
+            if rec.deadline is not None:
+                self._deadlines.pop(wave, None)
+            if self._watchers:
+                self._watchers.pop(wave, None)
+        done = self.done_waves
+        done.pop(wave, None)
+        done[wave] = now  # the latest last
+        if snapshot:
+            done = self._done_tags
+            done.pop(wave, None)
+            done[wave] = now
 
     def _params(self, kind: type, params: dict) -> dict:
         if len(params) == len(kind.params):
@@ -760,7 +761,19 @@ class NodeCore:
                 rec.end = None if budget is None else now + max(0.0, budget)
                 rec.report = msg.report or None
                 rec.provisional = False
-        self._event(rec, now, created, rec.wave.receive, peer, body)
+        mark = len(self._out)  # _event, inline: the path every wave message takes
+        inst = rec.wave
+        try:
+            inst.receive(peer, body)
+        except WaveError:
+            if created:
+                self._forget(wave)
+            raise
+        except Exception as exc:
+            self._fault(rec, exc, mark, now)
+            return
+        if inst.finished:
+            self._close(wave, now)
 
     def _decided(self, rec: _Wave, result) -> None:
         """An instance decided here: report it to the wave's operator. A wave that enqueued
