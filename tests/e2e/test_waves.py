@@ -299,3 +299,25 @@ def test_the_supervisor_balances_every_rebalance_interval(cluster_env):
     assert done_at["subserviate"] < 20 and sum(v > 0 for v in done_at.values()) >= 3, done_at
     log = (cluster_env.home / "seed" / "supervisor.log").read_text()
     assert "balancing round:" in log
+
+
+def test_ctl_wave_runs_echo_and_finn_by_name_on_a_real_cluster(cluster_env):
+    """The generic command: any installed kind by name, its parameters checked against
+    the kind's bounds, every decision collected (Finn: all eight nodes; echo: the
+    initiator, with one entry per node)."""
+    path = started(cluster_env, record=True)
+    names = load(path).names
+    finn = cluster_env.ctl_json("wave", "finn", "--param", "tasks=2", "--param", "cost=0.2", "-t", path)
+    cluster_env.wave_trace_holds(path, finn["wave"], "finn")
+    assert finn["kind"] == "finn" and finn["complete"] and sorted(finn["decided"]) == sorted(names)
+    assert finn["params"] == {"tasks": 2, "cost": 0.2} and finn["initiators"] == ["root"]
+    assert all(len(r["enqueued"]) == 2 for r in finn["results"].values())
+    assert sum(r["sent"] for r in finn["results"].values()) == 7  # an out-tree: N - 1 messages
+    echo = cluster_env.ctl_json("wave", "echo", "--initiator", "pical", "-t", path)
+    cluster_env.wave_trace_holds(path, echo["wave"], "echo")
+    assert echo["decided"] == ["pical"] and echo["complete"]
+    entries = echo["results"]["pical"]
+    assert sorted(e[0] for e in entries) == sorted(names) and entries[0][:2] == ["pical", None]
+    assert sum(e[2]["submitted"] for e in entries) == 16  # the Finn wave's tasks, every one counted once
+    text = cluster_env.ctl("wave", "finn", "-t", path)
+    assert text.returncode == 0 and "decided: 8/8 nodes" in text.stdout

@@ -177,3 +177,67 @@ def test_a_kind_that_fails_to_load_or_is_malformed_is_skipped_and_reported():
             plugins._extra.pop(name, None)
         plugins.reload()
     assert plugins.broken() == {}
+
+
+# --- ctl wave (in process: its refusals come before it asks the cluster anything) -------
+
+
+class RingOnly(Wave):
+    """Runs on a directed ring only (as Chang–Roberts does)."""
+
+    name = "ringonly"
+    summary = "a kind that needs a ring, for the tests"
+
+    @classmethod
+    def refuse(cls, graph):
+        if any(len(graph.children(n)) != 1 or len(graph.parents(n)) != 1 for n in graph.nodes):
+            return "not a directed ring: every node needs exactly one in- and one out-neighbour"
+        return None
+
+
+def test_ctl_wave_refuses_a_topology_the_kind_cannot_run_on_with_its_reason(capsys):
+    from ctl.cli import main
+
+    plugins.register(RingOnly)
+    try:
+        assert main(["wave", "ringonly", "-t", str(SEED.path)]) == 1
+    finally:
+        plugins.unregister("ringonly")
+    err = capsys.readouterr().err
+    assert err == ("ctl wave: ringonly cannot run on cluster seed: not a directed ring: every node needs exactly one "
+                   "in- and one out-neighbour\n")
+
+
+def test_ctl_wave_lists_the_kinds_one_line_each_and_the_broken_ones(capsys):
+    from ctl.cli import main
+
+    class Broken(Wave):
+        name = "broken"
+        tag = "f"  # Finn's
+
+    plugins.register(RingOnly)
+    plugins.register(Broken)
+    try:
+        assert main(["wave", "--list"]) == 0
+    finally:
+        plugins.unregister("ringonly")
+        plugins.unregister("broken")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["echo", "finn", "ringonly", "broken"]
+    assert lines[2] == "ringonly     a kind that needs a ring, for the tests"
+    assert lines[3] == "broken       BROKEN: broken: its tag 'f' is another kind's"
+    assert lines[1].endswith("[params: tasks=1, cost=1.0]")
+
+
+@pytest.mark.parametrize(("argv", "text"), [
+    (["wave", "nothing"], "no wave kind 'nothing' is installed (installed: echo, finn)"),
+    (["wave", "finn", "--param", "x=1"], "--param x: finn has no such parameter (it takes: cost, tasks)"),
+    (["wave", "finn", "--param", "tasks=-1"], "--param tasks=-1: must be 0..100000"),
+    (["wave", "echo", "--param", "detail=maybe"], "--param detail=maybe: expected true or false"),
+    (["wave"], "name a wave kind"),
+])
+def test_ctl_wave_bad_arguments_exit_2_naming_what_is_wrong(capsys, argv, text):
+    from ctl.cli import main
+
+    assert main([*argv, "-t", str(SEED.path)]) == 2
+    assert text in capsys.readouterr().err
