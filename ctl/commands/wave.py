@@ -1,9 +1,9 @@
 """``ctl wave NAME [--initiator N]... [--param K=V]... [--json] [--timeout S]``: one wave of
 any installed kind over the running cluster; ``ctl wave --list``: the installed kinds.
 
-A wave kind is a class of daemon/core/wave.py, found by name among the built-in ones and
-those third-party packages declare under the entry-point group ``echofinn.waves``
-(daemon/plugins.py). The command asks the kind first whether it can run on the
+A wave kind is a wave algorithm written on echofinn's wave interface, found by name among
+the built-in ones and those third-party packages declare under the entry-point group
+``echofinn.waves`` (the Python packaging convention pytest plugins use). The command asks the kind first whether it can run on the
 cluster's topology: if not, it says why in the kind's words (not strongly connected, not
 a ring, not a tree) and exits 1 without touching the cluster. Otherwise every node is
 pinged, the wave is started at ``--initiator`` (repeatable; default: the kind's choice,
