@@ -45,31 +45,25 @@ Theory of operation (ARCHITECTURE.md, "The waves"; daemon/core/wave.py for the c
   for other kinds it is only reported (Finn's decisions follow only their ancestors).
   ``check()`` cannot judge it: a :class:`WaveRun` carries no causal order.
 
-The kinds the simulator knows are :data:`BUILTIN`, found by name with :func:`kinds`.
+The kinds the simulator knows are the installation's (daemon/plugins.py ``wave_kinds``),
+found by name with :func:`kinds`.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.core.wave import Blob, Flag, Graph, Int, Items, Names, Num, Text, Wave, WaveRun, Work
+from daemon.core.wave import Blob, Flag, Graph, Int, Items, Names, Num, Stream, Text, Wave, WaveRun, Work
 from daemon.core.waves import NOTHING, Step, WaveError, new_wave_id
 from daemon.errors import BadInput, UserError
 from daemon.sim.drive import Driver
 from daemon.sim.network import DEFAULT_DELAY, START
 
-# The kinds written on the wave interface, as "module:class". daemon/plugins.py (the
-# registry with the third-party kinds) supersedes this list once it exists.
-BUILTIN = (
-    "daemon.core.tarry:TarryWave",
-    "daemon.core.tree:TreeWave",
-    "daemon.core.phase:PhaseWave",
-    "daemon.core.election:ElectionWave",
-)
+# The kinds the simulator runs are the installation's (daemon/plugins.py): the built-in
+# ones and those third-party packages declare under the entry-point group echofinn.waves.
 
 DEADLINE = "deadline"  # the payload tag of a timer event
 CLOCKS_MAX_NODES = 200  # vector clocks cost N integers per node and message
@@ -80,13 +74,10 @@ class Refused(UserError):
 
 
 def kinds() -> dict[str, type[Wave]]:
-    """The kinds the simulator runs, by name, in :data:`BUILTIN` order."""
-    out: dict[str, type[Wave]] = {}
-    for spec in BUILTIN:
-        module, _, cls = spec.partition(":")
-        kind = getattr(importlib.import_module(module), cls)
-        out[kind.name] = kind
-    return out
+    """The kinds the simulator runs, by name: every usable installed kind (daemon/plugins.py)."""
+    from daemon.plugins import wave_kinds
+
+    return dict(wave_kinds())
 
 
 def kind_named(name: str) -> type[Wave]:
@@ -122,13 +113,19 @@ def bound_problem(bound: Any, value: Any) -> str | None:
         if not isinstance(value, bool):
             return f"must be true or false, got {type(value).__name__}"
     elif isinstance(bound, (Names, Items)):
-        if not isinstance(value, (list, tuple)):
+        # the wire sends a set of names as a sorted list (daemon/wire.py), so a kind may
+        # hand the node a set there
+        sets: tuple[type, ...] = (set, frozenset) if isinstance(bound, Names) else ()
+        if not isinstance(value, (list, tuple, *sets)):
             return f"must be a list, got {type(value).__name__}"
+        assert isinstance(value, (list, tuple, set, frozenset))
         if len(value) > bound.limit:
             return f"has {len(value)} items, more than {bound.limit}"
         if isinstance(bound, Names) and not all(isinstance(v, str) for v in value):
             return "must list node names (strings)"
     elif isinstance(bound, Blob):
+        if isinstance(value, Stream):  # packed by the wire into one bytes field (echo's entries)
+            return None
         if not isinstance(value, (bytes, bytearray)):
             return f"must be bytes, got {type(value).__name__}"
         if len(value) > bound.limit:

@@ -35,7 +35,10 @@ class Roll(NamedTuple):
 
 class Base(Wave):
     name = "probe"
-    messages = (MessageType("probe.note", Note, {"text": Text(8)}), MessageType("probe.roll", Roll, {"names": Names(2)}))
+    messages = (
+        MessageType("probe.note", Note, {"text": Text(8)}),
+        MessageType("probe.roll", Roll, {"names": Names(2)}),
+    )
     hears_from = "parents"
 
 
@@ -70,15 +73,18 @@ def test_a_correct_kind_runs_clean():
     assert sim.unpreceded == [()]
 
 
-@pytest.mark.parametrize("dest, msg, why", [
-    ("a", lambda w: Note(w, "x"), "b -> a: a hears only from its parents and b is not one"),
-    ("zz", lambda w: Note(w, "x"), "b -> zz: 'zz' is not a node"),
-    ("c", lambda w: Other(w), "b -> c: Other is not one of probe's message types"),
-    ("c", lambda w: Note("another-wave", "x"), "b -> c: probe.note of wave 'another-wave'"),
-    ("c", lambda w: Note(w, "far too long"), "b -> c: probe.note field text is 12 characters, more than 8"),
-    ("c", lambda w: Roll(w, ["a", "b", "c"]), "b -> c: probe.roll field names has 3 items, more than 2"),
-    ("c", lambda w: Roll(w, ["a", "x"]), "b -> c: probe.roll field names names 'x', not a node of the cluster"),
-])
+@pytest.mark.parametrize(
+    "dest, msg, why",
+    [
+        ("a", lambda w: Note(w, "x"), "b -> a: a hears only from its parents and b is not one"),
+        ("zz", lambda w: Note(w, "x"), "b -> zz: 'zz' is not a node"),
+        ("c", lambda w: Other(w), "b -> c: Other is not one of probe's message types"),
+        ("c", lambda w: Note("another-wave", "x"), "b -> c: probe.note of wave 'another-wave'"),
+        ("c", lambda w: Note(w, "far too long"), "b -> c: probe.note field text is 12 characters, more than 8"),
+        ("c", lambda w: Roll(w, ["a", "b", "c"]), "b -> c: probe.roll field names has 3 items, more than 2"),
+        ("c", lambda w: Roll(w, ["a", "x"]), "b -> c: probe.roll field names names 'x', not a node of the cluster"),
+    ],
+)
 def test_a_send_the_receiver_would_not_accept_is_refused(dest, msg, why):
     class Rogue(Flood):
         def receive(self, sender, m):
@@ -235,8 +241,9 @@ def test_dependence_is_a_violation_only_for_a_kind_that_claims_it():
     class Claims(Hasty):
         dependence = True
 
-    assert run(Claims).violations == ["a decided before any event at b, c (a wave's decision follows an "
-                                      "event at every node)"]
+    assert run(Claims).violations == [
+        "a decided before any event at b, c (a wave's decision follows an event at every node)"
+    ]
 
 
 def test_sample_and_enqueue():
@@ -245,8 +252,10 @@ def test_sample_and_enqueue():
             self.node.decide({"sample": self.node.sample(), "tasks": self.node.enqueue(2, 0.5)})
 
     sim = run(Worker, graph=Graph(("a", "b"), (("a", "b"),)))
-    (node, result), = sim.run.decisions
-    assert result["sample"]["node"] == "b" and result["sample"]["sampled_at"] == pytest.approx(sim.decision_times[0] / 1000)
+    ((node, result),) = sim.run.decisions
+    assert result["sample"]["node"] == "b" and result["sample"]["sampled_at"] == pytest.approx(
+        sim.decision_times[0] / 1000
+    )
     assert [t for _, t, _ in sim.tasks] == result["tasks"] and len(set(result["tasks"])) == 2
 
 
@@ -289,30 +298,42 @@ def test_same_seed_same_run_other_seed_other_timing():
 
 
 def test_kinds_by_name():
-    assert list(kinds()) == ["tarry", "tree", "phase", "election"]
+    assert list(kinds())[:6] == ["echo", "finn", "tarry", "tree", "phase", "election"]  # then third-party kinds
     assert kind_named("phase").name == "phase"
-    with pytest.raises(BadInput, match="unknown wave kind 'tary' \\(did you mean 'tarry'\\?\\); known: tarry"):
+    with pytest.raises(
+        BadInput, match="unknown wave kind 'tary' \\(did you mean 'tarry'\\?\\); known: echo, finn, tarry"
+    ):
         kind_named("tary")
 
 
-@pytest.mark.parametrize("bound, good, bad, why", [
-    (Text(3), "abc", "abcd", "is 4 characters, more than 3"),
-    (Int(0, 9), 9, True, "must be an integer, got bool"),
-    (Num(0, 1), 0.5, float("nan"), "must be a finite number, got nan"),
-    (Flag(), False, 0, "must be true or false, got int"),
-    (Names(2), ["a"], ["a", 3], "must list node names (strings)"),
-    (Items(1), [1], [1, 2], "has 2 items, more than 1"),
-    (Blob(2), b"ab", "ab", "must be bytes, got str"),
-])
+@pytest.mark.parametrize(
+    "bound, good, bad, why",
+    [
+        (Text(3), "abc", "abcd", "is 4 characters, more than 3"),
+        (Int(0, 9), 9, True, "must be an integer, got bool"),
+        (Num(0, 1), 0.5, float("nan"), "must be a finite number, got nan"),
+        (Flag(), False, 0, "must be true or false, got int"),
+        (Names(2), ["a"], ["a", 3], "must list node names (strings)"),
+        (Items(1), [1], [1, 2], "has 2 items, more than 1"),
+        (Blob(2), b"ab", "ab", "must be bytes, got str"),
+    ],
+)
 def test_bounds(bound, good, bad, why):
     assert bound_problem(bound, good) is None
     assert bound_problem(bound, bad) == why
 
 
-@pytest.mark.parametrize("kind, shape, params", [
-    ("tarry", "dag", {}), ("tarry", "strong", {}), ("tree", "tree", {}),
-    ("phase", "strong", {"D": 39}), ("phase", "ring", {"D": 39}), ("election", "ring", {}),
-])
+@pytest.mark.parametrize(
+    "kind, shape, params",
+    [
+        ("tarry", "dag", {}),
+        ("tarry", "strong", {}),
+        ("tree", "tree", {}),
+        ("phase", "strong", {"D": 39}),
+        ("phase", "ring", {"D": 39}),
+        ("election", "ring", {}),
+    ],
+)
 def test_sweep_over_the_topologies_ctl_generates(kind, shape, params):
     """40-node topologies as ``ctl sim wave --nodes 40 --shape S --seed S`` makes them
     (English names, so the election's order is the words'), each run passing its checks;
@@ -322,4 +343,6 @@ def test_sweep_over_the_topologies_ctl_generates(kind, shape, params):
     for seed in range(15):
         sim = simulate_wave(kind, generated(40, shape, seed), params=params, seed=seed, dup=0.1)
         extra = "".join(f" --param {k}={v}" for k, v in params.items())
-        assert sim.violations == [], f"replay: ctl sim wave {kind} --nodes 40 --shape {shape} --seed {seed}{extra} --dup 0.1"
+        assert sim.violations == [], (
+            f"replay: ctl sim wave {kind} --nodes 40 --shape {shape} --seed {seed}{extra} --dup 0.1"
+        )
