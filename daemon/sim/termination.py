@@ -76,7 +76,8 @@ class Config:
     lost: float = 5.0  # the wave's parameter
     horizon: float = 600.0
     # a scripted run (tests): fixed links, CPUs, initiator, and events
-    # ("submit", time, node, (cost, ...)) and ("move", time, donor, dest, count)
+    # ("submit", time, node, (cost, ...)), ("move", time, donor, dest, count),
+    # ("crash", time, node) and ("restart", time, node)
     edges: tuple = ()
     cpus_of: dict | None = None
     initiator: str | None = None
@@ -98,7 +99,8 @@ class Report:
     idle_at: float | None = None  # when the truth became idle for good
     rounds: int = 0
     waves: int = 0
-    token_hops: int = 0
+    token_hops: int = 0  # token messages sent, resends included
+    hops_by_wave: dict = field(default_factory=dict)
     tasks: int = 0
     moves: int = 0
     take_backs: int = 0
@@ -282,7 +284,9 @@ class Sim:
             self.schedule(event[1], "scripted", event)
             self.quiet_after = max(self.quiet_after, event[1])
         self.initiator = cfg.initiator or o.choice(self.order)
-        self.schedule(o.uniform(*cfg.start), "start", None)
+        first = o.uniform(*cfg.start)
+        self.schedule(first, "start", None)
+        self.quiet_after = max(self.quiet_after, first)  # liveness counts from the operator's start
         for _ in range(cfg.extra_waves):
             self.schedule(o.uniform(0, cfg.submit_until), "start", o.choice(self.order))
         for name in self.order:
@@ -422,7 +426,9 @@ class Sim:
         self._step(donor)
 
     def _on_scripted(self, event) -> None:
-        if event[0] == "submit":
+        if event[0] in ("crash", "restart"):
+            getattr(self, "_on_" + event[0])(event[2])
+        elif event[0] == "submit":
             _, _, name, costs = event
             node = self.nodes[name]
             self._seq += 1
@@ -524,6 +530,7 @@ class Sim:
 
     def token_sent(self, node: str, dest: str, wave: str, token: Token) -> None:
         self.report.token_hops += 1
+        self.report.hops_by_wave[wave] = self.report.hops_by_wave.get(wave, 0) + 1
         key = (wave, token.round)
         self.passes.setdefault(key, {})[node] = self.now
         self.fathers.setdefault(key, {}).setdefault(dest, node)
