@@ -90,9 +90,9 @@ instance is black.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from daemon.core.wave import Blob, Flag, Graph, Int, MessageType, Num, Wave, WaveRun
+from daemon.core.wave import Blob, Bound, Flag, Graph, Int, MessageType, Num, Wave, WaveNode, WaveRun
 from daemon.core.waves import WaveError
 
 PROBE = 0.5  # seconds between resends of a token hop not yet answered passed
@@ -116,7 +116,7 @@ class TokenAck(NamedTuple):
 
 
 @lru_cache(maxsize=16)
-def _order(nodes: frozenset) -> dict[str, int]:
+def _order(nodes: frozenset[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(sorted(nodes))}
 
 
@@ -138,16 +138,17 @@ class Termination(Wave):
     tag = "term"
     summary = "detects that every task has run and no move is in flight (a DFG/Safra token on a DFS tour)"
     messages = (
-        MessageType("term.token", Token, {"round": Int(1), "hop": Int(0), "visited": Blob(MAX_NODES // 8 + 1),
-                                          "black": Flag()}),
+        MessageType(
+            "term.token", Token, {"round": Int(1), "hop": Int(0), "visited": Blob(MAX_NODES // 8 + 1), "black": Flag()}
+        ),
         MessageType("term.ack", TokenAck, {"round": Int(1), "hop": Int(0), "passed": Flag()}),
     )
-    params = {"lost": Num(0.0, 3600.0)}
-    defaults = {"lost": LOST}
+    params: ClassVar[dict[str, Bound]] = {"lost": Num(0.0, 3600.0)}
+    defaults: ClassVar[dict[str, Any]] = {"lost": LOST}
     hears_from = "neighbours"
     watches_work = True
 
-    def __init__(self, node, wave: str, params: dict[str, Any]):
+    def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]):
         super().__init__(node, wave, params)
         self.lost_after = float(params.get("lost", LOST))
         self._index = _order(node.nodes)
@@ -207,12 +208,19 @@ class Termination(Wave):
         now = self.node.now
         w = self._watch
         if w is not None and now >= w.heard + self.lost_after:
-            self._decide({"terminated": False, "reason": "lost", "node": w.dest, "round": self.round,
-                          "by": self.node.me})
+            self._decide(
+                {"terminated": False, "reason": "lost", "node": w.dest, "round": self.round, "by": self.node.me}
+            )
             return
         if self._ends is not None and now >= self._ends:
-            self._decide({"terminated": False, "reason": "timeout", "rounds": self.round,
-                          "holding": self._held is not None or self._waiting})
+            self._decide(
+                {
+                    "terminated": False,
+                    "reason": "timeout",
+                    "rounds": self.round,
+                    "holding": self._held is not None or self._waiting,
+                }
+            )
             return
         if w is not None and now >= w.sent + PROBE:
             w.sent = now
@@ -255,8 +263,10 @@ class Termination(Wave):
 
     def _on_token(self, sender: str, msg: Token) -> None:
         if len(msg.visited) != len(self._index) // 8 + 1:
-            raise WaveError(f"{self.node.me}: token of wave {self.wave} from {sender}: its visited set has "
-                            f"{len(msg.visited)} bytes, not {len(self._index) // 8 + 1}")
+            raise WaveError(
+                f"{self.node.me}: token of wave {self.wave} from {sender}: its visited set has "
+                f"{len(msg.visited)} bytes, not {len(self._index) // 8 + 1}"
+            )
         key = (msg.round, msg.hop)
         if key <= self._last:  # a resend or the network's duplicate: answer again
             up = self._upstream
@@ -264,8 +274,9 @@ class Termination(Wave):
             self.node.send(sender, TokenAck(self.wave, msg.round, msg.hop, not holding))
             return
         if self.initiator and msg.round != self.round:
-            raise WaveError(f"{self.node.me}: token of round {msg.round} of wave {self.wave}, "
-                            f"which is in round {self.round}")
+            raise WaveError(
+                f"{self.node.me}: token of round {msg.round} of wave {self.wave}, which is in round {self.round}"
+            )
         self._last = key
         self.round = msg.round
         # the token is back here: the hop this node made was taken (its answer may still
@@ -289,7 +300,9 @@ class Termination(Wave):
         """Pass the held token on, once the node is idle."""
         if not self._look():
             return
-        token = self._held._replace(black=self._held.black or self.black)
+        held = self._held
+        assert held is not None
+        token = held._replace(black=held.black or self.black)
         self._held = None
         self.black = False
         self._forward(token)
@@ -337,7 +350,7 @@ class Termination(Wave):
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _decide(self, result: dict) -> None:
+    def _decide(self, result: dict[str, Any]) -> None:
         self._done = True
         self._watch = None
         self._held = None
@@ -358,7 +371,7 @@ class Termination(Wave):
         i = self._index[name]
         bits[i >> 3] |= 1 << (i & 7)
 
-    def _visited(self, bits, name: str) -> bool:
+    def _visited(self, bits: bytes | bytearray, name: str) -> bool:
         i = self._index[name]
         return bool(bits[i >> 3] & (1 << (i & 7)))
 
@@ -370,7 +383,7 @@ class Termination(Wave):
             return "the topology has no nodes"
         seen = {graph.nodes[0]}
         todo = [graph.nodes[0]]
-        adj: dict[str, set] = {n: set() for n in graph.nodes}
+        adj: dict[str, set[str]] = {n: set() for n in graph.nodes}
         for p, c in graph.edges:
             adj[p].add(c)
             adj[c].add(p)
@@ -381,8 +394,10 @@ class Termination(Wave):
                     todo.append(n)
         if len(seen) < len(graph.nodes):
             cut = [n for n in graph.nodes if n not in seen]
-            return (f"not connected: {', '.join(cut[:5])}{' ...' if len(cut) > 5 else ''} cannot be reached "
-                    f"from {graph.nodes[0]} even ignoring the edges' direction (the token visits every node)")
+            return (
+                f"not connected: {', '.join(cut[:5])}{' ...' if len(cut) > 5 else ''} cannot be reached "
+                f"from {graph.nodes[0]} even ignoring the edges' direction (the token visits every node)"
+            )
         return None
 
     @classmethod

@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from daemon.core.journal import MemoryJournal
 from daemon.core.tasks import Task, TaskBoard, Transfer
@@ -124,7 +125,7 @@ def default_work(board: TaskBoard, sent: int, received: int) -> Work:
 class _Port:
     """The node as one wave instance sees it (daemon/core/wave.py ``WaveNode``)."""
 
-    def __init__(self, sim: "Sim", node: "_Node", wave: str):
+    def __init__(self, sim: Sim, node: _Node, wave: str):
         self.sim, self._node, self.wave = sim, node, wave
         self.me = node.name
         self.parents = node.parents
@@ -191,14 +192,21 @@ Wave = Termination  # the type of an instance here (any Wave subclass a test giv
 
 
 class Sim:
-    def __init__(self, seed: int, cfg: Config, kind: type = Termination,
-                 work: Callable[[TaskBoard, int, int], Work] = default_work):
+    def __init__(
+        self,
+        seed: int,
+        cfg: Config,
+        kind: type = Termination,
+        work: Callable[[TaskBoard, int, int], Work] = default_work,
+    ):
         self.seed, self.cfg, self.kind, self.work_of = seed, cfg, kind, work
         self.now = 0.0
         self._queue: list = []
         self._seq = 0
-        self._rng = {c: random.Random(subseed(seed, f"termination-{c}"))
-                     for c in ("topology", "work", "network", "faults", "operator")}
+        self._rng = {
+            c: random.Random(subseed(seed, f"termination-{c}"))
+            for c in ("topology", "work", "network", "faults", "operator")
+        }
         self._build()
         self.report = Report(seed, len(self.names), self.edges)
         self.entered: dict[str, tuple[str, float]] = {}  # task id -> (node, time) it entered from outside
@@ -207,7 +215,9 @@ class Sim:
         self.current: str | None = None
         self.passes: dict[tuple[str, int], dict[str, float]] = {}  # (wave, round) -> node -> last token send
         self.cut: dict[tuple[str, str], float] = {}
-        self.fathers: dict[tuple[str, int], dict[str, str]] = {}  # (wave, round) -> node -> whom it first got the token from
+        self.fathers: dict[
+            tuple[str, int], dict[str, str]
+        ] = {}  # (wave, round) -> node -> whom it first got the token from
         self.last_dest: dict[tuple[str, int], dict[str, str]] = {}  # (wave, round) -> node -> where it last sent it
         self.ran: dict[str, int] = {}  # task id -> times it finished
         self.quiet_after = 0.0  # no submit, move or fault after this
@@ -259,8 +269,9 @@ class Sim:
         cfg = self.cfg
         w, f, o = self._rng["work"], self._rng["faults"], self._rng["operator"]
         for _ in range(cfg.submits):
-            self.schedule(w.uniform(0, cfg.submit_until), "submit",
-                          (w.choice(self.order), w.randint(1, 6), w.uniform(*cfg.cost)))
+            self.schedule(
+                w.uniform(0, cfg.submit_until), "submit", (w.choice(self.order), w.randint(1, 6), w.uniform(*cfg.cost))
+            )
         t = 0.0
         while True:
             t += w.expovariate(1.0 / cfg.move_every)
@@ -302,14 +313,17 @@ class Sim:
         if self.report.detected_at is None:
             self.report.violations.append(
                 f"no detection by {self.now:.2f} s (idle since {self.report.idle_at}); decisions: "
-                f"{self.report.decisions[-3:]}")
+                f"{self.report.decisions[-3:]}"
+            )
         elif self.report.idle_at is not None and not (cfg.drop or cfg.cuts or cfg.crashes or cfg.dup):
             # three rounds (the one under way, one carrying what it saw, a white one)
             # after the operator's wait between waves (module text)
             bound = RESTART + 3 * 2 * max(1, len(self.order) - 1) * cfg.delay[1] + 1e-6
-            if self.report.latency > bound:
-                self.report.violations.append(f"detected {self.report.latency:.3f} s after the truth became idle; "
-                                              f"the bound is {bound:.3f} s")
+            latency = self.report.latency
+            if latency is not None and latency > bound:
+                self.report.violations.append(
+                    f"detected {latency:.3f} s after the truth became idle; the bound is {bound:.3f} s"
+                )
         self.report.duplicated_tasks = sum(1 for k in self.ran.values() if k > 1)
         return self.report
 
@@ -409,7 +423,7 @@ class Sim:
             left, closed = self._left()
             # from a node the token has not left, or the initiator (it answers until the
             # end), to one it will not come back to
-            init = self.initiators.get(self.current)
+            init = self.initiators.get(self.current or "")
             donors = [n for n in donors if n not in left or n == init] or donors
             dests = [n for n in self.order if n in closed] or [n for n in self.order if n in left] or dests
         donor = self.nodes[rng.choice(donors)]
@@ -557,7 +571,7 @@ class Sim:
     def _present(self) -> dict[str, str]:
         """Every task that exists now, and where: queued or running at a board, or in
         an unanswered move of its donor (a down node's, from its journal)."""
-        present = {}
+        present: dict[str, str] = {}
         for name in self.order:
             node = self.nodes[name]
             if node.up:
@@ -576,9 +590,10 @@ class Sim:
 
     def _judge(self, node: str, wave_id: str, result: dict) -> None:
         if node != self.initiators.get(wave_id):
-            self.report.violations.append(f"{node} announced termination of {wave_id}, started at "
-                                          f"{self.initiators.get(wave_id)}")
-        rnd = result.get("rounds")
+            self.report.violations.append(
+                f"{node} announced termination of {wave_id}, started at {self.initiators.get(wave_id)}"
+            )
+        rnd = int(result.get("rounds", 0))
         passes = self.passes.get((wave_id, rnd), {})
         for task_id, where in sorted(self._present().items()):
             entry_node, entry_at = self.entered[task_id]
@@ -589,10 +604,15 @@ class Sim:
             self.report.violations.append(
                 f"false detection at {self.now:.4f} s (wave {wave_id}, round {rnd}): task {task_id} is at "
                 f"{where}; it entered at {entry_node} at {entry_at:.4f} s, before the token last left "
-                f"{entry_node} ({last})")
+                f"{entry_node} ({last})"
+            )
 
 
-def simulate(seed: int, cfg: Config | None = None, kind: type = Termination,
-             work: Callable[[TaskBoard, int, int], Work] = default_work) -> Report:
+def simulate(
+    seed: int,
+    cfg: Config | None = None,
+    kind: type = Termination,
+    work: Callable[[TaskBoard, int, int], Work] = default_work,
+) -> Report:
     """One seeded run (module text); the report's ``violations`` are empty when correct."""
     return Sim(seed, cfg or Config(), kind, work).run()
