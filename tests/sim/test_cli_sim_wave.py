@@ -75,7 +75,7 @@ def test_list_names_every_kind(capsys):
     # every installed kind (daemon/plugins.py): the built-in ones, then third-party ones
     # such as examples/mostloaded when it is installed
     names = [line.split()[0] for line in out.splitlines()]
-    assert names[:6] == ["echo", "finn", "tarry", "tree", "phase", "election"]
+    assert names[:7] == ["echo", "finn", "tarry", "tree", "phase", "election", "termination"]
     assert set(names) == set(wave_kinds())
 
 

@@ -298,7 +298,15 @@ def test_same_seed_same_run_other_seed_other_timing():
 
 
 def test_kinds_by_name():
-    assert list(kinds())[:6] == ["echo", "finn", "tarry", "tree", "phase", "election"]  # then third-party kinds
+    assert list(kinds())[:7] == [
+        "echo",
+        "finn",
+        "tarry",
+        "tree",
+        "phase",
+        "election",
+        "termination",
+    ]  # then third-party kinds
     assert kind_named("phase").name == "phase"
     with pytest.raises(
         BadInput, match="unknown wave kind 'tary' \\(did you mean 'tarry'\\?\\); known: echo, finn, tarry"

@@ -189,6 +189,10 @@ def test_in_the_generic_wave_harness():
         r = simulate_wave(Termination, g, seed=seed, dup=0.2)
         assert not r.violations, (seed, r.violations)
         assert r.run.decisions == [(names[0], {"terminated": True, "rounds": 2, "failed": 1})]
+        # without duplicates (each answered again): per round 2(N-1) token hops, each
+        # answered twice (taken, passed on), and no resends
+        r = simulate_wave(Termination, g, seed=seed)
+        assert r.run.messages == 2 * 3 * 2 * (n - 1), (seed, r.run.per_channel)
 
 
 def test_the_token_of_a_thousand_nodes_is_small():
