@@ -14,6 +14,8 @@ Around them, drawn from the run's seed:
 - a network with random delays, losses (``drop``), duplicates (``dup``) and cut links
   (``cuts``: one direction silent for seconds, long enough for a take-back, so the
   hand-off's two-generals case happens: the destination accepted, the donor took back);
+- clocks (``clock_offset``): each node's clock ahead of the simulator's by a fixed
+  amount, so that a move's expiry means different moments to its two ends;
 - crashes (``crashes``): a node is down for a while, loses its wave instances, and comes
   back from its journal, refusing the waves that began before its restart (as
   daemon/core/node.py does);
@@ -40,6 +42,7 @@ node core does). Everything is a function of the seed.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +79,7 @@ class Config:
     budget: float = 120.0  # a wave's deadline at its initiator
     lost: float = 5.0  # the wave's parameter
     horizon: float = 600.0
+    clock_offset: float = 0.0  # each node's clock is ahead by a fixed amount in [0, x] s: two differ by up to x
     # a scripted run (tests): fixed links, CPUs, initiator, and events
     # ("submit", time, node, (cost, ...)), ("move", time, donor, dest, count),
     # ("crash", time, node) and ("restart", time, node)
@@ -135,7 +139,7 @@ class _Port:
 
     @property
     def now(self) -> float:
-        return self.sim.now
+        return self.sim.local(self._node)
 
     def send(self, dest: str, msg: Any) -> None:
         if dest not in self._node.neighbour_set:
@@ -156,7 +160,10 @@ class _Port:
     def set_deadline(self, at: float | None) -> None:
         self._node.deadlines[self.wave] = at
         if at is not None:
-            self.sim.schedule(at, "wave-deadline", (self.me, self.wave))
+            here = at - self._node.offset
+            while here + self._node.offset < at:
+                here = math.nextafter(here, math.inf)
+            self.sim.schedule(here, "wave-deadline", (self.me, self.wave))
 
     def budget(self) -> float | None:
         return self.sim.cfg.budget
@@ -186,6 +193,7 @@ class _Node:
         self.last_work: Work | None = None
         self.next_housekeeping = 0.0
         self.tick_at: float | None = None
+        self.offset = 0.0  # its clock minus the simulator's
 
 
 Wave = Termination  # the type of an instance here (any Wave subclass a test gives)
@@ -249,8 +257,13 @@ class Sim:
             children = tuple(c for p, c in self.edges if p == name)
             cpus = cfg.cpus_of[name] if cfg.cpus_of else rng.randint(*cfg.cpus)
             self.nodes[name] = _Node(name, cpus, parents, children)
+            self.nodes[name].offset = rng.uniform(0.0, cfg.clock_offset)
 
     # --- the event queue ------------------------------------------------------------
+
+    def local(self, node: _Node) -> float:
+        """The node's clock: the simulator's time plus its fixed offset."""
+        return self.now + node.offset
 
     def schedule(self, at: float, kind: str, payload: Any) -> None:
         self._seq += 1
@@ -334,7 +347,7 @@ class Sim:
         tell its detectors if its work changed, and arm its next tick."""
         if not node.up:
             return
-        _, finished = node.board.advance(self.now)
+        _, finished = node.board.advance(self.local(node))
         for task in finished:
             self.ran[task.id] = self.ran.get(task.id, 0) + 1
         node.journal.apply(node.board.take_journal())
@@ -350,8 +363,11 @@ class Sim:
     def _arm(self, node: _Node) -> None:
         at = node.next_housekeeping
         due = node.board.next_deadline()
-        if due is not None:
-            at = min(at, due)
+        if due is not None:  # the board's times are the node's clock's
+            due_here = due - node.offset
+            while due_here + node.offset < due:  # the float sum must reach it again
+                due_here = math.nextafter(due_here, math.inf)
+            at = min(at, due_here)
         if node.tick_at is None or at < node.tick_at:
             node.tick_at = at
             self.schedule(at, "tick", node.name)
@@ -364,12 +380,12 @@ class Sim:
             node.tick_at = None
         if self.now >= node.next_housekeeping:
             node.next_housekeeping = self.now + HOUSEKEEPING
-            for tr in node.board.transfers_to_resend(self.now, HOUSEKEEPING):
+            for tr in node.board.transfers_to_resend(self.local(node), HOUSEKEEPING):
                 self.transmit(name, tr.dest, ("transfer", tr))
             for move_id, donor in node.board.unconfirmed():
                 self.transmit(name, donor, ("ack", move_id, True))
             if self.now >= node.settled_at:
-                back = node.board.take_back_expired(self.now)
+                back = node.board.take_back_expired(self.local(node))
                 self.report.take_backs += len(back)
         self._step(node)
 
@@ -378,7 +394,7 @@ class Sim:
         node = self.nodes[name]
         wave = node.waves.get(wave_id)
         at = node.deadlines.get(wave_id)
-        if not node.up or wave is None or wave.finished or at is None or at > self.now:
+        if not node.up or wave is None or wave.finished or at is None or at > self.local(node):
             return
         node.deadlines[wave_id] = None
         wave.expire()
@@ -409,7 +425,7 @@ class Sim:
         tasks = [Task(f"{name}:s{self._seq}:{k}", "submitted", cost) for k in range(count)]
         for t in tasks:
             self.entered[t.id] = (name, self.now)
-        node.board.submit(tasks, self.now)
+        node.board.submit(tasks, self.local(node))
         self.report.tasks += count
         self._step(node)
 
@@ -432,7 +448,8 @@ class Sim:
 
     def _move(self, donor: _Node, dest: str, count: int) -> None:
         self._seq += 1
-        tr = donor.board.move_out_tail(f"m{self._seq}", dest, count, self.now, self.now + MOVE_DEADLINE)
+        local = self.local(donor)
+        tr = donor.board.move_out_tail(f"m{self._seq}", dest, count, local, local + MOVE_DEADLINE)
         if tr is not None:
             donor.sent += 1
             self.report.moves += 1
@@ -449,7 +466,7 @@ class Sim:
             tasks = [Task(f"{name}:s{self._seq}:{k}", "submitted", c) for k, c in enumerate(costs)]
             for t in tasks:
                 self.entered[t.id] = (name, self.now)
-            node.board.submit(tasks, self.now)
+            node.board.submit(tasks, self.local(node))
             self.report.tasks += len(tasks)
             self._step(node)
         else:
@@ -475,7 +492,9 @@ class Sim:
         node.up = True
         node.epoch = self.now
         node.settled_at = self.now + SETTLE
-        node.board = TaskBoard.restore(name, node.cpus, node.journal.state(), self.now, grace=GRACE, memory=600.0)
+        node.board = TaskBoard.restore(
+            name, node.cpus, node.journal.state(), self.local(node), grace=GRACE, memory=600.0
+        )
         node.last_work = None
         node.next_housekeeping = self.now
         node.tick_at = None
@@ -494,14 +513,14 @@ class Sim:
         elif kind == "transfer":
             tr: Transfer = body[1]
             new = not node.board.answered(tr.move_id)
-            accepted = node.board.on_transfer(tr, self.now)
+            accepted = node.board.on_transfer(tr, self.local(node))
             if accepted and new:
                 node.received += 1
             self.transmit(dst, src, ("ack", tr.move_id, accepted))
         elif kind == "ack":
             _, move_id, accepted = body
             if accepted:
-                node.board.on_ack(move_id, src, self.now)
+                node.board.on_ack(move_id, src, self.local(node))
                 self.transmit(dst, src, ("forget", move_id))
         elif kind == "forget":
             node.board.on_forget(body[1], src)

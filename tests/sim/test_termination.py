@@ -21,6 +21,9 @@ CONFIGS = {
     "crashes": (Config(crashes=3), 100),
     "adversary, slow links": (Config(nodes=6, delay=(0.01, 0.2), cost=(0.02, 0.4), move_every=0.05, submits=40,
                                      adversary=True, extra_waves=10), 100),
+    "clocks apart by up to 0.9 s (the bound is the hand-off's grace, 1 s)": (
+        Config(nodes=6, delay=(0.01, 0.3), cost=(0.02, 0.4), move_every=0.05, submits=40, adversary=True, cuts=3,
+               drop=0.05, clock_offset=0.9), 100),
     "everything": (Config(nodes=12, drop=0.05, dup=0.05, cuts=3, crashes=3, adversary=True, extra_waves=5), 100),
 }
 
