@@ -16,7 +16,8 @@ ever a detection. The simulator (daemon/sim/termination.py) checks all of it aga
 global truth it keeps, over many seeds, with faults; tests/sim/test_termination.py.
 
 Topologies: any whose undirected view is connected (:meth:`Termination.refuse`). State
-per node: one held token (a bitmap of N bits) and a few numbers: O(N/8) bytes.
+per node: at most one held token (a bitmap of N bits and a path of at most N indices)
+and a few numbers: O(N) bytes.
 
 The choice: a token algorithm of the Dijkstra–Feijen–van Gasteren / Safra family (Tel,
 *Introduction to Distributed Algorithms*, 2nd ed., section 8.3), not Dijkstra–Scholten
@@ -69,10 +70,12 @@ undirected view) and every node's name, and sends only to neighbours
 (daemon/core/wave.py ``WaveNode.send``; the driver could reach any node, the wave
 interface allows neighbours). The token does a depth-first search with neighbour
 knowledge (Tel section 6.4): it carries the set of visited nodes (a bitmap over the
-sorted names, which every node knows), a node remembers whom it first got it from, and
-sends it to its first unvisited neighbour, or back to that node when none is left. A
-round is exactly 2(N-1) token hops and needs no knowledge a node lacks; a node that
-restarts mid-round is harmless (it refuses waves older than itself, below).
+sorted names, which every node knows) and the path from the initiator to its holder
+(indices into the same order); a node sends it to its first unvisited neighbour, or back
+to the node before it on the path when none is left. A round is exactly 2(N-1) token
+hops and needs no knowledge a node lacks. A node keeps nothing between two passes but
+its colour, so an instance the node forgets (daemon/core/node.py forgets a quiet wave)
+or loses in a crash is only a new, black one: one more round.
 
 Lost tokens. Each hop is acknowledged: the receiver answers ``term.ack`` at once
 (holding) and again when the node it passed the token to has answered (passed). The
@@ -92,7 +95,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
-from daemon.core.wave import Blob, Bound, Flag, Graph, Int, MessageType, Num, Wave, WaveNode, WaveRun
+from daemon.core.wave import Blob, Bound, Flag, Graph, Int, Items, MessageType, Num, Wave, WaveNode, WaveRun
 from daemon.core.waves import WaveError
 
 PROBE = 0.5  # seconds between resends of a token hop not yet answered passed
@@ -105,6 +108,7 @@ class Token(NamedTuple):
     round: int
     hop: int  # hops of this round so far: (round, hop) names one hop of the token's life
     visited: bytes  # bit i: the i-th node of sorted(nodes) has been visited this round
+    path: list[int]  # the depth-first path from the initiator to the holder, as indices into sorted(nodes)
     black: bool
 
 
@@ -116,8 +120,9 @@ class TokenAck(NamedTuple):
 
 
 @lru_cache(maxsize=16)
-def _order(nodes: frozenset[str]) -> dict[str, int]:
-    return {name: i for i, name in enumerate(sorted(nodes))}
+def _order(nodes: frozenset[str]) -> tuple[dict[str, int], tuple[str, ...]]:
+    names = tuple(sorted(nodes))
+    return {name: i for i, name in enumerate(names)}, names
 
 
 class _Watch:
@@ -139,7 +144,15 @@ class Termination(Wave):
     summary = "detects that every task has run and no move is in flight (a DFG/Safra token on a DFS tour)"
     messages = (
         MessageType(
-            "term.token", Token, {"round": Int(1), "hop": Int(0), "visited": Blob(MAX_NODES // 8 + 1), "black": Flag()}
+            "term.token",
+            Token,
+            {
+                "round": Int(1),
+                "hop": Int(0),
+                "visited": Blob(MAX_NODES // 8 + 1),
+                "path": Items(MAX_NODES),
+                "black": Flag(),
+            },
         ),
         MessageType("term.ack", TokenAck, {"round": Int(1), "hop": Int(0), "passed": Flag()}),
     )
@@ -151,13 +164,12 @@ class Termination(Wave):
     def __init__(self, node: WaveNode, wave: str, params: dict[str, Any]):
         super().__init__(node, wave, params)
         self.lost_after = float(params.get("lost", LOST))
-        self._index = _order(node.nodes)
+        self._index, self._names = _order(node.nodes)
         self.black = True  # a new instance cannot vouch for the time before it existed
         self._counts: tuple[int, int] | None = None  # (sent, received) last seen
         self.initiator = False
         self.round = 0  # the latest round this node has seen
         self._last: tuple[int, int] = (0, -1)  # the latest (round, hop) received
-        self._father: str | None = None  # whom this round's token first came from
         self._held: Token | None = None  # a token waiting here for the node to be idle
         self._upstream: tuple[str, int, int] | None = None  # (sender, round, hop) not yet told "passed"
         self._watch: _Watch | None = None
@@ -257,15 +269,20 @@ class Termination(Wave):
         self.black = False  # idle now; busy at any moment from here on blackens it
         bits = bytearray(len(self._index) // 8 + 1)
         self._mark(bits, self.node.me)
-        self._father = None
         self._last = (self.round, 0)
-        self._forward(Token(self.wave, self.round, 0, bytes(bits), False))
+        self._forward(Token(self.wave, self.round, 0, bytes(bits), [self._index[self.node.me]], False))
 
     def _on_token(self, sender: str, msg: Token) -> None:
         if len(msg.visited) != len(self._index) // 8 + 1:
             raise WaveError(
                 f"{self.node.me}: token of wave {self.wave} from {sender}: its visited set has "
                 f"{len(msg.visited)} bytes, not {len(self._index) // 8 + 1}"
+            )
+        path = msg.path
+        if not path or not all(type(i) is int and 0 <= i < len(self._names) for i in path):
+            raise WaveError(
+                f"{self.node.me}: token of wave {self.wave} from {sender}: its path {path[:8]!r} "
+                f"is not a list of node indices"
             )
         key = (msg.round, msg.hop)
         if key <= self._last:  # a resend or the network's duplicate: answer again
@@ -287,9 +304,8 @@ class Termination(Wave):
         self.node.send(sender, TokenAck(self.wave, msg.round, msg.hop, False))
         bits = bytearray(msg.visited)
         if not self._visited(bits, self.node.me):  # the first visit of this round
-            self._father = sender
             self._mark(bits, self.node.me)
-            self._held = msg._replace(visited=bytes(bits))
+            self._held = msg._replace(visited=bytes(bits), path=[*path, self._index[self.node.me]])
             self._pass_on()
         else:  # on the way back: pass on at once, but carry what happened here since
             token = msg._replace(black=msg.black or self.black)
@@ -310,11 +326,16 @@ class Termination(Wave):
     def _forward(self, token: Token) -> None:
         bits = token.visited
         nxt = next((n for n in self.node.neighbours if not self._visited(bits, n)), None)
-        if nxt is None:
-            nxt = self._father
-        if nxt is None:  # back at the initiator with nothing left to visit
-            self._round_over(token)
-            return
+        if nxt is None:  # this node's part is done: back along the path
+            path = token.path[:-1]
+            if not path:  # back at the initiator with nothing left to visit
+                if self.initiator:
+                    self._round_over(token)
+                else:  # the initiator's instance is gone: this round cannot end
+                    self._tell_upstream()
+                return
+            token = token._replace(path=path)
+            nxt = self._names[path[-1]]
         out = token._replace(hop=token.hop + 1)
         self._last = max(self._last, (out.round, out.hop))
         self._watch = _Watch(nxt, out, self.node.now)

@@ -206,4 +206,4 @@ def test_the_token_of_a_thousand_nodes_is_small():
     assert len(visited) == 126
     assert len(visited) <= Termination.messages[0].fields["visited"].limit
     assert MAX_NODES // 8 + 1 == Termination.messages[0].fields["visited"].limit
-    assert Token("w", 1, 0, visited, False).visited == visited
+    assert Token("w", 1, 0, visited, [0], False).visited == visited
