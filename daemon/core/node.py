@@ -33,7 +33,10 @@ wedge, or grow without bound:
 - wave state is created only by an operator's start or a neighbour's message (an
   in-neighbour's, for a kind that ``hears_from`` its parents, as Finn), after the sender
   is checked, and only for a wave id whose tag is the kind's; at most :data:`MAX_WAVES`
-  live wave records and :data:`MAX_DONE_WAVES` finished ones are kept;
+  live wave records and :data:`MAX_DONE_WAVES` finished ones are kept, and a live one
+  is forgotten :data:`WAVE_TTL` after its last message unless its instance waits for a
+  deadline it set (bounded by the wave's budget, at most an hour: termination
+  detection's initiator hears nothing while a long task holds the token elsewhere);
 - an ACK counts only from the move's destination, a FORGET only from its donor;
 - anything a handler raises is contained: counted, answered to an operator with an
   error, never fatal (the ``internal`` counter must stay 0: tests check it);
@@ -125,7 +128,7 @@ MOVE_DEADLINE = 5.0  # a destination silent this long: the donor takes the tasks
 STALLED = 1.0  # seconds between two steps (housekeeping comes every HOUSEKEEPING): the node did not run
 SETTLE = 1.0  # ... and takes nothing back until it has run this long again (module text, "Time")
 SEEN_MOVE_TTL = 600.0  # remember answered move ids this long past their expiry
-WAVE_TTL = 60.0  # forget a wave's state this long after its last message
+WAVE_TTL = 60.0  # forget a wave's state this long after its last message (unless it waits for its deadline)
 DONE_WAVE_MEMORY = 60.0  # remember finished waves (late duplicates, Lai-Yang tags)
 MAX_WAVES = 1_024  # live wave records, of every kind together
 MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
@@ -587,7 +590,10 @@ class NodeCore:
             self._send(donor, m.Ack(move_id, True, self._tags()))
         if now >= self._settled_at and self.board.take_back_expired(now) and self._watchers:
             self._work_changed(now)
-        for wave in [w for w, rec in self.waves.items() if now - rec.seen > WAVE_TTL]:
+        # a quiet wave is forgotten, unless its instance waits for a deadline it set: it
+        # is alive (termination detection's initiator waits for its token for as long as
+        # the work runs, hearing nothing meanwhile)
+        for wave in [w for w, rec in self.waves.items() if now - rec.seen > WAVE_TTL and rec.deadline is None]:
             self._forget(wave)
         for done in (self.done_waves, self._done_tags):
             while done and (len(done) > MAX_DONE_WAVES or now - next(iter(done.values())) > DONE_WAVE_MEMORY):

@@ -80,7 +80,9 @@ or loses in a crash is only a new, black one: one more round.
 Lost tokens. Each hop is acknowledged: the receiver answers ``term.ack`` at once
 (holding) and again when the node it passed the token to has answered (passed). The
 sender resends the token every :data:`PROBE` seconds until then (a dropped message; a
-duplicate is recognised by (round, hop) and answered again), and if its receiver is
+duplicate is recognised by (round, hop) and answered again; a resend is black if the
+sender has been busy since the first copy, for if that copy was lost the resend is the
+pass), and if its receiver is
 silent for ``lost`` seconds it decides ``{"terminated": False, "reason": "lost", "node":
 receiver}`` — the operator then names that node if it does not answer a ping, or starts
 a new wave (daemon/core/node.py refuses a wave older than a restarted node, so a node
@@ -235,6 +237,11 @@ class Termination(Wave):
             )
             return
         if w is not None and now >= w.sent + PROBE:
+            # a resend carries what happened here since the first: if the first copy was
+            # lost, this one is the pass, and work that came meanwhile must blacken it
+            self._look()
+            if self.black and not w.msg.black:
+                w.msg = w.msg._replace(black=True)
             w.sent = now
             self.node.send(w.dest, w.msg)
         self._arm()

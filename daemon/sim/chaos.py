@@ -67,7 +67,14 @@ Checks (any failure is a ``problem``; the CLI prints the command that replays it
   it is a duplicate the protocol could have avoided (daemon/core/node.py, "Time");
 - at the end no move is stuck (no ``outgoing``, no ``unconfirmed``), the last echo is
   complete and adds up, each journal agrees with its board, and no core ever counted
-  an ``internal`` error.
+  an ``internal`` error;
+- with :attr:`ChaosConfig.termination` (0 by default: the CI seeds' runs unchanged),
+  termination-detection waves (daemon/core/termination.py) at random nodes and times:
+  at each announcement, every task that exists (queued, running, or leaving in an
+  unanswered move; a down node's from its journal) entered from outside after the
+  final round's token last left that node (the copy its receiver read), or belongs to
+  a move both accepted and taken back; one more wave over the quiet network, started
+  with the last echo, must announce termination.
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ from daemon.core.journal import MemoryJournal
 from daemon.core.node import NodeConfig, NodeCore, Persist, Reply, Send, node_epoch, ready_at
 from daemon.core.plan import BulkMove, plan_samples
 from daemon.core.tasks import account
+from daemon.core.termination import Token
 from daemon.core.waves import wave_started
 from daemon.sim.seeds import subseed
 
@@ -133,6 +141,13 @@ class ChaosConfig:
     echo_timeout: tuple[float, float] = (0.1, 0.8)
     detail: float = 0.7  # share of echo waves that plan moves
     finn_waves: int = 1  # at most this many (the count is drawn)
+    # termination detection (daemon/core/termination.py): at most this many waves at random
+    # nodes and times (drawn from a stream of their own: 0 leaves every other draw as it
+    # was), each judged by the truth at its decision, and one more after the last echo,
+    # which must detect
+    termination: int = 0
+    termination_timeout: tuple[float, float] = (0.5, 3.0)
+    termination_lost: float = 1.0  # the kind's parameter: a silent receiver ends the wave
     settle: float = 30.0  # the quiet period ends by then, or the run reports it stuck
     max_events: int = 200_000
 
@@ -224,6 +239,16 @@ class ChaosRun:
         self.moves_planned = 0
         self.final_wave: str | None = None
         self.final_ok = False
+        # termination detection: where each task entered from outside, when the token last
+        # left each node per (wave, round), the decisions judged
+        self.entered: dict[str, tuple[str, float]] = {}
+        self.token_passes: dict[tuple[str, int], dict[str, float]] = {}
+        self.token_sent_at: dict[int, float] = {}  # send seq -> when that copy of a token left
+        self.token_used: set[tuple[str, int, int, str]] = set()  # (wave, round, hop, receiver) read
+        self.term_initiators: dict[str, str] = {}
+        self.term = {"started": 0, "detected": 0, "lost": 0, "timeout": 0, "excused": 0, "allowed": 0}
+        self.final_term: str | None = None
+        self.final_term_ok = False
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -262,7 +287,8 @@ class ChaosRun:
                 self._work(a, b)
             if self.quiet and not self.pending and self.final_wave is None and self._settled():
                 self._final_echo()
-            if self.final_wave and self.waves[self.final_wave].answered is not None and not self.pending:
+            if (self.final_wave and self.waves[self.final_wave].answered is not None and not self.pending
+                    and (not self.cfg.termination or self.final_term_ok or self.final_term is not None)):
                 break
         return self._finish()
 
@@ -372,7 +398,17 @@ class ChaosRun:
             self.faults["reorder"] += 1
         else:
             self.channel_last[key] = seq
+        if type(msg) is m.WaveMessage and type(msg.body) is Token:
+            self._token_taken(src, dst, msg, seq)
         self._step(node, self._handle(node, src.encode(), epoch, msg), cause=(src, epoch, msg, seq))
+
+    def _token_taken(self, src: str, dst: str, msg: m.WaveMessage, seq: int) -> None:
+        """The first copy of a token hop its receiver reads is the pass (later ones are
+        duplicates to it): the sender's part in the round ended when that copy left."""
+        key = (msg.wave, msg.body.round, msg.body.hop, dst)
+        if key not in self.token_used:
+            self.token_used.add(key)
+            self.token_passes.setdefault((msg.wave, msg.body.round), {})[src] = self.token_sent_at[seq]
 
     def _handle(self, node: _Node, sender: bytes, epoch: int, msg) -> list:
         """``node.core.handle``, checking that a node refuses no wave as older than itself
@@ -418,10 +454,16 @@ class ChaosRun:
                     self.accepted.add(msg.move_id)
                 elif mk is m.WaveMessage:
                     self.finn_sent.setdefault((msg.wave, name), self.now)
+                    if type(msg.body) is Token:  # when this copy left (see _token_taken)
+                        self.token_sent_at[self.seq + 1] = self.now  # the seq _send gives it
                 self._send(name, eff.dest, wire.pack(msg, node.epoch))
             elif kind is Persist:
                 node.journal.apply(eff.records)
                 self._observe(eff.records)
+                for rec in eff.records:
+                    if type(rec) is jr.Put and rec.submitted:
+                        for task in rec.tasks:
+                            self.entered.setdefault(task.id, (name, self.now))
                 for rec in eff.records:
                     if type(rec) is jr.TakenBack and node.unread_acks.get(rec.move_id):
                         self.problems.append(f"node {name} took move {rec.move_id} back at {self.now:.6f} s with an "
@@ -587,6 +629,11 @@ class ChaosRun:
         for k in range(rng.randint(0, cfg.finn_waves)):
             t = rng.uniform(0, cfg.duration)
             self._push(t, _WORK, "finn", (rng.randint(1, 2), round(rng.uniform(*cfg.cost), 6)))
+        if cfg.termination:
+            rng = Random(subseed(self.seed, "chaos-termination"))
+            for _ in range(rng.randint(1, cfg.termination)):
+                timeout = rng.uniform(*cfg.termination_timeout)
+                self._push(rng.uniform(0, cfg.duration), _WORK, "termination", (rng.choice(names), timeout))
 
     def _work(self, kind: str, arg) -> None:
         hop = self.cfg.hop
@@ -602,6 +649,16 @@ class ChaosRun:
             self.final_wave = self._new_wave("e", initiator, False, 2.0, final=True)
             self._push(self.now + rng.uniform(*hop), _OP, initiator,
                        m.WaveStart(self.final_wave, "echo", {"detail": False}, 2.0))
+        elif kind == "termination":
+            initiator, timeout = arg
+            self.wave_count += 1
+            wave = wire.new_wave_id("term", int((T0 + self.now) * 1e9), f"c{self.wave_count}")
+            self.term_initiators[wave] = initiator
+            self.term["started"] += 1
+            if timeout is None:  # the last one
+                self.final_term, timeout = wave, 10.0
+            start = m.WaveStart(wave, "termination", {"lost": self.cfg.termination_lost}, timeout)
+            self._push(self.now + rng.uniform(*hop), _OP, initiator, start)
         elif kind == "finn":
             tasks, cost = arg
             self.wave_count += 1
@@ -652,6 +709,8 @@ class ChaosRun:
             self.told_ids.extend(msg.result["enqueued"])
         elif kind is m.SubmitOk:
             self.told_ids.extend(msg.ids)
+        elif kind is m.WaveDecided and msg.kind == "termination":
+            self._judge_termination(msg)
 
     def _reply(self, name: str, msg) -> None:
         if type(msg) is m.WaveDecided and msg.kind == "echo":
@@ -728,10 +787,58 @@ class ChaosRun:
         start = max(self.now, max(n.epoch for n in self.nodes.values()) / 1e9 - T0 + 0.001)
         self.final_wave = ""  # scheduled
         self._push(start, _WORK, "final", None)
+        if self.cfg.termination:
+            self._push(start, _WORK, "termination", (self.names[0], None))
+
+    def _judge_termination(self, msg: m.WaveDecided) -> None:
+        """A termination wave decided: if it announced termination, every task that
+        exists now (queued or running at a board, leaving it in an unanswered move; a down
+        node's from its journal) must have entered from outside after the final round's
+        token last left the node it entered at (daemon/core/termination.py: the one case
+        no algorithm can see), or belong to a move both accepted and taken back (the
+        hand-off's duplicate case, which the chaos's clock steps past the hand-off's grace
+        can make appear after everyone was idle)."""
+        result = msg.result if isinstance(msg.result, dict) else {}
+        if msg.wave == self.final_term:
+            self.final_term_ok = result.get("terminated") is True
+            if not self.final_term_ok:
+                self.problems.append(f"the last termination wave {msg.wave}, over a quiet network, decided {result}")
+        if result.get("terminated") is not True:
+            reason = result.get("reason")
+            if reason in ("lost", "timeout"):
+                self.term[reason] += 1
+            return
+        self.term["detected"] += 1
+        if msg.node != self.term_initiators.get(msg.wave):
+            self.problems.append(f"termination wave {msg.wave}: {msg.node} announced termination, not its initiator")
+        passes = self.token_passes.get((msg.wave, int(result.get("rounds", 0))), {})
+        duplicable = {t for mid in self.accepted & self.taken_back for t in self.move_tasks.get(mid, ())}
+        for name, node in self.nodes.items():
+            if node.up:
+                board = node.core.board
+                tasks = [t for t, _ in board.running.values()] + list(board.queued)
+                tasks += [t for tr in board.leaving for t in tr.tasks]
+            else:
+                state = node.journal.state()
+                tasks = list(state.queue) + [t for _, _, ts in state.leaving.values() for t in ts]
+            for task in tasks:
+                where, at = self.entered.get(task.id, ("?", -1.0))
+                last = self.now if where == msg.node else passes.get(where)
+                if last is not None and at > last:
+                    self.term["excused"] += 1
+                elif task.id in duplicable:
+                    self.term["allowed"] += 1
+                else:
+                    self.problems.append(
+                        f"termination wave {msg.wave} announced termination at {self.now:.6f} s while task {task.id} "
+                        f"is at {name} (it entered at {where} at {at:.6f} s, before the token last left it: {last})")
+                    return
 
     def _finish(self) -> dict:
         for node in self.nodes.values():
             self._check_internal(node)
+        if self.cfg.termination and not self.final_term_ok and not any("termination wave" in p for p in self.problems):
+            self.problems.append("the last termination wave did not detect termination")
         if not self.final_wave or self.waves[self.final_wave].answered is None:
             if not any("not settled" in p or "events handled" in p for p in self.problems):
                 self.problems.append("the last echo wave was not answered")
@@ -795,6 +902,7 @@ class ChaosRun:
             "echoes": {"started": len(answered), "complete": self.complete, "incomplete": self.incomplete,
                        "cuts_checked": self.cuts, "excused": sum(w.excused for w in answered)},
             "finn_decisions": len(self.finn_decided),
+            "termination": dict(self.term),
             "moves": {"planned": self.moves_planned, "accepted": len(self.accepted),
                       "taken_back": len(self.taken_back), "accepted_and_taken_back": len(allowed_moves)},
             "problems": self.problems,

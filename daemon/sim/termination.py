@@ -146,7 +146,7 @@ class _Port:
             raise AssertionError(f"{self.me} sent {type(msg).__name__} to {dest}, not a neighbour")
         if type(msg) is Token:
             self.sim.token_sent(self.me, dest, self.wave, msg)
-        self.sim.transmit(self.me, dest, ("wave", self.wave, msg))
+        self.sim.transmit(self.me, dest, ("wave", self.wave, msg, self.sim.now))
 
     def decide(self, result: Any = None) -> None:
         self.sim.decided(self.me, self.wave, result)
@@ -221,7 +221,9 @@ class Sim:
         self.wave_start: dict[str, float] = {}
         self.initiators: dict[str, str] = {}
         self.current: str | None = None
-        self.passes: dict[tuple[str, int], dict[str, float]] = {}  # (wave, round) -> node -> last token send
+        # (wave, round) -> node -> when it sent the copy of its last hop that was taken
+        self.passes: dict[tuple[str, int], dict[str, float]] = {}
+        self.used: set[tuple[str, int, int, str]] = set()  # (wave, round, hop, receiver) taken
         self.cut: dict[tuple[str, str], float] = {}
         self.fathers: dict[
             tuple[str, int], dict[str, str]
@@ -509,7 +511,7 @@ class Sim:
             return
         kind = body[0]
         if kind == "wave":
-            self._wave_msg(node, src, body[1], body[2])
+            self._wave_msg(node, src, body[1], body[2], body[3])
         elif kind == "transfer":
             tr: Transfer = body[1]
             new = not node.board.answered(tr.move_id)
@@ -526,9 +528,14 @@ class Sim:
             node.board.on_forget(body[1], src)
         self._step(node)
 
-    def _wave_msg(self, node: _Node, src: str, wave_id: str, msg) -> None:
+    def _wave_msg(self, node: _Node, src: str, wave_id: str, msg, sent_at: float) -> None:
         if self.wave_start[wave_id] < node.epoch:
             return  # a wave older than this incarnation: refused (daemon/core/node.py)
+        if type(msg) is Token and (wave_id, msg.round, msg.hop, node.name) not in self.used:
+            # the first copy of a hop its receiver takes is the pass (a later one is a
+            # duplicate to it): the moment the sender's part in the round ended
+            self.used.add((wave_id, msg.round, msg.hop, node.name))
+            self.passes.setdefault((wave_id, msg.round), {})[src] = sent_at
         wave = node.waves.get(wave_id)
         if wave is None:
             wave = node.waves[wave_id] = self.kind(_Port(self, node, wave_id), wave_id, {"lost": self.cfg.lost})
@@ -565,7 +572,6 @@ class Sim:
         self.report.token_hops += 1
         self.report.hops_by_wave[wave] = self.report.hops_by_wave.get(wave, 0) + 1
         key = (wave, token.round)
-        self.passes.setdefault(key, {})[node] = self.now
         self.fathers.setdefault(key, {}).setdefault(dest, node)
         self.last_dest.setdefault(key, {})[node] = dest
 

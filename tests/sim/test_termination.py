@@ -20,11 +20,11 @@ CONFIGS = {
     "cut links (take-backs, the two-generals case)": (Config(cuts=4, move_every=0.15), 100),
     "crashes": (Config(crashes=3), 100),
     "adversary, slow links": (Config(nodes=6, delay=(0.01, 0.2), cost=(0.02, 0.4), move_every=0.05, submits=40,
-                                     adversary=True, extra_waves=10), 100),
+                                     adversary=True, extra_waves=10), 50),
     "clocks apart by up to 0.9 s (the bound is the hand-off's grace, 1 s)": (
         Config(nodes=6, delay=(0.01, 0.3), cost=(0.02, 0.4), move_every=0.05, submits=40, adversary=True, cuts=3,
                drop=0.05, clock_offset=0.9), 100),
-    "everything": (Config(nodes=12, drop=0.05, dup=0.05, cuts=3, crashes=3, adversary=True, extra_waves=5), 100),
+    "everything": (Config(nodes=12, drop=0.05, dup=0.05, cuts=3, crashes=3, adversary=True, extra_waves=5), 50),
 }
 
 
@@ -207,3 +207,31 @@ def test_the_token_of_a_thousand_nodes_is_small():
     assert len(visited) <= Termination.messages[0].fields["visited"].limit
     assert MAX_NODES // 8 + 1 == Termination.messages[0].fields["visited"].limit
     assert Token("w", 1, 0, visited, [0], False).visited == visited
+
+
+# --- inside the real node core, under the chaos simulator's faults ------------------------
+
+
+@pytest.mark.parametrize("long_partitions", [False, True], ids=["chaos", "long partitions"])
+def test_inside_node_cores_under_chaos(long_partitions):
+    """daemon/sim/chaos.py with termination waves: real NodeCores, the wire, crashes (some
+    mid-step), restarts, stalls, clock steps, losses, duplicates, partitions; every
+    announcement judged by the truth at its moment, and a last wave over the quiet
+    network that must detect."""
+    import dataclasses
+    import glob
+
+    from daemon.sim.chaos import LONG_PARTITIONS, ChaosConfig, simulate_chaos
+    from daemon.topology import load
+
+    cfg = dataclasses.replace(LONG_PARTITIONS if long_partitions else ChaosConfig(), termination=4)
+    seeds = 15 if long_partitions else 40
+    detected = lost = 0
+    for path in sorted(glob.glob("topologies/chaos/*.toml")):
+        topology = load(path)
+        for seed in range(seeds):
+            r = simulate_chaos(topology, seed, cfg)
+            assert r["ok"], f"ctl sim chaos {path} --seed {seed} (termination=4): {r['problems'][:3]}"
+            detected += r["termination"]["detected"]
+            lost += r["termination"]["lost"]
+    assert detected > 4 * seeds and lost  # mid-run detections besides the last ones, and lost tokens
