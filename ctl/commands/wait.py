@@ -119,22 +119,22 @@ def run(args: Any) -> int:
 
     from ctl.common import resolve_cluster
     from ctl.output import print_json
-    from daemon.errors import UserError
     from daemon.operator import Operator
 
     topology = resolve_cluster(args)
     if args.initiator is not None:
         topology.node(args.initiator)
     with Operator(topology, timeout=PING) as op:
-        if not hasattr(op, "wave"):
-            raise UserError("ctl wait: this operator cannot start a wave of a given kind (Operator.wave is missing)")
         initiator = args.initiator or op.default_initiator()
 
         def run_wave(budget: float) -> tuple[str, Decision | None]:
-            res = op.wave(KIND, initiator=initiator, params={"lost": args.lost}, timeout=budget)
-            decisions = res.get("decisions") or []
-            first = decisions[0] if decisions else None
-            return res["wave"], (first[0], first[1]) if first else None
+            res = op.wave(KIND, [initiator], params={"lost": args.lost}, timeout=budget)
+            if res["decided"]:
+                node = res["decided"][0]
+                return res["wave"], (node, res["results"][node])
+            if res["dead_initiators"]:  # said as the token lost at the initiator: pinged, named
+                return res["wave"], (initiator, {"terminated": False, "reason": "lost", "node": initiator})
+            return res["wave"], None
 
         def ping(names: list[str] | None) -> dict[str, bool]:
             return {name: pong is not None for name, pong in op.ping(names, PING).items()}
