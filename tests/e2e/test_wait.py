@@ -20,12 +20,12 @@ pytestmark = pytest.mark.e2e
 
 def test_wait_returns_once_every_task_has_run_and_no_move_is_in_flight(cluster_env):
     topo = cluster_env.start("seed.toml")
-    # none at root, the initiator: it is idle while the others work (2, 2 and 8 CPUs)
-    submits = {"affixed": (16, 1.0), "subserviate": (8, 1.5), "pical": (4, 3.0)}
+    # none at root, the initiator: it is idle while the others work (8, 2 and 2 CPUs)
+    submits = {"pical": (4, 3.0), "affixed": (16, 1.0), "subserviate": (8, 1.5)}
+    submitted_at = time.monotonic()  # before the first submit: pical's tasks end 3 s after this, or later
     for node, (tasks, cost) in submits.items():
         r = cluster_env.ctl("submit", "-t", topo, node, "--tasks", tasks, "--cost", cost)
         assert r.returncode == 0, r.stderr
-    submitted_at = time.monotonic()
     moved = cluster_env.ctl("rebalance", "-t", topo, "--json")
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["moves"], moved.stdout  # tasks did move: the detector had moves to see
@@ -41,7 +41,7 @@ def test_wait_returns_once_every_task_has_run_and_no_move_is_in_flight(cluster_e
     assert (books["queued"], books["running"], books["in_flight"]) == (0, 0, 0), books
     assert books["done"] == books["submitted"] == sum(t for t, _ in submits.values()), books
     assert not snap["missing"], snap["missing"]
-    # the longest task alone takes 3 s from its submit: a detection sooner would be false
+    # pical's tasks alone take 3 s from their submit: a detection sooner would be false
     assert returned_at - submitted_at >= 3.0
     assert out["rounds"] >= 2, out  # the first round never succeeds: a new instance is black
 
