@@ -1,7 +1,7 @@
 """``ctl wait [--timeout S] [--from NODE] [--json]``: return once the cluster's work is over.
 
-Starts a termination-detection wave (the kind ``termination``, daemon/core/termination.py)
-at the initiator (default: the first source node) and returns when it announces that
+Starts a termination-detection wave (the wave kind ``termination``) at the initiator
+(default: the first source node) and returns when it announces that
 every task has run and no move is in flight. The detection is the algorithm's — a token
 passing every node, held by a busy one, that comes home white only after a round in
 which no node was busy — never a poll of the nodes' queues; it is never false for work
