@@ -6,8 +6,8 @@
                  [--from NODE ...] [--param NAME=VALUE ...] [--dup P] [--json]
     ctl sim wave --list
 
-Runs the kind NAME (any installed wave kind: echo, finn, tarry, tree, phase, election, termination, and third-party ones) on the
-topology over the simulated network of daemon/sim/, once per seed (S, S+1, ..., S+K-1; a
+Runs the kind NAME (any installed wave kind: echo, finn, tarry, tree, phase, election,
+termination, and third-party ones) on the topology over the simulated network of daemon/sim/, once per seed (S, S+1, ..., S+K-1; a
 generated topology is generated again for each seed, as ``--seed`` alone would), and
 judges each run with the kind's ``check()`` and the harness's own checks. Prints per seed
 the messages, the decisions and the verdict, then a summary. Exit 0 when every run
