@@ -7,15 +7,15 @@
     ctl sim wave --list
 
 Runs the kind NAME (any installed wave kind: echo, finn, tarry, tree, phase, election,
-termination, and third-party ones) on the topology over the simulated network of daemon/sim/, once per seed (S, S+1, ..., S+K-1; a
-generated topology is generated again for each seed, as ``--seed`` alone would), and
-judges each run with the kind's ``check()`` and the harness's own checks. Prints per seed
-the messages, the decisions and the verdict, then a summary. Exit 0 when every run
-passes; 1 on a violation (each failing seed named with the command that replays it) or
-when the kind cannot run on the topology (the kind's ``refuse()`` sentence: not a tree,
-not a ring, not strongly connected); 2 on bad arguments. Without ``--shape``, a generated
-topology takes the first of tree, dag, ring, strong that the kind can run on.
-"""
+termination, and third-party ones) on the topology over the simulated network of
+daemon/sim/, once per seed (S, S+1, ..., S+K-1; a generated topology is generated again
+for each seed, as ``--seed`` alone would), and judges each run with the kind's
+``check()`` and the harness's own checks. Prints per seed the messages, the decisions
+and the verdict, then a summary. Exit 0 when every run passes; 1 on a violation (each
+failing seed named with the command that replays it) or when the kind cannot run on the
+topology (the kind's ``refuse()`` sentence: not a tree, not a ring, not strongly
+connected); 2 on bad arguments. Without ``--shape``, a generated topology takes the
+first of tree, dag, ring, strong that the kind can run on. """
 
 from __future__ import annotations
 
