@@ -15,7 +15,7 @@ and the verdict, then a summary. Exit 0 when every run passes; 1 on a violation 
 failing seed named with the command that replays it) or when the kind cannot run on the
 topology (the kind's ``refuse()`` sentence: not a tree, not a ring, not strongly
 connected); 2 on bad arguments. Without ``--shape``, a generated topology takes the
-first of tree, dag, ring, strong that the kind can run on. """
+first of tree, dag, ring, strong that the kind can run on."""
 
 from __future__ import annotations
 
