@@ -4,7 +4,10 @@
 ports, the supervisor's own balancing off); ``tasks`` tasks of ``cost`` seconds are
 submitted at node ``at``, and this process runs a balancing round of the policy every
 ``interval`` seconds through :class:`daemon.operator.Operator` (policy ``none``: no
-round), with an echo every ``poll`` seconds between rounds to see the load. The
+round), with an echo every ``poll`` seconds between rounds to see the load. Policy
+``supervisor`` measures from outside: the supervisor balances (``rebalance_interval`` =
+``interval``, with its balancing triggers), and this process only submits and polls
+with an echo every ``poll`` seconds, as a user would with ``ctl echo``. The
 makespan runs from just before the submit to the end of the first echo that finds
 every task done (so it is an upper bound, by at most one poll and one wave). The
 yardstick is LB = max(total work / total cpus, one task's cost): ratio = makespan / LB
@@ -29,10 +32,18 @@ import time
 from ctl.bench.cluster import BenchError, ROOT, Cluster, free_base_port
 
 DEFAULT_TOPOLOGY = "seed"  # a shipped topology (ctl/shipped.py)
+SUPERVISOR = "supervisor"  # burst: no rounds from here, the supervisor's own balancing
 
 
-def bench_toml(path: str) -> str:
-    """The topology at ``path`` named ``bench``, on free ports, its own balancing off."""
+def supervisor_rounds(run_dir) -> int:
+    """Balancing rounds the supervisor logged in ``run_dir`` so far (daemon/cluster/balancer.py)."""
+    return sum(line.count("balancing round:") for f in sorted(run_dir.glob("*.log"))
+               for line in f.read_text(errors="replace").splitlines())
+
+
+def bench_toml(path: str, interval: float = 0) -> str:
+    """The topology at ``path`` named ``bench``, on free ports, its supervisor balancing
+    every ``interval`` seconds (0: off)."""
     import tomllib
 
     import tomli_w
@@ -41,7 +52,7 @@ def bench_toml(path: str) -> str:
         data = tomllib.load(f)
     count = len(data.get("node", []))
     data.setdefault("cluster", {}).update(name="bench", base_port=free_base_port(count), operator_port_offset=count,
-                                          rebalance_interval=0)
+                                          rebalance_interval=interval)
     return tomli_w.dumps(data)
 
 
@@ -50,7 +61,8 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
     from daemon.core.tasks import account
     from daemon.operator import Operator
 
-    with Cluster(bench_toml(path)) as cluster:
+    outside = policy == SUPERVISOR  # the cluster balances itself; this process only watches
+    with Cluster(bench_toml(path, interval if outside else 0)) as cluster:
         topo = cluster.topology
         topo.node(at)  # names an unknown node
         names = list(topo.names)
@@ -61,7 +73,7 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
             op.echo()  # connected before the clock starts
             t0 = time.perf_counter()
             op.submit(at, tasks, cost, label="bench")
-            next_round = t0 if policy != "none" else float("inf")
+            next_round = t0 if policy not in ("none", SUPERVISOR) else float("inf")
             last_note = t0
             while True:
                 now = time.perf_counter()
@@ -88,6 +100,9 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
                     done = done or books["done"] == tasks
                 if done:
                     makespan = time.perf_counter() - t0
+                    if outside:  # every task landed at ``at``: one done elsewhere was moved
+                        moved = sum(n["done"] for n in snap["nodes"] if n["name"] != at)
+                        rounds = supervisor_rounds(cluster.run_dir)
                     break
                 if time.perf_counter() - t0 > timeout:
                     raise BenchError(f"burst not done after {timeout:.0f} s ({books})")

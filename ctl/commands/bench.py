@@ -85,10 +85,12 @@ def sizes(flag: str, most: int = MAX_NODES):
 def policies(text: str) -> list[str]:
     from daemon.core.plan import POLICIES
 
+    from ctl.bench.balance import SUPERVISOR
+
     chosen = [p.strip() for p in text.split(",") if p.strip()]
-    wrong = [p for p in chosen if p not in POLICIES]
+    wrong = [p for p in chosen if p not in (*POLICIES, SUPERVISOR)]
     if not chosen or wrong:
-        raise argparse.ArgumentTypeError(f"--policy takes {', '.join(POLICIES)} separated by commas, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--policy takes {', '.join((*POLICIES, SUPERVISOR))} separated by commas, got {text!r}")
     return chosen
 
 
@@ -125,7 +127,7 @@ def add_arguments(p):
     b.add_argument("--scenario", choices=("burst", "queue"), default="burst",
                    help="burst (default): tasks land on one node, rounds spread them, per policy; "
                         "queue: a queue of millions at one node, rounds timed")
-    b.add_argument("--policy", type=policies, default=["heap", "seed", "none"], metavar="P[,P...]", help="burst: the policies to compare, any of " + ", ".join(POLICIES) + ", comma-separated (default: all)")
+    b.add_argument("--policy", type=policies, default=["heap", "seed", "none"], metavar="P[,P...]", help="burst: the policies to compare, any of " + ", ".join(POLICIES) + ", comma-separated (default: all); supervisor: the cluster's own balancing (heap, every --interval, with its triggers), watched from outside")
     b.add_argument("--tasks", type=integer("--tasks", 1, 10_000_000), help="burst: tasks (default 152); queue: tasks (default 2,000,000)")
     b.add_argument("--cost", type=seconds("--cost", 3600), default=None, metavar="SECONDS", help="task cost (default 0.5 burst, 1.0 queue)")
     b.add_argument("--at", default="subserviate", metavar="NODE", help="the node the work lands on (default subserviate)")
