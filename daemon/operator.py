@@ -540,6 +540,35 @@ class Operator:
             "after": after,
         }
 
+    # --- asks for a balancing round (daemon/core/asking.py) ------------------------------
+
+    def watch_balance(self, on: bool = True) -> list[str]:
+        """Ask every node to send this operator ``balance.wanted`` when it would like a
+        balancing round (``on=False``: to stop); returns the nodes whose queue stayed full."""
+        sends = [(name, "balance.watch", {"on": on}) for name in self.topology.names]
+        return self._send_each(sends, time.monotonic() + self.timeout)
+
+    def balance_wanted(self, timeout: float) -> list[dict]:
+        """The ``balance.wanted`` messages that came within ``timeout`` seconds (at most
+        one wait: what the first wake-up finds), each from the node it names."""
+        if not self.socks:
+            time.sleep(timeout)
+            return []
+        wanted = []
+        for sock, _ in self.poller.poll(max(0, int(timeout * 1000))):
+            while True:
+                try:
+                    frame = sock.recv(zmq.DONTWAIT)
+                except zmq.Again:
+                    break
+                try:
+                    msg = wire.decode(frame)
+                except wire.WireError:
+                    continue
+                if msg["t"] == "balance.wanted" and msg["node"] == self.by_sock[sock]:
+                    wanted.append(msg)
+        return wanted
+
     # --- traces ------------------------------------------------------------------------
 
     def _ask_traces(self, wave_ids: list[str], max_steps: int) -> dict[str, dict]:

@@ -1,79 +1,173 @@
-"""Balancing rounds for the supervisor, on a thread of their own.
+"""Balancing rounds for the supervisor, on a thread of their own: on a clock, and at once
+when a node asks.
 
-Every ``[cluster] rebalance_interval`` seconds the supervisor (daemon/cluster/supervisor.py)
-asks for a round: one echo wave for the queues, a plan (daemon/core/plan.py), the moves —
-all through :class:`daemon.operator.Operator`, like ``ctl rebalance``. A round waits on
-nodes (a silent one takes its deadlines), so it runs here and the supervisor's loop never
-waits on a node. At rank 0 only under an MPI launch (daemon/mpi.py).
+A round is one echo wave for the queues, a plan (daemon/core/plan.py), the moves — all
+through :class:`daemon.operator.Operator`, like ``ctl rebalance``. A round waits on nodes
+(a silent one takes its deadlines), so it runs here and the supervisor's loop
+(daemon/cluster/supervisor.py) never waits on a node. At rank 0 only under an MPI launch
+(daemon/mpi.py).
+
+When (ARCHITECTURE.md, "Balancing"): every ``[cluster] rebalance_interval`` seconds, and
+as soon as a node asks. A second operator, the *listener*, sends every node
+``balance.watch`` (again every :data:`WATCH_RENEW` seconds, for a node restarted since)
+and waits on its sockets for the ``balance.wanted`` the nodes send when work lands or a
+slot frees (debounced per node: daemon/core/asking.py). :class:`RoundGate` decides, with
+time passed in, when a round starts: never two at once; asks during a round make
+exactly one more after it; an ``idle`` ask (a slot freed) counts only if the last round
+saw tasks waiting somewhere, so a cluster draining its last tasks is not echoed for
+nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from daemon.errors import UserError
 from daemon.topology import Topology
 
 BALANCING_TIMEOUT = 2.0  # deadline of one operator call during a balancing round
+WATCH_RENEW = 5.0  # seconds between two balance.watch to every node (a restarted one forgot)
+ASKED_GAP = 0.05  # seconds from the start of one round to the next one a node asked for
+WAKE = 0.1  # the longest the thread waits before it looks at a kick or a close
+
+
+class RoundGate:
+    """When the balancer starts a round; pure (``now`` passed in), one thread's.
+
+    ``interval``: the clock, seconds from a round's start to the next (0: no clock, asks
+    only). :meth:`start` says whether a round starts now, :meth:`finish` that it ended;
+    between the two, :meth:`ask` only marks that one more round is due after it."""
+
+    def __init__(self, interval: float, now: float, asked_gap: float = ASKED_GAP):
+        self.interval = interval
+        self.asked_gap = asked_gap
+        self.running = False
+        self.asked = False  # a round is asked for (and not started yet)
+        self.work_waiting = True  # the latest round saw queued tasks: an idle slot matters
+        self.last_start: float | None = None
+        self.next_clock = now + interval if interval > 0 else None
+
+    def ask(self, reason: str, now: float) -> bool:
+        """A node asked for a round (``reason`` from daemon/core/asking.py; anything but
+        ``idle`` always counts). Returns whether it counted."""
+        if reason == "idle" and not self.work_waiting:
+            return False
+        self.asked = True
+        return True
+
+    def due(self) -> float | None:
+        """When the next round should start (None: not before an ask)."""
+        times = []
+        if self.next_clock is not None:
+            times.append(self.next_clock)
+        if self.asked:
+            times.append(self.last_start + self.asked_gap if self.last_start is not None else float("-inf"))
+        return min(times) if times else None
+
+    def start(self, now: float) -> bool:
+        """Whether a round starts now (then it runs until :meth:`finish`)."""
+        due = self.due()
+        if self.running or due is None or now < due:
+            return False
+        self.running, self.asked, self.last_start = True, False, now
+        if self.interval > 0:
+            self.next_clock = now + self.interval
+        return True
+
+    def finish(self, now: float, work_waiting: bool) -> None:
+        """The round ended; ``work_waiting``: after it, tasks were queued somewhere (or
+        the round failed and nobody knows)."""
+        self.running = False
+        self.work_waiting = work_waiting
+
+
+def work_waiting(report: dict) -> bool:
+    """Whether a round's report (``Operator.rebalance``) leaves queued tasks somewhere."""
+    return any(n.get("queued", 0) > 0 for n in report["after"]["nodes"])
 
 
 class Balancer:
     """Balancing rounds (echo, plan, move through :class:`daemon.operator.Operator`) on a
     thread of their own, so the supervisor's loop never waits on a node: a round against
-    a silent node takes its deadlines. One operator, made and closed on that thread,
-    serves every round (its connections stay open). A round asked for while one runs is
-    merged into it."""
+    a silent node takes its deadlines. Two operators, made and closed on that thread:
+    one runs every round (its connections stay open), the other listens for the nodes'
+    asks. :meth:`kick` asks for a round as a node would."""
 
-    def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None):
+    def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None,
+                 interval: float | None = None):
         self.topology = topology
         self.log = log
         self.run_dir = run_dir  # where the operator key is (daemon/security.py)
-        self._wake = threading.Event()
+        self.interval = topology.cluster.rebalance_interval if interval is None else interval
+        self._kicked = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="balancer", daemon=True)
+        self.rounds = 0  # rounds run, and how many of them a node's ask started
+        self.asked_rounds = 0
 
-    def kick(self) -> None:
+    def start(self) -> None:
         if not self._thread.is_alive():
             self._thread.start()
-        self._wake.set()
+
+    def kick(self) -> None:
+        self.start()
+        self._kicked.set()
 
     def close(self, wait: float) -> None:
         """Stop after the round in progress (its calls have deadlines); wait at most ``wait``."""
         self._closing = True
-        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(wait)
 
     def _run(self) -> None:
         from daemon.operator import Operator
 
-        operator = None
+        operator = listener = None
         try:
+            operator = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
+            listener = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
+            gate = RoundGate(self.interval, time.monotonic())
+            next_watch = time.monotonic()
             while not self._closing:
-                self._wake.wait()
-                if self._closing:
-                    return
-                try:
-                    if operator is None:
-                        operator = Operator(self.topology, timeout=BALANCING_TIMEOUT, run_dir=self.run_dir)
-                    self._round(operator)
-                finally:
-                    self._wake.clear()
+                now = time.monotonic()
+                if now >= next_watch:
+                    stuck = listener.watch_balance()
+                    next_watch = now + WATCH_RENEW
+                    if stuck:
+                        self.log.warning("balancing: nodes %s take no balance.watch (full queues)", ", ".join(stuck))
+                if self._kicked.is_set():
+                    self._kicked.clear()
+                    gate.ask("kick", now)
+                asked = gate.asked and (gate.next_clock is None or gate.next_clock > now)
+                if gate.start(now):
+                    report = self._round(operator)
+                    self.rounds += 1
+                    self.asked_rounds += asked
+                    gate.finish(time.monotonic(), work_waiting(report) if report is not None else True)
+                    continue  # asks that came meanwhile are read next, before any wait
+                due = gate.due()
+                wait = min(WAKE, next_watch - now, *(() if due is None else (due - now,)))
+                for msg in listener.balance_wanted(max(0.0, wait)):
+                    gate.ask(msg["reason"], time.monotonic())
+        except Exception:  # a broken balancer must not take the supervisor down
+            self.log.exception("balancer crashed")
         finally:
-            if operator is not None:
-                operator.close()
+            for op in (operator, listener):
+                if op is not None:
+                    op.close()
 
-    def _round(self, operator) -> None:
+    def _round(self, operator) -> dict | None:
         try:
             report = operator.rebalance()
         except UserError as exc:  # a wave timed out or a node refused: try next round
             self.log.warning("balancing round failed: %s", exc)
-            return
+            return None
         except Exception:  # a broken round must not take the cluster down
             self.log.exception("balancing round crashed")
-            return
+            return None
         self.log.info(
             "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms",
             report.get("moved", 0),
@@ -82,3 +176,4 @@ class Balancer:
             report.get("imbalance_after"),
             report.get("elapsed_ms", 0.0),
         )
+        return report

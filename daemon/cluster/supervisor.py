@@ -32,8 +32,8 @@ Theory of operation (ARCHITECTURE.md, "Processes"):
   with the nearest timer as its timeout. Children are reaped on SIGCHLD with
   ``waitpid(-1, WNOHANG)``, never by polling, and signalled by pid only while unreaped
   (daemon/cluster/children.py). The loop never waits on a node: every wait
-  is a timer in that ``poll``, and balancing rounds run on a thread of their own
-  (daemon/cluster/balancer.py).
+  is a timer in that ``poll``, and balancing rounds run on a thread of their own, on
+  their clock and whenever a node asks (daemon/cluster/balancer.py).
 - Restarts: a process that exits without being asked is a crash; the restart policy
   says BACKOFF (restarted after a delay, with the same arguments, so its nodes find their
   journals in the run directory) or FATAL. A restart that does not say ready within
@@ -223,13 +223,13 @@ class Supervisor:
 
         One ``poll`` over the signal pipe and the notify pipes of restarting processes;
         its timeout is the nearest timer (a restart due, a restarting process's ready
-        deadline, the next balancing round, the run directory check). Nothing here waits
-        on a node: balancing rounds run on the :class:`Balancer`'s thread."""
-        interval = self.topology.cluster.rebalance_interval
-        next_round = time.monotonic() + interval if interval > 0 else None
+        deadline, the run directory check). Nothing here waits on a node: balancing
+        rounds run on the :class:`Balancer`'s thread, which keeps their clock."""
+        if self.topology.cluster.rebalance_interval > 0:
+            self.balance()  # the balancer's thread keeps its own clock and hears the nodes' asks
         next_check = time.monotonic() + RECORD_CHECK
         while True:
-            timers = [next_check] + ([next_round] if next_round is not None else [])
+            timers = [next_check]
             timers += [p.restart_at for p in self.processes if p.restart_at is not None]
             timers += [p.ready_by for p in self.processes if p.ready_by is not None]
             timers += [p.stop_by for p in self.processes if p.stop_by is not None]
@@ -261,9 +261,6 @@ class Supervisor:
                         STOP_GRACE,
                     )
                     self.children.signal([process], signal.SIGKILL)  # reaped on SIGCHLD: then STOPPED
-            if next_round is not None and now >= next_round:
-                self.balance()
-                next_round = now + interval
             if now >= next_check:
                 self.folder.check()
                 next_check = now + RECORD_CHECK
@@ -313,10 +310,11 @@ class Supervisor:
         self.folder.write()
 
     def balance(self) -> None:
-        """Ask the balancer's thread for a round (skipped if one is still running)."""
+        """Start the balancer's thread: rounds every ``rebalance_interval`` seconds and
+        whenever a node asks (daemon/cluster/balancer.py)."""
         if self._balancer is None:
             self._balancer = Balancer(self.topology, self.log, self.run_dir)
-        self._balancer.kick()
+        self._balancer.start()
 
     # -- the record ---------------------------------------------------------------------
 

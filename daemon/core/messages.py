@@ -12,7 +12,8 @@ Two groups, and a node accepts each only from its own kind of peer
 - operator <-> node: ping/pong, wave.start/wave.decided (any wave kind: the kind and its
   parameters in the start, each deciding node's result in a decided), submit/submit.ok,
   move/move.ok, trace.get/trace (the node's flight recorder, daemon/trace/recorder.py),
-  error;
+  balance.watch/balance.wanted (the node asks the operator that watches it for a
+  balancing round: daemon/core/asking.py), error;
 - node <-> node: wave (one message of a wave of any kind: the kind's own message type,
   daemon/core/wave.py ``MessageType``, with the wave's parameters, the budget left to the
   receiver and the operator the deciding nodes report to), transfer, ack and forget (the
@@ -108,6 +109,17 @@ class TraceSteps(NamedTuple):
     steps: object  # a msgpack stream of step maps on the wire (daemon/wire.py pack_trace)
 
 
+class BalanceWatch(NamedTuple):
+    on: bool  # True: send this operator balance.wanted from now on (it replaces any other); False: stop
+
+
+class BalanceWanted(NamedTuple):
+    node: str
+    reason: str  # daemon/core/asking.py: "queued" (work waits for a slot) or "idle" (a slot freed, nothing queued)
+    queued: int  # tasks queued at the node when it asked
+    free: int  # its free CPU slots then
+
+
 # --- node <-> node ------------------------------------------------------------------
 
 
@@ -145,6 +157,7 @@ TYPES: dict[str, type] = {
     "wave.start": WaveStart, "wave.decided": WaveDecided,
     "submit": Submit, "submit.ok": SubmitOk, "move": Move, "move.ok": MoveOk,
     "trace.get": TraceGet, "trace": TraceSteps,
+    "balance.watch": BalanceWatch, "balance.wanted": BalanceWanted,
     "wave": WaveMessage,
     "transfer": Transfer, "ack": Ack, "forget": Forget,
 }
@@ -162,6 +175,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "move.ok": {"move_id": str, "moved": list, "count": int},
     "trace.get": {"wave_ids": list, "max_steps": int},
     "trace": {"node": str, "incarnation": int, "dropped": int, "seen": list, "steps": bytes},
+    "balance.watch": {"on": bool},
+    "balance.wanted": {"node": str, "reason": str, "queued": int, "free": int},
     # the body: the kind's message type ``msg`` (its fields but ``wave``, in order),
     # checked against the kind's bounds (daemon/wire.py); params against the kind's too
     "wave": {"wave": str, "msg": str, "body": list, "params": dict, "budget": (int, float, type(None)),
@@ -172,18 +187,19 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
 }
 assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES if k != "wave"), "SCHEMA and the message types disagree"
 
-OPERATOR_REQUESTS = frozenset({Ping, WaveStart, Submit, Move, TraceGet})
+OPERATOR_REQUESTS = frozenset({Ping, WaveStart, Submit, Move, TraceGet, BalanceWatch})
 NODE_MESSAGES = frozenset({WaveMessage, Transfer, Ack, Forget})
 WAVE_MESSAGES = frozenset({WaveStart, WaveMessage})
 
 # Bounds checked at the edge, before a message exists (daemon/wire.py): the longest a
 # string or list field may be, and the range of a number field (finite, lo < x <= hi).
-TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node", "kind", "msg"})
+TEXT_FIELDS = frozenset({"wave", "move_id", "dest", "label", "code", "name", "node", "kind", "msg", "reason"})
 LIST_LIMITS = {"tasks": MAX_TASKS, "waves": MAX_WAVE_TAGS,
                "ids": MAX_TASKS, "moved": MAX_TASKS,
                "wave_ids": MAX_TRACE_WAVES, "seen": MAX_TRACE_WAVES, "refused": MAX_REFUSALS}
 RANGES = {"cost": (0.0, MAX_COST), "timeout": (0.0, MAX_BUDGET), "budget": (-MAX_BUDGET, MAX_BUDGET),
-          "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS)}  # max_steps: 0..N
+          "expires": (0.0, float("inf")), "max_steps": (-1, MAX_TRACE_STEPS),  # max_steps: 0..N
+          "queued": (-1, 1 << 40), "free": (-1, 1 << 20)}  # balance.wanted: counts from 0
 BYTES_LIMITS = {"report": MAX_TEXT}
 
 # What a node's sample says of the last wave that enqueued work as it decided (Finn's,

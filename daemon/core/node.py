@@ -18,12 +18,14 @@ before any message of the same step: write-ahead), :class:`Send` (to a node's in
 :class:`Reply` (to an operator's routing id), :class:`SetBusy` (the burner's busy
 slots), :class:`Reconnect` (the link to a peer seems to lose messages: reopen it),
 :class:`ShowTrace` (an operator asked for the node's flight record, which the driver
-keeps: daemon/trace/recorder.py).
+keeps: daemon/trace/recorder.py). A node an operator watches (``balance.watch``) asks
+it for a balancing round when work lands here or a slot frees with nothing queued, as a
+``balance.wanted`` :class:`Reply`, debounced (daemon/core/asking.py).
 
 Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
 topology may send only node messages (wave, transfer, ack, forget);
 anything else is an operator and may send only operator requests (ping, wave.start,
-submit, move, trace.get). A routing id is not proof of identity — that is CURVE's job
+submit, move, trace.get, balance.watch). A routing id is not proof of identity — that is CURVE's job
 (daemon/security.py) — but within these rules even a forged id cannot make a node crash,
 wedge, or grow without bound:
 
@@ -117,6 +119,7 @@ from math import isfinite
 from typing import NamedTuple
 
 from daemon.core import messages as m
+from daemon.core.asking import Asker
 from daemon.core.journal import JournalState, Told
 from daemon.core.tasks import Task, TaskBoard, Transfer
 from daemon.core.wave import Names, Work
@@ -428,6 +431,8 @@ class NodeCore:
         # node did not run either, and the answers to the transfers it resends come first
         self._busy = 0
         self._out: list = []
+        self.asker = Asker()  # asks the watching balancer for a round (daemon/core/asking.py)
+        self._grew = False  # work was enqueued here since the last _advance
 
     # --- the driver's interface ------------------------------------------------------
 
@@ -464,7 +469,7 @@ class NodeCore:
             if peer is None:
                 self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}"))
         due = self.board.next_deadline()
-        if due is not None and due <= now:  # new tasks to start, or ended ones to collect
+        if (due is not None and due <= now) or self._grew:  # tasks to start or collect; work to ask about
             self._advance(now)
         return self._drain()
 
@@ -500,6 +505,9 @@ class NodeCore:
         for rec in self._deadlines.values():
             if rec.deadline < deadline:
                 deadline = rec.deadline
+        ask = self.asker.due()
+        if ask is not None and ask < deadline:
+            deadline = ask
         return deadline - self._skew
 
     def enqueue(self, n: int, cost: float, label: str, now: float) -> list:
@@ -577,6 +585,21 @@ class NodeCore:
         if busy != self._busy:
             self._busy = busy
             self._out.append(SetBusy(busy))
+        if self.asker.watcher is not None:
+            queued = self.board.queue_length
+            if self._grew and queued:
+                self._ask(self.asker.want("queued", now))
+            elif ended and not queued and busy < self.config.cpus:
+                self._ask(self.asker.want("idle", now))
+            else:
+                self._ask(self.asker.take(now))
+        self._grew = False
+
+    def _ask(self, reason: str | None) -> None:
+        """Send the watcher ``balance.wanted`` if the debounce let ``reason`` go."""
+        if reason is not None and self.asker.watcher is not None:
+            self._reply(self.asker.watcher, m.BalanceWanted(self.name, reason, self.board.queue_length,
+                                                            self.config.cpus - self.board.busy_slots()))
 
     def _drain(self) -> list:
         self._persist()
@@ -866,6 +889,7 @@ class NodeCore:
             self.task_seq += 1
             tasks.append(Task(f"{self.name}:{incarnation}:{self.task_seq}", label, cost))
         self.board.submit(tasks, now)
+        self._grew = True
         if self._watchers:
             self._work_changed(now)
         return [t.id for t in tasks]
@@ -893,6 +917,9 @@ class NodeCore:
             self._send_transfer(tr)
         moved = tr.tasks if tr else ()
         self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
+
+    def _on_balance_watch(self, sender: bytes, msg: m.BalanceWatch, now: float) -> None:
+        self.asker.watch(sender if msg.on else None)  # one watcher: the latest
 
     def _on_trace_get(self, sender: bytes, msg: m.TraceGet, now: float) -> None:
         if not all(type(w) is str and len(w) <= m.MAX_TEXT for w in msg.wave_ids):
@@ -980,6 +1007,7 @@ class NodeCore:
         m.Ack: _on_ack,
         m.Forget: _on_forget,
         m.TraceGet: _on_trace_get,
+        m.BalanceWatch: _on_balance_watch,
     }
 
 

@@ -272,7 +272,8 @@ def test_a_waves_body_and_parameters_are_checked_against_its_kinds_bounds():
 UNBOUNDED = {("ping", "id"), ("pong", "id"), ("pong", "pid"), ("pong", "stats"), ("error", "text"),
              ("wave.start", "params"), ("wave.decided", "stream"),
              ("wave", "body"), ("wave", "params"), ("ack", "accepted"),
-             ("trace", "incarnation"), ("trace", "dropped"), ("trace", "steps")}
+             ("trace", "incarnation"), ("trace", "dropped"), ("trace", "steps"),
+             ("balance.watch", "on")}
 
 
 def test_which_fields_have_bounds_checked():
