@@ -11,7 +11,7 @@ When (ARCHITECTURE.md, "Balancing"): every ``[cluster] rebalance_interval`` seco
 as soon as a node asks. A second operator, the *listener*, sends every node
 ``balance.watch`` (again every :data:`WATCH_RENEW` seconds, for a node restarted since)
 and waits on its sockets for the ``balance.wanted`` the nodes send when work lands or a
-slot frees (debounced per node: daemon/core/asking.py). :class:`RoundGate` decides, with
+slot frees (debounced per node). :class:`RoundGate` (daemon/core/asking.py) decides, with
 time passed in, when a round starts: never two at once; asks during a round make
 exactly one more after it; an ``idle`` ask (a slot freed) counts only if the last round
 saw tasks waiting somewhere, so a cluster draining its last tasks is not echoed for
@@ -25,63 +25,13 @@ import threading
 import time
 from pathlib import Path
 
+from daemon.core.asking import RoundGate
 from daemon.errors import UserError
 from daemon.topology import Topology
 
 BALANCING_TIMEOUT = 2.0  # deadline of one operator call during a balancing round
 WATCH_RENEW = 5.0  # seconds between two balance.watch to every node (a restarted one forgot)
-ASKED_GAP = 0.05  # seconds from the start of one round to the next one a node asked for
 WAKE = 0.1  # the longest the thread waits before it looks at a kick or a close
-
-
-class RoundGate:
-    """When the balancer starts a round; pure (``now`` passed in), one thread's.
-
-    ``interval``: the clock, seconds from a round's start to the next (0: no clock, asks
-    only). :meth:`start` says whether a round starts now, :meth:`finish` that it ended;
-    between the two, :meth:`ask` only marks that one more round is due after it."""
-
-    def __init__(self, interval: float, now: float, asked_gap: float = ASKED_GAP):
-        self.interval = interval
-        self.asked_gap = asked_gap
-        self.running = False
-        self.asked = False  # a round is asked for (and not started yet)
-        self.work_waiting = True  # the latest round saw queued tasks: an idle slot matters
-        self.last_start: float | None = None
-        self.next_clock = now + interval if interval > 0 else None
-
-    def ask(self, reason: str, now: float) -> bool:
-        """A node asked for a round (``reason`` from daemon/core/asking.py; anything but
-        ``idle`` always counts). Returns whether it counted."""
-        if reason == "idle" and not self.work_waiting:
-            return False
-        self.asked = True
-        return True
-
-    def due(self) -> float | None:
-        """When the next round should start (None: not before an ask)."""
-        times = []
-        if self.next_clock is not None:
-            times.append(self.next_clock)
-        if self.asked:
-            times.append(self.last_start + self.asked_gap if self.last_start is not None else float("-inf"))
-        return min(times) if times else None
-
-    def start(self, now: float) -> bool:
-        """Whether a round starts now (then it runs until :meth:`finish`)."""
-        due = self.due()
-        if self.running or due is None or now < due:
-            return False
-        self.running, self.asked, self.last_start = True, False, now
-        if self.interval > 0:
-            self.next_clock = now + self.interval
-        return True
-
-    def finish(self, now: float, work_waiting: bool) -> None:
-        """The round ended; ``work_waiting``: after it, tasks were queued somewhere (or
-        the round failed and nobody knows)."""
-        self.running = False
-        self.work_waiting = work_waiting
 
 
 def work_waiting(report: dict) -> bool:
@@ -107,6 +57,7 @@ class Balancer:
         self._thread = threading.Thread(target=self._run, name="balancer", daemon=True)
         self.rounds = 0  # rounds run, and how many of them a node's ask started
         self.asked_rounds = 0
+        self.watching = False  # the first balance.watch went out
 
     def start(self) -> None:
         if not self._thread.is_alive():
@@ -138,6 +89,10 @@ class Balancer:
                     next_watch = now + WATCH_RENEW
                     if stuck:
                         self.log.warning("balancing: nodes %s take no balance.watch (full queues)", ", ".join(stuck))
+                    if not self.watching:
+                        self.watching = True
+                        self.log.info("balancing: every %g s and whenever a node asks (%d nodes watched)",
+                                      self.interval, len(self.topology.names) - len(stuck))
                 if self._kicked.is_set():
                     self._kicked.clear()
                     gate.ask("kick", now)

@@ -17,7 +17,13 @@ Theory of operation (ARCHITECTURE.md, "Balancing" and "The node core"; TigerBeet
 - Burst: at time 0, 4 tasks per CPU of the whole cluster land on up to 3 seeded
   nodes (each task on one of them at random), costs uniform in [0.5, 1.5] x
   ``task_time``. A balancing round runs at time 0 and every ``interval`` seconds while
-  work remains. The run ends when the last task finishes: that time is the makespan,
+  work remains, and (``triggers``, the default) whenever a core asks for one, as the
+  supervisor's balancer does (daemon/cluster/balancer.py): every core is watched, its
+  ``balance.wanted`` reaches the balancer ``move_delay`` seconds after it is sent, and
+  the same :class:`daemon.core.asking.RoundGate` decides when a round starts (a round
+  here takes no time, so none is ever in flight when another is asked for). The clock's
+  first round is at ``first_round`` (default 0: with the burst; a real clock's next tick
+  comes anywhere within an interval). The run ends when the last task finishes: that time is the makespan,
   compared with LB = max(total work / total cpus, longest task) of the burst.
 - Every round checks the accounting rule of ARCHITECTURE.md, "Moving a task exactly once" on the samples (all taken at the
   same simulated instant, hence a consistent cut) and stops with ``RuntimeError``
@@ -39,6 +45,7 @@ from random import Random
 from typing import Any, Iterable
 
 from daemon.core import messages as m
+from daemon.core.asking import RoundGate
 from daemon.core.node import NodeConfig, NodeCore, Reply, Send
 from daemon.core.plan import POLICIES, NodeLoad, loads_from_samples, plan_moves
 from daemon.core.snapshot import imbalance_of, in_flight, load_cv_of
@@ -55,7 +62,7 @@ OPERATOR = b"balancer"  # the routing id the Move requests come from
 EVENTS_PER_TASK = 200  # a run's event budget, per task and node (EventBudget)
 
 # event kinds
-_WAKE, _ROUND, _MESSAGE = range(3)
+_WAKE, _ROUND, _MESSAGE, _ASK = range(4)
 
 
 def simulate(
@@ -66,6 +73,8 @@ def simulate(
     interval: float = 1.0,
     task_time: float | None = None,
     move_delay: float = 0.01,
+    triggers: bool = True,
+    first_round: float = 0.0,
 ) -> dict:
     """Run one scenario; return its report (plain JSON-able data, see the keys below).
 
@@ -84,7 +93,7 @@ def simulate(
         task_time = topology_task_time or DEFAULT_TASK_TIME
     if not task_time > 0:
         raise ValueError(f"task_time must be > 0 seconds, got {task_time!r}")
-    run = _BurstRun(nodes, policy, seed, interval, float(task_time), move_delay)
+    run = _BurstRun(nodes, policy, seed, interval, float(task_time), move_delay, triggers, first_round)
     run.run()
     return run.report(scenario)
 
@@ -111,8 +120,12 @@ class _BurstRun:
     """The event loop of one run. Boards are indexed in the order of the node list."""
 
     def __init__(self, nodes: list[tuple[str, int]], policy: str, seed: int, interval: float,
-                 task_time: float, move_delay: float):
+                 task_time: float, move_delay: float, triggers: bool = True, first_round: float = 0.0):
         self.policy = policy
+        self.triggers = triggers
+        self.gate = RoundGate(interval, 0.0)
+        self.first_round = first_round
+        self.ask_round: float | None = None  # when the round a core asked for is scheduled
         self.seed = seed
         self.interval = interval
         self.task_time = task_time
@@ -125,6 +138,9 @@ class _BurstRun:
         every = frozenset(self.names)
         self.cores = [NodeCore(NodeConfig(name, cpus, (), (), every), EPOCH, 0.0, journaled=False, detail_limit=None)
                       for name, cpus in nodes]
+        if triggers:
+            for core in self.cores:
+                core.asker.watch(OPERATOR)
         self.boards = [core.board for core in self.cores]
         self.idents = [name.encode() for name in self.names]
         self.finished = [0] * len(nodes)  # each board's done count, as last seen
@@ -160,10 +176,12 @@ class _BurstRun:
                 # the scenario's starting state: the burst is on the nodes' boards at 0
                 # (NodeCore.enqueue makes tasks of one cost; the burst's costs differ)
                 self.boards[i].submit(tasks, now=0.0)
+                self.cores[i]._grew = True  # work landed: the core asks as after a submit
                 self.schedule_wake(i, 0.0)
         self.lower_bound = max(sum(t.cost for b in burst for t in b) / self.cpus,
                                max((t.cost for b in burst for t in b), default=0.0))
-        self.at(0.0, _ROUND, None)
+        self.gate.next_clock = self.first_round  # the clock's first round (0: as the burst lands)
+        self.at(self.first_round, _ROUND, "clock")
         # a run that should end and does not fails loudly (a task that never ends would
         # otherwise keep the rounds coming for ever): far above what a run needs
         budget = EventBudget(EVENTS_PER_TASK * (self.tasks + len(self.boards)) + 100_000,
@@ -176,7 +194,16 @@ class _BurstRun:
                     self.wake_at[arg] = None
                     self.advance(arg, now)
             elif kind == _ROUND:
-                self.balance(now)
+                if arg == "ask":
+                    self.ask_round = None
+                elif now != self.gate.next_clock:
+                    continue  # a round a core asked for moved the clock on
+                if self.gate.start(now):
+                    self.balance(now)
+            elif kind == _ASK:
+                if self.gate.ask(arg, now) and self.ask_round is None and self.done < self.tasks:
+                    self.ask_round = max(now, self.gate.due() or now)
+                    self.at(self.ask_round, _ROUND, "ask")
             else:
                 source, dest, msg = arg
                 if type(msg) is m.Transfer:
@@ -216,7 +243,9 @@ class _BurstRun:
     def step(self, i: int, effects: list, now: float) -> None:
         """Run core ``i``'s effects: its messages go out on the simulated network."""
         for effect in effects:
-            if type(effect) is Send:
+            if type(effect) is Reply and type(effect.msg) is m.BalanceWanted:
+                self.at(now + self.move_delay, _ASK, effect.msg.reason)
+            elif type(effect) is Send:
                 dest = self.index[effect.dest]
                 if type(effect.msg) is m.Transfer:
                     self.arriving[dest] += 1
@@ -248,6 +277,7 @@ class _BurstRun:
         work = [s["work"] + flying.get(s["name"], (0, 0.0))[1] for s in samples]
         cpus = [s["cpus"] for s in samples]
         self.rounds.append((now, imbalance_of(work, cpus, self.cpus), load_cv_of(work, cpus, len(self.boards))))
+        self.gate.finish(now, totals["queued"] > 0)
         if self.policy == "none":
             return self.next_round(now)
         for load in loads_from_samples(samples):
@@ -264,8 +294,8 @@ class _BurstRun:
         self.next_round(now)
 
     def next_round(self, now: float) -> None:
-        if self.done < self.tasks:
-            self.at(now + self.interval, _ROUND, None)
+        if self.done < self.tasks and self.gate.next_clock is not None:
+            self.at(self.gate.next_clock, _ROUND, "clock")
 
     def sample(self, now: float) -> list[dict]:
         """The samples of the active boards at ``now``, in board order; boards found
@@ -295,6 +325,7 @@ class _BurstRun:
             "task_time": self.task_time,
             "interval": self.interval,
             "move_delay": self.move_delay,
+            "triggers": self.triggers,
             "makespan": self.makespan,
             "lower_bound": self.lower_bound,
             "ratio": self.makespan / self.lower_bound if self.lower_bound else 1.0,

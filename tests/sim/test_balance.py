@@ -38,7 +38,8 @@ def test_a_topology_and_its_node_list_give_the_same_run():
 
 def test_the_burst_and_its_yardsticks():
     nodes = [(f"n{i}", 1 + i % 4) for i in range(12)]  # 30 cpus
-    report = simulate(nodes, policy="heap", seed=2, interval=0.5, task_time=2.0)
+    # the clock alone (no asks): a round every interval
+    report = simulate(nodes, policy="heap", seed=2, interval=0.5, task_time=2.0, triggers=False)
     assert (report["nodes"], report["cpus"], report["tasks"]) == (12, 30, 120)
     assert report["makespan"] >= report["lower_bound"] >= 4 * 2.0 * 0.5  # 4 tasks per cpu, >= 1 s each
     assert report["ratio"] == report["makespan"] / report["lower_bound"]
@@ -124,3 +125,19 @@ def test_a_run_that_does_not_end_fails_loudly(monkeypatch):
     monkeypatch.setattr(balance, "EventBudget", lambda limit, what: EventBudget(10, what))
     with pytest.raises(EventLimitExceeded, match="more than 10 events"):
         balance.simulate([("a", 1), ("b", 1)], seed=3)
+
+
+def test_triggers_balance_a_burst_sooner_than_the_clock_alone():
+    """The burst asks for a round as it lands (daemon/core/asking.py): the first round
+    comes after one message delay instead of at the clock's next tick, and the tail's
+    idle slots ask again, so the makespan is well below the clock's alone."""
+    from daemon.sim.balance import simulate
+
+    nodes = [(f"n{i}", 1 + i % 4) for i in range(20)]
+    kw = dict(policy="heap", seed=3, interval=4.0, first_round=4.0, task_time=1.0)
+    clock = simulate(nodes, triggers=False, **kw)
+    asked = simulate(nodes, triggers=True, **kw)
+    assert clock["imbalance"][0][0] == 4.0  # clock alone: the burst waits for the tick
+    assert asked["imbalance"][0][0] == pytest.approx(0.01)  # asked: one message delay
+    assert asked["makespan"] < 0.8 * clock["makespan"]
+    assert asked["ratio"] < 1.5
