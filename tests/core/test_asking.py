@@ -56,13 +56,13 @@ def test_gate_never_two_rounds_and_exactly_one_more_after_asks_during_a_round():
     g = RoundGate(interval=10.0, now=0.0, asked_gap=0.05)
     g.ask("queued", 0.0)
     assert g.start(0.0)
-    for t in (0.01, 0.02, 0.03):  # three asks while the round runs
+    for t in (0.1, 0.2, 0.3):  # three asks while the round runs, each past the gap
         g.ask("queued", t)
         assert not g.start(t)  # never a second round in flight
-    g.finish(0.3, work_waiting=True)
-    assert g.start(0.3)  # one more, after it
     g.finish(0.4, work_waiting=True)
-    assert not g.start(0.5) and g.due() == 10.3  # and only one: next is the clock's
+    assert g.start(0.4)  # one more, after it
+    g.finish(0.5, work_waiting=True)
+    assert not g.start(0.6) and g.due() == 10.4  # and only one: next is the clock's
 
 
 def test_gate_keeps_a_gap_between_asked_rounds():
