@@ -4,7 +4,10 @@
 ports, the supervisor's own balancing off); ``tasks`` tasks of ``cost`` seconds are
 submitted at node ``at``, and this process runs a balancing round of the policy every
 ``interval`` seconds through :class:`daemon.operator.Operator` (policy ``none``: no
-round), with an echo every ``poll`` seconds between rounds to see the load. Policy
+round), with an echo every ``poll`` seconds between rounds to see the load. Its rounds
+come on that clock and whenever a node asks for one (``balance.watch``, as the
+supervisor's balancer: daemon/core/asking.py); ``triggers=False`` (``--clock-only``):
+on the clock alone, the first one as the burst lands, as before the nodes asked. Policy
 ``supervisor`` measures from outside: the supervisor balances (``rebalance_interval`` =
 ``interval``, with its balancing triggers), and this process only submits and polls
 with an echo every ``poll`` seconds, as a user would with ``ctl echo``. The
@@ -57,7 +60,9 @@ def bench_toml(path: str, interval: float = 0) -> str:
 
 
 def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: float = 0.5, at: str = "subserviate",
-          interval: float = 0.5, poll: float = 0.1, timeout: float = 600.0, progress=lambda line: None) -> dict:
+          interval: float = 0.5, poll: float = 0.1, timeout: float = 600.0, progress=lambda line: None,
+          triggers: bool = True) -> dict:
+    from daemon.core.asking import RoundGate
     from daemon.core.tasks import account
     from daemon.operator import Operator
 
@@ -69,22 +74,38 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
         cpus = {n: topo.node(n).cpus for n in names}
         lb = max(tasks * cost / sum(cpus.values()), cost)
         timeline, rounds, moved = [], 0, 0
-        with Operator(topo, timeout=10.0, run_dir=cluster.run_dir) as op:
+        rounding = policy not in ("none", SUPERVISOR)
+        asking = rounding and triggers  # rounds on the clock and at the nodes' asks
+        with Operator(topo, timeout=10.0, run_dir=cluster.run_dir) as op, \
+                Operator(topo, timeout=10.0, run_dir=cluster.run_dir) as listener:
             op.echo()  # connected before the clock starts
+            if asking:
+                listener.watch_balance()
+                listener.ping()  # each node's pong follows its watch: every node is watched
             t0 = time.perf_counter()
             op.submit(at, tasks, cost, label="bench")
-            next_round = t0 if policy not in ("none", SUPERVISOR) else float("inf")
+            # the clock alone: a round as the burst lands, then one every interval
+            gate = RoundGate(interval if rounding else 0, t0 - (0 if asking else interval))
             last_note = t0
             while True:
                 now = time.perf_counter()
-                if now >= next_round:
+                if gate.start(now):
                     res = op.rebalance(policy)
                     rounds += 1
                     moved += res["moved"]
-                    next_round = now + interval
+                    gate.finish(time.perf_counter(), any(n["queued"] for n in res["after"]["nodes"]))
                     snaps = [res["before"], res["after"]] if res["moves"] else [res["before"]]
                 else:
-                    time.sleep(max(0.0, min(poll, next_round - now)))
+                    due = gate.due()
+                    wait = max(0.0, min(poll, poll if due is None else due - now))
+                    if asking:
+                        for msg in listener.balance_wanted(wait):
+                            gate.ask(msg["reason"], time.perf_counter())
+                        due = gate.due()
+                        if due is not None and due <= time.perf_counter():
+                            continue  # a round is due: no echo before it
+                    else:
+                        time.sleep(wait)
                     snaps = [op.echo()]
                 done = False
                 for snap in snaps:
@@ -110,7 +131,7 @@ def burst(policy: str, path: str = DEFAULT_TOPOLOGY, tasks: int = 152, cost: flo
                     last_note = time.perf_counter()
                     progress(f"balance {policy}: {time.perf_counter() - t0:.0f} s, {books['done']}/{tasks} done")
     return {"scenario": "burst", "policy": policy, "topology": path, "tasks": tasks, "cost": cost, "at": at,
-            "interval_s": interval, "makespan_s": round(makespan, 3), "lb_s": round(lb, 3),
+            "interval_s": interval, "triggers": asking or outside, "makespan_s": round(makespan, 3), "lb_s": round(lb, 3),
             "ratio": round(makespan / lb, 3), "moved": moved, "rounds": rounds, "nodes": names,
             "timeline": timeline, "load_avg": round(os.getloadavg()[0], 2)}
 

@@ -132,6 +132,8 @@ def add_arguments(p):
     b.add_argument("--cost", type=seconds("--cost", 3600), default=None, metavar="SECONDS", help="task cost (default 0.5 burst, 1.0 queue)")
     b.add_argument("--at", default="subserviate", metavar="NODE", help="the node the work lands on (default subserviate)")
     b.add_argument("--interval", type=seconds("--interval", 60), default=0.5, metavar="SECONDS", help="burst: seconds between rounds (default 0.5)")
+    b.add_argument("--clock-only", action="store_true",
+                   help="burst: rounds every --interval only, none when a node asks (the first as the burst lands)")
     b.add_argument("--rounds", type=integer("--rounds", 1, 1000), default=3, help="queue: rounds to time (default 3)")
     common(b)
 
@@ -265,10 +267,11 @@ def _balance(args, progress) -> dict:
     rows = []
     for policy in args.policy:
         progress(f"balance: burst, policy {policy}")
-        rows.append(balance.burst(policy, path, args.tasks or 152, args.cost or 0.5, args.at, args.interval, progress=progress))
+        rows.append(balance.burst(policy, path, args.tasks or 152, args.cost or 0.5, args.at, args.interval, progress=progress,
+                                  triggers=not args.clock_only))
     r0 = rows[0]
     title = (f"burst on a real cluster ({os.path.basename(path)}): {r0['tasks']} tasks × {r0['cost']:g} s at {r0['at']}, "
-             f"a round every {r0['interval_s']:g} s; makespan from submit to the last done; ratio = makespan / LB (heap target ≤ 1.2)")
+             f"a round every {r0['interval_s']:g} s{'' if args.clock_only else ' and whenever a node asks'}; makespan from submit to the last done; ratio = makespan / LB (heap target ≤ 1.2)")
     return {"bench": "balance", "rows": rows, "_tables": [(title, BURST_COLUMNS, rows, BURST_TARGETS)]}
 
 
