@@ -5,7 +5,7 @@
     ctl sim echo    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE] [--dup P] [--trace FILE] [--json]
     ctl sim finn    [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--from NODE ...] [--dup P] [--trace FILE] [--json]
     ctl sim balance [TOPOLOGY.toml | --nodes N --shape S] [--scenario burst] [--policy heap|seed|none]
-                    [--seed S] [--interval SECONDS] [--json]
+                    [--seed S] [--interval SECONDS] [--clock-only] [--json]
     ctl sim chaos   [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--trace FILE] [--json]
     ctl sim replay  RECORDING | RUN_DIR | CLUSTER
     ctl sim wave    NAME [TOPOLOGY.toml | --nodes N --shape S] [--seed S] [--seeds K] [--from NODE ...]
@@ -124,6 +124,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="the balancer's plan (default heap; none: no balancing, the baseline)")
     balance.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                          help="simulated seconds between balancing rounds (default 1)")
+    balance.add_argument("--clock-only", action="store_true",
+                         help="rounds on the clock alone; by default the nodes also ask for one as work lands "
+                              "or a slot frees")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,6 +186,8 @@ def replay_command(args: argparse.Namespace) -> str:
         words += ["--scenario", args.scenario, "--policy", args.policy]
         if args.interval != 1.0:
             words += ["--interval", repr(args.interval)]
+        if args.clock_only:
+            words.append("--clock-only")
     return shlex.join(words)
 
 
@@ -401,7 +406,7 @@ def _balance(args, topology) -> int:
         raise UserError("ctl sim balance is not available yet: daemon/sim/balance.py has not landed") from None
     try:
         result = simulate(topology, scenario=args.scenario, policy=args.policy, seed=args.seed,
-                          interval=args.interval)
+                          interval=args.interval, triggers=not args.clock_only)
     except ValueError as exc:  # its documented answer to a bad scenario, policy or interval
         raise BadInput(str(exc)) from None
     if args.json:

@@ -343,6 +343,9 @@ def _mean(values: Iterable[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+ASKED = " and whenever a node asks"
+
+
 def format_report(report: dict) -> str:
     """A few aligned lines for people."""
     imb = report["imbalance"]
@@ -355,7 +358,8 @@ def format_report(report: dict) -> str:
         ("makespan", f"{report['makespan']:.3f} s   lower bound {report['lower_bound']:.3f} s   "
                      f"ratio {report['ratio']:.3f}"),
         ("moves", f"{report['moves']} tasks in {report['transfers']} transfers over {report['rounds']} rounds "
-                  f"(every {report['interval']:g} s, delay {report['move_delay']:g} s)"),
+                  f"(every {report['interval']:g} s{ASKED if report['triggers'] else ''}, "
+                  f"delay {report['move_delay']:g} s)"),
         ("imbalance", f"max/avg work per cpu {first} at the first round, {last} at the last; "
                       f"mean CV {report['imbalance_cv']:.3f}"),
     ]
