@@ -44,7 +44,7 @@ class Balancer:
     thread of their own, so the supervisor's loop never waits on a node: a round against
     a silent node takes its deadlines. Two operators, made and closed on that thread:
     one runs every round (its connections stay open), the other listens for the nodes'
-    asks. :meth:`kick` asks for a round as a node would."""
+    asks."""
 
     def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None,
                  interval: float | None = None):
@@ -52,20 +52,13 @@ class Balancer:
         self.log = log
         self.run_dir = run_dir  # where the operator key is (daemon/security.py)
         self.interval = topology.cluster.rebalance_interval if interval is None else interval
-        self._kicked = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="balancer", daemon=True)
-        self.rounds = 0  # rounds run, and how many of them a node's ask started
-        self.asked_rounds = 0
         self.watching = False  # the first balance.watch went out
 
     def start(self) -> None:
         if not self._thread.is_alive():
             self._thread.start()
-
-    def kick(self) -> None:
-        self.start()
-        self._kicked.set()
 
     def close(self, wait: float) -> None:
         """Stop after the round in progress (its calls have deadlines); wait at most ``wait``."""
@@ -93,15 +86,12 @@ class Balancer:
                         self.watching = True
                         self.log.info("balancing: every %g s and whenever a node asks (%d nodes watched)",
                                       self.interval, len(self.topology.names) - len(stuck))
-                if self._kicked.is_set():
-                    self._kicked.clear()
-                    gate.ask("kick", now)
                 asked = gate.asked and (gate.next_clock is None or gate.next_clock > now)
                 if gate.start(now):
-                    report = self._round(operator)
-                    self.rounds += 1
-                    self.asked_rounds += asked
-                    gate.finish(time.monotonic(), work_waiting(report) if report is not None else True)
+                    report = self._round(operator, "asked by a node" if asked else "on the clock")
+                    # a failed round says nothing of the queues: only new work or the clock
+                    # brings the next (a node's idle slot does not, round after round)
+                    gate.finish(time.monotonic(), work_waiting(report) if report is not None else False)
                     continue  # asks that came meanwhile are read next, before any wait
                 due = gate.due()
                 wait = min(WAKE, next_watch - now, *(() if due is None else (due - now,)))
@@ -114,7 +104,7 @@ class Balancer:
                 if op is not None:
                     op.close()
 
-    def _round(self, operator) -> dict | None:
+    def _round(self, operator, why: str) -> dict | None:
         try:
             report = operator.rebalance()
         except UserError as exc:  # a wave timed out or a node refused: try next round
@@ -124,11 +114,12 @@ class Balancer:
             self.log.exception("balancing round crashed")
             return None
         self.log.info(
-            "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms",
+            "balancing round: %d tasks moved in %d moves, imbalance %s -> %s, %.0f ms, %s",
             report.get("moved", 0),
             len(report.get("moves", ())),
             report.get("imbalance_before"),
             report.get("imbalance_after"),
             report.get("elapsed_ms", 0.0),
+            why,
         )
         return report
