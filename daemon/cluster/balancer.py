@@ -46,8 +46,9 @@ class Balancer:
     one runs every round (its connections stay open), the other listens for the nodes'
     asks."""
 
-    def __init__(self, topology: Topology, log: logging.Logger, run_dir: Path | None = None,
-                 interval: float | None = None):
+    def __init__(
+        self, topology: Topology, log: logging.Logger, run_dir: Path | None = None, interval: float | None = None
+    ):
         self.topology = topology
         self.log = log
         self.run_dir = run_dir  # where the operator key is (daemon/security.py)
@@ -84,8 +85,11 @@ class Balancer:
                         self.log.warning("balancing: nodes %s take no balance.watch (full queues)", ", ".join(stuck))
                     if not self.watching:
                         self.watching = True
-                        self.log.info("balancing: every %g s and whenever a node asks (%d nodes watched)",
-                                      self.interval, len(self.topology.names) - len(stuck))
+                        self.log.info(
+                            "balancing: every %g s and whenever a node asks (%d nodes watched)",
+                            self.interval,
+                            len(self.topology.names) - len(stuck),
+                        )
                 asked = gate.asked and (gate.next_clock is None or gate.next_clock > now)
                 if gate.start(now):
                     report = self._round(operator, "asked by a node" if asked else "on the clock")
