@@ -9,8 +9,8 @@ records that make the board survive a crash (daemon/core/journal.py). It
 reads no clock, opens no socket, and never raises on a message. Two drivers run it: the
 ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/sim/balance.py).
 
-    handle(sender, epoch, message, now) -> [effect]   a message arrived
-    tick(now) -> [effect]                              time passed
+    handle(sender, epoch, message, now) -> list[Effect] a message arrived
+    tick(now) -> list[Effect]                            time passed
     next_deadline() -> float                           call tick() by then
 
 Effects, executed by the driver in order: :class:`Persist` (journal records; always
@@ -249,6 +249,10 @@ class Persist(NamedTuple):
     records: list
 
 
+# What handle(), tick() and enqueue() return: the effects of one step, in order.
+Effect = Send | Reply | SetBusy | Reconnect | ShowTrace | Persist
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """What a node knows of the cluster: itself, its links, every node's name."""
@@ -430,13 +434,13 @@ class NodeCore:
         self._settled_at = now + SETTLE  # no take-back before (see STALLED): a restarted
         # node did not run either, and the answers to the transfers it resends come first
         self._busy = 0
-        self._out: list = []
+        self._out: list[Effect] = []
         self.asker = Asker()  # asks the watching balancer for a round (daemon/core/asking.py)
         self._grew = False  # work was enqueued here since the last _advance
 
     # --- the driver's interface ------------------------------------------------------
 
-    def handle(self, sender: bytes, epoch: int, msg, now: float) -> list:
+    def handle(self, sender: bytes, epoch: int, msg, now: float) -> list[Effect]:
         """One message from routing id ``sender`` with the sender's ``epoch``."""
         now = self._clock(now)
         self.stats["received"] += 1
@@ -473,7 +477,7 @@ class NodeCore:
             self._advance(now)
         return self._drain()
 
-    def tick(self, now: float) -> list:
+    def tick(self, now: float) -> list[Effect]:
         """Time passed: tasks start and end, transfers are resent or taken back, waves
         reach their deadlines, old state is forgotten."""
         now = self._clock(now)
@@ -510,7 +514,7 @@ class NodeCore:
             deadline = ask
         return deadline - self._skew
 
-    def enqueue(self, n: int, cost: float, label: str, now: float) -> list:
+    def enqueue(self, n: int, cost: float, label: str, now: float) -> list[Effect]:
         """New work at this node (the topology's initial tasks); returns the effects."""
         now = self._clock(now)
         self._enqueue(n, cost, label, now)
@@ -601,7 +605,7 @@ class NodeCore:
             self._reply(self.asker.watcher, m.BalanceWanted(self.name, reason, self.board.queue_length,
                                                             self.config.cpus - self.board.busy_slots()))
 
-    def _drain(self) -> list:
+    def _drain(self) -> list[Effect]:
         self._persist()
         out, self._out = self._out, []
         return out
