@@ -9,9 +9,9 @@ records that make the board survive a crash (daemon/core/journal.py). It
 reads no clock, opens no socket, and never raises on a message. Two drivers run it: the
 ZeroMQ daemon (daemon/node.py) and the simulator (daemon/sim/chaos.py, daemon/sim/balance.py).
 
-    handle(sender, epoch, message, now) -> list[Effect] a message arrived
-    tick(now) -> list[Effect]                            time passed
-    next_deadline() -> float                           call tick() by then
+    handle(sender, epoch, message, now) -> list[Effect]   a message arrived
+    tick(now) -> list[Effect]                              time passed
+    next_deadline() -> float                               call tick() by then
 
 Effects, executed by the driver in order: :class:`Persist` (journal records; always
 before any message of the same step: write-ahead), :class:`Send` (to a node's inbox),
