@@ -10,6 +10,9 @@ null: the simulated waves run no task board). The operator's start arrives from
 ``op:sim``. Every receive carries ``in.n``, the message's number on its channel
 (daemon/trace/model.py): the network reorders and duplicates, so pairing by order
 would be wrong; the driver passes the number along with the message (daemon/sim/drive.py).
+A decision carries its result as JSON text when it is small, as a node's flight recorder
+keeps it: any kind's run (daemon/sim/wave.py ``simulate_wave(..., trace=True)``), and
+every decision of a chaos run.
 Tracing costs one call per event; a run without a tracer pays one test per event.
 """
 
@@ -48,15 +51,19 @@ def type_name(msg: object) -> str:
 
 class SimTracer:
     """Collects the steps of one simulated wave over nodes named ``names``;
-    ``what(w, step)`` words a decision (e.g. ``decided: 8/8 nodes``)."""
+    ``what(w, step)`` words a decision (e.g. ``decided: 8/8 nodes``); ``result(w,
+    step)``, when given, is the decision's result, kept as JSON text when it is small
+    (daemon/trace/recorder.py ``result_text``, as a node's flight recorder keeps it)."""
 
-    __slots__ = ("names", "wave", "kind", "what", "steps", "_seq", "_sent")
+    __slots__ = ("names", "wave", "kind", "what", "result", "steps", "_seq", "_sent")
 
-    def __init__(self, names: tuple[str, ...], wave: str, kind: str, what: Callable[[object, object], str]):
+    def __init__(self, names: tuple[str, ...], wave: str, kind: str, what: Callable[[object, object], str],
+                 result: Callable[[object, object], object] | None = None):
         self.names = names
         self.wave = wave
         self.kind = kind
         self.what = what
+        self.result = result
         self.steps: list[Step] = []
         self._seq = [0] * len(names)
         self._sent: dict[tuple[int, int], int] = {}
@@ -76,15 +83,21 @@ class SimTracer:
         else:
             recv = Received(names[src], type_name(msg), wave, 0, n)
         out = tuple(Out(names[q], type_name(m), wave) for q, m in step.sends)
-        decide = (Decision(wave, self.kind, self.what(w, step)),) if step.decided else ()
+        decide = ()
+        if step.decided:
+            from daemon.trace.recorder import result_text
+
+            text = None if self.result is None else result_text(self.result(w, step))
+            decide = (Decision(wave, self.kind, self.what(w, step), text),)
         seq = self._seq[p]
         self._seq[p] = seq + 1
         self.steps.append(Step(names[p], 0, seq, now / 1000.0, 0.0, recv, out, decide, None))
 
     def trace(self, topology) -> Trace:
-        """The trace of the run so far; ``topology`` gives the edges (a Topology, or an
-        IndexedGraph of one)."""
-        edges = topology.topology.edges() if hasattr(topology, "topology") else topology.edges()
+        """The trace of the run so far; ``topology`` gives the edges (a Topology, an
+        IndexedGraph of one, or a daemon/core/wave.py Graph)."""
+        edges = topology.topology.edges() if hasattr(topology, "topology") else topology.edges
+        edges = edges() if callable(edges) else edges
         return Trace(nodes=list(self.names), edges=[tuple(e) for e in edges], steps=list(self.steps),
                      source="sim", clock="simulated", wave=self.wave, kind=self.kind,
                      dropped=dict.fromkeys(self.names, 0), missing=[])

@@ -175,6 +175,7 @@ class WaveSim:
     dropped: int = 0  # deliveries to a node whose part was over
     limit: str | None = None
     unpreceded: list[tuple[str, ...]] | None = None  # per decision: nodes with no event before it
+    trace: Any = None  # the run's daemon/trace/model.py Trace, when asked for (trace=True)
 
     @property
     def wave_property(self) -> bool | None:
@@ -376,6 +377,15 @@ class _Harness:
         return Step(node.sends, bool(node.decisions))
 
 
+def _words(kind: type[Wave], result: Any, nodes: int) -> str:
+    """A decision in the kind's words for a trace; "decided" when its describe() fails."""
+    try:
+        what = kind.describe(result, nodes)
+    except Exception:  # noqa: BLE001 - a kind's words must not cost the run its trace
+        return "decided"
+    return what[:200] if isinstance(what, str) else "decided"
+
+
 def simulate_wave(
     kind: type[Wave] | str,
     graph: Graph | Any,
@@ -388,6 +398,7 @@ def simulate_wave(
     max_events: int | None = None,
     clocks: bool | None = None,
     samples: dict[str, dict] | None = None,
+    trace: bool = False,
 ) -> WaveSim:
     """Run one wave of ``kind`` (a class or a name of :func:`kinds`) on ``graph`` (a
     :class:`Graph` or a Topology) from ``initiators`` (default: the kind's
@@ -401,7 +412,9 @@ def simulate_wave(
     (``complete`` false) and the limit is a violation. ``clocks`` (default: on up to
     :data:`CLOCKS_MAX_NODES` nodes) keeps vector clocks for ``unpreceded``. ``samples``
     gives nodes' states beyond the default (``{name: {"load": 2.5}}``): what
-    ``WaveNode.sample`` returns there, for kinds that read the node's state.
+    ``WaveNode.sample`` returns there, for kinds that read the node's state. ``trace``:
+    record the run in the trace model (``WaveSim.trace``; daemon/sim/trace.py), each
+    decision with its result.
     """
     if isinstance(kind, str):
         kind = kind_named(kind)
@@ -434,7 +447,16 @@ def simulate_wave(
     drive = Driver(n, seed, dup, delay=delay, clocks=clocks)
     sim = _Harness(kind, graph, params, wave, drive, result, samples)
     index = sim.index
-    drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events)
+    tracer = None
+    if trace:
+        from daemon.sim.trace import SimTracer
+
+        tracer = SimTracer(graph.nodes, wave, kind.name, lambda w, step: _words(kind, w.node.decisions[0], n),
+                           lambda w, step: w.node.decisions[0])
+    drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events,
+              tracer=tracer)
+    if tracer is not None:
+        result.trace = tracer.trace(graph)
     names = graph.nodes
     run = result.run
     run.per_channel = {(names[a], names[b]): k for (a, b), k in drive.per_channel.items()}

@@ -9,8 +9,10 @@ Tel 2.3):
   clock) or by the simulator (``source: "sim"``, ``clock: "simulated"``). A *step* is one
   handled input at one node — a message, an operator's request, or a timer tick
   (``in`` null) — with what it sent (``out``, in the order the core emitted them), what
-  it decided and the node's queue afterwards. :meth:`Trace.from_dict` checks every
-  field and names the step that is wrong; :func:`load` adds the file's name.
+  it decided (each decision with its ``result`` as JSON text when it is small, at most
+  :data:`RESULT_CHARS` characters: optional, so traces written before it still load) and
+  the node's queue afterwards. :meth:`Trace.from_dict` checks every field and names the
+  step that is wrong; :func:`load` adds the file's name.
 - Matching, without trusting clocks across hosts (ZeroMQ keeps order on one
   connection): for sender a, receiver b and wave w, a's ``out`` entries to b are ordered
   by (inc, seq, position in out) and b's steps with ``in`` from a by (inc, seq); both are
@@ -93,13 +95,23 @@ class Out:
     wave: str | None = None
 
 
+RESULT_CHARS = 512  # the longest result text a decision carries (daemon/trace/recorder.py)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A wave decided at this step: ``what`` says how, in a few words."""
+    """A wave decided at this step: ``what`` says how, in a few words; ``result`` is
+    the decision's result as JSON text when the writer kept it (small results only),
+    else None."""
 
     wave: str
     kind: str
     what: str = ""
+    result: str | None = None
+
+    def value(self) -> Any:
+        """The result, decoded (None when the trace does not carry it)."""
+        return None if self.result is None else json.loads(self.result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,7 +564,7 @@ def _step(s: Any, k: int, known: set[str]) -> Step:
         if not isinstance(dd, dict):
             raise TraceError(f"{w} must be an object")
         decide.append(Decision(wave=_text(dd.get("wave"), f"{w}.wave"), kind=_text(dd.get("kind"), f"{w}.kind"),
-                               what=str(dd.get("what", ""))))
+                               what=str(dd.get("what", "")), result=_result(dd.get("result"), f"{w}.result")))
     queue = s.get("queue")
     if queue is not None:
         queue = _int(queue, f"{where}: field 'queue'")
@@ -566,9 +578,29 @@ def _step_dict(s: Step) -> dict:
         "node": s.node, "inc": s.inc, "seq": s.seq, "t": s.t, "dur": s.dur,
         "in": None if r is None else _received_dict(r),
         "out": [{"to": o.to, "type": o.type, "wave": o.wave} for o in s.out],
-        "decide": [{"wave": d.wave, "kind": d.kind, "what": d.what} for d in s.decide],
+        "decide": [_decision_dict(d) for d in s.decide],
         "queue": s.queue,
     }
+
+
+def _result(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > RESULT_CHARS:
+        shown = f"{len(value)} characters" if isinstance(value, str) else repr(value)[:80]
+        raise TraceError(f"{where} must be JSON text of at most {RESULT_CHARS} characters or null, got {shown}")
+    try:
+        json.loads(value)
+    except ValueError as exc:
+        raise TraceError(f"{where} is not JSON text: {exc}") from None
+    return value
+
+
+def _decision_dict(d: Decision) -> dict:
+    out = {"wave": d.wave, "kind": d.kind, "what": d.what}
+    if d.result is not None:
+        out["result"] = d.result
+    return out
 
 
 def _received_dict(r: Received) -> dict:

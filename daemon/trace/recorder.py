@@ -22,12 +22,15 @@ What a step holds (the trace model, as daemon/trace/model.py reads it):
 - ``decide``: the decisions taken in the step — the replies of a wave's decision
   (``wave.decided``), each in the kind's words (daemon/core/wave.py ``describe``): an
   echo's at its initiator (how many nodes its result holds), Finn's at each node (how
-  many tasks it enqueued);
+  many tasks it enqueued); and its ``result`` as one JSON text when it is small (at most
+  :data:`RESULT_CHARS` characters encoded, not a Stream or bytes: an echo's entries are
+  neither small nor JSON), else None — what a kind's own ``check()`` judges
+  (daemon/trace/check.py). Encoding it costs the step that decides one ``json.dumps``;
+- ``queue``: tasks queued at the node after the step.
 
 Message types are named as on the wire, a wave's by its kind's own names
 (daemon/wire.py ``trace_type``: ``explore``, ``echo``, ``finn``, ``echo.start``,
 ``echo.result``, ``finn.decided``), so traces read the same whatever frame carries them.
-- ``queue``: tasks queued at the node after the step.
 
 Each incarnation of a node (its epoch, ``inc``) numbers its steps from 0; ``dropped``
 counts those that fell out of the ring (or were left out of an answer) before the first
@@ -37,6 +40,7 @@ checks a step that came over the wire. Nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from math import isfinite
 
@@ -44,6 +48,7 @@ from daemon import plugins
 from daemon.core import messages as m
 from daemon.core.node import Reply, Send, ShowTrace
 from daemon.core.wave import Stream
+from daemon.trace.model import RESULT_CHARS  # a decision's result longer than this, as JSON, is left out
 from daemon.wire import count_entries, trace_type
 
 RING_STEPS = 1_024  # steps a node keeps: about 500 bytes each, half a megabyte when full
@@ -136,7 +141,7 @@ class Recorder:
             elif kind is ShowTrace:
                 step += (effect.to, "trace", None)
         if decides is not None:
-            step[_DECIDED] = len(decides) // 3
+            step[_DECIDED] = len(decides) // _DECISION
             step += decides
         self.ring.append(tuple(step))
         self.seq += 1
@@ -162,12 +167,13 @@ class Recorder:
     def to_dict(self, step: tuple) -> dict:
         """One compact step as the trace model's dict."""
         seq, t, dur, sender, kind, wave, epoch, queue, decided = step[:_OUTS]
-        end = len(step) - 3 * decided
+        end = len(step) - _DECISION * decided
         return {
             "node": self.node, "inc": self.inc, "seq": seq, "t": t, "dur": dur,
             "in": None if kind is None else {"from": self._who(sender), "type": kind, "wave": wave, "inc": epoch},
             "out": [{"to": self._who(step[k]), "type": step[k + 1], "wave": step[k + 2]} for k in range(_OUTS, end, 3)],
-            "decide": [{"wave": step[k], "kind": step[k + 1], "what": step[k + 2]} for k in range(end, len(step), 3)],
+            "decide": [{"wave": step[k], "kind": step[k + 1], "what": step[k + 2], "result": step[k + 3]}
+                       for k in range(end, len(step), _DECISION)],
             "queue": queue,
         }
 
@@ -183,16 +189,20 @@ class Recorder:
 # GC stops tracking at its first pass: nested tuples would stay tracked and pile up in
 # the oldest generation, whose full collections then cost each node milliseconds:
 #   (seq, t, dur, sender, in type, in wave, sender epoch, queue, decisions,
-#    [to, type, wave] for each output, [wave, kind, what] for each decision)
-# with in type None for a tick.
+#    [to, type, wave] for each output, [wave, kind, what, result] for each decision)
+# with in type None for a tick, and a decision's result one JSON text (a string, an
+# atom) or None.
 _DECIDED = 8  # index of the number of decisions
 _OUTS = 9  # index of the first output
+_DECISION = 4  # atoms per decision
 
 
 def _decision(msg: m.WaveDecided, nodes: int) -> tuple:
-    """(wave, kind, what) of a decision's report, in the kind's words."""
+    """(wave, kind, what, result) of a decision's report: in the kind's words, and its
+    result as JSON text (:func:`result_text`)."""
     cls = plugins.wave_kinds().get(msg.kind)
     result = msg.result
+    text = result_text(result)
     try:
         if type(result) is Stream or type(result) is bytes:
             result = count_entries(result if type(result) is Stream else (result,))
@@ -200,14 +210,30 @@ def _decision(msg: m.WaveDecided, nodes: int) -> tuple:
         what = what if type(what) is str else "decided"
     except Exception:  # a kind's words must not cost the node its recording
         what = "decided"
-    return (msg.wave, msg.kind, what[:200])
+    return (msg.wave, msg.kind, what[:200], text)
+
+
+def result_text(result) -> str | None:
+    """A decision's result as compact JSON text, or None when it is a Stream or bytes
+    (echo's entries), holds something JSON cannot say, or is longer than
+    :data:`RESULT_CHARS` characters encoded."""
+    if type(result) is Stream or type(result) is bytes:
+        return None
+    try:
+        text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if len(text) <= RESULT_CHARS else None
 
 
 def _concerns(step: tuple, wanted: frozenset) -> bool:
     """Whether a compact step's input, an output or a decision is of a wave in ``wanted``
-    (the waves sit at index 5 and every third place from _OUTS + 2)."""
+    (the waves sit at index 5, every third place from _OUTS + 2 among the outputs, and
+    first in each decision)."""
+    end = len(step) - _DECISION * step[_DECIDED]
     waves = [step[5]]
-    waves.extend(step[k] for k in range(_OUTS + 2, len(step), 3))
+    waves.extend(step[k] for k in range(_OUTS + 2, end, 3))
+    waves.extend(step[k] for k in range(end, len(step), _DECISION))
     return any(w is not None and (w in wanted or round_of(w) in wanted) for w in waves)
 
 
@@ -244,6 +270,11 @@ def check_step(step: dict, node: str) -> dict:
         fields(out, _OUT, "out")
     for decide in step["decide"]:
         fields(decide, _DECIDE, "decide")
+        result = decide.get("result")
+        if result is not None and (type(result) is not str or len(result) > RESULT_CHARS):
+            shown = f"{len(result)} characters" if type(result) is str else repr(result)[:80]
+            raise StepError(f"node {node}: step field decide.result must be JSON text of at most "
+                            f"{RESULT_CHARS} characters or null, got {shown}")
     return step
 
 

@@ -63,7 +63,7 @@ def test_an_echo_trace_holds_every_node_2E_matched_messages_and_the_decision(clu
     assert len(pairs) == 2 * links == 14 and not lost and not early, (lost, early)
     assert all(key[2] == wave and sent == got and sent in ("explore", "echo") for key, sent, got in pairs)
     decisions = [(s["node"], d) for s in trace["steps"] for d in s["decide"]]
-    assert decisions == [("root", {"wave": wave, "kind": "echo", "what": "decided: 8/8 nodes"})]
+    assert decisions == [("root", {"wave": wave, "kind": "echo", "what": "decided: 8/8 nodes"})]  # no result: a Stream
     root = [s for s in trace["steps"] if s["node"] == "root"]
     assert root[0]["in"]["type"] == "echo.start" and root[0]["in"]["from"].startswith("op:")
     assert root[-1]["out"][-1] == {"to": root[0]["in"]["from"], "type": "echo.result", "wave": wave}
@@ -84,7 +84,9 @@ def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_w
     trace = load_trace(out)
     assert (trace["wave"], trace["kind"], trace["missing"]) == (res["wave"], "finn", [])
     decided = {s["node"]: d for s in trace["steps"] for d in s["decide"]}
+    results = {n: json.loads(d.pop("result")) for n, d in decided.items()}
     assert decided == {n: {"wave": res["wave"], "kind": "finn", "what": "enqueued 1 task"} for n in topology.names}
+    assert all(len(r["enqueued"]) == 1 for r in results.values()), results
     pairs, lost, early = matched(trace)
     assert not early and all(sent == got == "finn" for _, sent, got in pairs)
     assert len(pairs) + len(lost) == len(topology.names) - 1  # an out-tree: a broadcast of N-1
