@@ -19,12 +19,14 @@ the timeout are named; the exit status is then 1.
 
 ``show``, ``check`` and ``convert`` read a raw trace (``.etrace`` / ``.etrace.json``, the
 model of daemon/trace/model.py) from ``ctl trace last``, ``ctl echo|finn|rebalance
---trace`` or ``ctl sim echo|finn|chaos --trace``, and send nothing to any cluster.
+--trace``, ``ctl wave KIND --trace`` or ``ctl sim echo|finn|chaos --trace``, and send
+nothing to any cluster.
 ``show`` prints each wave's critical path — the causal chain that ends at its decision,
 each hop split into the sender's handler, wire and queue, and the receiver's handler
 (daemon/trace/report.py) — the messages per node and the lost ones. ``check`` judges the
-wave properties (daemon/trace/check.py): exit 0 with a one-line summary, exit 1 naming
-each violation (rule, node, step). ``convert`` writes the trace again in the formats the
+wave properties (daemon/trace/check.py: echo's and Finn's own; for any other kind the
+rules every kind keeps and the kind's own check on the decisions' results): exit 0 with
+a one-line summary, exit 1 naming each violation (rule, node, step). ``convert`` writes the trace again in the formats the
 suffixes name. Exit 2 for a file that is not a trace, naming the file, step and field.
 """
 
@@ -38,9 +40,10 @@ HELP = "traces of waves: fetch one from the nodes' flight recorders; show, check
 DESCRIPTION = """\
 Fetch the trace of the newest wave from every node's flight recorder (the cluster must
 record: [cluster] record = true, or ctl start --record), or read a trace file (a raw
-.etrace / .etrace.json from ctl trace last, ctl echo|finn|rebalance --trace or ctl sim
-... --trace) and show its critical path, check the wave's properties, or write it again
-as Perfetto JSON, ShiViz, SVG or PNG.
+.etrace / .etrace.json from ctl trace last, ctl echo|finn|rebalance --trace, ctl wave
+KIND --trace or ctl sim ... --trace) and show its critical path, check the wave's
+properties (for a kind other than echo and Finn: also the kind's own check of its
+decisions' results), or write it again as Perfetto JSON, ShiViz, SVG or PNG.
 
 examples:
   ctl trace last /tmp/last.etrace

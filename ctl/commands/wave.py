@@ -18,8 +18,13 @@ nodes that did not decide, and those that answer no ping.
 for a kind that was found but could not be loaded (its module raises, or the class is
 malformed); such a kind is skipped everywhere else, never fatal.
 
-Exit status: 0 when the run is complete, 1 when deciders are missing or the topology is
-refused, 2 for bad arguments (an unknown kind or parameter, a value out of bounds).
+``--trace FILE`` then asks every node for its recorded steps of the wave (a cluster
+started with ``--record``) and writes the trace to FILE, each decision with its result
+when it is small, so that ``ctl trace check FILE`` judges the run by the kind's own
+check; a node that does not answer is named, and the exit status is 1.
+
+Exit status: 0 when the run is complete, 1 when deciders are missing, a node sent no
+trace or the topology is refused, 2 for bad arguments (an unknown kind or parameter, a value out of bounds).
 ``ctl echo``, ``ctl finn`` and ``ctl rebalance`` remain, with their own output.
 """
 
@@ -30,7 +35,7 @@ DESCRIPTION = __doc__
 
 def add_arguments(p):
     from ctl.argtypes import seconds
-    from ctl.common import add_json_option, add_topology_option
+    from ctl.common import add_json_option, add_topology_option, add_trace_option
 
     add_topology_option(p)
     p.add_argument("name", nargs="?", metavar="NAME", help="the wave kind (see --list)")
@@ -39,6 +44,7 @@ def add_arguments(p):
                    help="start the wave here (repeatable; default: the kind's choice)")
     p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of the kind (repeatable)")
+    add_trace_option(p)
     p.add_argument("--timeout", type=seconds("--timeout", 600), default=5.0, metavar="SECONDS",
                    help="how long to wait for the decisions (default 5)")
     add_json_option(p)
@@ -110,7 +116,8 @@ def _short(value, width: int = 160) -> str:
 def run(args) -> int:
     import sys
 
-    from ctl.common import resolve_cluster, resolve_topology
+    from ctl.common import resolve_cluster, resolve_topology, save_trace
+    from daemon import trace
     from ctl.output import print_json
     from daemon import plugins
     from daemon.core.wave import Graph
@@ -136,12 +143,17 @@ def run(args) -> int:
     if why:  # said before the cluster is asked anything
         print(f"ctl wave: {cls.name} cannot run on cluster {topology.cluster.name}: {why}", file=sys.stderr)
         return 1
+    if args.trace:
+        trace.check_path(args.trace)
     topology = resolve_cluster(args)
+    traced = True
     with Operator(topology, timeout=args.timeout) as op:
         res = op.wave(cls, args.initiators or None, params, args.timeout)
+        if args.trace:
+            traced = save_trace(op, args.trace, [res["wave"]], res["wave"], cls.name)
     if args.json:
         print_json(res)
-        return 0 if res["complete"] else 1
+        return 0 if res["complete"] and traced else 1
     total = len(topology.names)
     print(f"{res['kind']} wave {res['wave']} initiated at {', '.join(res['initiators'])}"
           + (f" with {', '.join(f'{k}={v}' for k, v in res['params'].items())}" if res["params"] else ""))
@@ -157,4 +169,4 @@ def run(args) -> int:
         if res["unreachable"]:
             print(f"not answering: {', '.join(res['unreachable'])}")
         return 1
-    return 0
+    return 0 if traced else 1

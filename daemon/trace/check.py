@@ -13,7 +13,19 @@ wave its decisions and node messages name) are checked one by one, each against:
   rooted at the initiator (the node that sent before it received); only the initiator
   decides, once;
 - **Finn** (§6.2.6): messages only along directed edges; every node decides once; each
-  decision causally after a step at every ancestor; at most 2N messages per channel.
+  decision causally after a step at every ancestor; at most 2N messages per channel;
+- **any other kind** (tarry, tree, phase, election, a third party's: daemon/plugins.py):
+  the rules every kind keeps — at least one decision, messages only on links of the
+  topology, along an edge for a kind that ``hears_from`` its parents (``wave.channel``)
+  — and then the kind's own ``check()`` (daemon/core/wave.py) on the run the trace
+  shows (:func:`wave_run`): sends per directed channel, decisions (node, result) in
+  happens-before order, the nodes with a step of the wave, the initiators (the nodes
+  that sent a message of the wave before receiving one) and ``complete`` (no node
+  missing, none with dropped steps). Each of its sentences is a violation of rule
+  ``<kind>.check``. It needs each decision's result, which traces carry when it is
+  small (daemon/trace/recorder.py): a decision without one (an older trace, a result
+  over 512 characters) is a ``trace.result`` violation and the kind's check is not run.
+  A kind not installed here is a ``trace.kind`` violation.
 
 Causal precedence comes from the matched sends and receives (daemon/trace/model.py,
 ``Trace.causal_nodes``). A :class:`Violation` names the rule, the node and the
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daemon.core.wave import Graph, WaveRun
 from daemon.trace.model import Trace
 
 def _message_types() -> dict[str, frozenset]:
@@ -85,6 +98,10 @@ def _kind(trace: Trace, wave: str) -> str:
         for d in s.decide:
             if d.wave == wave and d.kind in MESSAGE_TYPES:
                 return d.kind
+    for s in trace.steps:
+        for d in s.decide:
+            if d.wave == wave and d.kind != "rebalance":
+                return d.kind  # a kind not installed here: check() says so
     if trace.kind in MESSAGE_TYPES:
         return trace.kind
     if trace.kind == "rebalance":
@@ -106,6 +123,12 @@ def check(trace: Trace) -> tuple[list[Violation], list[WaveSummary]]:
         found.append(Violation("wave.decision", trace.wave, None, None,
                                "no wave in the trace: no decision and no wave message"))
     for wave, kind in waves:
+        if kind not in MESSAGE_TYPES:
+            found.append(Violation("trace.kind", wave, None, None,
+                                   f"wave kind {kind!r} is not installed here (daemon/plugins.py knows "
+                                   f"{', '.join(MESSAGE_TYPES)}): its rules cannot be checked"))
+            summaries.append(WaveSummary(wave, kind, 0, sum(d.wave == wave for _, d in trace.decisions())))
+            continue
         messages = [m for m in trace.messages if m.wave == wave and m.type in MESSAGE_TYPES[kind]]
         decisions = [(k, d) for k, d in trace.decisions() if d.wave == wave]
         for name in trace.missing:
@@ -115,8 +138,10 @@ def check(trace: Trace) -> tuple[list[Violation], list[WaveSummary]]:
             found.append(Violation("wave.decision", wave, None, None, "no decision (Tel, def. 6.2: at least one)"))
         if kind == "echo":
             found += _echo(trace, wave, messages, decisions)
-        else:
+        elif kind == "finn":
             found += _finn(trace, wave, messages, decisions)
+        else:
+            found += _any_kind(trace, wave, kind, messages, decisions)
         summaries.append(WaveSummary(wave, kind, sum(m.send is not None for m in messages), len(decisions)))
     return found, summaries
 
@@ -247,6 +272,84 @@ def _finn(trace: Trace, wave, messages, decisions) -> list[Violation]:
             found.append(_violation(trace, "finn.ancestors", wave, k,
                                     f"decided before any step at its ancestors {_few(missed)}"))
     return found
+
+
+def _any_kind(trace: Trace, wave, kind: str, messages, decisions) -> list[Violation]:
+    """The rules every kind keeps, then the kind's own check() on the trace's run."""
+    from daemon.plugins import wave_kinds
+
+    cls = wave_kinds()[kind]
+    found = []
+    parents_only = cls.hears_from == "parents"
+    edges = set(trace.edges)
+    links = {frozenset(e) for e in edges}
+    for (a, b), ms in sorted(_sends(messages).items()):
+        if parents_only and (a, b) not in edges:
+            found.append(_violation(trace, "wave.channel", wave, ms[0].send[0],
+                                    f"sent {ms[0].type} to {b}, which is not its out-neighbour "
+                                    f"({kind} hears only from parents)"))
+        elif not parents_only and frozenset((a, b)) not in links:
+            found.append(_violation(trace, "wave.channel", wave, ms[0].send[0],
+                                    f"sent {ms[0].type} to {b}, not a neighbour"))
+    unknown = [k for k, d in decisions if d.result is None]
+    if unknown:
+        k = unknown[0]
+        found.append(_violation(trace, "trace.result", wave, k,
+                                f"{len(unknown)} decision(s) carry no result (a trace written before results "
+                                f"were kept, or a result over 512 characters): {kind}'s own check is not run"))
+        return found
+    run = wave_run(trace, wave, messages, decisions)
+    graph = Graph(tuple(trace.nodes), tuple(trace.edges))
+    try:
+        problems = cls.check(graph, run)
+    except Exception as exc:  # noqa: BLE001 - a kind's check must not crash the checker
+        problems = [f"its check() raised {type(exc).__name__}: {exc}"]
+    found += [Violation(f"{kind}.check", wave, None, None, str(text)) for text in problems]
+    return found
+
+
+def wave_run(trace: Trace, wave, messages=None, decisions=None) -> WaveRun:
+    """The run of wave ``wave`` as the trace shows it, for a kind's check()
+    (daemon/core/wave.py :class:`WaveRun`): sends per directed channel (``messages``:
+    the wave's, by default every message of the wave), the decisions (node, decoded
+    result) in happens-before order, the nodes with a step of the wave, the initiators
+    — the nodes whose first message of the wave was a send, or whose only step of it
+    was the operator's start — in the order they first sent, and ``complete``: no node
+    missing from the trace and none with dropped steps."""
+    if messages is None:
+        messages = [m for m in trace.messages if m.wave == wave]
+    if decisions is None:
+        decisions = [(k, d) for k, d in trace.decisions() if d.wave == wave]
+    per_channel = {key: len(ms) for key, ms in _sends(messages).items()}
+    known = set(trace.nodes)
+    rank = {k: i for i, k in enumerate(trace.order)}
+    reached = set()
+    first_send: dict[str, int] = {}
+    for name in trace.nodes:
+        started = None
+        for k in trace.program[name]:
+            s = trace.steps[k]
+            r = s.recv
+            wave_in = r is not None and r.wave == wave
+            sends = any(o.wave == wave and o.to in known for o in s.out)
+            if not (wave_in or sends or any(d.wave == wave for d in s.decide)):
+                continue
+            reached.add(name)
+            if wave_in and r.src in known:
+                break  # received before it sent: not an initiator
+            if sends:
+                first_send[name] = rank[k]
+                break
+            if started is None and wave_in:
+                started = rank[k]  # the operator's start (a node alone sends nothing)
+        else:
+            if started is not None:
+                first_send[name] = started
+    initiators = tuple(sorted(first_send, key=first_send.__getitem__))
+    complete = not trace.missing and not any(trace.dropped.values())
+    return WaveRun(initiators=initiators, per_channel=per_channel,
+                   decisions=[(trace.steps[k].node, d.value()) for k, d in decisions],
+                   reached=reached, complete=complete)
 
 
 def _ancestors(nodes: list[str], edges) -> dict[str, set[str]]:

@@ -1,4 +1,4 @@
-"""Traces fetched from real daemons: ``ctl echo|finn|rebalance --trace FILE`` and ``ctl
+"""Traces fetched from real daemons: ``ctl echo|finn|rebalance|wave KIND --trace FILE`` and ``ctl
 trace last FILE`` write every node's recorded steps of a wave (daemon/trace/recorder.py),
 and a node that does not answer is named; ``ctl trace check`` judges those traces, and
 the drawing formats take them.
@@ -101,6 +101,37 @@ def test_a_finn_trace_has_every_nodes_decision_and_trace_last_finds_the_newest_w
     assert cluster_env.ctl("trace", "last", last, "-t", path).returncode == 0
     again = load_trace(last)
     assert (again["wave"], again["kind"]) == (snap["wave"], "echo") and len(matched(again)[0]) == 14
+
+
+def test_a_tarry_trace_carries_its_decisions_result_and_keeps_tarrys_own_check(cluster_env, tmp_path):
+    path = cluster_env.start(record=True)
+    topology = load(path)
+    links = sum(len(topology.neighbours(n)) for n in topology.names) // 2
+    out = tmp_path / "tarry.etrace"
+    res = cluster_env.ctl_json("wave", "tarry", "-t", path, "--trace", out)
+    trace = load_trace(out)
+    assert (trace["wave"], trace["kind"], trace["missing"]) == (res["wave"], "tarry", [])
+    decisions = [(s["node"], json.loads(d["result"])) for s in trace["steps"] for d in s["decide"]]
+    assert decisions == [("root", {"hops": 2 * links})] == [("root", res["results"]["root"])]
+    pairs, lost, early = matched(trace)
+    assert len(pairs) == 2 * links == 14 and not lost and not early, (lost, early)
+    r = cluster_env.ctl("trace", "check", out)  # the generic rules and tarry's check()
+    assert r.returncode == 0 and "tarry wave" in r.stdout and "1 decision" in r.stdout, r.stdout
+    last = tmp_path / "last.etrace"
+    r = cluster_env.ctl("trace", "last", last, "-t", path)
+    assert r.returncode == 0, r.stderr
+    assert (load_trace(last)["wave"], load_trace(last)["kind"]) == (res["wave"], "tarry")
+    r = cluster_env.ctl("trace", "check", last)
+    assert r.returncode == 0 and "tarry wave" in r.stdout, r.stdout
+    # the same trace with the decision's result changed fails tarry's own rule
+    broken = load_trace(out)
+    for s in broken["steps"]:
+        for d in s["decide"]:
+            d["result"] = json.dumps({"hops": 2 * links - 1})
+    bad = tmp_path / "bad.etrace"
+    bad.write_text(json.dumps(broken))
+    r = cluster_env.ctl("trace", "check", bad)
+    assert r.returncode == 1 and "[tarry.check]" in r.stdout and "hops" in r.stdout, r.stdout
 
 
 def test_a_rebalance_trace_holds_both_echoes_and_every_move(cluster_env, tmp_path):
