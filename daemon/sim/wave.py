@@ -451,10 +451,14 @@ def simulate_wave(
     if trace:
         from daemon.sim.trace import SimTracer
 
-        tracer = SimTracer(graph.nodes, wave, kind.name, lambda w, step: _words(kind, w.node.decisions[0], n),
-                           lambda w, step: w.node.decisions[0])
-    drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events,
-              tracer=tracer)
+        tracer = SimTracer(
+            graph.nodes,
+            wave,
+            kind.name,
+            lambda w, step: _words(kind, w.node.decisions[0], n),
+            lambda w, step: w.node.decisions[0],
+        )
+    drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events, tracer=tracer)
     if tracer is not None:
         result.trace = tracer.trace(graph)
     names = graph.nodes
