@@ -451,13 +451,10 @@ def simulate_wave(
     if trace:
         from daemon.sim.trace import SimTracer
 
-        tracer = SimTracer(
-            graph.nodes,
-            wave,
-            kind.name,
-            lambda w, step: _words(kind, w.node.decisions[0], n),
-            lambda w, step: w.node.decisions[0],
-        )
+        def decided(w: Any, step: Any) -> Any:  # the instance's decision, buffered on its SimNode
+            return w.node.decisions[0]
+
+        tracer = SimTracer(graph.nodes, wave, kind.name, lambda w, step: _words(kind, decided(w, step), n), decided)
     drive.run([index[s] for s in dict.fromkeys(starters)], sim.make, sim.apply, sim.record, max_events, tracer=tracer)
     if tracer is not None:
         result.trace = tracer.trace(graph)
