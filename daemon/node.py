@@ -28,7 +28,9 @@ I/O and nothing else (ARCHITECTURE.md, "The node core" and "Sockets"):
   (``refused``), where ``ctl`` finds them.
 - A single-threaded loop: read the clock once, let the core's timers run
   (``tick``), wait in zmq_poll on both ROUTERs until the core's next deadline, hand each
-  frame to the core (``handle``) and execute the effects it returns, in order: journal
+  frame to the core (``handle``: a frame it cannot read, or one its sender may not send,
+  is answered here, with the request's ``id`` when the map holds one) and execute the
+  effects it returns, in order: journal
   records (daemon/journal.py) before the messages they precede, sends, replies, and the
   burner's busy slots (daemon/burner.py). psutil measures the node's real CPU use once
   a second.
@@ -287,6 +289,7 @@ class NodeDaemon:
                 self.reply_error(role, frames[0], "frames", f"expected one frame, got {len(frames) - 1}")
             return
         ident, frame = frames
+        raw = None
         try:
             raw = wire.open_frame(frame)
             # who may send this type here, before its fields are checked: an operator
@@ -303,12 +306,12 @@ class NodeDaemon:
         except wire.WireError as exc:
             self.count("received")
             self.count("garbage")
-            self.reply_error(role, ident, "malformed", str(exc))
+            self.reply_error(role, ident, "malformed", str(exc), wire.request_id(raw))
             return
         if refusal is not None:
             self.count("received")
             self.count("unauthorized")
-            self.reply_error(role, ident, "unauthorized", f"{self.name}: {refusal}")
+            self.reply_error(role, ident, "unauthorized", f"{self.name}: {refusal}", wire.request_id(raw))
             return
         effects = self.core.handle(ident, epoch, msg, now)
         if self.recording is None:
@@ -343,17 +346,18 @@ class NodeDaemon:
         self.execute(effects, digest)
         self.recording.end(step, digest)
 
-    def reply_error(self, role: str, ident: bytes, code: str, text: str) -> None:
+    def reply_error(self, role: str, ident: bytes, code: str, text: str, request: int | None = None) -> None:
         """Tell the sender what was wrong with its frame, through the socket it came in
         on: at the operator socket always (whatever name it took); at the inbox only a
         sender whose routing id is no node's (a node reads only its own inbox: the reply
         would sit unread on its DEALER, and the ROUTER would send it to whoever holds
-        the name)."""
+        the name). ``request``: the id of the request in the frame, if it could be read."""
         if role == security.OPERATORS:
-            self.reply(ident, wire.encode("error", self.epoch, code=code, text=text))
+            self.reply(ident, wire.encode("error", self.epoch, code=code, text=text, id=request))
         elif ident.decode(errors="replace") not in self.topology:
             try:
-                self.inbox.send_multipart([ident, wire.encode("error", self.epoch, code=code, text=text)], zmq.DONTWAIT)
+                self.inbox.send_multipart([ident, wire.encode("error", self.epoch, code=code, text=text, id=request)],
+                                          zmq.DONTWAIT)
             except zmq.ZMQError:
                 self.count("unroutable")
 
@@ -394,11 +398,12 @@ class NodeDaemon:
             elif kind is core.ShowTrace:
                 rec = self.recorder
                 if rec is None:
-                    self.reply(effect.to, wire.encode("error", self.epoch, code="not-recording",
+                    self.reply(effect.to, wire.encode("error", self.epoch, code="not-recording", id=effect.id,
                                                       text=f"{self.name}: not recording (the topology's [cluster] does not say record = true)"))
                     continue
                 steps, dropped = rec.select(effect.wave_ids, effect.max_steps)
-                self.reply(effect.to, wire.pack_trace(self.epoch, self.name, rec.inc, dropped, list(rec.seen), steps))
+                self.reply(effect.to, wire.pack_trace(self.epoch, self.name, rec.inc, dropped, list(rec.seen), steps,
+                                                      request=effect.id))
 
     def measure_cpu(self) -> float | None:
         """psutil: this process (its share of it, in a :class:`NodeHost`) and its burner,

@@ -16,7 +16,10 @@ each with the operator's unique routing id, connected to that node's operator so
 other. Nodes answer through their operator ROUTER to that routing id, which is why the
 operator pings a node (and gets the pong) before it asks that node for anything that is
 answered later, such as a Finn decision: the pong proves the node's ROUTER knows the
-route back. A node refuses a routing id that is a node's name there, and says so.
+route back. A node refuses a routing id that is a node's name there, and says so. Every
+request carries an id (:meth:`Operator._next_id`) and a reply or an error is taken only
+with its request's id, so an answer to an earlier call that came late is never taken for
+this one's.
 
 Every call has a deadline, its sends included: a send never blocks. It is tried with
 ``DONTWAIT``; if the node's queue is full (the peer is stuck or gone and its high-water
@@ -255,8 +258,7 @@ class Operator:
         """Ping nodes in parallel: name -> pong (with pid, counters and ``rtt_ms``), or
         None if silent within the timeout."""
         names = list(self.topology.names if names is None else names)
-        self.seq += 1
-        seq = self.seq
+        seq = self._next_id()
         deadline = time.monotonic() + (timeout or self.timeout)
         t0 = time.perf_counter()
         stuck = self._send_each([(name, "ping", {"id": seq}) for name in names], deadline)
@@ -275,6 +277,11 @@ class Operator:
             self._gather(deadline, accept)
         self.read_handshakes()
         return answers
+
+    def _next_id(self) -> int:
+        """A new request id: each reply, an error about the request too, carries it."""
+        self.seq += 1
+        return self.seq
 
     def _require(self, names, timeout: float | None = None) -> list[str]:
         """Ping ``names``; return those that answered."""
@@ -301,19 +308,20 @@ class Operator:
         starters = [n for n in initiators if n in alive]
         decided: dict[str, dict] = {}
         errors: dict[str, str] = {}
+        seq = self._next_id()
 
         def accept(node, msg):
             if msg["t"] == "wave.decided" and msg["wave"] == wave:
                 if node == msg["node"]:  # a node reports its own decision only
                     decided.setdefault(node, msg)
-            elif msg["t"] == "error" and (node in starters or wave in msg["text"]):
+            elif msg["t"] == "error" and (msg["id"] == seq or wave in msg["text"]):
                 errors.setdefault(node, msg["text"])  # a start refused, or the wave failed there
             return (len(decided) >= want or alive <= decided.keys()
                     or (not decided and bool(starters) and set(starters) <= errors.keys()))
 
         t0 = time.perf_counter()
         deadline = time.monotonic() + timeout
-        fields = {"wave": wave, "kind": kind.name, "params": params, "timeout": float(timeout)}
+        fields = {"wave": wave, "kind": kind.name, "params": params, "timeout": float(timeout), "id": seq}
         self._send_each([(name, "wave.start", fields) for name in starters], deadline)
         if starters:
             self._gather(deadline + grace, accept)
@@ -474,14 +482,15 @@ class Operator:
     def submit(self, node: str, tasks: int, cost: float | None = None, label: str = "") -> dict:
         cost = self.topology.cluster.task_time if cost is None else cost
         reply = {}
+        seq = self._next_id()
 
         def accept(name, msg):
-            if name != node:
+            if name != node or msg["t"] not in ("submit.ok", "error") or msg["id"] != seq:
                 return False
             reply.update(msg)
-            return msg["t"] in ("submit.ok", "error")
+            return True
 
-        self._send(node, "submit", tasks=tasks, cost=cost, label=label)
+        self._send(node, "submit", tasks=tasks, cost=cost, label=label, id=seq)
         try:
             self._collect(time.monotonic() + self.timeout, accept)
         except WaveTimeout:
@@ -501,6 +510,7 @@ class Operator:
         pending: dict[str, dict] = {}
         deadline = time.monotonic() + self.timeout
         requests = []
+        seq = self._next_id()
         for k, mv in enumerate(moves):
             move_id = f"{base}-{k}"
             bulk = isinstance(mv, plan.BulkMove)  # how many; the donor picks them from its tail
@@ -510,12 +520,12 @@ class Operator:
             if not bulk:
                 pending[move_id]["planned_tasks"] = ids
             requests.append((mv.source, "move", {"move_id": move_id, "dest": mv.dest, "tasks": ids,
-                                                 "count": mv.count if bulk else 0}))
+                                                 "count": mv.count if bulk else 0, "id": seq}))
         unsent = set(self._send_each(requests, deadline))
         waiting = {move_id for move_id, m in pending.items() if m["from"] not in unsent}
 
         def accept(node, msg):
-            if msg["t"] == "move.ok" and msg["move_id"] in waiting:
+            if msg["t"] == "move.ok" and msg["id"] == seq and msg["move_id"] in waiting:
                 entry = pending[msg["move_id"]]
                 entry["tasks"] = msg["moved"]
                 entry["count"] = msg["count"]
@@ -545,7 +555,7 @@ class Operator:
     def watch_balance(self, on: bool = True) -> list[str]:
         """Ask every node to send this operator ``balance.wanted`` when it would like a
         balancing round (``on=False``: to stop); returns the nodes whose queue stayed full."""
-        sends = [(name, "balance.watch", {"on": on}) for name in self.topology.names]
+        sends = [(name, "balance.watch", {"on": on, "id": self._next_id()}) for name in self.topology.names]
         return self._send_each(sends, time.monotonic() + self.timeout)
 
     def balance_wanted(self, timeout: float) -> list[dict]:
@@ -578,17 +588,18 @@ class Operator:
         no trace) are in :attr:`trace_errors`, with why."""
         deadline = time.monotonic() + self.timeout
         names = list(self.topology.names)
-        fields = {"wave_ids": wave_ids, "max_steps": max_steps}
+        seq = self._next_id()
+        fields = {"wave_ids": wave_ids, "max_steps": max_steps, "id": seq}
         stuck = set(self._send_each([(name, "trace.get", fields) for name in names], deadline))
         waiting = set(names) - stuck
         answers: dict[str, dict] = {}
         self.trace_errors = {}
 
         def accept(node, msg):
-            if msg["t"] == "error" and node in waiting:  # e.g. not-recording
+            if msg["t"] == "error" and msg["id"] == seq and node in waiting:  # e.g. not-recording
                 waiting.discard(node)
                 self.trace_errors[node] = msg["text"]
-            elif msg["t"] == "trace" and node in waiting:
+            elif msg["t"] == "trace" and msg["id"] == seq and node in waiting:
                 waiting.discard(node)
                 try:  # a node that answers garbage counts as one that did not answer
                     if msg["node"] != node:

@@ -87,9 +87,9 @@ def finn_fields(wave: str, inc, ninc, tasks: int, cost: float, report: bytes = b
 
 def finn_start_fields(wave: str, tasks: int, cost: float, timeout: float = FINN_TIMEOUT) -> dict:
     """A ``wave.start`` frame of a Finn wave."""
-    return dict(wave=wave, kind="finn", params={"tasks": tasks, "cost": cost}, timeout=timeout)
+    return dict(wave=wave, kind="finn", params={"tasks": tasks, "cost": cost}, timeout=timeout, id=1)
 
 
 def echo_start_fields(wave: str, detail: bool, timeout: float) -> dict:
     """A ``wave.start`` frame of an echo wave."""
-    return dict(wave=wave, kind="echo", params={"detail": detail}, timeout=timeout)
+    return dict(wave=wave, kind="echo", params={"detail": detail}, timeout=timeout, id=1)

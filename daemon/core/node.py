@@ -240,6 +240,7 @@ class ShowTrace(NamedTuple):
     to: bytes
     wave_ids: tuple
     max_steps: int
+    id: int = 0  # the trace.get's id, which the reply carries
 
 
 class Persist(NamedTuple):
@@ -462,16 +463,17 @@ class NodeCore:
         except Refused as exc:
             self.stats[exc.counter] += 1
             if peer is None:
-                self._reply(sender, m.Error(exc.code, str(exc)))
+                self._reply(sender, m.Error(exc.code, str(exc), msg.id if kind in m.OPERATOR_REQUESTS else None))
         except WaveError as exc:
             self.stats["wave_errors"] += 1
             if peer is None:
-                self._reply(sender, m.Error("rejected", str(exc)))
+                self._reply(sender, m.Error("rejected", str(exc), msg.id if kind in m.OPERATOR_REQUESTS else None))
         except Exception as exc:  # never fatal: count it, say it, keep serving
             self.stats["internal"] += 1
             self.last_internal = f"{type(exc).__name__}: {exc}"[:300]
             if peer is None:
-                self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}"))
+                self._reply(sender, m.Error("internal", f"{self.name}: {self.last_internal}",
+                                            msg.id if kind in m.OPERATOR_REQUESTS else None))
         due = self.board.next_deadline()
         if (due is not None and due <= now) or self._grew:  # tasks to start or collect; work to ask about
             self._advance(now)
@@ -906,7 +908,7 @@ class NodeCore:
         if msg.tasks < 1:
             raise Refused("refused", "bad-submit", f"{self.name}: tasks must be 1..{m.MAX_TASKS}, got {msg.tasks}")
         ids = self._enqueue(msg.tasks, msg.cost, msg.label or "submitted", now)
-        self._reply(sender, m.SubmitOk(ids))
+        self._reply(sender, m.SubmitOk(ids, msg.id))
 
     def _on_move(self, sender: bytes, msg: m.Move, now: float) -> None:
         if msg.dest not in self.config.nodes or msg.dest == self.name:
@@ -920,7 +922,7 @@ class NodeCore:
             self._took_part(msg.move_id, now, out=len(tr.tasks))  # journaled with the Leave
             self._send_transfer(tr)
         moved = tr.tasks if tr else ()
-        self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved)))
+        self._reply(sender, m.MoveOk(msg.move_id, [t.id for t in moved] if msg.count == 0 else [], len(moved), msg.id))
 
     def _on_balance_watch(self, sender: bytes, msg: m.BalanceWatch, now: float) -> None:
         self.asker.watch(sender if msg.on else None)  # one watcher: the latest
@@ -930,7 +932,7 @@ class NodeCore:
             raise Refused("garbage", "bad-trace", f"{self.name}: trace.get: each of wave_ids must be a wave id "
                           f"of at most {m.MAX_TEXT} characters")
         self._persist()
-        self._out.append(ShowTrace(sender, tuple(msg.wave_ids), msg.max_steps))
+        self._out.append(ShowTrace(sender, tuple(msg.wave_ids), msg.max_steps, msg.id))
 
     def _took_part(self, move_id: str, now: float, out: int = 0, into: int = 0) -> None:
         """Count a move in :attr:`last_round` (module text): a move of a later-started

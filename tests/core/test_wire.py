@@ -22,7 +22,7 @@ pack = msgpack.Packer(use_bin_type=True).pack
 
 # One valid value of each field type of the schema.
 SAMPLE = {int: 3, str: "s", bool: True, dict: {"k": 1}, list: [1, "a"], bytes: b"\x00\x01", (int, float): 2.5,
-          (int, float, type(None)): 2.5, m.ANY: [1, "a"]}
+          (int, float, type(None)): 2.5, (int, type(None)): 3, m.ANY: [1, "a"]}
 # a wave's frames: a message of an installed kind (echo's explore), its parameters
 WAVE_SAMPLE = {"wave": {"msg": "explore", "body": [], "params": {"detail": True}},
                "wave.start": {"kind": "echo", "params": {"detail": True}}}
@@ -46,19 +46,19 @@ def test_every_message_type_round_trips(kind):
 
 def test_encode_defaults_to_epoch_zero_and_extra_fields_pass():
     msg = wire.decode(wire.encode("ping", id=1, note="extra"))
-    assert msg == {"v": 1, "t": "ping", "e": 0, "id": 1, "note": "extra"}
-    assert VERSION == 1
+    assert msg == {"v": 2, "t": "ping", "e": 0, "id": 1, "note": "extra"}
+    assert VERSION == 2
 
 
 def test_numbers_accept_int_and_float_but_refuse_bool_and_int_refuses_float():
-    assert wire.decode(wire.encode("submit", tasks=2, cost=3, label="x"))["cost"] == 3
-    assert wire.decode(wire.encode("submit", tasks=2, cost=0.5, label="x"))["cost"] == 0.5
+    assert wire.decode(wire.encode("submit", id=1, tasks=2, cost=3, label="x"))["cost"] == 3
+    assert wire.decode(wire.encode("submit", id=1, tasks=2, cost=0.5, label="x"))["cost"] == 0.5
     with pytest.raises(WireError, match=r"^submit: field 'tasks' must be int, got bool$"):
-        wire.decode(wire.encode("submit", tasks=True, cost=1, label="x"))
+        wire.decode(wire.encode("submit", id=1, tasks=True, cost=1, label="x"))
     with pytest.raises(WireError, match=r"^submit: field 'tasks' must be int, got float$"):
-        wire.decode(wire.encode("submit", tasks=2.0, cost=1, label="x"))
+        wire.decode(wire.encode("submit", id=1, tasks=2.0, cost=1, label="x"))
     with pytest.raises(WireError, match=r"^submit: field 'cost' must be int or float, got str$"):
-        wire.decode(wire.encode("submit", tasks=2, cost="1", label="x"))
+        wire.decode(wire.encode("submit", id=1, tasks=2, cost="1", label="x"))
     # nor is a bool a number where int or float is asked for (it would pass as 1)
     with pytest.raises(WireError, match=r"^explore: field 'budget' must be int or float or NoneType, got bool$"):
         wire.parse(wire.encode("wave", 1, wave="w", msg="explore", body=[], params={"detail": False}, budget=True,
@@ -90,19 +90,19 @@ def test_frame_size_limit():
 @pytest.mark.parametrize("frame, text", [
     (b"\xc1not msgpack", "not msgpack: "),
     (b"", "not msgpack: "),
-    (pack({"v": 1, "t": "ping"}) + b"\x00", "not msgpack: ExtraData"),
+    (pack({"v": 2, "t": "ping"}) + b"\x00", "not msgpack: ExtraData"),
     (pack([1, 2, 3]), "expected a map, got list"),
     (pack(7), "expected a map, got int"),
-    (pack({"v": 99, "t": "ping", "e": 0, "id": 1}), "protocol version 99, this node speaks 1"),
-    (pack({"t": "ping", "e": 0, "id": 1}), "protocol version None, this node speaks 1"),
-    (pack({"v": 1, "t": "launch", "e": 0}), "unknown message type 'launch'"),
-    (pack({"v": 1, "t": 5, "e": 0}), "unknown message type 5"),
-    (pack({"v": 1, "t": ["ping"], "e": 0}), "unknown message type ['ping']"),
-    (pack({"v": 1, "e": 0}), "unknown message type None"),
-    (pack({"v": 1, "t": "ping", "id": 1}), "ping: field 'e' (epoch) must be an integer"),
-    (pack({"v": 1, "t": "ping", "e": True, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
-    (pack({"v": 1, "t": "ping", "e": 1.0, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
-    (pack({"v": 1, "t": "ping", "e": 0, "id": "one"}), "ping: field 'id' must be int, got str"),
+    (pack({"v": 99, "t": "ping", "e": 0, "id": 1}), "protocol version 99, this node speaks 2"),
+    (pack({"t": "ping", "e": 0, "id": 1}), "protocol version None, this node speaks 2"),
+    (pack({"v": 2, "t": "launch", "e": 0}), "unknown message type 'launch'"),
+    (pack({"v": 2, "t": 5, "e": 0}), "unknown message type 5"),
+    (pack({"v": 2, "t": ["ping"], "e": 0}), "unknown message type ['ping']"),
+    (pack({"v": 2, "e": 0}), "unknown message type None"),
+    (pack({"v": 2, "t": "ping", "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 2, "t": "ping", "e": True, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 2, "t": "ping", "e": 1.0, "id": 1}), "ping: field 'e' (epoch) must be an integer"),
+    (pack({"v": 2, "t": "ping", "e": 0, "id": "one"}), "ping: field 'id' must be int, got str"),
     (pack({1: 2}), "not msgpack: ValueError"),  # strict_map_key: only str/bytes keys
 ])
 def test_bad_frames_are_named(frame, text):
@@ -114,7 +114,7 @@ def test_bad_frames_are_named(frame, text):
 
 
 def test_unpacking_is_not_raw():
-    msg = wire.decode(pack({"v": 1, "t": "error", "e": 0, "code": "c", "text": "t"}))
+    msg = wire.decode(pack({"v": 2, "t": "error", "e": 0, "code": "c", "text": "t", "id": None}))
     assert type(msg["code"]) is str
 
 
@@ -128,7 +128,7 @@ def test_decode_accepts_only_checked_maps_and_raises_only_wire_errors(frame):
         msg = wire.decode(frame)
     except WireError:
         return
-    assert type(msg) is dict and msg["v"] == 1 and type(msg["e"]) is int
+    assert type(msg) is dict and msg["v"] == 2 and type(msg["e"]) is int
     for field, want in SCHEMA[msg["t"]].items():
         assert isinstance(msg[field], want)
 
@@ -209,7 +209,7 @@ def test_core_messages_round_trip():
     from daemon.core.wave import Stream
 
     explore = wire.decode(wire.pack(m.WaveMessage("w", Explore("w"), {"detail": True}, 2.5, b""), 9))
-    assert explore == {"v": 1, "t": "wave", "e": 9, "wave": "w", "msg": "explore", "body": [],
+    assert explore == {"v": 2, "t": "wave", "e": 9, "wave": "w", "msg": "explore", "body": [],
                        "params": {"detail": True}, "budget": 2.5, "report": b""}
     msg = m.WaveMessage("w", Explore("w"), {"detail": False}, 2.5, b"")
     assert wire.parse(wire.pack(msg, 9)) == (9, msg)
@@ -227,7 +227,7 @@ def test_core_messages_round_trip():
     assert wire.parse(wire.pack(same, 3)) == (3, same)  # bytes as they are
 
     finn = wire.decode(wire.pack(m.WaveMessage("f", FinnSets("f", {"b", "a"}, {"a"}), {"tasks": 2, "cost": 0.5}, None, b"r"), 5))
-    assert finn == {"v": 1, "t": "wave", "e": 5, "wave": "f", "msg": "finn", "body": [["a", "b"], ["a"]],
+    assert finn == {"v": 2, "t": "wave", "e": 5, "wave": "f", "msg": "finn", "body": [["a", "b"], ["a"]],
                     "params": {"tasks": 2, "cost": 0.5}, "budget": None, "report": b"r"}
     assert wire.parse(wire.encode("wave", 5, **{k: finn[k] for k in SCHEMA["wave"]})) == (
         5, m.WaveMessage("f", FinnSets("f", ["a", "b"], ["a"]), {"tasks": 2, "cost": 0.5}, None, b"r"))
@@ -261,15 +261,15 @@ def test_a_waves_body_and_parameters_are_checked_against_its_kinds_bounds():
             wire.parse(wire.encode("wave", 0, **{**base, **change}))
         assert str(err.value).startswith(text), str(err.value)
     start = dict(wave="f", kind="finn", params={"tasks": 1}, timeout=1.0)
-    assert wire.decode(wire.encode("wave.start", 0, **start))["params"] == {"tasks": 1}  # cost: the kind's default
+    assert wire.decode(wire.encode("wave.start", 0, id=1, **start))["params"] == {"tasks": 1}  # cost: the kind's default
     with pytest.raises(WireError, match=r"^wave.start: no wave kind 'nothing' is installed here$"):
-        wire.decode(wire.encode("wave.start", 0, **{**start, "kind": "nothing"}))
+        wire.decode(wire.encode("wave.start", 0, id=1, **{**start, "kind": "nothing"}))
 
 
 # Fields with no bound beyond their type: every other field of the schema has a length, a
 # count or a range checked at the edge (daemon/core/messages.py). Listed by hand.
 # A wave's parameters and body are checked against its kind's bounds (daemon/core/wave.py).
-UNBOUNDED = {("ping", "id"), ("pong", "id"), ("pong", "pid"), ("pong", "stats"), ("error", "text"),
+UNBOUNDED = {("pong", "pid"), ("pong", "stats"), ("error", "text"),
              ("wave.start", "params"), ("wave.decided", "stream"),
              ("wave", "body"), ("wave", "params"), ("ack", "accepted"),
              ("trace", "incarnation"), ("trace", "dropped"), ("trace", "steps"),
@@ -315,10 +315,10 @@ def test_a_bad_stream_names_msgpack_s_error():
 
 def test_a_text_field_may_hold_max_text_characters_and_no_more():
     assert MAX_TEXT == 256
-    ok = wire.decode(wire.encode("submit", 0, tasks=1, cost=1.0, label="x" * MAX_TEXT))
+    ok = wire.decode(wire.encode("submit", 0, id=1, tasks=1, cost=1.0, label="x" * MAX_TEXT))
     assert ok["label"] == "x" * 256
     with pytest.raises(WireError, match=r"^submit: field 'label' is longer than 256 characters$"):
-        wire.decode(wire.encode("submit", 0, tasks=1, cost=1.0, label="x" * (MAX_TEXT + 1)))
+        wire.decode(wire.encode("submit", 0, id=1, tasks=1, cost=1.0, label="x" * (MAX_TEXT + 1)))
 
 
 def test_a_list_field_may_hold_its_limit_of_items_and_no_more():
@@ -328,9 +328,9 @@ def test_a_list_field_may_hold_its_limit_of_items_and_no_more():
     with pytest.raises(WireError, match=r"^forget: field 'waves' has 4097 items, more than 4096$"):
         wire.decode(wire.encode("forget", 0, move_id="m", waves=["w"] * (MAX_WAVE_TAGS + 1)))
     # another list, another limit: the task ids a submit answers with
-    assert len(wire.decode(wire.encode("submit.ok", 0, ids=[0] * MAX_TASKS))["ids"]) == 100_000
+    assert len(wire.decode(wire.encode("submit.ok", 0, id=1, ids=[0] * MAX_TASKS))["ids"]) == 100_000
     with pytest.raises(WireError, match=r"^submit\.ok: field 'ids' has 100001 items, more than 100000$"):
-        wire.decode(wire.encode("submit.ok", 0, ids=[0] * (MAX_TASKS + 1)))
+        wire.decode(wire.encode("submit.ok", 0, id=1, ids=[0] * (MAX_TASKS + 1)))
 
 
 def test_a_bytes_field_may_hold_max_text_bytes_and_no_more():
@@ -346,10 +346,10 @@ def test_a_bytes_field_may_hold_max_text_bytes_and_no_more():
 
 def test_a_task_count_is_0_to_max_tasks_in_every_field_that_carries_one():
     def submit(tasks):
-        return wire.decode(wire.encode("submit", 0, tasks=tasks, cost=1.0, label="l"))
+        return wire.decode(wire.encode("submit", 0, id=1, tasks=tasks, cost=1.0, label="l"))
 
     def move(count):
-        return wire.decode(wire.encode("move", 0, move_id="m", dest="d", tasks=[], count=count))
+        return wire.decode(wire.encode("move", 0, id=1, move_id="m", dest="d", tasks=[], count=count))
 
     assert submit(0)["tasks"] == 0 and submit(MAX_TASKS)["tasks"] == 100_000
     assert move(0)["count"] == 0 and move(MAX_TASKS)["count"] == 100_000
@@ -365,7 +365,7 @@ def test_a_task_count_is_0_to_max_tasks_in_every_field_that_carries_one():
 
 def test_a_number_with_a_range_is_above_its_low_end_and_at_most_its_high_end():
     def submit(cost):
-        return wire.decode(wire.encode("submit", 0, tasks=1, cost=cost, label="l"))
+        return wire.decode(wire.encode("submit", 0, id=1, tasks=1, cost=cost, label="l"))
 
     assert submit(86_400.0)["cost"] == 86_400.0 and submit(1e-9)["cost"] == 1e-9 and submit(5)["cost"] == 5
     for cost in (0.0, 86_400.5, -1.0):
@@ -382,7 +382,7 @@ def test_a_float_must_be_finite_even_where_its_range_would_admit_infinity():
     with pytest.raises(WireError, match=r"^transfer: field 'expires' must be finite, got inf$"):
         wire.decode(frame)
     with pytest.raises(WireError, match=r"^submit: field 'cost' must be finite, got nan$"):
-        wire.decode(wire.encode("submit", 0, tasks=1, cost=float("nan"), label="l"))
+        wire.decode(wire.encode("submit", 0, id=1, tasks=1, cost=float("nan"), label="l"))
     assert wire.decode(wire.encode("transfer", 0, move_id="m", tasks=[], expires=1e300, waves=[]))["expires"] == 1e300
 
 

@@ -54,17 +54,17 @@ def seed(cluster_env):
 def test_bad_submits_are_refused_by_code(seed):
     topology, client = seed
     # a well-formed request for no task: refused by the node
-    reply = client.ask(wire.encode("submit", 0, tasks=0, cost=1.0, label="x"))
+    reply = client.ask(wire.encode("submit", 0, id=1, tasks=0, cost=1.0, label="x"))
     assert reply["t"] == "error" and reply["code"] == "bad-submit", reply
     assert reply["text"] == "root: tasks must be 1..100000, got 0", reply
     # out of the wire's ranges (daemon/core/messages.py): malformed, naming the field
     for tasks, cost, field in ((-1, 1.0, "tasks"), (100_001, 1.0, "tasks"), (1, 0.0, "cost"), (1, -2.0, "cost"),
                                (1, 86_401.0, "cost"), (1, math.nan, "cost"), (1, math.inf, "cost")):
-        reply = client.ask(wire.encode("submit", 0, tasks=tasks, cost=cost, label="x"))
+        reply = client.ask(wire.encode("submit", 0, id=1, tasks=tasks, cost=cost, label="x"))
         assert reply["t"] == "error" and reply["code"] == "malformed", (tasks, cost, reply)
         assert reply["text"].startswith(f"submit: field '{field}' must be "), reply
     # the limits themselves are accepted
-    ok = client.ask(wire.encode("submit", 0, tasks=2, cost=86_400, label=""))
+    ok = client.ask(wire.encode("submit", 0, id=1, tasks=2, cost=86_400, label=""))
     assert ok["t"] == "submit.ok" and len(ok["ids"]) == 2
     with Operator(topology, timeout=30) as op:
         root = next(n for n in op.echo(detail=True)["nodes"] if n["name"] == "root")
@@ -73,16 +73,17 @@ def test_bad_submits_are_refused_by_code(seed):
 
 def test_bad_moves_are_refused_by_code(seed):
     topology, client = seed
-    submitted = client.ask(wire.encode("submit", 0, tasks=8, cost=60, label="x"))
+    submitted = client.ask(wire.encode("submit", 0, id=1, tasks=8, cost=60, label="x"))
     queued = submitted["ids"][4:]  # root has 4 cpus: the last four wait
     for dest in ("nosuchnode", "root", ""):
-        reply = client.ask(wire.encode("move", 0, move_id="m1", dest=dest, tasks=queued, count=0))
+        reply = client.ask(wire.encode("move", 0, id=1, move_id="m1", dest=dest, tasks=queued, count=0))
         assert reply["t"] == "error" and reply["code"] == "bad-move", (dest, reply)
         assert reply["text"] == f"root: cannot move tasks to {dest!r}"
     # ids that are not strings, unknown or running are left out; a known queued one moves
-    reply = client.ask(wire.encode("move", 0, move_id="m2", dest="affixed",
+    reply = client.ask(wire.encode("move", 0, id=1, move_id="m2", dest="affixed",
                                    tasks=[1, None, "unknown", submitted["ids"][0], queued[0]], count=0))
-    assert reply == {"v": 1, "t": "move.ok", "e": reply["e"], "move_id": "m2", "moved": [queued[0]], "count": 1}
+    assert reply == {"v": 2, "t": "move.ok", "e": reply["e"], "move_id": "m2", "moved": [queued[0]], "count": 1,
+                     "id": 1}
     with Operator(topology, timeout=30) as op:
         pong = op.ping(["root"])["root"]
     assert pong is not None and pong["stats"]["garbage"] == 0
@@ -94,9 +95,9 @@ def test_trace_requests_with_garbage_fields_or_under_a_nodes_name_are_refused(se
                                (dict(wave_ids=[], max_steps=2.5), "malformed", "trace.get: field 'max_steps' must be int"),
                                (dict(wave_ids=["w"] * 17, max_steps=1), "malformed", "trace.get: field 'wave_ids' has 17 items"),
                                (dict(wave_ids=[7], max_steps=1), "bad-trace", "root: trace.get: each of wave_ids")):
-        reply = client.ask(wire.encode("trace.get", 0, **fields))
+        reply = client.ask(wire.encode("trace.get", 0, id=1, **fields))
         assert reply["t"] == "error" and reply["code"] == code and reply["text"].startswith(text), (fields, reply)
-    ok = client.ask(wire.encode("trace.get", 0, wave_ids=[], max_steps=1))
+    ok = client.ask(wire.encode("trace.get", 0, id=1, wave_ids=[], max_steps=1))
     assert ok["t"] == "trace" and ok["node"] == "root" and len(wire.unpack_steps(ok["steps"])) == 1, ok
     # under a neighbour's routing id: refused at the operator socket, which takes no
     # node's name, and told why (daemon/security.py Gate)
@@ -131,3 +132,37 @@ def test_frames_past_the_size_limit_are_dropped_by_the_socket(seed):
     assert reply["stats"]["garbage"] == 0
     with Operator(topology, timeout=30) as op:
         assert len(op.echo()["nodes"]) == 8
+
+
+def test_every_reply_and_error_carries_its_requests_id(seed):
+    topology, client = seed
+    assert client.ask(wire.encode("ping", 0, id=11))["id"] == 11
+    ok = client.ask(wire.encode("submit", 0, id=12, tasks=1, cost=1.0, label="x"))
+    assert ok["t"] == "submit.ok" and ok["id"] == 12, ok
+    refused = client.ask(wire.encode("submit", 0, id=13, tasks=0, cost=1.0, label="x"))  # the core's refusal
+    assert refused["t"] == "error" and refused["code"] == "bad-submit" and refused["id"] == 13, refused
+    malformed = client.ask(wire.encode("submit", 0, id=14, tasks=1, cost=-1.0, label="x"))  # the edge's
+    assert malformed["t"] == "error" and malformed["code"] == "malformed" and malformed["id"] == 14, malformed
+    trace = client.ask(wire.encode("trace.get", 0, id=15, wave_ids=[], max_steps=1))
+    assert trace["t"] == "trace" and trace["id"] == 15, trace
+    moved = client.ask(wire.encode("move", 0, id=16, move_id="m9", dest="affixed", tasks=[], count=0))
+    assert moved["t"] == "move.ok" and moved["id"] == 16, moved
+    # an echo started with a Finn wave id: its tag is not the kind's
+    start = client.ask(wire.encode("wave.start", 0, id=17, wave=wire.new_wave_id("f", time.time_ns(), "x"),
+                                   kind="echo", params={"detail": False}, timeout=5.0))
+    assert start["t"] == "error" and start["code"] == "bad-wave" and start["id"] == 17, start
+    assert "is not a echo wave id (its first part must be 'e')" in start["text"], start
+
+
+def test_an_operator_sending_a_malformed_node_message_is_told_it_may_not_not_the_fields(seed):
+    """Who may send a type is checked before its fields: what the operator is told of a
+    node message is the same whatever its fields, and names none of them."""
+    topology, client = seed
+    texts = set()
+    for kind, fields in (("transfer", {}), ("transfer", dict(move_id=5, tasks="x")), ("ack", dict(accepted=1)),
+                         ("forget", {}), ("wave", dict(msg="explore")), ("wave", dict(msg="explore", body=7))):
+        reply = client.ask(wire.encode(kind, 0, id=21, **fields))
+        assert reply["t"] == "error" and reply["code"] == "unauthorized" and reply["id"] == 21, (kind, fields, reply)
+        assert "field" not in reply["text"] and "move_id" not in reply["text"], reply
+        texts.add(reply["text"])
+    assert texts == {f"root: an operator cannot send {k!r}" for k in ("transfer", "ack", "forget", "explore")}, texts

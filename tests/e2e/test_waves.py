@@ -205,8 +205,8 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
             b"\xc1not msgpack",
             wire._packer.pack([1, 2, 3]),
             wire._packer.pack({"v": 99, "t": "ping", "e": 0, "id": 1}),
-            wire._packer.pack({"v": 1, "t": "ping", "e": 0, "id": "one"}),
-            wire._packer.pack({"v": 1, "t": "launch-missiles", "e": 0}),
+            wire._packer.pack({"v": 2, "t": "ping", "e": 0, "id": "one"}),
+            wire._packer.pack({"v": 2, "t": "launch-missiles", "e": 0}),
             wire.encode("wave", 0, wave="w", msg="echo", body=[wire.pack_entries([("x", None, {})])],
                         params={}, budget=None, report=b""),  # an ECHO from a non-neighbour
         ]
@@ -222,7 +222,7 @@ def test_garbage_on_a_node_socket_is_answered_and_counted_not_fatal(cluster_env)
         assert "'id' must be int" in errors[3]["text"]
         assert "an operator cannot send 'echo'" in errors[5]["text"]  # an operator cannot speak as a node
         # a wave that began before the node started (a stale backlog): dropped, counted
-        d.send(wire.encode("wave.start", 0, wave=wire.new_wave_id("e", 1, "old"), kind="echo", params={"detail": False},
+        d.send(wire.encode("wave.start", 0, id=1, wave=wire.new_wave_id("e", 1, "old"), kind="echo", params={"detail": False},
                            timeout=5.0))
         assert d.poll(5000)
         assert wire.decode(d.recv())["code"] == "stale"  # an operator is told

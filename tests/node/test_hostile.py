@@ -127,28 +127,28 @@ def test_wave_state_is_bounded_whatever_the_neighbours_and_operators_start():
 
 def test_trace_requests_from_a_node_or_with_garbage_fields_are_refused():
     p = Probe()
-    p.send(b"tubularia", "trace.get", wave_ids=[], max_steps=10)  # a node never asks
+    p.send(b"tubularia", "trace.get", id=1, wave_ids=[], max_steps=10)  # a node never asks
     assert p.core.stats["refused"] == 1 and not p.traces and not p.replies  # and is told nothing
     for wave_ids in ([5], [None], ["x" * 257], [["e"]]):
-        p.send(b"op", "trace.get", wave_ids=wave_ids, max_steps=10)
+        p.send(b"op", "trace.get", id=1, wave_ids=wave_ids, max_steps=10)
         assert p.last_error() == "bad-trace" and not p.traces
     for fields in (dict(wave_ids=[], max_steps=-1), dict(wave_ids=[], max_steps=100_001),
                    dict(wave_ids=[], max_steps=1.0), dict(wave_ids=[], max_steps=True),
                    dict(wave_ids=["w"] * 17, max_steps=1), dict(wave_ids="e", max_steps=1)):
         with pytest.raises(wire.WireError, match="trace.get: field '(max_steps|wave_ids)'"):
-            wire.parse(wire.encode("trace.get", EPOCH, **fields))
-    p.send(b"op", "trace.get", wave_ids=["x" * 256], max_steps=100_000)  # the limits themselves
+            wire.parse(wire.encode("trace.get", EPOCH, id=1, **fields))
+    p.send(b"op", "trace.get", id=1, wave_ids=["x" * 256], max_steps=100_000)  # the limits themselves
     assert len(p.traces) == 1 and p.traces[0]["node"] == "subserviate"
     p.check()
 
 
 def test_a_wall_clock_that_steps_back_is_held_not_fatal():
     p = Probe()
-    p.send(b"op", "submit", tasks=3, cost=2.0, label="x")
+    p.send(b"op", "submit", id=1, tasks=3, cost=2.0, label="x")
     p.tick(1.0)
     p.now -= 3600  # the clock steps back an hour
     p.tick(0.5)
-    p.send(b"op", "submit", tasks=1, cost=1.0, label="y")
+    p.send(b"op", "submit", id=1, tasks=1, cost=1.0, label="y")
     p.tick(10.0)
     assert p.core.board.done == 4
     p.check()
@@ -156,8 +156,8 @@ def test_a_wall_clock_that_steps_back_is_held_not_fatal():
 
 def test_acks_and_forgets_from_the_wrong_node_change_nothing():
     p = Probe()
-    p.send(b"op", "submit", tasks=3, cost=60.0, label="x")
-    p.send(b"op", "move", move_id="mv", dest="pical", tasks=[t.id for t in p.core.board.queued], count=0)
+    p.send(b"op", "submit", id=1, tasks=3, cost=60.0, label="x")
+    p.send(b"op", "move", id=1, move_id="mv", dest="pical", tasks=[t.id for t in p.core.board.queued], count=0)
     assert p.core.board.sample(p.now)["outgoing"]
     p.send(b"root", "ack", move_id="mv", accepted=True, waves=[])  # not the destination
     assert p.core.board.sample(p.now)["outgoing"]
@@ -178,7 +178,7 @@ def test_no_stream_of_frames_makes_a_node_raise_or_lose_count(seed, name):
     rng = random.Random(seed)
     p = Probe(name)
     maker = FrameMaker(rng, SEED.names, NOW, clock=lambda: p.now, queued=lambda: [t.id for t in p.core.board.queued])
-    p.send(b"op", "submit", tasks=4, cost=1.0, label="base")
+    p.send(b"op", "submit", id=1, tasks=4, cost=1.0, label="base")
     for k in range(FRAMES_PER_EXAMPLE):
         if rng.random() < 0.1:
             p.tick(rng.choice([0.1, 0.6, 3.0, 7.0, -5.0]))

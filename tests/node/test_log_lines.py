@@ -209,10 +209,10 @@ def test_a_finn_wave_says_each_decision_with_its_tasks():
 
 def test_a_move_is_one_line_out_at_the_donor_and_one_in_at_the_destination():
     c = Cluster()
-    c.run("root", "submit", tasks=6, cost=30.0, label="work")
+    c.run("root", "submit", id=1, tasks=6, cost=30.0, label="work")
     assert c.said("root", logging.INFO) == []
     assert "6 tasks queued (work)" in c.said("root", logging.DEBUG)
-    c.run("root", "move", move_id="r1-0", dest="pical", tasks=[], count=2)
+    c.run("root", "move", id=1, move_id="r1-0", dest="pical", tasks=[], count=2)
     assert c.said("root", logging.INFO) == ["move r1-0: 2 tasks out to pical"]
     assert c.said("pical", logging.INFO) == ["move r1-0: 2 tasks in from root"]
     assert "move r1-0: pical acknowledged 2 tasks" in c.said("root", logging.DEBUG)
@@ -220,9 +220,9 @@ def test_a_move_is_one_line_out_at_the_donor_and_one_in_at_the_destination():
 
 def test_a_move_whose_destination_is_silent_is_taken_back_with_a_warning():
     c = Cluster()
-    c.run("root", "submit", tasks=6, cost=30.0, label="work")
+    c.run("root", "submit", id=1, tasks=6, cost=30.0, label="work")
     c.lost = {"pical"}
-    c.run("root", "move", move_id="r1-0", dest="pical", tasks=[], count=2)
+    c.run("root", "move", id=1, move_id="r1-0", dest="pical", tasks=[], count=2)
     for _ in range(20):
         c.tick(0.5)
     assert c.said("root", logging.WARNING) == [

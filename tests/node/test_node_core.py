@@ -147,7 +147,7 @@ def test_a_pong_and_a_sample_name_the_refused_handshakes_the_driver_read():
 def test_an_operator_is_told_a_wave_id_that_is_not_one_is_a_bad_wave():
     core = node()
     effects = core.handle(OP, 0, W.EchoStart("w", False, 1.0), NOW)
-    assert effects == [Reply(OP, m.Error("bad-wave", "subserviate: 'w' is not a wave id"))]
+    assert effects == [Reply(OP, m.Error("bad-wave", "subserviate: 'w' is not a wave id", id=0))]
     assert core.stats["wave_errors"] == 1 and not core.waves
 
 
@@ -155,7 +155,7 @@ def test_an_operator_is_told_a_wave_older_than_the_node_is_stale():
     core = node()
     old = wave(at=EPOCH - 1)
     effects = core.handle(OP, 0, W.EchoStart(old, False, 1.0), NOW)
-    assert effects == [Reply(OP, m.Error("stale", f"subserviate: wave {old} began before this node started"))]
+    assert effects == [Reply(OP, m.Error("stale", f"subserviate: wave {old} began before this node started", id=0))]
     assert core.stats["stale"] == 1 and not core.waves
 
 
@@ -172,7 +172,7 @@ def test_a_wave_begun_more_than_max_skew_ahead_is_refused_and_max_skew_itself_is
     assert edge == (NOW + MAX_SKEW) * 1e9  # exact: the boundary is tested, not a rounding
     late = wave(at=edge + 1)
     effects = core.handle(OP, 0, W.EchoStart(late, False, 1.0), NOW)
-    assert effects == [Reply(OP, m.Error("bad-wave", f"subserviate: wave {late} begins in the future"))]
+    assert effects == [Reply(OP, m.Error("bad-wave", f"subserviate: wave {late} begins in the future", id=0))]
     core.handle(OP, 0, W.EchoStart(wave(at=edge), False, 1.0), NOW)
     assert core.stats["wave_errors"] == 1 and wave(at=edge) in core.waves
 
@@ -186,7 +186,7 @@ def test_a_finn_start_past_max_waves_is_refused_as_busy_with_a_reason():
         core.handle(OP, 0, W.FinnStart(wave("f", k), 0, 1.0, OP), NOW)
     assert len(core.waves) == MAX_WAVES
     effects = core.handle(OP, 0, W.FinnStart(wave("f", MAX_WAVES), 0, 1.0, OP), NOW)
-    assert effects == [Reply(OP, m.Error("busy", f"subserviate: {MAX_WAVES} waves in progress; try again later"))]
+    assert effects == [Reply(OP, m.Error("busy", f"subserviate: {MAX_WAVES} waves in progress; try again later", id=0))]
     assert core.stats["refused"] == 1
 
 
@@ -326,7 +326,7 @@ def test_a_submit_of_fewer_than_one_task_is_refused(tasks, ok):
     if ok:
         assert replies(effects) == [Reply(OP, m.SubmitOk([f"subserviate:{INCARNATION}:1"]))]
     else:
-        assert effects == [Reply(OP, m.Error("bad-submit", f"subserviate: tasks must be 1..100000, got {tasks}"))]
+        assert effects == [Reply(OP, m.Error("bad-submit", f"subserviate: tasks must be 1..100000, got {tasks}", id=0))]
         assert core.stats["refused"] == 1 and core.board.submitted == 0
 
 
@@ -369,7 +369,7 @@ def test_a_wave_error_raised_for_an_operator_is_answered_as_rejected(monkeypatch
 
     monkeypatch.setitem(NodeCore._HANDLERS, m.Ping, bad)
     core = node()
-    assert core.handle(OP, 0, m.Ping(1), NOW) == [Reply(OP, m.Error("rejected", "no such step"))]
+    assert core.handle(OP, 0, m.Ping(1), NOW) == [Reply(OP, m.Error("rejected", "no such step", id=1))]
     assert core.stats["wave_errors"] == 1 and core.stats["internal"] == 0
 
 
@@ -382,7 +382,7 @@ def test_any_other_exception_is_contained_counted_and_answered_as_internal(monke
     effects = core.handle(OP, 0, m.Ping(1), NOW)
     text = ("RuntimeError: " + "x" * 400)[:300]
     assert core.last_internal == text and len(text) == 300
-    assert effects == [Reply(OP, m.Error("internal", f"subserviate: {text}"))]
+    assert effects == [Reply(OP, m.Error("internal", f"subserviate: {text}", id=1))]
     assert core.stats["internal"] == 1
     core.handle(OP, 0, m.Ping(2), NOW)
     assert core.stats["internal"] == 2
@@ -546,9 +546,9 @@ def test_an_echo_start_for_a_wave_that_reached_the_node_is_a_duplicate():
     w = wave()
     core.handle(b"tubularia", EPOCH, W.Explore(w, False, 1.0), NOW)
     effects = core.handle(OP, 0, W.EchoStart(w, False, 1.0), NOW)
-    assert effects == [Reply(OP, m.Error("duplicate", f"wave {w} already reached subserviate"))]
+    assert effects == [Reply(OP, m.Error("duplicate", f"wave {w} already reached subserviate", id=0))]
     core.tick(NOW + 1.0)  # finished: remembered as done
-    assert core.handle(OP, 0, W.EchoStart(w, False, 1.0), NOW + 1) == [Reply(OP, m.Error("duplicate", f"wave {w} already reached subserviate"))]
+    assert core.handle(OP, 0, W.EchoStart(w, False, 1.0), NOW + 1) == [Reply(OP, m.Error("duplicate", f"wave {w} already reached subserviate", id=0))]
     assert core.stats["wave_errors"] == 2
 
 
@@ -558,7 +558,7 @@ def test_an_echo_start_past_max_waves_is_refused_as_busy():
         core.handle(OP, 0, W.FinnStart(wave("f", k), 0, 1.0, OP), NOW)
     w = wave()
     assert core.handle(OP, 0, W.EchoStart(w, False, 1.0), NOW) == [
-        Reply(OP, m.Error("busy", f"subserviate: {MAX_WAVES} waves in progress; try again later"))]
+        Reply(OP, m.Error("busy", f"subserviate: {MAX_WAVES} waves in progress; try again later", id=0))]
     assert core.stats["refused"] == 1 and w not in core.waves
 
 
@@ -592,7 +592,7 @@ def test_a_peers_restart_closes_the_echo_waves_begun_before_it():
     assert core.closed_before == RESTART
     old, edge = wave(at=RESTART - 1), wave(at=RESTART)
     assert core.handle(OP, 0, W.EchoStart(old, False, 1.0), NOW) == [
-        Reply(OP, m.Error("closed", f"subserviate: wave {old} is older than a peer's restart"))]
+        Reply(OP, m.Error("closed", f"subserviate: wave {old} is older than a peer's restart", id=0))]
     assert old in core.done_waves and old not in core.waves
     core.handle(OP, 0, W.EchoStart(edge, False, 1.0), NOW)
     assert core.waves[edge].wave.joined
@@ -609,7 +609,7 @@ def test_a_wave_begun_at_time_zero_is_older_than_a_peer_restarted_at_one_nanosec
     assert core.closed_before == 1
     w = new_wave_id("e", 0, "origin")
     assert core.handle(OP, 0, W.EchoStart(w, False, 1.0), NOW) == [
-        Reply(OP, m.Error("closed", f"subserviate: wave {w} is older than a peer's restart"))]
+        Reply(OP, m.Error("closed", f"subserviate: wave {w} is older than a peer's restart", id=0))]
 
 
 @pytest.mark.parametrize("kind", ["transfer", "ack", "forget"])
@@ -790,7 +790,7 @@ def test_a_move_of_nothing_queued_sends_nothing():
 def test_a_move_to_a_node_outside_the_cluster_or_to_itself_is_refused(dest):
     core = busy_node()
     effects = core.handle(OP, 0, m.Move("mv", dest, [S[2]], 0), NOW)
-    assert effects == [Reply(OP, m.Error("bad-move", f"subserviate: cannot move tasks to {dest!r}"))]
+    assert effects == [Reply(OP, m.Error("bad-move", f"subserviate: cannot move tasks to {dest!r}", id=0))]
     assert core.stats["refused"] == 1 and len(core.board.queued) == 1
 
 

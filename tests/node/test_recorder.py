@@ -73,7 +73,7 @@ def test_the_ring_keeps_the_newest_steps_and_counts_those_it_dropped():
 def test_a_step_is_the_models_dict():
     c = Cluster()
     w = wave()
-    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0, id=1)
     root = c.recorders["root"].select()[0]
     assert root[0] == {
         "node": "root", "inc": EPOCH, "seq": 0, "t": NOW + 0.001, "dur": 0.0005,
@@ -97,7 +97,7 @@ def test_a_routing_id_of_the_nodes_own_name_is_an_operators():
 def test_an_echo_is_2E_messages_paired_by_channel_and_decided_at_its_initiator():
     c = Cluster()
     w = wave()
-    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0, id=1)
     steps = c.steps(w)
     assert {s["node"] for s in steps} == set(SEED.names)
     sends = [(s["node"], o["to"], o["type"]) for s in steps for o in s["out"] if not o["to"].startswith("op:")]
@@ -112,7 +112,7 @@ def test_an_echo_is_2E_messages_paired_by_channel_and_decided_at_its_initiator()
 def test_finn_decides_at_every_node_with_the_tasks_it_enqueued():
     c = Cluster()
     w = wave("f")
-    c.run("root", "wave.start", wave=w, kind="finn", params={"tasks": 2, "cost": 1.0}, timeout=60.0)
+    c.run("root", "wave.start", wave=w, kind="finn", params={"tasks": 2, "cost": 1.0}, timeout=60.0, id=1)
     decided = {s["node"]: d for s in c.steps(w) for d in s["decide"]}
     results = {n: json.loads(d.pop("result")) for n, d in decided.items()}
     assert decided == {n: {"wave": w, "kind": "finn", "what": "enqueued 2 tasks"} for n in SEED.names}
@@ -149,7 +149,7 @@ def test_a_step_shaped_otherwise_is_refused_naming_the_node_and_field():
 def test_the_merged_trace_is_the_models_dict():
     c = Cluster()
     w = wave()
-    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0)
+    c.run("root", "wave.start", wave=w, kind="echo", params={"detail": False}, timeout=5.0, id=1)
     answers = {}
     for name, rec in reversed(list(c.recorders.items())):
         if name != "pical":

@@ -89,7 +89,7 @@ def test_a_wave_id_whose_tag_is_not_its_kinds_is_refused():
     core = node()
     effects = core.handle(OP, 0, W.EchoStart(wave("f"), False, 1.0), NOW)
     assert effects == [Reply(OP, m.Error("bad-wave", f"subserviate: {wave('f')!r} is not a echo wave id "
-                                                     "(its first part must be 'e')"))]
+                                                     "(its first part must be 'e')", id=0))]
     assert core.handle(b"tubularia", EPOCH, W.Explore(wave("f"), False, 1.0), NOW) == []
     assert core.handle(b"tubularia", EPOCH, W.Finn(wave("e"), ["root"], ["root"], 1, 1.0), NOW) == []
     assert core.stats["wave_errors"] == 3 and not core.waves
@@ -98,7 +98,7 @@ def test_a_wave_id_whose_tag_is_not_its_kinds_is_refused():
 def test_a_start_of_a_kind_not_installed_is_refused():
     core = node()
     effects = core.handle(OP, 0, m.WaveStart(wave("zz"), "zz", {}, 1.0), NOW)
-    assert effects == [Reply(OP, m.Error("unknown-kind", "subserviate: no wave kind 'zz' is installed here"))]
+    assert effects == [Reply(OP, m.Error("unknown-kind", "subserviate: no wave kind 'zz' is installed here", id=0))]
 
 
 def test_a_kind_that_raises_is_contained_counted_told_and_dropped(kinds):
