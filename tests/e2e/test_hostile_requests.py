@@ -103,7 +103,7 @@ def test_trace_requests_with_garbage_fields_or_under_a_nodes_name_are_refused(se
     # node's name, and told why (daemon/security.py Gate)
     forger = Client(topology, "root", ident=b"affixed")
     try:
-        reply = forger.ask(wire.encode("trace.get", time.time_ns(), wave_ids=[], max_steps=10))  # a plausible epoch
+        reply = forger.ask(wire.encode("trace.get", time.time_ns(), id=1, wave_ids=[], max_steps=10))  # a plausible epoch
         assert reply["t"] == "error" and reply["code"] == "unauthorized", reply
         assert "'affixed' is a node's name" in reply["text"], reply
         pong = client.ask(wire.encode("ping", 0, id=9))

@@ -194,7 +194,7 @@ def test_task_theft_by_a_forged_empty_transfer(cluster_env, mode, key):
         deliver(cluster_env, topology, mode, key, [
             ("pical", b"root", "transfer", 1, dict(move_id=move_id, tasks=[], expires=time.time() + 600, waves=[])),
         ])
-        op._send("subserviate", "move", move_id=move_id, dest="pical", tasks=queued, count=0)
+        op._send("subserviate", "move", move_id=move_id, dest="pical", tasks=queued, count=0, id=1)
         deadline = time.monotonic() + DEADLINE
         while (s := node_sample(op, "subserviate"))["outgoing"]:  # until subserviate has the ACK
             assert time.monotonic() < deadline, s
@@ -276,7 +276,7 @@ def test_a_keyless_client_cannot_complete_a_handshake_and_the_cluster_keeps_work
     for keys in (None, stranger_keys(cluster_env, topology)):  # no CURVE at all; a key of its own
         attacker = Attacker(topology, keys)
         try:
-            attacker.send("pical", b"ctl-intruder", "submit", tasks=5, cost=1.0, label="intruder")
+            attacker.send("pical", b"ctl-intruder", "submit", id=1, tasks=5, cost=1.0, label="intruder")
             failed, succeeded = attacker.handshakes(DEADLINE)
             assert succeeded == 0 and failed >= 1
             assert attacker.pong("pical", b"ctl-intruder", 0.5) is None
@@ -315,7 +315,7 @@ def test_a_stolen_key_speaks_only_for_its_owner_and_only_its_owners_messages(clu
             error = wire.decode(reply.recv())
             assert error["t"] == "error" and error["code"] == "unauthorized" and "'transfer'" in error["text"]
             # a node key may not send operator messages either, even under its own name
-            pical.send("subserviate", b"pical", "submit", tasks=5, cost=1.0, label="x")
+            pical.send("subserviate", b"pical", "submit", id=1, tasks=5, cost=1.0, label="x")
             deadline = time.monotonic() + DEADLINE
             want = before + 2 * len(node_messages) + 2
             while unauthorized(op, "subserviate") < want:
