@@ -28,7 +28,7 @@ def main(topology: str, donor: str, dest: str, count: str) -> int:
 
     with Operator(load(topology), timeout=5.0) as op:
         try:
-            op._send(donor, "move", move_id=move_id, dest=dest, tasks=[], count=int(count))
+            op._send(donor, "move", move_id=move_id, dest=dest, tasks=[], count=int(count), id=1)
             op._collect(time.monotonic() + 5.0, accept)
         except UserError as exc:
             print(f"partition_client: {exc}", file=sys.stderr)

@@ -140,7 +140,7 @@ def move_three_to_the_stopped_taker(daemons, topology, ids) -> float:
     with Operator(topology) as op:
         op.ping()  # routes back from both nodes
         daemons.signal("taker", signal.SIGSTOP)
-        op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:], count=0)
+        op._send("donor", "move", move_id="mv-1", dest="taker", tasks=ids[-3:], count=0, id=1)
         moved = []
         op._collect(time.monotonic() + 10, lambda node, msg: msg["t"] == "move.ok" and not moved.append(msg))
         assert moved[0]["moved"] == ids[-3:]
