@@ -166,6 +166,10 @@ def _message(kind: str) -> list[str]:
     out = [f"### `{kind}`", "", f"Sent by {who}."]
     if kind in m.REPLIES:
         out.append(f"Answered by: {m.REPLIES[kind]}.")
+    if kind == "wave":  # daemon/wire.py: one list instead of six map keys
+        order = ", ".join(wire.WAVE_FIELDS)
+        out.append(f"Its fields travel as one array under the key `w`, in this order: [{order}] "
+                   f'(the map is `{{"v", "t": "wave", "e", "w": [...]}}`).')
     return out + [""] + _fields_table(kind) + [""]
 
 
