@@ -71,6 +71,13 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("trace", "seen"): "the ids of the waves it saw last, oldest first",
     ("trace", "steps"): "bin: a msgpack stream of step maps",
     ("trace", "id"): "the trace.get's id",
+    ("balance.watch", "on"): "true: send this operator `balance.wanted` from now on (it replaces any other "
+                             "watcher); false: stop",
+    ("balance.watch", "id"): "the request's id: an error about it carries it",
+    ("balance.wanted", "node"): "the node that wants a balancing round",
+    ("balance.wanted", "reason"): "\"queued\" (work waits for a CPU slot) or \"idle\" (a slot freed, nothing queued)",
+    ("balance.wanted", "queued"): "tasks queued at the node when it asked",
+    ("balance.wanted", "free"): "its free CPU slots then",
     ("wave", "wave"): "the wave id",
     ("wave", "msg"): "the kind's message type (see Wave kinds)",
     ("wave", "body"): "the message's fields but `wave`, in order, each within its bound",
@@ -161,6 +168,8 @@ def _message(kind: str) -> list[str]:
         who = "an operator, to a node's operator port"
     elif cls in m.NODE_MESSAGES:
         who = "a node, to a node's inbox (an operator sending it is told `unauthorized`)"
+    elif kind == "balance.wanted":
+        who = "a node, unasked, to the operator that watches it (`balance.watch`)"
     else:
         who = "a node, to the operator (a reply)"
     out = [f"### `{kind}`", "", f"Sent by {who}."]
