@@ -184,6 +184,8 @@ def node_logger(name: str, run_dir, cluster) -> logging.Logger:
         logger.removeHandler(old)
         old.close()
     if run_dir is not None:
+        # a node started by hand with a new --run-dir makes it, as its journal would
+        Path(run_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         handler = log_handler(node_log_file(run_dir, name), cluster, f"node {name}")
     else:
         handler = logging.StreamHandler(sys.stderr)
