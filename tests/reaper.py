@@ -34,6 +34,7 @@ SCAN_EVERY = 0.2  # ... when each look reads /proc
 _lock = threading.Lock()  # held while this process starts a child and while the reaper reaps
 _ours: set[tuple[int, int | None]] = set()  # (pid, start time) of the children started here
 _started = False
+_libc = None  # libc, once start() made this process a subreaper
 _active = threading.Event()  # set while e2e tests run: the reaper looks only then
 
 
@@ -98,12 +99,31 @@ def _loop() -> None:
 
 
 def active(on: bool) -> None:
-    """Look for orphans (while e2e tests run) or not (while the others run: they start no
-    process, and a look costs them the interpreter's lock)."""
+    """Be the orphans' reaper and look for them (while e2e tests run), or neither (while
+    the others run: they start no process, and a look costs them the interpreter's lock).
+    Off, the process is no subreaper either: an orphan made then (by a test this file's
+    conftest does not see, such as examples/'s) goes to init, which reaps it, rather than
+    to a process that no longer looks; the zombies adopted so far are reaped first."""
+    if not _started:
+        return
     if on:
+        _subreaper(True)
         _active.set()
     else:
         _active.clear()
+        with _lock:
+            for pid in _zombie_children():
+                if (pid, _start_time(pid)) not in _ours:
+                    try:
+                        os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
+        _subreaper(False)
+
+
+def _subreaper(on: bool) -> None:
+    if _libc is not None:
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0)
 
 
 def _wrap_spawners() -> None:
@@ -156,12 +176,14 @@ def start() -> bool:
     global _started
     if _started:
         return True
+    global _libc
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             return False
     except (OSError, AttributeError):
         return False
+    _libc = libc
     _wrap_spawners()
     threading.Thread(target=_loop, name="orphan reaper", daemon=True).start()
     _started = True

@@ -1,9 +1,11 @@
 """Helpers the e2e test modules share (a test module imports no other test module): the
-seed topology's node names, a node's entry in its cluster's record, a squatted port."""
+seed topology's node names, a node's entry in its cluster's record, a squatted port, a
+child started as from a terminal."""
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 
 SEED_NODES = ["root", "affixed", "haywagon", "tubularia", "preindemnifying", "subserviate", "pical", "outwhirled"]
@@ -26,3 +28,12 @@ def squat(port: int):
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         yield
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` for a command a test stops with Ctrl-C (SIGINT): SIGINT and SIGQUIT
+    back to their defaults in the child, as a shell gives a foreground command. A test run
+    started as a background job of a non-interactive shell has them ignored, and Python
+    does not turn an ignored SIGINT into KeyboardInterrupt: the Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)

@@ -12,6 +12,7 @@ import sys
 import threading
 
 import pytest
+from cluster_helpers import as_from_a_terminal
 from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +83,7 @@ def test_follow_prints_new_lines_until_ctrl_c(cluster_env):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(follower.stdout), daemon=True)

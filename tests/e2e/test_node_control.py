@@ -18,7 +18,7 @@ import sys
 import time
 
 import pytest
-
+from cluster_helpers import as_from_a_terminal
 from polling import WAIT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -130,7 +130,8 @@ def test_status_watch_draws_frames_until_sigint_and_exits_0(cluster_env):
     topo = cluster_env.start("seed.toml")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ctl", "status", "--watch", "--interval", "0.2", "-t", str(topo)],
-        env=cluster_env.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=cluster_env.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=as_from_a_terminal)
     try:
         frames = 0
         deadline = time.monotonic() + WAIT

@@ -67,7 +67,7 @@ def test_demo_runs_from_any_folder(cluster_env, tmp_path):
 def test_a_name_that_is_neither_a_file_nor_shipped_lists_the_shipped_ones(cluster_env, tmp_path):
     r = cluster_env.ctl("start", "sead", cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "sead: no such file, and no shipped topology of that name" in r.stderr
+    assert "sead: no such topology file or shipped topology" in r.stderr  # nor nodes of a running cluster
     assert all(name in r.stderr for name in shipped_names())
 
 
