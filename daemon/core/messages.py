@@ -17,7 +17,8 @@ Two groups, and a node accepts each only from its own kind of peer
 - node <-> node: wave (one message of a wave of any kind: the kind's own message type,
   daemon/core/wave.py ``MessageType``, with the wave's parameters, the budget left to the
   receiver and the operator the deciding nodes report to), transfer, ack and forget (the
-  hand-off of daemon/core/tasks.py).
+  hand-off of daemon/core/tasks.py), relink (reopen your link to me: the sender gave up
+  on the receiver at a wave's deadline).
 
 Every operator request carries an ``id`` (0..MAX_ID) of the operator's choosing, and its
 reply and any error about it carry the same (:data:`REPLIES` says what answers what); an
@@ -164,6 +165,12 @@ class Forget(NamedTuple):
     waves: list
 
 
+class Relink(NamedTuple):
+    """The sender gave up on the receiver at a wave's deadline: the receiver's link to it
+    may be dead without either end noticing (its routing id taken over at the sender's
+    inbox), so the receiver reopens it (daemon/core/node.py ``_on_relink``)."""
+
+
 _num = (int, float)
 ANY = (type(None), bool, int, float, str, bytes, list, dict)  # a plain value (msgpack's types)
 # type name -> (class, {field: type(s)}); every field is required, extra fields ignored.
@@ -174,7 +181,7 @@ TYPES: dict[str, type] = {
     "trace.get": TraceGet, "trace": TraceSteps,
     "balance.watch": BalanceWatch, "balance.wanted": BalanceWanted,
     "wave": WaveMessage,
-    "transfer": Transfer, "ack": Ack, "forget": Forget,
+    "transfer": Transfer, "ack": Ack, "forget": Forget, "relink": Relink,
 }
 KIND: dict[type, str] = {cls: kind for kind, cls in TYPES.items()}
 
@@ -199,6 +206,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "transfer": {"move_id": str, "tasks": list, "expires": _num, "waves": list},
     "ack": {"move_id": str, "accepted": bool, "waves": list},
     "forget": {"move_id": str, "waves": list},
+    "relink": {},
 }
 assert all(tuple(SCHEMA[k]) == TYPES[k]._fields for k in TYPES if k != "wave"), "SCHEMA and the message types disagree"
 
@@ -236,7 +244,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 OPERATOR_REQUESTS = frozenset({Ping, WaveStart, Submit, Move, TraceGet, BalanceWatch})
-NODE_MESSAGES = frozenset({WaveMessage, Transfer, Ack, Forget})
+NODE_MESSAGES = frozenset({WaveMessage, Transfer, Ack, Forget, Relink})
 WAVE_MESSAGES = frozenset({WaveStart, WaveMessage})
 # What answers each operator request (PROTOCOL.md): every reply and error carries its id.
 REPLIES = {

@@ -23,7 +23,7 @@ it for a balancing round when work lands here or a slot frees with nothing queue
 ``balance.wanted`` :class:`Reply`, debounced (daemon/core/asking.py).
 
 Who may say what. ``sender`` is the routing id the ROUTER saw. The id of a node of the
-topology may send only node messages (wave, transfer, ack, forget);
+topology may send only node messages (wave, transfer, ack, forget, relink);
 anything else is an operator and may send only operator requests (ping, wave.start,
 submit, move, trace.get, balance.watch). A routing id is not proof of identity — that is CURVE's job
 (daemon/security.py) — but within these rules even a forged id cannot make a node crash,
@@ -136,6 +136,7 @@ DONE_WAVE_MEMORY = 60.0  # remember finished waves (late duplicates, Lai-Yang ta
 MAX_WAVES = 1_024  # live wave records, of every kind together
 MAX_DONE_WAVES = 3_000  # with MAX_WAVES, below the wire's MAX_WAVE_TAGS
 MAX_REMEMBERED_MOVES = 100_000
+RELINK_EVERY = 1.0  # seconds: a peer's RELINK reopens our link to it at most this often
 MAX_SKEW = 3_600.0  # seconds: a time further from now than this is implausible
 HOP_MARGIN = 0.05  # seconds: the least an EXPLORE's budget shrinks per hop (see hop_budget)
 HOP_SHARE = 16  # ... or this fraction of it, where that is more
@@ -223,8 +224,9 @@ class SetBusy(NamedTuple):
 
 class Reconnect(NamedTuple):
     """The link to ``peer`` seems to lose this node's messages: a neighbour said nothing
-    within a wave's deadline, or a peer repeats an ACK that this node has answered
-    already. The driver reopens the link, so that a connection that lost its peer
+    within a wave's deadline (the node also sends it a RELINK, so that it reopens its
+    link to this node), the peer sent a RELINK, or a peer repeats an ACK that this node
+    has answered already. The driver reopens the link, so that a connection that lost its peer
     without noticing (half-open TCP, or a routing id taken over by another client at
     the peer's ROUTER) recovers."""
 
@@ -414,6 +416,7 @@ class NodeCore:
         self._handoffs = [0, 0]  # TRANSFERs sent (resends too) and received (copies too): Work
         self._in_work = False  # calling the watchers (their own enqueue must not call them again)
         self.sender_epochs: dict[str, int] = {}  # node peer -> epoch of its latest message
+        self._relinked: dict[str, float] = {}  # node peer -> when its RELINK last reopened our link
         self.closed_before = 0  # ns: waves of snapshot kinds started earlier are not joined any more
         self.stats = dict.fromkeys(STATS, 0)
         self.last_internal = ""  # the latest contained exception, for the log
@@ -495,7 +498,11 @@ class NodeCore:
                     self.stats["wave_errors"] += 1
                     continue
                 for peer in rec.wave.missing or ():
+                    # reopen our link to it, and ask it to reopen its link to us: a child
+                    # whose routing id was taken over here echoes into a dead connection
+                    # and, never waiting on its father, would not reopen it by itself
                     self._out.append(Reconnect(peer))
+                    self._send(peer, m.Relink())
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + HOUSEKEEPING
             self._housekeeping(now)
@@ -1003,6 +1010,12 @@ class NodeCore:
         self._presample(peer, self.sender_epochs.get(peer, 0), msg.waves, now)
         self.board.on_forget(msg.move_id, peer)
 
+    def _on_relink(self, peer: str, msg: m.Relink, now: float) -> None:
+        # at most once per RELINK_EVERY per peer: forged RELINKs cannot keep a link closing
+        if now - self._relinked.get(peer, -RELINK_EVERY) >= RELINK_EVERY:
+            self._relinked[peer] = now
+            self._out.append(Reconnect(peer))
+
     _HANDLERS = {
         m.Ping: _on_ping,
         m.WaveStart: _on_wave_start,
@@ -1012,6 +1025,7 @@ class NodeCore:
         m.Transfer: _on_transfer,
         m.Ack: _on_ack,
         m.Forget: _on_forget,
+        m.Relink: _on_relink,
         m.TraceGet: _on_trace_get,
         m.BalanceWatch: _on_balance_watch,
     }

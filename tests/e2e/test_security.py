@@ -367,6 +367,31 @@ def test_a_link_taken_over_after_it_was_made_heals_within_waves(cluster_env):
         attacker.close()
 
 
+def test_a_childs_link_to_its_father_taken_over_heals_within_waves(cluster_env):
+    """As above, but the stranger takes a child's name at its father's inbox (subserviate
+    at tubularia: the echo from root reaches subserviate through tubularia). The child's
+    link is the dead one, and the child never waits on its father, so only the father
+    gives up on it: the father's RELINK (daemon/core/node.py) makes the child reopen its
+    link. Without it, subserviate and pical stay missing from every wave."""
+    topology = started(cluster_env, "none")
+    attacker = Attacker(topology, None)
+    try:
+        with Operator(topology, timeout=3.0) as op:
+            assert op.echo()["complete"]  # every link made
+            attacker.send("tubularia", b"subserviate", "ping", id=1)  # the stranger takes the name
+            deadline = time.monotonic() + DEADLINE
+            while op.ping(["tubularia"])["tubularia"]["stats"]["unauthorized"] < 1:  # connected: its ping refused
+                assert time.monotonic() < deadline, "the stranger's ping never reached tubularia"
+                time.sleep(0.05)
+            missed = op.echo()["missing"]
+            while missed:
+                assert time.monotonic() < deadline, f"the cluster did not heal: {missed} missing"
+                missed = op.echo()["missing"]
+            assert all(op.echo()["complete"] for _ in range(3))
+    finally:
+        attacker.close()
+
+
 @pytest.mark.parametrize("mode", ["curve", "none"])
 def test_a_client_claiming_nodes_names_while_echoes_run_cuts_no_link_and_is_told_why(cluster_env, mode):
     """Twenty times: a client takes the name of each neighbour of each node and connects

@@ -475,12 +475,29 @@ def test_at_its_deadline_a_node_echoes_what_it_has_names_the_silent_and_reconnec
     assert core.handle(b"tubularia", EPOCH, W.Explore(w, False, 1.0), NOW) == [Send("pical", W.Explore(w, False, 0.9375))]
     assert core.tick(NOW + 0.999) == []
     effects = core.tick(NOW + 1.0)
-    assert len(effects) == 2 and effects[1] == Reconnect("pical")
+    # the node reopens its link to the silent child and asks it to reopen its own
+    assert len(effects) == 3 and effects[1:] == [Reconnect("pical"), Send("pical", m.Relink())]
     assert effects[0].dest == "tubularia" and effects[0].msg.wave == w
     ((me, father, state),) = W.entries(effects[0].msg)
     assert (me, father, state["missing"], state["sent"]) == ("subserviate", "tubularia", ["pical"], 2)
     assert w in core.done_waves and w not in core.waves
     assert core.tick(NOW + 2.0) == []  # once
+
+
+def test_a_relink_from_a_node_reopens_the_link_to_it_at_most_once_a_second():
+    """A RELINK says its sender gave up on this node at a wave's deadline: this node's
+    link to it may be dead (its name taken over at the sender's inbox), and as the
+    sender's child in that wave it would never give up on it and reopen it by itself."""
+    core = node()
+    assert core.handle(b"tubularia", EPOCH, m.Relink(), NOW) == [Reconnect("tubularia")]
+    # a flood of them, forged or not, cannot keep the link closing
+    assert core.handle(b"tubularia", EPOCH, m.Relink(), NOW + 0.5) == []
+    assert core.handle(b"pical", EPOCH, m.Relink(), NOW + 0.5) == [Reconnect("pical")]
+    assert core.handle(b"tubularia", EPOCH, m.Relink(), NOW + 1.0) == [Reconnect("tubularia")]
+    # an operator's is refused like any node message from one
+    (reply,) = core.handle(b"op", 1, m.Relink(), NOW + 5.0)
+    assert type(reply) is Reply and reply.msg.code == "not-a-node"
+    assert core.stats["refused"] == 1 and core.stats["internal"] == 0
 
 
 @pytest.mark.parametrize(("budget", "passed_on", "deadline"), [(0.5, 0.45, NOW + 0.5), (-1.0, 0.0, NOW)])
@@ -490,7 +507,7 @@ def test_an_explores_budget_sets_the_deadline_and_a_spent_one_is_no_time_at_all(
     assert core.handle(b"tubularia", EPOCH, W.Explore(w, False, budget), NOW) == [Send("pical", W.Explore(w, False, passed_on))]
     assert core.waves[w].deadline == deadline
     effects = core.tick(deadline)
-    assert [W.is_echo(e.msg) for e in sends(effects)] == [True] and Reconnect("pical") in effects
+    assert [W.is_echo(e.msg) for e in sends(effects) if e.msg != m.Relink()] == [True] and Reconnect("pical") in effects
 
 
 def test_an_explore_from_a_node_that_is_not_a_neighbour_is_a_wave_error():
@@ -535,7 +552,7 @@ def test_the_initiator_answers_at_its_deadline_with_what_came():
     core.handle(OP, 0, W.EchoStart(w, True, 1.0), NOW)
     core.handle(b"tubularia", EPOCH, W.Echo(w, b"T"), NOW + 0.5)
     effects = core.tick(NOW + 1.0)
-    assert len(effects) == 2 and effects[0].to == OP and effects[1] == Reconnect("pical")
+    assert len(effects) == 3 and effects[0].to == OP and effects[1:] == [Reconnect("pical"), Send("pical", m.Relink())]
     (me, father, state), t = W.entries(effects[0].msg)
     assert (me, father, t, state["missing"], state["sent"]) == ("subserviate", None, b"T", ["pical"], 2)
     assert "queued_tasks" in state
