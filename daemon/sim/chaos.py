@@ -9,7 +9,8 @@ Same code as the daemons. Each node is the core the ZeroMQ driver runs (daemon/n
 every message is framed by ``wire.pack`` and checked by ``wire.parse`` on the way, the
 effects run in order (``Persist`` into a :class:`~daemon.core.journal.MemoryJournal`,
 the simulated disk; ``Send`` onto the network; ``Reply`` to the operator), and
-``tick`` is called at ``next_deadline()``. The operator is simulated too: it submits
+``tick`` is called at ``next_deadline()``. (The simulated network has no connections:
+``Reconnect`` does nothing here, and a ``Relink``, which only asks for one, is not sent.) The operator is simulated too: it submits
 tasks, starts echo waves (``WaveStart`` of kind echo), plans moves from the detailed ones with the
 real plan (daemon/core/plan.py, as ``Operator.rebalance`` does) and sends them as
 ``Move`` requests, and starts Finn waves (``WaveStart`` of kind finn at ``finn_initiators()``).
@@ -440,7 +441,8 @@ class ChaosRun:
     def _trace(self, node: _Node, effects: list, cause) -> None:
         if node.crash_mid is not None and any(type(e) is Persist for e in effects):
             effects = effects[:int(node.crash_mid * (len(effects) + 1))]  # what runs before the crash
-        outs = [(e.dest, e.msg) if type(e) is Send else (None, e.msg) for e in effects if type(e) in (Send, Reply)]
+        outs = [(e.dest, e.msg) if type(e) is Send else (None, e.msg) for e in effects
+                if type(e) is Reply or (type(e) is Send and type(e.msg) is not m.Relink)]  # see _effects
         self.tracer.step(self.now, node.name, node.epoch, cause, outs, len(node.core.board.queued))
 
     def _effects(self, node: _Node, effects: list, op) -> None:
@@ -450,6 +452,11 @@ class ChaosRun:
             if kind is Send:
                 msg = eff.msg
                 mk = type(msg)
+                if mk is m.Relink:
+                    # reopen the link to its sender: this network has no connections to
+                    # reopen (Reconnect is ignored too), so it is not sent, and a seed runs
+                    # as it did before RELINK existed
+                    continue
                 if mk is m.Ack and msg.accepted:
                     self.accepted.add(msg.move_id)
                 elif mk is m.WaveMessage:
