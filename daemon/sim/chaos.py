@@ -10,7 +10,8 @@ every message is framed by ``wire.pack`` and checked by ``wire.parse`` on the wa
 effects run in order (``Persist`` into a :class:`~daemon.core.journal.MemoryJournal`,
 the simulated disk; ``Send`` onto the network; ``Reply`` to the operator), and
 ``tick`` is called at ``next_deadline()``. (The simulated network has no connections:
-``Reconnect`` does nothing here, and a ``Relink``, which only asks for one, is not sent.) The operator is simulated too: it submits
+``Reconnect`` does nothing here, and a ``Relink``, which only asks for one, is not sent.)
+The operator is simulated too: it submits
 tasks, starts echo waves (``WaveStart`` of kind echo), plans moves from the detailed ones with the
 real plan (daemon/core/plan.py, as ``Operator.rebalance`` does) and sends them as
 ``Move`` requests, and starts Finn waves (``WaveStart`` of kind finn at ``finn_initiators()``).
