@@ -36,7 +36,7 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("error", "code"): "one of the error codes below",
     ("error", "text"): "a sentence naming the node and what is wrong",
     ("error", "id"): "the id of the request it answers; nil when the frame held none that could be read, "
-                     "or when it answers no request (a wave-fault)",
+    "or when it answers no request (a wave-fault)",
     ("wave.start", "wave"): "the wave id, `<tag>-<start ns, hex>-<salt>` (see Wave ids)",
     ("wave.start", "kind"): "the wave kind's name (see Wave kinds)",
     ("wave.start", "params"): "the kind's parameters, each within its bound; one with a default may be left out",
@@ -49,7 +49,7 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("wave.decided", "stream"): "true: `result` is bin holding a msgpack stream of values (echo's entries)",
     ("submit", "tasks"): "how many tasks to enqueue (1..MAX_TASKS; 0 is answered bad-submit)",
     ("submit", "cost"): "seconds of CPU each task takes",
-    ("submit", "label"): "the tasks' label (\"\" = \"submitted\")",
+    ("submit", "label"): 'the tasks\' label ("" = "submitted")',
     ("submit", "id"): "the request's id",
     ("submit.ok", "ids"): "the new tasks' ids (strings)",
     ("submit.ok", "id"): "the submit's id",
@@ -72,10 +72,10 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("trace", "steps"): "bin: a msgpack stream of step maps",
     ("trace", "id"): "the trace.get's id",
     ("balance.watch", "on"): "true: send this operator `balance.wanted` from now on (it replaces any other "
-                             "watcher); false: stop",
+    "watcher); false: stop",
     ("balance.watch", "id"): "the request's id: an error about it carries it",
     ("balance.wanted", "node"): "the node that wants a balancing round",
-    ("balance.wanted", "reason"): "\"queued\" (work waits for a CPU slot) or \"idle\" (a slot freed, nothing queued)",
+    ("balance.wanted", "reason"): '"queued" (work waits for a CPU slot) or "idle" (a slot freed, nothing queued)',
     ("balance.wanted", "queued"): "tasks queued at the node when it asked",
     ("balance.wanted", "free"): "its free CPU slots then",
     ("wave", "wave"): "the wave id",
@@ -83,7 +83,7 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("wave", "body"): "the message's fields but `wave`, in order, each within its bound",
     ("wave", "params"): "the wave's parameters, all of them ({} for a message that cannot bring the wave to a node)",
     ("wave", "budget"): "seconds left to the receiver; nil: no deadline",
-    ("wave", "report"): "the operator's routing id, where a deciding node reports (b\"\": none)",
+    ("wave", "report"): 'the operator\'s routing id, where a deciding node reports (b"": none)',
     ("transfer", "move_id"): "the move's id",
     ("transfer", "tasks"): "[id, label, cost] of each task handed over",
     ("transfer", "expires"): "unix time after which the donor takes the tasks back",
@@ -95,8 +95,16 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("forget", "waves"): "Lai-Yang tags, as in transfer",
 }
 
-_TYPE_NAMES = {int: "int", float: "float", str: "str", bytes: "bin", bool: "bool", list: "array", dict: "map",
-               type(None): "nil"}
+_TYPE_NAMES = {
+    int: "int",
+    float: "float",
+    str: "str",
+    bytes: "bin",
+    bool: "bool",
+    list: "array",
+    dict: "map",
+    type(None): "nil",
+}
 
 
 def _type(want) -> str:
@@ -104,8 +112,11 @@ def _type(want) -> str:
         return "any"
     if isinstance(want, tuple):
         names = [_TYPE_NAMES[t] for t in want]
-        return "number" if names == ["int", "float"] else " or ".join(
-            "number" if n == "int" and "float" in names else n for n in names if n != "float")
+        return (
+            "number"
+            if names == ["int", "float"]
+            else " or ".join("number" if n == "int" and "float" in names else n for n in names if n != "float")
+        )
     return _TYPE_NAMES[want]
 
 
@@ -177,9 +188,22 @@ def _message(kind: str) -> list[str]:
         out.append(f"Answered by: {m.REPLIES[kind]}.")
     if kind == "wave":  # daemon/wire.py: one list instead of six map keys
         order = ", ".join(wire.WAVE_FIELDS)
-        out.append(f"Its fields travel as one array under the key `w`, in this order: [{order}] "
-                   f'(the map is `{{"v", "t": "wave", "e", "w": [...]}}`).')
+        out.append(
+            f"Its fields travel as one array under the key `w`, in this order: [{order}] "
+            f'(the map is `{{"v", "t": "wave", "e", "w": [...]}}`).'
+        )
+    if not m.SCHEMA.get(kind):  # no field: what it means is all there is to say
+        out.append(_NO_FIELDS[kind])
+        return out + [""]
     return out + [""] + _fields_table(kind) + [""]
+
+
+# what a message without fields means (a new one without an entry here makes the render fail)
+_NO_FIELDS = {
+    "relink": "It has no fields. The sender gave up on the receiver at a wave's deadline: the receiver "
+    "reopens its own link to the sender (at most once a second per peer), which heals a link whose "
+    "routing id a stranger took over at the sender's inbox (ROUTER_HANDOVER).",
+}
 
 
 def builtin_kinds() -> dict[str, type]:
@@ -190,10 +214,21 @@ def builtin_kinds() -> dict[str, type]:
 
 def _kind(cls) -> list[str]:
     tag = cls.tag or cls.name
-    out = [f"### {cls.name} (tag `{tag}`)", "", cls.summary + ".", "",
-           f"Hears from: its {cls.hears_from}; initiators: {cls.initiators_allowed}.", ""]
+    out = [
+        f"### {cls.name} (tag `{tag}`)",
+        "",
+        cls.summary + ".",
+        "",
+        f"Hears from: its {cls.hears_from}; initiators: {cls.initiators_allowed}.",
+        "",
+    ]
     if cls.params:
-        out += ["Parameters (`params` of `wave.start`):", "", "| parameter | type | bound | default |", "|---|---|---|---|"]
+        out += [
+            "Parameters (`params` of `wave.start`):",
+            "",
+            "| parameter | type | bound | default |",
+            "|---|---|---|---|",
+        ]
         for p, b in cls.params.items():
             t, bound = _wave_bound(b)
             default = f"`{json.dumps(cls.defaults[p])}`" if p in cls.defaults else "required"
@@ -202,7 +237,7 @@ def _kind(cls) -> list[str]:
     else:
         out += ["Parameters: none (`params` is `{}`).", ""]
     for mt in cls.messages:
-        joins = "" if mt.joins else " It cannot bring the wave to a node: it carries no params, budget nil, report b\"\"."
+        joins = "" if mt.joins else ' It cannot bring the wave to a node: it carries no params, budget nil, report b"".'
         out.append(f"Message `{mt.name}` (`msg` of a `wave` frame).{joins}")
         if mt.fields:
             out += ["", "| body index | field | type | bound |", "|---|---|---|---|"]
@@ -237,9 +272,18 @@ def render() -> str:
     lines += [ECHO.format(tag=echo.tag or echo.name).strip(), ""]
     lines += ["## Error codes", "", ERRORS_TEXT.strip(), "", "| code | meaning |", "|---|---|"]
     lines += [f"| `{code}` | {meaning} |" for code, meaning in m.ERROR_CODES.items()]
-    lines += ["", KEYS.format(keys=security.KEYS_DIR, keyring=security.KEYRING, operator=security.OPERATOR,
-                              nodes=security.NODES_DIR, op_user=security.OPERATOR_USER,
-                              node_user=security.NODE_USER).strip(), ""]
+    lines += [
+        "",
+        KEYS.format(
+            keys=security.KEYS_DIR,
+            keyring=security.KEYRING,
+            operator=security.OPERATOR,
+            nodes=security.NODES_DIR,
+            op_user=security.OPERATOR_USER,
+            node_user=security.NODE_USER,
+        ).strip(),
+        "",
+    ]
     lines += [SESSION.strip(), ""]
     return "\n".join(lines)
 
