@@ -15,6 +15,7 @@ from daemon.core.echo import Echo, Explore
 from daemon.core.echo import EchoWave as EchoKind
 from daemon.core.finn import FinnSets
 from daemon.core.finn import FinnWave as FinnKind
+from daemon.core.wave import Graph
 from daemon.core.waves import NOTHING, Step, WaveError
 from daemon.sim.drive import StepWave
 
@@ -229,3 +230,27 @@ def test_a_node_the_wave_has_not_reached_has_sampled_nothing_and_gives_up_on_not
     assert (wave.joined, wave.finished, wave.sampled, wave.state, wave.missing, wave.sent, wave.result) == fresh
     assert wave.give_up() == NOTHING
     assert (wave.joined, wave.finished, wave.sampled, wave.state, wave.missing, wave.sent, wave.result) == fresh
+
+
+def test_a_decision_is_described_by_how_many_nodes_it_holds():
+    """What a trace says of an echo decision (daemon/trace/recorder.py): the entries of
+    the result against the cluster's size."""
+    assert EchoKind.describe(3, 5) == "decided: 3/5 nodes"
+
+
+def test_the_kind_starts_at_the_first_source_and_refuses_a_disconnected_network():
+    # c -> a, c -> b, d -> b: sources c and d; the first in the graph's order is the initiator
+    g = Graph(("a", "b", "c", "d"), (("c", "a"), ("c", "b"), ("d", "b")))
+    assert EchoKind.initiators(g) == ("c",)
+    assert EchoKind.initiators(g, ("b", "a")) == ("b",)  # one initiator, the first chosen
+    cycle = Graph(("x", "y"), (("x", "y"), ("y", "x")))  # no source: the first node
+    assert EchoKind.initiators(cycle) == ("x",)
+    assert EchoKind.refuse(g) is None
+    assert EchoKind.refuse(Graph((), ())) is None
+    assert EchoKind.refuse(Graph(("solo",), ())) is None
+    # connected only through the undirected view: b -> a <- c
+    assert EchoKind.refuse(Graph(("a", "b", "c"), (("b", "a"), ("c", "a")))) is None
+    apart = Graph(("a", "b", "c", "d"), (("a", "b"), ("c", "d")))
+    assert EchoKind.refuse(apart) == (
+        "the echo wave needs a connected network (its undirected view): some nodes cannot be reached"
+    )

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from budget import examples
 
 from daemon.core.echo import Explore
-from daemon.core.finn import FinnSets
+from daemon.core.finn import FinnSets, source_components
 from daemon.core.finn import FinnWave as FinnKind
+from daemon.core.wave import Graph
 from daemon.core.waves import NOTHING, WaveError
-from daemon.sim.drive import StepWave
+from daemon.sim.drive import SimNode, StepWave
 
 
 def FinnWave(me, ins, outs, wave):
@@ -179,3 +180,56 @@ def test_finn_names_the_message_it_refuses():
     with pytest.raises(WaveError, match=r"^p: wave w: Explore from 'q' is not a Finn message$"):
         FinnWave("p", ["q"], [], "w").receive("q", Explore("w"))
     assert FinnWave("p", ["q"], ["z"], "w").receive("q", FinnSets("w", frozenset({"q"}), frozenset())).sends
+
+
+def test_a_decision_is_described_by_the_tasks_it_enqueued():
+    """What a trace says of a Finn decision (daemon/trace/recorder.py), one task singular."""
+    assert FinnKind.describe({"sent": 2, "enqueued": ["t1"]}, 4) == "enqueued 1 task"
+    assert FinnKind.describe({"sent": 2, "enqueued": ["t1", "t2"]}, 4) == "enqueued 2 tasks"
+    assert FinnKind.describe({"sent": 2}, 4) == "enqueued 0 tasks"
+    assert FinnKind.describe(None, 4) == "enqueued 0 tasks"
+
+
+def test_the_kind_starts_in_every_source_component_and_counts_who_the_start_reaches():
+    # {a, b} a cycle fed by nothing; e a source; c fed by both; {d} fed by c; f alone
+    g = Graph(
+        ("c", "b", "d", "a", "e", "f"),
+        (("a", "b"), ("b", "a"), ("b", "c"), ("e", "c"), ("c", "d"), ("d", "c")),
+    )
+    assert source_components(g) == ["b", "e", "f"]  # first of each component in the graph's order
+    assert FinnKind.initiators(g) == ("b", "e", "f")
+    assert FinnKind.initiators(g, ("a",)) == ("a",)
+    assert FinnKind.deciders(g, ("b", "e", "f")) == 6
+    assert FinnKind.deciders(g, ("e",)) == 3  # e, c, d
+    assert FinnKind.deciders(g, ("d",)) == 2  # d, c
+    assert FinnKind.deciders(g, ()) == 0
+    assert source_components(Graph((), ())) == []
+    # a three-node cycle (reached only over two hops) and a lone node, in an order that
+    # is not the names' order: the graph's order is kept
+    ring = Graph(("z", "y", "x", "w"), (("z", "y"), ("y", "x"), ("x", "z")))
+    assert source_components(ring) == ["z", "w"]
+
+
+class EnqueueingNode(SimNode):
+    """The simulator's node, keeping what each decision asked it to enqueue."""
+
+    __slots__ = ("asked",)
+
+    def enqueue(self, tasks, cost):
+        self.asked = (tasks, cost)
+        return super().enqueue(tasks, cost)
+
+
+def test_a_wave_given_no_parameters_enqueues_no_task_of_cost_one():
+    """``tasks`` and ``cost`` left out of the parameters (the node fills in the kind's
+    defaults; a core built without them must still decide): nothing to enqueue, at the
+    unit cost."""
+    for params in (None, {}):
+        node = EnqueueingNode("solo")
+        wave = FinnKind(node, W, params)
+        wave.start()
+        assert node.asked == (0, 1.0)
+        assert node.result == {"sent": 0, "enqueued": []}
+    node = EnqueueingNode("solo")
+    FinnKind(node, W, {"tasks": 2, "cost": 0.5}).start()
+    assert node.asked == (2, 0.5) and node.result == {"sent": 0, "enqueued": ["solo:1", "solo:2"]}

@@ -1,10 +1,13 @@
-"""Each wave kind's ``check()`` (daemon/core/tarry.py, tree.py, phase.py, election.py) on
+"""Each wave kind's ``check()`` (daemon/core/echo.py, finn.py, tarry.py, tree.py, phase.py,
+election.py) on
 runs written by hand: a correct one passes, and each way of breaking it is named by the
 rule it breaks. A run cut short (``complete`` false) is held to safety alone."""
 
 from __future__ import annotations
 
+from daemon.core.echo import EchoWave
 from daemon.core.election import ElectionWave
+from daemon.core.finn import FinnWave
 from daemon.core.phase import PhaseWave
 from daemon.core.tarry import TarryWave
 from daemon.core.tree import TreeWave
@@ -131,3 +134,42 @@ def test_election_check():
     falling = Graph(("d", "c", "b", "a"), (("d", "c"), ("c", "b"), ("b", "a"), ("a", "d")))
     assert ElectionWave.expected_messages(falling) == 10
     assert ElectionWave.expected_messages(Graph(("a",), ())) == 0
+
+
+def test_echo_check():
+    # the triangle both ways round a -> b counts as one link: 2|E| = 6
+    both = Graph(TRIANGLE.nodes, (*TRIANGLE.edges, ("b", "a")))
+    good = {(a, b): 1 for a, b in TRIANGLE.edges} | {(b, a): 1 for a, b in TRIANGLE.edges}
+    decided = [("a", 3)]
+    assert EchoWave.check(both, run(("a",), good, decided)) == []
+    assert EchoWave.check(TRIANGLE, run(("a",), good | {("a", "b"): 2}, decided)) == [
+        "7 messages, expected 2|E| = 6"
+    ]
+    assert EchoWave.check(TRIANGLE, run(("a", "b"), good, [("b", 3)])) == [
+        "decided at ['b'], expected once at the initiator ('a',)"
+    ]
+    assert EchoWave.check(TRIANGLE, run(("a",), good, [("a", 3), ("a", 3)])) == [
+        "decided at ['a', 'a'], expected once at the initiator ('a',)"
+    ]
+    assert EchoWave.check(TRIANGLE, run(("a",), good, [])) == ["no decision"]
+    # only the first initiator may decide, even when more were named
+    assert EchoWave.check(TRIANGLE, run(("a", "b"), good, [("a", 3), ("b", 3)])) == [
+        "decided at ['a', 'b'], expected once at the initiator ('a',)"
+    ]
+    # cut short: neither the count nor a decision is owed, but a wrong decider is named
+    assert EchoWave.check(TRIANGLE, run(("a",), {("a", "b"): 1}, [], complete=False)) == []
+    assert EchoWave.check(TRIANGLE, run(("a",), {}, [("c", 1)], complete=False)) == [
+        "decided at ['c'], expected once at the initiator ('a',)"
+    ]
+
+
+def test_finn_check():
+    every = [(p, {}) for p in TRIANGLE.nodes]
+    assert FinnWave.check(TRIANGLE, run(("a",), {}, every)) == []
+    assert FinnWave.check(TRIANGLE, run(("a",), {}, [*every, ("c", {}), ("b", {}), ("c", {})])) == [
+        "decided twice: b, c"
+    ]
+    assert FinnWave.check(TRIANGLE, run(("a",), {}, every[1:2])) == ["undecided: a, c"]
+    # cut short: nobody need decide, but nobody decides twice
+    assert FinnWave.check(TRIANGLE, run(("a",), {}, [], complete=False)) == []
+    assert FinnWave.check(TRIANGLE, run(("a",), {}, every[:1] * 2, complete=False)) == ["decided twice: a"]
