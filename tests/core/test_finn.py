@@ -233,3 +233,15 @@ def test_a_wave_given_no_parameters_enqueues_no_task_of_cost_one():
     node = EnqueueingNode("solo")
     FinnKind(node, W, {"tasks": 2, "cost": 0.5}).start()
     assert node.asked == (2, 0.5) and node.result == {"sent": 0, "enqueued": ["solo:1", "solo:2"]}
+
+
+def test_sets_off_the_wire_arrive_as_lists_and_are_merged_as_sets():
+    """The wire carries Inc and NInc as lists (daemon/wire.py); cores in one process
+    share frozensets. Both merge the same, and what is forwarded is frozensets."""
+    c = FinnWave("c", ["a", "b"], ["d"], W)
+    step = c.receive("a", FinnSets(W, ["a", "x"], ["x"]))
+    assert step.sends == [("d", sets({"a", "c", "x"}, {"x"}))]
+    assert type(c.inc) is frozenset and type(c.ninc) is frozenset
+    step = c.receive("b", FinnSets(W, ["b"], ["a", "b"]))
+    assert step.sends == [("d", sets({"a", "b", "c", "x"}, {"a", "b", "c", "x"}))] and step.decided
+    assert type(c.inc) is frozenset and type(c.ninc) is frozenset
