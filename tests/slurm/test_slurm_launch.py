@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from polling import wait_until
 
 from daemon.mpi import share
-from polling import wait_until
 from daemon.topology import load
 
 # on the worker of the MPI tests' xdist group (`make test`): the session's Slurm is one per
