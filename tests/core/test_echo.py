@@ -6,10 +6,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from budget import examples
 
 from daemon.core.echo import Echo, Explore
 from daemon.core.echo import EchoWave as EchoKind
@@ -17,7 +16,7 @@ from daemon.core.finn import FinnSets
 from daemon.core.finn import FinnWave as FinnKind
 from daemon.core.wave import Graph
 from daemon.core.waves import NOTHING, Step, WaveError
-from daemon.sim.drive import StepWave
+from daemon.sim.drive import SimNode, StepWave
 
 
 def EchoWave(me, neighbours, wave):
@@ -254,3 +253,29 @@ def test_the_kind_starts_at_the_first_source_and_refuses_a_disconnected_network(
     assert EchoKind.refuse(apart) == (
         "the echo wave needs a connected network (its undirected view): some nodes cannot be reached"
     )
+
+
+class _DetailNode(SimNode):
+    """A node that records the detail level each sample is taken at."""
+
+    __slots__ = ("details",)
+
+    def __init__(self, me, neighbours):
+        super().__init__(me, neighbours=neighbours)
+        self.details: list[bool] = []
+
+    def sample(self, detail: bool = False):
+        self.details.append(detail)
+        return {"node": self.me}
+
+
+@pytest.mark.parametrize("detail", [False, True])
+def test_a_presample_takes_the_detail_the_wave_was_started_with(detail):
+    """Lai–Yang's early sample (a hand-off from a node that sampled the wave) is taken at
+    the wave's own detail level, as the sample at joining is: a plain echo's entries stay
+    plain, a balancing round's list the tasks."""
+    for event in ("presample", "start"):
+        node = _DetailNode("p", ("q",))
+        wave = EchoKind(node, "e-1-x", {"detail": detail})
+        getattr(wave, event)()
+        assert node.details == [detail], event
