@@ -222,17 +222,24 @@ class Operator:
             if left <= 0:
                 raise WaveTimeout("no answer in time")
             for sock, _ in self.poller.poll(max(1, int(left * 1000))):
-                while True:
-                    try:
-                        frame = sock.recv(zmq.DONTWAIT)
-                    except zmq.Again:
-                        break
-                    try:
-                        msg = wire.decode(frame)
-                    except wire.WireError:
-                        continue
+                for msg in self._waiting(sock):
                     if accept(self.by_sock[sock], msg):
                         return
+
+    @staticmethod
+    def _waiting(sock: zmq.Socket):
+        """Every message waiting on ``sock`` now, decoded; a frame that is not one of the
+        protocol's is dropped."""
+        while True:
+            try:
+                frame = sock.recv(zmq.DONTWAIT)
+            except zmq.Again:
+                return
+            try:
+                msg = wire.decode(frame)
+            except wire.WireError:
+                continue
+            yield msg
 
     def _gather(self, deadline: float, accept) -> None:
         """As :meth:`_collect`, but the deadline passing is no error: the caller names
@@ -566,15 +573,7 @@ class Operator:
             return []
         wanted = []
         for sock, _ in self.poller.poll(max(0, int(timeout * 1000))):
-            while True:
-                try:
-                    frame = sock.recv(zmq.DONTWAIT)
-                except zmq.Again:
-                    break
-                try:
-                    msg = wire.decode(frame)
-                except wire.WireError:
-                    continue
+            for msg in self._waiting(sock):
                 if msg["t"] == "balance.wanted" and msg["node"] == self.by_sock[sock]:
                     wanted.append(msg)
         return wanted
