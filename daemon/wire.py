@@ -114,7 +114,9 @@ def _check_fields(msg: dict, kind: str, label: str) -> None:
     for field, types, bound in _CHECKS[kind]:
         value = msg.get(field)
         if type(value) not in types or (value is None and field not in msg):  # nil, where allowed, must be there
-            raise WireError(f"{label}: field {field!r} must be {_type_name(SCHEMA[kind][field])}, got {type(value).__name__}")
+            raise WireError(
+                f"{label}: field {field!r} must be {_type_name(SCHEMA[kind][field])}, got {type(value).__name__}"
+            )
         if bound is not None:
             bound(label, field, value)
 
@@ -173,8 +175,26 @@ def _check_blob(where: str, bound: wv.Blob, value) -> None:
         raise WireError(f"{where} is longer than {bound.limit} bytes")
 
 
-_BOUND_CHECKS = {wv.Text: _check_text, wv.Int: _check_int, wv.Num: _check_num, wv.Flag: _check_flag,
-                 wv.Names: _check_names, wv.Items: _check_items, wv.Blob: _check_blob}
+_BOUND_CHECKS = {
+    wv.Text: _check_text,
+    wv.Int: _check_int,
+    wv.Num: _check_num,
+    wv.Flag: _check_flag,
+    wv.Names: _check_names,
+    wv.Items: _check_items,
+    wv.Blob: _check_blob,
+}
+
+
+def bound_problem(bound, value) -> str | None:
+    """Why ``value``, as a frame would carry it, is outside ``bound`` (a bound of
+    daemon/core/wave.py), or None: the edge's own check, for a caller that judges a value
+    before it is sent (the simulator, daemon/sim/wave.py)."""
+    try:
+        _BOUND_CHECKS[type(bound)]("", bound, value)
+    except WireError as exc:
+        return str(exc).strip()
+    return None
 
 
 class _Body:
@@ -253,13 +273,19 @@ def _check_wave(msg: dict) -> tuple:
         wave, name, values, params, budget, report = w
         body = tables[2].get(name) if type(name) is str else None
         bt = type(budget)
-        ok = (body is not None and type(wave) is str and len(wave) <= _MAX_TEXT and type(values) is list
-              and type(params) is dict and type(report) is bytes and len(report) <= _MAX_TEXT
-              and (budget is None or ((bt is float or bt is int) and _MIN_BUDGET < budget <= _MAX_BUDGET))
-              and len(values) == body.arity
-              and (not values or _fast(values, body.fast))
-              and (_fast_params(params, body.fast_params) if body.joins else
-                   not params and budget is None and not report))
+        ok = (
+            body is not None
+            and type(wave) is str
+            and len(wave) <= _MAX_TEXT
+            and type(values) is list
+            and type(params) is dict
+            and type(report) is bytes
+            and len(report) <= _MAX_TEXT
+            and (budget is None or ((bt is float or bt is int) and _MIN_BUDGET < budget <= _MAX_BUDGET))
+            and len(values) == body.arity
+            and (not values or _fast(values, body.fast))
+            and (_fast_params(params, body.fast_params) if body.joins else not params and budget is None and not report)
+        )
         if ok:
             return body, wave, values, params, budget, report
         fields = dict(zip(WAVE_FIELDS, w))
@@ -273,8 +299,13 @@ def _check_wave(msg: dict) -> tuple:
     _check_fields(fields, "wave", body.mt.name if body is not None else "wave")
     if body is None:
         raise WireError(f"wave: no wave kind installed here has a message {name!r}")
-    wave, values, params, budget, report = (fields["wave"], fields["body"], fields["params"], fields["budget"],
-                                            fields["report"])
+    wave, values, params, budget, report = (
+        fields["wave"],
+        fields["body"],
+        fields["params"],
+        fields["budget"],
+        fields["report"],
+    )
     if len(values) != body.arity:
         raise WireError(f"{body.mt.name}: {len(values)} fields in the body, the message has {body.arity}")
     for value, (where, check, bound) in zip(values, body.checks):
@@ -364,8 +395,11 @@ def _check_params(kind: str, cls: type, params: dict, complete: bool = False) ->
     extra = sorted(str(p) for p in params if p not in spec)
     missing = sorted(p for p in spec if p not in params and (complete or p not in cls.defaults))
     if extra or missing:
-        raise WireError(f"{kind}: {cls.name} takes the parameters {sorted(spec) or 'none'}"
-                        + (f"; unknown: {extra}" if extra else "") + (f"; missing: {missing}" if missing else ""))
+        raise WireError(
+            f"{kind}: {cls.name} takes the parameters {sorted(spec) or 'none'}"
+            + (f"; unknown: {extra}" if extra else "")
+            + (f"; missing: {missing}" if missing else "")
+        )
     for name, value in params.items():
         bound = spec[name]
         _BOUND_CHECKS[type(bound)](f"{kind}: {cls.name} parameter {name!r}", bound, value)
@@ -374,8 +408,14 @@ def _check_params(kind: str, cls: type, params: dict, complete: bool = False) ->
 def _bounded(field: str, want) -> bool:
     """Whether a field has a bound beyond its type (daemon/core/messages.py)."""
     wants = want if isinstance(want, tuple) else (want,)
-    return (field in m.TEXT_FIELDS or field in m.LIST_LIMITS or field in m.BYTES_LIMITS or field in m.RANGES
-            or field in ("tasks", "count") or float in wants)
+    return (
+        field in m.TEXT_FIELDS
+        or field in m.LIST_LIMITS
+        or field in m.BYTES_LIMITS
+        or field in m.RANGES
+        or field in ("tasks", "count")
+        or float in wants
+    )
 
 
 def _exact_types(want) -> frozenset:
@@ -410,8 +450,10 @@ def _check_bounds(kind: str, field: str, value) -> None:
 
 
 # kind -> [(field, its exact types, its bound check or None)]: the schema, worked out once
-_CHECKS = {kind: [(f, _exact_types(want), _check_bounds if _bounded(f, want) else None) for f, want in spec.items()]
-           for kind, spec in SCHEMA.items()}
+_CHECKS = {
+    kind: [(f, _exact_types(want), _check_bounds if _bounded(f, want) else None) for f, want in spec.items()]
+    for kind, spec in SCHEMA.items()
+}
 _unpackb = msgpack.unpackb
 _new = tuple.__new__
 _WaveMessage = m.WaveMessage
@@ -451,8 +493,9 @@ def pack(msg, epoch: int) -> bytes:
                 values[k - 1] = convert(values[k - 1])
         else:
             values = []
-        return _packer.pack({"v": VERSION, "t": "wave", "e": epoch, "w": [wave, info.mt.name, values, params, budget,
-                                                                          report]})
+        return _packer.pack(
+            {"v": VERSION, "t": "wave", "e": epoch, "w": [wave, info.mt.name, values, params, budget, report]}
+        )
     kind = m.KIND[mt]
     fields = dict(zip(msg._fields, msg))
     if mt is m.WaveDecided:
@@ -516,13 +559,20 @@ def pack_entries(entries) -> bytes:
 
 def unpack_entries(stream: bytes) -> list[tuple[str, str | None, dict]]:
     """The entries of a stream; WireError unless each is ``[node, father|None, state]``."""
-    return [(e[0], e[1], e[2]) for e in _checked_stream(stream, "echo", "entries", _is_entry,
-                                                        "each entry must be [node, father, state]")]
+    return [
+        (e[0], e[1], e[2])
+        for e in _checked_stream(stream, "echo", "entries", _is_entry, "each entry must be [node, father, state]")
+    ]
 
 
 def _is_entry(e) -> bool:
-    return (type(e) is list and len(e) == 3 and type(e[0]) is str and (e[1] is None or type(e[1]) is str)
-            and type(e[2]) is dict)
+    return (
+        type(e) is list
+        and len(e) == 3
+        and type(e[0]) is str
+        and (e[1] is None or type(e[1]) is str)
+        and type(e[2]) is dict
+    )
 
 
 def _checked_stream(stream: bytes, kind: str, noun: str, ok, rule: str) -> list:
@@ -565,8 +615,16 @@ def count_entries(entries) -> int:
 # --- flight records (daemon/trace/recorder.py) ---------------------------------------
 
 
-def pack_trace(epoch: int, node: str, inc: int, dropped: int, seen: list, steps: list[dict],
-               budget: int = MAX_FRAME // 2, request: int = 0) -> bytes:
+def pack_trace(
+    epoch: int,
+    node: str,
+    inc: int,
+    dropped: int,
+    seen: list,
+    steps: list[dict],
+    budget: int = MAX_FRAME // 2,
+    request: int = 0,
+) -> bytes:
     """A ``trace`` reply holding the newest of ``steps`` (dicts, oldest first) whose
     packed size fits ``budget`` bytes; the steps left out are added to ``dropped``, so
     the frame stays far below MAX_FRAME whatever the ring holds."""
@@ -579,8 +637,16 @@ def pack_trace(epoch: int, node: str, inc: int, dropped: int, seen: list, steps:
         packed.append(b)
         size += len(b)
     packed.reverse()
-    return encode("trace", epoch, node=node, incarnation=inc, dropped=dropped + len(steps) - len(packed), seen=seen,
-                  steps=b"".join(packed), id=request)
+    return encode(
+        "trace",
+        epoch,
+        node=node,
+        incarnation=inc,
+        dropped=dropped + len(steps) - len(packed),
+        seen=seen,
+        steps=b"".join(packed),
+        id=request,
+    )
 
 
 def unpack_steps(stream: bytes) -> list[dict]:

@@ -51,12 +51,12 @@ found by name with :func:`kinds`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.core.wave import Blob, Flag, Graph, Int, Items, Names, Num, Stream, Text, Wave, WaveRun, Work
+from daemon import wire
+from daemon.core.wave import Blob, Graph, Items, Names, Stream, Wave, WaveRun, Work
 from daemon.core.waves import NOTHING, Step, WaveError, new_wave_id
 from daemon.errors import BadInput, UserError
 from daemon.sim.drive import Driver
@@ -93,44 +93,20 @@ def kind_named(name: str) -> type[Wave]:
 
 
 def bound_problem(bound: Any, value: Any) -> str | None:
-    """Why ``value`` is outside ``bound`` (a daemon/core/wave.py bound), or None."""
-    if isinstance(bound, Text):
-        if not isinstance(value, str):
-            return f"must be a string, got {type(value).__name__}"
-        if len(value) > bound.limit:
-            return f"is {len(value)} characters, more than {bound.limit}"
-    elif isinstance(bound, Int):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return f"must be an integer, got {type(value).__name__}"
-        if not bound.lo <= value <= bound.hi:
-            return f"is {value}, outside {bound.lo}..{bound.hi}"
-    elif isinstance(bound, Num):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            return f"must be a finite number, got {value!r}"
-        if not bound.lo < value <= bound.hi:
-            return f"is {value}, outside ({bound.lo}, {bound.hi}]"
-    elif isinstance(bound, Flag):
-        if not isinstance(value, bool):
-            return f"must be true or false, got {type(value).__name__}"
-    elif isinstance(bound, (Names, Items)):
-        # the wire sends a set of names as a sorted list (daemon/wire.py), so a kind may
-        # hand the node a set there
-        sets: tuple[type, ...] = (set, frozenset) if isinstance(bound, Names) else ()
-        if not isinstance(value, (list, tuple, *sets)):
-            return f"must be a list, got {type(value).__name__}"
-        assert isinstance(value, (list, tuple, set, frozenset))
-        if len(value) > bound.limit:
-            return f"has {len(value)} items, more than {bound.limit}"
-        if isinstance(bound, Names) and not all(isinstance(v, str) for v in value):
-            return "must list node names (strings)"
-    elif isinstance(bound, Blob):
-        if isinstance(value, Stream):  # packed by the wire into one bytes field (echo's entries)
-            return None
-        if not isinstance(value, (bytes, bytearray)):
-            return f"must be bytes, got {type(value).__name__}"
-        if len(value) > bound.limit:
-            return f"is {len(value)} bytes, more than {bound.limit}"
-    return None
+    """Why ``value`` is outside ``bound`` (a daemon/core/wave.py bound), or None: the
+    edge's check (daemon/wire.py ``bound_problem``) on the value as the wire would carry
+    it. A kind hands the node core values before packing: a tuple travels as a list, a set
+    of names as a sorted list, a :class:`~daemon.core.wave.Stream` (echo's entries) as one
+    bytes field."""
+    if isinstance(bound, Blob) and isinstance(value, Stream):
+        return None
+    if isinstance(value, tuple) and isinstance(bound, (Names, Items)):
+        value = list(value)
+    elif isinstance(value, (set, frozenset)) and isinstance(bound, Names):
+        value = sorted(value, key=str)
+    elif isinstance(value, bytearray):
+        value = bytes(value)
+    return wire.bound_problem(bound, value)
 
 
 def start_params(kind: type[Wave], given: dict[str, Any] | None) -> dict[str, Any]:

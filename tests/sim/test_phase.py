@@ -68,7 +68,7 @@ def test_d_is_required_and_bounded():
     ring = Graph(("a", "b"), (("a", "b"), ("b", "a")))
     with pytest.raises(BadInput, match="start parameter D is required"):
         simulate_wave(PhaseWave, ring)
-    with pytest.raises(BadInput, match="start parameter D is 0, outside 1..1048576"):
+    with pytest.raises(BadInput, match="start parameter D must be 1..1048576, got 0"):
         simulate_wave(PhaseWave, ring, params={"D": 0})
     with pytest.raises(BadInput, match="no start parameter 'd'"):
         simulate_wave(PhaseWave, ring, params={"d": 3})

@@ -80,7 +80,7 @@ def test_a_correct_kind_runs_clean():
         ("zz", lambda w: Note(w, "x"), "b -> zz: 'zz' is not a node"),
         ("c", lambda w: Other(w), "b -> c: Other is not one of probe's message types"),
         ("c", lambda w: Note("another-wave", "x"), "b -> c: probe.note of wave 'another-wave'"),
-        ("c", lambda w: Note(w, "far too long"), "b -> c: probe.note field text is 12 characters, more than 8"),
+        ("c", lambda w: Note(w, "far too long"), "b -> c: probe.note field text is longer than 8 characters"),
         ("c", lambda w: Roll(w, ["a", "b", "c"]), "b -> c: probe.roll field names has 3 items, more than 2"),
         ("c", lambda w: Roll(w, ["a", "x"]), "b -> c: probe.roll field names names 'x', not a node of the cluster"),
     ],
@@ -266,7 +266,7 @@ def test_start_parameters_and_initiators_are_checked():
 
     assert run(Param).params == {"k": 2}
     assert run(Param, params={"k": 5}).params == {"k": 5}
-    with pytest.raises(BadInput, match="start parameter k is 6, outside 1..5"):
+    with pytest.raises(BadInput, match="start parameter k must be 1..5, got 6"):
         run(Param, params={"k": 6})
     with pytest.raises(BadInput, match="initiator 'q' is not a node"):
         run(Flood, initiators=("q",))
@@ -317,11 +317,11 @@ def test_kinds_by_name():
 @pytest.mark.parametrize(
     "bound, good, bad, why",
     [
-        (Text(3), "abc", "abcd", "is 4 characters, more than 3"),
+        (Text(3), "abc", "abcd", "is longer than 3 characters"),
         (Int(0, 9), 9, True, "must be an integer, got bool"),
-        (Num(0, 1), 0.5, float("nan"), "must be a finite number, got nan"),
-        (Flag(), False, 0, "must be true or false, got int"),
-        (Names(2), ["a"], ["a", 3], "must list node names (strings)"),
+        (Num(0, 1), 0.5, float("nan"), "must be a finite number in (0, 1], got nan"),
+        (Flag(), False, 0, "must be a boolean, got int"),
+        (Names(2), ["a"], ["a", 3], "must hold node names (strings of at most 256 characters)"),
         (Items(1), [1], [1, 2], "has 2 items, more than 1"),
         (Blob(2), b"ab", "ab", "must be bytes, got str"),
     ],
